@@ -1,0 +1,163 @@
+/* libtcpchat - the chat client.
+ * SPDX-License-Identifier: MIT
+ *
+ * A tcpchat_client connects to a server, joins under a name and then
+ * sends and receives messages through its event handler.
+ *
+ *     tcpchat_client *cli;
+ *     tcpchat_client_new(&cli);
+ *     tcpchat_client_set_handler(cli, on_event, NULL);
+ *     tcpchat_client_connect(cli, "127.0.0.1:7070", "alice");
+ *     tcpchat_client_start(cli);                // library-owned thread
+ *     tcpchat_client_send(cli, "hello", 5);     // from any thread
+ *     ...
+ *     tcpchat_client_stop(cli);                 // says goodbye, flushes
+ *     tcpchat_client_join(cli);
+ *     tcpchat_client_destroy(cli);
+ *
+ * Run modes and threading rules are those of tcpchat_server (see
+ * tcpchat/server.h): run() blocks, start()/stop()/join() use a library
+ * thread, fd()/timeout_ms()/step() let a host loop drive it.  All callbacks
+ * run on the loop thread.  A client connects once: after it is
+ * disconnected, run() returns and step() returns 1; call
+ * tcpchat_client_connect() again to reconnect.
+ */
+#ifndef TCPCHAT_CLIENT_H
+#define TCPCHAT_CLIENT_H
+
+#include "codec.h"
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tcpchat_client tcpchat_client;
+
+enum tcpchat_client_option {
+	TCPCHAT_COPT_CONNECT_TIMEOUT = 1, /* [10000] ms for TCP connect and
+	                                     handshake together */
+	TCPCHAT_COPT_MAX_FRAME = 2,       /* [1048576] bytes per incoming frame */
+	TCPCHAT_COPT_QUEUE_FRAMES = 3,    /* [4096] queued outgoing frames */
+	TCPCHAT_COPT_QUEUE_BYTES = 4,     /* [4194304] queued outgoing bytes */
+	TCPCHAT_COPT_PING_INTERVAL = 5,   /* [30000] ms of silence from the
+	                                     server before a PING; twice that
+	                                     closes the connection; 0: none */
+	TCPCHAT_COPT_LOG_LEVEL = 6,       /* [TCPCHAT_LOG_INFO] */
+	TCPCHAT_COPT_STOP_TIMEOUT = 7     /* [2000] ms to flush on stop */
+};
+
+/* Sets an integer option.  Returns 0 or TCPCHAT_EINVAL.  Loop thread
+ * only (or before the loop runs). */
+TCPCHAT_API int tcpchat_client_set_option(tcpchat_client *cli, int option,
+                                          long long value);
+
+/* Reads an integer option.  Returns 0 or TCPCHAT_EINVAL.  Loop thread
+ * only. */
+TCPCHAT_API int tcpchat_client_get_option(const tcpchat_client *cli,
+                                          int option, long long *value);
+
+/* Selects the codec (NULL: binary).  A custom codec must outlive the
+ * client.  Returns 0, TCPCHAT_EINVAL, or TCPCHAT_ESTATE while connected.
+ * Loop thread only. */
+TCPCHAT_API int tcpchat_client_set_codec(tcpchat_client *cli,
+                                         const tcpchat_codec *codec);
+
+enum tcpchat_client_event_type {
+	/* The server accepted the handshake; ev->name is our name. */
+	TCPCHAT_CEV_CONNECTED = 1,
+	/* A message arrived: ev->msg (TEXT, JOIN, LEAVE or ERROR). */
+	TCPCHAT_CEV_MESSAGE = 2,
+	/* The connection is gone: ev->reason (enum tcpchat_reason) and
+	 * ev->error (TCPCHAT_E* or 0); ev->text says why in words.  After it
+	 * run() returns and step() returns 1. */
+	TCPCHAT_CEV_DISCONNECTED = 3,
+	/* A log line: ev->level, ev->text. */
+	TCPCHAT_CEV_LOG = 4
+};
+
+/* Passed by pointer to the handler; fields are only ever added at the
+ * end.  Everything it points to is valid only until the handler returns. */
+typedef struct tcpchat_client_event {
+	int type;               /* enum tcpchat_client_event_type */
+	const tcpchat_msg *msg; /* MESSAGE */
+	tcpchat_str name;       /* CONNECTED: the name we joined as */
+	int reason;             /* DISCONNECTED */
+	int error;              /* DISCONNECTED */
+	int level;              /* LOG */
+	const char *text;       /* LOG, DISCONNECTED: NUL-terminated */
+} tcpchat_client_event;
+
+/* Runs on the loop thread.  May call tcpchat_client_send(),
+ * tcpchat_client_stop() and the other thread-safe functions; must not
+ * call run/step/destroy (TCPCHAT_ERECURSIVE).  Return 0. */
+typedef int (*tcpchat_client_handler)(tcpchat_client *cli,
+                                      const tcpchat_client_event *ev,
+                                      void *userdata);
+
+/* Installs the event handler (NULL removes it).  Loop thread only. */
+TCPCHAT_API void tcpchat_client_set_handler(tcpchat_client *cli,
+                                            tcpchat_client_handler fn,
+                                            void *userdata);
+
+/* Creates a client with default options.  Stores it in *out and returns
+ * 0, or returns TCPCHAT_ENOMEM / TCPCHAT_ESYS and stores NULL. */
+TCPCHAT_API int tcpchat_client_new(tcpchat_client **out);
+
+/* Closes the connection at once (no goodbye, no flush; use
+ * tcpchat_client_stop() first for that), joins the library's thread if
+ * any and frees everything.  Accepts NULL.  Not from a callback. */
+TCPCHAT_API void tcpchat_client_destroy(tcpchat_client *cli);
+
+/* Resolves addr ("host:port" or "[v6]:port") and starts a non-blocking
+ * connect; name (NUL-terminated, checked with tcpchat_name_check()) is
+ * sent in the handshake.  The connection proceeds when the loop runs.
+ * Returns 0, TCPCHAT_EADDR, TCPCHAT_EBADNAME, TCPCHAT_ESTATE (already
+ * connected or connecting), TCPCHAT_ENOMEM or TCPCHAT_ESYS.  Loop thread
+ * only; not from a callback. */
+TCPCHAT_API int tcpchat_client_connect(tcpchat_client *cli, const char *addr,
+                                       const char *name);
+
+/* Blocking mode: runs until disconnected or stopped.  Returns 0 after a
+ * stop or a clean close by the server, otherwise the error that ended the
+ * connection (e.g. TCPCHAT_ESYS for a refused connect, TCPCHAT_ENAMEINUSE
+ * for a refused name).  TCPCHAT_ESTATE when not connecting. */
+TCPCHAT_API int tcpchat_client_run(tcpchat_client *cli);
+
+/* Own-thread mode: runs the loop in a library thread.  Returns 0,
+ * TCPCHAT_ESTATE or TCPCHAT_ESYS. */
+TCPCHAT_API int tcpchat_client_start(tcpchat_client *cli);
+
+/* Waits for the library thread; returns what run() would have returned,
+ * or TCPCHAT_ESTATE if no thread was started.  Not from a callback. */
+TCPCHAT_API int tcpchat_client_join(tcpchat_client *cli);
+
+/* Asks the loop to say goodbye (LEAVE), flush what is queued for up to
+ * STOP_TIMEOUT ms, close and finish.  Returns 0.  Thread-safe and
+ * async-signal-safe. */
+TCPCHAT_API int tcpchat_client_stop(tcpchat_client *cli);
+
+/* Queues text[0..len) as a TEXT message.  It is sent as soon as the
+ * handshake is done (messages queued before that wait).  The text is
+ * copied.  Returns 0 when queued (not yet delivered), TCPCHAT_EINVAL
+ * (empty or invalid UTF-8), TCPCHAT_EMSGSIZE, TCPCHAT_EQUEUEFULL,
+ * TCPCHAT_ECLOSED or TCPCHAT_ENOMEM.  Thread-safe. */
+TCPCHAT_API int tcpchat_client_send(tcpchat_client *cli, const char *text,
+                                    size_t len);
+
+/* Host-driven mode; see tcpchat_server_fd() and friends.  step() returns
+ * 0 while connected or connecting, 1 once disconnected, or a negative
+ * code. */
+TCPCHAT_API int tcpchat_client_fd(const tcpchat_client *cli);
+TCPCHAT_API int tcpchat_client_timeout_ms(tcpchat_client *cli);
+TCPCHAT_API int tcpchat_client_step(tcpchat_client *cli);
+
+/* 1 while the handshake is done and the connection is up, else 0.
+ * Thread-safe. */
+TCPCHAT_API int tcpchat_client_is_connected(const tcpchat_client *cli);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

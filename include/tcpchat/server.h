@@ -1,0 +1,263 @@
+/* libtcpchat - the chat server.
+ * SPDX-License-Identifier: MIT
+ *
+ * A tcpchat_server accepts TCP connections on one or more listeners, each
+ * with its own codec, and joins everyone into one chat: a TEXT message from
+ * one user reaches every other joined user exactly once, in order, stamped
+ * with the sender's name, an increasing id and the server's time.
+ *
+ *     tcpchat_server *srv;
+ *     if (tcpchat_server_new(&srv) == 0 &&
+ *         tcpchat_server_listen(srv, "127.0.0.1:7070", NULL) == 0)
+ *             tcpchat_server_run(srv);          // until tcpchat_server_stop()
+ *     tcpchat_server_destroy(srv);
+ *
+ * Run modes (pick one per server object):
+ *  1. blocking:    tcpchat_server_run() runs the loop in the calling thread
+ *                  until tcpchat_server_stop();
+ *  2. own thread:  tcpchat_server_start() runs it in a thread owned by the
+ *                  library; tcpchat_server_stop() + tcpchat_server_join();
+ *  3. host-driven: the host polls tcpchat_server_fd() for readability, with
+ *                  a timeout of tcpchat_server_timeout_ms(), and calls
+ *                  tcpchat_server_step() whenever it wakes.  Needs the epoll
+ *                  backend (the default on Linux).
+ *
+ * Threading: the thread that calls run/step (or the library's thread in
+ * mode 2) is the loop thread.  Every callback runs on it.  Functions marked
+ * "Thread-safe" may be called from any thread at any time after
+ * tcpchat_server_new() and before tcpchat_server_destroy(), including from
+ * callbacks; they post a command that the loop carries out, so success means
+ * "queued", not "delivered".  Other functions may be called only while the
+ * loop is not running, or from the loop thread in modes 1 and 3 (not from
+ * inside a callback when the comment says so).
+ */
+#ifndef TCPCHAT_SERVER_H
+#define TCPCHAT_SERVER_H
+
+#include <sys/socket.h>
+
+#include "codec.h"
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tcpchat_server tcpchat_server;
+
+/* ---- Options ---------------------------------------------------------- */
+
+/* Slow-consumer policies: what happens to a message for a user whose
+ * outgoing queue is full.  Every dropped message is counted. */
+enum tcpchat_slow_policy {
+	TCPCHAT_SLOW_DROP_NEWEST = 0, /* discard the new message (default) */
+	TCPCHAT_SLOW_DROP_OLDEST = 1, /* discard the oldest unsent message */
+	TCPCHAT_SLOW_DISCONNECT = 2   /* close the slow connection */
+};
+
+/* Integer options for tcpchat_server_set_option(); defaults in brackets. */
+enum tcpchat_server_option {
+	TCPCHAT_SOPT_MAX_CLIENTS = 1,      /* [10000] connections at once */
+	TCPCHAT_SOPT_MAX_FRAME = 2,        /* [65536] bytes per incoming frame */
+	TCPCHAT_SOPT_QUEUE_FRAMES = 3,     /* [1024] queued frames per client */
+	TCPCHAT_SOPT_QUEUE_BYTES = 4,      /* [1048576] queued bytes per client */
+	TCPCHAT_SOPT_SLOW_POLICY = 5,      /* [DROP_NEWEST] tcpchat_slow_policy */
+	TCPCHAT_SOPT_HANDSHAKE_TIMEOUT = 6, /* [10000] ms to send HELLO; 0: none */
+	TCPCHAT_SOPT_IDLE_TIMEOUT = 7,     /* [120000] ms of silence before the
+	                                      connection is closed; a PING is
+	                                      sent after half of it; 0: none */
+	TCPCHAT_SOPT_SHUTDOWN_TIMEOUT = 8, /* [2000] ms to flush queues on stop */
+	TCPCHAT_SOPT_LOG_LEVEL = 9,        /* [TCPCHAT_LOG_INFO] highest level
+	                                      delivered as LOG events */
+	TCPCHAT_SOPT_BACKLOG = 10          /* [511] listen(2) backlog */
+};
+
+/* Sets an integer option.  Call before the loop first runs (MAX_FRAME,
+ * QUEUE_*, SLOW_POLICY, timeouts and LOG_LEVEL may also be changed later
+ * from the loop thread; they apply from then on).  Returns 0, or
+ * TCPCHAT_EINVAL for an unknown option or a value out of range (the
+ * option then keeps its value).  Loop thread only. */
+TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,
+                                          long long value);
+
+/* Reads an integer option into *value.  Returns 0 or TCPCHAT_EINVAL.
+ * Loop thread only. */
+TCPCHAT_API int tcpchat_server_get_option(const tcpchat_server *srv,
+                                          int option, long long *value);
+
+/* ---- Events ----------------------------------------------------------- */
+
+enum tcpchat_server_event_type {
+	/* A TCP connection arrived from ev->peer.  Return non-zero to refuse
+	 * it (it is closed at once, nothing is sent). */
+	TCPCHAT_SEV_CONNECT = 1,
+	/* ev->name asks to join.  Return non-zero to refuse; the client gets
+	 * an ERROR with ev->refuse_reason (a string you own that must live
+	 * until the callback returns; a default text if NULL) and is closed. */
+	TCPCHAT_SEV_JOIN = 2,
+	/* ev->name sent ev->msg (a TEXT, already stamped).  Return non-zero to
+	 * veto it: nobody receives it and the sender gets an ERROR
+	 * (TCPCHAT_EREFUSED, ev->refuse_reason) but stays connected. */
+	TCPCHAT_SEV_MESSAGE = 3,
+	/* ev->name has left, for ev->reason (enum tcpchat_reason); ev->error
+	 * holds the error code when there is one.  Only for joined users. */
+	TCPCHAT_SEV_LEAVE = 4,
+	/* Messages for ev->name were dropped by the slow-consumer policy:
+	 * ev->dropped is the total for that connection so far.  Sent once
+	 * per loop iteration per connection at most. */
+	TCPCHAT_SEV_DROP = 5,
+	/* A log line: ev->level, ev->text (NUL-terminated). */
+	TCPCHAT_SEV_LOG = 6,
+	/* A connection that never joined was closed (refused, timed out,
+	 * bad handshake, ...): ev->reason, ev->error, ev->peer. */
+	TCPCHAT_SEV_DISCONNECT = 7
+};
+
+/* Passed by pointer to the handler.  New fields are only ever added at
+ * the end, so a handler compiled against an older header keeps working.
+ * Everything it points to is valid only until the handler returns. */
+typedef struct tcpchat_server_event {
+	int type;                   /* enum tcpchat_server_event_type */
+	uint64_t conn_id;           /* unique per connection, never 0 */
+	const struct sockaddr *peer; /* peer address */
+	socklen_t peer_len;
+	tcpchat_str name;           /* the user's name (JOIN..DROP) */
+	const tcpchat_msg *msg;     /* MESSAGE: the stamped message */
+	int reason;                 /* LEAVE/DISCONNECT: enum tcpchat_reason */
+	int error;                  /* LEAVE/DISCONNECT: TCPCHAT_E* or 0 */
+	int level;                  /* LOG: enum tcpchat_log_level */
+	const char *text;           /* LOG: the line; LEAVE: reason in words */
+	uint64_t dropped;           /* DROP: messages dropped so far */
+	const char *refuse_reason;  /* out (CONNECT/JOIN/MESSAGE): why */
+	const char *codec;          /* codec name of the connection */
+} tcpchat_server_event;
+
+/* The event handler.  Runs on the loop thread.  It may call the server's
+ * thread-safe functions and tcpchat_server_stats(); it must not call
+ * tcpchat_server_run/step/destroy (they return TCPCHAT_ERECURSIVE).  Its
+ * return value matters only for CONNECT, JOIN and MESSAGE (non-zero:
+ * refuse); return 0 otherwise. */
+typedef int (*tcpchat_server_handler)(tcpchat_server *srv,
+                                      tcpchat_server_event *ev,
+                                      void *userdata);
+
+/* Installs the event handler (NULL removes it).  Loop thread only; best
+ * set before the loop runs. */
+TCPCHAT_API void tcpchat_server_set_handler(tcpchat_server *srv,
+                                            tcpchat_server_handler fn,
+                                            void *userdata);
+
+/* ---- Lifecycle -------------------------------------------------------- */
+
+/* Creates a server with default options and no listener.  On success
+ * stores it in *out and returns 0; otherwise returns TCPCHAT_ENOMEM or
+ * TCPCHAT_ESYS (errno set) and stores NULL.  Any thread. */
+TCPCHAT_API int tcpchat_server_new(tcpchat_server **out);
+
+/* Stops the server if it is running (abruptly: no flush), joins the
+ * library's thread if there is one, closes every socket and frees
+ * everything.  Accepts NULL.  Call from the thread that created the
+ * server or ran it, never from a callback. */
+TCPCHAT_API void tcpchat_server_destroy(tcpchat_server *srv);
+
+/* Opens a listener on addr: "host:port", "[v6addr]:port" or ":port"
+ * (all IPv4 addresses); host may be a name; port 0 picks a free port.
+ * codec NULL means the binary codec; a custom codec must outlive the
+ * server.  Every listener joins the same chat.  Returns 0, TCPCHAT_EADDR,
+ * TCPCHAT_EINVAL, TCPCHAT_ENOMEM or TCPCHAT_ESYS (errno set, e.g.
+ * EADDRINUSE).  Loop thread only. */
+TCPCHAT_API int tcpchat_server_listen(tcpchat_server *srv, const char *addr,
+                                      const tcpchat_codec *codec);
+
+/* Returns the local port of the index-th listener (in the order they
+ * were added), or a negative TCPCHAT_E* code.  Useful after port 0.
+ * Loop thread only. */
+TCPCHAT_API int tcpchat_server_port(const tcpchat_server *srv, int index);
+
+/* Blocking mode: runs the loop until tcpchat_server_stop(), then shuts
+ * down gracefully (see tcpchat_server_stop) and returns 0, or a negative
+ * code on a fatal error.  TCPCHAT_ESTATE if it is already running.  The
+ * server may be run again afterwards (it listens again). */
+TCPCHAT_API int tcpchat_server_run(tcpchat_server *srv);
+
+/* Own-thread mode: starts a thread that runs the loop.  Returns 0,
+ * TCPCHAT_ESTATE if already running, or TCPCHAT_ESYS. */
+TCPCHAT_API int tcpchat_server_start(tcpchat_server *srv);
+
+/* Waits for the thread started by tcpchat_server_start() to finish (after
+ * tcpchat_server_stop()).  Returns what the loop returned, or
+ * TCPCHAT_ESTATE if no thread was started.  Not from a callback. */
+TCPCHAT_API int tcpchat_server_join(tcpchat_server *srv);
+
+/* Asks the loop to shut down gracefully: stop accepting, send every
+ * client an ERROR (TCPCHAT_ESHUTDOWN, "server shutting down"), flush
+ * queues for up to SHUTDOWN_TIMEOUT ms, close everything (LEAVE events
+ * with reason SHUTDOWN) and leave run()/the thread, or make step()
+ * return 1.  Returns 0.  Thread-safe and async-signal-safe. */
+TCPCHAT_API int tcpchat_server_stop(tcpchat_server *srv);
+
+/* Host-driven mode: a file descriptor that becomes readable when
+ * tcpchat_server_step() has work.  Stable for the server's life.
+ * Returns the fd, or TCPCHAT_ENOTSUP with the poll(2) backend. */
+TCPCHAT_API int tcpchat_server_fd(const tcpchat_server *srv);
+
+/* Host-driven mode: milliseconds until tcpchat_server_step() must be
+ * called even if the fd is not readable; -1 means no timer is due.
+ * Loop thread only. */
+TCPCHAT_API int tcpchat_server_timeout_ms(tcpchat_server *srv);
+
+/* Host-driven mode: does all ready work without blocking.  The first call
+ * starts the listeners.  Returns 0 while running, 1 once the server has
+ * stopped after tcpchat_server_stop() (a later call starts it again), or
+ * a negative code.  Not from a callback. */
+TCPCHAT_API int tcpchat_server_step(tcpchat_server *srv);
+
+/* ---- Thread-safe actions ---------------------------------------------- */
+
+/* Sends text[0..len) as a TEXT message from the server (empty sender) to
+ * every joined user.  The text is copied.  Returns 0 when queued,
+ * TCPCHAT_EINVAL (NULL, empty or invalid UTF-8), TCPCHAT_EMSGSIZE (longer
+ * than MAX_FRAME) or TCPCHAT_ENOMEM.  Thread-safe. */
+TCPCHAT_API int tcpchat_server_broadcast(tcpchat_server *srv, const char *text,
+                                         size_t len);
+
+/* Sends text to the one user called name (NUL-terminated).  Returns 0
+ * when queued (a user who is not connected when the command runs is
+ * silently skipped; the loop logs it), or as tcpchat_server_broadcast.
+ * Thread-safe. */
+TCPCHAT_API int tcpchat_server_send_to(tcpchat_server *srv, const char *name,
+                                       const char *text, size_t len);
+
+/* Disconnects the user called name: they get an ERROR (TCPCHAT_EKICKED,
+ * reason or "kicked"), the others a LEAVE with reason KICKED.  Returns 0
+ * when queued, or TCPCHAT_EINVAL / TCPCHAT_ENOMEM.  Thread-safe. */
+TCPCHAT_API int tcpchat_server_kick(tcpchat_server *srv, const char *name,
+                                    const char *reason);
+
+/* ---- Statistics ------------------------------------------------------- */
+
+typedef struct tcpchat_server_stats {
+	size_t size;            /* set to sizeof(struct) before the call */
+	uint64_t clients;       /* connections open now (joined or not) */
+	uint64_t users;         /* joined users now */
+	uint64_t accepted;      /* connections accepted in total */
+	uint64_t msgs_in;       /* frames decoded from clients */
+	uint64_t msgs_out;      /* frames queued to clients */
+	uint64_t bytes_in;      /* bytes read from sockets */
+	uint64_t bytes_out;     /* bytes written to sockets */
+	uint64_t dropped;       /* frames dropped by the slow-consumer policy */
+	uint64_t proto_errors;  /* connections closed for protocol errors */
+	uint64_t refused;       /* connections refused (full, filter, name) */
+} tcpchat_server_stats;
+
+/* Fills *out (up to out->size bytes; set out->size first).  Counters are
+ * read without locking and may be a few microseconds stale.  Returns 0 or
+ * TCPCHAT_EINVAL.  Thread-safe. */
+TCPCHAT_API int tcpchat_server_stats_get(tcpchat_server *srv,
+                                         tcpchat_server_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

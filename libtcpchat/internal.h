@@ -1,0 +1,66 @@
+/* libtcpchat - helpers shared by the library's sources (not installed). */
+#ifndef TCPCHAT_INTERNAL_H
+#define TCPCHAT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tcpchat_config.h"
+#include <tcpchat/tcpchat.h>
+
+#define TC_UNUSED(x) ((void)(x))
+#define TC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define TC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define TC_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#if defined(__GNUC__)
+#define TC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define TC_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define TC_LIKELY(x) (x)
+#define TC_UNLIKELY(x) (x)
+#define TC_PRINTF(a, b)
+#endif
+
+/* Monotonic clock in milliseconds, and wall clock in ms since the epoch. */
+int64_t util__now_ms(void);
+int64_t util__wall_ms(void);
+
+/* Byte order helpers for big-endian wire fields. */
+static inline void util__put_u16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)(v >> 8);
+	p[1] = (unsigned char)v;
+}
+static inline void util__put_u32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+static inline void util__put_u64(unsigned char *p, uint64_t v)
+{
+	util__put_u32(p, (uint32_t)(v >> 32));
+	util__put_u32(p + 4, (uint32_t)v);
+}
+static inline uint16_t util__get_u16(const unsigned char *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+static inline uint32_t util__get_u32(const unsigned char *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+	       ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+static inline uint64_t util__get_u64(const unsigned char *p)
+{
+	return ((uint64_t)util__get_u32(p) << 32) | util__get_u32(p + 4);
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid or
+ * truncated within n bytes. */
+size_t util__utf8_seq(const unsigned char *p, size_t n);
+
+#endif

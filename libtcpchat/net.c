@@ -1,0 +1,184 @@
+/* libtcpchat - address parsing and non-blocking sockets. */
+#define _GNU_SOURCE /* accept4 */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "net.h"
+
+int net__resolve(const char *addr, int passive, union net_addr *out,
+                 socklen_t *len)
+{
+	char host[256];
+	const char *port;
+	if (!addr || !*addr)
+		return TCPCHAT_EADDR;
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+		if (!end || end[1] != ':' || (size_t)(end - addr - 1) >= sizeof host)
+			return TCPCHAT_EADDR;
+		memcpy(host, addr + 1, (size_t)(end - addr - 1));
+		host[end - addr - 1] = '\0';
+		port = end + 2;
+	} else {
+		const char *colon = strrchr(addr, ':');
+		if (!colon || (size_t)(colon - addr) >= sizeof host)
+			return TCPCHAT_EADDR;
+		if (memchr(addr, ':', (size_t)(colon - addr)))
+			return TCPCHAT_EADDR; /* bare IPv6 needs brackets */
+		memcpy(host, addr, (size_t)(colon - addr));
+		host[colon - addr] = '\0';
+		port = colon + 1;
+	}
+	/* Port: 1-5 digits, 0..65535. */
+	size_t plen = strlen(port);
+	if (plen == 0 || plen > 5 || strspn(port, "0123456789") != plen ||
+	    atol(port) > 65535)
+		return TCPCHAT_EADDR;
+	if (!host[0] && !passive)
+		return TCPCHAT_EADDR;
+
+	struct addrinfo hints = {0}, *res = NULL;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+	if (!host[0])
+		hints.ai_family = AF_INET;
+	if (getaddrinfo(host[0] ? host : NULL, port, &hints, &res) != 0 || !res)
+		return TCPCHAT_EADDR;
+	int rc = TCPCHAT_EADDR;
+	if (res->ai_addrlen <= sizeof *out) {
+		memset(out, 0, sizeof *out);
+		memcpy(out, res->ai_addr, res->ai_addrlen);
+		*len = res->ai_addrlen;
+		rc = 0;
+	}
+	freeaddrinfo(res);
+	return rc;
+}
+
+static int nonblock_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -1;
+	fl = fcntl(fd, F_GETFD);
+	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+		return -1;
+	return 0;
+}
+
+static int new_socket(int family)
+{
+#ifdef SOCK_CLOEXEC
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0 || errno != EINVAL)
+		return fd;
+#endif
+	fd = socket(family, SOCK_STREAM, 0);
+	if (fd >= 0 && nonblock_cloexec(fd) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int net__listen(const union net_addr *a, socklen_t len, int backlog, int *out)
+{
+	int fd = new_socket(a->sa.sa_family);
+	if (fd < 0)
+		return TCPCHAT_ESYS;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (a->sa.sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(fd, &a->sa, len) < 0 || listen(fd, backlog) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return TCPCHAT_ESYS;
+	}
+	*out = fd;
+	return 0;
+}
+
+int net__accept(int lfd, int *out, union net_addr *peer, socklen_t *len)
+{
+	*len = sizeof *peer;
+	int fd;
+#if TCPCHAT_HAVE_ACCEPT4
+	fd = accept4(lfd, &peer->sa, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+	fd = accept(lfd, &peer->sa, len);
+	if (fd >= 0 && nonblock_cloexec(fd) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return TCPCHAT_ESYS;
+	}
+#endif
+	if (fd < 0)
+		return TCPCHAT_ESYS;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	*out = fd;
+	return 0;
+}
+
+int net__connect(const union net_addr *a, socklen_t len, int *out)
+{
+	int fd = new_socket(a->sa.sa_family);
+	if (fd < 0)
+		return TCPCHAT_ESYS;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(fd, &a->sa, len) < 0 && errno != EINPROGRESS) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return TCPCHAT_ESYS;
+	}
+	*out = fd;
+	return 0;
+}
+
+int net__local_port(int fd)
+{
+	union net_addr a;
+	socklen_t len = sizeof a;
+	if (getsockname(fd, &a.sa, &len) < 0)
+		return TCPCHAT_ESYS;
+	if (a.sa.sa_family == AF_INET)
+		return ntohs(a.in4.sin_port);
+	if (a.sa.sa_family == AF_INET6)
+		return ntohs(a.in6.sin6_port);
+	return TCPCHAT_EINVAL;
+}
+
+void net__format(const struct sockaddr *sa, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
+		port = ntohs(s->sin_port);
+		snprintf(buf, size, "%s:%d", host, port);
+		return;
+	}
+	if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
+		port = ntohs(s->sin6_port);
+	}
+	snprintf(buf, size, "[%s]:%d", host, port);
+}

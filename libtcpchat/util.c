@@ -1,0 +1,198 @@
+/* libtcpchat - error strings, version, byte buffers, UTF-8 and names. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+static const char *const error_names[] = {
+	[0] = "success",
+	[1] = "invalid argument",
+	[2] = "out of memory",
+	[3] = "system call failed (see errno)",
+	[4] = "protocol error",
+	[5] = "message too large",
+	[6] = "connection closed",
+	[7] = "timed out",
+	[8] = "name already in use",
+	[9] = "invalid name (1-32 bytes of printable UTF-8, no spaces)",
+	[10] = "server full",
+	[11] = "refused",
+	[12] = "unsupported protocol version",
+	[13] = "not allowed in the current state",
+	[14] = "not allowed from inside a callback",
+	[15] = "no such user",
+	[16] = "invalid or unresolvable address",
+	[17] = "outgoing queue full",
+	[18] = "server shutting down",
+	[19] = "not supported",
+	[20] = "invalid message content",
+	[21] = "kicked",
+	[22] = "too slow to keep up",
+};
+
+TCPCHAT_API const char *tcpchat_strerror(int err)
+{
+	if (err > 0 || err < TCPCHAT_ERROR_MIN)
+		return "unknown error";
+	return error_names[-err];
+}
+
+TCPCHAT_API const char *tcpchat_version(int *num)
+{
+	if (num)
+		*num = TCPCHAT_VERSION_NUM;
+	return TCPCHAT_VERSION_STRING;
+}
+
+TCPCHAT_API const char *tcpchat_reason_name(int reason)
+{
+	static const char *const names[] = {
+		"unknown", "quit",  "closed",   "timeout",
+		"error",   "kicked", "shutdown", "slow",
+	};
+	if (reason < 0 || (size_t)reason >= TC_ARRAY_LEN(names))
+		return "unknown";
+	return names[reason];
+}
+
+TCPCHAT_API const char *tcpchat_msg_type_name(int type)
+{
+	static const char *const names[] = {
+		NULL,    "hello", "welcome", "text", "join",
+		"leave", "error", "ping",    "pong",
+	};
+	if (type < 1 || (size_t)type >= TC_ARRAY_LEN(names))
+		return NULL;
+	return names[type];
+}
+
+TCPCHAT_API int tcpchat_buf_reserve(tcpchat_buf *b, size_t extra)
+{
+	if (!b)
+		return TCPCHAT_EINVAL;
+	if (b->cap - b->len >= extra)
+		return 0;
+	if (extra > SIZE_MAX / 2 - b->len)
+		return TCPCHAT_ENOMEM;
+	size_t need = b->len + extra;
+	size_t cap = b->cap ? b->cap : 64;
+	while (cap < need)
+		cap *= 2;
+	char *p = realloc(b->data, cap);
+	if (!p)
+		return TCPCHAT_ENOMEM;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+TCPCHAT_API int tcpchat_buf_append(tcpchat_buf *b, const void *p, size_t n)
+{
+	int rc = tcpchat_buf_reserve(b, n);
+	if (rc)
+		return rc;
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+TCPCHAT_API void tcpchat_buf_free(tcpchat_buf *b)
+{
+	if (!b)
+		return;
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+size_t util__utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	if (c < 0x80)
+		return 1;
+	size_t len;
+	unsigned lo = 0x80, hi = 0xBF;
+	if (c >= 0xC2 && c <= 0xDF) {
+		len = 2;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3;
+		if (c == 0xE0)
+			lo = 0xA0; /* no overlongs */
+		if (c == 0xED)
+			hi = 0x9F; /* no surrogates */
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		if (c == 0xF4)
+			hi = 0x8F; /* max U+10FFFF */
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+	return len;
+}
+
+TCPCHAT_API int tcpchat_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	if (len && !s)
+		return 0;
+	while (i < len) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		size_t k = util__utf8_seq(p + i, len - i);
+		if (!k)
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
+TCPCHAT_API int tcpchat_name_check(const char *name, size_t len)
+{
+	if (!name || len == 0 || len > TCPCHAT_NAME_MAX)
+		return TCPCHAT_EBADNAME;
+	const unsigned char *p = (const unsigned char *)name;
+	for (size_t i = 0; i < len;) {
+		if (p[i] < 0x80) {
+			if (p[i] <= 0x20 || p[i] == 0x7F)
+				return TCPCHAT_EBADNAME;
+			i++;
+			continue;
+		}
+		size_t k = util__utf8_seq(p + i, len - i);
+		if (!k)
+			return TCPCHAT_EBADNAME;
+		/* C1 controls U+0080..U+009F and NBSP U+00A0 */
+		if (p[i] == 0xC2 && p[i + 1] <= 0xA0)
+			return TCPCHAT_EBADNAME;
+		i += k;
+	}
+	return 0;
+}
+
+int64_t util__now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t util__wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,260 @@
+/* Helpers for the integration tests. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+int64_t tu_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int tu_peer_connect(struct tu_peer *p, int port, const tcpchat_codec *codec,
+                    int ipv6)
+{
+	memset(p, 0, sizeof *p);
+	p->codec = codec ? codec : tcpchat_codec_binary();
+	p->scratch_len = 1 << 20;
+	p->scratch = malloc(p->scratch_len);
+	p->fd = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+	if (p->fd < 0 || !p->scratch)
+		return TCPCHAT_ESYS;
+	int one = 1;
+	setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	int rc;
+	if (ipv6) {
+		struct sockaddr_in6 a = {0};
+		a.sin6_family = AF_INET6;
+		a.sin6_port = htons((uint16_t)port);
+		a.sin6_addr = in6addr_loopback;
+		rc = connect(p->fd, (struct sockaddr *)&a, sizeof a);
+	} else {
+		struct sockaddr_in a = {0};
+		a.sin_family = AF_INET;
+		a.sin_port = htons((uint16_t)port);
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		rc = connect(p->fd, (struct sockaddr *)&a, sizeof a);
+	}
+	return rc == 0 ? 0 : TCPCHAT_ESYS;
+}
+
+int tu_peer_send_raw(struct tu_peer *p, const void *data, size_t len)
+{
+	const char *c = data;
+	while (len) {
+		ssize_t n = send(p->fd, c, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return TCPCHAT_ESYS;
+		}
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int tu_peer_send_msg(struct tu_peer *p, const tcpchat_msg *m)
+{
+	tcpchat_buf b = {0};
+	int rc = p->codec->encode(p->codec->codec_data, m, 0, &b);
+	if (rc == 0)
+		rc = tu_peer_send_raw(p, b.data, b.len);
+	tcpchat_buf_free(&b);
+	return rc;
+}
+
+int tu_peer_send_text(struct tu_peer *p, const char *text)
+{
+	tcpchat_msg m = {.type = TCPCHAT_MSG_TEXT};
+	m.body.ptr = text;
+	m.body.len = strlen(text);
+	return tu_peer_send_msg(p, &m);
+}
+
+static void copy_str(char *dst, size_t cap, tcpchat_str s, size_t *len)
+{
+	size_t n = s.len < cap - 1 ? s.len : cap - 1;
+	if (n)
+		memcpy(dst, s.ptr, n);
+	dst[n] = '\0';
+	if (len)
+		*len = n;
+}
+
+/* Decodes one message from p->in if a whole one is there. */
+static int try_decode(struct tu_peer *p, struct tu_msg *out)
+{
+	while (p->in.len) {
+		tcpchat_msg m;
+		memset(&m, 0, sizeof m);
+		tcpchat_decode_ctx ctx = {0};
+		ctx.flags = TCPCHAT_FROM_SERVER;
+		ctx.max_frame = 1 << 20;
+		ctx.scratch = p->scratch;
+		ctx.scratch_len = p->scratch_len;
+		long k = p->codec->decode(p->codec->codec_data, p->in.data,
+		                          p->in.len, &m, &ctx);
+		if (k < 0)
+			return -1;
+		if (k == 0)
+			return 0;
+		memset(out, 0, sizeof *out);
+		out->type = m.type;
+		out->code = m.code;
+		out->id = m.id;
+		out->timestamp = m.timestamp;
+		copy_str(out->sender, sizeof out->sender, m.sender, NULL);
+		copy_str(out->body, sizeof out->body, m.body, &out->body_len);
+		memmove(p->in.data, p->in.data + k, p->in.len - (size_t)k);
+		p->in.len -= (size_t)k;
+		if (out->type)
+			return 1;
+	}
+	return 0;
+}
+
+int tu_peer_recv(struct tu_peer *p, struct tu_msg *m, int timeout_ms)
+{
+	int64_t deadline = tu_now_ms() + timeout_ms;
+	for (;;) {
+		int rc = try_decode(p, m);
+		if (rc)
+			return rc;
+		if (p->closed)
+			return -1;
+		int64_t left = deadline - tu_now_ms();
+		if (left < 0)
+			return 0;
+		struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
+		int n = poll(&pfd, 1, (int)left);
+		if (n < 0 && errno != EINTR)
+			return -1;
+		if (n <= 0)
+			continue;
+		if (tcpchat_buf_reserve(&p->in, 65536))
+			return -1;
+		ssize_t r = recv(p->fd, p->in.data + p->in.len, 65536, 0);
+		if (r <= 0) {
+			p->closed = 1;
+			continue;
+		}
+		p->in.len += (size_t)r;
+	}
+}
+
+int tu_peer_expect(struct tu_peer *p, uint32_t type, struct tu_msg *m,
+                   int timeout_ms)
+{
+	int64_t deadline = tu_now_ms() + timeout_ms;
+	for (;;) {
+		int64_t left = deadline - tu_now_ms();
+		int rc = tu_peer_recv(p, m, left > 0 ? (int)left : 0);
+		if (rc != 1 || m->type == type)
+			return rc;
+	}
+}
+
+int tu_peer_wait_closed(struct tu_peer *p, int timeout_ms)
+{
+	struct tu_msg m;
+	int64_t deadline = tu_now_ms() + timeout_ms;
+	for (;;) {
+		int64_t left = deadline - tu_now_ms();
+		int rc = tu_peer_recv(p, &m, left > 0 ? (int)left : 0);
+		if (rc < 0)
+			return 1;
+		if (rc == 0)
+			return 0;
+	}
+}
+
+int tu_peer_join(struct tu_peer *p, int port, const tcpchat_codec *codec,
+                 const char *name)
+{
+	int rc = tu_peer_connect(p, port, codec, 0);
+	if (rc)
+		return rc;
+	tcpchat_msg h = {.type = TCPCHAT_MSG_HELLO};
+	h.code = TCPCHAT_PROTOCOL_VERSION;
+	h.sender.ptr = name;
+	h.sender.len = strlen(name);
+	rc = tu_peer_send_msg(p, &h);
+	if (rc)
+		return rc;
+	struct tu_msg m;
+	rc = tu_peer_recv(p, &m, TU_TIMEOUT);
+	if (rc == 0)
+		return TCPCHAT_ETIMEDOUT;
+	if (rc < 0)
+		return TCPCHAT_ECLOSED;
+	if (m.type == TCPCHAT_MSG_WELCOME)
+		return 0;
+	if (m.type == TCPCHAT_MSG_ERROR)
+		return -(int)m.code;
+	return TCPCHAT_EPROTO;
+}
+
+void tu_peer_close(struct tu_peer *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	tcpchat_buf_free(&p->in);
+	free(p->scratch);
+	p->scratch = NULL;
+}
+
+tcpchat_server *tu_server_start(const tcpchat_codec *codec, int *port)
+{
+	tcpchat_server *srv;
+	if (tcpchat_server_new(&srv))
+		return NULL;
+	if (tcpchat_server_listen(srv, "127.0.0.1:0", codec) ||
+	    tcpchat_server_start(srv)) {
+		tcpchat_server_destroy(srv);
+		return NULL;
+	}
+	*port = tcpchat_server_port(srv, 0);
+	return srv;
+}
+
+void tu_server_stop(tcpchat_server *srv)
+{
+	if (!srv)
+		return;
+	tcpchat_server_stop(srv);
+	tcpchat_server_join(srv);
+	tcpchat_server_destroy(srv);
+}
+
+int tu_wait_until(int (*cond)(void *), void *arg, int timeout_ms)
+{
+	int64_t deadline = tu_now_ms() + timeout_ms;
+	while (!cond(arg)) {
+		if (tu_now_ms() > deadline)
+			return 0;
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return 1;
+}
+
+tcpchat_server_stats tu_stats(tcpchat_server *srv)
+{
+	tcpchat_server_stats s;
+	memset(&s, 0, sizeof s);
+	s.size = sizeof s;
+	tcpchat_server_stats_get(srv, &s);
+	return s;
+}

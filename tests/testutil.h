@@ -1,0 +1,69 @@
+/* Helpers for the integration tests: raw test peers speaking any codec,
+ * deadlines, and a server running in its own thread. */
+#ifndef TESTUTIL_H
+#define TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tcpchat/tcpchat.h>
+
+/* Every wait in the tests is bounded by this (milliseconds). */
+#define TU_TIMEOUT 5000
+
+int64_t tu_now_ms(void);
+
+/* A message received by a test peer, with owned copies of its strings. */
+struct tu_msg {
+	uint32_t type, code;
+	uint64_t id;
+	int64_t timestamp;
+	char sender[64];
+	char body[8192];
+	size_t body_len;
+};
+
+/* A raw client socket that encodes and decodes with a codec. */
+struct tu_peer {
+	int fd;
+	const tcpchat_codec *codec;
+	tcpchat_buf in;
+	char *scratch;
+	size_t scratch_len;
+	int closed;
+};
+
+/* Connects to 127.0.0.1:port (or ::1 when ipv6) without a handshake. */
+int tu_peer_connect(struct tu_peer *p, int port, const tcpchat_codec *codec,
+                    int ipv6);
+/* Connects, sends HELLO with name and waits for WELCOME.  Returns 0, or
+ * the negative code of the ERROR the server answered with, or
+ * TCPCHAT_ECLOSED / TCPCHAT_ETIMEDOUT. */
+int tu_peer_join(struct tu_peer *p, int port, const tcpchat_codec *codec,
+                 const char *name);
+int tu_peer_send_msg(struct tu_peer *p, const tcpchat_msg *m);
+int tu_peer_send_text(struct tu_peer *p, const char *text);
+int tu_peer_send_raw(struct tu_peer *p, const void *data, size_t len);
+/* Waits up to timeout_ms for the next message.  Returns 1 with *m filled,
+ * 0 on timeout, -1 when the connection closed (p->closed set) or failed. */
+int tu_peer_recv(struct tu_peer *p, struct tu_msg *m, int timeout_ms);
+/* Receives until a message of the given type arrives (others skipped).
+ * Returns 1, 0 on timeout or -1 on close. */
+int tu_peer_expect(struct tu_peer *p, uint32_t type, struct tu_msg *m,
+                   int timeout_ms);
+/* Waits until the server closes the connection.  1 if it did. */
+int tu_peer_wait_closed(struct tu_peer *p, int timeout_ms);
+void tu_peer_close(struct tu_peer *p);
+
+/* A server on 127.0.0.1 port 0 with the given codec, in its own thread. */
+tcpchat_server *tu_server_start(const tcpchat_codec *codec, int *port);
+void tu_server_stop(tcpchat_server *srv);
+
+/* Polls cond(arg) every millisecond until it is true or timeout_ms
+ * passes.  Returns 1 if it became true. */
+int tu_wait_until(int (*cond)(void *), void *arg, int timeout_ms);
+
+/* Server stats snapshot. */
+tcpchat_server_stats tu_stats(tcpchat_server *srv);
+
+#endif
