@@ -48,6 +48,8 @@ static int bin_encode(void *codec_data, const tcpchat_msg *msg, unsigned flags,
 	size_t start, total, i;
 	unsigned char *p;
 
+	TC_UNUSED(codec_data);
+	TC_UNUSED(flags); /* one format for both directions */
 	if (!msg || !out)
 		return TCPCHAT_EINVAL;
 	if (msg->type < 1 || msg->type > TCPCHAT_MSG_TYPE_MAX)
@@ -121,6 +123,7 @@ static long bin_decode(void *codec_data, const char *data, size_t len,
 	uint32_t body;
 	size_t off, end;
 
+	TC_UNUSED(codec_data);
 	if (len < BIN_LEN_SIZE)
 		return 0;
 	body = util__get_u32(p);

@@ -121,6 +121,8 @@ static int json_encode(void *codec_data, const tcpchat_msg *msg,
 	size_t start, i;
 	int rc;
 
+	TC_UNUSED(codec_data);
+	TC_UNUSED(flags); /* one format for both directions */
 	if (!msg || !out)
 		return TCPCHAT_EINVAL;
 	type = tcpchat_msg_type_name(msg->type <= INT_MAX ? (int)msg->type : -1);
@@ -743,6 +745,7 @@ static long json_decode(void *codec_data, const char *data, size_t len,
 	long frame = json_frame(data, len, ctx);
 	struct jp j;
 
+	TC_UNUSED(codec_data);
 	if (frame <= 0)
 		return frame;
 	j.p = (const unsigned char *)data;

@@ -7,6 +7,7 @@
  *	NAME            while in the handshake: HELLO (spaces/tabs trimmed)
  *	/quit           LEAVE, reason quit
  *	/ping  /pong    PING, PONG
+ *	/who            WHO
  *	//TEXT          TEXT "/TEXT" (a leading '/' is doubled by the encoder)
  *	TEXT            TEXT; an empty line is skipped
  *
@@ -19,6 +20,7 @@
  *	=== welcome NAME                WELCOME
  *	-!- error CODE: BODY            ERROR
  *	/ping  /pong                    PING, PONG
+ *	=== N online[: NAMES]           WHO (answer)
  *
  * The encoder writes any control byte (other than TAB) and DEL in a
  * string as '?', so no string can break a line in two.
@@ -96,6 +98,9 @@ static int line_encode_client(const tcpchat_msg *msg, tcpchat_buf *out)
 	case TCPCHAT_MSG_PONG:
 		rc = line_puts(out, "/pong");
 		break;
+	case TCPCHAT_MSG_WHO:
+		rc = line_puts(out, "/who");
+		break;
 	default:
 		return TCPCHAT_EINVAL;
 	}
@@ -160,6 +165,15 @@ static int line_encode_server(const tcpchat_msg *msg, tcpchat_buf *out)
 	case TCPCHAT_MSG_PONG:
 		rc = line_puts(out, "/pong");
 		break;
+	case TCPCHAT_MSG_WHO:
+		snprintf(num, sizeof(num), "=== %" PRIu32 " online", msg->code);
+		rc = line_puts(out, num);
+		if (!rc && msg->body.len > 0) {
+			rc = line_puts(out, ": ");
+			if (!rc)
+				rc = line_put_clean(out, &msg->body);
+		}
+		break;
 	default:
 		return TCPCHAT_EINVAL;
 	}
@@ -172,6 +186,7 @@ static int line_encode(void *codec_data, const tcpchat_msg *msg, unsigned flags,
 	size_t start;
 	int rc;
 
+	TC_UNUSED(codec_data);
 	if (!msg || !out)
 		return TCPCHAT_EINVAL;
 	if (!line_str_ok(&msg->sender) || !line_str_ok(&msg->body))
@@ -281,6 +296,8 @@ static void line_client(const char *s, size_t n, tcpchat_msg *out,
 		out->type = TCPCHAT_MSG_PING;
 	} else if (is_exactly(s, n, "/pong")) {
 		out->type = TCPCHAT_MSG_PONG;
+	} else if (is_exactly(s, n, "/who")) {
+		out->type = TCPCHAT_MSG_WHO;
 	} else if (has_prefix(s, n, "//")) {
 		out->type = TCPCHAT_MSG_TEXT;
 		set_str(&out->body, s + 1, n - 1);
@@ -317,11 +334,10 @@ static int line_leave(const char *s, size_t n, tcpchat_msg *out)
 	size_t inlen;
 	int reason;
 
+	/* the final ')' cannot be part of " left (", so in <= s + n - 1 */
 	if (!m || s[n - 1] != ')')
 		return TCPCHAT_EPROTO;
 	in = m + (sizeof(mid) - 1);
-	if (in > s + n - 1)
-		return TCPCHAT_EPROTO; /* the ')' is part of " left (" */
 	inlen = (size_t)(s + n - 1 - in);
 
 	out->type = TCPCHAT_MSG_LEAVE;
@@ -349,29 +365,56 @@ static int line_leave(const char *s, size_t n, tcpchat_msg *out)
 }
 
 /* "-!- error CODE: BODY"; s/n is what follows "-!- error ". */
-static int line_error(const char *s, size_t n, tcpchat_msg *out)
+/* Parses the decimal number at the start of s[0..n) into *code.  Returns
+ * the count of digits, or 0 when there is none or it overflows. */
+static size_t line_number(const char *s, size_t n, uint32_t *code)
 {
-	uint32_t code = 0;
 	size_t i = 0;
 
+	*code = 0;
 	while (i < n && s[i] >= '0' && s[i] <= '9') {
 		unsigned d = (unsigned)(s[i] - '0');
 
-		if (code > (UINT32_MAX - d) / 10)
-			return TCPCHAT_EPROTO;
-		code = code * 10 + d;
+		if (*code > (UINT32_MAX - d) / 10)
+			return 0;
+		*code = *code * 10 + d;
 		i++;
 	}
+	return i;
+}
+
+/* "[: BODY]" after a fixed part: no body, or ": " and the body. */
+static int line_tail(const char *s, size_t n, tcpchat_msg *out)
+{
+	if (n == 0)
+		return 0;
+	if (n < 2 || s[0] != ':' || s[1] != ' ')
+		return TCPCHAT_EPROTO;
+	set_str(&out->body, s + 2, n - 2);
+	return 0;
+}
+
+static int line_error(const char *s, size_t n, tcpchat_msg *out)
+{
+	size_t i = line_number(s, n, &out->code);
+
 	if (i == 0)
 		return TCPCHAT_EPROTO;
 	out->type = TCPCHAT_MSG_ERROR;
-	out->code = code;
-	if (i == n)
-		return 0;
-	if (n - i < 2 || s[i] != ':' || s[i + 1] != ' ')
+	return line_tail(s + i, n - i, out);
+}
+
+/* "N online[: NAMES]" */
+static int line_who(const char *s, size_t n, tcpchat_msg *out)
+{
+	static const char online[] = " online";
+	size_t k = sizeof(online) - 1;
+	size_t i = line_number(s, n, &out->code);
+
+	if (i == 0 || n - i < k || memcmp(s + i, online, k) != 0)
 		return TCPCHAT_EPROTO;
-	set_str(&out->body, s + i + 2, n - i - 2);
-	return 0;
+	out->type = TCPCHAT_MSG_WHO;
+	return line_tail(s + i + k, n - i - k, out);
 }
 
 static int line_server(const char *s, size_t n, tcpchat_msg *out)
@@ -411,6 +454,8 @@ static int line_server(const char *s, size_t n, tcpchat_msg *out)
 	}
 	if (has_prefix(s, n, "-!- error "))
 		return line_error(s + 10, n - 10, out);
+	if (has_prefix(s, n, "=== "))
+		return line_who(s + 4, n - 4, out);
 	if (is_exactly(s, n, "/ping")) {
 		out->type = TCPCHAT_MSG_PING;
 		return 0;
@@ -428,6 +473,7 @@ static long line_decode(void *codec_data, const char *data, size_t len,
 	long frame = line_frame(data, len, ctx);
 	size_t n;
 
+	TC_UNUSED(codec_data);
 	if (frame <= 0)
 		return frame;
 	n = (size_t)frame - 1;

@@ -1,0 +1,365 @@
+/* libFuzzer harness for the built-in codecs.  See README in this folder.
+ *
+ * The first input byte picks the mode:
+ *   bit 7 clear: decode mode.  (byte % 3) picks the codec, ((byte / 3) % 4)
+ *     the decode flags (FROM_SERVER, HANDSHAKE) and ((byte / 12) % 4) the
+ *     frame limit.  The rest is decoded frame by frame, like a connection
+ *     would, until need-more or an error.  Every frame is also decoded from
+ *     an exact-size copy and from a strict prefix (which must ask for more);
+ *     every message is re-encoded with the same codec and direction, and
+ *     the re-encoding must decode to the same message.
+ *   bit 7 set: encode mode.  The rest is cut into a message with arbitrary
+ *     strings, which every codec encodes in both directions; the result
+ *     must be a single frame that decodes back.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tcpchat/tcpchat.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
+				__LINE__, #cond);                              \
+			abort();                                               \
+		}                                                              \
+	} while (0)
+
+#define BIG_FRAME ((size_t)1 << 30)
+
+static const size_t limits[] = {65536, 64, 300, 4096};
+
+static const tcpchat_codec *pick(unsigned i)
+{
+	switch (i % 3) {
+	case 0:
+		return tcpchat_codec_binary();
+	case 1:
+		return tcpchat_codec_line();
+	default:
+		return tcpchat_codec_json();
+	}
+}
+
+/* Decodes data[0..len) from an exact-size heap copy with an exact-size
+ * scratch buffer.  The copy and scratch stay alive in *copy / *scratch
+ * (free them after using the message). */
+static long decode_copy(const tcpchat_codec *c, const void *data, size_t len,
+			unsigned flags, size_t max_frame, tcpchat_msg *m,
+			char **copy, char **scratch, const char **error)
+{
+	size_t slen = len < max_frame ? len : max_frame;
+	tcpchat_decode_ctx ctx;
+	long rc;
+
+	*copy = malloc(len ? len : 1);
+	*scratch = malloc(slen ? slen : 1);
+	CHECK(*copy && *scratch);
+	if (len)
+		memcpy(*copy, data, len);
+	memset(m, 0, sizeof(*m));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.flags = flags;
+	ctx.max_frame = max_frame;
+	ctx.scratch = *scratch;
+	ctx.scratch_len = slen;
+	rc = c->decode(c->codec_data, *copy, len, m, &ctx);
+	if (rc < 0) {
+		CHECK(rc == TCPCHAT_EPROTO || rc == TCPCHAT_EMSGSIZE);
+		CHECK(ctx.error && ctx.error[0]);
+	}
+	CHECK(rc <= (long)len);
+	if (error)
+		*error = ctx.error;
+	return rc;
+}
+
+static int str_eq(tcpchat_str a, tcpchat_str b)
+{
+	return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static int msg_eq(const tcpchat_msg *a, const tcpchat_msg *b)
+{
+	return a->type == b->type && a->code == b->code && a->id == b->id &&
+	       a->timestamp == b->timestamp && str_eq(a->sender, b->sender) &&
+	       str_eq(a->body, b->body) && str_eq(a->room, b->room) &&
+	       str_eq(a->target, b->target);
+}
+
+/* A string must lie inside the frame or inside the scratch buffer. */
+static void check_str_in(tcpchat_str s, const char *frame, size_t flen,
+			 const char *scratch, size_t slen)
+{
+	if (s.len == 0)
+		return;
+	CHECK(s.ptr != NULL);
+	if (s.ptr >= frame && s.ptr <= frame + flen) {
+		CHECK(s.len <= (size_t)(frame + flen - s.ptr));
+		return;
+	}
+	CHECK(s.ptr >= scratch && s.ptr <= scratch + slen);
+	CHECK(s.len <= (size_t)(scratch + slen - s.ptr));
+}
+
+/* What the line codec makes of a string: line-breaking bytes become '?'. */
+static int line_clean_eq(tcpchat_str orig, tcpchat_str got)
+{
+	size_t i;
+
+	if (orig.len != got.len)
+		return 0;
+	for (i = 0; i < orig.len; i++) {
+		unsigned char c = (unsigned char)orig.ptr[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7F)
+			c = '?';
+		if ((unsigned char)got.ptr[i] != c)
+			return 0;
+	}
+	return 1;
+}
+
+/* An encoded line-based frame holds exactly one '\n', at its end, and no
+ * '\r'. */
+static void check_one_line(const tcpchat_buf *b)
+{
+	CHECK(b->len > 0);
+	CHECK(memchr(b->data, '\n', b->len) == b->data + b->len - 1);
+	CHECK(memchr(b->data, '\r', b->len) == NULL);
+}
+
+static void reencode(const tcpchat_codec *c, const tcpchat_msg *m,
+		     unsigned flags)
+{
+	unsigned enc_flags = flags & TCPCHAT_FROM_SERVER;
+	tcpchat_buf b = {0};
+	tcpchat_msg m2;
+	char *copy, *scratch;
+	long rc;
+
+	/* every message a codec decodes, it can encode in that direction */
+	CHECK(c->encode(c->codec_data, m, enc_flags, &b) == 0);
+	if (c != tcpchat_codec_binary())
+		check_one_line(&b);
+
+	rc = decode_copy(c, b.data, b.len, flags, BIG_FRAME, &m2, &copy,
+			 &scratch, NULL);
+	CHECK(rc == (long)b.len);
+	if (c == tcpchat_codec_line()) {
+		CHECK(m2.type == m->type);
+		CHECK(m2.code == m->code);
+		CHECK(line_clean_eq(m->sender, m2.sender));
+		CHECK(line_clean_eq(m->body, m2.body));
+	} else {
+		CHECK(msg_eq(m, &m2));
+	}
+	free(copy);
+	free(scratch);
+	tcpchat_buf_free(&b);
+}
+
+static void decode_mode(unsigned sel, const uint8_t *data, size_t size)
+{
+	const tcpchat_codec *c = pick(sel);
+	unsigned flags = (sel / 3) % 4; /* FROM_SERVER 1, HANDSHAKE 2 */
+	size_t max_frame = limits[(sel / 12) % 4];
+	size_t off = 0;
+
+	while (off < size) {
+		size_t len = size - off;
+		size_t slen = len < max_frame ? len : max_frame;
+		tcpchat_msg m, m2;
+		char *copy, *scratch, *copy2, *scratch2;
+		long rc, rc2;
+
+		rc = decode_copy(c, data + off, len, flags, max_frame, &m, &copy,
+				 &scratch, NULL);
+		if (rc <= 0) {
+			/* need-more is only allowed while under the limit
+			 * (binary cannot know before the length arrives) */
+			if (rc == 0 && c != tcpchat_codec_binary())
+				CHECK(len < max_frame);
+			free(copy);
+			free(scratch);
+			break;
+		}
+		CHECK((size_t)rc <= max_frame);
+		CHECK(m.type <= TCPCHAT_MSG_TYPE_MAX);
+		check_str_in(m.sender, copy, (size_t)rc, scratch, slen);
+		check_str_in(m.body, copy, (size_t)rc, scratch, slen);
+		check_str_in(m.room, copy, (size_t)rc, scratch, slen);
+		check_str_in(m.target, copy, (size_t)rc, scratch, slen);
+		if (c == tcpchat_codec_json()) {
+			CHECK(tcpchat_utf8_valid(m.sender.ptr, m.sender.len));
+			CHECK(tcpchat_utf8_valid(m.body.ptr, m.body.len));
+			CHECK(tcpchat_utf8_valid(m.room.ptr, m.room.len));
+			CHECK(tcpchat_utf8_valid(m.target.ptr, m.target.len));
+		}
+
+		/* the frame alone decodes the same */
+		rc2 = decode_copy(c, data + off, (size_t)rc, flags, max_frame,
+				  &m2, &copy2, &scratch2, NULL);
+		CHECK(rc2 == rc);
+		CHECK(msg_eq(&m, &m2));
+		free(copy2);
+		free(scratch2);
+
+		/* a strict prefix asks for more */
+		rc2 = decode_copy(c, data + off, (size_t)rc - 1, flags,
+				  max_frame, &m2, &copy2, &scratch2, NULL);
+		CHECK(rc2 == 0);
+		free(copy2);
+		free(scratch2);
+
+		if (m.type != 0)
+			reencode(c, &m, flags);
+		free(copy);
+		free(scratch);
+		off += (size_t)rc;
+	}
+}
+
+/* Takes n bytes (as many as there are) from the input. */
+static tcpchat_str take(const uint8_t **p, size_t *left, size_t n)
+{
+	tcpchat_str s;
+
+	if (n > *left)
+		n = *left;
+	s.ptr = (const char *)*p;
+	s.len = n;
+	*p += n;
+	*left -= n;
+	return s;
+}
+
+static uint64_t take_u64(const uint8_t **p, size_t *left)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8 && *left; i++) {
+		v = (v << 8) | **p;
+		(*p)++;
+		(*left)--;
+	}
+	return v;
+}
+
+static int line_can_encode(const tcpchat_msg *m, unsigned dir)
+{
+	if (dir)
+		return m->type >= TCPCHAT_MSG_WELCOME &&
+		       m->type <= TCPCHAT_MSG_PONG;
+	return m->type == TCPCHAT_MSG_HELLO || m->type == TCPCHAT_MSG_TEXT ||
+	       m->type == TCPCHAT_MSG_LEAVE || m->type == TCPCHAT_MSG_PING ||
+	       m->type == TCPCHAT_MSG_PONG;
+}
+
+static void encode_mode(const uint8_t *data, size_t size)
+{
+	const uint8_t *p = data;
+	size_t left = size;
+	uint8_t lens[4] = {0};
+	tcpchat_msg m;
+	unsigned ci, dir;
+	size_t i;
+
+	memset(&m, 0, sizeof(m));
+	if (left) {
+		m.type = *p % (TCPCHAT_MSG_TYPE_MAX + 2); /* 0 and 9: invalid */
+		p++;
+		left--;
+	}
+	m.code = (uint32_t)take_u64(&p, &left);
+	m.id = take_u64(&p, &left);
+	m.timestamp = (int64_t)take_u64(&p, &left);
+	for (i = 0; i < 4 && left; i++, left--)
+		lens[i] = *p++;
+	m.sender = take(&p, &left, lens[0]);
+	m.body = take(&p, &left, lens[1]);
+	m.room = take(&p, &left, lens[2]);
+	m.target = take(&p, &left, left < lens[3] ? left : lens[3]);
+	if (left)
+		m.body = take(&p, &left, left); /* the rest: a long body */
+
+	for (ci = 0; ci < 3; ci++) {
+		const tcpchat_codec *c = pick(ci);
+
+		for (dir = 0; dir <= TCPCHAT_FROM_SERVER; dir++) {
+			tcpchat_buf b = {0};
+			tcpchat_msg m2;
+			char *copy, *scratch;
+			unsigned dflags = dir;
+			int rc;
+			long drc;
+
+			CHECK(tcpchat_buf_append(&b, "xy", 2) == 0);
+			rc = c->encode(c->codec_data, &m, dir, &b);
+			CHECK(memcmp(b.data, "xy", 2) == 0);
+			if (m.type < 1 || m.type > TCPCHAT_MSG_TYPE_MAX ||
+			    (c == tcpchat_codec_line() &&
+			     !line_can_encode(&m, dir))) {
+				CHECK(rc == TCPCHAT_EINVAL);
+				CHECK(b.len == 2);
+				tcpchat_buf_free(&b);
+				continue;
+			}
+			CHECK(rc == 0);
+			if (c != tcpchat_codec_binary()) {
+				tcpchat_buf line = {b.data + 2, b.len - 2, 0};
+
+				check_one_line(&line);
+			}
+			if (c == tcpchat_codec_line() && !dir &&
+			    m.type == TCPCHAT_MSG_HELLO)
+				dflags |= TCPCHAT_HANDSHAKE;
+			drc = decode_copy(c, b.data + 2, b.len - 2, dflags,
+					  BIG_FRAME, &m2, &copy, &scratch,
+					  NULL);
+			if (c == tcpchat_codec_binary()) {
+				CHECK(drc == (long)(b.len - 2));
+				CHECK(msg_eq(&m, &m2));
+			} else if (c == tcpchat_codec_json()) {
+				CHECK(drc == (long)(b.len - 2));
+				CHECK(m2.type == m.type && m2.code == m.code &&
+				      m2.id == m.id &&
+				      m2.timestamp == m.timestamp);
+				if (tcpchat_utf8_valid(m.body.ptr, m.body.len))
+					CHECK(str_eq(m.body, m2.body));
+				if (tcpchat_utf8_valid(m.sender.ptr,
+						       m.sender.len))
+					CHECK(str_eq(m.sender, m2.sender));
+			} else {
+				/* the line form may not parse back (a name
+				 * with a space, an empty text), but it never
+				 * spans more than the one line */
+				CHECK(drc == (long)(b.len - 2) ||
+				      drc == TCPCHAT_EPROTO);
+			}
+			free(copy);
+			free(scratch);
+			tcpchat_buf_free(&b);
+		}
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	unsigned sel;
+
+	if (size < 1)
+		return 0;
+	sel = data[0];
+	if (sel & 0x80)
+		encode_mode(data + 1, size - 1);
+	else
+		decode_mode(sel, data + 1, size - 1);
+	return 0;
+}
