@@ -60,7 +60,7 @@ TCPCHAT_API const char *tcpchat_msg_type_name(int type)
 {
 	static const char *const names[] = {
 		NULL,    "hello", "welcome", "text", "join",
-		"leave", "error", "ping",    "pong",
+		"leave", "error", "ping",    "pong", "who",
 	};
 	if (type < 1 || (size_t)type >= TC_ARRAY_LEN(names))
 		return NULL;

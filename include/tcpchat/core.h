@@ -93,7 +93,9 @@ enum tcpchat_msg_type {
 	TCPCHAT_MSG_ERROR = 6,   /* error code (positive) in code, reason in body */
 	TCPCHAT_MSG_PING = 7,    /* either way; the peer answers with PONG */
 	TCPCHAT_MSG_PONG = 8,
-	TCPCHAT_MSG_TYPE_MAX = 8
+	TCPCHAT_MSG_WHO = 9,     /* c->s: who is here?  s->c: code = number of
+	                            users, body = their names, space-separated */
+	TCPCHAT_MSG_TYPE_MAX = 9
 };
 
 /* Why a user left (code of a LEAVE message, reason of a LEAVE event). */
