@@ -15,10 +15,18 @@
 #include "loop.h"
 #include "net.h"
 
-enum cstate { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_CONNECTED, C_CLOSING, C_DONE };
+enum cstate {
+	C_IDLE,
+	C_CONNECTING,
+	C_HANDSHAKE,
+	C_CONNECTED,
+	C_CLOSING,
+	C_DONE
+};
 
 struct ccmd {
 	struct ccmd *next;
+	uint32_t type; /* TCPCHAT_MSG_TEXT or TCPCHAT_MSG_WHO */
 	size_t len;
 	char text[];
 };
@@ -35,13 +43,14 @@ struct tcpchat_client {
 	char name[TCPCHAT_NAME_MAX + 1];
 	size_t name_len;
 	int state;
-	int stop_seen, shut_wr, in_callback;
-	int last_error;       /* code of the last ERROR message received */
+	int stop_seen, shut_wr;
+	int last_error;        /* code of the last ERROR message received */
 	char last_reason[256]; /* its text */
 	int result;
 	int64_t now_ms, deadline, last_rx_ms;
 	int ping_sent;
 	int has_thread, thread_rc, running;
+	int stepping; /* a host loop drives this connection with step() */
 	pthread_t thread;
 	atomic_int stop_req, abort_req, alive, connected;
 	atomic_size_t cmd_frames, cmd_bytes, q_frames, q_bytes;
@@ -49,18 +58,37 @@ struct tcpchat_client {
 	struct ccmd *cmd_head, *cmd_tail;
 };
 
+/* The clients whose handler is running on this thread, innermost first.
+ * run/step/connect/join refuse to run from inside a callback of the same
+ * client; a call from another thread while the loop thread is in a
+ * callback is not recursion (and must not read loop-thread state). */
+struct cb_frame {
+	const tcpchat_client *cli;
+	struct cb_frame *up;
+};
+static _Thread_local struct cb_frame *cb_top;
+
+static int in_callback(const tcpchat_client *cli)
+{
+	for (const struct cb_frame *f = cb_top; f; f = f->up)
+		if (f->cli == cli)
+			return 1;
+	return 0;
+}
+
 static int emit(tcpchat_client *cli, tcpchat_client_event *ev)
 {
 	if (!cli->handler)
 		return 0;
-	cli->in_callback++;
+	struct cb_frame f = {cli, cb_top};
+	cb_top = &f;
 	cli->handler(cli, ev, cli->userdata);
-	cli->in_callback--;
+	cb_top = f.up;
 	return 0;
 }
 
 static void clog_(tcpchat_client *cli, int level, const char *fmt, ...)
-	TC_PRINTF(3, 4);
+        TC_PRINTF(3, 4);
 static void clog_(tcpchat_client *cli, int level, const char *fmt, ...)
 {
 	if (!cli->handler || level > cli->log_level)
@@ -80,7 +108,8 @@ static void publish_queue(tcpchat_client *cli)
 {
 	atomic_store_explicit(&cli->q_frames, cli->c.qcount,
 	                      memory_order_relaxed);
-	atomic_store_explicit(&cli->q_bytes, cli->c.qbytes, memory_order_relaxed);
+	atomic_store_explicit(&cli->q_bytes, cli->c.qbytes,
+	                      memory_order_relaxed);
 }
 
 static int reason_of(int err)
@@ -135,8 +164,8 @@ static void finish_remote(tcpchat_client *cli, int err, const char *why)
 		       cli->last_reason);
 		return;
 	}
-	finish(cli, err, err == TCPCHAT_ECLOSED ? TCPCHAT_REASON_CLOSED
-	                                        : reason_of(err),
+	finish(cli, err,
+	       err == TCPCHAT_ECLOSED ? TCPCHAT_REASON_CLOSED : reason_of(err),
 	       why);
 }
 
@@ -164,32 +193,54 @@ static void begin_close(tcpchat_client *cli)
 	cli->deadline = cli->now_ms + cli->stop_timeout;
 }
 
+static void run_commands(tcpchat_client *cli);
+
+/* ERROR codes after which the server keeps the connection open. */
+static int nonfatal(int err)
+{
+	return err == TCPCHAT_EBADMSG || err == TCPCHAT_EREFUSED ||
+	       err == TCPCHAT_ENOTFOUND || err == TCPCHAT_EMSGSIZE;
+}
+
 static int on_msg(void *ctx, tcpchat_msg *m)
 {
 	tcpchat_client *cli = ctx;
 	cli->last_rx_ms = cli->now_ms;
 	cli->ping_sent = 0;
 	if (m->type == TCPCHAT_MSG_ERROR) {
-		cli->last_error = m->code > 0 && m->code <= (uint32_t)-TCPCHAT_ERROR_MIN
-		                          ? -(int)m->code
-		                          : TCPCHAT_EPROTO;
+		int err = m->code > 0 && m->code <= (uint32_t)-TCPCHAT_ERROR_MIN
+		                  ? -(int)m->code
+		                  : TCPCHAT_EPROTO;
+		if (cli->state != C_HANDSHAKE && nonfatal(err)) {
+			/* The connection goes on: not a reason to remember. */
+			tcpchat_client_event ev = {.type = TCPCHAT_CEV_MESSAGE};
+			ev.msg = m;
+			emit(cli, &ev);
+			return cli->state == C_DONE;
+		}
+		cli->last_error = err;
 		size_t n = TC_MIN(m->body.len, sizeof cli->last_reason - 1);
 		memcpy(cli->last_reason, m->body.ptr, n);
 		cli->last_reason[n] = '\0';
 		if (!n)
-			snprintf(cli->last_reason, sizeof cli->last_reason, "%s",
-			         tcpchat_strerror(cli->last_error));
+			snprintf(cli->last_reason, sizeof cli->last_reason,
+			         "%s", tcpchat_strerror(cli->last_error));
 	}
 	if (cli->state == C_HANDSHAKE) {
 		if (m->type == TCPCHAT_MSG_WELCOME) {
 			cli->state = C_CONNECTED;
 			atomic_store(&cli->connected, 1);
 			cli->deadline = 0;
-			tcpchat_client_event ev = {.type = TCPCHAT_CEV_CONNECTED};
+			tcpchat_client_event ev = {
+			        .type = TCPCHAT_CEV_CONNECTED};
 			ev.name.ptr = cli->name;
 			ev.name.len = cli->name_len;
 			clog_(cli, TCPCHAT_LOG_INFO, "joined as %s", cli->name);
 			emit(cli, &ev);
+			/* Texts queued during the handshake go now, before
+			 * the goodbye of a stop that came meanwhile. */
+			if (cli->state == C_CONNECTED)
+				run_commands(cli);
 			if (cli->stop_seen && cli->state == C_CONNECTED)
 				begin_close(cli);
 			return 0;
@@ -217,6 +268,7 @@ static int on_msg(void *ctx, tcpchat_msg *m)
 	case TCPCHAT_MSG_TEXT:
 	case TCPCHAT_MSG_JOIN:
 	case TCPCHAT_MSG_LEAVE:
+	case TCPCHAT_MSG_WHO:
 	case TCPCHAT_MSG_ERROR: {
 		tcpchat_client_event ev = {.type = TCPCHAT_CEV_MESSAGE};
 		ev.msg = m;
@@ -258,16 +310,31 @@ static void do_flush(tcpchat_client *cli)
 	set_events(cli, LOOP_READ | (rc == 1 ? LOOP_WRITE : 0));
 }
 
+static void free_commands(struct ccmd *c, tcpchat_client *cli)
+{
+	while (c) {
+		struct ccmd *next = c->next;
+		atomic_fetch_sub(&cli->cmd_frames, 1);
+		atomic_fetch_sub(&cli->cmd_bytes, c->len);
+		free(c);
+		c = next;
+	}
+}
+
+/* Queues the texts posted by tcpchat_client_send().  During the
+ * handshake they stay posted: they are sent once WELCOME has come. */
 static void run_commands(tcpchat_client *cli)
 {
+	if (cli->state == C_CONNECTING || cli->state == C_HANDSHAKE)
+		return;
 	pthread_mutex_lock(&cli->mu);
 	struct ccmd *c = cli->cmd_head;
 	cli->cmd_head = cli->cmd_tail = NULL;
 	pthread_mutex_unlock(&cli->mu);
 	while (c) {
 		struct ccmd *next = c->next;
-		if (cli->state >= C_CONNECTING && cli->state <= C_CONNECTED) {
-			tcpchat_msg m = {.type = TCPCHAT_MSG_TEXT};
+		if (cli->state == C_CONNECTED) {
+			tcpchat_msg m = {.type = c->type};
 			m.body.ptr = c->text;
 			m.body.len = c->len;
 			if (push_msg(cli, &m) != 0)
@@ -324,7 +391,8 @@ static void on_events(tcpchat_client *cli, unsigned events)
 	} else {
 		char why[128];
 		snprintf(why, sizeof why, "read: %s",
-		         rc == TCPCHAT_ESYS ? strerror(errno) : tcpchat_strerror(rc));
+		         rc == TCPCHAT_ESYS ? strerror(errno)
+		                            : tcpchat_strerror(rc));
 		finish_remote(cli, rc, why);
 	}
 }
@@ -341,7 +409,8 @@ static void run_timers(tcpchat_client *cli)
 		break;
 	case C_CLOSING:
 		if (now >= cli->deadline)
-			finish(cli, 0, TCPCHAT_REASON_QUIT, "goodbye (timed out)");
+			finish(cli, 0, TCPCHAT_REASON_QUIT,
+			       "goodbye (timed out)");
 		break;
 	case C_CONNECTED:
 		if (cli->ping_interval <= 0)
@@ -373,8 +442,8 @@ static int wait_ms(tcpchat_client *cli)
 		break;
 	case C_CONNECTED:
 		if (cli->ping_interval > 0)
-			due = cli->last_rx_ms + (cli->ping_sent ? 2 : 1) *
-			                                cli->ping_interval;
+			due = cli->last_rx_ms +
+			      (cli->ping_sent ? 2 : 1) * cli->ping_interval;
 		break;
 	case C_DONE:
 	case C_IDLE:
@@ -399,10 +468,14 @@ static int iterate(tcpchat_client *cli, int timeout_ms)
 		return n;
 	cli->now_ms = util__now_ms();
 	if (cli->loop.woken) {
+		/* Read the requests before taking the texts: every text sent
+		 * before a stop is then queued before the goodbye. */
+		int stop = atomic_load(&cli->stop_req);
+		int abort_now = atomic_load(&cli->abort_req);
 		run_commands(cli);
-		if (atomic_load(&cli->abort_req))
+		if (abort_now)
 			finish(cli, 0, TCPCHAT_REASON_QUIT, "client destroyed");
-		if (atomic_load(&cli->stop_req) && !cli->stop_seen) {
+		if (stop && !cli->stop_seen) {
 			cli->stop_seen = 1;
 			if (cli->state == C_CONNECTED)
 				begin_close(cli);
@@ -436,10 +509,10 @@ TCPCHAT_API int tcpchat_client_run(tcpchat_client *cli)
 {
 	if (!cli)
 		return TCPCHAT_EINVAL;
-	if (cli->in_callback)
+	if (in_callback(cli))
 		return TCPCHAT_ERECURSIVE;
-	if (cli->has_thread || cli->running || cli->state == C_IDLE ||
-	    cli->state == C_DONE)
+	if (cli->has_thread || cli->running || cli->stepping ||
+	    cli->state == C_IDLE || cli->state == C_DONE)
 		return TCPCHAT_ESTATE;
 	cli->running = 1;
 	int rc = run_loop(cli);
@@ -458,10 +531,10 @@ TCPCHAT_API int tcpchat_client_start(tcpchat_client *cli)
 {
 	if (!cli)
 		return TCPCHAT_EINVAL;
-	if (cli->in_callback)
+	if (in_callback(cli))
 		return TCPCHAT_ERECURSIVE;
-	if (cli->has_thread || cli->running || cli->state == C_IDLE ||
-	    cli->state == C_DONE)
+	if (cli->has_thread || cli->running || cli->stepping ||
+	    cli->state == C_IDLE || cli->state == C_DONE)
 		return TCPCHAT_ESTATE;
 	int rc = pthread_create(&cli->thread, NULL, thread_main, cli);
 	if (rc) {
@@ -476,7 +549,7 @@ TCPCHAT_API int tcpchat_client_join(tcpchat_client *cli)
 {
 	if (!cli)
 		return TCPCHAT_EINVAL;
-	if (cli->in_callback)
+	if (in_callback(cli))
 		return TCPCHAT_ERECURSIVE;
 	if (!cli->has_thread)
 		return TCPCHAT_ESTATE;
@@ -494,24 +567,18 @@ TCPCHAT_API int tcpchat_client_stop(tcpchat_client *cli)
 	return 0;
 }
 
-TCPCHAT_API int tcpchat_client_send(tcpchat_client *cli, const char *text,
-                                    size_t len)
+/* Posts a message for the loop to send; any thread. */
+static int post(tcpchat_client *cli, uint32_t type, const char *text,
+                size_t len)
 {
-	if (!cli || !text || len == 0 || !tcpchat_utf8_valid(text, len))
-		return TCPCHAT_EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)text[i];
-		if ((ch < 0x20 && ch != '\t') || ch == 0x7F)
-			return TCPCHAT_EINVAL;
-	}
-	if (len > (size_t)cli->max_frame)
-		return TCPCHAT_EMSGSIZE;
 	if (!atomic_load(&cli->alive))
 		return TCPCHAT_ECLOSED;
-	size_t frames = atomic_fetch_add(&cli->cmd_frames, 1) +
-	                atomic_load_explicit(&cli->q_frames, memory_order_relaxed);
-	size_t bytes = atomic_fetch_add(&cli->cmd_bytes, len) +
-	               atomic_load_explicit(&cli->q_bytes, memory_order_relaxed);
+	size_t frames =
+	        atomic_fetch_add(&cli->cmd_frames, 1) +
+	        atomic_load_explicit(&cli->q_frames, memory_order_relaxed);
+	size_t bytes =
+	        atomic_fetch_add(&cli->cmd_bytes, len) +
+	        atomic_load_explicit(&cli->q_bytes, memory_order_relaxed);
 	if (frames >= (size_t)cli->queue_frames ||
 	    bytes + len > (size_t)cli->queue_bytes) {
 		atomic_fetch_sub(&cli->cmd_frames, 1);
@@ -525,8 +592,10 @@ TCPCHAT_API int tcpchat_client_send(tcpchat_client *cli, const char *text,
 		return TCPCHAT_ENOMEM;
 	}
 	c->next = NULL;
+	c->type = type;
 	c->len = len;
-	memcpy(c->text, text, len);
+	if (len)
+		memcpy(c->text, text, len);
 	pthread_mutex_lock(&cli->mu);
 	if (cli->cmd_tail)
 		cli->cmd_tail->next = c;
@@ -536,6 +605,28 @@ TCPCHAT_API int tcpchat_client_send(tcpchat_client *cli, const char *text,
 	pthread_mutex_unlock(&cli->mu);
 	loop__wake(&cli->loop);
 	return 0;
+}
+
+TCPCHAT_API int tcpchat_client_send(tcpchat_client *cli, const char *text,
+                                    size_t len)
+{
+	if (!cli || !text || len == 0 || !tcpchat_utf8_valid(text, len))
+		return TCPCHAT_EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)text[i];
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7F)
+			return TCPCHAT_EINVAL;
+	}
+	if (len > (size_t)cli->max_frame)
+		return TCPCHAT_EMSGSIZE;
+	return post(cli, TCPCHAT_MSG_TEXT, text, len);
+}
+
+TCPCHAT_API int tcpchat_client_who(tcpchat_client *cli)
+{
+	if (!cli)
+		return TCPCHAT_EINVAL;
+	return post(cli, TCPCHAT_MSG_WHO, NULL, 0);
 }
 
 TCPCHAT_API int tcpchat_client_fd(const tcpchat_client *cli)
@@ -556,13 +647,19 @@ TCPCHAT_API int tcpchat_client_step(tcpchat_client *cli)
 {
 	if (!cli)
 		return TCPCHAT_EINVAL;
-	if (cli->in_callback)
+	if (in_callback(cli))
 		return TCPCHAT_ERECURSIVE;
-	if (cli->has_thread)
+	if (cli->has_thread || cli->running)
 		return TCPCHAT_ESTATE;
 	if (cli->state == C_IDLE || cli->state == C_DONE)
 		return 1;
-	return iterate(cli, 0);
+	/* Host-driven from now until the connection is over: run() and
+	 * start() refuse meanwhile. */
+	cli->stepping = 1;
+	int rc = iterate(cli, 0);
+	if (rc != 0)
+		cli->stepping = 0;
+	return rc;
 }
 
 TCPCHAT_API int tcpchat_client_is_connected(const tcpchat_client *cli)
@@ -575,10 +672,16 @@ TCPCHAT_API int tcpchat_client_connect(tcpchat_client *cli, const char *addr,
 {
 	if (!cli || !addr || !name)
 		return TCPCHAT_EINVAL;
-	if (cli->in_callback)
+	if (in_callback(cli))
 		return TCPCHAT_ERECURSIVE;
 	if (cli->state != C_IDLE && cli->state != C_DONE)
 		return TCPCHAT_ESTATE;
+	/* Texts posted for an earlier connection are not for this one. */
+	pthread_mutex_lock(&cli->mu);
+	struct ccmd *stale = cli->cmd_head;
+	cli->cmd_head = cli->cmd_tail = NULL;
+	pthread_mutex_unlock(&cli->mu);
+	free_commands(stale, cli);
 	size_t nlen = strlen(name);
 	if (tcpchat_name_check(name, nlen) != 0)
 		return TCPCHAT_EBADNAME;
@@ -606,6 +709,7 @@ TCPCHAT_API int tcpchat_client_connect(tcpchat_client *cli, const char *addr,
 	cli->state = C_CONNECTING;
 	cli->stop_seen = 0;
 	cli->shut_wr = 0;
+	cli->stepping = 0;
 	cli->last_error = 0;
 	cli->last_reason[0] = '\0';
 	cli->result = 0;
@@ -766,8 +870,8 @@ TCPCHAT_API int tcpchat_client_set_option(tcpchat_client *cli, int option,
 	return 0;
 }
 
-TCPCHAT_API int tcpchat_client_get_option(const tcpchat_client *cli,
-                                          int option, long long *value)
+TCPCHAT_API int tcpchat_client_get_option(const tcpchat_client *cli, int option,
+                                          long long *value)
 {
 	long long min, max;
 	long long *p = (cli && value)

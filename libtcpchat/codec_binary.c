@@ -22,9 +22,9 @@
 
 #include "internal.h"
 
-#define BIN_LEN_SIZE 4     /* the length prefix */
-#define BIN_HDR_SIZE 24    /* minimum L: version..code */
-#define BIN_FIELD_HDR 5    /* tag + length */
+#define BIN_LEN_SIZE 4  /* the length prefix */
+#define BIN_HDR_SIZE 24 /* minimum L: version..code */
+#define BIN_FIELD_HDR 5 /* tag + length */
 #define BIN_VERSION 1
 
 enum {
@@ -41,7 +41,7 @@ static long bin_fail(tcpchat_decode_ctx *ctx, long rc, const char *why)
 }
 
 static int bin_encode(void *codec_data, const tcpchat_msg *msg, unsigned flags,
-		      tcpchat_buf *out)
+                      tcpchat_buf *out)
 {
 	const tcpchat_str *fields[4];
 	size_t body = BIN_HDR_SIZE;
@@ -115,7 +115,7 @@ static int64_t bin_to_i64(uint64_t v)
 }
 
 static long bin_decode(void *codec_data, const char *data, size_t len,
-		       tcpchat_msg *out, tcpchat_decode_ctx *ctx)
+                       tcpchat_msg *out, tcpchat_decode_ctx *ctx)
 {
 	const unsigned char *p = (const unsigned char *)data;
 	unsigned seen = 0;
@@ -130,17 +130,17 @@ static long bin_decode(void *codec_data, const char *data, size_t len,
 	total = (uint64_t)BIN_LEN_SIZE + body;
 	if (total > ctx->max_frame || total > (uint64_t)LONG_MAX)
 		return bin_fail(ctx, TCPCHAT_EMSGSIZE,
-				"frame larger than the size limit");
+		                "frame larger than the size limit");
 	if (body < BIN_HDR_SIZE)
 		return bin_fail(ctx, TCPCHAT_EPROTO,
-				"frame length too short for the header");
+		                "frame length too short for the header");
 	if (len < total)
 		return 0;
 	end = (size_t)total;
 
 	if (p[4] != BIN_VERSION)
 		return bin_fail(ctx, TCPCHAT_EPROTO,
-				"unsupported frame version");
+		                "unsupported frame version");
 	if (p[5] < 1 || p[5] > TCPCHAT_MSG_TYPE_MAX)
 		return bin_fail(ctx, TCPCHAT_EPROTO, "unknown message type");
 
@@ -159,13 +159,13 @@ static long bin_decode(void *codec_data, const char *data, size_t len,
 
 		if (end - off < BIN_FIELD_HDR)
 			return bin_fail(ctx, TCPCHAT_EPROTO,
-					"truncated field header");
+			                "truncated field header");
 		tag = p[off];
 		n = util__get_u32(p + off + 1);
 		off += BIN_FIELD_HDR;
 		if (n > end - off)
 			return bin_fail(ctx, TCPCHAT_EPROTO,
-					"field overruns the frame");
+			                "field overruns the frame");
 
 		switch (tag) {
 		case BIN_TAG_SENDER:
@@ -187,7 +187,7 @@ static long bin_decode(void *codec_data, const char *data, size_t len,
 		if (dst) {
 			if (seen & (1u << tag))
 				return bin_fail(ctx, TCPCHAT_EPROTO,
-						"duplicate field in frame");
+				                "duplicate field in frame");
 			seen |= 1u << tag;
 			dst->ptr = data + off;
 			dst->len = n;
@@ -198,12 +198,12 @@ static long bin_decode(void *codec_data, const char *data, size_t len,
 }
 
 static const tcpchat_codec binary_codec = {
-	.abi = TCPCHAT_CODEC_ABI,
-	.name = "binary",
-	.flags = 0,
-	.encode = bin_encode,
-	.decode = bin_decode,
-	.codec_data = NULL,
+        .abi = TCPCHAT_CODEC_ABI,
+        .name = "binary",
+        .flags = 0,
+        .encode = bin_encode,
+        .decode = bin_decode,
+        .codec_data = NULL,
 };
 
 TCPCHAT_API const tcpchat_codec *tcpchat_codec_binary(void)

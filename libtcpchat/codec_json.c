@@ -111,8 +111,8 @@ static int json_put_key(tcpchat_buf *out, const char *key)
 	return rc;
 }
 
-static int json_encode(void *codec_data, const tcpchat_msg *msg,
-		       unsigned flags, tcpchat_buf *out)
+static int json_encode(void *codec_data, const tcpchat_msg *msg, unsigned flags,
+                       tcpchat_buf *out)
 {
 	static const char *const keys[] = {"sender", "body", "room", "target"};
 	const tcpchat_str *strs[4];
@@ -125,7 +125,8 @@ static int json_encode(void *codec_data, const tcpchat_msg *msg,
 	TC_UNUSED(flags); /* one format for both directions */
 	if (!msg || !out)
 		return TCPCHAT_EINVAL;
-	type = tcpchat_msg_type_name(msg->type <= INT_MAX ? (int)msg->type : -1);
+	type = tcpchat_msg_type_name(msg->type <= INT_MAX ? (int)msg->type
+	                                                  : -1);
 	if (!type)
 		return TCPCHAT_EINVAL;
 	strs[0] = &msg->sender;
@@ -182,7 +183,7 @@ struct jp {
 	const unsigned char *p;   /* next byte */
 	const unsigned char *end; /* end of the line (the "\n" or "\r\n") */
 	tcpchat_decode_ctx *ctx;
-	size_t spos;              /* bytes of ctx->scratch in use */
+	size_t spos; /* bytes of ctx->scratch in use */
 };
 
 enum {
@@ -198,9 +199,9 @@ enum {
 };
 
 static const char *const json_keys[KEY_COUNT] = {
-	[KEY_TYPE] = "type",     [KEY_ID] = "id",     [KEY_TS] = "ts",
-	[KEY_CODE] = "code",     [KEY_SENDER] = "sender",
-	[KEY_BODY] = "body",     [KEY_ROOM] = "room", [KEY_TARGET] = "target",
+        [KEY_TYPE] = "type", [KEY_ID] = "id",         [KEY_TS] = "ts",
+        [KEY_CODE] = "code", [KEY_SENDER] = "sender", [KEY_BODY] = "body",
+        [KEY_ROOM] = "room", [KEY_TARGET] = "target",
 };
 
 static int jp_fail(struct jp *j, const char *why)
@@ -211,7 +212,8 @@ static int jp_fail(struct jp *j, const char *why)
 
 static void jp_ws(struct jp *j)
 {
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\r'))
+	while (j->p < j->end &&
+	       (*j->p == ' ' || *j->p == '\t' || *j->p == '\r'))
 		j->p++;
 }
 
@@ -241,7 +243,8 @@ static int jp_hex4(struct jp *j, unsigned *out)
 		else if (c >= 'A' && c <= 'F')
 			v |= (unsigned)(c - 'A' + 10);
 		else
-			return jp_fail(j, "invalid JSON: bad hex digit in \\u escape");
+			return jp_fail(
+			        j, "invalid JSON: bad hex digit in \\u escape");
 	}
 	j->p += 4;
 	*out = v;
@@ -304,7 +307,9 @@ static int jp_scratch(struct jp *j, size_t *w, const void *p, size_t n)
 {
 	if (!j->ctx->scratch || n > j->ctx->scratch_len ||
 	    *w > j->ctx->scratch_len - n)
-		return jp_fail(j, "invalid JSON: string does not fit the scratch buffer");
+		return jp_fail(
+		        j,
+		        "invalid JSON: string does not fit the scratch buffer");
 	memcpy(j->ctx->scratch + *w, p, n);
 	*w += n;
 	return 0;
@@ -315,7 +320,7 @@ static int jp_scratch(struct jp *j, size_t *w, const void *p, size_t n)
 static int jp_string(struct jp *j, tcpchat_str *res)
 {
 	const unsigned char *start;
-	size_t w = 0;     /* scratch write position, when unescaping */
+	size_t w = 0; /* scratch write position, when unescaping */
 	int unescape = 0;
 	int rc;
 
@@ -333,18 +338,21 @@ static int jp_string(struct jp *j, tcpchat_str *res)
 		if (c == '"')
 			break;
 		if (c < 0x20)
-			return jp_fail(j, "invalid JSON: control character in string");
+			return jp_fail(
+			        j, "invalid JSON: control character in string");
 		if (c == '\\') {
 			if (!unescape) {
 				unescape = 1;
 				w = j->spos;
-				rc = jp_scratch(j, &w, start, (size_t)(j->p - start));
+				rc = jp_scratch(j, &w, start,
+				                (size_t)(j->p - start));
 				if (rc)
 					return rc;
 			}
 			j->p++;
 			if (j->p >= j->end)
-				return jp_fail(j, "invalid JSON: unterminated string");
+				return jp_fail(
+				        j, "invalid JSON: unterminated string");
 			c = *j->p++;
 			switch (c) {
 			case '"':
@@ -376,7 +384,9 @@ static int jp_string(struct jp *j, tcpchat_str *res)
 					return rc;
 				continue;
 			default:
-				return jp_fail(j, "invalid JSON: bad escape in string");
+				return jp_fail(
+				        j,
+				        "invalid JSON: bad escape in string");
 			}
 			rc = jp_scratch(j, &w, &c, 1);
 			if (rc)
@@ -489,7 +499,8 @@ static int jp_skip_number(struct jp *j)
 	if (*j->p == '0') {
 		j->p++;
 		if (jp_digit(j))
-			return jp_fail(j, "invalid JSON: number with leading zeros");
+			return jp_fail(
+			        j, "invalid JSON: number with leading zeros");
 	} else {
 		while (jp_digit(j))
 			j->p++;
@@ -587,9 +598,9 @@ static int jp_skip(struct jp *j, int depth)
 			j->p++;
 			return 0;
 		}
-		return jp_fail(j, open == '{' ?
-				  "invalid JSON: expected ',' or '}'" :
-				  "invalid JSON: expected ',' or ']'");
+		return jp_fail(
+		        j, open == '{' ? "invalid JSON: expected ',' or '}'"
+		                       : "invalid JSON: expected ',' or ']'");
 	}
 }
 
@@ -676,7 +687,9 @@ static int jp_object(struct jp *j, tcpchat_msg *out)
 			int key;
 
 			if (j->p >= j->end || *j->p != '"')
-				return jp_fail(j, "invalid JSON: expected a string key");
+				return jp_fail(
+				        j,
+				        "invalid JSON: expected a string key");
 			rc = jp_string(j, &k);
 			if (rc)
 				return rc;
@@ -689,7 +702,8 @@ static int jp_object(struct jp *j, tcpchat_msg *out)
 			jp_ws(j);
 			if (key >= 0) {
 				if (seen & (1u << key))
-					return jp_fail(j, "duplicate key in object");
+					return jp_fail(
+					        j, "duplicate key in object");
 				seen |= 1u << key;
 			}
 			rc = jp_value(j, key, out);
@@ -701,7 +715,8 @@ static int jp_object(struct jp *j, tcpchat_msg *out)
 				jp_ws(j);
 				continue;
 			}
-			rc = jp_expect(j, '}', "invalid JSON: expected ',' or '}'");
+			rc = jp_expect(j, '}',
+			               "invalid JSON: expected ',' or '}'");
 			if (rc)
 				return rc;
 			break;
@@ -709,7 +724,8 @@ static int jp_object(struct jp *j, tcpchat_msg *out)
 	}
 	jp_ws(j);
 	if (j->p != j->end)
-		return jp_fail(j, "invalid JSON: trailing data after the object");
+		return jp_fail(j,
+		               "invalid JSON: trailing data after the object");
 	if (!(seen & (1u << KEY_TYPE)))
 		return jp_fail(j, "missing \"type\"");
 	return 0;
@@ -735,12 +751,12 @@ static long json_frame(const char *data, size_t len, tcpchat_decode_ctx *ctx)
 		return (long)(nl - data) + 1;
 	if (len >= ctx->max_frame || len >= (size_t)LONG_MAX)
 		return json_fail(ctx, TCPCHAT_EMSGSIZE,
-				 "line longer than the size limit");
+		                 "line longer than the size limit");
 	return 0;
 }
 
 static long json_decode(void *codec_data, const char *data, size_t len,
-			tcpchat_msg *out, tcpchat_decode_ctx *ctx)
+                        tcpchat_msg *out, tcpchat_decode_ctx *ctx)
 {
 	long frame = json_frame(data, len, ctx);
 	struct jp j;
@@ -765,12 +781,12 @@ static long json_decode(void *codec_data, const char *data, size_t len,
 }
 
 static const tcpchat_codec json_codec = {
-	.abi = TCPCHAT_CODEC_ABI,
-	.name = "json",
-	.flags = 0,
-	.encode = json_encode,
-	.decode = json_decode,
-	.codec_data = NULL,
+        .abi = TCPCHAT_CODEC_ABI,
+        .name = "json",
+        .flags = 0,
+        .encode = json_encode,
+        .decode = json_decode,
+        .codec_data = NULL,
 };
 
 TCPCHAT_API const tcpchat_codec *tcpchat_codec_json(void)

@@ -139,7 +139,9 @@ static int line_encode_server(const tcpchat_msg *msg, tcpchat_buf *out)
 			rc = line_puts(out, " left (");
 		if (!rc)
 			rc = line_puts(out, tcpchat_reason_name(
-				msg->code <= INT_MAX ? (int)msg->code : -1));
+			                            msg->code <= INT_MAX
+			                                    ? (int)msg->code
+			                                    : -1));
 		if (!rc && msg->body.len > 0) {
 			rc = line_puts(out, ": ");
 			if (!rc)
@@ -154,7 +156,8 @@ static int line_encode_server(const tcpchat_msg *msg, tcpchat_buf *out)
 			rc = line_put_clean(out, &msg->sender);
 		break;
 	case TCPCHAT_MSG_ERROR:
-		snprintf(num, sizeof(num), "-!- error %" PRIu32 ": ", msg->code);
+		snprintf(num, sizeof(num), "-!- error %" PRIu32 ": ",
+		         msg->code);
 		rc = line_puts(out, num);
 		if (!rc)
 			rc = line_put_clean(out, &msg->body);
@@ -181,7 +184,7 @@ static int line_encode_server(const tcpchat_msg *msg, tcpchat_buf *out)
 }
 
 static int line_encode(void *codec_data, const tcpchat_msg *msg, unsigned flags,
-		       tcpchat_buf *out)
+                       tcpchat_buf *out)
 {
 	size_t start;
 	int rc;
@@ -229,7 +232,7 @@ static long line_frame(const char *data, size_t len, tcpchat_decode_ctx *ctx)
 		return (long)(nl - data) + 1;
 	if (len >= ctx->max_frame || len >= (size_t)LONG_MAX)
 		return line_fail(ctx, TCPCHAT_EMSGSIZE,
-				 "line longer than the size limit");
+		                 "line longer than the size limit");
 	return 0;
 }
 
@@ -271,7 +274,7 @@ static int is_blank(char c)
 }
 
 static void line_client(const char *s, size_t n, tcpchat_msg *out,
-			const tcpchat_decode_ctx *ctx)
+                        const tcpchat_decode_ctx *ctx)
 {
 	if (ctx->flags & TCPCHAT_HANDSHAKE) {
 		while (n > 0 && is_blank(s[0])) {
@@ -348,7 +351,7 @@ static int line_leave(const char *s, size_t n, tcpchat_msg *out)
 		if (reason >= 0) {
 			out->code = (uint32_t)reason;
 			set_str(&out->body, colon + 2,
-				inlen - (size_t)(colon - in) - 2);
+			        inlen - (size_t)(colon - in) - 2);
 			return 0;
 		}
 	} else {
@@ -468,7 +471,7 @@ static int line_server(const char *s, size_t n, tcpchat_msg *out)
 }
 
 static long line_decode(void *codec_data, const char *data, size_t len,
-			tcpchat_msg *out, tcpchat_decode_ctx *ctx)
+                        tcpchat_msg *out, tcpchat_decode_ctx *ctx)
 {
 	long frame = line_frame(data, len, ctx);
 	size_t n;
@@ -485,7 +488,7 @@ static long line_decode(void *codec_data, const char *data, size_t len,
 		if (line_server(data, n, out)) {
 			memset(out, 0, sizeof(*out));
 			return line_fail(ctx, TCPCHAT_EPROTO,
-					 "unrecognised line");
+			                 "unrecognised line");
 		}
 	} else {
 		line_client(data, n, out, ctx);
@@ -494,12 +497,12 @@ static long line_decode(void *codec_data, const char *data, size_t len,
 }
 
 static const tcpchat_codec line_codec = {
-	.abi = TCPCHAT_CODEC_ABI,
-	.name = "line",
-	.flags = TCPCHAT_CODEC_NO_PING,
-	.encode = line_encode,
-	.decode = line_decode,
-	.codec_data = NULL,
+        .abi = TCPCHAT_CODEC_ABI,
+        .name = "line",
+        .flags = TCPCHAT_CODEC_NO_PING,
+        .encode = line_encode,
+        .decode = line_decode,
+        .codec_data = NULL,
 };
 
 TCPCHAT_API const tcpchat_codec *tcpchat_codec_line(void)

@@ -78,11 +78,11 @@ static int decode_all(struct conn *c, struct reader *r, size_t *have,
 		memset(&m, 0, sizeof m);
 		size_t avail = *have - pos;
 		tcpchat_decode_ctx dc = {
-			.flags = c->dflags,
-			.max_frame = max_frame,
-			.scratch = r->scratch,
-			.scratch_len = TC_MIN(avail, r->scratch_cap),
-			.error = NULL,
+		        .flags = c->dflags,
+		        .max_frame = max_frame,
+		        .scratch = r->scratch,
+		        .scratch_len = TC_MIN(avail, r->scratch_cap),
+		        .error = NULL,
 		};
 		long k = c->codec->decode(c->codec->codec_data, r->buf + pos,
 		                          avail, &m, &dc);
@@ -255,6 +255,16 @@ void conn__trim(struct conn *c)
 		c->q = NULL;
 		c->qcap = 0;
 		c->qhead = 0;
+	}
+}
+
+void conn__drop_unsent(struct conn *c)
+{
+	while (c->qcount > (c->qoff ? 1u : 0u)) {
+		uint32_t last = (c->qhead + c->qcount - 1) % c->qcap;
+		c->qbytes -= c->q[last]->len;
+		frame__unref(c->q[last]);
+		c->qcount--;
 	}
 }
 

@@ -40,15 +40,15 @@ void reader__fini(struct reader *r);
 struct conn {
 	unsigned char kind; /* first: tells loop event owners apart */
 	int fd;
-	unsigned events;  /* interest registered with the loop */
-	unsigned dflags;  /* decode flags (TCPCHAT_FROM_SERVER, ...) */
-	uint32_t rlen;    /* bytes of a partial frame in rbuf */
+	unsigned events; /* interest registered with the loop */
+	unsigned dflags; /* decode flags (TCPCHAT_FROM_SERVER, ...) */
+	uint32_t rlen;   /* bytes of a partial frame in rbuf */
 	char *rbuf;
 	const tcpchat_codec *codec;
 	struct frame **q; /* ring of queued frames */
 	uint32_t qhead, qcount, qcap;
-	uint32_t qoff;    /* bytes of q[qhead] already written */
-	size_t qbytes;    /* unwritten bytes queued */
+	uint32_t qoff; /* bytes of q[qhead] already written */
+	size_t qbytes; /* unwritten bytes queued */
 };
 
 /* Called for each decoded message; return non-zero to stop reading
@@ -80,6 +80,9 @@ int conn__drop_oldest(struct conn *c);
  * the queue is empty, 1 when the socket is full, or TCPCHAT_ESYS.
  * *written gets the bytes written, *frames the frames completed. */
 int conn__flush(struct conn *c, size_t *written, size_t *frames);
+
+/* Drops every queued frame except a partly written first one. */
+void conn__drop_unsent(struct conn *c);
 
 /* Frees buffers and queued frames; does not close the fd. */
 void conn__clear(struct conn *c);

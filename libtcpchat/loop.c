@@ -53,11 +53,15 @@ static int wake_open(struct loop *l)
 static void wake_drain(struct loop *l)
 {
 	char buf[64];
-	/* Clear the flag first: a wake racing with the drain then writes
-	 * again and the next wait returns at once. */
-	atomic_store(&l->wake_pending, 0);
+	/* Drain first, then clear the flag.  Clearing first loses wakeups:
+	 * a wake between the clear and the read writes, the read eats that
+	 * write, the flag stays set and every later wake is skipped.  A
+	 * wake that still sees the flag set posted its work before our
+	 * exchange, so the caller (which looks for work after this) sees
+	 * it. */
 	while (read(l->wake_rfd, buf, sizeof buf) > 0)
 		;
+	atomic_exchange(&l->wake_pending, 0);
 	l->woken = 1;
 }
 
@@ -251,8 +255,10 @@ int loop__add(struct loop *l, int fd, unsigned events, void *ptr)
 {
 #if TCPCHAT_USE_EPOLL
 	if (l->epfd >= 0) {
-		struct epoll_event e = {.events = ep_mask(events), .data.ptr = ptr};
-		return epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) ? TCPCHAT_ESYS : 0;
+		struct epoll_event e = {.events = ep_mask(events),
+		                        .data.ptr = ptr};
+		return epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) ? TCPCHAT_ESYS
+		                                                 : 0;
 	}
 #endif
 	return poll_add(l, fd, events, ptr);
@@ -262,8 +268,10 @@ int loop__mod(struct loop *l, int fd, unsigned events, void *ptr)
 {
 #if TCPCHAT_USE_EPOLL
 	if (l->epfd >= 0) {
-		struct epoll_event e = {.events = ep_mask(events), .data.ptr = ptr};
-		return epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &e) ? TCPCHAT_ESYS : 0;
+		struct epoll_event e = {.events = ep_mask(events),
+		                        .data.ptr = ptr};
+		return epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &e) ? TCPCHAT_ESYS
+		                                                 : 0;
 	}
 #endif
 	return poll_mod(l, fd, events, ptr);

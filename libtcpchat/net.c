@@ -22,7 +22,8 @@ int net__resolve(const char *addr, int passive, union net_addr *out,
 		return TCPCHAT_EADDR;
 	if (addr[0] == '[') {
 		const char *end = strchr(addr, ']');
-		if (!end || end[1] != ':' || (size_t)(end - addr - 1) >= sizeof host)
+		if (!end || end[1] != ':' ||
+		    (size_t)(end - addr - 1) >= sizeof host)
 			return TCPCHAT_EADDR;
 		memcpy(host, addr + 1, (size_t)(end - addr - 1));
 		host[end - addr - 1] = '\0';

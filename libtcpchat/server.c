@@ -21,6 +21,8 @@
 #define MAX_LISTENERS 16
 #define ACCEPT_BURST 64
 #define EVENT_BATCH 256
+#define ACCEPT_PAUSE_MS 100
+#define WHO_MAX_BYTES (60 * 1024) /* out of descriptors and no spare one */
 
 enum sstate { S_HANDSHAKE, S_JOINED, S_DRAINING, S_DEAD };
 enum tlist { T_NONE, T_HANDSHAKE, T_ACTIVE, T_LATE };
@@ -71,9 +73,11 @@ struct sconn {
 	struct dlist timer;  /* one of the timer lists */
 	struct sconn *hnext; /* name hash chain */
 	struct sconn *fnext; /* flush list or dead list */
+	struct sconn *cnext; /* srv->close_head, when doomed */
 	int64_t last_ms;
 	uint64_t dropped, dropped_told;
-	uint8_t state, tlist, in_flush, codec_slot, name_len;
+	int close_err; /* why it is doomed */
+	uint8_t state, tlist, in_flush, codec_slot, name_len, doomed;
 	char name[TCPCHAT_NAME_MAX + 1];
 	union net_addr peer;
 	socklen_t peer_len;
@@ -112,12 +116,15 @@ struct tcpchat_server {
 	struct sconn **buckets;
 	size_t nbuckets;
 	struct sconn *flush_head, *dead_head;
+	struct sconn *close_head; /* closes put off until fan-outs end */
+	int fanning, reaping;
 	uint64_t nconns, nusers;
 	uint64_t next_conn_id, next_msg_id;
 	int64_t now_ms, wall_ms;
 	int reserve_fd;
+	int64_t accept_paused_until; /* 0, or when to listen again */
 	/* run state */
-	int running, stopping, stopped, in_callback, abort_stop;
+	int running, stopping, stopped, abort_stop;
 	int64_t stop_deadline;
 	pthread_t thread;
 	int has_thread, thread_rc;
@@ -126,14 +133,14 @@ struct tcpchat_server {
 	struct cmd *cmd_head, *cmd_tail;
 	/* statistics, written by the loop thread only */
 	counter st_clients, st_users, st_accepted, st_in, st_out, st_bytes_in,
-		st_bytes_out, st_dropped, st_proto, st_refused;
+	        st_bytes_out, st_dropped, st_proto, st_refused;
 };
 
 static void stat_add(counter *c, uint64_t n)
 {
-	atomic_store_explicit(
-		c, atomic_load_explicit(c, memory_order_relaxed) + n,
-		memory_order_relaxed);
+	atomic_store_explicit(c,
+	                      atomic_load_explicit(c, memory_order_relaxed) + n,
+	                      memory_order_relaxed);
 }
 static void stat_set(counter *c, uint64_t v)
 {
@@ -142,18 +149,37 @@ static void stat_set(counter *c, uint64_t v)
 
 /* ---- events and logging ------------------------------------------------ */
 
+/* The servers whose handler is running on this thread, innermost first.
+ * run/step/start/join refuse to run from inside a callback of the same
+ * server; a call from another thread while the loop thread is in a
+ * callback is not recursion (it gets ESTATE, and join() waits). */
+struct cb_frame {
+	const tcpchat_server *srv;
+	struct cb_frame *up;
+};
+static _Thread_local struct cb_frame *cb_top;
+
+static int in_callback(const tcpchat_server *srv)
+{
+	for (const struct cb_frame *f = cb_top; f; f = f->up)
+		if (f->srv == srv)
+			return 1;
+	return 0;
+}
+
 static int emit(tcpchat_server *srv, tcpchat_server_event *ev)
 {
 	if (!srv->handler)
 		return 0;
-	srv->in_callback++;
+	struct cb_frame f = {srv, cb_top};
+	cb_top = &f;
 	int rc = srv->handler(srv, ev, srv->userdata);
-	srv->in_callback--;
+	cb_top = f.up;
 	return rc;
 }
 
 static void slog(tcpchat_server *srv, int level, const char *fmt, ...)
-	TC_PRINTF(3, 4);
+        TC_PRINTF(3, 4);
 static void slog(tcpchat_server *srv, int level, const char *fmt, ...)
 {
 	if (!srv->handler || level > srv->log_level)
@@ -213,7 +239,8 @@ static int name_insert(tcpchat_server *srv, struct sconn *sc)
 			struct sconn *x = srv->buckets[i];
 			while (x) {
 				struct sconn *next = x->hnext;
-				size_t k = name_hash(x->name, x->name_len) & (n - 1);
+				size_t k = name_hash(x->name, x->name_len) &
+				           (n - 1);
 				x->hnext = b[k];
 				b[k] = x;
 				x = next;
@@ -231,8 +258,8 @@ static int name_insert(tcpchat_server *srv, struct sconn *sc)
 
 static void name_remove(tcpchat_server *srv, struct sconn *sc)
 {
-	struct sconn **pp =
-		&srv->buckets[name_hash(sc->name, sc->name_len) & (srv->nbuckets - 1)];
+	struct sconn **pp = &srv->buckets[name_hash(sc->name, sc->name_len) &
+	                                  (srv->nbuckets - 1)];
 	while (*pp && *pp != sc)
 		pp = &(*pp)->hnext;
 	if (*pp)
@@ -288,18 +315,76 @@ static struct frame *encode(tcpchat_server *srv, const tcpchat_codec *codec,
 
 static void sconn_close(struct sconn *sc, int reason, int error,
                         const char *why);
+static void set_events(tcpchat_server *srv, struct sconn *sc, unsigned ev);
+
+/* Closes sc because of a failed delivery (err: TCPCHAT_ESLOW or an
+ * allocation failure).  Inside a fan-out the close waits until the
+ * outermost one is over: closing fans out a LEAVE, which may close more
+ * connections, and those must not be unlinked from the member list while
+ * a fan-out is walking it. */
+static void close_later(tcpchat_server *srv, struct sconn *sc, int err)
+{
+	if (sc->doomed)
+		return;
+	if (!srv->fanning) {
+		sconn_close(sc,
+		            err == TCPCHAT_ESLOW ? TCPCHAT_REASON_SLOW
+		                                 : TCPCHAT_REASON_ERROR,
+		            err,
+		            err == TCPCHAT_ESLOW ? "too slow to keep up"
+		                                 : "out of memory");
+		return;
+	}
+	sc->doomed = 1;
+	sc->close_err = err;
+	sc->cnext = srv->close_head;
+	srv->close_head = sc;
+}
+
+/* Carries out the closes put off by close_later(). */
+static void close_doomed(tcpchat_server *srv)
+{
+	if (srv->reaping)
+		return; /* the loop below picks up new ones */
+	srv->reaping = 1;
+	while (srv->close_head) {
+		struct sconn *sc = srv->close_head;
+		srv->close_head = sc->cnext;
+		sc->cnext = NULL;
+		sc->doomed = 0;
+		close_later(srv, sc, sc->close_err);
+	}
+	srv->reaping = 0;
+}
 
 /* Queues f on sc, applying the slow-consumer policy. */
 static void deliver(tcpchat_server *srv, struct sconn *sc, struct frame *f)
 {
+	if (sc->doomed)
+		return; /* closing: nothing more is queued */
 	int rc = conn__push(&sc->c, f, (uint32_t)srv->queue_frames,
 	                    (size_t)srv->queue_bytes);
+	if (rc == TCPCHAT_EQUEUEFULL && !(sc->c.events & LOOP_WRITE)) {
+		/* Output is flushed at the end of the iteration, so a fast
+		 * reader's queue can fill within one burst of input.  It is
+		 * only full if the socket takes nothing more either. */
+		size_t bytes, frames;
+		int frc = conn__flush(&sc->c, &bytes, &frames);
+		stat_add(&srv->st_bytes_out, bytes);
+		if (frc < 0) {
+			want_flush(srv, sc); /* flush_all() closes it */
+			return;
+		}
+		if (frc == 1)
+			set_events(srv, sc, LOOP_READ | LOOP_WRITE);
+		rc = conn__push(&sc->c, f, (uint32_t)srv->queue_frames,
+		                (size_t)srv->queue_bytes);
+	}
 	if (rc == TCPCHAT_EQUEUEFULL) {
 		if (srv->policy == TCPCHAT_SLOW_DISCONNECT) {
 			sc->dropped++;
 			stat_add(&srv->st_dropped, 1);
-			sconn_close(sc, TCPCHAT_REASON_SLOW, TCPCHAT_ESLOW,
-			            "too slow to keep up");
+			close_later(srv, sc, TCPCHAT_ESLOW);
 			return;
 		}
 		sc->dropped++;
@@ -314,7 +399,7 @@ static void deliver(tcpchat_server *srv, struct sconn *sc, struct frame *f)
 			return;
 	}
 	if (rc) {
-		sconn_close(sc, TCPCHAT_REASON_ERROR, rc, "out of memory");
+		close_later(srv, sc, rc);
 		return;
 	}
 	stat_add(&srv->st_out, 1);
@@ -328,7 +413,8 @@ static void send_one(tcpchat_server *srv, struct sconn *sc,
 	struct frame *f = encode(srv, sc->c.codec, m);
 	if (!f) {
 		slog(srv, TCPCHAT_LOG_ERROR, "conn %llu: cannot encode %s",
-		     (unsigned long long)sc->id, tcpchat_msg_type_name((int)m->type));
+		     (unsigned long long)sc->id,
+		     tcpchat_msg_type_name((int)m->type));
 		return;
 	}
 	if (conn__push(&sc->c, f, UINT32_MAX, SIZE_MAX) == 0) {
@@ -357,9 +443,10 @@ static void fanout(tcpchat_server *srv, const tcpchat_msg *m,
 	struct frame *cache[MAX_CODECS] = {0};
 	int bad[MAX_CODECS] = {0};
 	struct dlist *it = srv->members.next;
+	srv->fanning++; /* nobody leaves the list during the walk */
 	while (it != &srv->members) {
 		struct sconn *sc = CONTAINER(it, struct sconn, member);
-		it = it->next; /* sc may leave the list (slow: disconnect) */
+		it = it->next;
 		if (sc == except)
 			continue;
 		int slot = sc->codec_slot;
@@ -375,8 +462,11 @@ static void fanout(tcpchat_server *srv, const tcpchat_msg *m,
 		if (cache[slot])
 			deliver(srv, sc, cache[slot]);
 	}
+	srv->fanning--;
 	for (int i = 0; i < srv->ncodecs; i++)
 		frame__unref(cache[i]);
+	if (!srv->fanning)
+		close_doomed(srv);
 }
 
 /* ---- closing ------------------------------------------------------------- */
@@ -398,7 +488,8 @@ static void sconn_close(struct sconn *sc, int reason, int error,
 		stat_set(&srv->st_users, srv->nusers);
 	}
 	tcpchat_server_event ev;
-	conn_event(sc, &ev, joined ? TCPCHAT_SEV_LEAVE : TCPCHAT_SEV_DISCONNECT);
+	conn_event(sc, &ev,
+	           joined ? TCPCHAT_SEV_LEAVE : TCPCHAT_SEV_DISCONNECT);
 	ev.reason = reason;
 	ev.error = error;
 	ev.text = why;
@@ -418,8 +509,11 @@ static void sconn_close(struct sconn *sc, int reason, int error,
 	}
 	if (sc->c.fd >= 0)
 		loop__del(&srv->loop, sc->c.fd);
-	if (reason == TCPCHAT_REASON_SLOW)
-		conn__clear(&sc->c); /* nothing more is sent to it */
+	if (reason == TCPCHAT_REASON_SLOW) {
+		/* Nothing more of the chat: only the reason, if it fits. */
+		conn__drop_unsent(&sc->c);
+		send_error(srv, sc, TCPCHAT_ESLOW, why);
+	}
 	/* Freed at the end of the iteration, after a last flush. */
 	if (!sc->in_flush) {
 		sc->in_flush = 1;
@@ -476,8 +570,10 @@ static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 		return 1;
 	}
 	if (m->code != TCPCHAT_PROTOCOL_VERSION) {
-		sconn_fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_EVERSION,
-		           "unsupported protocol version (this server speaks 1)");
+		stat_add(&srv->st_proto, 1);
+		sconn_fail(
+		        sc, TCPCHAT_REASON_ERROR, TCPCHAT_EVERSION,
+		        "unsupported protocol version (this server speaks 1)");
 		return 1;
 	}
 	if (tcpchat_name_check(m->sender.ptr, m->sender.len) != 0) {
@@ -567,6 +663,29 @@ static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 	return 0;
 }
 
+/* Answers WHO: the number of users and their names in join order (the
+ * list is cut at WHO_MAX_BYTES; the number stays exact). */
+static void send_who(tcpchat_server *srv, struct sconn *sc)
+{
+	tcpchat_buf names = {0};
+	struct dlist *it;
+	for (it = srv->members.next; it != &srv->members; it = it->next) {
+		struct sconn *u = CONTAINER(it, struct sconn, member);
+		if (names.len + u->name_len + 1 > WHO_MAX_BYTES)
+			break;
+		if ((names.len && tcpchat_buf_append(&names, " ", 1)) ||
+		    tcpchat_buf_append(&names, u->name, u->name_len))
+			break;
+	}
+	tcpchat_msg m = {.type = TCPCHAT_MSG_WHO};
+	m.code = (uint32_t)srv->nusers;
+	m.timestamp = srv->wall_ms;
+	m.body.ptr = names.data;
+	m.body.len = names.len;
+	send_one(srv, sc, &m);
+	tcpchat_buf_free(&names);
+}
+
 static int on_msg(void *ctx, tcpchat_msg *m)
 {
 	struct sconn *sc = ctx;
@@ -590,6 +709,9 @@ static int on_msg(void *ctx, tcpchat_msg *m)
 	case TCPCHAT_MSG_PONG:
 	case TCPCHAT_MSG_ERROR:
 		return 0;
+	case TCPCHAT_MSG_WHO:
+		send_who(srv, sc);
+		return 0;
 	case TCPCHAT_MSG_LEAVE:
 		sconn_close(sc, TCPCHAT_REASON_QUIT, 0, "quit");
 		return 1;
@@ -609,12 +731,14 @@ static void on_readable(tcpchat_server *srv, struct sconn *sc)
 	stat_add(&srv->st_bytes_in, res.bytes);
 	if (rc == 0 || rc == 1 || sc->state == S_DEAD)
 		return;
-	if (rc == TCPCHAT_ECLOSED) {
+	if (rc == TCPCHAT_ECLOSED ||
+	    (rc == TCPCHAT_ESYS && errno == ECONNRESET)) {
 		sconn_close(sc, TCPCHAT_REASON_CLOSED, 0, "connection closed");
 	} else if (rc == TCPCHAT_EPROTO || rc == TCPCHAT_EMSGSIZE) {
 		stat_add(&srv->st_proto, 1);
 		slog(srv, TCPCHAT_LOG_WARN, "conn %llu: %s: %s",
-		     (unsigned long long)sc->id, tcpchat_strerror(rc), res.error);
+		     (unsigned long long)sc->id, tcpchat_strerror(rc),
+		     res.error);
 		sconn_fail(sc, TCPCHAT_REASON_ERROR, rc, res.error);
 	} else {
 		sconn_close(sc, TCPCHAT_REASON_ERROR, rc,
@@ -638,7 +762,8 @@ static void do_flush(tcpchat_server *srv, struct sconn *sc)
 	stat_add(&srv->st_bytes_out, bytes);
 	if (rc < 0) {
 		if (sc->state != S_DEAD)
-			sconn_close(sc, TCPCHAT_REASON_ERROR, rc, strerror(errno));
+			sconn_close(sc, TCPCHAT_REASON_ERROR, rc,
+			            strerror(errno));
 		return;
 	}
 	set_events(srv, sc, LOOP_READ | (rc == 1 ? LOOP_WRITE : 0));
@@ -687,8 +812,8 @@ static void flush_all(tcpchat_server *srv)
 
 /* ---- accepting ----------------------------------------------------------- */
 
-static void refuse_now(tcpchat_server *srv, int fd,
-                       const tcpchat_codec *codec, int err, const char *why)
+static void refuse_now(tcpchat_server *srv, int fd, const tcpchat_codec *codec,
+                       int err, const char *why)
 {
 	tcpchat_msg m = {.type = TCPCHAT_MSG_ERROR};
 	m.code = (uint32_t)-err;
@@ -704,6 +829,21 @@ static void refuse_now(tcpchat_server *srv, int fd,
 	}
 	close(fd);
 	stat_add(&srv->st_refused, 1);
+}
+
+static void listeners_watch(tcpchat_server *srv, unsigned events)
+{
+	for (int i = 0; i < srv->nlisteners; i++) {
+		struct listener *l = srv->listeners[i];
+		if (l->fd >= 0)
+			loop__mod(&srv->loop, l->fd, events, l);
+	}
+}
+
+static void pause_accepting(tcpchat_server *srv)
+{
+	srv->accept_paused_until = srv->now_ms + ACCEPT_PAUSE_MS;
+	listeners_watch(srv, 0);
 }
 
 static void accept_some(tcpchat_server *srv, struct listener *l)
@@ -727,10 +867,13 @@ static void accept_some(tcpchat_server *srv, struct listener *l)
 					if (t >= 0)
 						close(t);
 					srv->reserve_fd =
-						open("/dev/null", O_RDONLY | O_CLOEXEC);
+					        open("/dev/null",
+					             O_RDONLY | O_CLOEXEC);
 					stat_add(&srv->st_refused, 1);
 					continue;
 				}
+				/* No spare either: stop listening for a while. */
+				pause_accepting(srv);
 				return;
 			}
 			if (errno == ECONNABORTED || errno == EINTR ||
@@ -798,10 +941,19 @@ static void accept_some(tcpchat_server *srv, struct listener *l)
 
 static void run_timers(tcpchat_server *srv)
 {
+	if (srv->accept_paused_until &&
+	    srv->now_ms >= srv->accept_paused_until) {
+		srv->accept_paused_until = 0;
+		if (srv->reserve_fd < 0)
+			srv->reserve_fd =
+			        open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (!srv->stopping)
+			listeners_watch(srv, LOOP_READ);
+	}
 	int64_t now = srv->now_ms;
 	while (!dl_empty(&srv->t_handshake)) {
 		struct sconn *sc =
-			CONTAINER(srv->t_handshake.next, struct sconn, timer);
+		        CONTAINER(srv->t_handshake.next, struct sconn, timer);
 		if (now - sc->last_ms < srv->hs_timeout)
 			break;
 		sconn_fail(sc, TCPCHAT_REASON_TIMEOUT, TCPCHAT_ETIMEDOUT,
@@ -812,7 +964,7 @@ static void run_timers(tcpchat_server *srv)
 	int64_t half = srv->idle_timeout / 2;
 	while (!dl_empty(&srv->t_active)) {
 		struct sconn *sc =
-			CONTAINER(srv->t_active.next, struct sconn, timer);
+		        CONTAINER(srv->t_active.next, struct sconn, timer);
 		if (now - sc->last_ms < half)
 			break;
 		timer_set(srv, sc, T_LATE);
@@ -823,7 +975,8 @@ static void run_timers(tcpchat_server *srv)
 		}
 	}
 	while (!dl_empty(&srv->t_late)) {
-		struct sconn *sc = CONTAINER(srv->t_late.next, struct sconn, timer);
+		struct sconn *sc =
+		        CONTAINER(srv->t_late.next, struct sconn, timer);
 		if (now - sc->last_ms < srv->idle_timeout)
 			break;
 		sconn_fail(sc, TCPCHAT_REASON_TIMEOUT, TCPCHAT_ETIMEDOUT,
@@ -834,18 +987,21 @@ static void run_timers(tcpchat_server *srv)
 static int64_t next_timer(tcpchat_server *srv)
 {
 	int64_t due = INT64_MAX;
+	if (srv->accept_paused_until)
+		due = srv->accept_paused_until;
 	if (!dl_empty(&srv->t_handshake)) {
 		struct sconn *sc =
-			CONTAINER(srv->t_handshake.next, struct sconn, timer);
+		        CONTAINER(srv->t_handshake.next, struct sconn, timer);
 		due = TC_MIN(due, sc->last_ms + srv->hs_timeout);
 	}
 	if (srv->idle_timeout > 0 && !dl_empty(&srv->t_active)) {
 		struct sconn *sc =
-			CONTAINER(srv->t_active.next, struct sconn, timer);
+		        CONTAINER(srv->t_active.next, struct sconn, timer);
 		due = TC_MIN(due, sc->last_ms + srv->idle_timeout / 2);
 	}
 	if (srv->idle_timeout > 0 && !dl_empty(&srv->t_late)) {
-		struct sconn *sc = CONTAINER(srv->t_late.next, struct sconn, timer);
+		struct sconn *sc =
+		        CONTAINER(srv->t_late.next, struct sconn, timer);
 		due = TC_MIN(due, sc->last_ms + srv->idle_timeout);
 	}
 	if (srv->stopping)
@@ -944,7 +1100,8 @@ static void run_commands(tcpchat_server *srv)
 		if (c->type != CMD_BROADCAST && !srv->stopping) {
 			to = name_find(srv, c->name, strlen(c->name));
 			if (!to)
-				slog(srv, TCPCHAT_LOG_INFO, "%s: no user called %s",
+				slog(srv, TCPCHAT_LOG_INFO,
+				     "%s: no user called %s",
 				     c->type == CMD_KICK ? "kick" : "send",
 				     c->name);
 		}
@@ -1006,14 +1163,14 @@ static void begin_shutdown(tcpchat_server *srv)
 {
 	srv->stopping = 1;
 	srv->stop_deadline =
-		srv->now_ms + (srv->abort_stop ? 0 : srv->shutdown_timeout);
+	        srv->now_ms + (srv->abort_stop ? 0 : srv->shutdown_timeout);
 	close_listeners(srv);
 	slog(srv, TCPCHAT_LOG_INFO, "shutting down (%llu users)",
 	     (unsigned long long)srv->nusers);
 	/* Connections still in the handshake go at once. */
 	while (!dl_empty(&srv->pending)) {
 		struct sconn *sc =
-			CONTAINER(srv->pending.next, struct sconn, member);
+		        CONTAINER(srv->pending.next, struct sconn, member);
 		sconn_fail(sc, TCPCHAT_REASON_SHUTDOWN, TCPCHAT_ESHUTDOWN,
 		           "server shutting down");
 	}
@@ -1036,8 +1193,8 @@ static int finish_shutdown(tcpchat_server *srv)
 		struct sconn *sc = CONTAINER(it, struct sconn, member);
 		it = it->next;
 		if (late || sc->c.qcount == 0)
-			sconn_close(sc, TCPCHAT_REASON_SHUTDOWN, TCPCHAT_ESHUTDOWN,
-			            "server shutting down");
+			sconn_close(sc, TCPCHAT_REASON_SHUTDOWN,
+			            TCPCHAT_ESHUTDOWN, "server shutting down");
 	}
 	return dl_empty(&srv->members) && srv->nconns == 0;
 }
@@ -1051,8 +1208,12 @@ static int iterate(tcpchat_server *srv, int timeout_ms)
 	srv->now_ms = util__now_ms();
 	srv->wall_ms = util__wall_ms();
 	if (srv->loop.woken) {
+		/* Read the stop request before taking the commands: what was
+		 * posted before stop() is then carried out before the
+		 * shutdown drops commands. */
+		int stop = atomic_load(&srv->stop_req);
 		run_commands(srv);
-		if (atomic_load(&srv->stop_req) && !srv->stopping)
+		if (stop && !srv->stopping)
 			begin_shutdown(srv);
 	}
 	for (int i = 0; i < n; i++) {
@@ -1073,11 +1234,15 @@ static int iterate(tcpchat_server *srv, int timeout_ms)
 	}
 	run_timers(srv);
 	flush_all(srv);
-	if (srv->stopping && finish_shutdown(srv)) {
+	if (srv->stopping) {
+		/* Connections closed by finish_shutdown() are only counted
+		 * out by flush_all(): test for the end after it, or the loop
+		 * waits for the shutdown deadline with nothing left to do. */
+		finish_shutdown(srv);
 		flush_all(srv);
-		return 1;
+		if (dl_empty(&srv->members) && srv->nconns == 0)
+			return 1;
 	}
-	flush_all(srv);
 	return 0;
 }
 
@@ -1136,9 +1301,11 @@ TCPCHAT_API int tcpchat_server_run(tcpchat_server *srv)
 {
 	if (!srv)
 		return TCPCHAT_EINVAL;
-	if (srv->in_callback)
+	if (in_callback(srv))
 		return TCPCHAT_ERECURSIVE;
-	if (srv->running || srv->has_thread)
+	/* has_thread first: it belongs to the caller of start(), while
+	 * running is written by the library's thread. */
+	if (srv->has_thread || srv->running)
 		return TCPCHAT_ESTATE;
 	return run_loop(srv);
 }
@@ -1154,9 +1321,11 @@ TCPCHAT_API int tcpchat_server_start(tcpchat_server *srv)
 {
 	if (!srv)
 		return TCPCHAT_EINVAL;
-	if (srv->in_callback)
+	if (in_callback(srv))
 		return TCPCHAT_ERECURSIVE;
-	if (srv->running || srv->has_thread)
+	/* has_thread first: it belongs to the caller of start(), while
+	 * running is written by the library's thread. */
+	if (srv->has_thread || srv->running)
 		return TCPCHAT_ESTATE;
 	/* Open the listeners here so that errors reach the caller. */
 	int rc = open_listeners(srv);
@@ -1175,10 +1344,10 @@ TCPCHAT_API int tcpchat_server_join(tcpchat_server *srv)
 {
 	if (!srv)
 		return TCPCHAT_EINVAL;
+	if (in_callback(srv))
+		return TCPCHAT_ERECURSIVE;
 	if (!srv->has_thread)
 		return TCPCHAT_ESTATE;
-	if (srv->in_callback)
-		return TCPCHAT_ERECURSIVE;
 	pthread_join(srv->thread, NULL);
 	srv->has_thread = 0;
 	return srv->thread_rc;
@@ -1213,7 +1382,7 @@ TCPCHAT_API int tcpchat_server_step(tcpchat_server *srv)
 {
 	if (!srv)
 		return TCPCHAT_EINVAL;
-	if (srv->in_callback)
+	if (in_callback(srv))
 		return TCPCHAT_ERECURSIVE;
 	if (srv->has_thread)
 		return TCPCHAT_ESTATE;
@@ -1291,7 +1460,7 @@ TCPCHAT_API void tcpchat_server_destroy(tcpchat_server *srv)
 	for (size_t i = 0; i < TC_ARRAY_LEN(lists); i++) {
 		while (!dl_empty(lists[i])) {
 			struct sconn *sc =
-				CONTAINER(lists[i]->next, struct sconn, member);
+			        CONTAINER(lists[i]->next, struct sconn, member);
 			conn__clear(&sc->c); /* no last flush */
 			sconn_close(sc, TCPCHAT_REASON_SHUTDOWN,
 			            TCPCHAT_ESHUTDOWN, "server destroyed");
@@ -1351,7 +1520,8 @@ TCPCHAT_API int tcpchat_server_listen(tcpchat_server *srv, const char *addr,
 	l->codec = codec;
 	int rc = net__resolve(addr, 1, &l->addr, &l->addr_len);
 	if (rc == 0)
-		rc = net__listen(&l->addr, l->addr_len, (int)srv->backlog, &l->fd);
+		rc = net__listen(&l->addr, l->addr_len, (int)srv->backlog,
+		                 &l->fd);
 	if (rc) {
 		free(l);
 		return rc;
@@ -1451,13 +1621,13 @@ TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,
 	return 0;
 }
 
-TCPCHAT_API int tcpchat_server_get_option(const tcpchat_server *srv,
-                                          int option, long long *value)
+TCPCHAT_API int tcpchat_server_get_option(const tcpchat_server *srv, int option,
+                                          long long *value)
 {
 	long long min, max;
-	long long *p = (srv && value)
-	                       ? option_ptr((tcpchat_server *)srv, option, &min, &max)
-	                       : NULL;
+	long long *p = (srv && value) ? option_ptr((tcpchat_server *)srv,
+	                                           option, &min, &max)
+	                              : NULL;
 	if (!p)
 		return TCPCHAT_EINVAL;
 	*value = *p;

@@ -6,29 +6,29 @@
 #include "internal.h"
 
 static const char *const error_names[] = {
-	[0] = "success",
-	[1] = "invalid argument",
-	[2] = "out of memory",
-	[3] = "system call failed (see errno)",
-	[4] = "protocol error",
-	[5] = "message too large",
-	[6] = "connection closed",
-	[7] = "timed out",
-	[8] = "name already in use",
-	[9] = "invalid name (1-32 bytes of printable UTF-8, no spaces)",
-	[10] = "server full",
-	[11] = "refused",
-	[12] = "unsupported protocol version",
-	[13] = "not allowed in the current state",
-	[14] = "not allowed from inside a callback",
-	[15] = "no such user",
-	[16] = "invalid or unresolvable address",
-	[17] = "outgoing queue full",
-	[18] = "server shutting down",
-	[19] = "not supported",
-	[20] = "invalid message content",
-	[21] = "kicked",
-	[22] = "too slow to keep up",
+        [0] = "success",
+        [1] = "invalid argument",
+        [2] = "out of memory",
+        [3] = "system call failed (see errno)",
+        [4] = "protocol error",
+        [5] = "message too large",
+        [6] = "connection closed",
+        [7] = "timed out",
+        [8] = "name already in use",
+        [9] = "invalid name (1-32 bytes of printable UTF-8, no spaces)",
+        [10] = "server full",
+        [11] = "refused",
+        [12] = "unsupported protocol version",
+        [13] = "not allowed in the current state",
+        [14] = "not allowed from inside a callback",
+        [15] = "no such user",
+        [16] = "invalid or unresolvable address",
+        [17] = "outgoing queue full",
+        [18] = "server shutting down",
+        [19] = "not supported",
+        [20] = "invalid message content",
+        [21] = "kicked",
+        [22] = "too slow to keep up",
 };
 
 TCPCHAT_API const char *tcpchat_strerror(int err)
@@ -48,8 +48,8 @@ TCPCHAT_API const char *tcpchat_version(int *num)
 TCPCHAT_API const char *tcpchat_reason_name(int reason)
 {
 	static const char *const names[] = {
-		"unknown", "quit",  "closed",   "timeout",
-		"error",   "kicked", "shutdown", "slow",
+	        "unknown", "quit",   "closed",   "timeout",
+	        "error",   "kicked", "shutdown", "slow",
 	};
 	if (reason < 0 || (size_t)reason >= TC_ARRAY_LEN(names))
 		return "unknown";
@@ -59,8 +59,8 @@ TCPCHAT_API const char *tcpchat_reason_name(int reason)
 TCPCHAT_API const char *tcpchat_msg_type_name(int type)
 {
 	static const char *const names[] = {
-		NULL,    "hello", "welcome", "text", "join",
-		"leave", "error", "ping",    "pong", "who",
+	        NULL,    "hello", "welcome", "text", "join",
+	        "leave", "error", "ping",    "pong", "who",
 	};
 	if (type < 1 || (size_t)type >= TC_ARRAY_LEN(names))
 		return NULL;

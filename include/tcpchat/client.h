@@ -54,8 +54,8 @@ TCPCHAT_API int tcpchat_client_set_option(tcpchat_client *cli, int option,
 
 /* Reads an integer option.  Returns 0 or TCPCHAT_EINVAL.  Loop thread
  * only. */
-TCPCHAT_API int tcpchat_client_get_option(const tcpchat_client *cli,
-                                          int option, long long *value);
+TCPCHAT_API int tcpchat_client_get_option(const tcpchat_client *cli, int option,
+                                          long long *value);
 
 /* Selects the codec (NULL: binary).  A custom codec must outlive the
  * client.  Returns 0, TCPCHAT_EINVAL, or TCPCHAT_ESTATE while connected.
@@ -66,7 +66,7 @@ TCPCHAT_API int tcpchat_client_set_codec(tcpchat_client *cli,
 enum tcpchat_client_event_type {
 	/* The server accepted the handshake; ev->name is our name. */
 	TCPCHAT_CEV_CONNECTED = 1,
-	/* A message arrived: ev->msg (TEXT, JOIN, LEAVE or ERROR). */
+	/* A message arrived: ev->msg (TEXT, JOIN, LEAVE, WHO or ERROR). */
 	TCPCHAT_CEV_MESSAGE = 2,
 	/* The connection is gone: ev->reason (enum tcpchat_reason) and
 	 * ev->error (TCPCHAT_E* or 0); ev->text says why in words.  After it
@@ -90,7 +90,8 @@ typedef struct tcpchat_client_event {
 
 /* Runs on the loop thread.  May call tcpchat_client_send(),
  * tcpchat_client_stop() and the other thread-safe functions; must not
- * call run/step/destroy (TCPCHAT_ERECURSIVE).  Return 0. */
+ * call run/start/step/join (they return TCPCHAT_ERECURSIVE) nor
+ * destroy.  Return 0. */
 typedef int (*tcpchat_client_handler)(tcpchat_client *cli,
                                       const tcpchat_client_event *ev,
                                       void *userdata);
@@ -118,10 +119,14 @@ TCPCHAT_API void tcpchat_client_destroy(tcpchat_client *cli);
 TCPCHAT_API int tcpchat_client_connect(tcpchat_client *cli, const char *addr,
                                        const char *name);
 
-/* Blocking mode: runs until disconnected or stopped.  Returns 0 after a
- * stop or a clean close by the server, otherwise the error that ended the
- * connection (e.g. TCPCHAT_ESYS for a refused connect, TCPCHAT_ENAMEINUSE
- * for a refused name).  TCPCHAT_ESTATE when not connecting. */
+/* Blocking mode: runs until disconnected or stopped.  Returns 0 after
+ * tcpchat_client_stop(), otherwise the error that ended the connection,
+ * the same as the DISCONNECTED event's ev->error (e.g. TCPCHAT_ESYS for a
+ * refused connect, TCPCHAT_ENAMEINUSE for a refused name,
+ * TCPCHAT_ESHUTDOWN when the server shuts down, TCPCHAT_EKICKED when
+ * kicked, TCPCHAT_ECLOSED when the server just closes the connection).
+ * TCPCHAT_ESTATE when not connecting, or while a thread or a host loop
+ * drives the client. */
 TCPCHAT_API int tcpchat_client_run(tcpchat_client *cli);
 
 /* Own-thread mode: runs the loop in a library thread.  Returns 0,
@@ -138,12 +143,21 @@ TCPCHAT_API int tcpchat_client_join(tcpchat_client *cli);
 TCPCHAT_API int tcpchat_client_stop(tcpchat_client *cli);
 
 /* Queues text[0..len) as a TEXT message.  It is sent as soon as the
- * handshake is done (messages queued before that wait).  The text is
- * copied.  Returns 0 when queued (not yet delivered), TCPCHAT_EINVAL
- * (empty or invalid UTF-8), TCPCHAT_EMSGSIZE, TCPCHAT_EQUEUEFULL,
- * TCPCHAT_ECLOSED or TCPCHAT_ENOMEM.  Thread-safe. */
+ * handshake is done (messages queued before that wait; texts sent before
+ * tcpchat_client_stop() go before the goodbye).  The text is copied.
+ * Returns 0 when queued (not yet delivered), TCPCHAT_EINVAL (NULL, empty,
+ * invalid UTF-8, or a control character other than tab, e.g. '\n'),
+ * TCPCHAT_EMSGSIZE, TCPCHAT_EQUEUEFULL, TCPCHAT_ECLOSED (never connected,
+ * or disconnected) or TCPCHAT_ENOMEM.  Thread-safe. */
 TCPCHAT_API int tcpchat_client_send(tcpchat_client *cli, const char *text,
                                     size_t len);
+
+/* Asks the server who is connected.  The answer arrives as a MESSAGE
+ * event whose msg->type is TCPCHAT_MSG_WHO: msg->code is the number of
+ * users (the asker included) and msg->body their names separated by
+ * spaces.  Returns 0 when queued, TCPCHAT_ECLOSED, TCPCHAT_EQUEUEFULL or
+ * TCPCHAT_ENOMEM.  Thread-safe. */
+TCPCHAT_API int tcpchat_client_who(tcpchat_client *cli);
 
 /* Host-driven mode; see tcpchat_server_fd() and friends.  step() returns
  * 0 while connected or connecting, 1 once disconnected, or a negative

@@ -92,12 +92,15 @@ enum tcpchat_server_event_type {
 	 * it (it is closed at once, nothing is sent). */
 	TCPCHAT_SEV_CONNECT = 1,
 	/* ev->name asks to join.  Return non-zero to refuse; the client gets
-	 * an ERROR with ev->refuse_reason (a string you own that must live
-	 * until the callback returns; a default text if NULL) and is closed. */
+	 * an ERROR with ev->refuse_reason and is closed.  refuse_reason is
+	 * read after the handler returns, so it must not point into the
+	 * handler's stack: use a string literal or memory that outlives the
+	 * call (NULL: a default text). */
 	TCPCHAT_SEV_JOIN = 2,
 	/* ev->name sent ev->msg (a TEXT, already stamped).  Return non-zero to
 	 * veto it: nobody receives it and the sender gets an ERROR
-	 * (TCPCHAT_EREFUSED, ev->refuse_reason) but stays connected. */
+	 * (TCPCHAT_EREFUSED, ev->refuse_reason, same lifetime rule) but stays
+	 * connected. */
 	TCPCHAT_SEV_MESSAGE = 3,
 	/* ev->name has left, for ev->reason (enum tcpchat_reason); ev->error
 	 * holds the error code when there is one.  Only for joined users. */
@@ -133,8 +136,9 @@ typedef struct tcpchat_server_event {
 } tcpchat_server_event;
 
 /* The event handler.  Runs on the loop thread.  It may call the server's
- * thread-safe functions and tcpchat_server_stats(); it must not call
- * tcpchat_server_run/step/destroy (they return TCPCHAT_ERECURSIVE).  Its
+ * thread-safe functions and tcpchat_server_stats_get(); it must not call
+ * tcpchat_server_run/start/step/join (they return TCPCHAT_ERECURSIVE)
+ * nor tcpchat_server_destroy().  Its
  * return value matters only for CONNECT, JOIN and MESSAGE (non-zero:
  * refuse); return 0 otherwise. */
 typedef int (*tcpchat_server_handler)(tcpchat_server *srv,
@@ -154,10 +158,13 @@ TCPCHAT_API void tcpchat_server_set_handler(tcpchat_server *srv,
  * TCPCHAT_ESYS (errno set) and stores NULL.  Any thread. */
 TCPCHAT_API int tcpchat_server_new(tcpchat_server **out);
 
-/* Stops the server if it is running (abruptly: no flush), joins the
- * library's thread if there is one, closes every socket and frees
- * everything.  Accepts NULL.  Call from the thread that created the
- * server or ran it, never from a callback. */
+/* Stops the server if it is running, without waiting for queues to
+ * drain, joins the library's thread if there is one, closes every socket
+ * and frees everything.  In own-thread mode the loop still tells the
+ * clients (ERROR TCPCHAT_ESHUTDOWN, one write attempt) and delivers LEAVE
+ * events before the thread ends; in the other modes no event is delivered.
+ * Accepts NULL.  Call from the thread that created the server or ran it,
+ * never from a callback. */
 TCPCHAT_API void tcpchat_server_destroy(tcpchat_server *srv);
 
 /* Opens a listener on addr: "host:port", "[v6addr]:port" or ":port"
