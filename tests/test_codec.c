@@ -10,7 +10,10 @@
 #define MAX_FRAME 65536
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define S(lit) { (lit), sizeof(lit) - 1 }
+#define S(lit)                                                                 \
+	{                                                                      \
+		(lit), sizeof(lit) - 1                                         \
+	}
 #define LIT(lit) .data = (lit), .len = sizeof(lit) - 1
 
 enum { C_BINARY, C_LINE, C_JSON, C_COUNT };
@@ -41,7 +44,7 @@ struct dec {
 };
 
 static long dec_run(struct dec *d, const tcpchat_codec *c, const void *data,
-		    size_t len, unsigned flags, size_t max_frame)
+                    size_t len, unsigned flags, size_t max_frame)
 {
 	size_t slen = len < max_frame ? len : max_frame;
 
@@ -70,32 +73,34 @@ static void dec_free(struct dec *d)
 
 static int str_eq(tcpchat_str a, tcpchat_str b)
 {
-	return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+	return a.len == b.len &&
+	       (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
 static void check_str(const char *what, const char *field, tcpchat_str got,
-		      tcpchat_str want)
+                      tcpchat_str want)
 {
-	ck_assert_msg(str_eq(got, want), "%s: %s is \"%.*s\" (%zu), want \"%.*s\" (%zu)",
-		      what, field, (int)(got.len > 200 ? 200 : got.len),
-		      got.len ? got.ptr : "", got.len,
-		      (int)(want.len > 200 ? 200 : want.len),
-		      want.len ? want.ptr : "", want.len);
+	ck_assert_msg(str_eq(got, want),
+	              "%s: %s is \"%.*s\" (%zu), want \"%.*s\" (%zu)", what,
+	              field, (int)(got.len > 200 ? 200 : got.len),
+	              got.len ? got.ptr : "", got.len,
+	              (int)(want.len > 200 ? 200 : want.len),
+	              want.len ? want.ptr : "", want.len);
 }
 
 static void check_msg(const char *what, const tcpchat_msg *got,
-		      const tcpchat_msg *want)
+                      const tcpchat_msg *want)
 {
 	ck_assert_msg(got->type == want->type, "%s: type %u, want %u", what,
-		      (unsigned)got->type, (unsigned)want->type);
+	              (unsigned)got->type, (unsigned)want->type);
 	ck_assert_msg(got->code == want->code, "%s: code %u, want %u", what,
-		      (unsigned)got->code, (unsigned)want->code);
+	              (unsigned)got->code, (unsigned)want->code);
 	ck_assert_msg(got->id == want->id, "%s: id %llu, want %llu", what,
-		      (unsigned long long)got->id,
-		      (unsigned long long)want->id);
+	              (unsigned long long)got->id,
+	              (unsigned long long)want->id);
 	ck_assert_msg(got->timestamp == want->timestamp,
-		      "%s: ts %lld, want %lld", what,
-		      (long long)got->timestamp, (long long)want->timestamp);
+	              "%s: ts %lld, want %lld", what, (long long)got->timestamp,
+	              (long long)want->timestamp);
 	check_str(what, "sender", got->sender, want->sender);
 	check_str(what, "body", got->body, want->body);
 	check_str(what, "room", got->room, want->room);
@@ -114,7 +119,7 @@ struct rt {
 
 #define BODY "hello, world \xc3\xa9 \"quoted\" back\\slash tab\t{}[]:,"
 
-static char ascii_body[127];   /* bytes 0x01..0x7F */
+static char ascii_body[127]; /* bytes 0x01..0x7F */
 static char big_body[3000];
 static struct rt full_cases[64];
 static size_t n_full;
@@ -155,7 +160,8 @@ static void build_full_cases(int binary)
 		m.type = t;
 		m.code = t * 1000 + 7;
 		m.id = UINT64_C(0x0123456789abcdef) + t;
-		m.timestamp = (t % 2) ? INT64_C(1700000000000) + t : -(int64_t)t;
+		m.timestamp =
+		        (t % 2) ? INT64_C(1700000000000) + t : -(int64_t)t;
 		m.sender = sender;
 		m.body = body;
 		m.room = room;
@@ -212,150 +218,157 @@ static void build_full_cases(int binary)
 	}
 }
 
-#define MSG(...) { __VA_ARGS__ }
+#define MSG(...)                                                               \
+	{                                                                      \
+		__VA_ARGS__                                                    \
+	}
 
 static const struct rt line_cases[] = {
-	/* client -> server */
-	{ 0, TCPCHAT_HANDSHAKE,
-	  MSG(.type = TCPCHAT_MSG_HELLO, .code = 1, .sender = S("alice")),
-	  MSG(.type = TCPCHAT_MSG_HELLO, .code = TCPCHAT_PROTOCOL_VERSION,
-	      .sender = S("alice")), "hello" },
-	{ 0, TCPCHAT_HANDSHAKE,
-	  MSG(.type = TCPCHAT_MSG_HELLO, .sender = S("zo\xc3\xab")),
-	  MSG(.type = TCPCHAT_MSG_HELLO, .code = TCPCHAT_PROTOCOL_VERSION,
-	      .sender = S("zo\xc3\xab")), "hello utf-8" },
-	{ 0, TCPCHAT_HANDSHAKE,
-	  MSG(.type = TCPCHAT_MSG_HELLO, .sender = S("/quit")),
-	  MSG(.type = TCPCHAT_MSG_HELLO, .code = TCPCHAT_PROTOCOL_VERSION,
-	      .sender = S("/quit")), "hello named /quit" },
-	{ 0, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("hello world")),
-	  MSG(.type = TCPCHAT_MSG_TEXT, .body = S("hello world")), "text" },
-	{ 0, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S(BODY)),
-	  MSG(.type = TCPCHAT_MSG_TEXT, .body = S(BODY)), "text punctuation" },
-	{ 0, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/me waves")),
-	  MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/me waves")), "text /me" },
-	{ 0, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/quit")),
-	  MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/quit")), "text /quit" },
-	{ 0, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("//x")),
-	  MSG(.type = TCPCHAT_MSG_TEXT, .body = S("//x")), "text //x" },
-	{ 0, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/")),
-	  MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/")), "text /" },
-	{ 0, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("alice: hi")),
-	  MSG(.type = TCPCHAT_MSG_TEXT, .body = S("alice: hi")),
-	  "text that looks like a server line" },
-	{ 0, 0,
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = TCPCHAT_REASON_QUIT,
-	      .body = S("bye")),
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = TCPCHAT_REASON_QUIT),
-	  "leave" },
-	{ 0, 0, MSG(.type = TCPCHAT_MSG_PING), MSG(.type = TCPCHAT_MSG_PING),
-	  "ping" },
-	{ 0, 0, MSG(.type = TCPCHAT_MSG_PONG), MSG(.type = TCPCHAT_MSG_PONG),
-	  "pong" },
-	{ 0, 0, MSG(.type = TCPCHAT_MSG_WHO), MSG(.type = TCPCHAT_MSG_WHO),
-	  "who" },
+        /* client -> server */
+        {0, TCPCHAT_HANDSHAKE,
+         MSG(.type = TCPCHAT_MSG_HELLO, .code = 1, .sender = S("alice")),
+         MSG(.type = TCPCHAT_MSG_HELLO, .code = TCPCHAT_PROTOCOL_VERSION,
+             .sender = S("alice")),
+         "hello"},
+        {0, TCPCHAT_HANDSHAKE,
+         MSG(.type = TCPCHAT_MSG_HELLO, .sender = S("zo\xc3\xab")),
+         MSG(.type = TCPCHAT_MSG_HELLO, .code = TCPCHAT_PROTOCOL_VERSION,
+             .sender = S("zo\xc3\xab")),
+         "hello utf-8"},
+        {0, TCPCHAT_HANDSHAKE,
+         MSG(.type = TCPCHAT_MSG_HELLO, .sender = S("/quit")),
+         MSG(.type = TCPCHAT_MSG_HELLO, .code = TCPCHAT_PROTOCOL_VERSION,
+             .sender = S("/quit")),
+         "hello named /quit"},
+        {0, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("hello world")),
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("hello world")), "text"},
+        {0, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S(BODY)),
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S(BODY)), "text punctuation"},
+        {0, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/me waves")),
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/me waves")), "text /me"},
+        {0, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/quit")),
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/quit")), "text /quit"},
+        {0, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("//x")),
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("//x")), "text //x"},
+        {0, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/")),
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/")), "text /"},
+        {0, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("alice: hi")),
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("alice: hi")),
+         "text that looks like a server line"},
+        {0, 0,
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = TCPCHAT_REASON_QUIT,
+             .body = S("bye")),
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = TCPCHAT_REASON_QUIT), "leave"},
+        {0, 0, MSG(.type = TCPCHAT_MSG_PING), MSG(.type = TCPCHAT_MSG_PING),
+         "ping"},
+        {0, 0, MSG(.type = TCPCHAT_MSG_PONG), MSG(.type = TCPCHAT_MSG_PONG),
+         "pong"},
+        {0, 0, MSG(.type = TCPCHAT_MSG_WHO), MSG(.type = TCPCHAT_MSG_WHO),
+         "who"},
 
-	/* server -> client */
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_TEXT, .id = 42, .timestamp = 1700000000000,
-	      .sender = S("alice"), .body = S("hi there: you")),
-	  MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("alice"),
-	      .body = S("hi there: you")), "s text" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("a:"), .body = S("x")),
-	  MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("a:"), .body = S("x")),
-	  "s text, sender ends in ':'" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("***"),
-	      .body = S("*** x")),
-	  MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("***"),
-	      .body = S("*** x")), "s text, sender ***" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("alice")),
-	  MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("alice")),
-	  "s text, empty body" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_TEXT, .body = S("server restarting: soon")),
-	  MSG(.type = TCPCHAT_MSG_TEXT, .body = S("server restarting: soon")),
-	  "s notice" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_TEXT, .body = S("--> bob joined")),
-	  MSG(.type = TCPCHAT_MSG_TEXT, .body = S("--> bob joined")),
-	  "s notice that looks like a join" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_JOIN, .id = 3, .sender = S("bob")),
-	  MSG(.type = TCPCHAT_MSG_JOIN, .sender = S("bob")), "s join" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_JOIN, .sender = S("joined")),
-	  MSG(.type = TCPCHAT_MSG_JOIN, .sender = S("joined")),
-	  "s join of a user named joined" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 1, .sender = S("bob")),
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 1, .sender = S("bob")),
-	  "s leave quit" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 2, .sender = S("bob")),
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 2, .sender = S("bob")),
-	  "s leave closed" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 3, .sender = S("bob")),
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 3, .sender = S("bob")),
-	  "s leave timeout" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 4, .sender = S("bob")),
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 4, .sender = S("bob")),
-	  "s leave error" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 5, .sender = S("bob")),
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 5, .sender = S("bob")),
-	  "s leave kicked" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 6, .sender = S("bob")),
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 6, .sender = S("bob")),
-	  "s leave shutdown" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 7, .sender = S("bob")),
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 7, .sender = S("bob")),
-	  "s leave slow" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 1, .sender = S("bob"),
-	      .body = S("bye: all (see you) left (x)")),
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 1, .sender = S("bob"),
-	      .body = S("bye: all (see you) left (x)")),
-	  "s leave with body" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .sender = S("bob")),
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .sender = S("bob")),
-	  "s leave, reason 0" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 999, .sender = S("bob"),
-	      .body = S("x")),
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 0, .sender = S("bob"),
-	      .body = S("x")), "s leave, unknown reason" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_WELCOME, .code = TCPCHAT_PROTOCOL_VERSION,
-	      .sender = S("alice")),
-	  MSG(.type = TCPCHAT_MSG_WELCOME, .code = TCPCHAT_PROTOCOL_VERSION,
-	      .sender = S("alice")), "s welcome" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_ERROR, .code = 8,
-	      .body = S("name already in use")),
-	  MSG(.type = TCPCHAT_MSG_ERROR, .code = 8,
-	      .body = S("name already in use")), "s error" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_ERROR, .code = UINT32_MAX),
-	  MSG(.type = TCPCHAT_MSG_ERROR, .code = UINT32_MAX),
-	  "s error, no body" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_PING), MSG(.type = TCPCHAT_MSG_PING),
-	  "s ping" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_PONG), MSG(.type = TCPCHAT_MSG_PONG),
-	  "s pong" },
-	{ TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_WHO, .code = 3, .body = S("a b c")),
-	  MSG(.type = TCPCHAT_MSG_WHO, .code = 3, .body = S("a b c")),
-	  "s who" },
+        /* server -> client */
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_TEXT, .id = 42, .timestamp = 1700000000000,
+             .sender = S("alice"), .body = S("hi there: you")),
+         MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("alice"),
+             .body = S("hi there: you")),
+         "s text"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("a:"), .body = S("x")),
+         MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("a:"), .body = S("x")),
+         "s text, sender ends in ':'"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("***"), .body = S("*** x")),
+         MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("***"), .body = S("*** x")),
+         "s text, sender ***"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("alice")),
+         MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("alice")),
+         "s text, empty body"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("server restarting: soon")),
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("server restarting: soon")),
+         "s notice"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("--> bob joined")),
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("--> bob joined")),
+         "s notice that looks like a join"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_JOIN, .id = 3, .sender = S("bob")),
+         MSG(.type = TCPCHAT_MSG_JOIN, .sender = S("bob")), "s join"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_JOIN, .sender = S("joined")),
+         MSG(.type = TCPCHAT_MSG_JOIN, .sender = S("joined")),
+         "s join of a user named joined"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 1, .sender = S("bob")),
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 1, .sender = S("bob")),
+         "s leave quit"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 2, .sender = S("bob")),
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 2, .sender = S("bob")),
+         "s leave closed"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 3, .sender = S("bob")),
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 3, .sender = S("bob")),
+         "s leave timeout"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 4, .sender = S("bob")),
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 4, .sender = S("bob")),
+         "s leave error"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 5, .sender = S("bob")),
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 5, .sender = S("bob")),
+         "s leave kicked"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 6, .sender = S("bob")),
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 6, .sender = S("bob")),
+         "s leave shutdown"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 7, .sender = S("bob")),
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 7, .sender = S("bob")),
+         "s leave slow"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 1, .sender = S("bob"),
+             .body = S("bye: all (see you) left (x)")),
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 1, .sender = S("bob"),
+             .body = S("bye: all (see you) left (x)")),
+         "s leave with body"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_LEAVE, .sender = S("bob")),
+         MSG(.type = TCPCHAT_MSG_LEAVE, .sender = S("bob")),
+         "s leave, reason 0"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 999, .sender = S("bob"),
+             .body = S("x")),
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 0, .sender = S("bob"),
+             .body = S("x")),
+         "s leave, unknown reason"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_WELCOME, .code = TCPCHAT_PROTOCOL_VERSION,
+             .sender = S("alice")),
+         MSG(.type = TCPCHAT_MSG_WELCOME, .code = TCPCHAT_PROTOCOL_VERSION,
+             .sender = S("alice")),
+         "s welcome"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_ERROR, .code = 8,
+             .body = S("name already in use")),
+         MSG(.type = TCPCHAT_MSG_ERROR, .code = 8,
+             .body = S("name already in use")),
+         "s error"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_ERROR, .code = UINT32_MAX),
+         MSG(.type = TCPCHAT_MSG_ERROR, .code = UINT32_MAX),
+         "s error, no body"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_PING), MSG(.type = TCPCHAT_MSG_PING),
+         "s ping"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_PONG), MSG(.type = TCPCHAT_MSG_PONG),
+         "s pong"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_WHO, .code = 3, .body = S("a b c")),
+         MSG(.type = TCPCHAT_MSG_WHO, .code = 3, .body = S("a b c")), "s who"},
 };
 
 static const struct rt *get_cases(int ci, size_t *n)
@@ -370,12 +383,12 @@ static const struct rt *get_cases(int ci, size_t *n)
 }
 
 static void encode_ok(const tcpchat_codec *c, const struct rt *r,
-		      tcpchat_buf *b)
+                      tcpchat_buf *b)
 {
 	int rc = c->encode(c->codec_data, &r->in, r->enc_flags, b);
 
 	ck_assert_msg(rc == 0, "%s/%s: encode returned %d", c->name, r->what,
-		      rc);
+	              rc);
 }
 
 /* ---- tests: codec table ----------------------------------------------- */
@@ -427,9 +440,9 @@ START_TEST(test_roundtrip)
 		ck_assert_uint_gt(b.len, 4);
 
 		dec_run(&d, c, b.data + 4, b.len - 4, r->dec_flags, MAX_FRAME);
-		ck_assert_msg(d.rc == (long)(b.len - 4), "%s: decode returned %ld of %zu (%s)",
-			      what, d.rc, b.len - 4,
-			      d.ctx.error ? d.ctx.error : "-");
+		ck_assert_msg(d.rc == (long)(b.len - 4),
+		              "%s: decode returned %ld of %zu (%s)", what, d.rc,
+		              b.len - 4, d.ctx.error ? d.ctx.error : "-");
 		ck_assert_ptr_null(d.ctx.error);
 		check_msg(what, &d.msg, &r->want);
 		dec_free(&d);
@@ -459,16 +472,16 @@ START_TEST(test_concatenated)
 	memcpy(copy, b.data, b.len);
 
 	for (i = 0; i < n; i++) {
-		tcpchat_decode_ctx ctx = {cases[i].dec_flags, MAX_FRAME, scratch,
-					  MAX_FRAME, NULL};
+		tcpchat_decode_ctx ctx = {cases[i].dec_flags, MAX_FRAME,
+		                          scratch, MAX_FRAME, NULL};
 		tcpchat_msg m;
 		long rc;
 
 		memset(&m, 0, sizeof(m));
 		rc = c->decode(NULL, copy + off, b.len - off, &m, &ctx);
 		ck_assert_msg(rc == (long)(ends[i] - off),
-			      "%s/%s: frame %zu consumed %ld, want %zu",
-			      c->name, cases[i].what, i, rc, ends[i] - off);
+		              "%s/%s: frame %zu consumed %ld, want %zu",
+		              c->name, cases[i].what, i, rc, ends[i] - off);
 		check_msg(cases[i].what, &m, &cases[i].want);
 		off += (size_t)rc;
 	}
@@ -495,8 +508,8 @@ START_TEST(test_byte_at_a_time)
 		for (k = 0; k < b.len; k++) {
 			dec_run(&d, c, b.data, k, r->dec_flags, MAX_FRAME);
 			ck_assert_msg(d.rc == 0,
-				      "%s/%s: prefix %zu of %zu gave %ld",
-				      c->name, r->what, k, b.len, d.rc);
+			              "%s/%s: prefix %zu of %zu gave %ld",
+			              c->name, r->what, k, b.len, d.rc);
 			dec_free(&d);
 		}
 		dec_run(&d, c, b.data, b.len, r->dec_flags, MAX_FRAME);
@@ -517,17 +530,20 @@ struct hostile {
 	unsigned flags;
 	const char *data;
 	size_t len;
-	size_t pad;       /* this many padc bytes come before data */
+	size_t pad; /* this many padc bytes come before data */
 	char padc;
 	size_t max_frame; /* 0: MAX_FRAME */
 	int expect;
-	long used;        /* X_OK/X_SKIP: bytes consumed; 0: all */
-	uint32_t type;    /* X_OK: the type expected; 0: any */
+	long used;     /* X_OK/X_SKIP: bytes consumed; 0: all */
+	uint32_t type; /* X_OK: the type expected; 0: any */
 	const char *what;
 };
 
-#define H(c, f, lit, x, w) \
-	{ .codec = (c), .flags = (f), LIT(lit), .expect = (x), .what = (w) }
+#define H(c, f, lit, x, w)                                                     \
+	{                                                                      \
+		.codec = (c), .flags = (f), LIT(lit), .expect = (x),           \
+		.what = (w)                                                    \
+	}
 #define HB(lit, x, w) H(C_BINARY, 0, lit, x, w)
 #define HL(f, lit, x, w) H(C_LINE, f, lit, x, w)
 #define HJ(lit, x, w) H(C_JSON, 0, lit, x, w)
@@ -546,252 +562,367 @@ struct hostile {
 #define CLOSE16 "]]]]]]]]]]]]]]]]"
 
 static const struct hostile hostile[] = {
-	/* ---- binary ---- */
-	HB("", X_MORE, "empty input"),
-	HB("\0\0\0", X_MORE, "3 bytes of the length"),
-	HB("\0\0\0\x18" "\x01\x03\0\0", X_MORE, "truncated header"),
-	HB("\0\0\0\x19" TEXT_HDR, X_MORE, "truncated field"),
-	HB("\0\0\0\0", X_PROTO, "length 0"),
-	HB("\0\0\0\x17" "\x01\x03\0\0" Z8 Z8 "\0\0\0", X_PROTO, "length 23"),
-	HB("\xff\xff\xff\xff", X_SIZE, "length 4 GiB, known at once"),
-	HB("\0\0\xff\xfd", X_SIZE, "frame of max_frame + 1"),
-	HB("\0\0\0\x18" HDR("\x00", "\x03"), X_PROTO, "version 0"),
-	HB("\0\0\0\x18" HDR("\x02", "\x03"), X_PROTO, "version 2"),
-	HB("\0\0\0\x18" HDR("\xff", "\x03"), X_PROTO, "version 255"),
-	HB("\0\0\0\x18" HDR("\x01", "\x00"), X_PROTO, "type 0"),
-	HB("\0\0\0\x18" HDR("\x01", "\x0a"), X_PROTO, "type 10"),
-	HB("\0\0\0\x18" HDR("\x01", "\xff"), X_PROTO, "type 255"),
-	HB("\0\0\0\x1a" TEXT_HDR "\x02\x00", X_PROTO, "truncated field header"),
-	HB("\0\0\0\x1c" TEXT_HDR "\x02\0\0\0", X_PROTO,
-	   "field header one byte short"),
-	HB("\0\0\0\x20" TEXT_HDR "\x02\0\0\0\x04" "abc", X_PROTO,
-	   "field overruns the frame by one"),
-	HB("\0\0\0\x20" TEXT_HDR "\x02\xff\xff\xff\xff" "abc", X_PROTO,
-	   "field length 4 GiB"),
-	HB("\0\0\0\x20" TEXT_HDR "\x63\0\0\0\x04" "abc", X_PROTO,
-	   "unknown field overruns the frame"),
-	HB("\0\0\0\x26" TEXT_HDR "\x02\0\0\0\x02" "hi" "\x02\0\0\0\x02" "yo",
-	   X_PROTO, "body twice"),
-	HB("\0\0\0\x2a" TEXT_HDR "\x01\0\0\0\x01" "a" "\x09\0\0\0\x01" "z"
-	   "\x01\0\0\0\x01" "b", X_PROTO, "sender twice, unknown between"),
-	HB("\0\0\0\x22" TEXT_HDR "\x04\0\0\0\0" "\x04\0\0\0\0", X_PROTO,
-	   "empty target twice"),
-	HB("\0\0\0\x1d" TEXT_HDR "\x02\0\0\0\x01", X_PROTO,
-	   "field of 1 byte with none left"),
-	HB("\0\0\0\x17", X_PROTO, "length 23, known at once"),
-	HB("GET / HTTP/1.1\r\n", X_SIZE, "HTTP request"),
-	HB("{\"type\":\"ping\"}\n", X_SIZE, "JSON line"),
-	{ .codec = C_BINARY, LIT("\0\0\0\x1d" TEXT_HDR "\x02\0\0\0\0"),
-	  .max_frame = 32, .expect = X_SIZE, .what = "frame over a small limit" },
-	{ .codec = C_BINARY, LIT("\0\0\0\x1d" TEXT_HDR "\x02\0\0\0\0"),
-	  .max_frame = 33, .expect = X_OK, .type = TCPCHAT_MSG_TEXT,
-	  .what = "frame of exactly a small limit" },
-	{ .codec = C_BINARY, LIT("\0\0\0\x18" TEXT_HDR "\0\0\0\x18"),
-	  .expect = X_OK, .used = 28, .type = TCPCHAT_MSG_TEXT,
-	  .what = "minimal frame, then more" },
-	{ .codec = C_BINARY, LIT("\0\0\0\x20" TEXT_HDR "\x02\0\0\0\x03"
-				 "\xff\0\xc0"),
-	  .expect = X_OK, .type = TCPCHAT_MSG_TEXT,
-	  .what = "invalid UTF-8 and NUL pass through (checked later)" },
-	{ .codec = C_BINARY, LIT("\0\0\0\x18" HDR("\x01", "\x08")),
-	  .flags = SRV | HSK, .expect = X_OK, .type = TCPCHAT_MSG_PONG,
-	  .what = "direction flags are ignored" },
+        /* ---- binary ---- */
+        HB("", X_MORE, "empty input"),
+        HB("\0\0\0", X_MORE, "3 bytes of the length"),
+        HB("\0\0\0\x18"
+           "\x01\x03\0\0",
+           X_MORE, "truncated header"),
+        HB("\0\0\0\x19" TEXT_HDR, X_MORE, "truncated field"),
+        HB("\0\0\0\0", X_PROTO, "length 0"),
+        HB("\0\0\0\x17"
+           "\x01\x03\0\0" Z8 Z8 "\0\0\0",
+           X_PROTO, "length 23"),
+        HB("\xff\xff\xff\xff", X_SIZE, "length 4 GiB, known at once"),
+        HB("\0\0\xff\xfd", X_SIZE, "frame of max_frame + 1"),
+        HB("\0\0\0\x18" HDR("\x00", "\x03"), X_PROTO, "version 0"),
+        HB("\0\0\0\x18" HDR("\x02", "\x03"), X_PROTO, "version 2"),
+        HB("\0\0\0\x18" HDR("\xff", "\x03"), X_PROTO, "version 255"),
+        HB("\0\0\0\x18" HDR("\x01", "\x00"), X_PROTO, "type 0"),
+        HB("\0\0\0\x18" HDR("\x01", "\x0a"), X_PROTO, "type 10"),
+        HB("\0\0\0\x18" HDR("\x01", "\xff"), X_PROTO, "type 255"),
+        HB("\0\0\0\x1a" TEXT_HDR "\x02\x00", X_PROTO, "truncated field header"),
+        HB("\0\0\0\x1c" TEXT_HDR "\x02\0\0\0", X_PROTO,
+           "field header one byte short"),
+        HB("\0\0\0\x20" TEXT_HDR "\x02\0\0\0\x04"
+           "abc",
+           X_PROTO, "field overruns the frame by one"),
+        HB("\0\0\0\x20" TEXT_HDR "\x02\xff\xff\xff\xff"
+           "abc",
+           X_PROTO, "field length 4 GiB"),
+        HB("\0\0\0\x20" TEXT_HDR "\x63\0\0\0\x04"
+           "abc",
+           X_PROTO, "unknown field overruns the frame"),
+        HB("\0\0\0\x26" TEXT_HDR "\x02\0\0\0\x02"
+           "hi"
+           "\x02\0\0\0\x02"
+           "yo",
+           X_PROTO, "body twice"),
+        HB("\0\0\0\x2a" TEXT_HDR "\x01\0\0\0\x01"
+           "a"
+           "\x09\0\0\0\x01"
+           "z"
+           "\x01\0\0\0\x01"
+           "b",
+           X_PROTO, "sender twice, unknown between"),
+        HB("\0\0\0\x22" TEXT_HDR "\x04\0\0\0\0"
+           "\x04\0\0\0\0",
+           X_PROTO, "empty target twice"),
+        HB("\0\0\0\x1d" TEXT_HDR "\x02\0\0\0\x01", X_PROTO,
+           "field of 1 byte with none left"),
+        HB("\0\0\0\x17", X_PROTO, "length 23, known at once"),
+        HB("GET / HTTP/1.1\r\n", X_SIZE, "HTTP request"),
+        HB("{\"type\":\"ping\"}\n", X_SIZE, "JSON line"),
+        {.codec = C_BINARY,
+         LIT("\0\0\0\x1d" TEXT_HDR "\x02\0\0\0\0"),
+         .max_frame = 32,
+         .expect = X_SIZE,
+         .what = "frame over a small limit"},
+        {.codec = C_BINARY,
+         LIT("\0\0\0\x1d" TEXT_HDR "\x02\0\0\0\0"),
+         .max_frame = 33,
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "frame of exactly a small limit"},
+        {.codec = C_BINARY,
+         LIT("\0\0\0\x18" TEXT_HDR "\0\0\0\x18"),
+         .expect = X_OK,
+         .used = 28,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "minimal frame, then more"},
+        {.codec = C_BINARY,
+         LIT("\0\0\0\x20" TEXT_HDR "\x02\0\0\0\x03"
+             "\xff\0\xc0"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "invalid UTF-8 and NUL pass through (checked later)"},
+        {.codec = C_BINARY,
+         LIT("\0\0\0\x18" HDR("\x01", "\x08")),
+         .flags = SRV | HSK,
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_PONG,
+         .what = "direction flags are ignored"},
 
-	/* ---- line ---- */
-	HL(0, "", X_MORE, "empty input"),
-	HL(0, "no newline yet", X_MORE, "no newline"),
-	HL(0, "\r", X_MORE, "lone CR"),
-	{ .codec = C_LINE, LIT(""), .pad = MAX_FRAME, .padc = 'a',
-	  .expect = X_SIZE, .what = "max_frame bytes, no newline" },
-	{ .codec = C_LINE, LIT(""), .pad = MAX_FRAME - 1, .padc = 'a',
-	  .expect = X_MORE, .what = "max_frame - 1 bytes, no newline" },
-	{ .codec = C_LINE, LIT("\n"), .pad = MAX_FRAME, .padc = 'a',
-	  .expect = X_SIZE, .what = "overlong line" },
-	{ .codec = C_LINE, LIT("\n"), .pad = MAX_FRAME - 1, .padc = 'a',
-	  .expect = X_OK, .type = TCPCHAT_MSG_TEXT,
-	  .what = "line of exactly max_frame with its newline" },
-	{ .codec = C_LINE, LIT("x\n"), .max_frame = 4, .pad = 4, .padc = 'a',
-	  .expect = X_SIZE, .what = "newline after the limit" },
-	HL(0, "\n", X_SKIP, "empty line"),
-	HL(0, "\r\n", X_SKIP, "empty CRLF line"),
-	HL(HSK, "\n", X_SKIP, "handshake: empty line"),
-	HL(HSK, "  \t \r\n", X_SKIP, "handshake: blank line"),
-	{ .codec = C_LINE, LIT("hi\nthere\n"), .expect = X_OK, .used = 3,
-	  .type = TCPCHAT_MSG_TEXT, .what = "only the first line" },
-	{ .codec = C_LINE, LIT("/quit \n"), .expect = X_OK,
-	  .type = TCPCHAT_MSG_TEXT, .what = "/quit with a space is text" },
-	{ .codec = C_LINE, LIT("/nick bob\n"), .expect = X_OK,
-	  .type = TCPCHAT_MSG_TEXT, .what = "unknown command is text" },
-	{ .codec = C_LINE, LIT("a\0b\n"), .expect = X_OK,
-	  .type = TCPCHAT_MSG_TEXT, .what = "NUL passes through (checked later)" },
-	{ .codec = C_LINE, LIT("\xff\xc0\x80\n"), .expect = X_OK,
-	  .type = TCPCHAT_MSG_TEXT,
-	  .what = "invalid UTF-8 passes through (checked later)" },
-	{ .codec = C_LINE, LIT("/ping\r\n"), .expect = X_OK,
-	  .type = TCPCHAT_MSG_PING, .what = "CRLF command" },
-	{ .codec = C_LINE, LIT("/ping\r\r\n"), .expect = X_OK,
-	  .type = TCPCHAT_MSG_TEXT, .what = "only one CR is stripped" },
-	{ .codec = C_LINE, .flags = SRV, LIT("/pong\r\n"), .expect = X_OK,
-	  .type = TCPCHAT_MSG_PONG, .what = "s: CRLF pong" },
-	{ .codec = C_LINE, .flags = SRV, LIT("*** \n"), .expect = X_OK,
-	  .type = TCPCHAT_MSG_TEXT, .what = "s: empty notice" },
-	{ .codec = C_LINE, .flags = SRV, LIT("a\0b: c\n"), .expect = X_OK,
-	  .type = TCPCHAT_MSG_TEXT, .what = "s: NUL in sender" },
-	{ .codec = C_LINE, .flags = SRV, LIT("<-- bob left (frobbed)\n"),
-	  .expect = X_OK, .type = TCPCHAT_MSG_LEAVE,
-	  .what = "s: unknown reason word" },
-	HL(SRV, "\n", X_PROTO, "s: empty line"),
-	HL(SRV, "\0\n", X_PROTO, "s: NUL"),
-	HL(SRV, "hello world\n", X_PROTO, "s: plain text"),
-	HL(SRV, ": x\n", X_PROTO, "s: colon at index 0"),
-	HL(SRV, "alice:\n", X_PROTO, "s: no space after the colon"),
-	HL(SRV, "alice:hi there\n", X_PROTO, "s: colon not before the space"),
-	HL(SRV, "--> bob\n", X_PROTO, "s: join without 'joined'"),
-	HL(SRV, "--> bobjoined\n", X_PROTO, "s: join without space"),
-	HL(SRV, "<-- bob\n", X_PROTO, "s: leave without reason"),
-	HL(SRV, "<-- bob left (quit\n", X_PROTO, "s: leave without ')'"),
-	HL(SRV, "<-- bob left quit)\n", X_PROTO, "s: leave without '('"),
-	HL(SRV, "=== welcome\n", X_PROTO, "s: welcome without space"),
-	HL(SRV, "=== hello bob\n", X_PROTO, "s: unknown === line"),
-	HL(SRV, "-!- error\n", X_PROTO, "s: error without code"),
-	HL(SRV, "-!- error x: y\n", X_PROTO, "s: error code not a number"),
-	HL(SRV, "-!- error 4294967296: y\n", X_PROTO, "s: error code overflow"),
-	HL(SRV, "-!- error 5:y\n", X_PROTO, "s: error without ': '"),
-	HL(SRV, "-!- error 5 y\n", X_PROTO, "s: error junk after code"),
-	HL(SRV, "/ping extra\n", X_PROTO, "s: ping with junk"),
-	HL(SRV, "/quit\n", X_PROTO, "s: client command"),
-	HL(SRV, "***notice\n", X_PROTO, "s: notice without space"),
+        /* ---- line ---- */
+        HL(0, "", X_MORE, "empty input"),
+        HL(0, "no newline yet", X_MORE, "no newline"),
+        HL(0, "\r", X_MORE, "lone CR"),
+        {.codec = C_LINE,
+         LIT(""),
+         .pad = MAX_FRAME,
+         .padc = 'a',
+         .expect = X_SIZE,
+         .what = "max_frame bytes, no newline"},
+        {.codec = C_LINE,
+         LIT(""),
+         .pad = MAX_FRAME - 1,
+         .padc = 'a',
+         .expect = X_MORE,
+         .what = "max_frame - 1 bytes, no newline"},
+        {.codec = C_LINE,
+         LIT("\n"),
+         .pad = MAX_FRAME,
+         .padc = 'a',
+         .expect = X_SIZE,
+         .what = "overlong line"},
+        {.codec = C_LINE,
+         LIT("\n"),
+         .pad = MAX_FRAME - 1,
+         .padc = 'a',
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "line of exactly max_frame with its newline"},
+        {.codec = C_LINE,
+         LIT("x\n"),
+         .max_frame = 4,
+         .pad = 4,
+         .padc = 'a',
+         .expect = X_SIZE,
+         .what = "newline after the limit"},
+        HL(0, "\n", X_SKIP, "empty line"),
+        HL(0, "\r\n", X_SKIP, "empty CRLF line"),
+        HL(HSK, "\n", X_SKIP, "handshake: empty line"),
+        HL(HSK, "  \t \r\n", X_SKIP, "handshake: blank line"),
+        {.codec = C_LINE,
+         LIT("hi\nthere\n"),
+         .expect = X_OK,
+         .used = 3,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "only the first line"},
+        {.codec = C_LINE,
+         LIT("/quit \n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "/quit with a space is text"},
+        {.codec = C_LINE,
+         LIT("/nick bob\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "unknown command is text"},
+        {.codec = C_LINE,
+         LIT("a\0b\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "NUL passes through (checked later)"},
+        {.codec = C_LINE,
+         LIT("\xff\xc0\x80\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "invalid UTF-8 passes through (checked later)"},
+        {.codec = C_LINE,
+         LIT("/ping\r\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_PING,
+         .what = "CRLF command"},
+        {.codec = C_LINE,
+         LIT("/ping\r\r\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "only one CR is stripped"},
+        {.codec = C_LINE,
+         .flags = SRV,
+         LIT("/pong\r\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_PONG,
+         .what = "s: CRLF pong"},
+        {.codec = C_LINE,
+         .flags = SRV,
+         LIT("*** \n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "s: empty notice"},
+        {.codec = C_LINE,
+         .flags = SRV,
+         LIT("a\0b: c\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "s: NUL in sender"},
+        {.codec = C_LINE,
+         .flags = SRV,
+         LIT("<-- bob left (frobbed)\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_LEAVE,
+         .what = "s: unknown reason word"},
+        HL(SRV, "\n", X_PROTO, "s: empty line"),
+        HL(SRV, "\0\n", X_PROTO, "s: NUL"),
+        HL(SRV, "hello world\n", X_PROTO, "s: plain text"),
+        HL(SRV, ": x\n", X_PROTO, "s: colon at index 0"),
+        HL(SRV, "alice:\n", X_PROTO, "s: no space after the colon"),
+        HL(SRV, "alice:hi there\n", X_PROTO, "s: colon not before the space"),
+        HL(SRV, "--> bob\n", X_PROTO, "s: join without 'joined'"),
+        HL(SRV, "--> bobjoined\n", X_PROTO, "s: join without space"),
+        HL(SRV, "<-- bob\n", X_PROTO, "s: leave without reason"),
+        HL(SRV, "<-- bob left (quit\n", X_PROTO, "s: leave without ')'"),
+        HL(SRV, "<-- bob left quit)\n", X_PROTO, "s: leave without '('"),
+        HL(SRV, "=== welcome\n", X_PROTO, "s: welcome without space"),
+        HL(SRV, "=== hello bob\n", X_PROTO, "s: unknown === line"),
+        HL(SRV, "-!- error\n", X_PROTO, "s: error without code"),
+        HL(SRV, "-!- error x: y\n", X_PROTO, "s: error code not a number"),
+        HL(SRV, "-!- error 4294967296: y\n", X_PROTO, "s: error code overflow"),
+        HL(SRV, "-!- error 5:y\n", X_PROTO, "s: error without ': '"),
+        HL(SRV, "-!- error 5 y\n", X_PROTO, "s: error junk after code"),
+        HL(SRV, "/ping extra\n", X_PROTO, "s: ping with junk"),
+        HL(SRV, "/quit\n", X_PROTO, "s: client command"),
+        HL(SRV, "***notice\n", X_PROTO, "s: notice without space"),
 
-	/* ---- json ---- */
-	HJ("", X_MORE, "empty input"),
-	HJ("{\"type\":\"ping\"}", X_MORE, "no newline yet"),
-	{ .codec = C_JSON, LIT(""), .pad = MAX_FRAME, .padc = ' ',
-	  .expect = X_SIZE, .what = "max_frame bytes, no newline" },
-	{ .codec = C_JSON, LIT("{\"type\":\"ping\"}\n"),
-	  .pad = MAX_FRAME - 16, .padc = ' ', .expect = X_OK,
-	  .type = TCPCHAT_MSG_PING, .what = "line of exactly max_frame" },
-	{ .codec = C_JSON, LIT("{\"type\":\"ping\"}\n"),
-	  .pad = MAX_FRAME - 15, .padc = ' ', .expect = X_SIZE,
-	  .what = "line one byte over max_frame" },
-	HJ("\n", X_SKIP, "empty line"),
-	HJ(" \t\r \n", X_SKIP, "blank line"),
-	{ .codec = C_JSON, LIT("{\"type\":\"ping\"}\n{\"type\":"), .expect = X_OK,
-	  .used = 16, .type = TCPCHAT_MSG_PING, .what = "only the first line" },
-	{ .codec = C_JSON, LIT(" {\"type\" : \"pong\" , \"id\" :\t7 }\r\n"),
-	  .expect = X_OK, .type = TCPCHAT_MSG_PONG,
-	  .what = "whitespace around tokens" },
-	{ .codec = C_JSON, LIT("{\"\\u0074ype\":\"t\\u0065xt\"}\n"),
-	  .expect = X_OK, .type = TCPCHAT_MSG_TEXT, .what = "escaped key" },
-	{ .codec = C_JSON,
-	  LIT("{\"x\":[1.5e+10,-0.25E-3,0,-0,true,false,null,\"s\\n\",{}],"
-	      "\"y\":{\"type\":1,\"type\":2},\"type\":\"join\",\"z\":{}}\n"),
-	  .expect = X_OK, .type = TCPCHAT_MSG_JOIN,
-	  .what = "unknown keys with any value" },
-	{ .codec = C_JSON,
-	  LIT("{\"x\":" OPEN16 CLOSE16 ",\"type\":\"text\"}\n"),
-	  .expect = X_OK, .type = TCPCHAT_MSG_TEXT, .what = "nesting of 16" },
-	HJ("{\"x\":" OPEN16 "[]" CLOSE16 ",\"type\":\"text\"}\n", X_PROTO,
-	   "nesting of 17"),
-	HJ("{\"x\":" OPEN16 OPEN16 OPEN16 OPEN16, X_MORE, "deep, no newline"),
-	HJ("{\"x\":" OPEN16 OPEN16 OPEN16 OPEN16 "\n", X_PROTO,
-	   "deep and truncated"),
-	{ .codec = C_JSON, LIT("{\"type\":\"text\",\"body\":\"a\\u0000b\"}\n"),
-	  .expect = X_OK, .type = TCPCHAT_MSG_TEXT, .what = "escaped NUL" },
-	HJ("{}\n", X_PROTO, "empty object"),
-	HJ("{\"id\":1}\n", X_PROTO, "missing type"),
-	HJ("{\"type\":\"nope\"}\n", X_PROTO, "unknown type"),
-	HJ("{\"type\":\"Text\"}\n", X_PROTO, "type is case-sensitive"),
-	HJ("{\"type\":\"\"}\n", X_PROTO, "empty type"),
-	HJ("{\"type\":3}\n", X_PROTO, "type is a number"),
-	HJ("{\"type\":null}\n", X_PROTO, "type is null"),
-	HJ("{\"type\":\"text\",\"type\":\"text\"}\n", X_PROTO, "type twice"),
-	HJ("{\"type\":\"text\",\"body\":\"a\",\"body\":\"b\"}\n", X_PROTO,
-	   "body twice"),
-	HJ("{\"type\":\"text\",\"id\":1,\"id\":1}\n", X_PROTO, "id twice"),
-	HJ("{\"type\":\"text\"} x\n", X_PROTO, "trailing garbage"),
-	HJ("{\"type\":\"text\"}{}\n", X_PROTO, "two objects"),
-	HJ("{\"type\":\"text\"}\0\n", X_PROTO, "NUL after the object"),
-	HJ("\0{\"type\":\"text\"}\n", X_PROTO, "NUL before the object"),
-	HJ("[{\"type\":\"text\"}]\n", X_PROTO, "array"),
-	HJ("\"text\"\n", X_PROTO, "string"),
-	HJ("{\"type\":\"text\"\n", X_PROTO, "unterminated object"),
-	HJ("{\"type\":\"te\n", X_PROTO, "unterminated string"),
-	HJ("{\"type\":\"text\\\n", X_PROTO, "unterminated escape"),
-	HJ("{\"type\" \"text\"}\n", X_PROTO, "missing ':'"),
-	HJ("{\"type\":\"text\" \"id\":1}\n", X_PROTO, "missing ','"),
-	HJ("{\"type\":\"text\",}\n", X_PROTO, "trailing comma"),
-	HJ("{,\"type\":\"text\"}\n", X_PROTO, "leading comma"),
-	HJ("{type:\"text\"}\n", X_PROTO, "bare key"),
-	HJ("{'type':'text'}\n", X_PROTO, "single quotes"),
-	HJ("{\"type\":\"text\",\"body\":\"\xff\"}\n", X_PROTO, "invalid UTF-8"),
-	HJ("{\"type\":\"text\",\"body\":\"\xc0\xaf\"}\n", X_PROTO,
-	   "overlong UTF-8"),
-	HJ("{\"type\":\"text\",\"body\":\"\xed\xa0\x80\"}\n", X_PROTO,
-	   "raw surrogate"),
-	HJ("{\"type\":\"text\",\"body\":\"\xe2\x82\"}\n", X_PROTO,
-	   "truncated UTF-8"),
-	HJ("{\"\xff\":1,\"type\":\"text\"}\n", X_PROTO, "invalid UTF-8 in key"),
-	HJ("{\"type\":\"text\",\"x\":\"\xf8\x88\x80\x80\x80\"}\n", X_PROTO,
-	   "invalid UTF-8 in unknown key"),
-	HJ("{\"type\":\"text\",\"body\":\"a\x01" "b\"}\n", X_PROTO,
-	   "raw control byte"),
-	HJ("{\"type\":\"text\",\"body\":\"a\tb\"}\n", X_PROTO, "raw tab"),
-	HJ("{\"type\":\"text\",\"body\":\"a\0b\"}\n", X_PROTO, "raw NUL"),
-	HJ("{\"type\":\"text\",\"body\":\"\\x41\"}\n", X_PROTO, "bad escape \\x"),
-	HJ("{\"type\":\"text\",\"body\":\"\\'\"}\n", X_PROTO, "bad escape \\'"),
-	HJ("{\"type\":\"text\",\"body\":\"\\u12\"}\n", X_PROTO,
-	   "truncated \\u"),
-	HJ("{\"type\":\"text\",\"body\":\"\\u12G4\"}\n", X_PROTO,
-	   "bad hex in \\u"),
-	HJ("{\"type\":\"text\",\"body\":\"\\ud800\"}\n", X_PROTO,
-	   "lone high surrogate"),
-	HJ("{\"type\":\"text\",\"body\":\"\\ud800x\"}\n", X_PROTO,
-	   "high surrogate then text"),
-	HJ("{\"type\":\"text\",\"body\":\"\\ud800\\u0041\"}\n", X_PROTO,
-	   "high surrogate then BMP"),
-	HJ("{\"type\":\"text\",\"body\":\"\\ud800\\ud800\"}\n", X_PROTO,
-	   "two high surrogates"),
-	HJ("{\"type\":\"text\",\"body\":\"\\udc00\"}\n", X_PROTO,
-	   "lone low surrogate"),
-	HJ("{\"type\":\"text\",\"body\":\"\\udc00\\ud800\"}\n", X_PROTO,
-	   "mis-ordered surrogates"),
-	HJ("{\"type\":\"text\",\"body\":\"\\ud800\\\"}\n", X_PROTO,
-	   "high surrogate then cut escape"),
-	HJ("{\"type\":\"text\",\"body\":1}\n", X_PROTO, "body is a number"),
-	HJ("{\"type\":\"text\",\"sender\":null}\n", X_PROTO, "sender is null"),
-	HJ("{\"type\":\"text\",\"id\":18446744073709551616}\n", X_PROTO,
-	   "id 2^64"),
-	HJ("{\"type\":\"text\",\"id\":99999999999999999999999999}\n", X_PROTO,
-	   "id huge"),
-	HJ("{\"type\":\"text\",\"code\":4294967296}\n", X_PROTO, "code 2^32"),
-	HJ("{\"type\":\"text\",\"ts\":9223372036854775808}\n", X_PROTO,
-	   "ts 2^63"),
-	HJ("{\"type\":\"text\",\"ts\":-9223372036854775809}\n", X_PROTO,
-	   "ts -2^63-1"),
-	HJ("{\"type\":\"text\",\"id\":-1}\n", X_PROTO, "negative id"),
-	HJ("{\"type\":\"text\",\"code\":-0}\n", X_PROTO, "negative code"),
-	HJ("{\"type\":\"text\",\"id\":1.5}\n", X_PROTO, "fractional id"),
-	HJ("{\"type\":\"text\",\"id\":1e3}\n", X_PROTO, "id with exponent"),
-	HJ("{\"type\":\"text\",\"ts\":1.0}\n", X_PROTO, "ts with fraction"),
-	HJ("{\"type\":\"text\",\"id\":01}\n", X_PROTO, "id with leading zero"),
-	HJ("{\"type\":\"text\",\"id\":+1}\n", X_PROTO, "id with '+'"),
-	HJ("{\"type\":\"text\",\"id\":\"1\"}\n", X_PROTO, "id is a string"),
-	HJ("{\"type\":\"text\",\"ts\":-}\n", X_PROTO, "bare minus"),
-	HJ("{\"type\":\"text\",\"x\":01}\n", X_PROTO, "unknown: leading zero"),
-	HJ("{\"type\":\"text\",\"x\":1.}\n", X_PROTO, "unknown: bad fraction"),
-	HJ("{\"type\":\"text\",\"x\":1e}\n", X_PROTO, "unknown: bad exponent"),
-	HJ("{\"type\":\"text\",\"x\":.5}\n", X_PROTO, "unknown: bare fraction"),
-	HJ("{\"type\":\"text\",\"x\":tru}\n", X_PROTO, "unknown: bad literal"),
-	HJ("{\"type\":\"text\",\"x\":nul\n", X_PROTO, "unknown: cut literal"),
-	HJ("{\"type\":\"text\",\"x\":[1,]}\n", X_PROTO, "unknown: bad array"),
-	HJ("{\"type\":\"text\",\"x\":[1 2]}\n", X_PROTO,
-	   "unknown: array without ','"),
-	HJ("{\"type\":\"text\",\"x\":{1:2}}\n", X_PROTO,
-	   "unknown: object with number key"),
-	HJ("{\"type\":\"text\",\"x\":{\"a\" 2}}\n", X_PROTO,
-	   "unknown: object without ':'"),
-	HJ("{\"type\":\"text\",\"x\":}\n", X_PROTO, "unknown: missing value"),
-	HJ("{\"type\":\"text\",\"x\":[}\n", X_PROTO, "unknown: mismatched"),
+        /* ---- json ---- */
+        HJ("", X_MORE, "empty input"),
+        HJ("{\"type\":\"ping\"}", X_MORE, "no newline yet"),
+        {.codec = C_JSON,
+         LIT(""),
+         .pad = MAX_FRAME,
+         .padc = ' ',
+         .expect = X_SIZE,
+         .what = "max_frame bytes, no newline"},
+        {.codec = C_JSON,
+         LIT("{\"type\":\"ping\"}\n"),
+         .pad = MAX_FRAME - 16,
+         .padc = ' ',
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_PING,
+         .what = "line of exactly max_frame"},
+        {.codec = C_JSON,
+         LIT("{\"type\":\"ping\"}\n"),
+         .pad = MAX_FRAME - 15,
+         .padc = ' ',
+         .expect = X_SIZE,
+         .what = "line one byte over max_frame"},
+        HJ("\n", X_SKIP, "empty line"),
+        HJ(" \t\r \n", X_SKIP, "blank line"),
+        {.codec = C_JSON,
+         LIT("{\"type\":\"ping\"}\n{\"type\":"),
+         .expect = X_OK,
+         .used = 16,
+         .type = TCPCHAT_MSG_PING,
+         .what = "only the first line"},
+        {.codec = C_JSON,
+         LIT(" {\"type\" : \"pong\" , \"id\" :\t7 }\r\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_PONG,
+         .what = "whitespace around tokens"},
+        {.codec = C_JSON,
+         LIT("{\"\\u0074ype\":\"t\\u0065xt\"}\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "escaped key"},
+        {.codec = C_JSON,
+         LIT("{\"x\":[1.5e+10,-0.25E-3,0,-0,true,false,null,\"s\\n\",{}],"
+             "\"y\":{\"type\":1,\"type\":2},\"type\":\"join\",\"z\":{}}\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_JOIN,
+         .what = "unknown keys with any value"},
+        {.codec = C_JSON,
+         LIT("{\"x\":" OPEN16 CLOSE16 ",\"type\":\"text\"}\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "nesting of 16"},
+        HJ("{\"x\":" OPEN16 "[]" CLOSE16 ",\"type\":\"text\"}\n", X_PROTO,
+           "nesting of 17"),
+        HJ("{\"x\":" OPEN16 OPEN16 OPEN16 OPEN16, X_MORE, "deep, no newline"),
+        HJ("{\"x\":" OPEN16 OPEN16 OPEN16 OPEN16 "\n", X_PROTO,
+           "deep and truncated"),
+        {.codec = C_JSON,
+         LIT("{\"type\":\"text\",\"body\":\"a\\u0000b\"}\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "escaped NUL"},
+        HJ("{}\n", X_PROTO, "empty object"),
+        HJ("{\"id\":1}\n", X_PROTO, "missing type"),
+        HJ("{\"type\":\"nope\"}\n", X_PROTO, "unknown type"),
+        HJ("{\"type\":\"Text\"}\n", X_PROTO, "type is case-sensitive"),
+        HJ("{\"type\":\"\"}\n", X_PROTO, "empty type"),
+        HJ("{\"type\":3}\n", X_PROTO, "type is a number"),
+        HJ("{\"type\":null}\n", X_PROTO, "type is null"),
+        HJ("{\"type\":\"text\",\"type\":\"text\"}\n", X_PROTO, "type twice"),
+        HJ("{\"type\":\"text\",\"body\":\"a\",\"body\":\"b\"}\n", X_PROTO,
+           "body twice"),
+        HJ("{\"type\":\"text\",\"id\":1,\"id\":1}\n", X_PROTO, "id twice"),
+        HJ("{\"type\":\"text\"} x\n", X_PROTO, "trailing garbage"),
+        HJ("{\"type\":\"text\"}{}\n", X_PROTO, "two objects"),
+        HJ("{\"type\":\"text\"}\0\n", X_PROTO, "NUL after the object"),
+        HJ("\0{\"type\":\"text\"}\n", X_PROTO, "NUL before the object"),
+        HJ("[{\"type\":\"text\"}]\n", X_PROTO, "array"),
+        HJ("\"text\"\n", X_PROTO, "string"),
+        HJ("{\"type\":\"text\"\n", X_PROTO, "unterminated object"),
+        HJ("{\"type\":\"te\n", X_PROTO, "unterminated string"),
+        HJ("{\"type\":\"text\\\n", X_PROTO, "unterminated escape"),
+        HJ("{\"type\" \"text\"}\n", X_PROTO, "missing ':'"),
+        HJ("{\"type\":\"text\" \"id\":1}\n", X_PROTO, "missing ','"),
+        HJ("{\"type\":\"text\",}\n", X_PROTO, "trailing comma"),
+        HJ("{,\"type\":\"text\"}\n", X_PROTO, "leading comma"),
+        HJ("{type:\"text\"}\n", X_PROTO, "bare key"),
+        HJ("{'type':'text'}\n", X_PROTO, "single quotes"),
+        HJ("{\"type\":\"text\",\"body\":\"\xff\"}\n", X_PROTO, "invalid UTF-8"),
+        HJ("{\"type\":\"text\",\"body\":\"\xc0\xaf\"}\n", X_PROTO,
+           "overlong UTF-8"),
+        HJ("{\"type\":\"text\",\"body\":\"\xed\xa0\x80\"}\n", X_PROTO,
+           "raw surrogate"),
+        HJ("{\"type\":\"text\",\"body\":\"\xe2\x82\"}\n", X_PROTO,
+           "truncated UTF-8"),
+        HJ("{\"\xff\":1,\"type\":\"text\"}\n", X_PROTO, "invalid UTF-8 in key"),
+        HJ("{\"type\":\"text\",\"x\":\"\xf8\x88\x80\x80\x80\"}\n", X_PROTO,
+           "invalid UTF-8 in unknown key"),
+        HJ("{\"type\":\"text\",\"body\":\"a\x01"
+           "b\"}\n",
+           X_PROTO, "raw control byte"),
+        HJ("{\"type\":\"text\",\"body\":\"a\tb\"}\n", X_PROTO, "raw tab"),
+        HJ("{\"type\":\"text\",\"body\":\"a\0b\"}\n", X_PROTO, "raw NUL"),
+        HJ("{\"type\":\"text\",\"body\":\"\\x41\"}\n", X_PROTO,
+           "bad escape \\x"),
+        HJ("{\"type\":\"text\",\"body\":\"\\'\"}\n", X_PROTO, "bad escape \\'"),
+        HJ("{\"type\":\"text\",\"body\":\"\\u12\"}\n", X_PROTO,
+           "truncated \\u"),
+        HJ("{\"type\":\"text\",\"body\":\"\\u12G4\"}\n", X_PROTO,
+           "bad hex in \\u"),
+        HJ("{\"type\":\"text\",\"body\":\"\\ud800\"}\n", X_PROTO,
+           "lone high surrogate"),
+        HJ("{\"type\":\"text\",\"body\":\"\\ud800x\"}\n", X_PROTO,
+           "high surrogate then text"),
+        HJ("{\"type\":\"text\",\"body\":\"\\ud800\\u0041\"}\n", X_PROTO,
+           "high surrogate then BMP"),
+        HJ("{\"type\":\"text\",\"body\":\"\\ud800\\ud800\"}\n", X_PROTO,
+           "two high surrogates"),
+        HJ("{\"type\":\"text\",\"body\":\"\\udc00\"}\n", X_PROTO,
+           "lone low surrogate"),
+        HJ("{\"type\":\"text\",\"body\":\"\\udc00\\ud800\"}\n", X_PROTO,
+           "mis-ordered surrogates"),
+        HJ("{\"type\":\"text\",\"body\":\"\\ud800\\\"}\n", X_PROTO,
+           "high surrogate then cut escape"),
+        HJ("{\"type\":\"text\",\"body\":1}\n", X_PROTO, "body is a number"),
+        HJ("{\"type\":\"text\",\"sender\":null}\n", X_PROTO, "sender is null"),
+        HJ("{\"type\":\"text\",\"id\":18446744073709551616}\n", X_PROTO,
+           "id 2^64"),
+        HJ("{\"type\":\"text\",\"id\":99999999999999999999999999}\n", X_PROTO,
+           "id huge"),
+        HJ("{\"type\":\"text\",\"code\":4294967296}\n", X_PROTO, "code 2^32"),
+        HJ("{\"type\":\"text\",\"ts\":9223372036854775808}\n", X_PROTO,
+           "ts 2^63"),
+        HJ("{\"type\":\"text\",\"ts\":-9223372036854775809}\n", X_PROTO,
+           "ts -2^63-1"),
+        HJ("{\"type\":\"text\",\"id\":-1}\n", X_PROTO, "negative id"),
+        HJ("{\"type\":\"text\",\"code\":-0}\n", X_PROTO, "negative code"),
+        HJ("{\"type\":\"text\",\"id\":1.5}\n", X_PROTO, "fractional id"),
+        HJ("{\"type\":\"text\",\"id\":1e3}\n", X_PROTO, "id with exponent"),
+        HJ("{\"type\":\"text\",\"ts\":1.0}\n", X_PROTO, "ts with fraction"),
+        HJ("{\"type\":\"text\",\"id\":01}\n", X_PROTO, "id with leading zero"),
+        HJ("{\"type\":\"text\",\"id\":+1}\n", X_PROTO, "id with '+'"),
+        HJ("{\"type\":\"text\",\"id\":\"1\"}\n", X_PROTO, "id is a string"),
+        HJ("{\"type\":\"text\",\"ts\":-}\n", X_PROTO, "bare minus"),
+        HJ("{\"type\":\"text\",\"x\":01}\n", X_PROTO, "unknown: leading zero"),
+        HJ("{\"type\":\"text\",\"x\":1.}\n", X_PROTO, "unknown: bad fraction"),
+        HJ("{\"type\":\"text\",\"x\":1e}\n", X_PROTO, "unknown: bad exponent"),
+        HJ("{\"type\":\"text\",\"x\":.5}\n", X_PROTO, "unknown: bare fraction"),
+        HJ("{\"type\":\"text\",\"x\":tru}\n", X_PROTO, "unknown: bad literal"),
+        HJ("{\"type\":\"text\",\"x\":nul\n", X_PROTO, "unknown: cut literal"),
+        HJ("{\"type\":\"text\",\"x\":[1,]}\n", X_PROTO, "unknown: bad array"),
+        HJ("{\"type\":\"text\",\"x\":[1 2]}\n", X_PROTO,
+           "unknown: array without ','"),
+        HJ("{\"type\":\"text\",\"x\":{1:2}}\n", X_PROTO,
+           "unknown: object with number key"),
+        HJ("{\"type\":\"text\",\"x\":{\"a\" 2}}\n", X_PROTO,
+           "unknown: object without ':'"),
+        HJ("{\"type\":\"text\",\"x\":}\n", X_PROTO, "unknown: missing value"),
+        HJ("{\"type\":\"text\",\"x\":[}\n", X_PROTO, "unknown: mismatched"),
 };
 
 START_TEST(test_hostile)
@@ -811,32 +942,32 @@ START_TEST(test_hostile)
 	switch (h->expect) {
 	case X_PROTO:
 	case X_SIZE:
-		ck_assert_msg(d.rc == (h->expect == X_PROTO ? TCPCHAT_EPROTO :
-							     TCPCHAT_EMSGSIZE),
-			      "%s/%s: got %ld, want %s", c->name, h->what, d.rc,
-			      h->expect == X_PROTO ? "EPROTO" : "EMSGSIZE");
+		ck_assert_msg(d.rc == (h->expect == X_PROTO ? TCPCHAT_EPROTO
+		                                            : TCPCHAT_EMSGSIZE),
+		              "%s/%s: got %ld, want %s", c->name, h->what, d.rc,
+		              h->expect == X_PROTO ? "EPROTO" : "EMSGSIZE");
 		ck_assert_msg(d.ctx.error != NULL && d.ctx.error[0] != '\0',
-			      "%s/%s: no error text", c->name, h->what);
+		              "%s/%s: no error text", c->name, h->what);
 		break;
 	case X_MORE:
 		ck_assert_msg(d.rc == 0, "%s/%s: got %ld, want 0", c->name,
-			      h->what, d.rc);
+		              h->what, d.rc);
 		break;
 	case X_SKIP:
 	case X_OK:
 		ck_assert_msg(d.rc == (h->used ? h->used : (long)len),
-			      "%s/%s: got %ld (%s), want %ld", c->name, h->what,
-			      d.rc, d.ctx.error ? d.ctx.error : "-",
-			      h->used ? h->used : (long)len);
+		              "%s/%s: got %ld (%s), want %ld", c->name, h->what,
+		              d.rc, d.ctx.error ? d.ctx.error : "-",
+		              h->used ? h->used : (long)len);
 		ck_assert_ptr_null(d.ctx.error);
 		if (h->expect == X_SKIP)
 			ck_assert_msg(d.msg.type == 0, "%s/%s: type %u",
-				      c->name, h->what, (unsigned)d.msg.type);
+			              c->name, h->what, (unsigned)d.msg.type);
 		else if (h->type)
 			ck_assert_msg(d.msg.type == h->type,
-				      "%s/%s: type %u, want %u", c->name,
-				      h->what, (unsigned)d.msg.type,
-				      (unsigned)h->type);
+			              "%s/%s: type %u, want %u", c->name,
+			              h->what, (unsigned)d.msg.type,
+			              (unsigned)h->type);
 		else
 			ck_assert_uint_ne(d.msg.type, 0);
 		break;
@@ -852,12 +983,12 @@ START_TEST(test_hostile_counts)
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(hostile); i++)
-		if (hostile[i].expect == X_PROTO || hostile[i].expect == X_SIZE ||
-		    hostile[i].expect == X_SKIP)
+		if (hostile[i].expect == X_PROTO ||
+		    hostile[i].expect == X_SIZE || hostile[i].expect == X_SKIP)
 			per[hostile[i].codec]++;
 	for (i = 0; i < C_COUNT; i++)
 		ck_assert_msg(per[i] >= 20, "%s: only %d hostile cases",
-			      codec((int)i)->name, per[i]);
+		              codec((int)i)->name, per[i]);
 }
 END_TEST
 
@@ -871,27 +1002,29 @@ struct bad_enc {
 };
 
 static const struct bad_enc bad_enc[] = {
-	{ C_BINARY, 0, MSG(.type = 0), "binary type 0" },
-	{ C_BINARY, 0, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1), "binary unknown type" },
-	{ C_BINARY, 0, MSG(.type = UINT32_MAX), "binary type max" },
-	{ C_BINARY, 0, MSG(.type = 3, .body = { NULL, 3 }),
-	  "binary NULL string" },
-	{ C_JSON, 0, MSG(.type = 0), "json type 0" },
-	{ C_JSON, 0, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1), "json unknown type" },
-	{ C_JSON, 0, MSG(.type = UINT32_MAX), "json type max" },
-	{ C_JSON, 0, MSG(.type = 3, .room = { NULL, 1 }), "json NULL string" },
-	{ C_LINE, 0, MSG(.type = 0), "line type 0" },
-	{ C_LINE, 0, MSG(.type = TCPCHAT_MSG_WELCOME), "line c: welcome" },
-	{ C_LINE, 0, MSG(.type = TCPCHAT_MSG_JOIN), "line c: join" },
-	{ C_LINE, 0, MSG(.type = TCPCHAT_MSG_ERROR), "line c: error" },
-	{ C_LINE, 0, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1), "line c: unknown type" },
-	{ C_LINE, TCPCHAT_FROM_SERVER, MSG(.type = TCPCHAT_MSG_HELLO),
-	  "line s: hello" },
-	{ C_LINE, TCPCHAT_FROM_SERVER, MSG(.type = 0), "line s: type 0" },
-	{ C_LINE, TCPCHAT_FROM_SERVER, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1), "line s: unknown type" },
-	{ C_LINE, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_TEXT, .body = { NULL, 2 }),
-	  "line s: NULL string" },
+        {C_BINARY, 0, MSG(.type = 0), "binary type 0"},
+        {C_BINARY, 0, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1),
+         "binary unknown type"},
+        {C_BINARY, 0, MSG(.type = UINT32_MAX), "binary type max"},
+        {C_BINARY, 0, MSG(.type = 3, .body = {NULL, 3}), "binary NULL string"},
+        {C_JSON, 0, MSG(.type = 0), "json type 0"},
+        {C_JSON, 0, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1), "json unknown type"},
+        {C_JSON, 0, MSG(.type = UINT32_MAX), "json type max"},
+        {C_JSON, 0, MSG(.type = 3, .room = {NULL, 1}), "json NULL string"},
+        {C_LINE, 0, MSG(.type = 0), "line type 0"},
+        {C_LINE, 0, MSG(.type = TCPCHAT_MSG_WELCOME), "line c: welcome"},
+        {C_LINE, 0, MSG(.type = TCPCHAT_MSG_JOIN), "line c: join"},
+        {C_LINE, 0, MSG(.type = TCPCHAT_MSG_ERROR), "line c: error"},
+        {C_LINE, 0, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1),
+         "line c: unknown type"},
+        {C_LINE, TCPCHAT_FROM_SERVER, MSG(.type = TCPCHAT_MSG_HELLO),
+         "line s: hello"},
+        {C_LINE, TCPCHAT_FROM_SERVER, MSG(.type = 0), "line s: type 0"},
+        {C_LINE, TCPCHAT_FROM_SERVER, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1),
+         "line s: unknown type"},
+        {C_LINE, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = {NULL, 2}),
+         "line s: NULL string"},
 };
 
 START_TEST(test_encode_einval)
@@ -941,17 +1074,21 @@ END_TEST
 START_TEST(test_binary_layout)
 {
 	static const unsigned char want[] = {
-		0, 0, 0, 0x26,                          /* L = 38 */
-		1, 3, 0, 0,                             /* version, TEXT, flags */
-		0, 0, 0, 0, 0, 0, 0x01, 0x02,           /* id */
-		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, /* ts -2 */
-		0, 0, 0, 7,                             /* code */
-		1, 0, 0, 0, 2, 'a', 'l',                /* sender */
-		2, 0, 0, 0, 2, 'h', 'i',                /* body */
+	        0,    0,    0,    0x26, /* L = 38 */
+	        1,    3,    0,    0,    /* version, TEXT, flags */
+	        0,    0,    0,    0,    0,    0,    0x01, 0x02, /* id */
+	        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, /* ts -2 */
+	        0,    0,    0,    7,                            /* code */
+	        1,    0,    0,    0,    2,    'a',  'l',        /* sender */
+	        2,    0,    0,    0,    2,    'h',  'i',        /* body */
 	};
 	const tcpchat_codec *c = tcpchat_codec_binary();
-	tcpchat_msg m = {.type = TCPCHAT_MSG_TEXT, .code = 7, .id = 0x102,
-			 .timestamp = -2, .sender = S("al"), .body = S("hi")};
+	tcpchat_msg m = {.type = TCPCHAT_MSG_TEXT,
+	                 .code = 7,
+	                 .id = 0x102,
+	                 .timestamp = -2,
+	                 .sender = S("al"),
+	                 .body = S("hi")};
 	tcpchat_buf b = {0};
 
 	ck_assert_int_eq(c->encode(NULL, &m, 0, &b), 0);
@@ -965,26 +1102,39 @@ START_TEST(test_binary_unknown_tag_and_flags)
 {
 	/* flags 0xffff; unknown tags 0, 5 and 200 around the known ones;
 	 * an unknown tag may repeat */
-	static const char frame[] =
-		"\0\0\0\x4e"
-		"\x01\x07\xff\xff" "\0\0\0\0\0\0\0\x09" "\0\0\0\0\0\0\0\x0a"
-		"\0\0\0\x0b"
-		"\x00\0\0\0\x01" "z"
-		"\x01\0\0\0\x03" "bob"
-		"\xc8\0\0\0\x04" "junk"
-		"\x05\0\0\0\x00"
-		"\x02\0\0\0\x02" "hi"
-		"\xc8\0\0\0\x02" "jj"
-		"\x03\0\0\0\x01" "r"
-		"\x04\0\0\0\x01" "t";
-	tcpchat_msg want = {.type = TCPCHAT_MSG_PING, .id = 9, .timestamp = 10,
-			    .code = 11, .sender = S("bob"), .body = S("hi"),
-			    .room = S("r"), .target = S("t")};
+	static const char frame[] = "\0\0\0\x4e"
+	                            "\x01\x07\xff\xff"
+	                            "\0\0\0\0\0\0\0\x09"
+	                            "\0\0\0\0\0\0\0\x0a"
+	                            "\0\0\0\x0b"
+	                            "\x00\0\0\0\x01"
+	                            "z"
+	                            "\x01\0\0\0\x03"
+	                            "bob"
+	                            "\xc8\0\0\0\x04"
+	                            "junk"
+	                            "\x05\0\0\0\x00"
+	                            "\x02\0\0\0\x02"
+	                            "hi"
+	                            "\xc8\0\0\0\x02"
+	                            "jj"
+	                            "\x03\0\0\0\x01"
+	                            "r"
+	                            "\x04\0\0\0\x01"
+	                            "t";
+	tcpchat_msg want = {.type = TCPCHAT_MSG_PING,
+	                    .id = 9,
+	                    .timestamp = 10,
+	                    .code = 11,
+	                    .sender = S("bob"),
+	                    .body = S("hi"),
+	                    .room = S("r"),
+	                    .target = S("t")};
 	struct dec d;
 
 	ck_assert_uint_eq(sizeof(frame) - 1, 4 + 0x4e);
 	dec_run(&d, tcpchat_codec_binary(), frame, sizeof(frame) - 1, 0,
-		MAX_FRAME);
+	        MAX_FRAME);
 	ck_assert_int_eq(d.rc, (long)(sizeof(frame) - 1));
 	check_msg("unknown tags", &d.msg, &want);
 	/* zero copy: the strings point into the input */
@@ -1001,85 +1151,82 @@ struct exact {
 };
 
 static const struct exact exact[] = {
-	{ C_JSON, 0,
-	  MSG(.type = TCPCHAT_MSG_TEXT, .id = 12, .timestamp = 1700000000000,
-	      .code = 3, .sender = S("alice"), .body = S("hi"), .room = S("r"),
-	      .target = S("t")),
-	  "{\"type\":\"text\",\"id\":12,\"ts\":1700000000000,\"code\":3,"
-	  "\"sender\":\"alice\",\"body\":\"hi\",\"room\":\"r\",\"target\":\"t\"}\n" },
-	{ C_JSON, TCPCHAT_FROM_SERVER, MSG(.type = TCPCHAT_MSG_PING),
-	  "{\"type\":\"ping\"}\n" },
-	{ C_JSON, 0,
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .timestamp = -5, .id = UINT64_MAX,
-	      .code = UINT32_MAX),
-	  "{\"type\":\"leave\",\"id\":18446744073709551615,\"ts\":-5,"
-	  "\"code\":4294967295}\n" },
-	{ C_JSON, 0,
-	  MSG(.type = TCPCHAT_MSG_HELLO, .timestamp = INT64_MIN),
-	  "{\"type\":\"hello\",\"ts\":-9223372036854775808}\n" },
-	{ C_JSON, 0,
-	  MSG(.type = TCPCHAT_MSG_ERROR,
-	      .body = S("\"\\\b\f\n\r\t\x01\x1f\x7f/\xc3\xa9\xff\xc3\x28\xe2\x82")),
-	  "{\"type\":\"error\",\"body\":\"\\\"\\\\\\b\\f\\n\\r\\t\\u0001\\u001f"
-	  "\x7f/\xc3\xa9\\ufffd\\ufffd(\\ufffd\\ufffd\"}\n" },
-	{ C_JSON, 0,
-	  MSG(.type = TCPCHAT_MSG_WELCOME,
-	      .sender = S("\xed\xa0\x80\xf0\x9f\x98\x80")),
-	  "{\"type\":\"welcome\",\"sender\":\"\\ufffd\\ufffd\\ufffd"
-	  "\xf0\x9f\x98\x80\"}\n" },
+        {C_JSON, 0,
+         MSG(.type = TCPCHAT_MSG_TEXT, .id = 12, .timestamp = 1700000000000,
+             .code = 3, .sender = S("alice"), .body = S("hi"), .room = S("r"),
+             .target = S("t")),
+         "{\"type\":\"text\",\"id\":12,\"ts\":1700000000000,\"code\":3,"
+         "\"sender\":\"alice\",\"body\":\"hi\",\"room\":\"r\",\"target\":\"t\"}"
+         "\n"},
+        {C_JSON, TCPCHAT_FROM_SERVER, MSG(.type = TCPCHAT_MSG_PING),
+         "{\"type\":\"ping\"}\n"},
+        {C_JSON, 0,
+         MSG(.type = TCPCHAT_MSG_LEAVE, .timestamp = -5, .id = UINT64_MAX,
+             .code = UINT32_MAX),
+         "{\"type\":\"leave\",\"id\":18446744073709551615,\"ts\":-5,"
+         "\"code\":4294967295}\n"},
+        {C_JSON, 0, MSG(.type = TCPCHAT_MSG_HELLO, .timestamp = INT64_MIN),
+         "{\"type\":\"hello\",\"ts\":-9223372036854775808}\n"},
+        {C_JSON, 0,
+         MSG(.type = TCPCHAT_MSG_ERROR,
+             .body = S("\"\\\b\f\n\r\t\x01\x1f\x7f/"
+                       "\xc3\xa9\xff\xc3\x28\xe2\x82")),
+         "{\"type\":\"error\",\"body\":\"\\\"\\\\\\b\\f\\n\\r\\t\\u0001\\u001f"
+         "\x7f/\xc3\xa9\\ufffd\\ufffd(\\ufffd\\ufffd\"}\n"},
+        {C_JSON, 0,
+         MSG(.type = TCPCHAT_MSG_WELCOME,
+             .sender = S("\xed\xa0\x80\xf0\x9f\x98\x80")),
+         "{\"type\":\"welcome\",\"sender\":\"\\ufffd\\ufffd\\ufffd"
+         "\xf0\x9f\x98\x80\"}\n"},
 
-	{ C_LINE, 0, MSG(.type = TCPCHAT_MSG_HELLO, .sender = S("alice")),
-	  "alice\n" },
-	{ C_LINE, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("hi")), "hi\n" },
-	{ C_LINE, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/me")),
-	  "//me\n" },
-	{ C_LINE, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("a\tb\x01\x7f\r\n")),
-	  "a\tb????\n" },
-	{ C_LINE, 0,
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 5, .body = S("x")),
-	  "/quit\n" },
-	{ C_LINE, 0, MSG(.type = TCPCHAT_MSG_PING), "/ping\n" },
-	{ C_LINE, 0, MSG(.type = TCPCHAT_MSG_PONG), "/pong\n" },
-	{ C_LINE, 0, MSG(.type = TCPCHAT_MSG_WHO), "/who\n" },
-	{ C_LINE, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_WHO, .code = 2, .body = S("alice bob")),
-	  "=== 2 online: alice bob\n" },
-	{ C_LINE, TCPCHAT_FROM_SERVER, MSG(.type = TCPCHAT_MSG_WHO),
-	  "=== 0 online\n" },
-	{ C_LINE, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_TEXT, .id = 5, .timestamp = 7,
-	      .sender = S("alice"), .body = S("hi")),
-	  "alice: hi\n" },
-	{ C_LINE, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_TEXT, .body = S("notice")),
-	  "*** notice\n" },
-	{ C_LINE, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_JOIN, .sender = S("bob")),
-	  "--> bob joined\n" },
-	{ C_LINE, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 3, .sender = S("bob")),
-	  "<-- bob left (timeout)\n" },
-	{ C_LINE, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 1, .sender = S("bob"),
-	      .body = S("bye")),
-	  "<-- bob left (quit: bye)\n" },
-	{ C_LINE, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = 99, .sender = S("bob")),
-	  "<-- bob left (unknown)\n" },
-	{ C_LINE, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_WELCOME, .code = 1, .sender = S("bob")),
-	  "=== welcome bob\n" },
-	{ C_LINE, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_ERROR, .code = 8, .body = S("name taken")),
-	  "-!- error 8: name taken\n" },
-	{ C_LINE, TCPCHAT_FROM_SERVER, MSG(.type = TCPCHAT_MSG_PING),
-	  "/ping\n" },
-	{ C_LINE, TCPCHAT_FROM_SERVER, MSG(.type = TCPCHAT_MSG_PONG),
-	  "/pong\n" },
-	{ C_LINE, TCPCHAT_FROM_SERVER,
-	  MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("ev\nil"),
-	      .body = S("x\r\n--> y joined")),
-	  "ev?il: x??" "--> y joined\n" },
+        {C_LINE, 0, MSG(.type = TCPCHAT_MSG_HELLO, .sender = S("alice")),
+         "alice\n"},
+        {C_LINE, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("hi")), "hi\n"},
+        {C_LINE, 0, MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/me")), "//me\n"},
+        {C_LINE, 0,
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("a\tb\x01\x7f\r\n")),
+         "a\tb????\n"},
+        {C_LINE, 0, MSG(.type = TCPCHAT_MSG_LEAVE, .code = 5, .body = S("x")),
+         "/quit\n"},
+        {C_LINE, 0, MSG(.type = TCPCHAT_MSG_PING), "/ping\n"},
+        {C_LINE, 0, MSG(.type = TCPCHAT_MSG_PONG), "/pong\n"},
+        {C_LINE, 0, MSG(.type = TCPCHAT_MSG_WHO), "/who\n"},
+        {C_LINE, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_WHO, .code = 2, .body = S("alice bob")),
+         "=== 2 online: alice bob\n"},
+        {C_LINE, TCPCHAT_FROM_SERVER, MSG(.type = TCPCHAT_MSG_WHO),
+         "=== 0 online\n"},
+        {C_LINE, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_TEXT, .id = 5, .timestamp = 7,
+             .sender = S("alice"), .body = S("hi")),
+         "alice: hi\n"},
+        {C_LINE, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("notice")), "*** notice\n"},
+        {C_LINE, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_JOIN, .sender = S("bob")), "--> bob joined\n"},
+        {C_LINE, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 3, .sender = S("bob")),
+         "<-- bob left (timeout)\n"},
+        {C_LINE, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 1, .sender = S("bob"),
+             .body = S("bye")),
+         "<-- bob left (quit: bye)\n"},
+        {C_LINE, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = 99, .sender = S("bob")),
+         "<-- bob left (unknown)\n"},
+        {C_LINE, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_WELCOME, .code = 1, .sender = S("bob")),
+         "=== welcome bob\n"},
+        {C_LINE, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_ERROR, .code = 8, .body = S("name taken")),
+         "-!- error 8: name taken\n"},
+        {C_LINE, TCPCHAT_FROM_SERVER, MSG(.type = TCPCHAT_MSG_PING), "/ping\n"},
+        {C_LINE, TCPCHAT_FROM_SERVER, MSG(.type = TCPCHAT_MSG_PONG), "/pong\n"},
+        {C_LINE, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("ev\nil"),
+             .body = S("x\r\n--> y joined")),
+         "ev?il: x??"
+         "--> y joined\n"},
 };
 
 START_TEST(test_exact_encoding)
@@ -1091,8 +1238,8 @@ START_TEST(test_exact_encoding)
 
 	ck_assert_int_eq(c->encode(NULL, &e->msg, e->flags, &b), 0);
 	ck_assert_msg(b.len == n && memcmp(b.data, e->want, n) == 0,
-		      "%s #%d: got \"%.*s\", want \"%s\"", c->name, _i,
-		      (int)b.len, b.data, e->want);
+	              "%s #%d: got \"%.*s\", want \"%s\"", c->name, _i,
+	              (int)b.len, b.data, e->want);
 	tcpchat_buf_free(&b);
 }
 END_TEST
@@ -1106,61 +1253,59 @@ struct line_dec {
 };
 
 static const struct line_dec line_dec[] = {
-	{ TCPCHAT_HANDSHAKE, "  alice \t\r\n",
-	  MSG(.type = TCPCHAT_MSG_HELLO, .code = TCPCHAT_PROTOCOL_VERSION,
-	      .sender = S("alice")) },
-	{ TCPCHAT_HANDSHAKE, "bob smith\n",
-	  MSG(.type = TCPCHAT_MSG_HELLO, .code = TCPCHAT_PROTOCOL_VERSION,
-	      .sender = S("bob smith")) },
-	{ TCPCHAT_HANDSHAKE, "/quit\n",
-	  MSG(.type = TCPCHAT_MSG_HELLO, .code = TCPCHAT_PROTOCOL_VERSION,
-	      .sender = S("/quit")) },
-	{ 0, "/quit\r\n",
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = TCPCHAT_REASON_QUIT) },
-	{ 0, "/ping\n", MSG(.type = TCPCHAT_MSG_PING) },
-	{ 0, "/pong\n", MSG(.type = TCPCHAT_MSG_PONG) },
-	{ 0, "/who\n", MSG(.type = TCPCHAT_MSG_WHO) },
-	{ TCPCHAT_FROM_SERVER, "=== 3 online: a b c\n",
-	  MSG(.type = TCPCHAT_MSG_WHO, .code = 3, .body = S("a b c")) },
-	{ TCPCHAT_FROM_SERVER, "=== 0 online\n",
-	  MSG(.type = TCPCHAT_MSG_WHO) },
-	{ 0, "//quit\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/quit")) },
-	{ 0, "///\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("//")) },
-	{ 0, "/nick bob\n",
-	  MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/nick bob")) },
-	{ 0, "  \n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("  ")) },
-	{ 0, " hi \r\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S(" hi ")) },
-	{ TCPCHAT_FROM_SERVER, "alice: hi\r\n",
-	  MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("alice"), .body = S("hi")) },
-	{ TCPCHAT_FROM_SERVER, "a:: b c\n",
-	  MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("a:"), .body = S("b c")) },
-	{ TCPCHAT_FROM_SERVER, "*** \n", MSG(.type = TCPCHAT_MSG_TEXT) },
-	{ TCPCHAT_FROM_SERVER, "<-- bob left (frobbed)\n",
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .sender = S("bob"),
-	      .body = S("frobbed")) },
-	{ TCPCHAT_FROM_SERVER, "<-- bob left (frob: x)\n",
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .sender = S("bob"),
-	      .body = S("frob: x")) },
-	{ TCPCHAT_FROM_SERVER, "<-- bob left ()\n",
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .sender = S("bob")) },
-	{ TCPCHAT_FROM_SERVER, "<-- bob left (unknown)\n",
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .sender = S("bob")) },
-	{ TCPCHAT_FROM_SERVER, "<-- bob left (kicked: )\n",
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = TCPCHAT_REASON_KICKED,
-	      .sender = S("bob")) },
-	{ TCPCHAT_FROM_SERVER, "<-- bob left (quit: (a) b)\n",
-	  MSG(.type = TCPCHAT_MSG_LEAVE, .code = TCPCHAT_REASON_QUIT,
-	      .sender = S("bob"), .body = S("(a) b")) },
-	{ TCPCHAT_FROM_SERVER, "-->  joined\n",
-	  MSG(.type = TCPCHAT_MSG_JOIN) },
-	{ TCPCHAT_FROM_SERVER, "=== welcome \n",
-	  MSG(.type = TCPCHAT_MSG_WELCOME, .code = TCPCHAT_PROTOCOL_VERSION) },
-	{ TCPCHAT_FROM_SERVER, "-!- error 5\n",
-	  MSG(.type = TCPCHAT_MSG_ERROR, .code = 5) },
-	{ TCPCHAT_FROM_SERVER, "-!- error 007: x\n",
-	  MSG(.type = TCPCHAT_MSG_ERROR, .code = 7, .body = S("x")) },
-	{ TCPCHAT_FROM_SERVER, "-!- error 4294967295: \n",
-	  MSG(.type = TCPCHAT_MSG_ERROR, .code = UINT32_MAX) },
+        {TCPCHAT_HANDSHAKE, "  alice \t\r\n",
+         MSG(.type = TCPCHAT_MSG_HELLO, .code = TCPCHAT_PROTOCOL_VERSION,
+             .sender = S("alice"))},
+        {TCPCHAT_HANDSHAKE, "bob smith\n",
+         MSG(.type = TCPCHAT_MSG_HELLO, .code = TCPCHAT_PROTOCOL_VERSION,
+             .sender = S("bob smith"))},
+        {TCPCHAT_HANDSHAKE, "/quit\n",
+         MSG(.type = TCPCHAT_MSG_HELLO, .code = TCPCHAT_PROTOCOL_VERSION,
+             .sender = S("/quit"))},
+        {0, "/quit\r\n",
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = TCPCHAT_REASON_QUIT)},
+        {0, "/ping\n", MSG(.type = TCPCHAT_MSG_PING)},
+        {0, "/pong\n", MSG(.type = TCPCHAT_MSG_PONG)},
+        {0, "/who\n", MSG(.type = TCPCHAT_MSG_WHO)},
+        {TCPCHAT_FROM_SERVER, "=== 3 online: a b c\n",
+         MSG(.type = TCPCHAT_MSG_WHO, .code = 3, .body = S("a b c"))},
+        {TCPCHAT_FROM_SERVER, "=== 0 online\n", MSG(.type = TCPCHAT_MSG_WHO)},
+        {0, "//quit\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/quit"))},
+        {0, "///\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("//"))},
+        {0, "/nick bob\n",
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/nick bob"))},
+        {0, "  \n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("  "))},
+        {0, " hi \r\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S(" hi "))},
+        {TCPCHAT_FROM_SERVER, "alice: hi\r\n",
+         MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("alice"), .body = S("hi"))},
+        {TCPCHAT_FROM_SERVER, "a:: b c\n",
+         MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("a:"), .body = S("b c"))},
+        {TCPCHAT_FROM_SERVER, "*** \n", MSG(.type = TCPCHAT_MSG_TEXT)},
+        {TCPCHAT_FROM_SERVER, "<-- bob left (frobbed)\n",
+         MSG(.type = TCPCHAT_MSG_LEAVE, .sender = S("bob"),
+             .body = S("frobbed"))},
+        {TCPCHAT_FROM_SERVER, "<-- bob left (frob: x)\n",
+         MSG(.type = TCPCHAT_MSG_LEAVE, .sender = S("bob"),
+             .body = S("frob: x"))},
+        {TCPCHAT_FROM_SERVER, "<-- bob left ()\n",
+         MSG(.type = TCPCHAT_MSG_LEAVE, .sender = S("bob"))},
+        {TCPCHAT_FROM_SERVER, "<-- bob left (unknown)\n",
+         MSG(.type = TCPCHAT_MSG_LEAVE, .sender = S("bob"))},
+        {TCPCHAT_FROM_SERVER, "<-- bob left (kicked: )\n",
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = TCPCHAT_REASON_KICKED,
+             .sender = S("bob"))},
+        {TCPCHAT_FROM_SERVER, "<-- bob left (quit: (a) b)\n",
+         MSG(.type = TCPCHAT_MSG_LEAVE, .code = TCPCHAT_REASON_QUIT,
+             .sender = S("bob"), .body = S("(a) b"))},
+        {TCPCHAT_FROM_SERVER, "-->  joined\n", MSG(.type = TCPCHAT_MSG_JOIN)},
+        {TCPCHAT_FROM_SERVER, "=== welcome \n",
+         MSG(.type = TCPCHAT_MSG_WELCOME, .code = TCPCHAT_PROTOCOL_VERSION)},
+        {TCPCHAT_FROM_SERVER, "-!- error 5\n",
+         MSG(.type = TCPCHAT_MSG_ERROR, .code = 5)},
+        {TCPCHAT_FROM_SERVER, "-!- error 007: x\n",
+         MSG(.type = TCPCHAT_MSG_ERROR, .code = 7, .body = S("x"))},
+        {TCPCHAT_FROM_SERVER, "-!- error 4294967295: \n",
+         MSG(.type = TCPCHAT_MSG_ERROR, .code = UINT32_MAX)},
 };
 
 START_TEST(test_line_decode)
@@ -1169,9 +1314,9 @@ START_TEST(test_line_decode)
 	struct dec d;
 
 	dec_run(&d, tcpchat_codec_line(), l->in, strlen(l->in), l->flags,
-		MAX_FRAME);
+	        MAX_FRAME);
 	ck_assert_msg(d.rc == (long)strlen(l->in), "\"%s\": got %ld (%s)",
-		      l->in, d.rc, d.ctx.error ? d.ctx.error : "-");
+	              l->in, d.rc, d.ctx.error ? d.ctx.error : "-");
 	check_msg(l->in, &d.msg, &l->want);
 	dec_free(&d);
 }
@@ -1182,33 +1327,38 @@ END_TEST
 START_TEST(test_json_decode_values)
 {
 	static const char in[] =
-		"\t{ \"target\":\"t\", \"room\" : \"\\/r\\u00e9\" ,"
-		"\"body\":\"\\ud83d\\ude00 \\\"hi\\\"\\n\\b\\f\\r\\t\\\\\","
-		"\"sender\":\"zo\xc3\xab\",\"code\":4294967295,"
-		"\"ts\":-9223372036854775808,\"extra\":[{\"a\":[]}],"
-		"\"id\":18446744073709551615,\"type\":\"error\"}\r\n";
+	        "\t{ \"target\":\"t\", \"room\" : \"\\/r\\u00e9\" ,"
+	        "\"body\":\"\\ud83d\\ude00 \\\"hi\\\"\\n\\b\\f\\r\\t\\\\\","
+	        "\"sender\":\"zo\xc3\xab\",\"code\":4294967295,"
+	        "\"ts\":-9223372036854775808,\"extra\":[{\"a\":[]}],"
+	        "\"id\":18446744073709551615,\"type\":\"error\"}\r\n";
 	tcpchat_msg want = {
-		.type = TCPCHAT_MSG_ERROR, .code = UINT32_MAX,
-		.id = UINT64_MAX, .timestamp = INT64_MIN,
-		.sender = S("zo\xc3\xab"),
-		.body = S("\xf0\x9f\x98\x80 \"hi\"\n\b\f\r\t\\"),
-		.room = S("/r\xc3\xa9"), .target = S("t"),
+	        .type = TCPCHAT_MSG_ERROR,
+	        .code = UINT32_MAX,
+	        .id = UINT64_MAX,
+	        .timestamp = INT64_MIN,
+	        .sender = S("zo\xc3\xab"),
+	        .body = S("\xf0\x9f\x98\x80 \"hi\"\n\b\f\r\t\\"),
+	        .room = S("/r\xc3\xa9"),
+	        .target = S("t"),
 	};
 	struct dec d;
 
 	dec_run(&d, tcpchat_codec_json(), in, sizeof(in) - 1, 0, MAX_FRAME);
 	ck_assert_msg(d.rc == (long)(sizeof(in) - 1), "got %ld (%s)", d.rc,
-		      d.ctx.error ? d.ctx.error : "-");
+	              d.ctx.error ? d.ctx.error : "-");
 	check_msg("json values", &d.msg, &want);
 	/* plain strings point into the input, escaped ones into scratch */
 	ck_assert(d.msg.sender.ptr > d.copy &&
-		  d.msg.sender.ptr < d.copy + sizeof(in));
+	          d.msg.sender.ptr < d.copy + sizeof(in));
 	ck_assert(d.msg.target.ptr > d.copy &&
-		  d.msg.target.ptr < d.copy + sizeof(in));
+	          d.msg.target.ptr < d.copy + sizeof(in));
 	ck_assert(d.msg.body.ptr >= d.scratch &&
-		  d.msg.body.ptr + d.msg.body.len <= d.scratch + d.ctx.scratch_len);
+	          d.msg.body.ptr + d.msg.body.len <=
+	                  d.scratch + d.ctx.scratch_len);
 	ck_assert(d.msg.room.ptr >= d.scratch &&
-		  d.msg.room.ptr + d.msg.room.len <= d.scratch + d.ctx.scratch_len);
+	          d.msg.room.ptr + d.msg.room.len <=
+	                  d.scratch + d.ctx.scratch_len);
 	dec_free(&d);
 }
 END_TEST
@@ -1221,12 +1371,12 @@ START_TEST(test_json_numbers)
 		int64_t ts;
 		uint32_t code;
 	} cases[] = {
-		{ "{\"type\":\"text\",\"id\":0,\"ts\":0,\"code\":0}\n", 0, 0, 0 },
-		{ "{\"type\":\"text\",\"ts\":-0}\n", 0, 0, 0 },
-		{ "{\"type\":\"text\",\"ts\":-1}\n", 0, -1, 0 },
-		{ "{\"type\":\"text\",\"ts\":9223372036854775807}\n", 0,
-		  INT64_MAX, 0 },
-		{ "{\"type\":\"text\",\"id\":10,\"code\":10}\n", 10, 0, 10 },
+	        {"{\"type\":\"text\",\"id\":0,\"ts\":0,\"code\":0}\n", 0, 0, 0},
+	        {"{\"type\":\"text\",\"ts\":-0}\n", 0, 0, 0},
+	        {"{\"type\":\"text\",\"ts\":-1}\n", 0, -1, 0},
+	        {"{\"type\":\"text\",\"ts\":9223372036854775807}\n", 0,
+	         INT64_MAX, 0},
+	        {"{\"type\":\"text\",\"id\":10,\"code\":10}\n", 10, 0, 10},
 	};
 	size_t i;
 
@@ -1234,7 +1384,7 @@ START_TEST(test_json_numbers)
 		struct dec d;
 
 		dec_run(&d, tcpchat_codec_json(), cases[i].in,
-			strlen(cases[i].in), 0, MAX_FRAME);
+		        strlen(cases[i].in), 0, MAX_FRAME);
 		ck_assert_msg(d.rc > 0, "%s: %ld", cases[i].in, d.rc);
 		ck_assert(d.msg.id == cases[i].id);
 		ck_assert(d.msg.timestamp == cases[i].ts);
@@ -1258,21 +1408,21 @@ START_TEST(test_json_scratch_limit)
 	memset(&m, 0, sizeof(m));
 	/* "a\nb" needs 3 bytes: refused, not overflowed */
 	ck_assert_int_eq(c->decode(NULL, copy, sizeof(in) - 1, &m, &ctx),
-			 TCPCHAT_EPROTO);
+	                 TCPCHAT_EPROTO);
 	ck_assert_ptr_nonnull(ctx.error);
 
 	ctx.scratch_len = 3;
 	ctx.error = NULL;
 	memset(&m, 0, sizeof(m));
 	ck_assert_int_eq(c->decode(NULL, copy, sizeof(in) - 1, &m, &ctx),
-			 (long)(sizeof(in) - 1));
+	                 (long)(sizeof(in) - 1));
 	ck_assert(str_eq(m.body, (tcpchat_str)S("a\nb")));
 
 	ctx.scratch = NULL;
 	ctx.scratch_len = 0;
 	memset(&m, 0, sizeof(m));
 	ck_assert_int_eq(c->decode(NULL, copy, sizeof(in) - 1, &m, &ctx),
-			 TCPCHAT_EPROTO);
+	                 TCPCHAT_EPROTO);
 	free(copy);
 }
 END_TEST
@@ -1280,8 +1430,8 @@ END_TEST
 /* ---- tests: no line injection ----------------------------------------- */
 
 static void check_single_line(const tcpchat_codec *c, const tcpchat_msg *m,
-			      unsigned enc_flags, unsigned dec_flags,
-			      const tcpchat_msg *want)
+                              unsigned enc_flags, unsigned dec_flags,
+                              const tcpchat_msg *want)
 {
 	tcpchat_buf b = {0};
 	struct dec d;
@@ -1289,8 +1439,8 @@ static void check_single_line(const tcpchat_codec *c, const tcpchat_msg *m,
 	ck_assert_int_eq(c->encode(NULL, m, enc_flags, &b), 0);
 	ck_assert_uint_gt(b.len, 0);
 	ck_assert_msg(memchr(b.data, '\n', b.len) == b.data + b.len - 1,
-		      "%s: newline inside the frame: \"%.*s\"", c->name,
-		      (int)b.len, b.data);
+	              "%s: newline inside the frame: \"%.*s\"", c->name,
+	              (int)b.len, b.data);
 	ck_assert_ptr_null(memchr(b.data, '\r', b.len));
 	dec_run(&d, c, b.data, b.len, dec_flags, MAX_FRAME);
 	ck_assert_int_eq(d.rc, (long)b.len);
@@ -1319,7 +1469,7 @@ START_TEST(test_no_injection)
 	want.code = TCPCHAT_PROTOCOL_VERSION;
 	want.sender = (tcpchat_str)S("al?ice");
 	check_single_line(tcpchat_codec_line(), &m, 0, TCPCHAT_HANDSHAKE,
-			  &want);
+	                  &want);
 
 	/* server text that tries to fake a join and a notice */
 	memset(&m, 0, sizeof(m));
@@ -1329,7 +1479,7 @@ START_TEST(test_no_injection)
 	want = m;
 	want.body = (tcpchat_str)S("hi?--> eve joined?*** x??\x85");
 	check_single_line(tcpchat_codec_line(), &m, TCPCHAT_FROM_SERVER,
-			  TCPCHAT_FROM_SERVER, &want);
+	                  TCPCHAT_FROM_SERVER, &want);
 
 	/* leave and error reasons */
 	memset(&m, 0, sizeof(m));
@@ -1340,7 +1490,7 @@ START_TEST(test_no_injection)
 	want = m;
 	want.body = (tcpchat_str)S("x?/ping");
 	check_single_line(tcpchat_codec_line(), &m, TCPCHAT_FROM_SERVER,
-			  TCPCHAT_FROM_SERVER, &want);
+	                  TCPCHAT_FROM_SERVER, &want);
 
 	/* JSON escapes the line break and keeps the body intact */
 	memset(&m, 0, sizeof(m));

@@ -23,7 +23,8 @@ START_TEST(join_and_leave_notices)
 	struct tu_msg m;
 	ck_assert_int_eq(tu_peer_join(&a, port, bin(), "alice"), 0);
 	ck_assert_int_eq(tu_peer_join(&b, port, bin(), "bob"), 0);
-	ck_assert_int_eq(tu_peer_expect(&a, TCPCHAT_MSG_JOIN, &m, TU_TIMEOUT), 1);
+	ck_assert_int_eq(tu_peer_expect(&a, TCPCHAT_MSG_JOIN, &m, TU_TIMEOUT),
+	                 1);
 	ck_assert_str_eq(m.sender, "bob");
 	ck_assert_uint_gt(m.id, 0);
 	ck_assert_int_gt(m.timestamp, 1600000000000LL);
@@ -31,7 +32,8 @@ START_TEST(join_and_leave_notices)
 	/* bob says goodbye: reason quit */
 	tcpchat_msg leave = {.type = TCPCHAT_MSG_LEAVE};
 	ck_assert_int_eq(tu_peer_send_msg(&b, &leave), 0);
-	ck_assert_int_eq(tu_peer_expect(&a, TCPCHAT_MSG_LEAVE, &m, TU_TIMEOUT), 1);
+	ck_assert_int_eq(tu_peer_expect(&a, TCPCHAT_MSG_LEAVE, &m, TU_TIMEOUT),
+	                 1);
 	ck_assert_str_eq(m.sender, "bob");
 	ck_assert_uint_eq(m.code, TCPCHAT_REASON_QUIT);
 	ck_assert_int_eq(tu_peer_wait_closed(&b, TU_TIMEOUT), 1);
@@ -39,9 +41,11 @@ START_TEST(join_and_leave_notices)
 
 	/* carol just drops the connection: reason closed */
 	ck_assert_int_eq(tu_peer_join(&c, port, bin(), "carol"), 0);
-	ck_assert_int_eq(tu_peer_expect(&a, TCPCHAT_MSG_JOIN, &m, TU_TIMEOUT), 1);
+	ck_assert_int_eq(tu_peer_expect(&a, TCPCHAT_MSG_JOIN, &m, TU_TIMEOUT),
+	                 1);
 	tu_peer_close(&c);
-	ck_assert_int_eq(tu_peer_expect(&a, TCPCHAT_MSG_LEAVE, &m, TU_TIMEOUT), 1);
+	ck_assert_int_eq(tu_peer_expect(&a, TCPCHAT_MSG_LEAVE, &m, TU_TIMEOUT),
+	                 1);
 	ck_assert_str_eq(m.sender, "carol");
 	ck_assert_uint_eq(m.code, TCPCHAT_REASON_CLOSED);
 
@@ -84,8 +88,9 @@ START_TEST(broadcast_order_and_stamping)
 		uint64_t last_id = 0;
 		int k = 0, markers = 0;
 		while (k < MSGS || (i > 1 && markers == 0)) {
-			ck_assert_int_eq(
-				tu_peer_expect(&p[i], TCPCHAT_MSG_TEXT, &m, TU_TIMEOUT), 1);
+			ck_assert_int_eq(tu_peer_expect(&p[i], TCPCHAT_MSG_TEXT,
+			                                &m, TU_TIMEOUT),
+			                 1);
 			ck_assert_uint_gt(m.id, last_id);
 			last_id = m.id;
 			if (strcmp(m.sender, "user1") == 0) {
@@ -104,12 +109,14 @@ START_TEST(broadcast_order_and_stamping)
 	}
 	/* The sender got none of its own messages: its next TEXT is the
 	 * marker. */
-	ck_assert_int_eq(tu_peer_expect(&p[0], TCPCHAT_MSG_TEXT, &m, TU_TIMEOUT), 1);
+	ck_assert_int_eq(
+	        tu_peer_expect(&p[0], TCPCHAT_MSG_TEXT, &m, TU_TIMEOUT), 1);
 	ck_assert_str_eq(m.body, "marker");
 	ck_assert_str_eq(m.sender, "user1");
 	/* user1 must not get its own marker back: nothing more arrives. */
 	ck_assert_int_eq(tu_peer_send_text(&p[2], "end"), 0);
-	ck_assert_int_eq(tu_peer_expect(&p[1], TCPCHAT_MSG_TEXT, &m, TU_TIMEOUT), 1);
+	ck_assert_int_eq(
+	        tu_peer_expect(&p[1], TCPCHAT_MSG_TEXT, &m, TU_TIMEOUT), 1);
 	ck_assert_str_eq(m.body, "end");
 	for (int i = 0; i < N; i++)
 		tu_peer_close(&p[i]);
@@ -132,7 +139,8 @@ START_TEST(names_refused)
 	                     "a-name-that-is-far-too-long-for-the-server"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		int rc = tu_peer_join(&b, port, bin(), bad[i]);
-		ck_assert_msg(rc == TCPCHAT_EBADNAME, "name '%s' gave %d", bad[i], rc);
+		ck_assert_msg(rc == TCPCHAT_EBADNAME, "name '%s' gave %d",
+		              bad[i], rc);
 		tu_peer_close(&b);
 	}
 	/* wrong protocol version */
@@ -157,8 +165,44 @@ START_TEST(names_refused)
 	/* alice is still fine */
 	ck_assert_int_eq(tu_peer_join(&b, port, bin(), "bob"), 0);
 	ck_assert_int_eq(tu_peer_send_text(&b, "still here?"), 0);
-	ck_assert_int_eq(tu_peer_expect(&a, TCPCHAT_MSG_TEXT, &m, TU_TIMEOUT), 1);
+	ck_assert_int_eq(tu_peer_expect(&a, TCPCHAT_MSG_TEXT, &m, TU_TIMEOUT),
+	                 1);
 	ck_assert_str_eq(m.body, "still here?");
+	tu_peer_close(&a);
+	tu_peer_close(&b);
+	tu_server_stop(srv);
+}
+END_TEST
+
+START_TEST(who_lists_users)
+{
+	int port;
+	tcpchat_server *srv = tu_server_start(NULL, &port);
+	ck_assert_ptr_nonnull(srv);
+	struct tu_peer a, b, c;
+	struct tu_msg m;
+	tcpchat_msg who = {.type = TCPCHAT_MSG_WHO};
+	ck_assert_int_eq(tu_peer_join(&a, port, bin(), "alice"), 0);
+	ck_assert_int_eq(tu_peer_join(&b, port, bin(), "bob"), 0);
+	ck_assert_int_eq(tu_peer_join(&c, port, bin(), "zoë"), 0);
+	ck_assert_int_eq(tu_peer_send_msg(&b, &who), 0);
+	ck_assert_int_eq(tu_peer_expect(&b, TCPCHAT_MSG_WHO, &m, TU_TIMEOUT),
+	                 1);
+	ck_assert_uint_eq(m.code, 3);
+	ck_assert_str_eq(m.body, "alice bob zoë");
+	/* only the asker gets the answer */
+	ck_assert_int_eq(tu_peer_send_text(&c, "marker"), 0);
+	ck_assert_int_eq(tu_peer_expect(&a, TCPCHAT_MSG_TEXT, &m, TU_TIMEOUT),
+	                 1);
+	ck_assert_str_eq(m.body, "marker");
+	tu_peer_close(&c);
+	ck_assert_int_eq(tu_peer_expect(&a, TCPCHAT_MSG_LEAVE, &m, TU_TIMEOUT),
+	                 1);
+	ck_assert_int_eq(tu_peer_send_msg(&a, &who), 0);
+	ck_assert_int_eq(tu_peer_expect(&a, TCPCHAT_MSG_WHO, &m, TU_TIMEOUT),
+	                 1);
+	ck_assert_uint_eq(m.code, 2);
+	ck_assert_str_eq(m.body, "alice bob");
 	tu_peer_close(&a);
 	tu_peer_close(&b);
 	tu_server_stop(srv);
@@ -173,6 +217,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, join_and_leave_notices);
 	tcase_add_test(tc, broadcast_order_and_stamping);
 	tcase_add_test(tc, names_refused);
+	tcase_add_test(tc, who_lists_users);
 	suite_add_tcase(s, tc);
 	return s;
 }

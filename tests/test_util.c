@@ -21,10 +21,11 @@ START_TEST(test_strerror_all)
 		ck_assert_msg(s != NULL, "code %d has no string", -i);
 		ck_assert_msg(s[0] != '\0', "code %d has an empty string", -i);
 		ck_assert_msg(strcmp(s, "unknown error") != 0,
-			      "code %d is unknown", -i);
+		              "code %d is unknown", -i);
 		for (k = 0; k < i; k++)
 			ck_assert_msg(strcmp(s, seen[k]) != 0,
-				      "codes %d and %d share \"%s\"", -i, -k, s);
+			              "codes %d and %d share \"%s\"", -i, -k,
+			              s);
 		seen[i] = s;
 	}
 	free(seen);
@@ -33,8 +34,8 @@ END_TEST
 
 START_TEST(test_strerror_unknown)
 {
-	static const int codes[] = {1, 2, 100, INT32_MAX, TCPCHAT_ERROR_MIN - 1,
-				    -1000, INT32_MIN};
+	static const int codes[] = {
+	        1, 2, 100, INT32_MAX, TCPCHAT_ERROR_MIN - 1, -1000, INT32_MIN};
 	size_t i;
 
 	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
@@ -53,9 +54,9 @@ START_TEST(test_version)
 	ck_assert_str_eq(tcpchat_version(&num), TCPCHAT_VERSION_STRING);
 	ck_assert_int_eq(num, TCPCHAT_VERSION_NUM);
 	ck_assert_int_eq(TCPCHAT_VERSION_NUM,
-			 (TCPCHAT_VERSION_MAJOR << 16) |
-				 (TCPCHAT_VERSION_MINOR << 8) |
-				 TCPCHAT_VERSION_PATCH);
+	                 (TCPCHAT_VERSION_MAJOR << 16) |
+	                         (TCPCHAT_VERSION_MINOR << 8) |
+	                         TCPCHAT_VERSION_PATCH);
 }
 END_TEST
 
@@ -63,17 +64,17 @@ START_TEST(test_check_version)
 {
 	ck_assert(TCPCHAT_CHECK_VERSION(0, 0, 0));
 	ck_assert(TCPCHAT_CHECK_VERSION(TCPCHAT_VERSION_MAJOR,
-					TCPCHAT_VERSION_MINOR,
-					TCPCHAT_VERSION_PATCH));
+	                                TCPCHAT_VERSION_MINOR,
+	                                TCPCHAT_VERSION_PATCH));
 	ck_assert(!TCPCHAT_CHECK_VERSION(TCPCHAT_VERSION_MAJOR,
-					 TCPCHAT_VERSION_MINOR,
-					 TCPCHAT_VERSION_PATCH + 1));
+	                                 TCPCHAT_VERSION_MINOR,
+	                                 TCPCHAT_VERSION_PATCH + 1));
 	ck_assert(!TCPCHAT_CHECK_VERSION(TCPCHAT_VERSION_MAJOR,
-					 TCPCHAT_VERSION_MINOR + 1, 0));
+	                                 TCPCHAT_VERSION_MINOR + 1, 0));
 	ck_assert(!TCPCHAT_CHECK_VERSION(TCPCHAT_VERSION_MAJOR + 1, 0, 0));
 	if (TCPCHAT_VERSION_MINOR > 0)
 		ck_assert(TCPCHAT_CHECK_VERSION(TCPCHAT_VERSION_MAJOR,
-						TCPCHAT_VERSION_MINOR - 1, 99));
+		                                TCPCHAT_VERSION_MINOR - 1, 99));
 }
 END_TEST
 
@@ -114,7 +115,8 @@ START_TEST(test_buf)
 	ck_assert_uint_eq(b.len, 3 + 10 * sizeof(big));
 	ck_assert_mem_eq(b.data, "abc", 3);
 	for (i = 0; i < 10; i++)
-		ck_assert_mem_eq(b.data + 3 + i * sizeof(big), big, sizeof(big));
+		ck_assert_mem_eq(b.data + 3 + i * sizeof(big), big,
+		                 sizeof(big));
 
 	tcpchat_buf_free(&b);
 	ck_assert_ptr_null(b.data);
@@ -166,47 +168,52 @@ struct bytes {
 	const char *what;
 };
 
-#define B(lit, ok, what) { lit, sizeof(lit) - 1, ok, what }
+#define B(lit, ok, what)                                                       \
+	{                                                                      \
+		lit, sizeof(lit) - 1, ok, what                                 \
+	}
 
 static const struct bytes utf8_cases[] = {
-	B("", 1, "empty"),
-	B("hello", 1, "ASCII"),
-	B("a\0b", 1, "NUL is valid UTF-8"),
-	B("\x7f", 1, "DEL"),
-	B("z\xc3\xb6" "e", 1, "U+00F6"),
-	B("\xc2\x80", 1, "U+0080, smallest 2-byte"),
-	B("\xdf\xbf", 1, "U+07FF"),
-	B("\xe0\xa0\x80", 1, "U+0800, smallest 3-byte"),
-	B("\xe2\x82\xac", 1, "euro sign"),
-	B("\xed\x9f\xbf", 1, "U+D7FF, below the surrogates"),
-	B("\xee\x80\x80", 1, "U+E000, above the surrogates"),
-	B("\xef\xbf\xbf", 1, "U+FFFF"),
-	B("\xf0\x90\x80\x80", 1, "U+10000, smallest 4-byte"),
-	B("\xf0\x9f\x98\x80", 1, "emoji"),
-	B("\xf4\x8f\xbf\xbf", 1, "U+10FFFF"),
-	B("\x80", 0, "lone continuation byte"),
-	B("a\xbf", 0, "continuation after ASCII"),
-	B("\xc0\x80", 0, "overlong NUL"),
-	B("\xc1\xbf", 0, "overlong 2-byte"),
-	B("\xe0\x80\x80", 0, "overlong 3-byte"),
-	B("\xe0\x9f\xbf", 0, "overlong U+07FF"),
-	B("\xf0\x80\x80\x80", 0, "overlong 4-byte"),
-	B("\xf0\x8f\xbf\xbf", 0, "overlong U+FFFF"),
-	B("\xed\xa0\x80", 0, "surrogate U+D800"),
-	B("\xed\xbf\xbf", 0, "surrogate U+DFFF"),
-	B("\xed\xa0\xbd\xed\xb8\x80", 0, "CESU-8 surrogate pair"),
-	B("\xf4\x90\x80\x80", 0, "U+110000"),
-	B("\xf5\x80\x80\x80", 0, "lead byte F5"),
-	B("\xff", 0, "byte FF"),
-	B("\xfe", 0, "byte FE"),
-	B("\xc3", 0, "truncated 2-byte"),
-	B("\xe2\x82", 0, "truncated 3-byte"),
-	B("\xf0\x9f\x98", 0, "truncated 4-byte"),
-	B("ab\xe2", 0, "truncated at the end"),
-	B("\xc3\x28", 0, "bad continuation"),
-	B("\xe2\x28\xa1", 0, "bad second byte of 3"),
-	B("\xe2\x82\x28", 0, "bad third byte of 3"),
-	B("\xf0\x9f\x28\x80", 0, "bad third byte of 4"),
+        B("", 1, "empty"),
+        B("hello", 1, "ASCII"),
+        B("a\0b", 1, "NUL is valid UTF-8"),
+        B("\x7f", 1, "DEL"),
+        B("z\xc3\xb6"
+          "e",
+          1, "U+00F6"),
+        B("\xc2\x80", 1, "U+0080, smallest 2-byte"),
+        B("\xdf\xbf", 1, "U+07FF"),
+        B("\xe0\xa0\x80", 1, "U+0800, smallest 3-byte"),
+        B("\xe2\x82\xac", 1, "euro sign"),
+        B("\xed\x9f\xbf", 1, "U+D7FF, below the surrogates"),
+        B("\xee\x80\x80", 1, "U+E000, above the surrogates"),
+        B("\xef\xbf\xbf", 1, "U+FFFF"),
+        B("\xf0\x90\x80\x80", 1, "U+10000, smallest 4-byte"),
+        B("\xf0\x9f\x98\x80", 1, "emoji"),
+        B("\xf4\x8f\xbf\xbf", 1, "U+10FFFF"),
+        B("\x80", 0, "lone continuation byte"),
+        B("a\xbf", 0, "continuation after ASCII"),
+        B("\xc0\x80", 0, "overlong NUL"),
+        B("\xc1\xbf", 0, "overlong 2-byte"),
+        B("\xe0\x80\x80", 0, "overlong 3-byte"),
+        B("\xe0\x9f\xbf", 0, "overlong U+07FF"),
+        B("\xf0\x80\x80\x80", 0, "overlong 4-byte"),
+        B("\xf0\x8f\xbf\xbf", 0, "overlong U+FFFF"),
+        B("\xed\xa0\x80", 0, "surrogate U+D800"),
+        B("\xed\xbf\xbf", 0, "surrogate U+DFFF"),
+        B("\xed\xa0\xbd\xed\xb8\x80", 0, "CESU-8 surrogate pair"),
+        B("\xf4\x90\x80\x80", 0, "U+110000"),
+        B("\xf5\x80\x80\x80", 0, "lead byte F5"),
+        B("\xff", 0, "byte FF"),
+        B("\xfe", 0, "byte FE"),
+        B("\xc3", 0, "truncated 2-byte"),
+        B("\xe2\x82", 0, "truncated 3-byte"),
+        B("\xf0\x9f\x98", 0, "truncated 4-byte"),
+        B("ab\xe2", 0, "truncated at the end"),
+        B("\xc3\x28", 0, "bad continuation"),
+        B("\xe2\x28\xa1", 0, "bad second byte of 3"),
+        B("\xe2\x82\x28", 0, "bad third byte of 3"),
+        B("\xf0\x9f\x28\x80", 0, "bad third byte of 4"),
 };
 
 START_TEST(test_utf8_valid)
@@ -218,7 +225,7 @@ START_TEST(test_utf8_valid)
 	ck_assert_ptr_nonnull(p);
 	memcpy(p, c->s, c->n);
 	ck_assert_msg(tcpchat_utf8_valid(p, c->n) == c->ok, "%s: expected %d",
-		      c->what, c->ok);
+	              c->what, c->ok);
 	free(p);
 }
 END_TEST
@@ -233,35 +240,35 @@ END_TEST
 /* ---- names ------------------------------------------------------------ */
 
 static const struct bytes name_cases[] = {
-	B("", 0, "empty"),
-	B("alice", 1, "ASCII"),
-	B("a", 1, "one byte"),
-	B("zo\xc3\xab", 1, "zoe with diaeresis"),
-	B("\xe6\x97\xa5\xe6\x9c\xac", 1, "CJK"),
-	B("\xf0\x9f\x98\x80", 1, "emoji"),
-	B("bob_the-2nd.[x]", 1, "punctuation"),
-	B("abcdefghijklmnopqrstuvwxyz012345", 1, "32 bytes"),
-	B("abcdefghijklmnopqrstuvwxyz0123456", 0, "33 bytes"),
-	B("abcdefghijklmnopqrstuvwxyz0123\xc3\xab", 1, "32 bytes, multi-byte"),
-	B("abcdefghijklmnopqrstuvwxyz01234\xc3\xab", 0, "33 bytes, multi-byte"),
-	B("al ice", 0, "space"),
-	B(" alice", 0, "leading space"),
-	B("alice ", 0, "trailing space"),
-	B("al\tice", 0, "tab"),
-	B("al\nice", 0, "newline"),
-	B("al\rice", 0, "carriage return"),
-	B("a\x01", 0, "control"),
-	B("a\0b", 0, "NUL"),
-	B("a\x7f", 0, "DEL"),
-	B("a\xc2\x85", 0, "U+0085 next line"),
-	B("a\xc2\x80", 0, "U+0080"),
-	B("a\xc2\x9f", 0, "U+009F"),
-	B("a\xc2\xa0", 0, "U+00A0 no-break space"),
-	B("a\xc2\xa1", 1, "U+00A1"),
-	B("a\xff", 0, "invalid byte"),
-	B("a\xc3", 0, "truncated"),
-	B("a\xc0\xae", 0, "overlong"),
-	B("a\xed\xa0\x80", 0, "surrogate"),
+        B("", 0, "empty"),
+        B("alice", 1, "ASCII"),
+        B("a", 1, "one byte"),
+        B("zo\xc3\xab", 1, "zoe with diaeresis"),
+        B("\xe6\x97\xa5\xe6\x9c\xac", 1, "CJK"),
+        B("\xf0\x9f\x98\x80", 1, "emoji"),
+        B("bob_the-2nd.[x]", 1, "punctuation"),
+        B("abcdefghijklmnopqrstuvwxyz012345", 1, "32 bytes"),
+        B("abcdefghijklmnopqrstuvwxyz0123456", 0, "33 bytes"),
+        B("abcdefghijklmnopqrstuvwxyz0123\xc3\xab", 1, "32 bytes, multi-byte"),
+        B("abcdefghijklmnopqrstuvwxyz01234\xc3\xab", 0, "33 bytes, multi-byte"),
+        B("al ice", 0, "space"),
+        B(" alice", 0, "leading space"),
+        B("alice ", 0, "trailing space"),
+        B("al\tice", 0, "tab"),
+        B("al\nice", 0, "newline"),
+        B("al\rice", 0, "carriage return"),
+        B("a\x01", 0, "control"),
+        B("a\0b", 0, "NUL"),
+        B("a\x7f", 0, "DEL"),
+        B("a\xc2\x85", 0, "U+0085 next line"),
+        B("a\xc2\x80", 0, "U+0080"),
+        B("a\xc2\x9f", 0, "U+009F"),
+        B("a\xc2\xa0", 0, "U+00A0 no-break space"),
+        B("a\xc2\xa1", 1, "U+00A1"),
+        B("a\xff", 0, "invalid byte"),
+        B("a\xc3", 0, "truncated"),
+        B("a\xc0\xae", 0, "overlong"),
+        B("a\xed\xa0\x80", 0, "surrogate"),
 };
 
 START_TEST(test_name_check)
@@ -272,8 +279,8 @@ START_TEST(test_name_check)
 	ck_assert_ptr_nonnull(p);
 	memcpy(p, c->s, c->n);
 	ck_assert_msg(tcpchat_name_check(p, c->n) ==
-			      (c->ok ? 0 : TCPCHAT_EBADNAME),
-		      "%s: expected %s", c->what, c->ok ? "ok" : "EBADNAME");
+	                      (c->ok ? 0 : TCPCHAT_EBADNAME),
+	              "%s: expected %s", c->what, c->ok ? "ok" : "EBADNAME");
 	free(p);
 }
 END_TEST
@@ -308,13 +315,13 @@ static Suite *util_suite(void)
 
 	tc = tcase_create("utf8");
 	tcase_add_loop_test(tc, test_utf8_valid, 0,
-			    (int)(sizeof(utf8_cases) / sizeof(utf8_cases[0])));
+	                    (int)(sizeof(utf8_cases) / sizeof(utf8_cases[0])));
 	tcase_add_test(tc, test_utf8_null);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("name");
 	tcase_add_loop_test(tc, test_name_check, 0,
-			    (int)(sizeof(name_cases) / sizeof(name_cases[0])));
+	                    (int)(sizeof(name_cases) / sizeof(name_cases[0])));
 	tcase_add_test(tc, test_name_null);
 	suite_add_tcase(s, tc);
 

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	do {                                                                   \
 		if (!(cond)) {                                                 \
 			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-				__LINE__, #cond);                              \
+			        __LINE__, #cond);                              \
 			abort();                                               \
 		}                                                              \
 	} while (0)
@@ -50,8 +50,8 @@ static const tcpchat_codec *pick(unsigned i)
  * scratch buffer.  The copy and scratch stay alive in *copy / *scratch
  * (free them after using the message). */
 static long decode_copy(const tcpchat_codec *c, const void *data, size_t len,
-			unsigned flags, size_t max_frame, tcpchat_msg *m,
-			char **copy, char **scratch, const char **error)
+                        unsigned flags, size_t max_frame, tcpchat_msg *m,
+                        char **copy, char **scratch, const char **error)
 {
 	size_t slen = len < max_frame ? len : max_frame;
 	tcpchat_decode_ctx ctx;
@@ -81,7 +81,8 @@ static long decode_copy(const tcpchat_codec *c, const void *data, size_t len,
 
 static int str_eq(tcpchat_str a, tcpchat_str b)
 {
-	return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+	return a.len == b.len &&
+	       (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
 static int msg_eq(const tcpchat_msg *a, const tcpchat_msg *b)
@@ -94,7 +95,7 @@ static int msg_eq(const tcpchat_msg *a, const tcpchat_msg *b)
 
 /* A string must lie inside the frame or inside the scratch buffer. */
 static void check_str_in(tcpchat_str s, const char *frame, size_t flen,
-			 const char *scratch, size_t slen)
+                         const char *scratch, size_t slen)
 {
 	if (s.len == 0)
 		return;
@@ -135,7 +136,7 @@ static void check_one_line(const tcpchat_buf *b)
 }
 
 static void reencode(const tcpchat_codec *c, const tcpchat_msg *m,
-		     unsigned flags)
+                     unsigned flags)
 {
 	unsigned enc_flags = flags & TCPCHAT_FROM_SERVER;
 	tcpchat_buf b = {0};
@@ -149,7 +150,7 @@ static void reencode(const tcpchat_codec *c, const tcpchat_msg *m,
 		check_one_line(&b);
 
 	rc = decode_copy(c, b.data, b.len, flags, BIG_FRAME, &m2, &copy,
-			 &scratch, NULL);
+	                 &scratch, NULL);
 	CHECK(rc == (long)b.len);
 	if (c == tcpchat_codec_line()) {
 		CHECK(m2.type == m->type);
@@ -178,8 +179,8 @@ static void decode_mode(unsigned sel, const uint8_t *data, size_t size)
 		char *copy, *scratch, *copy2, *scratch2;
 		long rc, rc2;
 
-		rc = decode_copy(c, data + off, len, flags, max_frame, &m, &copy,
-				 &scratch, NULL);
+		rc = decode_copy(c, data + off, len, flags, max_frame, &m,
+		                 &copy, &scratch, NULL);
 		if (rc <= 0) {
 			/* need-more is only allowed while under the limit
 			 * (binary cannot know before the length arrives) */
@@ -204,7 +205,7 @@ static void decode_mode(unsigned sel, const uint8_t *data, size_t size)
 
 		/* the frame alone decodes the same */
 		rc2 = decode_copy(c, data + off, (size_t)rc, flags, max_frame,
-				  &m2, &copy2, &scratch2, NULL);
+		                  &m2, &copy2, &scratch2, NULL);
 		CHECK(rc2 == rc);
 		CHECK(msg_eq(&m, &m2));
 		free(copy2);
@@ -212,7 +213,7 @@ static void decode_mode(unsigned sel, const uint8_t *data, size_t size)
 
 		/* a strict prefix asks for more */
 		rc2 = decode_copy(c, data + off, (size_t)rc - 1, flags,
-				  max_frame, &m2, &copy2, &scratch2, NULL);
+		                  max_frame, &m2, &copy2, &scratch2, NULL);
 		CHECK(rc2 == 0);
 		free(copy2);
 		free(scratch2);
@@ -321,8 +322,8 @@ static void encode_mode(const uint8_t *data, size_t size)
 			    m.type == TCPCHAT_MSG_HELLO)
 				dflags |= TCPCHAT_HANDSHAKE;
 			drc = decode_copy(c, b.data + 2, b.len - 2, dflags,
-					  BIG_FRAME, &m2, &copy, &scratch,
-					  NULL);
+			                  BIG_FRAME, &m2, &copy, &scratch,
+			                  NULL);
 			if (c == tcpchat_codec_binary()) {
 				CHECK(drc == (long)(b.len - 2));
 				CHECK(msg_eq(&m, &m2));
@@ -334,7 +335,7 @@ static void encode_mode(const uint8_t *data, size_t size)
 				if (tcpchat_utf8_valid(m.body.ptr, m.body.len))
 					CHECK(str_eq(m.body, m2.body));
 				if (tcpchat_utf8_valid(m.sender.ptr,
-						       m.sender.len))
+				                       m.sender.len))
 					CHECK(str_eq(m.sender, m2.sender));
 			} else {
 				/* the line form may not parse back (a name

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs the build into a scratch directory and builds a small consumer
+# with nothing but `pkg-config --cflags --libs tcpchat`, then runs it.
+# usage: check-install.sh BUILD_DIR SOURCE_DIR
+set -eu
+build=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+meson install -C "$build" --no-rebuild --destdir "$tmp/root" --quiet >/dev/null
+pc=$(find "$tmp/root" -name tcpchat.pc | head -n 1)
+[ -n "$pc" ] || { echo "tcpchat.pc was not installed"; exit 1; }
+for f in include/tcpchat/tcpchat.h bin/tcpchat-server bin/tcpchat-client; do
+	find "$tmp/root" -path "*/$f" | grep -q . || { echo "$f was not installed"; exit 1; }
+done
+export PKG_CONFIG_SYSROOT_DIR="$tmp/root"
+export PKG_CONFIG_LIBDIR=$(dirname "$pc")
+flags=$(pkg-config --cflags --libs tcpchat)
+echo "pkg-config: $flags"
+${CC:-cc} -o "$tmp/consumer" "$src/tests/consumer.c" $flags
+libdir=$(dirname "$(dirname "$pc")")
+LD_LIBRARY_PATH="$libdir" "$tmp/consumer"
+# The static library links too.
+${CC:-cc} -o "$tmp/consumer-static" "$src/tests/consumer.c" \
+	$(pkg-config --cflags tcpchat) "$libdir/libtcpchat.a" \
+	$(pkg-config --libs-only-other --static tcpchat) -pthread
+"$tmp/consumer-static"
