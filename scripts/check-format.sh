@@ -2,7 +2,9 @@
 # Fails when a C file differs from what clang-format makes of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-files=$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
+# The public headers (include/) are aligned by hand for reading and are
+# not checked.
+files=$(git ls-files '*.c' '*.h' | grep -v '^include/')
 bad=0
 for f in $files; do
 	if ! clang-format --style=file "$f" | cmp -s - "$f"; then

@@ -1,0 +1,470 @@
+/* tcpchat-client - a terminal chat client built on libtcpchat.
+ * SPDX-License-Identifier: MIT
+ *
+ * With a terminal, it edits the input line itself (no curses) so that
+ * incoming messages are printed above the line being typed.  Without one,
+ * it reads lines from stdin, sends them, and prints messages as plain
+ * lines, which makes it usable from scripts. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <tcpchat/tcpchat.h>
+
+#define PROG "tcpchat-client"
+#define LINE_MAX_BYTES 4096
+
+static struct {
+	int tty, color, listen_only, quiet;
+	long long count; /* exit after this many TEXT messages; 0: never */
+	atomic_llong received;
+	atomic_int done, connected, result;
+	pthread_mutex_t out; /* guards the screen and the input line */
+	char line[LINE_MAX_BYTES];
+	size_t len;
+	struct termios saved;
+	int raw;
+	tcpchat_client *cli;
+	char name[TCPCHAT_NAME_MAX + 1];
+} G = {.out = PTHREAD_MUTEX_INITIALIZER};
+
+static const char *const palette[] = {"31", "32", "33", "34", "35", "36"};
+
+static const char *color_of(const char *s, size_t n)
+{
+	unsigned h = 5381;
+	for (size_t i = 0; i < n; i++)
+		h = h * 33 + (unsigned char)s[i];
+	return palette[h % (sizeof palette / sizeof palette[0])];
+}
+
+static void redraw_locked(void)
+{
+	if (!G.tty)
+		return;
+	fprintf(stdout, "\r\033[K> %.*s", (int)G.len, G.line);
+	fflush(stdout);
+}
+
+/* Prints one line above the input line. */
+static void show(const char *who, size_t who_len, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void show(const char *who, size_t who_len, const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&G.out);
+	if (G.tty) {
+		char stamp[16];
+		time_t t = time(NULL);
+		struct tm tm;
+		localtime_r(&t, &tm);
+		strftime(stamp, sizeof stamp, "%H:%M", &tm);
+		fprintf(stdout, "\r\033[K%s ", stamp);
+	}
+	if (who) {
+		if (G.color)
+			fprintf(stdout, "\033[1;%sm%.*s\033[0m: ",
+			        color_of(who, who_len), (int)who_len, who);
+		else
+			fprintf(stdout, "%.*s: ", (int)who_len, who);
+	}
+	va_start(ap, fmt);
+	vfprintf(stdout, fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+	redraw_locked();
+	fflush(stdout);
+	pthread_mutex_unlock(&G.out);
+}
+
+static void finish_with(int rc)
+{
+	atomic_store(&G.result, rc);
+	atomic_store(&G.done, 1);
+}
+
+static int on_event(tcpchat_client *cli, const tcpchat_client_event *ev,
+                    void *ud)
+{
+	(void)ud;
+	const tcpchat_msg *m = ev->msg;
+	switch (ev->type) {
+	case TCPCHAT_CEV_CONNECTED:
+		atomic_store(&G.connected, 1);
+		if (!G.quiet)
+			show(NULL, 0, "* connected as %.*s (type /help)",
+			     (int)ev->name.len, ev->name.ptr);
+		break;
+	case TCPCHAT_CEV_MESSAGE:
+		if (m->type == TCPCHAT_MSG_TEXT) {
+			if (m->sender.len)
+				show(m->sender.ptr, m->sender.len, "%.*s",
+				     (int)m->body.len, m->body.ptr);
+			else
+				show(NULL, 0, "*** %.*s", (int)m->body.len,
+				     m->body.ptr);
+			long long n = atomic_fetch_add(&G.received, 1) + 1;
+			if (G.count && n >= G.count)
+				tcpchat_client_stop(cli);
+		} else if (m->type == TCPCHAT_MSG_JOIN && !G.quiet) {
+			show(NULL, 0, "* %.*s joined", (int)m->sender.len,
+			     m->sender.ptr);
+		} else if (m->type == TCPCHAT_MSG_LEAVE && !G.quiet) {
+			show(NULL, 0, "* %.*s left (%s)", (int)m->sender.len,
+			     m->sender.ptr, tcpchat_reason_name((int)m->code));
+		} else if (m->type == TCPCHAT_MSG_WHO) {
+			show(NULL, 0, "* %u online: %.*s", m->code,
+			     (int)m->body.len, m->body.ptr);
+		} else if (m->type == TCPCHAT_MSG_ERROR) {
+			show(NULL, 0, "! %.*s", (int)m->body.len, m->body.ptr);
+		}
+		break;
+	case TCPCHAT_CEV_DISCONNECTED:
+		if (ev->reason != TCPCHAT_REASON_QUIT) {
+			pthread_mutex_lock(&G.out);
+			if (G.tty)
+				fputs("\r\033[K", stdout);
+			fflush(stdout);
+			fprintf(stderr, PROG ": disconnected (%s): %s\n",
+			        tcpchat_reason_name(ev->reason),
+			        ev->text ? ev->text : "");
+			pthread_mutex_unlock(&G.out);
+		}
+		finish_with(ev->reason == TCPCHAT_REASON_QUIT ? 0 : 1);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static void help(void)
+{
+	show(NULL, 0,
+	     "* /who: list users, /quit: leave (or Ctrl-D), "
+	     "//text: send a line starting with '/'");
+}
+
+/* Handles one typed line.  Returns 1 to quit. */
+static int command(const char *s, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (s[0] == '/' && !(n > 1 && s[1] == '/')) {
+		if (n == 5 && !memcmp(s, "/quit", 5))
+			return 1;
+		if (n == 4 && !memcmp(s, "/who", 4)) {
+			int rc = tcpchat_client_who(G.cli);
+			if (rc)
+				show(NULL, 0, "! /who failed: %s",
+				     tcpchat_strerror(rc));
+			return 0;
+		}
+		if (n == 5 && !memcmp(s, "/help", 5)) {
+			help();
+			return 0;
+		}
+		show(NULL, 0, "! unknown command %.*s (try /help)", (int)n, s);
+		return 0;
+	}
+	if (s[0] == '/') {
+		s++;
+		n--;
+	}
+	int rc = tcpchat_client_send(G.cli, s, n);
+	/* From a pipe, wait for room rather than lose lines (at most 10 s). */
+	for (int i = 0; rc == TCPCHAT_EQUEUEFULL && !G.tty && i < 10000; i++) {
+		struct timespec ms = {0, 1000 * 1000};
+		nanosleep(&ms, NULL);
+		rc = tcpchat_client_send(G.cli, s, n);
+	}
+	if (rc)
+		show(NULL, 0, "! not sent: %s", tcpchat_strerror(rc));
+	else if (G.tty)
+		show(G.name, strlen(G.name), "%.*s", (int)n, s);
+	return 0;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static void raw_on(void)
+{
+	struct termios t;
+	if (tcgetattr(STDIN_FILENO, &G.saved) < 0)
+		return;
+	t = G.saved;
+	t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0)
+		G.raw = 1;
+}
+
+static void raw_off(void)
+{
+	if (G.raw)
+		tcsetattr(STDIN_FILENO, TCSANOW, &G.saved);
+	G.raw = 0;
+}
+
+/* Interactive input with a tiny line editor.  Returns at quit or EOF. */
+static void read_tty(void)
+{
+	raw_on();
+	pthread_mutex_lock(&G.out);
+	redraw_locked();
+	pthread_mutex_unlock(&G.out);
+	/* Ctrl-C leaves like /quit, with the terminal restored. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	while (!atomic_load(&G.done) && !interrupted) {
+		struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		unsigned char ch;
+		if (read(STDIN_FILENO, &ch, 1) != 1)
+			break;
+		pthread_mutex_lock(&G.out);
+		if (ch == 4 && G.len == 0) { /* Ctrl-D on an empty line */
+			pthread_mutex_unlock(&G.out);
+			break;
+		}
+		if (ch == '\n' || ch == '\r') {
+			char copy[LINE_MAX_BYTES];
+			size_t n = G.len;
+			memcpy(copy, G.line, n);
+			G.len = 0;
+			redraw_locked();
+			pthread_mutex_unlock(&G.out);
+			if (command(copy, n))
+				break;
+			continue;
+		}
+		if (ch == 127 || ch == 8) {
+			/* erase one UTF-8 character */
+			while (G.len && (G.line[G.len - 1] & 0xC0) == 0x80)
+				G.len--;
+			if (G.len)
+				G.len--;
+		} else if (ch == 21) { /* Ctrl-U */
+			G.len = 0;
+		} else if ((ch >= 0x20 || ch == '\t') &&
+		           G.len < sizeof G.line - 1) {
+			G.line[G.len++] = (char)ch;
+		}
+		redraw_locked();
+		pthread_mutex_unlock(&G.out);
+	}
+	raw_off();
+	pthread_mutex_lock(&G.out);
+	fputs("\r\033[K", stdout);
+	fflush(stdout);
+	pthread_mutex_unlock(&G.out);
+}
+
+/* Script mode: one message per line of stdin. */
+static void read_lines(void)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	while (!atomic_load(&G.done) &&
+	       (n = getline(&line, &cap, stdin)) >= 0) {
+		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			n--;
+		if (command(line, (size_t)n))
+			break;
+	}
+	free(line);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: " PROG " --name NAME [OPTION]...\n"
+	        "Join a tcpchat server and chat.\n"
+	        "\n"
+	        "  -n, --name NAME       your name: 1-32 bytes, no spaces "
+	        "(required)\n"
+	        "  -s, --server HOST:PORT  server address (default "
+	        "127.0.0.1:7070)\n"
+	        "  -C, --codec NAME      binary (default), line or json; must "
+	        "match\n"
+	        "                        the server's listener\n"
+	        "  -r, --listen-only     do not read stdin; just print "
+	        "messages\n"
+	        "  -c, --count N         exit after receiving N chat messages\n"
+	        "  -q, --quiet           do not print joins, leaves and status "
+	        "lines\n"
+	        "      --no-color        no colours even on a terminal\n"
+	        "  -h, --help            show this help and exit\n"
+	        "  -V, --version         show the version and exit\n"
+	        "\n"
+	        "Commands: /who, /quit, /help.  Ctrl-D quits.  Without a "
+	        "terminal,\n"
+	        "each line of stdin is sent; at its end the client flushes and "
+	        "exits.\n"
+	        "Exit status: 0 on a normal exit, 1 when the connection failed "
+	        "or\n"
+	        "was lost, 2 on bad arguments.\n");
+}
+
+/* Reports a usage error; returns the exit status for it. */
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, PROG ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '" PROG " --help' for more information.\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	        {"name", required_argument, NULL, 'n'},
+	        {"server", required_argument, NULL, 's'},
+	        {"codec", required_argument, NULL, 'C'},
+	        {"listen-only", no_argument, NULL, 'r'},
+	        {"count", required_argument, NULL, 'c'},
+	        {"quiet", no_argument, NULL, 'q'},
+	        {"no-color", no_argument, NULL, 'N'},
+	        {"help", no_argument, NULL, 'h'},
+	        {"version", no_argument, NULL, 'V'},
+	        {NULL, 0, NULL, 0},
+	};
+	const char *name = NULL, *server = "127.0.0.1:7070";
+	const tcpchat_codec *codec = tcpchat_codec_binary();
+	int no_color = 0, c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":n:s:C:rc:qhV", opts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 'n':
+			name = optarg;
+			break;
+		case 's':
+			server = optarg;
+			break;
+		case 'C':
+			codec = tcpchat_codec_find(optarg);
+			if (!codec)
+				return bad(
+				        "unknown codec '%s' (binary, line or "
+				        "json)",
+				        optarg);
+			break;
+		case 'r':
+			G.listen_only = 1;
+			break;
+		case 'c': {
+			char *end;
+			errno = 0;
+			G.count = strtoll(optarg, &end, 10);
+			if (errno || end == optarg || *end || G.count < 1 ||
+			    G.count > 1000000000)
+				return bad(
+				        "invalid --count '%s' (1..1000000000)",
+				        optarg);
+			break;
+		}
+		case 'q':
+			G.quiet = 1;
+			break;
+		case 'N':
+			no_color = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf(PROG " %s (protocol %d)\n",
+			       tcpchat_version(NULL), TCPCHAT_PROTOCOL_VERSION);
+			return 0;
+		case ':':
+			return bad("option '%s' needs a value",
+			           argv[optind - 1]);
+		default:
+			return bad("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return bad("unexpected argument '%s'", argv[optind]);
+	if (!name)
+		return bad("%s", "--name is required");
+	if (tcpchat_name_check(name, strlen(name)))
+		return bad("invalid name '%s': use 1-32 bytes of printable "
+		           "UTF-8 without spaces",
+		           name);
+	snprintf(G.name, sizeof G.name, "%s", name);
+	G.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) && !G.listen_only;
+	G.color = G.tty && !no_color && !getenv("NO_COLOR");
+	signal(SIGPIPE, SIG_IGN);
+
+	int rc = tcpchat_client_new(&G.cli);
+	if (rc) {
+		fprintf(stderr, PROG ": %s\n", tcpchat_strerror(rc));
+		return 1;
+	}
+	tcpchat_client_set_codec(G.cli, codec);
+	tcpchat_client_set_handler(G.cli, on_event, NULL);
+	rc = tcpchat_client_connect(G.cli, server, name);
+	if (rc == 0)
+		rc = tcpchat_client_start(G.cli);
+	if (rc) {
+		fprintf(stderr, PROG ": cannot connect to %s: %s\n", server,
+		        rc == TCPCHAT_ESYS ? strerror(errno)
+		                           : tcpchat_strerror(rc));
+		tcpchat_client_destroy(G.cli);
+		return rc == TCPCHAT_EADDR ? 2 : 1;
+	}
+
+	if (G.listen_only) {
+		/* wait for --count messages, a signal or the end */
+		sigset_t sigs;
+		sigemptyset(&sigs);
+		sigaddset(&sigs, SIGINT);
+		sigaddset(&sigs, SIGTERM);
+		pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+		while (!atomic_load(&G.done)) {
+			struct timespec t = {0, 100 * 1000 * 1000};
+			int sig = sigtimedwait(&sigs, NULL, &t);
+			if (sig == SIGINT || sig == SIGTERM)
+				break;
+		}
+	} else if (G.tty) {
+		read_tty();
+	} else {
+		read_lines();
+	}
+	tcpchat_client_stop(G.cli);
+	rc = tcpchat_client_join(G.cli);
+	tcpchat_client_destroy(G.cli);
+	if (atomic_load(&G.done))
+		return atomic_load(&G.result);
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,430 @@
+/* tcpchat-server - a chat server built on libtcpchat.
+ * SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <tcpchat/tcpchat.h>
+
+#define PROG "tcpchat-server"
+#define MAX_LISTEN 16
+
+static int log_level = TCPCHAT_LOG_INFO;
+
+static void say(const char *level, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static void say(const char *level, const char *fmt, ...)
+{
+	char stamp[32];
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+	flockfile(stderr);
+	fprintf(stderr, "%s.%03ld %-5s ", stamp, ts.tv_nsec / 1000000, level);
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	funlockfile(stderr);
+}
+
+static const char *peer_str(const struct sockaddr *sa, char *buf, size_t n)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s = (const void *)sa;
+		inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
+		port = ntohs(s->sin_port);
+		snprintf(buf, n, "%s:%d", host, port);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const void *)sa;
+		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
+		port = ntohs(s->sin6_port);
+		snprintf(buf, n, "[%s]:%d", host, port);
+	} else {
+		snprintf(buf, n, "?");
+	}
+	return buf;
+}
+
+static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
+{
+	char peer[64];
+	(void)srv;
+	(void)ud;
+	switch (ev->type) {
+	case TCPCHAT_SEV_CONNECT:
+		if (log_level >= TCPCHAT_LOG_DEBUG)
+			say("debug", "conn %llu: connection from %s (%s)",
+			    (unsigned long long)ev->conn_id,
+			    peer_str(ev->peer, peer, sizeof peer), ev->codec);
+		break;
+	case TCPCHAT_SEV_JOIN:
+		if (log_level < TCPCHAT_LOG_INFO)
+			break;
+		say("info", "conn %llu: %.*s joined from %s (%s)",
+		    (unsigned long long)ev->conn_id, (int)ev->name.len,
+		    ev->name.ptr, peer_str(ev->peer, peer, sizeof peer),
+		    ev->codec);
+		break;
+	case TCPCHAT_SEV_LEAVE:
+		if (log_level < TCPCHAT_LOG_INFO)
+			break;
+		say("info", "conn %llu: %.*s left (%s%s%s)",
+		    (unsigned long long)ev->conn_id, (int)ev->name.len,
+		    ev->name.ptr, tcpchat_reason_name(ev->reason),
+		    ev->error ? ": " : "",
+		    ev->error ? (ev->text ? ev->text : "") : "");
+		break;
+	case TCPCHAT_SEV_DISCONNECT:
+		if (log_level < (ev->reason == TCPCHAT_REASON_ERROR
+		                         ? TCPCHAT_LOG_WARN
+		                         : TCPCHAT_LOG_INFO))
+			break;
+		say(ev->reason == TCPCHAT_REASON_ERROR ? "warn" : "info",
+		    "conn %llu: %s closed before joining (%s: %s)",
+		    (unsigned long long)ev->conn_id,
+		    peer_str(ev->peer, peer, sizeof peer),
+		    tcpchat_reason_name(ev->reason),
+		    ev->text ? ev->text : tcpchat_strerror(ev->error));
+		break;
+	case TCPCHAT_SEV_DROP:
+		if (log_level < TCPCHAT_LOG_WARN)
+			break;
+		/* 1, 10, 100, ... so a stuck reader does not flood the log */
+		for (uint64_t p = 1; p <= ev->dropped && p; p *= 10)
+			if (ev->dropped == p)
+				say("warn",
+				    "%.*s reads too slowly: %llu "
+				    "message(s) dropped",
+				    (int)ev->name.len, ev->name.ptr,
+				    (unsigned long long)ev->dropped);
+		break;
+	case TCPCHAT_SEV_LOG: {
+		static const char *const names[] = {"error", "warn", "info",
+		                                    "debug"};
+		say(names[ev->level & 3], "%s", ev->text);
+		break;
+	}
+	default:
+		break;
+	}
+	return 0;
+}
+
+static void print_stats(tcpchat_server *srv)
+{
+	tcpchat_server_stats s;
+	memset(&s, 0, sizeof s);
+	s.size = sizeof s;
+	tcpchat_server_stats_get(srv, &s);
+	say("stats",
+	    "clients=%llu users=%llu accepted=%llu msgs_in=%llu "
+	    "msgs_out=%llu bytes_in=%llu bytes_out=%llu dropped=%llu "
+	    "proto_errors=%llu refused=%llu",
+	    (unsigned long long)s.clients, (unsigned long long)s.users,
+	    (unsigned long long)s.accepted, (unsigned long long)s.msgs_in,
+	    (unsigned long long)s.msgs_out, (unsigned long long)s.bytes_in,
+	    (unsigned long long)s.bytes_out, (unsigned long long)s.dropped,
+	    (unsigned long long)s.proto_errors, (unsigned long long)s.refused);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: " PROG " [OPTION]...\n"
+	        "Run a chat server. Every listener joins the same chat.\n"
+	        "\n"
+	        "  -l, --listen [CODEC@]HOST:PORT  listen on HOST:PORT with "
+	        "CODEC\n"
+	        "                        (binary, line or json; default "
+	        "binary);\n"
+	        "                        repeatable. HOST may be [v6addr]. "
+	        "Without\n"
+	        "                        any: binary@127.0.0.1:7070 and\n"
+	        "                        line@127.0.0.1:7071\n"
+	        "  -c, --max-clients N   connections at once (default 10000)\n"
+	        "  -m, --max-message N   largest accepted frame in bytes\n"
+	        "                        (default 65536)\n"
+	        "  -i, --idle-timeout S  close connections silent for S "
+	        "seconds;\n"
+	        "                        0 disables (default 120)\n"
+	        "  -p, --slow-policy P   when a reader falls behind: "
+	        "drop-newest\n"
+	        "                        (default), drop-oldest or disconnect\n"
+	        "  -q, --queue N         messages queued per client (default "
+	        "1024)\n"
+	        "  -s, --stats S         print statistics every S seconds "
+	        "(also on\n"
+	        "                        SIGUSR1); 0 disables (default 0)\n"
+	        "  -L, --log-level L     error, warn, info (default) or debug\n"
+	        "  -h, --help            show this help and exit\n"
+	        "  -V, --version         show the version and exit\n"
+	        "\n"
+	        "Connect with: tcpchat-client --name NAME, or nc 127.0.0.1 "
+	        "7071\n"
+	        "Exit status: 0 after SIGINT/SIGTERM, 1 on a runtime error,\n"
+	        "2 on bad arguments.\n");
+}
+
+/* Reports a usage error; returns the exit status for it. */
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, PROG ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '" PROG " --help' for more information.\n");
+	return 2;
+}
+
+/* Parses a whole decimal number within [min, max]. */
+static int number(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+struct listen_spec {
+	const tcpchat_codec *codec;
+	const char *addr;
+};
+
+static int parse_listen(const char *arg, struct listen_spec *ls)
+{
+	const char *at = strchr(arg, '@');
+	ls->codec = tcpchat_codec_binary();
+	ls->addr = arg;
+	if (at) {
+		char name[16];
+		size_t n = (size_t)(at - arg);
+		if (n == 0 || n >= sizeof name)
+			return -1;
+		memcpy(name, arg, n);
+		name[n] = '\0';
+		ls->codec = tcpchat_codec_find(name);
+		ls->addr = at + 1;
+		if (!ls->codec)
+			return -1;
+	}
+	return *ls->addr ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	        {"listen", required_argument, NULL, 'l'},
+	        {"max-clients", required_argument, NULL, 'c'},
+	        {"max-message", required_argument, NULL, 'm'},
+	        {"idle-timeout", required_argument, NULL, 'i'},
+	        {"slow-policy", required_argument, NULL, 'p'},
+	        {"queue", required_argument, NULL, 'q'},
+	        {"stats", required_argument, NULL, 's'},
+	        {"log-level", required_argument, NULL, 'L'},
+	        {"help", no_argument, NULL, 'h'},
+	        {"version", no_argument, NULL, 'V'},
+	        {NULL, 0, NULL, 0},
+	};
+	struct listen_spec listens[MAX_LISTEN];
+	int nlisten = 0;
+	long long max_clients = -1, max_msg = -1, idle = -1, queue = -1;
+	long long policy = -1, stats_every = 0;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":l:c:m:i:p:q:s:L:hV", opts,
+	                        NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			if (nlisten == MAX_LISTEN)
+				return bad("too many listeners (at most %s)",
+				           "16");
+			if (parse_listen(optarg, &listens[nlisten]))
+				return bad("invalid --listen '%s' (want "
+				           "[binary|line|json@]HOST:PORT)",
+				           optarg);
+			nlisten++;
+			break;
+		case 'c':
+			if (number(optarg, 1, 1000000, &max_clients))
+				return bad("invalid --max-clients '%s' "
+				           "(1..1000000)",
+				           optarg);
+			break;
+		case 'm':
+			if (number(optarg, 64, 64 << 20, &max_msg))
+				return bad("invalid --max-message '%s' "
+				           "(64..67108864 bytes)",
+				           optarg);
+			break;
+		case 'i':
+			if (number(optarg, 0, 86400, &idle))
+				return bad("invalid --idle-timeout '%s' "
+				           "(0..86400 seconds)",
+				           optarg);
+			break;
+		case 'p':
+			if (!strcmp(optarg, "drop-newest"))
+				policy = TCPCHAT_SLOW_DROP_NEWEST;
+			else if (!strcmp(optarg, "drop-oldest"))
+				policy = TCPCHAT_SLOW_DROP_OLDEST;
+			else if (!strcmp(optarg, "disconnect"))
+				policy = TCPCHAT_SLOW_DISCONNECT;
+			else
+				return bad("invalid --slow-policy '%s' "
+				           "(drop-newest,"
+				           " drop-oldest or disconnect)",
+				           optarg);
+			break;
+		case 'q':
+			if (number(optarg, 1, 1000000, &queue))
+				return bad("invalid --queue '%s' (1..1000000)",
+				           optarg);
+			break;
+		case 's':
+			if (number(optarg, 0, 86400, &stats_every))
+				return bad("invalid --stats '%s' (0..86400 "
+				           "seconds)",
+				           optarg);
+			break;
+		case 'L':
+			if (!strcmp(optarg, "error"))
+				log_level = TCPCHAT_LOG_ERROR;
+			else if (!strcmp(optarg, "warn"))
+				log_level = TCPCHAT_LOG_WARN;
+			else if (!strcmp(optarg, "info"))
+				log_level = TCPCHAT_LOG_INFO;
+			else if (!strcmp(optarg, "debug"))
+				log_level = TCPCHAT_LOG_DEBUG;
+			else
+				return bad(
+				        "invalid --log-level '%s' (error, warn,"
+				        " info or debug)",
+				        optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf(PROG " %s (protocol %d)\n",
+			       tcpchat_version(NULL), TCPCHAT_PROTOCOL_VERSION);
+			return 0;
+		case ':':
+			return bad("option '%s' needs a value",
+			           argv[optind - 1]);
+		default:
+			return bad("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return bad("unexpected argument '%s'", argv[optind]);
+	if (nlisten == 0) {
+		listens[0].codec = tcpchat_codec_binary();
+		listens[0].addr = "127.0.0.1:7070";
+		listens[1].codec = tcpchat_codec_line();
+		listens[1].addr = "127.0.0.1:7071";
+		nlisten = 2;
+	}
+
+	/* Signals are taken synchronously by the main thread; the server
+	 * thread inherits the blocked mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	tcpchat_server *srv;
+	int rc = tcpchat_server_new(&srv);
+	if (rc) {
+		fprintf(stderr, PROG ": %s\n", tcpchat_strerror(rc));
+		return 1;
+	}
+	tcpchat_server_set_handler(srv, on_event, NULL);
+	tcpchat_server_set_option(srv, TCPCHAT_SOPT_LOG_LEVEL, log_level);
+	if (max_clients > 0)
+		tcpchat_server_set_option(srv, TCPCHAT_SOPT_MAX_CLIENTS,
+		                          max_clients);
+	if (max_msg > 0)
+		tcpchat_server_set_option(srv, TCPCHAT_SOPT_MAX_FRAME, max_msg);
+	if (idle >= 0)
+		tcpchat_server_set_option(srv, TCPCHAT_SOPT_IDLE_TIMEOUT,
+		                          idle * 1000);
+	if (queue > 0)
+		tcpchat_server_set_option(srv, TCPCHAT_SOPT_QUEUE_FRAMES,
+		                          queue);
+	if (policy >= 0)
+		tcpchat_server_set_option(srv, TCPCHAT_SOPT_SLOW_POLICY,
+		                          policy);
+
+	for (int i = 0; i < nlisten; i++) {
+		rc = tcpchat_server_listen(srv, listens[i].addr,
+		                           listens[i].codec);
+		if (rc) {
+			fprintf(stderr, PROG ": cannot listen on %s: %s\n",
+			        listens[i].addr,
+			        rc == TCPCHAT_ESYS ? strerror(errno)
+			                           : tcpchat_strerror(rc));
+			tcpchat_server_destroy(srv);
+			return 1;
+		}
+		say("info", "listening on %s (%s), port %d", listens[i].addr,
+		    listens[i].codec->name, tcpchat_server_port(srv, i));
+	}
+	rc = tcpchat_server_start(srv);
+	if (rc) {
+		fprintf(stderr, PROG ": cannot start: %s\n",
+		        tcpchat_strerror(rc));
+		tcpchat_server_destroy(srv);
+		return 1;
+	}
+
+	for (;;) {
+		struct timespec wait = {stats_every ? stats_every : 3600, 0};
+		int sig = sigtimedwait(&sigs, NULL, &wait);
+		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+			say("info", "%s: shutting down",
+			    sig == SIGINT    ? "SIGINT"
+			    : sig == SIGTERM ? "SIGTERM"
+			                     : "SIGHUP");
+			break;
+		}
+		if (sig == SIGUSR1 ||
+		    (sig < 0 && errno == EAGAIN && stats_every))
+			print_stats(srv);
+	}
+	tcpchat_server_stop(srv);
+	rc = tcpchat_server_join(srv);
+	print_stats(srv);
+	tcpchat_server_destroy(srv);
+	if (rc) {
+		fprintf(stderr, PROG ": %s\n", tcpchat_strerror(rc));
+		return 1;
+	}
+	return 0;
+}
