@@ -69,8 +69,8 @@ static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
 	(void)ud;
 	switch (ev->type) {
 	case TCPCHAT_SEV_CONNECT:
-		if (log_level >= TCPCHAT_LOG_DEBUG)
-			say("debug", "conn %llu: connection from %s (%s)",
+		if (log_level >= TCPCHAT_LOG_INFO)
+			say("info", "conn %llu: connection from %s (%s)",
 			    (unsigned long long)ev->conn_id,
 			    peer_str(ev->peer, peer, sizeof peer), ev->codec);
 		break;
@@ -169,6 +169,8 @@ static void usage(FILE *out)
 	        "                        (default), drop-oldest or disconnect\n"
 	        "  -q, --queue N         messages queued per client (default "
 	        "1024)\n"
+	        "  -b, --queue-bytes N   bytes queued per client (default "
+	        "1048576)\n"
 	        "  -s, --stats S         print statistics every S seconds "
 	        "(also on\n"
 	        "                        SIGUSR1); 0 disables (default 0)\n"
@@ -241,6 +243,7 @@ int main(int argc, char **argv)
 	        {"idle-timeout", required_argument, NULL, 'i'},
 	        {"slow-policy", required_argument, NULL, 'p'},
 	        {"queue", required_argument, NULL, 'q'},
+	        {"queue-bytes", required_argument, NULL, 'b'},
 	        {"stats", required_argument, NULL, 's'},
 	        {"log-level", required_argument, NULL, 'L'},
 	        {"help", no_argument, NULL, 'h'},
@@ -250,11 +253,11 @@ int main(int argc, char **argv)
 	struct listen_spec listens[MAX_LISTEN];
 	int nlisten = 0;
 	long long max_clients = -1, max_msg = -1, idle = -1, queue = -1;
-	long long policy = -1, stats_every = 0;
+	long long policy = -1, stats_every = 0, queue_bytes = -1;
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:c:m:i:p:q:s:L:hV", opts,
+	while ((c = getopt_long(argc, argv, ":l:c:m:i:p:q:b:s:L:hV", opts,
 	                        NULL)) != -1) {
 		switch (c) {
 		case 'l':
@@ -301,6 +304,12 @@ int main(int argc, char **argv)
 		case 'q':
 			if (number(optarg, 1, 1000000, &queue))
 				return bad("invalid --queue '%s' (1..1000000)",
+				           optarg);
+			break;
+		case 'b':
+			if (number(optarg, 64, INT32_MAX, &queue_bytes))
+				return bad("invalid --queue-bytes '%s' "
+				           "(64..2147483647)",
 				           optarg);
 			break;
 		case 's':
@@ -378,6 +387,9 @@ int main(int argc, char **argv)
 	if (queue > 0)
 		tcpchat_server_set_option(srv, TCPCHAT_SOPT_QUEUE_FRAMES,
 		                          queue);
+	if (queue_bytes > 0)
+		tcpchat_server_set_option(srv, TCPCHAT_SOPT_QUEUE_BYTES,
+		                          queue_bytes);
 	if (policy >= 0)
 		tcpchat_server_set_option(srv, TCPCHAT_SOPT_SLOW_POLICY,
 		                          policy);

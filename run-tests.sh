@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Builds libtcpchat and runs the whole test suite:
+#   1. the default build (gcc), `meson test` - unit, integration, package,
+#      man page and end-to-end program tests;
+#   2. the same tests built with AddressSanitizer + UBSan (clang);
+#   3. the poll(2) backend instead of epoll;
+#   4. the threaded suites under ThreadSanitizer;
+# after checking the formatting.  Installs what a fresh Debian 12 lacks.
+# Usage: ./run-tests.sh [--quick]   (--quick: step 1 only)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+need=()
+for cmd_pkg in meson:meson ninja:ninja-build pkg-config:pkg-config \
+               cc:gcc python3:python3 nm:binutils mandoc:mandoc \
+               clang:clang clang-format:clang-format; do
+	command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || need+=("${cmd_pkg#*:}")
+done
+pkg-config --exists check 2>/dev/null || need+=(check)
+# clang's sanitizer runtimes are only recommended by clang, not required.
+dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || need+=(libclang-rt-14-dev)
+if [ ${#need[@]} -gt 0 ]; then
+	echo "run-tests: installing ${need[*]}"
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+echo "run-tests: format check"
+bash scripts/check-format.sh
+
+echo "run-tests: default build"
+[ -d build/meson-info ] || meson setup build >/dev/null
+meson test -C build --print-errorlogs
+[ $quick -eq 1 ] && exit 0
+
+echo "run-tests: AddressSanitizer + UBSan (clang)"
+[ -d build-asan/meson-info ] || CC=clang meson setup build-asan \
+	-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	meson test -C build-asan --print-errorlogs
+
+echo "run-tests: poll(2) backend"
+[ -d build-poll/meson-info ] || meson setup build-poll -Dpoller=poll >/dev/null
+meson test -C build-poll --print-errorlogs
+
+echo "run-tests: ThreadSanitizer (unit suites)"
+[ -d build-tsan/meson-info ] || CC=clang meson setup build-tsan \
+	-Db_sanitize=thread -Db_lundef=false -Dexamples=false >/dev/null
+TSAN_OPTIONS=halt_on_error=1 \
+	meson test -C build-tsan --suite unit --print-errorlogs
+
+echo "run-tests: all green"
