@@ -161,25 +161,54 @@ int conn__read(struct conn *c, struct reader *r, size_t max_frame,
 	return rc;
 }
 
+/* The queue is a ring of frame pointers whose capacity is a power of two:
+ * CONN_INLINE_Q slots inside the connection, or a heap array while more
+ * are queued (given back as soon as the queue is empty again). */
+static inline uint32_t slot(const struct conn *c, uint32_t i)
+{
+	return (c->qhead + i) & (c->qcap - 1);
+}
+
+static void ring_init(struct conn *c)
+{
+	if (!c->q) {
+		c->q = c->inl;
+		c->qcap = CONN_INLINE_Q;
+		c->qhead = 0;
+	}
+}
+
+/* Back to the inline slots once nothing is queued. */
+static void ring_release(struct conn *c)
+{
+	if (c->qcount == 0 && c->q != c->inl) {
+		free(c->q);
+		c->q = NULL;
+		ring_init(c);
+	}
+}
+
 int conn__push(struct conn *c, struct frame *f, uint32_t max_frames,
                size_t max_bytes)
 {
 	if (c->qcount &&
 	    (c->qcount >= max_frames || c->qbytes + f->len > max_bytes))
 		return TCPCHAT_EQUEUEFULL;
+	ring_init(c);
 	if (c->qcount == c->qcap) {
-		uint32_t n = c->qcap ? c->qcap * 2 : 8;
+		uint32_t n = c->qcap * 2;
 		struct frame **q = malloc((size_t)n * sizeof *q);
 		if (!q)
 			return TCPCHAT_ENOMEM;
 		for (uint32_t i = 0; i < c->qcount; i++)
-			q[i] = c->q[(c->qhead + i) % c->qcap];
-		free(c->q);
+			q[i] = c->q[slot(c, i)];
+		if (c->q != c->inl)
+			free(c->q);
 		c->q = q;
 		c->qcap = n;
 		c->qhead = 0;
 	}
-	c->q[(c->qhead + c->qcount) % c->qcap] = f;
+	c->q[slot(c, c->qcount)] = f;
 	c->qcount++;
 	c->qbytes += f->len;
 	frame__ref(f);
@@ -191,11 +220,11 @@ int conn__drop_oldest(struct conn *c)
 	uint32_t idx = c->qoff ? 1 : 0;
 	if (idx >= c->qcount)
 		return 0;
-	uint32_t slot = (c->qhead + idx) % c->qcap;
-	struct frame *f = c->q[slot];
+	uint32_t at = slot(c, idx);
+	struct frame *f = c->q[at];
 	if (idx == 1) /* keep the partly written head in front */
-		c->q[slot] = c->q[c->qhead];
-	c->qhead = (c->qhead + 1) % c->qcap;
+		c->q[at] = c->q[c->qhead];
+	c->qhead = slot(c, 1);
 	c->qcount--;
 	c->qbytes -= f->len;
 	frame__unref(f);
@@ -210,7 +239,7 @@ int conn__flush(struct conn *c, size_t *written, size_t *frames)
 		struct iovec iov[FLUSH_IOV];
 		int cnt = 0;
 		for (uint32_t i = 0; i < c->qcount && cnt < FLUSH_IOV; i++) {
-			struct frame *f = c->q[(c->qhead + i) % c->qcap];
+			struct frame *f = c->q[slot(c, i)];
 			size_t off = i == 0 ? c->qoff : 0;
 			iov[cnt].iov_base = f->data + off;
 			iov[cnt].iov_len = f->len - off;
@@ -239,29 +268,20 @@ int conn__flush(struct conn *c, size_t *written, size_t *frames)
 			}
 			left -= rest;
 			c->qoff = 0;
-			c->qhead = (c->qhead + 1) % c->qcap;
+			c->qhead = slot(c, 1);
 			c->qcount--;
 			(*frames)++;
 			frame__unref(f);
 		}
 	}
+	ring_release(c);
 	return 0;
-}
-
-void conn__trim(struct conn *c)
-{
-	if (c->qcount == 0 && c->q) {
-		free(c->q);
-		c->q = NULL;
-		c->qcap = 0;
-		c->qhead = 0;
-	}
 }
 
 void conn__drop_unsent(struct conn *c)
 {
 	while (c->qcount > (c->qoff ? 1u : 0u)) {
-		uint32_t last = (c->qhead + c->qcount - 1) % c->qcap;
+		uint32_t last = slot(c, c->qcount - 1);
 		c->qbytes -= c->q[last]->len;
 		frame__unref(c->q[last]);
 		c->qcount--;
@@ -272,10 +292,11 @@ void conn__clear(struct conn *c)
 {
 	while (c->qcount) {
 		frame__unref(c->q[c->qhead]);
-		c->qhead = (c->qhead + 1) % c->qcap;
+		c->qhead = slot(c, 1);
 		c->qcount--;
 	}
-	free(c->q);
+	if (c->q != c->inl)
+		free(c->q);
 	c->q = NULL;
 	c->qcap = c->qhead = c->qoff = 0;
 	c->qbytes = 0;

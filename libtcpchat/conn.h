@@ -37,6 +37,8 @@ struct reader {
 int reader__init(struct reader *r, size_t max_frame);
 void reader__fini(struct reader *r);
 
+#define CONN_INLINE_Q 4 /* queue slots that need no allocation */
+
 struct conn {
 	unsigned char kind; /* first: tells loop event owners apart */
 	int fd;
@@ -45,10 +47,11 @@ struct conn {
 	uint32_t rlen;   /* bytes of a partial frame in rbuf */
 	char *rbuf;
 	const tcpchat_codec *codec;
-	struct frame **q; /* ring of queued frames */
-	uint32_t qhead, qcount, qcap;
-	uint32_t qoff; /* bytes of q[qhead] already written */
-	size_t qbytes; /* unwritten bytes queued */
+	struct frame **q; /* ring of queued frames: inl, or a heap array */
+	struct frame *inl[CONN_INLINE_Q];
+	uint32_t qhead, qcount, qcap; /* qcap: a power of two */
+	uint32_t qoff;                /* bytes of q[qhead] already written */
+	size_t qbytes;                /* unwritten bytes queued */
 };
 
 /* Called for each decoded message; return non-zero to stop reading
@@ -86,8 +89,5 @@ void conn__drop_unsent(struct conn *c);
 
 /* Frees buffers and queued frames; does not close the fd. */
 void conn__clear(struct conn *c);
-
-/* Releases the queue's ring when it is empty (to save idle memory). */
-void conn__trim(struct conn *c);
 
 #endif

@@ -2,6 +2,9 @@
  * slow-consumer policy, commands from other threads, shutdown. */
 #include <errno.h>
 #include <fcntl.h>
+#if defined(__GLIBC__)
+#include <malloc.h> /* malloc_trim */
+#endif
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -22,6 +25,9 @@
 #define ACCEPT_BURST 64
 #define EVENT_BATCH 256
 #define ACCEPT_PAUSE_MS 100
+#define TRIM_AFTER_BYTES (256 * 1024)
+#define TRIM_DELAY_MS 500
+#define INPUT_ROUNDS 2            /* extra non-blocking waits before output */
 #define WHO_MAX_BYTES (60 * 1024) /* out of descriptors and no spare one */
 
 enum sstate { S_HANDSHAKE, S_JOINED, S_DRAINING, S_DEAD };
@@ -123,6 +129,9 @@ struct tcpchat_server {
 	int64_t now_ms, wall_ms;
 	int reserve_fd;
 	int64_t accept_paused_until; /* 0, or when to listen again */
+	size_t freed_bytes;          /* see note_freed() */
+	int busy;                    /* the last wait returned events */
+	int64_t trim_due;
 	/* run state */
 	int running, stopping, stopped, abort_stop;
 	int64_t stop_deadline;
@@ -145,6 +154,31 @@ static void stat_add(counter *c, uint64_t n)
 static void stat_set(counter *c, uint64_t v)
 {
 	atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
+/* Counts memory given back by connections; past TRIM_AFTER_BYTES the
+ * allocator is asked, a little later, to return free pages to the system
+ * (bursts and mass disconnects otherwise leave the heap at its peak). */
+static void note_freed(tcpchat_server *srv, size_t bytes)
+{
+	srv->freed_bytes += bytes;
+	if (srv->freed_bytes >= TRIM_AFTER_BYTES && !srv->trim_due)
+		srv->trim_due = srv->now_ms + TRIM_DELAY_MS;
+}
+
+static void maybe_trim(tcpchat_server *srv)
+{
+	if (!srv->trim_due || srv->now_ms < srv->trim_due)
+		return;
+	if (srv->busy) { /* memory in use again soon: wait for a lull */
+		srv->trim_due = srv->now_ms + TRIM_DELAY_MS;
+		return;
+	}
+	srv->trim_due = 0;
+	srv->freed_bytes = 0;
+#if defined(__GLIBC__)
+	malloc_trim(0);
+#endif
 }
 
 /* ---- events and logging ------------------------------------------------ */
@@ -541,6 +575,7 @@ static void sconn_free(tcpchat_server *srv, struct sconn *sc)
 				break;
 		close(sc->c.fd);
 	}
+	note_freed(srv, sizeof *sc + sc->c.qcap * sizeof(struct frame *));
 	conn__clear(&sc->c);
 	srv->nconns--;
 	stat_set(&srv->st_clients, srv->nconns);
@@ -758,7 +793,10 @@ static void set_events(tcpchat_server *srv, struct sconn *sc, unsigned ev)
 static void do_flush(tcpchat_server *srv, struct sconn *sc)
 {
 	size_t bytes, frames;
+	uint32_t cap = sc->c.qcap;
 	int rc = conn__flush(&sc->c, &bytes, &frames);
+	if (sc->c.qcap < cap)
+		note_freed(srv, cap * sizeof(struct frame *));
 	stat_add(&srv->st_bytes_out, bytes);
 	if (rc < 0) {
 		if (sc->state != S_DEAD)
@@ -941,6 +979,7 @@ static void accept_some(tcpchat_server *srv, struct listener *l)
 
 static void run_timers(tcpchat_server *srv)
 {
+	maybe_trim(srv);
 	if (srv->accept_paused_until &&
 	    srv->now_ms >= srv->accept_paused_until) {
 		srv->accept_paused_until = 0;
@@ -989,6 +1028,8 @@ static int64_t next_timer(tcpchat_server *srv)
 	int64_t due = INT64_MAX;
 	if (srv->accept_paused_until)
 		due = srv->accept_paused_until;
+	if (srv->trim_due)
+		due = TC_MIN(due, srv->trim_due);
 	if (!dl_empty(&srv->t_handshake)) {
 		struct sconn *sc =
 		        CONTAINER(srv->t_handshake.next, struct sconn, timer);
@@ -1199,23 +1240,24 @@ static int finish_shutdown(tcpchat_server *srv)
 	return dl_empty(&srv->members) && srv->nconns == 0;
 }
 
-static int iterate(tcpchat_server *srv, int timeout_ms)
+/* Carries out what other threads asked for, if the last wait was woken. */
+static void handle_wake(tcpchat_server *srv)
 {
-	struct loop_event evs[EVENT_BATCH];
-	int n = loop__wait(&srv->loop, timeout_ms, evs, EVENT_BATCH);
-	if (n < 0)
-		return n;
-	srv->now_ms = util__now_ms();
-	srv->wall_ms = util__wall_ms();
-	if (srv->loop.woken) {
-		/* Read the stop request before taking the commands: what was
-		 * posted before stop() is then carried out before the
-		 * shutdown drops commands. */
-		int stop = atomic_load(&srv->stop_req);
-		run_commands(srv);
-		if (stop && !srv->stopping)
-			begin_shutdown(srv);
-	}
+	if (!srv->loop.woken)
+		return;
+	/* Read the stop request before taking the commands: what was posted
+	 * before stop() is then carried out before the shutdown drops
+	 * commands. */
+	int stop = atomic_load(&srv->stop_req);
+	run_commands(srv);
+	if (stop && !srv->stopping)
+		begin_shutdown(srv);
+}
+
+/* Handles ready sockets; returns how many had input to read. */
+static int handle_events(tcpchat_server *srv, struct loop_event *evs, int n)
+{
+	int inputs = 0;
 	for (int i = 0; i < n; i++) {
 		unsigned char kind = *(unsigned char *)evs[i].ptr;
 		if (kind == KIND_LISTENER) {
@@ -1229,8 +1271,34 @@ static int iterate(tcpchat_server *srv, int timeout_ms)
 		if (evs[i].events & LOOP_WRITE)
 			do_flush(srv, sc);
 		if (sc->state != S_DEAD &&
-		    (evs[i].events & (LOOP_READ | LOOP_ERROR)))
+		    (evs[i].events & (LOOP_READ | LOOP_ERROR))) {
 			on_readable(srv, sc);
+			inputs++;
+		}
+	}
+	return inputs;
+}
+
+static int iterate(tcpchat_server *srv, int timeout_ms)
+{
+	struct loop_event evs[EVENT_BATCH];
+	int n = loop__wait(&srv->loop, timeout_ms, evs, EVENT_BATCH);
+	if (n < 0)
+		return n;
+	srv->now_ms = util__now_ms();
+	srv->wall_ms = util__wall_ms();
+	srv->busy = n > 0;
+	handle_wake(srv);
+	int inputs = handle_events(srv, evs, n);
+	/* Output waits for the end of the iteration.  While input keeps
+	 * arriving, take a little more first (without blocking), so that
+	 * messages that arrive together leave together in one write. */
+	for (int round = 0; inputs && round < INPUT_ROUNDS; round++) {
+		n = loop__wait(&srv->loop, 0, evs, EVENT_BATCH);
+		if (n < 0)
+			break;
+		handle_wake(srv);
+		inputs = handle_events(srv, evs, n);
 	}
 	run_timers(srv);
 	flush_all(srv);
