@@ -295,7 +295,7 @@ static void do_flush(tcpchat_client *cli)
 	if (cli->c.fd < 0 || cli->state == C_CONNECTING)
 		return;
 	size_t bytes, frames;
-	int rc = conn__flush(&cli->c, &bytes, &frames);
+	int rc = conn__flush(&cli->c, &cli->rd, &bytes, &frames);
 	publish_queue(cli);
 	if (rc < 0) {
 		char why[128];

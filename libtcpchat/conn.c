@@ -11,6 +11,8 @@
 #define READ_CHUNK (64 * 1024)
 #define READ_ROUNDS 4 /* reads per readiness, for fairness */
 #define FLUSH_IOV 64
+#define STAGE_SIZE (64 * 1024)
+#define STAGE_FRAME_MAX 1024 /* larger frames are sent in place */
 
 struct frame *frame__new(const char *data, size_t len)
 {
@@ -54,6 +56,10 @@ static int reader_size(struct reader *r, size_t max_frame)
 int reader__init(struct reader *r, size_t max_frame)
 {
 	memset(r, 0, sizeof *r);
+	r->stage = malloc(STAGE_SIZE);
+	if (!r->stage)
+		return TCPCHAT_ENOMEM;
+	r->stage_cap = STAGE_SIZE;
 	return reader_size(r, max_frame);
 }
 
@@ -61,6 +67,7 @@ void reader__fini(struct reader *r)
 {
 	free(r->buf);
 	free(r->scratch);
+	free(r->stage);
 	tcpchat_buf_free(&r->enc);
 	memset(r, 0, sizeof *r);
 }
@@ -231,20 +238,46 @@ int conn__drop_oldest(struct conn *c)
 	return 1;
 }
 
-int conn__flush(struct conn *c, size_t *written, size_t *frames)
+/* Describes the queued bytes for one sendmsg.  Small frames are copied
+ * side by side into the loop's staging buffer, so that the kernel copies
+ * one run of bytes instead of many tiny pieces; large ones are passed by
+ * reference. */
+static int gather(const struct conn *c, struct reader *r, struct iovec *iov)
+{
+	size_t staged = 0;
+	int cnt = 0;
+	for (uint32_t i = 0; i < c->qcount && cnt < FLUSH_IOV; i++) {
+		const struct frame *f = c->q[slot(c, i)];
+		size_t off = i == 0 ? c->qoff : 0;
+		size_t len = f->len - off;
+		if (len <= STAGE_FRAME_MAX && r->stage_cap - staged >= len) {
+			char *dst = r->stage + staged;
+			memcpy(dst, f->data + off, len);
+			staged += len;
+			if (cnt && (char *)iov[cnt - 1].iov_base +
+			                           iov[cnt - 1].iov_len ==
+			                   dst) {
+				iov[cnt - 1].iov_len += len;
+				continue;
+			}
+			iov[cnt].iov_base = dst;
+		} else {
+			iov[cnt].iov_base = (char *)f->data + off;
+		}
+		iov[cnt].iov_len = len;
+		cnt++;
+	}
+	return cnt;
+}
+
+int conn__flush(struct conn *c, struct reader *r, size_t *written,
+                size_t *frames)
 {
 	*written = 0;
 	*frames = 0;
 	while (c->qcount) {
 		struct iovec iov[FLUSH_IOV];
-		int cnt = 0;
-		for (uint32_t i = 0; i < c->qcount && cnt < FLUSH_IOV; i++) {
-			struct frame *f = c->q[slot(c, i)];
-			size_t off = i == 0 ? c->qoff : 0;
-			iov[cnt].iov_base = f->data + off;
-			iov[cnt].iov_len = f->len - off;
-			cnt++;
-		}
+		int cnt = gather(c, r, iov);
 		struct msghdr mh = {0};
 		mh.msg_iov = iov;
 		mh.msg_iovlen = (size_t)cnt;

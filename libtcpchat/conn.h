@@ -32,6 +32,8 @@ struct reader {
 	char *scratch;
 	size_t scratch_cap;
 	tcpchat_buf enc; /* reusable encode buffer */
+	char *stage;     /* small frames are gathered here to be written */
+	size_t stage_cap;
 };
 
 int reader__init(struct reader *r, size_t max_frame);
@@ -82,7 +84,8 @@ int conn__drop_oldest(struct conn *c);
 /* Writes queued frames with as few syscalls as possible.  Returns 0 when
  * the queue is empty, 1 when the socket is full, or TCPCHAT_ESYS.
  * *written gets the bytes written, *frames the frames completed. */
-int conn__flush(struct conn *c, size_t *written, size_t *frames);
+int conn__flush(struct conn *c, struct reader *r, size_t *written,
+                size_t *frames);
 
 /* Drops every queued frame except a partly written first one. */
 void conn__drop_unsent(struct conn *c);

@@ -403,7 +403,7 @@ static void deliver(tcpchat_server *srv, struct sconn *sc, struct frame *f)
 		 * reader's queue can fill within one burst of input.  It is
 		 * only full if the socket takes nothing more either. */
 		size_t bytes, frames;
-		int frc = conn__flush(&sc->c, &bytes, &frames);
+		int frc = conn__flush(&sc->c, &srv->rd, &bytes, &frames);
 		stat_add(&srv->st_bytes_out, bytes);
 		if (frc < 0) {
 			want_flush(srv, sc); /* flush_all() closes it */
@@ -794,7 +794,7 @@ static void do_flush(tcpchat_server *srv, struct sconn *sc)
 {
 	size_t bytes, frames;
 	uint32_t cap = sc->c.qcap;
-	int rc = conn__flush(&sc->c, &bytes, &frames);
+	int rc = conn__flush(&sc->c, &srv->rd, &bytes, &frames);
 	if (sc->c.qcap < cap)
 		note_freed(srv, cap * sizeof(struct frame *));
 	stat_add(&srv->st_bytes_out, bytes);
@@ -822,7 +822,7 @@ static void flush_all(tcpchat_server *srv)
 			if (sc->state == S_DEAD) {
 				size_t b, f;
 				if (sc->c.qcount) {
-					conn__flush(&sc->c, &b, &f);
+					conn__flush(&sc->c, &srv->rd, &b, &f);
 					stat_add(&srv->st_bytes_out, b);
 				}
 				sc->fnext = srv->dead_head;
