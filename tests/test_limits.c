@@ -270,49 +270,6 @@ static int peer_fill(struct tu_peer *p)
 	return -1;
 }
 
-/* Takes the next whole message from p->in without reading the socket.
- * 1: *m filled, 0: none buffered, -1: undecodable bytes. */
-static int peer_take(struct tu_peer *p, struct tu_msg *out)
-{
-	while (p->in.len) {
-		tcpchat_msg m;
-		memset(&m, 0, sizeof m);
-		tcpchat_decode_ctx ctx = {0};
-		ctx.flags = TCPCHAT_FROM_SERVER;
-		ctx.max_frame = 1 << 20;
-		ctx.scratch = p->scratch;
-		ctx.scratch_len = p->scratch_len;
-		long k = p->codec->decode(p->codec->codec_data, p->in.data,
-		                          p->in.len, &m, &ctx);
-		if (k < 0)
-			return -1;
-		if (k == 0)
-			return 0;
-		memset(out, 0, sizeof *out);
-		out->type = m.type;
-		out->code = m.code;
-		out->id = m.id;
-		out->timestamp = m.timestamp;
-		size_t n = m.sender.len < sizeof out->sender - 1
-		                   ? m.sender.len
-		                   : sizeof out->sender - 1;
-		if (n)
-			memcpy(out->sender, m.sender.ptr, n);
-		out->sender[n] = '\0';
-		n = m.body.len < sizeof out->body - 1 ? m.body.len
-		                                      : sizeof out->body - 1;
-		if (n)
-			memcpy(out->body, m.body.ptr, n);
-		out->body[n] = '\0';
-		out->body_len = n;
-		memmove(p->in.data, p->in.data + k, p->in.len - (size_t)k);
-		p->in.len -= (size_t)k;
-		if (out->type)
-			return 1;
-	}
-	return 0;
-}
-
 static int send_type(struct tu_peer *p, uint32_t type)
 {
 	tcpchat_msg m = {.type = type};
@@ -418,7 +375,7 @@ START_TEST(many_clients)
 			ck_assert_int_ge(peer_fill(&p[i]), 0);
 			struct tu_msg m;
 			int rc;
-			while ((rc = peer_take(&p[i], &m)) == 1) {
+			while ((rc = tu_peer_take(&p[i], &m)) == 1) {
 				if (m.type != TCPCHAT_MSG_TEXT)
 					continue;
 				int s = -1, k = -1;
@@ -848,7 +805,7 @@ static void slow_case(int policy, int nslow)
 			continue;
 		ck_assert_int_ge(peer_fill(&reader), 0);
 		int rc;
-		while ((rc = peer_take(&reader, &m)) == 1) {
+		while ((rc = tu_peer_take(&reader, &m)) == 1) {
 			if (m.type == TCPCHAT_MSG_LEAVE) {
 				ck_assert_uint_eq(m.code, TCPCHAT_REASON_SLOW);
 				slow_left++;
@@ -964,7 +921,7 @@ static void slow_case(int policy, int nslow)
 				continue;
 			ck_assert_int_ge(peer_fill(&slow[0]), 0);
 			int rc;
-			while ((rc = peer_take(&slow[0], &m)) == 1) {
+			while ((rc = tu_peer_take(&slow[0], &m)) == 1) {
 				if (m.type == TCPCHAT_MSG_JOIN) {
 					ck_assert_str_eq(m.sender, "late");
 					joins++;
@@ -1075,7 +1032,7 @@ START_TEST(idle_ping_then_timeout)
 		struct tu_msg m;
 		if (pf[0].revents) {
 			ck_assert_int_ge(peer_fill(&obs), 0);
-			while (peer_take(&obs, &m) == 1) {
+			while (tu_peer_take(&obs, &m) == 1) {
 				if (m.type == TCPCHAT_MSG_PING) {
 					obs_pings++;
 					ck_assert_int_eq(
@@ -1092,7 +1049,7 @@ START_TEST(idle_ping_then_timeout)
 		}
 		if (pf[1].revents) {
 			int fr = peer_fill(&vic);
-			while (peer_take(&vic, &m) == 1) {
+			while (tu_peer_take(&vic, &m) == 1) {
 				if (m.type == TCPCHAT_MSG_PING && t_ping < 0)
 					t_ping = tu_now_ms() - t0;
 				if (m.type == TCPCHAT_MSG_ERROR) {
@@ -2036,7 +1993,7 @@ START_TEST(emfile_survival)
 			struct tu_msg m;
 			int rc;
 			while ((rc = peer_fill(&extra[i])) > 0)
-				while (peer_take(&extra[i], &m) == 1)
+				while (tu_peer_take(&extra[i], &m) == 1)
 					;
 			if (rc < 0) {
 				closed++;

@@ -92,8 +92,7 @@ static void copy_str(char *dst, size_t cap, tcpchat_str s, size_t *len)
 		*len = n;
 }
 
-/* Decodes one message from p->in if a whole one is there. */
-static int try_decode(struct tu_peer *p, struct tu_msg *out)
+int tu_peer_take(struct tu_peer *p, struct tu_msg *out)
 {
 	while (p->in.len) {
 		tcpchat_msg m;
@@ -128,7 +127,7 @@ int tu_peer_recv(struct tu_peer *p, struct tu_msg *m, int timeout_ms)
 {
 	int64_t deadline = tu_now_ms() + timeout_ms;
 	for (;;) {
-		int rc = try_decode(p, m);
+		int rc = tu_peer_take(p, m);
 		if (rc)
 			return rc;
 		if (p->closed)

@@ -44,6 +44,9 @@ int tu_peer_join(struct tu_peer *p, int port, const tcpchat_codec *codec,
 int tu_peer_send_msg(struct tu_peer *p, const tcpchat_msg *m);
 int tu_peer_send_text(struct tu_peer *p, const char *text);
 int tu_peer_send_raw(struct tu_peer *p, const void *data, size_t len);
+/* Takes the next whole message already read into p->in, without reading
+ * the socket.  1: *m filled, 0: none buffered, -1: undecodable bytes. */
+int tu_peer_take(struct tu_peer *p, struct tu_msg *m);
 /* Waits up to timeout_ms for the next message.  Returns 1 with *m filled,
  * 0 on timeout, -1 when the connection closed (p->closed set) or failed. */
 int tu_peer_recv(struct tu_peer *p, struct tu_msg *m, int timeout_ms);
