@@ -1224,9 +1224,9 @@ static void begin_shutdown(tcpchat_server *srv)
 	}
 }
 
-/* Closes the remaining users once their queues are empty or time is up.
- * Returns 1 when the shutdown is complete. */
-static int finish_shutdown(tcpchat_server *srv)
+/* Closes the remaining users once their queues are empty or time is up
+ * (they are freed, and counted out, by the next flush_all()). */
+static void finish_shutdown(tcpchat_server *srv)
 {
 	int late = srv->now_ms >= srv->stop_deadline;
 	struct dlist *it = srv->members.next;
@@ -1237,7 +1237,6 @@ static int finish_shutdown(tcpchat_server *srv)
 			sconn_close(sc, TCPCHAT_REASON_SHUTDOWN,
 			            TCPCHAT_ESHUTDOWN, "server shutting down");
 	}
-	return dl_empty(&srv->members) && srv->nconns == 0;
 }
 
 /* Carries out what other threads asked for, if the last wait was woken. */
