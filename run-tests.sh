@@ -5,6 +5,7 @@
 #   2. the same tests built with AddressSanitizer + UBSan (clang);
 #   3. the poll(2) backend instead of epoll;
 #   4. the threaded suites under ThreadSanitizer;
+#   5. the C suites under valgrind's memcheck;
 # after checking the formatting.  Installs what a fresh Debian 12 lacks.
 # Usage: ./run-tests.sh [--quick]   (--quick: step 1 only)
 set -euo pipefail
@@ -16,7 +17,7 @@ quick=0
 need=()
 for cmd_pkg in meson:meson ninja:ninja-build pkg-config:pkg-config \
                cc:gcc python3:python3 nm:binutils mandoc:mandoc \
-               clang:clang clang-format:clang-format; do
+               clang:clang clang-format:clang-format valgrind:valgrind; do
 	command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || need+=("${cmd_pkg#*:}")
 done
 pkg-config --exists check 2>/dev/null || need+=(check)
@@ -55,5 +56,8 @@ echo "run-tests: ThreadSanitizer (unit suites)"
 	-Db_sanitize=thread -Db_lundef=false -Dexamples=false >/dev/null
 TSAN_OPTIONS=halt_on_error=1 \
 	meson test -C build-tsan --suite unit --print-errorlogs
+
+echo "run-tests: valgrind (C suites of the default build)"
+meson test -C build --setup=valgrind --print-errorlogs
 
 echo "run-tests: all green"

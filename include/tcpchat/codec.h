@@ -76,14 +76,18 @@ typedef struct tcpchat_codec {
 	void *codec_data; /* passed to encode and decode */
 } tcpchat_codec;
 
-/* Length-prefixed, versioned binary frames (the default).  Layout in
- * tcpchat-protocol(7). */
+/* The built-in codecs.  Each returns a pointer to a static, read-only
+ * codec that lives as long as the program; never NULL.  Thread-safe.
+ *
+ * binary: length-prefixed, versioned binary frames (the default).  Layout
+ * in tcpchat-protocol(7). */
 TCPCHAT_API const tcpchat_codec *tcpchat_codec_binary(void);
 
-/* One message per line of UTF-8 text, for people using nc or telnet. */
+/* line: one message per line of UTF-8 text, for people using nc or
+ * telnet. */
 TCPCHAT_API const tcpchat_codec *tcpchat_codec_line(void);
 
-/* JSON Lines: one JSON object per line. */
+/* json: JSON Lines, one JSON object per line. */
 TCPCHAT_API const tcpchat_codec *tcpchat_codec_json(void);
 
 /* Looks up a built-in codec by name ("binary", "line", "json").  Returns

@@ -137,6 +137,10 @@ typedef struct tcpchat_msg {
 
 /* ---- Growable byte buffer (used by codecs to encode) ------------------ */
 
+/* A buffer is owned by whoever holds the struct; start from all zeroes.
+ * The functions below may be called from any thread, but not on the same
+ * buffer from two threads at once. */
+
 typedef struct tcpchat_buf {
 	char *data; /* malloc'd; NULL while cap is 0 */
 	size_t len; /* bytes in use */
