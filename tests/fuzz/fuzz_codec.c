@@ -257,10 +257,10 @@ static int line_can_encode(const tcpchat_msg *m, unsigned dir)
 {
 	if (dir)
 		return m->type >= TCPCHAT_MSG_WELCOME &&
-		       m->type <= TCPCHAT_MSG_PONG;
+		       m->type <= TCPCHAT_MSG_WHO;
 	return m->type == TCPCHAT_MSG_HELLO || m->type == TCPCHAT_MSG_TEXT ||
 	       m->type == TCPCHAT_MSG_LEAVE || m->type == TCPCHAT_MSG_PING ||
-	       m->type == TCPCHAT_MSG_PONG;
+	       m->type == TCPCHAT_MSG_PONG || m->type == TCPCHAT_MSG_WHO;
 }
 
 static void encode_mode(const uint8_t *data, size_t size)
@@ -274,7 +274,8 @@ static void encode_mode(const uint8_t *data, size_t size)
 
 	memset(&m, 0, sizeof(m));
 	if (left) {
-		m.type = *p % (TCPCHAT_MSG_TYPE_MAX + 2); /* 0 and 9: invalid */
+		m.type =
+		        *p % (TCPCHAT_MSG_TYPE_MAX + 2); /* 0, MAX+1: invalid */
 		p++;
 		left--;
 	}
