@@ -126,17 +126,18 @@ def check(name, cond, detail=""):
 
 def start_server(*extra):
     srv = Proc([SERVER, "--listen", "binary@127.0.0.1:0",
-                "--listen", "line@127.0.0.1:0", "--log-level", "debug", *extra])
+                "--listen", "line@127.0.0.1:0", "--listen", "json@127.0.0.1:0",
+                "--log-level", "debug", *extra])
     ports = []
-    for _ in range(2):
+    for _ in range(3):
         m = srv.wait_line(r"port (\d+)")
         ports.append(int(m.group(1)) if m else 0)
-    return srv, ports[0], ports[1]
+    return srv, ports[0], ports[1], ports[2]
 
 
 def test_chat():
-    srv, bport, lport = start_server()
-    check("server reports two ephemeral ports", bport > 0 and lport > 0)
+    srv, bport, lport, jport = start_server()
+    check("server reports three ephemeral ports", bport > 0 and lport > 0 and jport > 0)
     addr = f"127.0.0.1:{bport}"
 
     alice = Proc([CLIENT, "--server", addr, "--name", "alice", "--listen-only",
@@ -169,6 +170,18 @@ def test_chat():
           out == ["bob: hi from bob", "carol: hello from carol"], str(out))
     check("nc user sees alice leave",
           carol.expect(r"^<-- alice left \(quit\)$") is not None)
+
+    # The client program speaks the line and JSON codecs too.
+    for codec, port in (("line", lport), ("json", jport)):
+        who = f"by{codec}"
+        p = Proc([CLIENT, "--server", f"127.0.0.1:{port}", "--codec", codec,
+                  "--name", who], stdin=f"sent over {codec}\n")
+        p.p.stdin.close()
+        code, out, err = p.finish()
+        check(f"--codec {codec}: exits 0", code == 0, f"{code} {err}")
+        check(f"--codec {codec}: the message arrives",
+              carol.expect(rf"^{who}: sent over {codec}$") is not None)
+
 
     # A name already taken: clear message, exit 1.
     dup = Proc([CLIENT, "--server", addr, "--name", "carol", "--listen-only"])
