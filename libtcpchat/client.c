@@ -610,13 +610,8 @@ static int post(tcpchat_client *cli, uint32_t type, const char *text,
 TCPCHAT_API int tcpchat_client_send(tcpchat_client *cli, const char *text,
                                     size_t len)
 {
-	if (!cli || !text || len == 0 || !tcpchat_utf8_valid(text, len))
+	if (!cli || !util__text_ok(text, len))
 		return TCPCHAT_EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)text[i];
-		if ((ch < 0x20 && ch != '\t') || ch == 0x7F)
-			return TCPCHAT_EINVAL;
-	}
 	if (len > (size_t)cli->max_frame)
 		return TCPCHAT_EMSGSIZE;
 	return post(cli, TCPCHAT_MSG_TEXT, text, len);

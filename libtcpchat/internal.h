@@ -59,6 +59,10 @@ static inline uint64_t util__get_u64(const unsigned char *p)
 	return ((uint64_t)util__get_u32(p) << 32) | util__get_u32(p + 4);
 }
 
+/* 1 when p[0..n) is acceptable chat text: non-empty, valid UTF-8, no
+ * control character but TAB, no DEL. */
+int util__text_ok(const char *p, size_t n);
+
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid or
  * truncated within n bytes. */
 size_t util__utf8_seq(const unsigned char *p, size_t n);

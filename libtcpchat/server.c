@@ -586,14 +586,7 @@ static void sconn_free(tcpchat_server *srv, struct sconn *sc)
 
 static int text_ok(const tcpchat_str *s)
 {
-	if (s->len == 0 || !tcpchat_utf8_valid(s->ptr, s->len))
-		return 0;
-	for (size_t i = 0; i < s->len; i++) {
-		unsigned char ch = (unsigned char)s->ptr[i];
-		if ((ch < 0x20 && ch != '\t') || ch == 0x7F)
-			return 0;
-	}
-	return 1;
+	return util__text_ok(s->ptr, s->len);
 }
 
 static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)

@@ -160,6 +160,18 @@ TCPCHAT_API int tcpchat_utf8_valid(const char *s, size_t len)
 	return 1;
 }
 
+int util__text_ok(const char *p, size_t n)
+{
+	if (!p || n == 0 || !tcpchat_utf8_valid(p, n))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7F)
+			return 0;
+	}
+	return 1;
+}
+
 TCPCHAT_API int tcpchat_name_check(const char *name, size_t len)
 {
 	if (!name || len == 0 || len > TCPCHAT_NAME_MAX)
