@@ -32,28 +32,39 @@ if [ ${#need[@]} -gt 0 ]; then
 	$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# Configures (or reconfigures, so that newly installed packages are seen)
+# a build directory with the tests required.
+setup() {
+	local dir=$1
+	shift
+	if [ -d "$dir/meson-info" ]; then
+		meson setup --reconfigure "$dir" -Dtests=enabled "$@" >/dev/null
+	else
+		meson setup "$dir" -Dtests=enabled "$@" >/dev/null
+	fi
+}
+
 echo "run-tests: format check"
 bash scripts/check-format.sh
 
 echo "run-tests: default build"
-[ -d build/meson-info ] || meson setup build >/dev/null
+setup build
 meson test -C build --print-errorlogs
 [ $quick -eq 1 ] && exit 0
 
 echo "run-tests: AddressSanitizer + UBSan (clang)"
-[ -d build-asan/meson-info ] || CC=clang meson setup build-asan \
-	-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+CC=clang setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C build-asan --print-errorlogs
 
 echo "run-tests: poll(2) backend"
-[ -d build-poll/meson-info ] || meson setup build-poll -Dpoller=poll >/dev/null
+setup build-poll -Dpoller=poll
 meson test -C build-poll --print-errorlogs
 
 echo "run-tests: ThreadSanitizer (unit suites)"
-[ -d build-tsan/meson-info ] || CC=clang meson setup build-tsan \
-	-Db_sanitize=thread -Db_lundef=false -Dexamples=false >/dev/null
+CC=clang setup build-tsan -Db_sanitize=thread -Db_lundef=false \
+	-Dexamples=false
 TSAN_OPTIONS=halt_on_error=1 \
 	meson test -C build-tsan --suite unit --print-errorlogs
 
