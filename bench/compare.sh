@@ -132,16 +132,8 @@ fi
 ninja -C "$build" examples/tcpchat-server >/dev/null ||
 	die "building tcpchat-server failed (ninja -C $build examples/tcpchat-server)"
 server_bin="$build/examples/tcpchat-server"
-if ninja -C "$build" -t targets all 2>/dev/null | grep -q '^bench/tcpchat-bench:'; then
-	ninja -C "$build" bench/tcpchat-bench >/dev/null || die "building tcpchat-bench failed"
-	bench_bin="$build/bench/tcpchat-bench"
-else
-	# bench/ is not (yet) part of the meson project: build it by hand.
-	mkdir -p "$build/bench"
-	"${CC:-cc}" -std=c11 -O2 -Wall -o "$build/bench/tcpchat-bench" \
-		"$here/tcpchat-bench.c" || die "building tcpchat-bench failed"
-	bench_bin="$build/bench/tcpchat-bench"
-fi
+ninja -C "$build" bench/tcpchat-bench >/dev/null || die "building tcpchat-bench failed"
+bench_bin="$build/bench/tcpchat-bench"
 [ -x "$server_bin" ] && [ -x "$bench_bin" ] || die "missing $server_bin or $bench_bin"
 
 # ---- output directory ---------------------------------------------------------------
