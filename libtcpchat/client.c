@@ -25,8 +25,8 @@ enum cstate {
 };
 
 struct ccmd {
-	struct ccmd *next;
-	uint32_t type; /* TCPCHAT_MSG_TEXT or TCPCHAT_MSG_WHO */
+	struct loop_cmd node; /* first */
+	uint32_t type;        /* TCPCHAT_MSG_TEXT or TCPCHAT_MSG_WHO */
 	size_t len;
 	char text[];
 };
@@ -53,38 +53,19 @@ struct tcpchat_client {
 	int stepping; /* a host loop drives this connection with step() */
 	pthread_t thread;
 	atomic_int stop_req, abort_req, alive, connected;
+	/* what send() has posted and the loop not yet taken, and what is
+	 * queued on the connection: the queue limits cover both */
 	atomic_size_t cmd_frames, cmd_bytes, q_frames, q_bytes;
-	pthread_mutex_t mu;
-	struct ccmd *cmd_head, *cmd_tail;
 };
 
-/* The clients whose handler is running on this thread, innermost first.
- * run/step/connect/join refuse to run from inside a callback of the same
- * client; a call from another thread while the loop thread is in a
- * callback is not recursion (and must not read loop-thread state). */
-struct cb_frame {
-	const tcpchat_client *cli;
-	struct cb_frame *up;
-};
-static _Thread_local struct cb_frame *cb_top;
-
-static int in_callback(const tcpchat_client *cli)
-{
-	for (const struct cb_frame *f = cb_top; f; f = f->up)
-		if (f->cli == cli)
-			return 1;
-	return 0;
-}
-
-static int emit(tcpchat_client *cli, tcpchat_client_event *ev)
+static void emit(tcpchat_client *cli, tcpchat_client_event *ev)
 {
 	if (!cli->handler)
-		return 0;
-	struct cb_frame f = {cli, cb_top};
-	cb_top = &f;
+		return;
+	struct util_cb f;
+	util__cb_enter(&f, cli);
 	cli->handler(cli, ev, cli->userdata);
-	cb_top = f.up;
-	return 0;
+	util__cb_leave(&f);
 }
 
 static void clog_(tcpchat_client *cli, int level, const char *fmt, ...)
@@ -310,14 +291,30 @@ static void do_flush(tcpchat_client *cli)
 	set_events(cli, LOOP_READ | (rc == 1 ? LOOP_WRITE : 0));
 }
 
-static void free_commands(struct ccmd *c, tcpchat_client *cli)
+static void unaccount(tcpchat_client *cli, size_t len)
 {
-	while (c) {
-		struct ccmd *next = c->next;
-		atomic_fetch_sub(&cli->cmd_frames, 1);
-		atomic_fetch_sub(&cli->cmd_bytes, c->len);
+	atomic_fetch_sub(&cli->cmd_frames, 1);
+	atomic_fetch_sub(&cli->cmd_bytes, len);
+}
+
+/* Takes every posted command; sends them while connected, else drops
+ * them. */
+static void take_commands(tcpchat_client *cli)
+{
+	struct loop_cmd *n = loop__take(&cli->loop);
+	while (n) {
+		struct ccmd *c = (struct ccmd *)n;
+		n = n->next;
+		if (cli->state == C_CONNECTED) {
+			tcpchat_msg m = {.type = c->type};
+			m.body.ptr = c->text;
+			m.body.len = c->len;
+			if (push_msg(cli, &m) != 0)
+				clog_(cli, TCPCHAT_LOG_ERROR,
+				      "could not queue a message");
+		}
+		unaccount(cli, c->len);
 		free(c);
-		c = next;
 	}
 }
 
@@ -327,25 +324,7 @@ static void run_commands(tcpchat_client *cli)
 {
 	if (cli->state == C_CONNECTING || cli->state == C_HANDSHAKE)
 		return;
-	pthread_mutex_lock(&cli->mu);
-	struct ccmd *c = cli->cmd_head;
-	cli->cmd_head = cli->cmd_tail = NULL;
-	pthread_mutex_unlock(&cli->mu);
-	while (c) {
-		struct ccmd *next = c->next;
-		if (cli->state == C_CONNECTED) {
-			tcpchat_msg m = {.type = c->type};
-			m.body.ptr = c->text;
-			m.body.len = c->len;
-			if (push_msg(cli, &m) != 0)
-				clog_(cli, TCPCHAT_LOG_ERROR,
-				      "could not queue a message");
-		}
-		atomic_fetch_sub(&cli->cmd_frames, 1);
-		atomic_fetch_sub(&cli->cmd_bytes, c->len);
-		free(c);
-		c = next;
-	}
+	take_commands(cli);
 }
 
 static void connected_check(tcpchat_client *cli)
@@ -509,7 +488,7 @@ TCPCHAT_API int tcpchat_client_run(tcpchat_client *cli)
 {
 	if (!cli)
 		return TCPCHAT_EINVAL;
-	if (in_callback(cli))
+	if (util__in_callback(cli))
 		return TCPCHAT_ERECURSIVE;
 	if (cli->has_thread || cli->running || cli->stepping ||
 	    cli->state == C_IDLE || cli->state == C_DONE)
@@ -531,7 +510,7 @@ TCPCHAT_API int tcpchat_client_start(tcpchat_client *cli)
 {
 	if (!cli)
 		return TCPCHAT_EINVAL;
-	if (in_callback(cli))
+	if (util__in_callback(cli))
 		return TCPCHAT_ERECURSIVE;
 	if (cli->has_thread || cli->running || cli->stepping ||
 	    cli->state == C_IDLE || cli->state == C_DONE)
@@ -549,7 +528,7 @@ TCPCHAT_API int tcpchat_client_join(tcpchat_client *cli)
 {
 	if (!cli)
 		return TCPCHAT_EINVAL;
-	if (in_callback(cli))
+	if (util__in_callback(cli))
 		return TCPCHAT_ERECURSIVE;
 	if (!cli->has_thread)
 		return TCPCHAT_ESTATE;
@@ -581,29 +560,19 @@ static int post(tcpchat_client *cli, uint32_t type, const char *text,
 	        atomic_load_explicit(&cli->q_bytes, memory_order_relaxed);
 	if (frames >= (size_t)cli->queue_frames ||
 	    bytes + len > (size_t)cli->queue_bytes) {
-		atomic_fetch_sub(&cli->cmd_frames, 1);
-		atomic_fetch_sub(&cli->cmd_bytes, len);
+		unaccount(cli, len);
 		return TCPCHAT_EQUEUEFULL;
 	}
 	struct ccmd *c = malloc(sizeof *c + len);
 	if (!c) {
-		atomic_fetch_sub(&cli->cmd_frames, 1);
-		atomic_fetch_sub(&cli->cmd_bytes, len);
+		unaccount(cli, len);
 		return TCPCHAT_ENOMEM;
 	}
-	c->next = NULL;
 	c->type = type;
 	c->len = len;
 	if (len)
 		memcpy(c->text, text, len);
-	pthread_mutex_lock(&cli->mu);
-	if (cli->cmd_tail)
-		cli->cmd_tail->next = c;
-	else
-		cli->cmd_head = c;
-	cli->cmd_tail = c;
-	pthread_mutex_unlock(&cli->mu);
-	loop__wake(&cli->loop);
+	loop__post(&cli->loop, &c->node);
 	return 0;
 }
 
@@ -642,7 +611,7 @@ TCPCHAT_API int tcpchat_client_step(tcpchat_client *cli)
 {
 	if (!cli)
 		return TCPCHAT_EINVAL;
-	if (in_callback(cli))
+	if (util__in_callback(cli))
 		return TCPCHAT_ERECURSIVE;
 	if (cli->has_thread || cli->running)
 		return TCPCHAT_ESTATE;
@@ -667,16 +636,12 @@ TCPCHAT_API int tcpchat_client_connect(tcpchat_client *cli, const char *addr,
 {
 	if (!cli || !addr || !name)
 		return TCPCHAT_EINVAL;
-	if (in_callback(cli))
+	if (util__in_callback(cli))
 		return TCPCHAT_ERECURSIVE;
 	if (cli->state != C_IDLE && cli->state != C_DONE)
 		return TCPCHAT_ESTATE;
 	/* Texts posted for an earlier connection are not for this one. */
-	pthread_mutex_lock(&cli->mu);
-	struct ccmd *stale = cli->cmd_head;
-	cli->cmd_head = cli->cmd_tail = NULL;
-	pthread_mutex_unlock(&cli->mu);
-	free_commands(stale, cli);
+	take_commands(cli);
 	size_t nlen = strlen(name);
 	if (tcpchat_name_check(name, nlen) != 0)
 		return TCPCHAT_EBADNAME;
@@ -792,7 +757,6 @@ TCPCHAT_API int tcpchat_client_new(tcpchat_client **out)
 		free(cli);
 		return rc;
 	}
-	pthread_mutex_init(&cli->mu, NULL);
 	*out = cli;
 	return 0;
 }
@@ -812,15 +776,10 @@ TCPCHAT_API void tcpchat_client_destroy(tcpchat_client *cli)
 	if (cli->c.fd >= 0)
 		close(cli->c.fd);
 	conn__clear(&cli->c);
-	struct ccmd *c = cli->cmd_head;
-	while (c) {
-		struct ccmd *next = c->next;
-		free(c);
-		c = next;
-	}
+	cli->state = C_DONE;
+	take_commands(cli); /* frees what is still posted */
 	reader__fini(&cli->rd);
 	loop__fini(&cli->loop);
-	pthread_mutex_destroy(&cli->mu);
 	free(cli);
 }
 

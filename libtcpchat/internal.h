@@ -59,6 +59,18 @@ static inline uint64_t util__get_u64(const unsigned char *p)
 	return ((uint64_t)util__get_u32(p) << 32) | util__get_u32(p + 4);
 }
 
+/* Which objects' handlers run on this thread, innermost first, so that
+ * run/step/join can refuse to be called from inside a callback of the
+ * same object.  A call from another thread while the loop thread is in a
+ * callback is not recursion. */
+struct util_cb {
+	const void *obj;
+	struct util_cb *up;
+};
+void util__cb_enter(struct util_cb *f, const void *obj);
+void util__cb_leave(struct util_cb *f);
+int util__in_callback(const void *obj);
+
 /* 1 when p[0..n) is acceptable chat text: non-empty, valid UTF-8, no
  * control character but TAB, no DEL. */
 int util__text_ok(const char *p, size_t n);

@@ -85,6 +85,28 @@ void loop__wake(struct loop *l)
 	errno = saved;
 }
 
+void loop__post(struct loop *l, struct loop_cmd *c)
+{
+	c->next = NULL;
+	pthread_mutex_lock(&l->mu);
+	if (l->cmd_tail)
+		l->cmd_tail->next = c;
+	else
+		l->cmd_head = c;
+	l->cmd_tail = c;
+	pthread_mutex_unlock(&l->mu);
+	loop__wake(l);
+}
+
+struct loop_cmd *loop__take(struct loop *l)
+{
+	pthread_mutex_lock(&l->mu);
+	struct loop_cmd *c = l->cmd_head;
+	l->cmd_head = l->cmd_tail = NULL;
+	pthread_mutex_unlock(&l->mu);
+	return c;
+}
+
 int loop__fd(const struct loop *l)
 {
 	return l->epfd >= 0 ? l->epfd : TCPCHAT_ENOTSUP;
@@ -218,9 +240,12 @@ int loop__init(struct loop *l)
 	l->epfd = -1;
 	l->wake_rfd = l->wake_wfd = -1;
 	atomic_init(&l->wake_pending, 0);
+	pthread_mutex_init(&l->mu, NULL);
 	int rc = wake_open(l);
-	if (rc)
+	if (rc) {
+		pthread_mutex_destroy(&l->mu);
 		return rc;
+	}
 #if TCPCHAT_USE_EPOLL
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0) {
@@ -247,6 +272,7 @@ void loop__fini(struct loop *l)
 	free(l->pfds);
 	free(l->ptrs);
 	free(l->slot_of_fd);
+	pthread_mutex_destroy(&l->mu);
 	memset(l, 0, sizeof *l);
 	l->epfd = l->wake_rfd = l->wake_wfd = -1;
 }

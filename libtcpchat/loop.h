@@ -4,6 +4,7 @@
 #define TCPCHAT_LOOP_H
 
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #define LOOP_READ 0x1u
@@ -13,6 +14,12 @@
 struct loop_event {
 	void *ptr;
 	unsigned events;
+};
+
+/* A command posted to the loop from any thread: the first member of the
+ * poster's own command struct. */
+struct loop_cmd {
+	struct loop_cmd *next;
 };
 
 struct loop {
@@ -26,6 +33,9 @@ struct loop {
 	int wake_rfd, wake_wfd;
 	atomic_int wake_pending;
 	int woken; /* set by loop__wait when the wakeup fired */
+	/* posted commands, oldest first */
+	pthread_mutex_t mu;
+	struct loop_cmd *cmd_head, *cmd_tail;
 };
 
 int loop__init(struct loop *l);
@@ -39,6 +49,12 @@ void loop__del(struct loop *l, int fd);
 int loop__wait(struct loop *l, int timeout_ms, struct loop_event *ev, int max);
 /* Thread-safe and async-signal-safe. */
 void loop__wake(struct loop *l);
+/* Appends a command and wakes the loop.  Thread-safe. */
+void loop__post(struct loop *l, struct loop_cmd *c);
+/* Takes every posted command, oldest first (NULL if none); the caller
+ * owns them.  Commands still posted at loop__fini() must be taken and
+ * freed by the owner first. */
+struct loop_cmd *loop__take(struct loop *l);
 /* The pollable fd for host-driven mode, or TCPCHAT_ENOTSUP. */
 int loop__fd(const struct loop *l);
 

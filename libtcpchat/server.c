@@ -92,12 +92,11 @@ struct sconn {
 enum cmd_type { CMD_BROADCAST, CMD_SEND_TO, CMD_KICK };
 
 struct cmd {
-	struct cmd *next;
+	struct loop_cmd node; /* first */
 	int type;
 	size_t len;
 	char name[TCPCHAT_NAME_MAX + 1];
-	char *text; /* points into data */
-	char data[];
+	char text[]; /* NUL-terminated */
 };
 
 typedef _Atomic uint64_t counter;
@@ -133,13 +132,11 @@ struct tcpchat_server {
 	int busy;                    /* the last wait returned events */
 	int64_t trim_due;
 	/* run state */
-	int running, stopping, stopped, abort_stop;
+	int running, stopping, abort_stop;
 	int64_t stop_deadline;
 	pthread_t thread;
 	int has_thread, thread_rc;
 	atomic_int stop_req;
-	pthread_mutex_t mu;
-	struct cmd *cmd_head, *cmd_tail;
 	/* statistics, written by the loop thread only */
 	counter st_clients, st_users, st_accepted, st_in, st_out, st_bytes_in,
 	        st_bytes_out, st_dropped, st_proto, st_refused;
@@ -183,32 +180,14 @@ static void maybe_trim(tcpchat_server *srv)
 
 /* ---- events and logging ------------------------------------------------ */
 
-/* The servers whose handler is running on this thread, innermost first.
- * run/step/start/join refuse to run from inside a callback of the same
- * server; a call from another thread while the loop thread is in a
- * callback is not recursion (it gets ESTATE, and join() waits). */
-struct cb_frame {
-	const tcpchat_server *srv;
-	struct cb_frame *up;
-};
-static _Thread_local struct cb_frame *cb_top;
-
-static int in_callback(const tcpchat_server *srv)
-{
-	for (const struct cb_frame *f = cb_top; f; f = f->up)
-		if (f->srv == srv)
-			return 1;
-	return 0;
-}
-
 static int emit(tcpchat_server *srv, tcpchat_server_event *ev)
 {
 	if (!srv->handler)
 		return 0;
-	struct cb_frame f = {srv, cb_top};
-	cb_top = &f;
+	struct util_cb f;
+	util__cb_enter(&f, srv);
 	int rc = srv->handler(srv, ev, srv->userdata);
-	cb_top = f.up;
+	util__cb_leave(&f);
 	return rc;
 }
 
@@ -391,13 +370,19 @@ static void close_doomed(tcpchat_server *srv)
 	srv->reaping = 0;
 }
 
+/* Queues f on sc within the configured limits. */
+static int push(tcpchat_server *srv, struct sconn *sc, struct frame *f)
+{
+	return conn__push(&sc->c, f, (uint32_t)srv->queue_frames,
+	                  (size_t)srv->queue_bytes);
+}
+
 /* Queues f on sc, applying the slow-consumer policy. */
 static void deliver(tcpchat_server *srv, struct sconn *sc, struct frame *f)
 {
 	if (sc->doomed)
 		return; /* closing: nothing more is queued */
-	int rc = conn__push(&sc->c, f, (uint32_t)srv->queue_frames,
-	                    (size_t)srv->queue_bytes);
+	int rc = push(srv, sc, f);
 	if (rc == TCPCHAT_EQUEUEFULL && !(sc->c.events & LOOP_WRITE)) {
 		/* Output is flushed at the end of the iteration, so a fast
 		 * reader's queue can fill within one burst of input.  It is
@@ -411,24 +396,19 @@ static void deliver(tcpchat_server *srv, struct sconn *sc, struct frame *f)
 		}
 		if (frc == 1)
 			set_events(srv, sc, LOOP_READ | LOOP_WRITE);
-		rc = conn__push(&sc->c, f, (uint32_t)srv->queue_frames,
-		                (size_t)srv->queue_bytes);
+		rc = push(srv, sc, f);
 	}
 	if (rc == TCPCHAT_EQUEUEFULL) {
+		sc->dropped++;
+		stat_add(&srv->st_dropped, 1);
 		if (srv->policy == TCPCHAT_SLOW_DISCONNECT) {
-			sc->dropped++;
-			stat_add(&srv->st_dropped, 1);
 			close_later(srv, sc, TCPCHAT_ESLOW);
 			return;
 		}
-		sc->dropped++;
-		stat_add(&srv->st_dropped, 1);
-		want_flush(srv, sc);
-		if (srv->policy != TCPCHAT_SLOW_DROP_OLDEST ||
-		    !conn__drop_oldest(&sc->c))
-			return;
-		rc = conn__push(&sc->c, f, (uint32_t)srv->queue_frames,
-		                (size_t)srv->queue_bytes);
+		want_flush(srv, sc); /* reports the drop */
+		if (srv->policy == TCPCHAT_SLOW_DROP_OLDEST &&
+		    conn__drop_oldest(&sc->c))
+			rc = push(srv, sc, f);
 		if (rc == TCPCHAT_EQUEUEFULL)
 			return;
 	}
@@ -458,14 +438,21 @@ static void send_one(tcpchat_server *srv, struct sconn *sc,
 	frame__unref(f);
 }
 
-static void send_error(tcpchat_server *srv, struct sconn *sc, int err,
-                       const char *why)
+static tcpchat_msg error_msg(const tcpchat_server *srv, int err,
+                             const char *why)
 {
 	tcpchat_msg m = {.type = TCPCHAT_MSG_ERROR};
 	m.code = (uint32_t)-err;
 	m.timestamp = srv->wall_ms;
 	m.body.ptr = why;
 	m.body.len = strlen(why);
+	return m;
+}
+
+static void send_error(tcpchat_server *srv, struct sconn *sc, int err,
+                       const char *why)
+{
+	tcpchat_msg m = error_msg(srv, err, why);
 	send_one(srv, sc, &m);
 }
 
@@ -512,7 +499,6 @@ static void sconn_close(struct sconn *sc, int reason, int error,
 	if (sc->state == S_DEAD)
 		return;
 	int joined = sc->state == S_JOINED || sc->state == S_DRAINING;
-	int was_state = sc->state;
 	sc->state = S_DEAD;
 	timer_set(srv, sc, T_NONE);
 	dl_del(&sc->member);
@@ -528,7 +514,7 @@ static void sconn_close(struct sconn *sc, int reason, int error,
 	ev.error = error;
 	ev.text = why;
 	emit(srv, &ev);
-	if (joined && was_state == S_JOINED && !srv->stopping) {
+	if (joined && !srv->stopping) { /* a shutdown tells everyone */
 		tcpchat_msg m = {.type = TCPCHAT_MSG_LEAVE};
 		m.code = (uint32_t)reason;
 		m.id = ++srv->next_msg_id;
@@ -548,12 +534,7 @@ static void sconn_close(struct sconn *sc, int reason, int error,
 		conn__drop_unsent(&sc->c);
 		send_error(srv, sc, TCPCHAT_ESLOW, why);
 	}
-	/* Freed at the end of the iteration, after a last flush. */
-	if (!sc->in_flush) {
-		sc->in_flush = 1;
-		sc->fnext = srv->flush_head;
-		srv->flush_head = sc;
-	}
+	want_flush(srv, sc); /* a last flush, then it is freed */
 }
 
 static void sconn_fail(struct sconn *sc, int reason, int err, const char *why)
@@ -583,11 +564,6 @@ static void sconn_free(tcpchat_server *srv, struct sconn *sc)
 }
 
 /* ---- incoming messages --------------------------------------------------- */
-
-static int text_ok(const tcpchat_str *s)
-{
-	return util__text_ok(s->ptr, s->len);
-}
 
 static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 {
@@ -662,7 +638,7 @@ static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 
 static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 {
-	if (!text_ok(&m->body)) {
+	if (!util__text_ok(m->body.ptr, m->body.len)) {
 		send_error(srv, sc, TCPCHAT_EBADMSG,
 		           "message must be non-empty UTF-8 text without "
 		           "control characters");
@@ -684,8 +660,6 @@ static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 			                            : "message refused");
 			return 0;
 		}
-		if (sc->state != S_JOINED)
-			return 1; /* kicked from the handler */
 	}
 	fanout(srv, &out, sc);
 	return 0;
@@ -846,11 +820,7 @@ static void flush_all(tcpchat_server *srv)
 static void refuse_now(tcpchat_server *srv, int fd, const tcpchat_codec *codec,
                        int err, const char *why)
 {
-	tcpchat_msg m = {.type = TCPCHAT_MSG_ERROR};
-	m.code = (uint32_t)-err;
-	m.timestamp = srv->wall_ms;
-	m.body.ptr = why;
-	m.body.len = strlen(why);
+	tcpchat_msg m = error_msg(srv, err, why);
 	srv->rd.enc.len = 0;
 	if (codec->encode(codec->codec_data, &m, TCPCHAT_FROM_SERVER,
 	                  &srv->rd.enc) == 0) {
@@ -860,6 +830,14 @@ static void refuse_now(tcpchat_server *srv, int fd, const tcpchat_codec *codec,
 	}
 	close(fd);
 	stat_add(&srv->st_refused, 1);
+}
+
+/* A descriptor kept in reserve: closed to accept (and refuse) one
+ * connection when the process has run out, so the loop does not spin on
+ * a listener it cannot serve.  -1 if none could be had. */
+static int spare_fd(void)
+{
+	return open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 static void listeners_watch(tcpchat_server *srv, unsigned events)
@@ -893,13 +871,10 @@ static void accept_some(tcpchat_server *srv, struct listener *l)
 				     strerror(errno));
 				if (srv->reserve_fd >= 0) {
 					close(srv->reserve_fd);
-					srv->reserve_fd = -1;
 					int t = accept(l->fd, NULL, NULL);
 					if (t >= 0)
 						close(t);
-					srv->reserve_fd =
-					        open("/dev/null",
-					             O_RDONLY | O_CLOEXEC);
+					srv->reserve_fd = spare_fd();
 					stat_add(&srv->st_refused, 1);
 					continue;
 				}
@@ -977,8 +952,7 @@ static void run_timers(tcpchat_server *srv)
 	    srv->now_ms >= srv->accept_paused_until) {
 		srv->accept_paused_until = 0;
 		if (srv->reserve_fd < 0)
-			srv->reserve_fd =
-			        open("/dev/null", O_RDONLY | O_CLOEXEC);
+			srv->reserve_fd = spare_fd();
 		if (!srv->stopping)
 			listeners_watch(srv, LOOP_READ);
 	}
@@ -1054,33 +1028,21 @@ static int post(tcpchat_server *srv, int type, const char *name,
 	struct cmd *c = malloc(sizeof *c + len + 1);
 	if (!c)
 		return TCPCHAT_ENOMEM;
-	c->next = NULL;
 	c->type = type;
 	c->len = len;
 	memset(c->name, 0, sizeof c->name);
 	if (name)
 		memcpy(c->name, name, nlen);
-	c->text = c->data;
 	if (len)
-		memcpy(c->data, text, len);
-	c->data[len] = '\0';
-	pthread_mutex_lock(&srv->mu);
-	if (srv->cmd_tail)
-		srv->cmd_tail->next = c;
-	else
-		srv->cmd_head = c;
-	srv->cmd_tail = c;
-	pthread_mutex_unlock(&srv->mu);
-	loop__wake(&srv->loop);
+		memcpy(c->text, text, len);
+	c->text[len] = '\0';
+	loop__post(&srv->loop, &c->node);
 	return 0;
 }
 
 static int check_text(const tcpchat_server *srv, const char *text, size_t len)
 {
-	if (!text || len == 0)
-		return TCPCHAT_EINVAL;
-	tcpchat_str s = {text, len};
-	if (!text_ok(&s))
+	if (!util__text_ok(text, len))
 		return TCPCHAT_EINVAL;
 	if (len > (size_t)srv->max_frame)
 		return TCPCHAT_EMSGSIZE;
@@ -1118,47 +1080,45 @@ TCPCHAT_API int tcpchat_server_kick(tcpchat_server *srv, const char *name,
 	return post(srv, CMD_KICK, name, reason, len);
 }
 
+/* Carries out one command posted by another thread. */
+static void run_command(tcpchat_server *srv, const struct cmd *c)
+{
+	if (srv->stopping)
+		return; /* the server is going away */
+	tcpchat_msg m = {.type = TCPCHAT_MSG_TEXT};
+	m.timestamp = srv->wall_ms;
+	m.body.ptr = c->text;
+	m.body.len = c->len;
+	if (c->type == CMD_BROADCAST) {
+		m.id = ++srv->next_msg_id;
+		fanout(srv, &m, NULL);
+		return;
+	}
+	struct sconn *to = name_find(srv, c->name, strlen(c->name));
+	if (!to) {
+		slog(srv, TCPCHAT_LOG_INFO, "%s: no user called %s",
+		     c->type == CMD_KICK ? "kick" : "send", c->name);
+	} else if (c->type == CMD_SEND_TO) {
+		m.id = ++srv->next_msg_id;
+		struct frame *f = encode(srv, to->c.codec, &m);
+		if (f) {
+			deliver(srv, to, f);
+			frame__unref(f);
+		}
+	} else {
+		slog(srv, TCPCHAT_LOG_INFO, "kicking %s: %s", c->name, c->text);
+		sconn_fail(to, TCPCHAT_REASON_KICKED, TCPCHAT_EKICKED, c->text);
+	}
+}
+
 static void run_commands(tcpchat_server *srv)
 {
-	pthread_mutex_lock(&srv->mu);
-	struct cmd *c = srv->cmd_head;
-	srv->cmd_head = srv->cmd_tail = NULL;
-	pthread_mutex_unlock(&srv->mu);
-	while (c) {
-		struct cmd *next = c->next;
-		tcpchat_msg m = {.type = TCPCHAT_MSG_TEXT};
-		m.timestamp = srv->wall_ms;
-		m.body.ptr = c->text;
-		m.body.len = c->len;
-		struct sconn *to = NULL;
-		if (c->type != CMD_BROADCAST && !srv->stopping) {
-			to = name_find(srv, c->name, strlen(c->name));
-			if (!to)
-				slog(srv, TCPCHAT_LOG_INFO,
-				     "%s: no user called %s",
-				     c->type == CMD_KICK ? "kick" : "send",
-				     c->name);
-		}
-		if (srv->stopping) {
-			/* dropped: the server is going away */
-		} else if (c->type == CMD_BROADCAST) {
-			m.id = ++srv->next_msg_id;
-			fanout(srv, &m, NULL);
-		} else if (c->type == CMD_SEND_TO && to) {
-			m.id = ++srv->next_msg_id;
-			struct frame *f = encode(srv, to->c.codec, &m);
-			if (f) {
-				deliver(srv, to, f);
-				frame__unref(f);
-			}
-		} else if (c->type == CMD_KICK && to) {
-			slog(srv, TCPCHAT_LOG_INFO, "kicking %s: %s", c->name,
-			     c->text);
-			sconn_fail(to, TCPCHAT_REASON_KICKED, TCPCHAT_EKICKED,
-			           c->text);
-		}
-		free(c);
-		c = next;
+	struct loop_cmd *n = loop__take(&srv->loop);
+	while (n) {
+		struct loop_cmd *next = n->next;
+		run_command(srv, (struct cmd *)n);
+		free(n);
+		n = next;
 	}
 }
 
@@ -1326,7 +1286,6 @@ static int begin(tcpchat_server *srv)
 		return rc;
 	srv->running = 1;
 	srv->stopping = 0;
-	srv->stopped = 0;
 	srv->now_ms = util__now_ms();
 	srv->wall_ms = util__wall_ms();
 	slog(srv, TCPCHAT_LOG_INFO, "server running, %d listener(s)",
@@ -1338,7 +1297,6 @@ static void end(tcpchat_server *srv)
 {
 	srv->running = 0;
 	srv->stopping = 0;
-	srv->stopped = 1;
 	atomic_store(&srv->stop_req, 0);
 	slog(srv, TCPCHAT_LOG_INFO, "server stopped");
 }
@@ -1361,7 +1319,7 @@ TCPCHAT_API int tcpchat_server_run(tcpchat_server *srv)
 {
 	if (!srv)
 		return TCPCHAT_EINVAL;
-	if (in_callback(srv))
+	if (util__in_callback(srv))
 		return TCPCHAT_ERECURSIVE;
 	/* has_thread first: it belongs to the caller of start(), while
 	 * running is written by the library's thread. */
@@ -1381,7 +1339,7 @@ TCPCHAT_API int tcpchat_server_start(tcpchat_server *srv)
 {
 	if (!srv)
 		return TCPCHAT_EINVAL;
-	if (in_callback(srv))
+	if (util__in_callback(srv))
 		return TCPCHAT_ERECURSIVE;
 	/* has_thread first: it belongs to the caller of start(), while
 	 * running is written by the library's thread. */
@@ -1404,7 +1362,7 @@ TCPCHAT_API int tcpchat_server_join(tcpchat_server *srv)
 {
 	if (!srv)
 		return TCPCHAT_EINVAL;
-	if (in_callback(srv))
+	if (util__in_callback(srv))
 		return TCPCHAT_ERECURSIVE;
 	if (!srv->has_thread)
 		return TCPCHAT_ESTATE;
@@ -1442,7 +1400,7 @@ TCPCHAT_API int tcpchat_server_step(tcpchat_server *srv)
 {
 	if (!srv)
 		return TCPCHAT_EINVAL;
-	if (in_callback(srv))
+	if (util__in_callback(srv))
 		return TCPCHAT_ERECURSIVE;
 	if (srv->has_thread)
 		return TCPCHAT_ESTATE;
@@ -1496,8 +1454,7 @@ TCPCHAT_API int tcpchat_server_new(tcpchat_server **out)
 		free(srv);
 		return rc;
 	}
-	pthread_mutex_init(&srv->mu, NULL);
-	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	srv->reserve_fd = spare_fd();
 	*out = srv;
 	return 0;
 }
@@ -1540,18 +1497,17 @@ TCPCHAT_API void tcpchat_server_destroy(tcpchat_server *srv)
 	close_listeners(srv);
 	for (int i = 0; i < srv->nlisteners; i++)
 		free(srv->listeners[i]);
-	struct cmd *c = srv->cmd_head;
-	while (c) {
-		struct cmd *next = c->next;
-		free(c);
-		c = next;
+	struct loop_cmd *n = loop__take(&srv->loop);
+	while (n) {
+		struct loop_cmd *next = n->next;
+		free(n);
+		n = next;
 	}
 	if (srv->reserve_fd >= 0)
 		close(srv->reserve_fd);
 	free(srv->buckets);
 	reader__fini(&srv->rd);
 	loop__fini(&srv->loop);
-	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 }
 

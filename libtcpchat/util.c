@@ -160,6 +160,28 @@ TCPCHAT_API int tcpchat_utf8_valid(const char *s, size_t len)
 	return 1;
 }
 
+static _Thread_local struct util_cb *cb_top;
+
+void util__cb_enter(struct util_cb *f, const void *obj)
+{
+	f->obj = obj;
+	f->up = cb_top;
+	cb_top = f;
+}
+
+void util__cb_leave(struct util_cb *f)
+{
+	cb_top = f->up;
+}
+
+int util__in_callback(const void *obj)
+{
+	for (const struct util_cb *f = cb_top; f; f = f->up)
+		if (f->obj == obj)
+			return 1;
+	return 0;
+}
+
 int util__text_ok(const char *p, size_t n)
 {
 	if (!p || n == 0 || !tcpchat_utf8_valid(p, n))

@@ -226,30 +226,6 @@ static int peer_connect_rcvbuf(struct tu_peer *p, int port,
 	               : TCPCHAT_ESYS;
 }
 
-/* HELLO on a connected peer, then waits for WELCOME: 0, the negative code
- * of an ERROR, TCPCHAT_ECLOSED or TCPCHAT_ETIMEDOUT. */
-static int peer_hello(struct tu_peer *p, const char *name)
-{
-	tcpchat_msg h = {.type = TCPCHAT_MSG_HELLO};
-	h.code = TCPCHAT_PROTOCOL_VERSION;
-	h.sender.ptr = name;
-	h.sender.len = strlen(name);
-	int rc = tu_peer_send_msg(p, &h);
-	if (rc)
-		return rc;
-	struct tu_msg m;
-	rc = tu_peer_recv(p, &m, TU_TIMEOUT);
-	if (rc == 0)
-		return TCPCHAT_ETIMEDOUT;
-	if (rc < 0)
-		return TCPCHAT_ECLOSED;
-	if (m.type == TCPCHAT_MSG_WELCOME)
-		return strcmp(m.sender, name) == 0 ? 0 : TCPCHAT_EPROTO;
-	if (m.type == TCPCHAT_MSG_ERROR)
-		return -(int)m.code;
-	return TCPCHAT_EPROTO;
-}
-
 /* One non-blocking read into p->in.  1: bytes read, 0: none yet, -1: the
  * connection is closed (p->closed set). */
 static int peer_fill(struct tu_peer *p)
@@ -783,7 +759,7 @@ static void slow_case(int policy, int nslow)
 	for (int i = 0; i < nslow; i++) {
 		ck_assert_int_eq(
 		        peer_connect_rcvbuf(&slow[i], port, bin(), 4096), 0);
-		ck_assert_int_eq(peer_hello(&slow[i], slow_name[i]), 0);
+		ck_assert_int_eq(tu_peer_hello(&slow[i], slow_name[i]), 0);
 	}
 	ck_assert_int_eq(wait_counts(srv, 2 + nslow, 2 + nslow), 1);
 
@@ -1309,7 +1285,7 @@ START_TEST(shutdown_timeout_stuck_peer)
 	ck_assert_int_eq(tcpchat_server_start(srv), 0);
 	struct tu_peer stuck, flood;
 	ck_assert_int_eq(peer_connect_rcvbuf(&stuck, port, bin(), 4096), 0);
-	ck_assert_int_eq(peer_hello(&stuck, "stuck"), 0);
+	ck_assert_int_eq(tu_peer_hello(&stuck, "stuck"), 0);
 	ck_assert_int_eq(tu_peer_join(&flood, port, bin(), "flood"), 0);
 	/* Flood until the stuck peer's queue is full (messages dropped). */
 	enum { BODY = 8000 };
@@ -1812,9 +1788,9 @@ START_TEST(ipv6_loopback)
 	ck_assert_int_eq(tcpchat_server_start(srv), 0);
 	struct tu_peer a, b;
 	ck_assert_int_eq(tu_peer_connect(&a, port, bin(), 1), 0);
-	ck_assert_int_eq(peer_hello(&a, "six"), 0);
+	ck_assert_int_eq(tu_peer_hello(&a, "six"), 0);
 	ck_assert_int_eq(tu_peer_connect(&b, port, bin(), 1), 0);
-	ck_assert_int_eq(peer_hello(&b, "seven"), 0);
+	ck_assert_int_eq(tu_peer_hello(&b, "seven"), 0);
 	ck_assert_int_eq(tu_peer_send_text(&a, "over ::1"), 0);
 	expect_text(&b, "six", "over ::1");
 	ck_assert_int_eq(tu_peer_send_text(&b, "back"), 0);

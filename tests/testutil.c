@@ -182,8 +182,12 @@ int tu_peer_join(struct tu_peer *p, int port, const tcpchat_codec *codec,
                  const char *name)
 {
 	int rc = tu_peer_connect(p, port, codec, 0);
-	if (rc)
-		return rc;
+	return rc ? rc : tu_peer_hello(p, name);
+}
+
+int tu_peer_hello(struct tu_peer *p, const char *name)
+{
+	int rc;
 	tcpchat_msg h = {.type = TCPCHAT_MSG_HELLO};
 	h.code = TCPCHAT_PROTOCOL_VERSION;
 	h.sender.ptr = name;
@@ -198,7 +202,7 @@ int tu_peer_join(struct tu_peer *p, int port, const tcpchat_codec *codec,
 	if (rc < 0)
 		return TCPCHAT_ECLOSED;
 	if (m.type == TCPCHAT_MSG_WELCOME)
-		return 0;
+		return strcmp(m.sender, name) == 0 ? 0 : TCPCHAT_EPROTO;
 	if (m.type == TCPCHAT_MSG_ERROR)
 		return -(int)m.code;
 	return TCPCHAT_EPROTO;

@@ -41,6 +41,9 @@ int tu_peer_connect(struct tu_peer *p, int port, const tcpchat_codec *codec,
  * TCPCHAT_ECLOSED / TCPCHAT_ETIMEDOUT. */
 int tu_peer_join(struct tu_peer *p, int port, const tcpchat_codec *codec,
                  const char *name);
+/* On a connected peer: sends HELLO with name and waits for a WELCOME
+ * that names it.  Returns as tu_peer_join(). */
+int tu_peer_hello(struct tu_peer *p, const char *name);
 int tu_peer_send_msg(struct tu_peer *p, const tcpchat_msg *m);
 int tu_peer_send_text(struct tu_peer *p, const char *text);
 int tu_peer_send_raw(struct tu_peer *p, const void *data, size_t len);

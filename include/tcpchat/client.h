@@ -159,9 +159,18 @@ TCPCHAT_API int tcpchat_client_send(tcpchat_client *cli, const char *text,
  * TCPCHAT_ENOMEM.  Thread-safe. */
 TCPCHAT_API int tcpchat_client_who(tcpchat_client *cli);
 
-/* Host-driven mode; see tcpchat_server_fd() and friends.  step() returns
- * 0 while connected or connecting, 1 once disconnected, or a negative
- * code. */
+/* Host-driven mode, called by the host's loop thread (as for
+ * tcpchat_server_fd() and friends):
+ * fd():         a descriptor that becomes readable when step() has work,
+ *               stable for the client's life; TCPCHAT_ENOTSUP with the
+ *               poll(2) backend.
+ * timeout_ms(): milliseconds until step() is due anyway; -1: no timer;
+ *               0 when not connected.
+ * step():       does the ready work without blocking; returns 0 while
+ *               connecting or connected, 1 once disconnected (or before
+ *               tcpchat_client_connect()), TCPCHAT_ESTATE while a library
+ *               thread drives the client, TCPCHAT_ERECURSIVE from a
+ *               callback, or another negative code. */
 TCPCHAT_API int tcpchat_client_fd(const tcpchat_client *cli);
 TCPCHAT_API int tcpchat_client_timeout_ms(tcpchat_client *cli);
 TCPCHAT_API int tcpchat_client_step(tcpchat_client *cli);
