@@ -9,7 +9,14 @@
  *	/ping  /pong    PING, PONG
  *	/who            WHO
  *	//TEXT          TEXT "/TEXT" (a leading '/' is doubled by the encoder)
- *	TEXT            TEXT; an empty line is skipped
+ *	/WORD[ ARGS]    TCPCHAT_MSG_UNKNOWN, body = the whole line ("/WORD
+ *	                ARGS"), when WORD (ASCII letters, digits, '_', '-')
+ *	                is not quit, ping, pong or who.  The protocol layer
+ *	                answers it; the encoder cannot write it.
+ *	TEXT            TEXT; an empty line is skipped.  A line starting
+ *	                with a known command word and more ("/quit now"),
+ *	                or with '/' and no command word ("/", "/usr/bin",
+ *	                "/ x"), is TEXT too, as in protocol 1.
  *
  * Server to client:
  *	SENDER: BODY                    TEXT
@@ -24,6 +31,10 @@
  *
  * The encoder writes any control byte (other than TAB) and DEL in a
  * string as '?', so no string can break a line in two.
+ *
+ * Only type, code, sender and body are carried: id, timestamp, room,
+ * target and every field of codec abi 2 (flags, caps, max_frame, the
+ * queue limits, ref, cursor, seq, epoch) are neither written nor read.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -233,6 +244,7 @@ static long line_frame(const char *data, size_t len, tcpchat_decode_ctx *ctx)
 	if (len >= ctx->max_frame || len >= (size_t)LONG_MAX)
 		return line_fail(ctx, TCPCHAT_EMSGSIZE,
 		                 "line longer than the size limit");
+	ctx->need = len + 1; /* at least the "\n" */
 	return 0;
 }
 
@@ -273,6 +285,31 @@ static int is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
+static int is_word_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+/* 1 when s[0..n) is "/WORD" or "/WORD ARGS" (a blank after WORD), with
+ * WORD not one of the known commands: an unknown command. */
+static int is_unknown_command(const char *s, size_t n)
+{
+	static const char *const known[] = {"quit", "ping", "pong", "who"};
+	size_t w = 1, i;
+
+	if (n < 2 || s[0] != '/')
+		return 0;
+	while (w < n && is_word_char(s[w]))
+		w++;
+	if (w == 1 || (w < n && !is_blank(s[w])))
+		return 0;
+	for (i = 0; i < TC_ARRAY_LEN(known); i++)
+		if (is_exactly(s + 1, w - 1, known[i]))
+			return 0;
+	return 1;
+}
+
 static void line_client(const char *s, size_t n, tcpchat_msg *out,
                         const tcpchat_decode_ctx *ctx)
 {
@@ -304,6 +341,9 @@ static void line_client(const char *s, size_t n, tcpchat_msg *out,
 	} else if (has_prefix(s, n, "//")) {
 		out->type = TCPCHAT_MSG_TEXT;
 		set_str(&out->body, s + 1, n - 1);
+	} else if (is_unknown_command(s, n)) {
+		out->type = TCPCHAT_MSG_UNKNOWN;
+		set_str(&out->body, s, n);
 	} else {
 		out->type = TCPCHAT_MSG_TEXT;
 		set_str(&out->body, s, n);

@@ -1,5 +1,6 @@
 /* Tests for the built-in codecs: binary, line and json. */
 #include <check.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,13 @@ static void check_str(const char *what, const char *field, tcpchat_str got,
 	              want.len ? want.ptr : "", want.len);
 }
 
+static void check_u64(const char *what, const char *field, uint64_t got,
+                      uint64_t want)
+{
+	ck_assert_msg(got == want, "%s: %s %llu, want %llu", what, field,
+	              (unsigned long long)got, (unsigned long long)want);
+}
+
 static void check_msg(const char *what, const tcpchat_msg *got,
                       const tcpchat_msg *want)
 {
@@ -105,6 +113,17 @@ static void check_msg(const char *what, const tcpchat_msg *got,
 	check_str(what, "body", got->body, want->body);
 	check_str(what, "room", got->room, want->room);
 	check_str(what, "target", got->target, want->target);
+	/* codec abi 2 */
+	ck_assert_msg(got->flags == want->flags, "%s: flags %#x, want %#x",
+	              what, (unsigned)got->flags, (unsigned)want->flags);
+	check_u64(what, "caps", got->caps, want->caps);
+	check_u64(what, "max_frame", got->max_frame, want->max_frame);
+	check_u64(what, "queue_frames", got->queue_frames, want->queue_frames);
+	check_u64(what, "queue_bytes", got->queue_bytes, want->queue_bytes);
+	check_str(what, "ref", got->ref, want->ref);
+	check_str(what, "cursor", got->cursor, want->cursor);
+	check_u64(what, "seq", got->seq, want->seq);
+	check_u64(what, "epoch", got->epoch, want->epoch);
 }
 
 /* ---- round-trip cases ------------------------------------------------- */
@@ -121,7 +140,7 @@ struct rt {
 
 static char ascii_body[127]; /* bytes 0x01..0x7F */
 static char big_body[3000];
-static struct rt full_cases[64];
+static struct rt full_cases[96];
 static size_t n_full;
 
 static void add_full(const tcpchat_msg *m, const char *what)
@@ -216,6 +235,78 @@ static void build_full_cases(int binary)
 		m.body.len = 6;
 		add_full(&m, "binary carries any bytes");
 	}
+
+	/* codec abi 2: each new field alone, then all of them at once */
+	memset(&m, 0, sizeof(m));
+	m.type = TCPCHAT_MSG_ERROR;
+	m.code = 4;
+	m.flags = TCPCHAT_MSGF_CLOSING;
+	add_full(&m, "flags closing");
+	memset(&m, 0, sizeof(m));
+	m.type = TCPCHAT_MSG_HELLO;
+	m.caps = TCPCHAT_CAP_BASE;
+	add_full(&m, "caps alone");
+	memset(&m, 0, sizeof(m));
+	m.type = TCPCHAT_MSG_WELCOME;
+	m.max_frame = 65536;
+	add_full(&m, "max_frame alone");
+	memset(&m, 0, sizeof(m));
+	m.type = TCPCHAT_MSG_WELCOME;
+	m.queue_frames = 1024;
+	add_full(&m, "queue_frames alone");
+	memset(&m, 0, sizeof(m));
+	m.type = TCPCHAT_MSG_WELCOME;
+	m.queue_bytes = 1 << 20;
+	add_full(&m, "queue_bytes alone");
+	memset(&m, 0, sizeof(m));
+	m.type = TCPCHAT_MSG_TEXT;
+	m.ref = (tcpchat_str)S("c-17");
+	add_full(&m, "ref alone");
+	memset(&m, 0, sizeof(m));
+	m.type = TCPCHAT_MSG_TEXT;
+	m.cursor = (tcpchat_str)S("\xc3\xa9poch:42");
+	add_full(&m, "cursor alone");
+	memset(&m, 0, sizeof(m));
+	m.type = TCPCHAT_MSG_TEXT;
+	m.seq = 1;
+	add_full(&m, "seq alone");
+	memset(&m, 0, sizeof(m));
+	m.type = TCPCHAT_MSG_TEXT;
+	m.epoch = UINT64_MAX;
+	add_full(&m, "epoch alone");
+
+	memset(&m, 0, sizeof(m));
+	m.type = TCPCHAT_MSG_WELCOME;
+	m.code = TCPCHAT_PROTOCOL_VERSION;
+	m.id = 77;
+	m.timestamp = INT64_C(1700000000000);
+	m.sender = sender;
+	m.body = body;
+	m.room = room;
+	m.target = target;
+	m.flags = binary ? 0xFFFFu : UINT32_MAX;
+	m.caps = UINT64_MAX;
+	m.max_frame = UINT64_MAX - 1;
+	m.queue_frames = UINT64_C(0x8000000000000000);
+	m.queue_bytes = UINT64_C(0x0102030405060708);
+	m.ref = (tcpchat_str)S("ref \"1\"\n");
+	m.cursor = (tcpchat_str)S("cur\\sor");
+	m.seq = UINT64_MAX;
+	m.epoch = 3;
+	add_full(&m, "every field, abi 2 too");
+
+	/* types this version does not know: numbered, so they travel */
+	for (t = TCPCHAT_MSG_TYPE_MAX + 1; t <= 255; t += 41) {
+		memset(&m, 0, sizeof(m));
+		m.type = t;
+		m.code = t;
+		m.body = body;
+		m.seq = t;
+		add_full(&m, "unknown type");
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = 255;
+	add_full(&m, "type 255");
 }
 
 #define MSG(...)                                                               \
@@ -265,6 +356,18 @@ static const struct rt line_cases[] = {
          "pong"},
         {0, 0, MSG(.type = TCPCHAT_MSG_WHO), MSG(.type = TCPCHAT_MSG_WHO),
          "who"},
+        {0, 0,
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("hi"), .flags = 1, .caps = 1,
+             .max_frame = 2, .queue_frames = 3, .queue_bytes = 4, .ref = S("r"),
+             .cursor = S("c"), .seq = 5, .epoch = 6),
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("hi")),
+         "text: the abi-2 fields are not carried"},
+        {0, TCPCHAT_HANDSHAKE,
+         MSG(.type = TCPCHAT_MSG_HELLO, .code = 1, .sender = S("alice"),
+             .caps = TCPCHAT_CAP_BASE),
+         MSG(.type = TCPCHAT_MSG_HELLO, .code = TCPCHAT_PROTOCOL_VERSION,
+             .sender = S("alice")),
+         "hello: caps are not carried"},
 
         /* server -> client */
         {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
@@ -369,6 +472,17 @@ static const struct rt line_cases[] = {
         {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
          MSG(.type = TCPCHAT_MSG_WHO, .code = 3, .body = S("a b c")),
          MSG(.type = TCPCHAT_MSG_WHO, .code = 3, .body = S("a b c")), "s who"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_ERROR, .code = 7, .body = S("idle timeout"),
+             .flags = TCPCHAT_MSGF_CLOSING),
+         MSG(.type = TCPCHAT_MSG_ERROR, .code = 7, .body = S("idle timeout")),
+         "s error: the closing flag is not carried"},
+        {TCPCHAT_FROM_SERVER, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_WELCOME, .code = 1, .sender = S("bob"),
+             .caps = 1, .max_frame = 65536, .queue_frames = 1024,
+             .queue_bytes = 1048576),
+         MSG(.type = TCPCHAT_MSG_WELCOME, .code = 1, .sender = S("bob")),
+         "s welcome: the limits are not carried"},
 };
 
 static const struct rt *get_cases(int ci, size_t *n)
@@ -403,6 +517,7 @@ START_TEST(test_codec_table)
 
 		ck_assert_ptr_nonnull(c);
 		ck_assert_uint_eq(c->abi, TCPCHAT_CODEC_ABI);
+		ck_assert_uint_eq(c->abi, 2);
 		ck_assert_str_eq(c->name, names[i]);
 		ck_assert_ptr_nonnull(c->encode);
 		ck_assert_ptr_nonnull(c->decode);
@@ -472,8 +587,10 @@ START_TEST(test_concatenated)
 	memcpy(copy, b.data, b.len);
 
 	for (i = 0; i < n; i++) {
-		tcpchat_decode_ctx ctx = {cases[i].dec_flags, MAX_FRAME,
-		                          scratch, MAX_FRAME, NULL};
+		tcpchat_decode_ctx ctx = {.flags = cases[i].dec_flags,
+		                          .max_frame = MAX_FRAME,
+		                          .scratch = scratch,
+		                          .scratch_len = MAX_FRAME};
 		tcpchat_msg m;
 		long rc;
 
@@ -506,10 +623,23 @@ START_TEST(test_byte_at_a_time)
 
 		encode_ok(c, r, &b);
 		for (k = 0; k < b.len; k++) {
+			size_t want_need;
+
 			dec_run(&d, c, b.data, k, r->dec_flags, MAX_FRAME);
 			ck_assert_msg(d.rc == 0,
 			              "%s/%s: prefix %zu of %zu gave %ld",
 			              c->name, r->what, k, b.len, d.rc);
+			/* binary knows the whole size once the length
+			 * prefix is in; the line codecs one more byte */
+			if (_i != C_BINARY)
+				want_need = k + 1;
+			else
+				want_need = k < 4 ? 4 : b.len;
+			ck_assert_msg(d.ctx.need == want_need,
+			              "%s/%s: prefix %zu of %zu: need %zu, "
+			              "want %zu",
+			              c->name, r->what, k, b.len, d.ctx.need,
+			              want_need);
 			dec_free(&d);
 		}
 		dec_run(&d, c, b.data, b.len, r->dec_flags, MAX_FRAME);
@@ -579,8 +709,52 @@ static const struct hostile hostile[] = {
         HB("\0\0\0\x18" HDR("\x02", "\x03"), X_PROTO, "version 2"),
         HB("\0\0\0\x18" HDR("\xff", "\x03"), X_PROTO, "version 255"),
         HB("\0\0\0\x18" HDR("\x01", "\x00"), X_PROTO, "type 0"),
-        HB("\0\0\0\x18" HDR("\x01", "\x0a"), X_PROTO, "type 10"),
-        HB("\0\0\0\x18" HDR("\x01", "\xff"), X_PROTO, "type 255"),
+        {.codec = C_BINARY,
+         LIT("\0\0\0\x18" HDR("\x01", "\x0a")),
+         .expect = X_OK,
+         .type = 10,
+         .what = "type 10 (unknown) decodes"},
+        {.codec = C_BINARY,
+         LIT("\0\0\0\x18" HDR("\x01", "\xff")),
+         .expect = X_OK,
+         .type = 255,
+         .what = "type 255 (unknown) decodes"},
+        HB("\0\0\0\x21" TEXT_HDR "\x10\0\0\0\x08"
+           "\0\0\0\0",
+           X_PROTO, "caps overruns the frame"),
+        HB("\0\0\0\x24" TEXT_HDR "\x10\0\0\0\x07"
+           "\0\0\0\0\0\0\x01",
+           X_PROTO, "caps of 7 bytes"),
+        HB("\0\0\0\x26" TEXT_HDR "\x11\0\0\0\x09"
+           "\0\0\0\0\0\0\0\0\x01",
+           X_PROTO, "max_frame of 9 bytes"),
+        HB("\0\0\0\x1d" TEXT_HDR "\x15\0\0\0\0", X_PROTO, "epoch of 0 bytes"),
+        HB("\0\0\0\x1d" TEXT_HDR "\x12\0\0\0\0", X_PROTO,
+           "queue_frames of 0 bytes"),
+        HB("\0\0\0\x1d" TEXT_HDR "\x13\0\0\0\0", X_PROTO,
+           "queue_bytes of 0 bytes"),
+        HB("\0\0\0\x1d" TEXT_HDR "\x14\0\0\0\0", X_PROTO, "seq of 0 bytes"),
+        HB("\0\0\0\x32" TEXT_HDR "\x14\0\0\0\x08"
+           "\0\0\0\0\0\0\0\x01"
+           "\x14\0\0\0\x08"
+           "\0\0\0\0\0\0\0\x01",
+           X_PROTO, "seq twice"),
+        HB("\0\0\0\x37" TEXT_HDR "\x10\0\0\0\x08"
+           "\0\0\0\0\0\0\0\x01"
+           "\x16\0\0\0\0"
+           "\x10\0\0\0\x08"
+           "\0\0\0\0\0\0\0\0",
+           X_PROTO, "caps twice, unknown between"),
+        HB("\0\0\0\x23" TEXT_HDR "\x05\0\0\0\x01"
+           "a"
+           "\x05\0\0\0\0",
+           X_PROTO, "ref twice"),
+        HB("\0\0\0\x22" TEXT_HDR "\x06\0\0\0\0"
+           "\x06\0\0\0\0",
+           X_PROTO, "empty cursor twice"),
+        HB("\0\0\0\x20" TEXT_HDR "\x06\0\0\0\x04"
+           "abc",
+           X_PROTO, "cursor overruns the frame"),
         HB("\0\0\0\x1a" TEXT_HDR "\x02\x00", X_PROTO, "truncated field header"),
         HB("\0\0\0\x1c" TEXT_HDR "\x02\0\0\0", X_PROTO,
            "field header one byte short"),
@@ -636,6 +810,16 @@ static const struct hostile hostile[] = {
          .expect = X_OK,
          .type = TCPCHAT_MSG_TEXT,
          .what = "invalid UTF-8 and NUL pass through (checked later)"},
+        {.codec = C_BINARY,
+         LIT("\0\0\0\x30" TEXT_HDR "\x07\0\0\0\x01"
+             "x"
+             "\x0f\0\0\0\0"
+             "\x16\0\0\0\x03"
+             "abc"
+             "\x07\0\0\0\0"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "unknown tags 7, 15, 22 skipped, may repeat"},
         {.codec = C_BINARY,
          LIT("\0\0\0\x18" HDR("\x01", "\x08")),
          .flags = SRV | HSK,
@@ -697,8 +881,39 @@ static const struct hostile hostile[] = {
         {.codec = C_LINE,
          LIT("/nick bob\n"),
          .expect = X_OK,
+         .type = TCPCHAT_MSG_UNKNOWN,
+         .what = "unknown command"},
+        {.codec = C_LINE,
+         LIT("/QUIT\r\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_UNKNOWN,
+         .what = "commands are case-sensitive"},
+        {.codec = C_LINE,
+         LIT("/ping now\n"),
+         .expect = X_OK,
          .type = TCPCHAT_MSG_TEXT,
-         .what = "unknown command is text"},
+         .what = "known command with more is text"},
+        {.codec = C_LINE,
+         LIT("/usr/bin is a path\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "no blank after the word: text"},
+        {.codec = C_LINE,
+         LIT("/ x\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "no command word: text"},
+        {.codec = C_LINE,
+         LIT("/\xc3\xa9t\xc3\xa9\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "non-ASCII word: text"},
+        {.codec = C_LINE,
+         .flags = HSK,
+         LIT("/frob\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_HELLO,
+         .what = "handshake: a command-like name is the hello"},
         {.codec = C_LINE,
          LIT("a\0b\n"),
          .expect = X_OK,
@@ -763,6 +978,7 @@ static const struct hostile hostile[] = {
         HL(SRV, "-!- error 5 y\n", X_PROTO, "s: error junk after code"),
         HL(SRV, "/ping extra\n", X_PROTO, "s: ping with junk"),
         HL(SRV, "/quit\n", X_PROTO, "s: client command"),
+        HL(SRV, "/frobnicate x\n", X_PROTO, "s: unknown command"),
         HL(SRV, "***notice\n", X_PROTO, "s: notice without space"),
 
         /* ---- json ---- */
@@ -828,11 +1044,69 @@ static const struct hostile hostile[] = {
          .what = "escaped NUL"},
         HJ("{}\n", X_PROTO, "empty object"),
         HJ("{\"id\":1}\n", X_PROTO, "missing type"),
-        HJ("{\"type\":\"nope\"}\n", X_PROTO, "unknown type"),
-        HJ("{\"type\":\"Text\"}\n", X_PROTO, "type is case-sensitive"),
+        {.codec = C_JSON,
+         LIT("{\"type\":\"nope\",\"body\":\"x\"}\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_UNKNOWN,
+         .what = "unknown type name"},
+        {.codec = C_JSON,
+         LIT("{\"type\":\"Text\"}\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_UNKNOWN,
+         .what = "type names are case-sensitive"},
+        {.codec = C_JSON,
+         LIT("{\"type\":\"\\u0074ext\"}\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "escaped type name"},
+        {.codec = C_JSON,
+         LIT("{\"type\":3}\n"),
+         .expect = X_OK,
+         .type = TCPCHAT_MSG_TEXT,
+         .what = "type as a number"},
+        {.codec = C_JSON,
+         LIT("{\"type\" : 200 }\n"),
+         .expect = X_OK,
+         .type = 200,
+         .what = "unknown type as a number"},
+        {.codec = C_JSON,
+         LIT("{\"type\":255}\n"),
+         .expect = X_OK,
+         .type = 255,
+         .what = "type 255"},
         HJ("{\"type\":\"\"}\n", X_PROTO, "empty type"),
-        HJ("{\"type\":3}\n", X_PROTO, "type is a number"),
+        HJ("{\"type\":0}\n", X_PROTO, "type 0"),
+        HJ("{\"type\":256}\n", X_PROTO, "type 256"),
+        HJ("{\"type\":65536}\n", X_PROTO, "type 65536 (MSG_UNKNOWN)"),
+        HJ("{\"type\":-3}\n", X_PROTO, "negative type"),
+        HJ("{\"type\":3.0}\n", X_PROTO, "fractional type"),
+        HJ("{\"type\":03}\n", X_PROTO, "type with leading zero"),
+        HJ("{\"type\":\"3\",\"type\":3}\n", X_PROTO,
+           "type twice, string and number"),
         HJ("{\"type\":null}\n", X_PROTO, "type is null"),
+        HJ("{\"type\":true}\n", X_PROTO, "type is true"),
+        HJ("{\"type\":[3]}\n", X_PROTO, "type is an array"),
+        HJ("{\"type\":\"text\",\"flags\":4294967296}\n", X_PROTO, "flags 2^32"),
+        HJ("{\"type\":\"text\",\"flags\":-1}\n", X_PROTO, "negative flags"),
+        HJ("{\"type\":\"text\",\"caps\":18446744073709551616}\n", X_PROTO,
+           "caps 2^64"),
+        HJ("{\"type\":\"text\",\"max_frame\":1e3}\n", X_PROTO,
+           "max_frame with exponent"),
+        HJ("{\"type\":\"text\",\"queue_frames\":\"1\"}\n", X_PROTO,
+           "queue_frames is a string"),
+        HJ("{\"type\":\"text\",\"queue_bytes\":1.5}\n", X_PROTO,
+           "fractional queue_bytes"),
+        HJ("{\"type\":\"text\",\"seq\":-0}\n", X_PROTO, "negative seq"),
+        HJ("{\"type\":\"text\",\"epoch\":null}\n", X_PROTO, "epoch is null"),
+        HJ("{\"type\":\"text\",\"ref\":1}\n", X_PROTO, "ref is a number"),
+        HJ("{\"type\":\"text\",\"cursor\":\"\xff\"}\n", X_PROTO,
+           "invalid UTF-8 in cursor"),
+        HJ("{\"type\":\"text\",\"flags\":1,\"flags\":1}\n", X_PROTO,
+           "flags twice"),
+        HJ("{\"type\":\"text\",\"ref\":\"a\",\"ref\":\"a\"}\n", X_PROTO,
+           "ref twice"),
+        HJ("{\"epoch\":1,\"type\":\"text\",\"epoch\":2}\n", X_PROTO,
+           "epoch twice"),
         HJ("{\"type\":\"text\",\"type\":\"text\"}\n", X_PROTO, "type twice"),
         HJ("{\"type\":\"text\",\"body\":\"a\",\"body\":\"b\"}\n", X_PROTO,
            "body twice"),
@@ -952,6 +1226,9 @@ START_TEST(test_hostile)
 	case X_MORE:
 		ck_assert_msg(d.rc == 0, "%s/%s: got %ld, want 0", c->name,
 		              h->what, d.rc);
+		ck_assert_msg(d.ctx.need > len && d.ctx.need <= max,
+		              "%s/%s: need %zu with %zu bytes", c->name,
+		              h->what, d.ctx.need, len);
 		break;
 	case X_SKIP:
 	case X_OK:
@@ -1003,12 +1280,20 @@ struct bad_enc {
 
 static const struct bad_enc bad_enc[] = {
         {C_BINARY, 0, MSG(.type = 0), "binary type 0"},
-        {C_BINARY, 0, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1),
-         "binary unknown type"},
+        {C_BINARY, 0, MSG(.type = 256), "binary type 256"},
+        {C_BINARY, 0, MSG(.type = TCPCHAT_MSG_UNKNOWN), "binary MSG_UNKNOWN"},
+        {C_BINARY, 0, MSG(.type = TCPCHAT_MSG_ERROR, .flags = 0x10000),
+         "binary flags over 16 bits"},
+        {C_BINARY, 0, MSG(.type = 3, .ref = {NULL, 1}), "binary NULL ref"},
+        {C_BINARY, 0, MSG(.type = 3, .cursor = {NULL, 1}),
+         "binary NULL cursor"},
         {C_BINARY, 0, MSG(.type = UINT32_MAX), "binary type max"},
         {C_BINARY, 0, MSG(.type = 3, .body = {NULL, 3}), "binary NULL string"},
         {C_JSON, 0, MSG(.type = 0), "json type 0"},
-        {C_JSON, 0, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1), "json unknown type"},
+        {C_JSON, 0, MSG(.type = 256), "json type 256"},
+        {C_JSON, 0, MSG(.type = TCPCHAT_MSG_UNKNOWN), "json MSG_UNKNOWN"},
+        {C_JSON, 0, MSG(.type = 3, .ref = {NULL, 1}), "json NULL ref"},
+        {C_JSON, 0, MSG(.type = 3, .cursor = {NULL, 2}), "json NULL cursor"},
         {C_JSON, 0, MSG(.type = UINT32_MAX), "json type max"},
         {C_JSON, 0, MSG(.type = 3, .room = {NULL, 1}), "json NULL string"},
         {C_LINE, 0, MSG(.type = 0), "line type 0"},
@@ -1017,6 +1302,11 @@ static const struct bad_enc bad_enc[] = {
         {C_LINE, 0, MSG(.type = TCPCHAT_MSG_ERROR), "line c: error"},
         {C_LINE, 0, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1),
          "line c: unknown type"},
+        {C_LINE, 0, MSG(.type = TCPCHAT_MSG_UNKNOWN, .body = S("/nick bob")),
+         "line c: MSG_UNKNOWN"},
+        {C_LINE, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_UNKNOWN, .body = S("x")),
+         "line s: MSG_UNKNOWN"},
         {C_LINE, TCPCHAT_FROM_SERVER, MSG(.type = TCPCHAT_MSG_HELLO),
          "line s: hello"},
         {C_LINE, TCPCHAT_FROM_SERVER, MSG(.type = 0), "line s: type 0"},
@@ -1100,8 +1390,10 @@ END_TEST
 
 START_TEST(test_binary_unknown_tag_and_flags)
 {
-	/* flags 0xffff; unknown tags 0, 5 and 200 around the known ones;
-	 * an unknown tag may repeat */
+	/* A protocol-1 frame: flags 0xffff; tags 0, 5 and 200, which
+	 * protocol 1 did not know, around the known ones; an unknown tag may
+	 * repeat.  Since codec abi 2 the flags are passed on and tag 5 is
+	 * ref (here empty), so the message is the same as in protocol 1. */
 	static const char frame[] = "\0\0\0\x4e"
 	                            "\x01\x07\xff\xff"
 	                            "\0\0\0\0\0\0\0\x09"
@@ -1129,7 +1421,8 @@ START_TEST(test_binary_unknown_tag_and_flags)
 	                    .sender = S("bob"),
 	                    .body = S("hi"),
 	                    .room = S("r"),
-	                    .target = S("t")};
+	                    .target = S("t"),
+	                    .flags = 0xffff};
 	struct dec d;
 
 	ck_assert_uint_eq(sizeof(frame) - 1, 4 + 0x4e);
@@ -1140,6 +1433,408 @@ START_TEST(test_binary_unknown_tag_and_flags)
 	/* zero copy: the strings point into the input */
 	ck_assert_ptr_eq(d.msg.sender.ptr, d.copy + 28 + 6 + 5);
 	dec_free(&d);
+}
+END_TEST
+
+/* Parses "00 0a ff" (spaces ignored) into out; returns the byte count. */
+static size_t from_hex(const char *hex, unsigned char *out, size_t cap)
+{
+	size_t n = 0;
+
+	while (*hex) {
+		unsigned v;
+
+		if (*hex == ' ' || *hex == '\n') {
+			hex++;
+			continue;
+		}
+		ck_assert_int_eq(sscanf(hex, "%2x", &v), 1);
+		ck_assert_uint_lt(n, cap);
+		out[n++] = (unsigned char)v;
+		hex += 2;
+	}
+	return n;
+}
+
+/* Exact frames: protocol-1 frames (with the examples of
+ * tcpchat-protocol(7)) encode and decode exactly as before codec abi 2;
+ * the last two are the abi-2 examples of tcpchat-protocol(7). */
+static const struct {
+	tcpchat_msg msg;
+	const char *hex;
+} hex_frames[] = {
+        {MSG(.type = TCPCHAT_MSG_HELLO, .code = 1, .sender = S("alice")),
+         "00 00 00 22 01 01 00 00  00 00 00 00 00 00 00 00"
+         "00 00 00 00 00 00 00 00  00 00 00 01 01 00 00 00"
+         "05 61 6c 69 63 65"},
+        {MSG(.type = TCPCHAT_MSG_TEXT, .id = 42, .timestamp = 1700000000000,
+             .sender = S("alice"), .body = S("hi")),
+         "00 00 00 29 01 03 00 00  00 00 00 00 00 00 00 2a"
+         "00 00 01 8b cf e5 68 00  00 00 00 00 01 00 00 00"
+         "05 61 6c 69 63 65 02 00  00 00 02 68 69"},
+        {MSG(.type = TCPCHAT_MSG_WHO),
+         "00 00 00 18 01 09 00 00  00 00 00 00 00 00 00 00"
+         "00 00 00 00 00 00 00 00  00 00 00 00"},
+        {MSG(.type = TCPCHAT_MSG_ERROR, .code = 8, .timestamp = -1,
+             .body = S("taken"), .room = S("r"), .target = S("t")),
+         "00 00 00 2e 01 06 00 00  00 00 00 00 00 00 00 00"
+         "ff ff ff ff ff ff ff ff  00 00 00 08 02 00 00 00"
+         "05 74 61 6b 65 6e 03 00  00 00 01 72 04 00 00 00"
+         "01 74"},
+        {MSG(.type = TCPCHAT_MSG_WELCOME, .code = 1, .sender = S("alice"),
+             .caps = 1, .max_frame = 65536),
+         "00 00 00 3c 01 02 00 00  00 00 00 00 00 00 00 00"
+         "00 00 00 00 00 00 00 00  00 00 00 01 01 00 00 00"
+         "05 61 6c 69 63 65 10 00  00 00 08 00 00 00 00 00"
+         "00 00 01 11 00 00 00 08  00 00 00 00 00 01 00 00"},
+        {MSG(.type = TCPCHAT_MSG_ERROR, .code = 7, .body = S("idle timeout"),
+             .flags = TCPCHAT_MSGF_CLOSING),
+         "00 00 00 29 01 06 00 01  00 00 00 00 00 00 00 00"
+         "00 00 00 00 00 00 00 00  00 00 00 07 02 00 00 00"
+         "0c 69 64 6c 65 20 74 69  6d 65 6f 75 74"},
+};
+
+START_TEST(test_binary_hex_frames)
+{
+	const tcpchat_codec *c = tcpchat_codec_binary();
+	unsigned char want[256];
+	size_t n = from_hex(hex_frames[_i].hex, want, sizeof(want));
+	tcpchat_buf b = {0};
+	struct dec d;
+
+	ck_assert_int_eq(c->encode(NULL, &hex_frames[_i].msg, 0, &b), 0);
+	ck_assert_uint_eq(b.len, n);
+	ck_assert_mem_eq(b.data, want, n);
+	tcpchat_buf_free(&b);
+
+	dec_run(&d, c, want, n, 0, MAX_FRAME);
+	ck_assert_int_eq(d.rc, (long)n);
+	check_msg("hex frame", &d.msg, &hex_frames[_i].msg);
+	dec_free(&d);
+}
+END_TEST
+
+START_TEST(test_binary_abi2_layout)
+{
+	static const unsigned char want[] = {
+	        0,    0, 0, 0x3e, /* L = 62 */
+	        1,    6, 0, 1,    /* version, ERROR, flags closing */
+	        0,    0, 0, 0,    0, 0,   0, 0, /* id */
+	        0,    0, 0, 0,    0, 0,   0, 0, /* ts */
+	        0,    0, 0, 5,                  /* code */
+	        2,    0, 0, 0,    1, 'x',       /* body */
+	        5,    0, 0, 0,    1, 'r',       /* ref */
+	        16,   0, 0, 0,    8,            /* caps */
+	        0,    0, 0, 0,    0, 0,   0, 1, /**/
+	        21,   0, 0, 0,    8,            /* epoch */
+	        0x80, 0, 0, 0,    0, 0,   0, 2,
+	};
+	/* the same fields, in reverse order; fields need no order */
+	static const unsigned char rev[] = {
+	        0, 0, 0, 0x3e, 1, 6, 0, 1,  0,   0, 0, 0,  0, 0, 0,   0, 0,
+	        0, 0, 0, 0,    0, 0, 0, 0,  0,   0, 5, 21, 0, 0, 0,   8, 0x80,
+	        0, 0, 0, 0,    0, 0, 2, 16, 0,   0, 0, 8,  0, 0, 0,   0, 0,
+	        0, 0, 1, 5,    0, 0, 0, 1,  'r', 2, 0, 0,  0, 1, 'x',
+	};
+	const tcpchat_codec *c = tcpchat_codec_binary();
+	tcpchat_msg m = {.type = TCPCHAT_MSG_ERROR,
+	                 .code = 5,
+	                 .body = S("x"),
+	                 .flags = TCPCHAT_MSGF_CLOSING,
+	                 .ref = S("r"),
+	                 .caps = 1,
+	                 .epoch = UINT64_C(0x8000000000000002)};
+	tcpchat_buf b = {0};
+	struct dec d;
+
+	ck_assert_uint_eq(sizeof(want), sizeof(rev));
+	ck_assert_int_eq(c->encode(NULL, &m, 0, &b), 0);
+	ck_assert_uint_eq(b.len, sizeof(want));
+	ck_assert_mem_eq(b.data, want, sizeof(want));
+	tcpchat_buf_free(&b);
+
+	dec_run(&d, c, want, sizeof(want), 0, MAX_FRAME);
+	ck_assert_int_eq(d.rc, (long)sizeof(want));
+	check_msg("abi 2 layout", &d.msg, &m);
+	dec_free(&d);
+	dec_run(&d, c, rev, sizeof(rev), 0, MAX_FRAME);
+	ck_assert_int_eq(d.rc, (long)sizeof(rev));
+	check_msg("abi 2, reversed", &d.msg, &m);
+	dec_free(&d);
+}
+END_TEST
+
+/* Each number tag refuses every length but 8; each string tag and each
+ * unknown tag takes any length. */
+START_TEST(test_binary_number_tags)
+{
+	static const unsigned char hdr[] = {1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	                                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	const tcpchat_codec *c = tcpchat_codec_binary();
+	unsigned tag, n;
+
+	for (tag = 0; tag < 256; tag++) {
+		for (n = 0; n <= 16; n++) {
+			unsigned char f[4 + 24 + 5 + 16];
+			size_t len = 4 + 24 + 5 + n;
+			int num = tag >= 16 && tag <= 21;
+			struct dec d;
+
+			memset(f, 0, sizeof(f));
+			f[3] = (unsigned char)(24 + 5 + n);
+			memcpy(f + 4, hdr, sizeof(hdr));
+			f[28] = (unsigned char)tag;
+			f[32] = (unsigned char)n;
+			if (n)
+				f[33 + n - 1] = 0x2a;
+			dec_run(&d, c, f, len, 0, MAX_FRAME);
+			if (num && n != 8) {
+				ck_assert_msg(d.rc == TCPCHAT_EPROTO,
+				              "tag %u length %u: %ld", tag, n,
+				              d.rc);
+				ck_assert_ptr_nonnull(d.ctx.error);
+			} else {
+				ck_assert_msg(d.rc == (long)len,
+				              "tag %u length %u: %ld (%s)", tag,
+				              n, d.rc,
+				              d.ctx.error ? d.ctx.error : "-");
+			}
+			if (num && n == 8) {
+				static const size_t off[] = {
+				        offsetof(tcpchat_msg, caps),
+				        offsetof(tcpchat_msg, max_frame),
+				        offsetof(tcpchat_msg, queue_frames),
+				        offsetof(tcpchat_msg, queue_bytes),
+				        offsetof(tcpchat_msg, seq),
+				        offsetof(tcpchat_msg, epoch),
+				};
+				uint64_t v;
+
+				memcpy(&v, (char *)&d.msg + off[tag - 16],
+				       sizeof(v));
+				ck_assert_msg(v == 0x2a, "tag %u: %llu", tag,
+				              (unsigned long long)v);
+			}
+			dec_free(&d);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_json_decode_abi2)
+{
+	static const char in[] =
+	        "{ \"epoch\" : 6, \"seq\":18446744073709551615,"
+	        "\"cursor\":\"c\\u00e9\",\"ref\":\"r1\","
+	        "\"queue_bytes\":4,\"queue_frames\":3,\"max_frame\":2,"
+	        "\"caps\":0,\"flags\":4294967295,\"type\":\"welcome\","
+	        "\"code\":1,\"future\":{\"caps\":[1,2]}}\r\n";
+	tcpchat_msg want = {
+	        .type = TCPCHAT_MSG_WELCOME,
+	        .code = 1,
+	        .flags = UINT32_MAX,
+	        .max_frame = 2,
+	        .queue_frames = 3,
+	        .queue_bytes = 4,
+	        .ref = S("r1"),
+	        .cursor = S("c\xc3\xa9"),
+	        .seq = UINT64_MAX,
+	        .epoch = 6,
+	};
+	struct dec d;
+
+	dec_run(&d, tcpchat_codec_json(), in, sizeof(in) - 1, 0, MAX_FRAME);
+	ck_assert_msg(d.rc == (long)(sizeof(in) - 1), "got %ld (%s)", d.rc,
+	              d.ctx.error ? d.ctx.error : "-");
+	check_msg("json abi 2", &d.msg, &want);
+	ck_assert(d.msg.ref.ptr > d.copy &&
+	          d.msg.ref.ptr < d.copy + sizeof(in));
+	ck_assert(d.msg.cursor.ptr >= d.scratch &&
+	          d.msg.cursor.ptr + d.msg.cursor.len <=
+	                  d.scratch + d.ctx.scratch_len);
+	dec_free(&d);
+}
+END_TEST
+
+/* Types the codecs do not know still decode, with all their fields. */
+START_TEST(test_unknown_types)
+{
+	static const char json_name[] =
+	        "{\"type\":\"frobnicate\",\"id\":5,\"body\":\"x\",\"seq\":2,"
+	        "\"flags\":1}\n";
+	static const char json_num[] =
+	        "{\"seq\":2,\"type\":77,\"body\":\"x\"}\n";
+	static const char bin[] = "\0\0\0\x2b"
+	                          "\x01\x4d\0\x01"
+	                          "\0\0\0\0\0\0\0\x05"
+	                          "\0\0\0\0\0\0\0\0"
+	                          "\0\0\0\0"
+	                          "\x02\0\0\0\x01"
+	                          "x"
+	                          "\x14\0\0\0\x08"
+	                          "\0\0\0\0\0\0\0\x02";
+	tcpchat_msg want = {.id = 5,
+	                    .body = S("x"),
+	                    .seq = 2,
+	                    .flags = 1,
+	                    .type = TCPCHAT_MSG_UNKNOWN};
+	tcpchat_buf b = {0};
+	struct dec d;
+
+	dec_run(&d, tcpchat_codec_json(), json_name, sizeof(json_name) - 1, 0,
+	        MAX_FRAME);
+	ck_assert_int_eq(d.rc, (long)(sizeof(json_name) - 1));
+	check_msg("json unknown name", &d.msg, &want);
+	/* MSG_UNKNOWN has no number: no codec can send it */
+	ck_assert_int_eq(tcpchat_codec_json()->encode(NULL, &d.msg, 0, &b),
+	                 TCPCHAT_EINVAL);
+	ck_assert_int_eq(tcpchat_codec_binary()->encode(NULL, &d.msg, 0, &b),
+	                 TCPCHAT_EINVAL);
+	ck_assert_uint_eq(b.len, 0);
+	dec_free(&d);
+
+	/* a numbered unknown type travels between binary and JSON */
+	want.type = 77;
+	dec_run(&d, tcpchat_codec_binary(), bin, sizeof(bin) - 1, 0, MAX_FRAME);
+	ck_assert_int_eq(d.rc, (long)(sizeof(bin) - 1));
+	check_msg("binary type 77", &d.msg, &want);
+	ck_assert_int_eq(tcpchat_codec_json()->encode(NULL, &d.msg, 0, &b), 0);
+	ck_assert_uint_eq(b.len, strlen("{\"type\":77,\"id\":5,\"body\":\"x\","
+	                                "\"flags\":1,\"seq\":2}\n"));
+	ck_assert_mem_eq(b.data,
+	                 "{\"type\":77,\"id\":5,\"body\":\"x\",\"flags\":1,"
+	                 "\"seq\":2}\n",
+	                 b.len);
+	dec_free(&d);
+	tcpchat_buf_free(&b);
+
+	want.id = 0;
+	want.flags = 0;
+	dec_run(&d, tcpchat_codec_json(), json_num, sizeof(json_num) - 1, 0,
+	        MAX_FRAME);
+	ck_assert_int_eq(d.rc, (long)(sizeof(json_num) - 1));
+	check_msg("json type 77", &d.msg, &want);
+	ck_assert_int_eq(tcpchat_codec_binary()->encode(NULL, &d.msg, 0, &b),
+	                 0);
+	ck_assert_uint_eq(b.len, 4 + 24 + 6 + 13);
+	ck_assert_uint_eq((unsigned char)b.data[5], 77);
+	tcpchat_buf_free(&b);
+	dec_free(&d);
+
+	/* the line codec: an unknown command, which it cannot send */
+	dec_run(&d, tcpchat_codec_line(), "/frobnicate x\n", 14, 0, MAX_FRAME);
+	ck_assert_int_eq(d.rc, 14);
+	ck_assert_uint_eq(d.msg.type, TCPCHAT_MSG_UNKNOWN);
+	ck_assert(str_eq(d.msg.body, (tcpchat_str)S("/frobnicate x")));
+	ck_assert_int_eq(tcpchat_codec_line()->encode(NULL, &d.msg, 0, &b),
+	                 TCPCHAT_EINVAL);
+	ck_assert_uint_eq(b.len, 0);
+	dec_free(&d);
+}
+END_TEST
+
+/* ctx->need on incomplete frames. */
+START_TEST(test_need_values)
+{
+	static const struct {
+		int codec;
+		const char *data;
+		size_t len;
+		size_t max_frame;
+		size_t need; /* 0: not incomplete (an error) */
+	} cases[] = {
+	        {C_BINARY, "", 0, MAX_FRAME, 4},
+	        {C_BINARY, "\0\0", 2, MAX_FRAME, 4},
+	        {C_BINARY, "\0\0\0", 3, 8, 4},
+	        {C_BINARY, "\0\0\0\x18", 4, MAX_FRAME, 28},
+	        {C_BINARY, "\0\0\0\x18\x01\x03", 6, MAX_FRAME, 28},
+	        {C_BINARY, "\0\0\xff\xfc", 4, MAX_FRAME, MAX_FRAME},
+	        {C_BINARY, "\0\0\xff\xfd", 4, MAX_FRAME, 0},
+	        {C_BINARY, "\x7f\xff\xff\xff", 4, SIZE_MAX,
+	         ((size_t)1 << 31) + 3},
+	        {C_BINARY, "\0\0\0\x17", 4, MAX_FRAME, 0},
+	        {C_LINE, "", 0, MAX_FRAME, 1},
+	        {C_LINE, "abc", 3, MAX_FRAME, 4},
+	        {C_LINE, "abc\r", 4, MAX_FRAME, 5},
+	        {C_LINE, "abc", 3, 4, 4},
+	        {C_LINE, "abcd", 4, 4, 0},
+	        {C_JSON, "", 0, MAX_FRAME, 1},
+	        {C_JSON, "{\"type\":", 8, MAX_FRAME, 9},
+	        {C_JSON, "{\"type\":", 8, 9, 9},
+	        {C_JSON, "{\"type\":", 8, 8, 0},
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
+		const tcpchat_codec *c = codec(cases[i].codec);
+		struct dec d;
+
+		dec_run(&d, c, cases[i].data, cases[i].len, 0,
+		        cases[i].max_frame);
+		if (cases[i].need) {
+			ck_assert_msg(d.rc == 0, "#%zu: %ld", i, d.rc);
+			ck_assert_msg(d.ctx.need == cases[i].need,
+			              "#%zu: need %zu, want %zu", i, d.ctx.need,
+			              cases[i].need);
+		} else {
+			ck_assert_msg(d.rc < 0, "#%zu: %ld", i, d.rc);
+			ck_assert_msg(d.ctx.need == 0, "#%zu: need %zu", i,
+			              d.ctx.need);
+		}
+		dec_free(&d);
+	}
+}
+END_TEST
+
+/* A reader that calls decode only once it has ctx->need bytes, bytes
+ * arriving one at a time, decodes every frame, and calls binary at most
+ * three times per frame. */
+START_TEST(test_need_driven)
+{
+	const tcpchat_codec *c = codec(_i);
+	size_t i, n, have = 0, off = 0, next = 1, calls = 0, frames = 0;
+	const struct rt *cases = get_cases(_i, &n);
+	tcpchat_buf b = {0};
+	char *scratch = malloc(MAX_FRAME);
+
+	ck_assert_ptr_nonnull(scratch);
+	for (i = 0; i < n; i++)
+		encode_ok(c, &cases[i], &b);
+	while (off < b.len) {
+		tcpchat_decode_ctx ctx = {.flags = cases[frames].dec_flags,
+		                          .max_frame = MAX_FRAME,
+		                          .scratch = scratch,
+		                          .scratch_len = MAX_FRAME};
+		tcpchat_msg m;
+		long rc;
+
+		have++; /* one more byte has arrived */
+		ck_assert_uint_le(have, b.len - off);
+		if (have < next)
+			continue;
+		memset(&m, 0, sizeof(m));
+		calls++;
+		rc = c->decode(NULL, b.data + off, have, &m, &ctx);
+		ck_assert_int_ge(rc, 0);
+		if (rc == 0) {
+			ck_assert_uint_gt(ctx.need, have);
+			next = ctx.need;
+			continue;
+		}
+		check_msg(cases[frames].what, &m, &cases[frames].want);
+		frames++;
+		off += (size_t)rc;
+		have -= (size_t)rc;
+		next = 1;
+		if (have) /* what is left is tried again at once */
+			have--;
+	}
+	ck_assert_uint_eq(frames, n);
+	ck_assert_uint_eq(off, b.len);
+	if (_i == C_BINARY)
+		ck_assert_uint_le(calls, 3 * n);
+	free(scratch);
+	tcpchat_buf_free(&b);
 }
 END_TEST
 
@@ -1178,6 +1873,45 @@ static const struct exact exact[] = {
              .sender = S("\xed\xa0\x80\xf0\x9f\x98\x80")),
          "{\"type\":\"welcome\",\"sender\":\"\\ufffd\\ufffd\\ufffd"
          "\xf0\x9f\x98\x80\"}\n"},
+
+        /* codec abi 2 */
+        {C_JSON, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_ERROR, .code = 7, .body = S("idle timeout"),
+             .flags = TCPCHAT_MSGF_CLOSING),
+         "{\"type\":\"error\",\"code\":7,\"body\":\"idle timeout\","
+         "\"flags\":1}\n"},
+        {C_JSON, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_WELCOME, .code = 1, .sender = S("bob"),
+             .caps = TCPCHAT_CAP_BASE, .max_frame = 65536, .queue_frames = 1024,
+             .queue_bytes = 1048576),
+         "{\"type\":\"welcome\",\"code\":1,\"sender\":\"bob\",\"caps\":1,"
+         "\"max_frame\":65536,\"queue_frames\":1024,"
+         "\"queue_bytes\":1048576}\n"},
+        {C_JSON, 0,
+         MSG(.type = TCPCHAT_MSG_TEXT, .id = 1, .body = S("hi"),
+             .target = S("t"), .flags = UINT32_MAX, .caps = UINT64_MAX,
+             .max_frame = 2, .queue_frames = 3, .queue_bytes = 4,
+             .ref = S("r\"\n"), .cursor = S("c"), .seq = 5, .epoch = 6),
+         "{\"type\":\"text\",\"id\":1,\"body\":\"hi\",\"target\":\"t\","
+         "\"flags\":4294967295,\"caps\":18446744073709551615,"
+         "\"max_frame\":2,\"queue_frames\":3,\"queue_bytes\":4,"
+         "\"ref\":\"r\\\"\\n\",\"cursor\":\"c\",\"seq\":5,\"epoch\":6}\n"},
+        {C_JSON, 0, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1), "{\"type\":10}\n"},
+        {C_JSON, 0, MSG(.type = 200, .code = 1, .sender = S("a"), .seq = 9),
+         "{\"type\":200,\"code\":1,\"sender\":\"a\",\"seq\":9}\n"},
+        {C_JSON, 0, MSG(.type = 255), "{\"type\":255}\n"},
+        {C_LINE, 0,
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("hi"), .flags = 1, .caps = 1,
+             .ref = S("r"), .seq = 3),
+         "hi\n"},
+        {C_LINE, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_ERROR, .code = 7, .body = S("idle timeout"),
+             .flags = TCPCHAT_MSGF_CLOSING),
+         "-!- error 7: idle timeout\n"},
+        {C_LINE, TCPCHAT_FROM_SERVER,
+         MSG(.type = TCPCHAT_MSG_WELCOME, .code = 1, .sender = S("bob"),
+             .caps = 1, .max_frame = 65536),
+         "=== welcome bob\n"},
 
         {C_LINE, 0, MSG(.type = TCPCHAT_MSG_HELLO, .sender = S("alice")),
          "alice\n"},
@@ -1273,7 +2007,18 @@ static const struct line_dec line_dec[] = {
         {0, "//quit\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/quit"))},
         {0, "///\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("//"))},
         {0, "/nick bob\n",
-         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/nick bob"))},
+         MSG(.type = TCPCHAT_MSG_UNKNOWN, .body = S("/nick bob"))},
+        {0, "/frobnicate x\ty \r\n",
+         MSG(.type = TCPCHAT_MSG_UNKNOWN, .body = S("/frobnicate x\ty "))},
+        {0, "/me\n", MSG(.type = TCPCHAT_MSG_UNKNOWN, .body = S("/me"))},
+        {0, "/who_is-2\tx\n",
+         MSG(.type = TCPCHAT_MSG_UNKNOWN, .body = S("/who_is-2\tx"))},
+        {0, "/who \n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/who "))},
+        {0, "/quit now\n",
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/quit now"))},
+        {0, "/\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/"))},
+        {0, "/x/y\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/x/y"))},
+        {0, "//frob\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/frob"))},
         {0, "  \n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("  "))},
         {0, " hi \r\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S(" hi "))},
         {TCPCHAT_FROM_SERVER, "alice: hi\r\n",
@@ -1400,7 +2145,8 @@ START_TEST(test_json_scratch_limit)
 	const tcpchat_codec *c = tcpchat_codec_json();
 	char *copy = malloc(sizeof(in) - 1);
 	char scratch[8];
-	tcpchat_decode_ctx ctx = {0, MAX_FRAME, scratch, 2, NULL};
+	tcpchat_decode_ctx ctx = {
+	        .max_frame = MAX_FRAME, .scratch = scratch, .scratch_len = 2};
 	tcpchat_msg m;
 
 	ck_assert_ptr_nonnull(copy);
@@ -1529,11 +2275,19 @@ static Suite *codec_suite(void)
 	tcase_add_loop_test(tc, test_encode_einval, 0, (int)ARRAY_LEN(bad_enc));
 	tcase_add_test(tc, test_binary_too_big);
 	tcase_add_test(tc, test_binary_layout);
+	tcase_add_loop_test(tc, test_binary_hex_frames, 0,
+	                    (int)ARRAY_LEN(hex_frames));
+	tcase_add_test(tc, test_binary_abi2_layout);
 	tcase_add_loop_test(tc, test_exact_encoding, 0, (int)ARRAY_LEN(exact));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("formats");
 	tcase_add_test(tc, test_binary_unknown_tag_and_flags);
+	tcase_add_test(tc, test_binary_number_tags);
+	tcase_add_test(tc, test_json_decode_abi2);
+	tcase_add_test(tc, test_unknown_types);
+	tcase_add_test(tc, test_need_values);
+	tcase_add_loop_test(tc, test_need_driven, 0, C_COUNT);
 	tcase_add_loop_test(tc, test_line_decode, 0, (int)ARRAY_LEN(line_dec));
 	tcase_add_test(tc, test_json_decode_values);
 	tcase_add_test(tc, test_json_numbers);

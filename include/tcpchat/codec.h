@@ -9,8 +9,10 @@
  *
  * Codecs are stateless: the functions may be called for many connections
  * and must not keep per-connection state (what they need to know about
- * the connection is in tcpchat_decode_ctx).  They are only called on the
- * thread that drives the server or client that uses them.
+ * the connection is in tcpchat_decode_ctx).  decode is only called on the
+ * thread that drives the server or client that uses it; encode may also
+ * be called by tcpchat_client_send() on the caller's thread, so it must
+ * be reentrant (the built-in codecs are).
  */
 #ifndef TCPCHAT_CODEC_H
 #define TCPCHAT_CODEC_H
@@ -21,8 +23,11 @@
 extern "C" {
 #endif
 
-/* Value of tcpchat_codec.abi for this header. */
-#define TCPCHAT_CODEC_ABI 1
+/* Value of tcpchat_codec.abi for this header.  The library accepts any
+ * codec whose abi is between 1 and this value: an abi-1 codec knows the
+ * tcpchat_msg fields up to `target` (the rest reach it zeroed and are
+ * ignored when it encodes), abi 2 every field of this header. */
+#define TCPCHAT_CODEC_ABI 2
 
 /* Direction and state flags, passed to encode and (in
  * tcpchat_decode_ctx.flags) to decode. */
@@ -45,6 +50,10 @@ typedef struct tcpchat_decode_ctx {
 	                      decoded message has been handled */
 	size_t scratch_len; /* at least min(len, max_frame) bytes */
 	const char *error; /* out: on error, a fixed human-readable reason */
+	/* ---- since codec abi 2 (older codecs leave it 0) ---- */
+	size_t need;       /* out, when returning 0: the frame needs at least
+	                      this many bytes in all (0: unknown); the library
+	                      does not call again before it has them */
 } tcpchat_decode_ctx;
 
 typedef struct tcpchat_codec {
@@ -60,7 +69,8 @@ typedef struct tcpchat_codec {
 	              tcpchat_buf *out);
 
 	/* Tries to decode one frame from data[0..len).  Must never read at or
-	 * past data[len].  Returns:
+	 * past data[len].  Decodes any message type, including types this
+	 * header does not know (the protocol layer judges them).  Returns:
 	 *   > 0  the number of bytes of the frame, *out is filled; its strings
 	 *        point into data or ctx->scratch.  A frame that carries no
 	 *        message (e.g. an empty line) leaves out->type 0 and is
