@@ -1,6 +1,6 @@
-/* libtcpchat - event loop backends (epoll, poll) and wakeup. */
+/* libtcpchat - event loop: watchers over epoll or poll(2), the wakeup and
+ * the command queue.  Timers are in loop_timer.c. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,16 +15,9 @@
 #include <sys/eventfd.h>
 #endif
 
-static int set_flags(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -1;
-	fl = fcntl(fd, F_GETFD);
-	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
-		return -1;
-	return 0;
-}
+#define POLL_BATCH 256 /* events taken per wait */
+
+/* ---- wakeup and commands ------------------------------------------------ */
 
 static int wake_open(struct loop *l)
 {
@@ -38,7 +31,8 @@ static int wake_open(struct loop *l)
 	int p[2];
 	if (pipe(p) < 0)
 		return TCPCHAT_ESYS;
-	if (set_flags(p[0]) < 0 || set_flags(p[1]) < 0) {
+	if (util__nonblock_cloexec(p[0]) < 0 ||
+	    util__nonblock_cloexec(p[1]) < 0) {
 		int e = errno;
 		close(p[0]);
 		close(p[1]);
@@ -57,12 +51,13 @@ static void wake_drain(struct loop *l)
 	 * a wake between the clear and the read writes, the read eats that
 	 * write, the flag stays set and every later wake is skipped.  A
 	 * wake that still sees the flag set posted its work before our
-	 * exchange, so the caller (which looks for work after this) sees
+	 * exchange, so the owner (which looks for work after this) sees
 	 * it. */
 	while (read(l->wake_rfd, buf, sizeof buf) > 0)
 		;
 	atomic_exchange(&l->wake_pending, 0);
-	l->woken = 1;
+	if (l->on_wake)
+		l->on_wake(l, l->wake_data);
 }
 
 void loop__wake(struct loop *l)
@@ -124,86 +119,57 @@ static short poll_mask(unsigned events)
 	return m;
 }
 
-static int poll_add(struct loop *l, int fd, unsigned events, void *ptr)
+static int poll_add(struct loop *l, struct loop_watcher *w)
 {
-	if (fd >= l->slots) {
-		int n = l->slots ? l->slots : 64;
-		while (n <= fd)
-			n *= 2;
-		int *s = realloc(l->slot_of_fd, (size_t)n * sizeof *s);
-		if (!s)
-			return TCPCHAT_ENOMEM;
-		for (int i = l->slots; i < n; i++)
-			s[i] = -1;
-		l->slot_of_fd = s;
-		l->slots = n;
-	}
-	if (l->slot_of_fd[fd] >= 0) {
-		errno = EEXIST;
-		return TCPCHAT_ESYS;
-	}
 	if (l->nfds == l->cap) {
 		int n = l->cap ? l->cap * 2 : 64;
 		struct pollfd *p = realloc(l->pfds, (size_t)n * sizeof *p);
 		if (!p)
 			return TCPCHAT_ENOMEM;
 		l->pfds = p;
-		void **q = realloc(l->ptrs, (size_t)n * sizeof *q);
+		struct loop_watcher **q = realloc(l->pw, (size_t)n * sizeof *q);
 		if (!q)
 			return TCPCHAT_ENOMEM;
-		l->ptrs = q;
+		l->pw = q;
 		l->cap = n;
 	}
-	l->pfds[l->nfds].fd = fd;
-	l->pfds[l->nfds].events = poll_mask(events);
-	l->pfds[l->nfds].revents = 0;
-	l->ptrs[l->nfds] = ptr;
-	l->slot_of_fd[fd] = l->nfds++;
+	w->slot = l->nfds++;
+	l->pfds[w->slot].fd = w->fd;
+	l->pfds[w->slot].events = poll_mask(w->events);
+	l->pfds[w->slot].revents = 0;
+	l->pw[w->slot] = w;
 	return 0;
 }
 
-static int poll_mod(struct loop *l, int fd, unsigned events, void *ptr)
+static void poll_del(struct loop *l, struct loop_watcher *w)
 {
-	if (fd < 0 || fd >= l->slots || l->slot_of_fd[fd] < 0) {
-		errno = ENOENT;
-		return TCPCHAT_ESYS;
-	}
-	int i = l->slot_of_fd[fd];
-	l->pfds[i].events = poll_mask(events);
-	l->ptrs[i] = ptr;
-	return 0;
-}
-
-static void poll_del(struct loop *l, int fd)
-{
-	if (fd < 0 || fd >= l->slots || l->slot_of_fd[fd] < 0)
-		return;
-	int i = l->slot_of_fd[fd];
+	int i = w->slot;
 	int last = --l->nfds;
 	if (i != last) {
 		l->pfds[i] = l->pfds[last];
-		l->ptrs[i] = l->ptrs[last];
-		l->slot_of_fd[l->pfds[i].fd] = i;
+		l->pw[i] = l->pw[last];
+		l->pw[i]->slot = i;
 	}
-	l->slot_of_fd[fd] = -1;
+	w->slot = -1;
 }
 
-static int poll_wait(struct loop *l, int timeout_ms, struct loop_event *ev,
-                     int max)
+static int poll_wait(struct loop *l, int timeout_ms)
 {
-	/* Slot 0 is the wakeup fd (added by loop__init). */
 	int n = poll(l->pfds, (nfds_t)l->nfds, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : TCPCHAT_ESYS;
-	int out = 0;
-	for (int i = 0; i < l->nfds && n > 0 && out < max; i++) {
+	/* Collect first: callbacks add and remove slots. */
+	struct loop_watcher *ready[POLL_BATCH];
+	unsigned what[POLL_BATCH];
+	int cnt = 0, woken = 0;
+	for (int i = 0; i < l->nfds && n > 0 && cnt < POLL_BATCH; i++) {
 		short r = l->pfds[i].revents;
 		if (!r)
 			continue;
 		n--;
 		l->pfds[i].revents = 0;
-		if (l->ptrs[i] == l) {
-			wake_drain(l);
+		if (l->pw[i] == &l->wake_w) {
+			woken = 1;
 			continue;
 		}
 		unsigned e = 0;
@@ -213,14 +179,19 @@ static int poll_wait(struct loop *l, int timeout_ms, struct loop_event *ev,
 			e |= LOOP_WRITE;
 		if (r & (POLLERR | POLLHUP | POLLNVAL))
 			e |= LOOP_ERROR;
-		ev[out].ptr = l->ptrs[i];
-		ev[out].events = e;
-		out++;
+		ready[cnt] = l->pw[i];
+		what[cnt++] = e;
 	}
-	return out;
+	loop__update_now(l);
+	if (woken)
+		wake_drain(l);
+	for (int i = 0; i < cnt; i++)
+		if (ready[i]->fd >= 0)
+			ready[i]->cb(ready[i], what[i]);
+	return cnt;
 }
 
-/* ---- dispatch ------------------------------------------------------------ */
+/* ---- epoll backend ------------------------------------------------------ */
 
 #if TCPCHAT_USE_EPOLL
 static uint32_t ep_mask(unsigned events)
@@ -232,15 +203,129 @@ static uint32_t ep_mask(unsigned events)
 		m |= EPOLLOUT;
 	return m;
 }
+
+static int ep_ctl(struct loop *l, int op, struct loop_watcher *w)
+{
+	struct epoll_event e = {.events = ep_mask(w->events), .data.ptr = w};
+	return epoll_ctl(l->epfd, op, w->fd, &e) ? TCPCHAT_ESYS : 0;
+}
+
+static int ep_wait(struct loop *l, int timeout_ms)
+{
+	struct epoll_event eev[POLL_BATCH];
+	int n = epoll_wait(l->epfd, eev, POLL_BATCH, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : TCPCHAT_ESYS;
+	loop__update_now(l);
+	int out = 0;
+	for (int i = 0; i < n; i++)
+		if (eev[i].data.ptr == &l->wake_w) {
+			wake_drain(l);
+			break;
+		}
+	for (int i = 0; i < n; i++) {
+		struct loop_watcher *w = eev[i].data.ptr;
+		if (w == &l->wake_w || w->fd < 0)
+			continue; /* unwatched by an earlier callback */
+		unsigned e = 0;
+		uint32_t r = eev[i].events;
+		if (r & EPOLLIN)
+			e |= LOOP_READ;
+		if (r & EPOLLOUT)
+			e |= LOOP_WRITE;
+		if (r & (EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+			e |= LOOP_ERROR;
+		w->cb(w, e);
+		out++;
+	}
+	return out;
+}
 #endif
 
-int loop__init(struct loop *l)
+/* ---- watchers ------------------------------------------------------------ */
+
+int loop__watch(struct loop *l, struct loop_watcher *w, int fd, unsigned events,
+                loop_io_fn cb, void *data)
+{
+	w->fd = fd;
+	w->events = events;
+	w->cb = cb;
+	w->data = data;
+	w->slot = -1;
+	int rc;
+#if TCPCHAT_USE_EPOLL
+	if (l->epfd >= 0)
+		rc = ep_ctl(l, EPOLL_CTL_ADD, w);
+	else
+#endif
+		rc = poll_add(l, w);
+	if (rc)
+		w->fd = -1;
+	return rc;
+}
+
+int loop__set(struct loop *l, struct loop_watcher *w, unsigned events)
+{
+	if (w->fd < 0 || w->events == events)
+		return 0;
+	unsigned old = w->events;
+	w->events = events;
+#if TCPCHAT_USE_EPOLL
+	if (l->epfd >= 0) {
+		int rc = ep_ctl(l, EPOLL_CTL_MOD, w);
+		if (rc)
+			w->events = old;
+		return rc;
+	}
+#endif
+	TC_UNUSED(old);
+	l->pfds[w->slot].events = poll_mask(events);
+	return 0;
+}
+
+void loop__unwatch(struct loop *l, struct loop_watcher *w)
+{
+	if (w->fd < 0)
+		return;
+#if TCPCHAT_USE_EPOLL
+	if (l->epfd >= 0) {
+		struct epoll_event e = {0};
+		epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, &e);
+	} else
+#endif
+		poll_del(l, w);
+	w->fd = -1;
+	w->events = 0;
+}
+
+int loop__poll(struct loop *l, int timeout_ms)
+{
+#if TCPCHAT_USE_EPOLL
+	if (l->epfd >= 0)
+		return ep_wait(l, timeout_ms);
+#endif
+	return poll_wait(l, timeout_ms);
+}
+
+/* ---- setup ---------------------------------------------------------------- */
+
+static void wake_cb(struct loop_watcher *w, unsigned events)
+{
+	TC_UNUSED(w);
+	TC_UNUSED(events); /* handled by the backends before dispatch */
+}
+
+int loop__init(struct loop *l, loop_wake_fn on_wake, void *data)
 {
 	memset(l, 0, sizeof *l);
 	l->epfd = -1;
 	l->wake_rfd = l->wake_wfd = -1;
+	l->wake_w.fd = -1;
+	l->on_wake = on_wake;
+	l->wake_data = data;
 	atomic_init(&l->wake_pending, 0);
 	pthread_mutex_init(&l->mu, NULL);
+	loop__update_now(l);
 	int rc = wake_open(l);
 	if (rc) {
 		pthread_mutex_destroy(&l->mu);
@@ -253,7 +338,7 @@ int loop__init(struct loop *l)
 		return TCPCHAT_ESYS;
 	}
 #endif
-	rc = loop__add(l, l->wake_rfd, LOOP_READ, l);
+	rc = loop__watch(l, &l->wake_w, l->wake_rfd, LOOP_READ, wake_cb, l);
 	if (rc) {
 		loop__fini(l);
 		return rc;
@@ -270,82 +355,9 @@ void loop__fini(struct loop *l)
 	if (l->wake_wfd >= 0 && l->wake_wfd != l->wake_rfd)
 		close(l->wake_wfd);
 	free(l->pfds);
-	free(l->ptrs);
-	free(l->slot_of_fd);
+	free(l->pw);
+	free(l->heap);
 	pthread_mutex_destroy(&l->mu);
 	memset(l, 0, sizeof *l);
 	l->epfd = l->wake_rfd = l->wake_wfd = -1;
-}
-
-int loop__add(struct loop *l, int fd, unsigned events, void *ptr)
-{
-#if TCPCHAT_USE_EPOLL
-	if (l->epfd >= 0) {
-		struct epoll_event e = {.events = ep_mask(events),
-		                        .data.ptr = ptr};
-		return epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) ? TCPCHAT_ESYS
-		                                                 : 0;
-	}
-#endif
-	return poll_add(l, fd, events, ptr);
-}
-
-int loop__mod(struct loop *l, int fd, unsigned events, void *ptr)
-{
-#if TCPCHAT_USE_EPOLL
-	if (l->epfd >= 0) {
-		struct epoll_event e = {.events = ep_mask(events),
-		                        .data.ptr = ptr};
-		return epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &e) ? TCPCHAT_ESYS
-		                                                 : 0;
-	}
-#endif
-	return poll_mod(l, fd, events, ptr);
-}
-
-void loop__del(struct loop *l, int fd)
-{
-#if TCPCHAT_USE_EPOLL
-	if (l->epfd >= 0) {
-		struct epoll_event e = {0};
-		epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, &e);
-		return;
-	}
-#endif
-	poll_del(l, fd);
-}
-
-int loop__wait(struct loop *l, int timeout_ms, struct loop_event *ev, int max)
-{
-	l->woken = 0;
-#if TCPCHAT_USE_EPOLL
-	if (l->epfd >= 0) {
-		struct epoll_event eev[256];
-		if (max > (int)TC_ARRAY_LEN(eev))
-			max = (int)TC_ARRAY_LEN(eev);
-		int n = epoll_wait(l->epfd, eev, max, timeout_ms);
-		if (n < 0)
-			return errno == EINTR ? 0 : TCPCHAT_ESYS;
-		int out = 0;
-		for (int i = 0; i < n; i++) {
-			if (eev[i].data.ptr == l) {
-				wake_drain(l);
-				continue;
-			}
-			unsigned e = 0;
-			uint32_t r = eev[i].events;
-			if (r & EPOLLIN)
-				e |= LOOP_READ;
-			if (r & EPOLLOUT)
-				e |= LOOP_WRITE;
-			if (r & (EPOLLERR | EPOLLHUP | EPOLLRDHUP))
-				e |= LOOP_ERROR;
-			ev[out].ptr = eev[i].data.ptr;
-			ev[out].events = e;
-			out++;
-		}
-		return out;
-	}
-#endif
-	return poll_wait(l, timeout_ms, ev, max);
 }

@@ -13,8 +13,7 @@
 #include "internal.h"
 #include "net.h"
 
-int net__resolve(const char *addr, int passive, union net_addr *out,
-                 socklen_t *len)
+int net__resolve(const char *addr, int passive, struct net_addrs *out)
 {
 	char host[256];
 	const char *port;
@@ -54,26 +53,26 @@ int net__resolve(const char *addr, int passive, union net_addr *out,
 		hints.ai_family = AF_INET;
 	if (getaddrinfo(host[0] ? host : NULL, port, &hints, &res) != 0 || !res)
 		return TCPCHAT_EADDR;
-	int rc = TCPCHAT_EADDR;
-	if (res->ai_addrlen <= sizeof *out) {
-		memset(out, 0, sizeof *out);
-		memcpy(out, res->ai_addr, res->ai_addrlen);
-		*len = res->ai_addrlen;
-		rc = 0;
+	out->n = 0;
+	for (struct addrinfo *ai = res; ai && out->n < NET_MAX_ADDRS;
+	     ai = ai->ai_next) {
+		if (ai->ai_addrlen > sizeof out->a[0])
+			continue;
+		int dup = 0;
+		for (int i = 0; i < out->n; i++)
+			if (out->len[i] == ai->ai_addrlen &&
+			    memcmp(&out->a[i], ai->ai_addr, ai->ai_addrlen) ==
+			            0)
+				dup = 1;
+		if (dup)
+			continue;
+		memset(&out->a[out->n], 0, sizeof out->a[0]);
+		memcpy(&out->a[out->n], ai->ai_addr, ai->ai_addrlen);
+		out->len[out->n] = ai->ai_addrlen;
+		out->n++;
 	}
 	freeaddrinfo(res);
-	return rc;
-}
-
-static int nonblock_cloexec(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -1;
-	fl = fcntl(fd, F_GETFD);
-	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
-		return -1;
-	return 0;
+	return out->n ? 0 : TCPCHAT_EADDR;
 }
 
 static int new_socket(int family)
@@ -84,7 +83,7 @@ static int new_socket(int family)
 		return fd;
 #endif
 	fd = socket(family, SOCK_STREAM, 0);
-	if (fd >= 0 && nonblock_cloexec(fd) < 0) {
+	if (fd >= 0 && util__nonblock_cloexec(fd) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
@@ -120,7 +119,7 @@ int net__accept(int lfd, int *out, union net_addr *peer, socklen_t *len)
 	fd = accept4(lfd, &peer->sa, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 #else
 	fd = accept(lfd, &peer->sa, len);
-	if (fd >= 0 && nonblock_cloexec(fd) < 0) {
+	if (fd >= 0 && util__nonblock_cloexec(fd) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
@@ -163,23 +162,4 @@ int net__local_port(int fd)
 	if (a.sa.sa_family == AF_INET6)
 		return ntohs(a.in6.sin6_port);
 	return TCPCHAT_EINVAL;
-}
-
-void net__format(const struct sockaddr *sa, char *buf, size_t size)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (sa && sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
-		port = ntohs(s->sin_port);
-		snprintf(buf, size, "%s:%d", host, port);
-		return;
-	}
-	if (sa && sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
-		port = ntohs(s->sin6_port);
-	}
-	snprintf(buf, size, "[%s]:%d", host, port);
 }

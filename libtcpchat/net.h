@@ -12,10 +12,19 @@ union net_addr {
 	struct sockaddr_in6 in6;
 };
 
+#define NET_MAX_ADDRS 8
+
+/* Every address a name resolved to, in getaddrinfo's order. */
+struct net_addrs {
+	int n;
+	union net_addr a[NET_MAX_ADDRS];
+	socklen_t len[NET_MAX_ADDRS];
+};
+
 /* Parses "host:port", "[v6]:port" or ":port" (passive only) and resolves
- * host.  Returns 0 or TCPCHAT_EADDR. */
-int net__resolve(const char *addr, int passive, union net_addr *out,
-                 socklen_t *len);
+ * host to at most NET_MAX_ADDRS distinct addresses.  Returns 0 or
+ * TCPCHAT_EADDR. */
+int net__resolve(const char *addr, int passive, struct net_addrs *out);
 /* Socket bound and listening, non-blocking, close-on-exec. */
 int net__listen(const union net_addr *a, socklen_t len, int backlog, int *fd);
 /* Accepts one connection: non-blocking, close-on-exec, TCP_NODELAY.
@@ -26,7 +35,5 @@ int net__accept(int lfd, int *fd, union net_addr *peer, socklen_t *len);
 int net__connect(const union net_addr *a, socklen_t len, int *fd);
 /* Local port of a socket, or a negative code. */
 int net__local_port(int fd);
-/* Formats an address as "host:port" / "[v6]:port". */
-void net__format(const struct sockaddr *sa, char *buf, size_t size);
 
 #endif
