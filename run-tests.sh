@@ -33,14 +33,16 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # Configures (or reconfigures, so that newly installed packages are seen)
-# a build directory with the tests required.
+# a build directory with the tests required and every warning an error
+# (werror is not a project default: it would break distribution and
+# subproject builds with newer compilers).
 setup() {
 	local dir=$1
 	shift
 	if [ -d "$dir/meson-info" ]; then
-		meson setup --reconfigure "$dir" -Dtests=enabled "$@" >/dev/null
+		meson setup --reconfigure "$dir" -Dtests=enabled -Dwerror=true "$@" >/dev/null
 	else
-		meson setup "$dir" -Dtests=enabled "$@" >/dev/null
+		meson setup "$dir" -Dtests=enabled -Dwerror=true "$@" >/dev/null
 	fi
 }
 

@@ -376,6 +376,8 @@ int main(int argc, char **argv)
 	}
 	tcpchat_server_set_handler(srv, on_event, NULL);
 	tcpchat_server_set_option(srv, TCPCHAT_SOPT_LOG_LEVEL, log_level);
+	/* The server is this whole process: give freed memory back. */
+	tcpchat_server_set_option(srv, TCPCHAT_SOPT_TRIM_HEAP, 1);
 	if (max_clients > 0)
 		tcpchat_server_set_option(srv, TCPCHAT_SOPT_MAX_CLIENTS,
 		                          max_clients);

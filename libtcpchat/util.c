@@ -1,4 +1,5 @@
 /* libtcpchat - error strings, version, byte buffers, UTF-8 and names. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +30,8 @@ static const char *const error_names[] = {
         [20] = "invalid message content",
         [21] = "kicked",
         [22] = "too slow to keep up",
+        [23] = "error reported by the server",
+        [24] = "unknown message type",
 };
 
 TCPCHAT_API const char *tcpchat_strerror(int err)
@@ -229,4 +232,45 @@ int64_t util__wall_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int util__nonblock_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -1;
+	fl = fcntl(fd, F_GETFD);
+	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+		return -1;
+	return 0;
+}
+
+const struct util_opt *util__opt_find(const struct util_opt *t, size_t n,
+                                      int id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i].id == id)
+			return &t[i];
+	return NULL;
+}
+
+int util__opt_set(void *obj, const struct util_opt *t, size_t n, int id,
+                  long long value)
+{
+	const struct util_opt *o = obj ? util__opt_find(t, n, id) : NULL;
+	if (!o || value < o->min || value > o->max)
+		return TCPCHAT_EINVAL;
+	*(long long *)(void *)((char *)obj + o->off) = value;
+	return 0;
+}
+
+int util__opt_get(const void *obj, const struct util_opt *t, size_t n, int id,
+                  long long *value)
+{
+	const struct util_opt *o =
+	        obj && value ? util__opt_find(t, n, id) : NULL;
+	if (!o)
+		return TCPCHAT_EINVAL;
+	*value = *(const long long *)(const void *)((const char *)obj + o->off);
+	return 0;
 }

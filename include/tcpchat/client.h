@@ -66,7 +66,10 @@ TCPCHAT_API int tcpchat_client_set_codec(tcpchat_client *cli,
 enum tcpchat_client_event_type {
 	/* The server accepted the handshake; ev->name is our name. */
 	TCPCHAT_CEV_CONNECTED = 1,
-	/* A message arrived: ev->msg (TEXT, JOIN, LEAVE, WHO or ERROR). */
+	/* A message arrived: ev->msg (TEXT, JOIN, LEAVE, WHO, ERROR, or a
+	 * type this library does not know, passed on as it came).  An ERROR
+	 * with TCPCHAT_MSGF_CLOSING in msg->flags ends the connection: the
+	 * DISCONNECTED event that follows reports it. */
 	TCPCHAT_CEV_MESSAGE = 2,
 	/* The connection is gone: ev->reason (enum tcpchat_reason) and
 	 * ev->error (TCPCHAT_E* or 0); ev->text says why in words.  After it
@@ -86,6 +89,10 @@ typedef struct tcpchat_client_event {
 	int error;              /* DISCONNECTED */
 	int level;              /* LOG */
 	const char *text;       /* LOG, DISCONNECTED: NUL-terminated */
+	uint32_t wire_code;     /* DISCONNECTED: the code of the server's
+	                           closing ERROR (tcpchat-protocol(7)), 0 if
+	                           it sent none; a code this library does not
+	                           know gives error TCPCHAT_EREMOTE */
 } tcpchat_client_event;
 
 /* Runs on the loop thread.  May call tcpchat_client_send(),
@@ -111,7 +118,8 @@ TCPCHAT_API int tcpchat_client_new(tcpchat_client **out);
 TCPCHAT_API void tcpchat_client_destroy(tcpchat_client *cli);
 
 /* Resolves addr ("host:port" or "[v6]:port") and starts a non-blocking
- * connect; name (NUL-terminated, checked with tcpchat_name_check()) is
+ * connect (to each address the name resolves to in turn, until one
+ * answers); name (NUL-terminated, checked with tcpchat_name_check()) is
  * sent in the handshake.  The connection proceeds when the loop runs.
  * Returns 0, TCPCHAT_EADDR, TCPCHAT_EBADNAME, TCPCHAT_ESTATE (already
  * connected or connecting), TCPCHAT_ENOMEM or TCPCHAT_ESYS.  Loop thread
@@ -144,11 +152,15 @@ TCPCHAT_API int tcpchat_client_stop(tcpchat_client *cli);
 
 /* Queues text[0..len) as a TEXT message.  It is sent as soon as the
  * handshake is done (messages queued before that wait; texts sent before
- * tcpchat_client_stop() go before the goodbye).  The text is copied.
- * Returns 0 when queued (not yet delivered), TCPCHAT_EINVAL (NULL, empty,
- * invalid UTF-8, or a control character other than tab, e.g. '\n'),
- * TCPCHAT_EMSGSIZE, TCPCHAT_EQUEUEFULL, TCPCHAT_ECLOSED (never connected,
- * or disconnected) or TCPCHAT_ENOMEM.  Thread-safe. */
+ * tcpchat_client_stop() go before the goodbye).  The text is encoded on
+ * the caller's thread.  Returns 0 when queued (not yet delivered),
+ * TCPCHAT_EINVAL (NULL, empty, invalid UTF-8, or a control character
+ * other than tab, e.g. '\n'), TCPCHAT_EMSGSIZE (the encoded frame is
+ * larger than the server's limit from its WELCOME; before the WELCOME,
+ * larger than MAX_FRAME, and a text queued then that turns out too large
+ * for the server is not sent and logged at ERROR), TCPCHAT_EQUEUEFULL,
+ * TCPCHAT_ECLOSED (never connected, or disconnected) or TCPCHAT_ENOMEM.
+ * Thread-safe. */
 TCPCHAT_API int tcpchat_client_send(tcpchat_client *cli, const char *text,
                                     size_t len);
 
@@ -178,6 +190,21 @@ TCPCHAT_API int tcpchat_client_step(tcpchat_client *cli);
 /* 1 while the handshake is done and the connection is up, else 0.
  * Thread-safe. */
 TCPCHAT_API int tcpchat_client_is_connected(const tcpchat_client *cli);
+
+/* What the server said about itself in its WELCOME. */
+typedef struct tcpchat_server_info {
+	size_t size;           /* set to sizeof(struct) before the call */
+	uint64_t caps;         /* TCPCHAT_CAP_* */
+	uint64_t max_frame;    /* largest frame it accepts; 0: not said */
+	uint64_t queue_frames; /* its output queue for us; 0: not said */
+	uint64_t queue_bytes;
+} tcpchat_server_info;
+
+/* Fills *out (up to out->size bytes) with what the last WELCOME said.
+ * Returns 0, TCPCHAT_ECLOSED before the first WELCOME, or
+ * TCPCHAT_EINVAL.  Thread-safe. */
+TCPCHAT_API int tcpchat_client_server_info(tcpchat_client *cli,
+                                           tcpchat_server_info *out);
 
 #ifdef __cplusplus
 }

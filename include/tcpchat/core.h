@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "version.h"
+#include <tcpchat/version.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,8 +31,9 @@ extern "C" {
 
 /* ---- Error codes ------------------------------------------------------ */
 
-/* 0 is success; failures are negative.  The same numbers, made positive,
- * travel as the code of an ERROR message on the wire. */
+/* 0 is success; failures are negative.  These are the library's codes;
+ * the codes of ERROR messages on the wire are their own space (see "Wire
+ * error codes" below and tcpchat-protocol(7)). */
 enum tcpchat_error {
 	TCPCHAT_OK = 0,
 	TCPCHAT_EINVAL = -1,     /* invalid argument */
@@ -56,16 +57,54 @@ enum tcpchat_error {
 	TCPCHAT_ENOTSUP = -19,   /* not supported by this build or backend */
 	TCPCHAT_EBADMSG = -20,   /* message content refused (e.g. bad UTF-8) */
 	TCPCHAT_EKICKED = -21,   /* disconnected by the server operator */
-	TCPCHAT_ESLOW = -22      /* disconnected: too slow to read its messages */
+	TCPCHAT_ESLOW = -22,     /* disconnected: too slow to read its messages */
+	TCPCHAT_EREMOTE = -23,   /* the server reported an error this library
+	                            does not know (the wire code is passed on) */
+	TCPCHAT_ENOTYPE = -24    /* the peer does not know that message type */
 };
 
 /* Lowest (most negative) error code; every code in
  * [TCPCHAT_ERROR_MIN, 0] has a name. */
-#define TCPCHAT_ERROR_MIN TCPCHAT_ESLOW
+#define TCPCHAT_ERROR_MIN TCPCHAT_ENOTYPE
 
 /* Returns a fixed, human-readable English string for an error code; never
  * NULL ("unknown error" for codes it does not know).  Thread-safe. */
 TCPCHAT_API const char *tcpchat_strerror(int err);
+
+/* ---- Wire error codes ------------------------------------------------- */
+
+/* The code of an ERROR message is a number of this space, documented in
+ * tcpchat-protocol(7).  Codes are stable; a peer may send codes this
+ * version does not know, and those reach the application unchanged.
+ * Whether the connection is closing travels with the message itself
+ * (TCPCHAT_MSGF_CLOSING), so no receiver keeps a list of fatal codes. */
+enum tcpchat_wire_error {
+	TCPCHAT_WIRE_PROTO = 4,      /* malformed frame, protocol violation */
+	TCPCHAT_WIRE_MSGSIZE = 5,    /* frame or message too large */
+	TCPCHAT_WIRE_TIMEDOUT = 7,   /* handshake or idle timeout */
+	TCPCHAT_WIRE_NAMEINUSE = 8,  /* name already in use */
+	TCPCHAT_WIRE_BADNAME = 9,    /* invalid name */
+	TCPCHAT_WIRE_FULL = 10,      /* server full */
+	TCPCHAT_WIRE_REFUSED = 11,   /* refused by the server application */
+	TCPCHAT_WIRE_VERSION = 12,   /* unsupported protocol version */
+	TCPCHAT_WIRE_NOMEM = 2,      /* the server ran out of memory */
+	TCPCHAT_WIRE_NOTFOUND = 15,  /* no such user */
+	TCPCHAT_WIRE_SHUTDOWN = 18,  /* the server is shutting down */
+	TCPCHAT_WIRE_NOTSUP = 19,    /* not supported (e.g. a room or target
+	                                on a server without rooms) */
+	TCPCHAT_WIRE_BADMSG = 20,    /* message content refused */
+	TCPCHAT_WIRE_KICKED = 21,    /* kicked by the operator */
+	TCPCHAT_WIRE_SLOW = 22,      /* too slow to keep up */
+	TCPCHAT_WIRE_NOTYPE = 24     /* unknown message type */
+};
+
+/* Maps a library error code to the wire code that reports it (a code
+ * with no wire counterpart becomes TCPCHAT_WIRE_PROTO).  Thread-safe. */
+TCPCHAT_API uint32_t tcpchat_error_to_wire(int err);
+
+/* Maps a wire code to the library's code, or TCPCHAT_EREMOTE for a code
+ * this version does not know.  Thread-safe. */
+TCPCHAT_API int tcpchat_error_from_wire(uint32_t code);
 
 /* Runtime version of the library, e.g. "0.1.0"; compare with
  * TCPCHAT_VERSION_STRING to detect a header/library mismatch.  If num is
@@ -82,7 +121,9 @@ typedef struct tcpchat_str {
 } tcpchat_str;
 
 /* Message types.  Values are stable: they are the type byte of the binary
- * codec.  A codec that meets a type it does not know reports an error. */
+ * codec.  Codecs decode any type, known or not; the protocol layer judges
+ * it (a type it does not know gets a non-fatal ERROR
+ * TCPCHAT_WIRE_NOTYPE, so the protocol can grow). */
 enum tcpchat_msg_type {
 	TCPCHAT_MSG_HELLO = 1,   /* c->s: protocol version in code, name in sender */
 	TCPCHAT_MSG_WELCOME = 2, /* s->c: handshake accepted, name in sender */
@@ -95,8 +136,20 @@ enum tcpchat_msg_type {
 	TCPCHAT_MSG_PONG = 8,
 	TCPCHAT_MSG_WHO = 9,     /* c->s: who is here?  s->c: code = number of
 	                            users, body = their names, space-separated */
-	TCPCHAT_MSG_TYPE_MAX = 9
+	TCPCHAT_MSG_TYPE_MAX = 9, /* the highest type this version knows */
+	/* A type a codec could not even number (e.g. an unknown JSON type
+	 * name): never on the wire as a number. */
+	TCPCHAT_MSG_UNKNOWN = 0x10000
 };
+
+/* tcpchat_msg.flags */
+#define TCPCHAT_MSGF_CLOSING 0x1u /* ERROR: the sender closes the
+                                     connection after this message */
+
+/* Capabilities, announced in HELLO (client) and WELCOME (server) in
+ * tcpchat_msg.caps.  A peer uses a feature only when both announced it. */
+#define TCPCHAT_CAP_BASE 0x1u /* error flags, limits in WELCOME, unknown
+                                 types answered with a non-fatal error */
 
 /* Why a user left (code of a LEAVE message, reason of a LEAVE event). */
 enum tcpchat_reason {
@@ -119,8 +172,12 @@ TCPCHAT_API const char *tcpchat_msg_type_name(int type);
 
 /* One message, as a view.  Received messages are filled by the library and
  * valid only during the callback.  Fields a type does not use are zero.
- * The reserved fields keep room for later protocol fields; leave them
- * zero when you build a message yourself. */
+ *
+ * Growth: messages are always allocated (and zeroed) by the library, so
+ * new fields are only ever added at the end, and a codec says with its
+ * abi which fields it knows (tcpchat/codec.h).  The fields marked
+ * "reserved" are carried by the built-in codecs but not yet used by the
+ * server; leave them zero. */
 typedef struct tcpchat_msg {
 	uint32_t type;     /* enum tcpchat_msg_type */
 	uint32_t code;     /* HELLO/WELCOME: protocol version; ERROR: error
@@ -132,6 +189,18 @@ typedef struct tcpchat_msg {
 	tcpchat_str body;  /* TEXT: the text; ERROR/LEAVE: human reason */
 	tcpchat_str room;  /* reserved for chat rooms; empty today */
 	tcpchat_str target; /* reserved for private messages; empty today */
+	/* ---- since codec abi 2 ---- */
+	uint32_t flags;     /* TCPCHAT_MSGF_* */
+	uint32_t reserved0;
+	uint64_t caps;      /* HELLO, WELCOME: TCPCHAT_CAP_* bits */
+	uint64_t max_frame; /* WELCOME: largest frame the server accepts, in
+	                       bytes (0: not said) */
+	uint64_t queue_frames; /* WELCOME: frames the server queues for this */
+	uint64_t queue_bytes;  /* client, and bytes (0: not said) */
+	tcpchat_str ref;    /* reserved: the client's own reference (acks) */
+	tcpchat_str cursor; /* reserved: a position in a history */
+	uint64_t seq;       /* reserved: sequence number within a room */
+	uint64_t epoch;     /* reserved: epoch of a room's history */
 	uint64_t reserved[4];
 } tcpchat_msg;
 

@@ -22,9 +22,11 @@
  *                  tcpchat_server_step() whenever it wakes.  Needs the epoll
  *                  backend (the default on Linux).
  *
- * Memory: an idle connection costs a few hundred bytes (no buffers); with
- * glibc, the server returns freed heap pages to the system with
- * malloc_trim(0) when its loop is quiet after a burst.
+ * Memory: an idle connection costs a few hundred bytes (no buffers).  The
+ * library never trims the host's heap unless asked: with
+ * TCPCHAT_SOPT_TRIM_HEAP set (and glibc), the server returns freed heap
+ * pages to the system with malloc_trim(0) when its loop is quiet after a
+ * burst.
  *
  * Threading: the thread that calls run/step (or the library's thread in
  * mode 2) is the loop thread.  Every callback runs on it.  Functions marked
@@ -73,14 +75,23 @@ enum tcpchat_server_option {
 	TCPCHAT_SOPT_SHUTDOWN_TIMEOUT = 8, /* [2000] ms to flush queues on stop */
 	TCPCHAT_SOPT_LOG_LEVEL = 9,        /* [TCPCHAT_LOG_INFO] highest level
 	                                      delivered as LOG events */
-	TCPCHAT_SOPT_BACKLOG = 10          /* [511] listen(2) backlog */
+	TCPCHAT_SOPT_BACKLOG = 10,         /* [511] listen(2) backlog */
+	TCPCHAT_SOPT_TRIM_HEAP = 11        /* [0] 1: call malloc_trim(0) (glibc)
+	                                      when the loop is quiet after
+	                                      connections freed memory; it
+	                                      takes every arena lock of the
+	                                      whole process */
 };
 
-/* Sets an integer option.  Call before the loop first runs (MAX_FRAME,
- * QUEUE_*, SLOW_POLICY, timeouts and LOG_LEVEL may also be changed later
- * from the loop thread; they apply from then on).  Returns 0, or
- * TCPCHAT_EINVAL for an unknown option or a value out of range (the
- * option then keeps its value).  Loop thread only. */
+/* Sets an integer option.  Call before the loop first runs; MAX_FRAME,
+ * QUEUE_*, SLOW_POLICY, the timeouts, LOG_LEVEL and TRIM_HEAP may also be
+ * changed later from the loop thread (e.g. from a callback or between
+ * steps).  They apply from then on: IDLE_TIMEOUT at once to every user,
+ * HANDSHAKE_TIMEOUT to connections accepted later (0 also stops the
+ * pending handshake deadlines), MAX_FRAME to frames not yet started and
+ * to the checks of the thread-safe calls.  Returns 0, or TCPCHAT_EINVAL
+ * for an unknown option or a value out of range (the option then keeps
+ * its value).  Loop thread only. */
 TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,
                                           long long value);
 
@@ -91,20 +102,36 @@ TCPCHAT_API int tcpchat_server_get_option(const tcpchat_server *srv,
 
 /* ---- Events ----------------------------------------------------------- */
 
+/* What a handler returns for CONNECT, JOIN and MESSAGE.  Any other
+ * non-zero value refuses too. */
+enum tcpchat_verdict {
+	TCPCHAT_ACCEPT = 0,
+	TCPCHAT_REFUSE = 1,
+	/* JOIN and MESSAGE only: decide later with tcpchat_server_accept()
+	 * or tcpchat_server_refuse(), from any thread, giving ev->conn_id.
+	 * Meanwhile the connection's input waits (in order, with TCP
+	 * backpressure); a deferred JOIN keeps its name reserved and its
+	 * handshake deadline. */
+	TCPCHAT_DEFER = 0x100
+};
+
 enum tcpchat_server_event_type {
 	/* A TCP connection arrived from ev->peer.  Return non-zero to refuse
 	 * it (it is closed at once, nothing is sent). */
 	TCPCHAT_SEV_CONNECT = 1,
-	/* ev->name asks to join.  Return non-zero to refuse; the client gets
-	 * an ERROR with ev->refuse_reason and is closed.  refuse_reason is
-	 * read after the handler returns, so it must not point into the
-	 * handler's stack: use a string literal or memory that outlives the
-	 * call (NULL: a default text). */
+	/* ev->name asks to join.  Return TCPCHAT_ACCEPT, TCPCHAT_DEFER or
+	 * non-zero to refuse; a refused client gets an ERROR with
+	 * ev->refuse_reason and is closed.  refuse_reason is read after the
+	 * handler returns, so it must not point into the handler's stack:
+	 * use a string literal or memory that outlives the call (NULL: a
+	 * default text). */
 	TCPCHAT_SEV_JOIN = 2,
-	/* ev->name sent ev->msg (a TEXT, already stamped).  Return non-zero to
-	 * veto it: nobody receives it and the sender gets an ERROR
-	 * (TCPCHAT_EREFUSED, ev->refuse_reason, same lifetime rule) but stays
-	 * connected. */
+	/* ev->name sent ev->msg (a TEXT, already stamped).  Return
+	 * TCPCHAT_ACCEPT, TCPCHAT_DEFER, or non-zero to veto it: nobody
+	 * receives it and the sender gets an ERROR (TCPCHAT_EREFUSED,
+	 * ev->refuse_reason, same lifetime rule) but stays connected.  A
+	 * deferred message is copied, and stamped again (id, time) when it
+	 * is accepted, so that ids keep increasing. */
 	TCPCHAT_SEV_MESSAGE = 3,
 	/* ev->name has left, for ev->reason (enum tcpchat_reason); ev->error
 	 * holds the error code when there is one.  Only for joined users. */
@@ -234,16 +261,43 @@ TCPCHAT_API int tcpchat_server_broadcast(tcpchat_server *srv, const char *text,
 
 /* Sends text to the one user called name (NUL-terminated).  Returns 0
  * when queued (a user who is not connected when the command runs is
- * silently skipped; the loop logs it), or as tcpchat_server_broadcast.
+ * skipped, and the loop logs it at INFO), or as tcpchat_server_broadcast.
  * Thread-safe. */
 TCPCHAT_API int tcpchat_server_send_to(tcpchat_server *srv, const char *name,
                                        const char *text, size_t len);
 
+/* As tcpchat_server_send_to(), addressed by connection id (the conn_id
+ * of the user's events), so that a name taken again by someone else is
+ * never the one reached.  Thread-safe. */
+TCPCHAT_API int tcpchat_server_send_to_id(tcpchat_server *srv,
+                                          uint64_t conn_id, const char *text,
+                                          size_t len);
+
 /* Disconnects the user called name: they get an ERROR (TCPCHAT_EKICKED,
- * reason or "kicked"), the others a LEAVE with reason KICKED.  Returns 0
- * when queued, or TCPCHAT_EINVAL / TCPCHAT_ENOMEM.  Thread-safe. */
+ * reason or "kicked"), the others a LEAVE with reason KICKED.  A reason
+ * longer than 256 bytes is cut there, on a character boundary.  Returns
+ * 0 when queued, TCPCHAT_EINVAL (NULL name, or a reason that is not chat
+ * text: invalid UTF-8 or control characters) or TCPCHAT_ENOMEM.
+ * Thread-safe. */
 TCPCHAT_API int tcpchat_server_kick(tcpchat_server *srv, const char *name,
                                     const char *reason);
+
+/* As tcpchat_server_kick(), addressed by connection id.  Thread-safe. */
+TCPCHAT_API int tcpchat_server_kick_id(tcpchat_server *srv, uint64_t conn_id,
+                                       const char *reason);
+
+/* Answers a decision the handler deferred (TCPCHAT_DEFER) for connection
+ * conn_id: accept() lets the user join, or the held message go out;
+ * refuse() closes the joining connection with an ERROR TCPCHAT_EREFUSED
+ * (reason, or a default text; cut at 256 bytes), or refuses the held
+ * message with a non-fatal ERROR.  Input waiting behind it is handled
+ * next.  An answer for a connection that is gone, or has no decision
+ * pending, is ignored (logged at DEBUG or INFO).  Returns 0 when queued,
+ * TCPCHAT_EINVAL (conn_id 0, or a reason that is not chat text) or
+ * TCPCHAT_ENOMEM.  Thread-safe. */
+TCPCHAT_API int tcpchat_server_accept(tcpchat_server *srv, uint64_t conn_id);
+TCPCHAT_API int tcpchat_server_refuse(tcpchat_server *srv, uint64_t conn_id,
+                                      const char *reason);
 
 /* ---- Statistics ------------------------------------------------------- */
 
@@ -261,8 +315,10 @@ typedef struct tcpchat_server_stats {
 	uint64_t refused;       /* connections refused (full, filter, name) */
 } tcpchat_server_stats;
 
-/* Fills *out (up to out->size bytes; set out->size first).  Counters are
- * read without locking and may be a few microseconds stale.  Returns 0 or
+/* Fills *out (up to out->size bytes; set out->size first: a caller built
+ * against an older, smaller struct gets only its fields).  The loop
+ * publishes the counters once per iteration, so they may be one
+ * iteration stale.  Returns 0 or
  * TCPCHAT_EINVAL.  Thread-safe. */
 TCPCHAT_API int tcpchat_server_stats_get(tcpchat_server *srv,
                                          tcpchat_server_stats *out);

@@ -12,6 +12,6 @@
 #include "codec.h"
 #include "core.h"
 #include "server.h"
-#include "version.h"
+#include <tcpchat/version.h>
 
 #endif

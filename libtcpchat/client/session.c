@@ -1,0 +1,437 @@
+/* libtcpchat - a client connection: connect (each resolved address in
+ * turn), handshake, receive, heartbeat, goodbye, and its end. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client_int.h"
+
+void cli__publish_queue(tcpchat_client *cli)
+{
+	atomic_store_explicit(&cli->q_frames, cli->c.qcount,
+	                      memory_order_relaxed);
+	atomic_store_explicit(&cli->q_bytes, cli->c.qbytes,
+	                      memory_order_relaxed);
+}
+
+static int reason_of(int err)
+{
+	switch (err) {
+	case TCPCHAT_EKICKED:
+		return TCPCHAT_REASON_KICKED;
+	case TCPCHAT_ESHUTDOWN:
+		return TCPCHAT_REASON_SHUTDOWN;
+	case TCPCHAT_ESLOW:
+		return TCPCHAT_REASON_SLOW;
+	case TCPCHAT_ETIMEDOUT:
+		return TCPCHAT_REASON_TIMEOUT;
+	case 0:
+		return TCPCHAT_REASON_CLOSED;
+	default:
+		return TCPCHAT_REASON_ERROR;
+	}
+}
+
+static void drop_connection(tcpchat_client *cli)
+{
+	loop__unwatch(&cli->loop, &cli->c.w);
+	transport__close(&cli->c.tp, 0);
+	conn__clear(&cli->c, &cli->sh);
+}
+
+/* Ends the connection and reports it once. */
+void cli__finish(tcpchat_client *cli, int err, int reason, const char *why)
+{
+	if (cli->state == C_DONE || cli->state == C_IDLE)
+		return;
+	drop_connection(cli);
+	loop__timer_stop(&cli->loop, &cli->timer);
+	cli__publish_queue(cli);
+	cli->state = C_DONE;
+	cli->result = err;
+	atomic_store(&cli->connected, 0);
+	atomic_store(&cli->alive, 0);
+	tcpchat_client_event ev = {.type = TCPCHAT_CEV_DISCONNECTED};
+	ev.reason = reason;
+	ev.error = err;
+	ev.text = why;
+	ev.wire_code = cli->last_error ? cli->last_wire : 0;
+	cli__log(cli, err ? TCPCHAT_LOG_WARN : TCPCHAT_LOG_INFO,
+	         "disconnected (%s): %s", tcpchat_reason_name(reason), why);
+	cli__emit(cli, &ev);
+}
+
+/* Ends the connection after an error or EOF, using what the server said
+ * in its closing ERROR message when it sent one. */
+static void finish_remote(tcpchat_client *cli, int err, const char *why)
+{
+	if (cli->last_error) {
+		cli__finish(cli, cli->last_error, reason_of(cli->last_error),
+		            cli->last_reason);
+		return;
+	}
+	cli__finish(cli, err,
+	            err == TCPCHAT_ECLOSED ? TCPCHAT_REASON_CLOSED
+	                                   : reason_of(err),
+	            why);
+}
+
+int cli__push_frame(tcpchat_client *cli, struct frame *f)
+{
+	int rc = conn__push(&cli->c, &cli->sh, f, UINT32_MAX, SIZE_MAX);
+	cli__publish_queue(cli);
+	return rc;
+}
+
+static int push_msg(tcpchat_client *cli, const tcpchat_msg *m)
+{
+	cli->sh.enc.len = 0;
+	int rc = cli->codec->encode(cli->codec->codec_data, m, 0, &cli->sh.enc);
+	if (rc)
+		return rc;
+	struct frame *f = frame__new(cli->sh.enc.data, cli->sh.enc.len);
+	if (!f)
+		return TCPCHAT_ENOMEM;
+	rc = cli__push_frame(cli, f);
+	frame__unref(f);
+	return rc;
+}
+
+void cli__begin_close(tcpchat_client *cli)
+{
+	tcpchat_msg m = {.type = TCPCHAT_MSG_LEAVE};
+	m.code = TCPCHAT_REASON_QUIT;
+	push_msg(cli, &m);
+	cli->state = C_CLOSING;
+	cli->deadline = cli->loop.now + cli->stop_timeout;
+	cli__arm_timer(cli);
+}
+
+/* One timer per connection; input only notes the time, and the timer
+ * works out what is due when it fires. */
+void cli__arm_timer(tcpchat_client *cli)
+{
+	int64_t due = INT64_MAX;
+	switch (cli->state) {
+	case C_CONNECTING:
+	case C_HANDSHAKE:
+	case C_CLOSING:
+		if (cli->deadline)
+			due = cli->deadline;
+		break;
+	case C_CONNECTED:
+		if (cli->ping_interval > 0)
+			due = cli->last_rx_ms +
+			      (cli->ping_sent ? 2 : 1) * cli->ping_interval;
+		break;
+	default:
+		break;
+	}
+	if (due == INT64_MAX)
+		loop__timer_stop(&cli->loop, &cli->timer);
+	else
+		loop__timer_at(&cli->loop, &cli->timer, due);
+}
+
+void cli__on_timer(struct loop_timer *t)
+{
+	tcpchat_client *cli = t->data;
+	int64_t now = cli->loop.now;
+	switch (cli->state) {
+	case C_CONNECTING:
+	case C_HANDSHAKE:
+		if (cli->deadline && now >= cli->deadline) {
+			cli__finish(cli, TCPCHAT_ETIMEDOUT,
+			            TCPCHAT_REASON_TIMEOUT,
+			            "timed out connecting to the server");
+			return;
+		}
+		break;
+	case C_CLOSING:
+		if (now >= cli->deadline) {
+			cli__finish(cli, 0, TCPCHAT_REASON_QUIT,
+			            "goodbye (timed out)");
+			return;
+		}
+		break;
+	case C_CONNECTED:
+		if (cli->ping_interval <= 0)
+			return;
+		if (now - cli->last_rx_ms >= 2 * cli->ping_interval) {
+			cli__finish(cli, TCPCHAT_ETIMEDOUT,
+			            TCPCHAT_REASON_TIMEOUT,
+			            "server stopped answering");
+			return;
+		}
+		if (!cli->ping_sent &&
+		    now - cli->last_rx_ms >= cli->ping_interval) {
+			tcpchat_msg p = {.type = TCPCHAT_MSG_PING};
+			push_msg(cli, &p);
+			cli->ping_sent = 1;
+		}
+		break;
+	default:
+		return;
+	}
+	cli__arm_timer(cli);
+}
+
+static void set_events(tcpchat_client *cli, unsigned ev)
+{
+	loop__set(&cli->loop, &cli->c.w, ev);
+}
+
+void cli__flush(tcpchat_client *cli)
+{
+	if (cli->c.tp.fd < 0 || cli->state == C_CONNECTING)
+		return;
+	size_t bytes, frames;
+	int rc = conn__flush(&cli->c, &cli->sh, &bytes, &frames);
+	cli__publish_queue(cli);
+	if (rc < 0) {
+		char why[128];
+		snprintf(why, sizeof why, "write: %s", strerror(errno));
+		finish_remote(cli, TCPCHAT_ESYS, why);
+		return;
+	}
+	if (rc == 0 && cli->state == C_CLOSING && !cli->shut_wr) {
+		transport__shutdown(&cli->c.tp);
+		cli->shut_wr = 1;
+	}
+	set_events(cli, LOOP_READ | (rc == 1 ? LOOP_WRITE : 0));
+}
+
+/* Takes note of an ERROR.  Returns 1 when it ends the connection: the
+ * server flagged it so, it came during the handshake, or the server
+ * announced no capabilities and the code is one it closes on. */
+static int note_error(tcpchat_client *cli, const tcpchat_msg *m)
+{
+	int closing = (m->flags & TCPCHAT_MSGF_CLOSING) ||
+	              cli->state == C_HANDSHAKE ||
+	              (!(atomic_load(&cli->srv_caps) & TCPCHAT_CAP_BASE) &&
+	               proto__legacy_fatal(m->code));
+	if (!closing)
+		return 0;
+	cli->last_wire = m->code;
+	cli->last_error = tcpchat_error_from_wire(m->code);
+	size_t n = TC_MIN(m->body.len, sizeof cli->last_reason - 1);
+	memcpy(cli->last_reason, m->body.ptr, n);
+	cli->last_reason[n] = '\0';
+	if (!n)
+		snprintf(cli->last_reason, sizeof cli->last_reason, "%s",
+		         tcpchat_strerror(cli->last_error));
+	return 1;
+}
+
+static void welcome(tcpchat_client *cli, const tcpchat_msg *m)
+{
+	atomic_store(&cli->srv_caps, m->caps);
+	atomic_store(&cli->srv_max_frame, m->max_frame);
+	atomic_store(&cli->srv_queue_frames, m->queue_frames);
+	atomic_store(&cli->srv_queue_bytes, m->queue_bytes);
+	atomic_store(&cli->have_info, 1);
+	cli->state = C_CONNECTED;
+	atomic_store(&cli->connected, 1);
+	cli->deadline = 0;
+	cli__arm_timer(cli);
+	tcpchat_client_event ev = {.type = TCPCHAT_CEV_CONNECTED};
+	ev.name.ptr = cli->name;
+	ev.name.len = cli->name_len;
+	cli__log(cli, TCPCHAT_LOG_INFO, "joined as %s", cli->name);
+	cli__emit(cli, &ev);
+	/* Texts queued during the handshake go now, before the goodbye of
+	 * a stop that came meanwhile. */
+	if (cli->state == C_CONNECTED)
+		cli__take_commands(cli);
+	if (cli->stop_seen && cli->state == C_CONNECTED)
+		cli__begin_close(cli);
+}
+
+static int on_handshake_msg(tcpchat_client *cli, tcpchat_msg *m)
+{
+	switch (m->type) {
+	case TCPCHAT_MSG_WELCOME:
+		welcome(cli, m);
+		return 0;
+	case TCPCHAT_MSG_ERROR:
+		note_error(cli, m);
+		finish_remote(cli, cli->last_error, cli->last_reason);
+		return 1;
+	case TCPCHAT_MSG_PING:
+	case TCPCHAT_MSG_PONG:
+		return 0;
+	default:
+		cli__finish(cli, TCPCHAT_EPROTO, TCPCHAT_REASON_ERROR,
+		            "server did not answer the handshake");
+		return 1;
+	}
+}
+
+static int on_msg(void *ctx, tcpchat_msg *m)
+{
+	tcpchat_client *cli = ctx;
+	cli->last_rx_ms = cli->loop.now;
+	cli->ping_sent = 0;
+	if (cli->state == C_HANDSHAKE)
+		return on_handshake_msg(cli, m);
+	switch (m->type) {
+	case TCPCHAT_MSG_PING: {
+		tcpchat_msg p = {.type = TCPCHAT_MSG_PONG};
+		p.id = m->id;
+		push_msg(cli, &p);
+		return 0;
+	}
+	case TCPCHAT_MSG_PONG:
+	case TCPCHAT_MSG_WELCOME:
+	case TCPCHAT_MSG_HELLO:
+		return 0;
+	case TCPCHAT_MSG_ERROR:
+		/* A closing one is also remembered, to be reported by
+		 * DISCONNECTED when the connection ends. */
+		note_error(cli, m);
+		break;
+	default:
+		break; /* TEXT, JOIN, LEAVE, WHO, and types from the future */
+	}
+	tcpchat_client_event ev = {.type = TCPCHAT_CEV_MESSAGE};
+	ev.msg = m;
+	cli__emit(cli, &ev);
+	return cli->state == C_DONE;
+}
+
+static int connect_next(tcpchat_client *cli);
+
+static void connected_check(tcpchat_client *cli)
+{
+	int rc = cli->c.tp.ops->connected(&cli->c.tp);
+	if (rc == TRANSPORT_AGAIN)
+		return;
+	if (rc == 0) {
+		cli->state = C_HANDSHAKE;
+		return;
+	}
+	int err = errno;
+	if (cli->addr_next < cli->addrs.n) {
+		cli__log(cli, TCPCHAT_LOG_DEBUG, "connect: %s; next address",
+		         strerror(err));
+		drop_connection(cli);
+		if (connect_next(cli) == 0)
+			return;
+		err = errno;
+	}
+	char why[160];
+	snprintf(why, sizeof why, "connect: %s", strerror(err));
+	errno = err;
+	cli__finish(cli, TCPCHAT_ESYS, TCPCHAT_REASON_ERROR, why);
+}
+
+static void on_read(tcpchat_client *cli)
+{
+	struct conn_read_result res;
+	int rc = conn__read(&cli->c, &cli->sh, (size_t)cli->max_frame, on_msg,
+	                    cli, &res);
+	if (cli->state == C_DONE || rc == 0 || rc == 1)
+		return;
+	if (rc == TCPCHAT_ECLOSED) {
+		if (cli->state == C_CLOSING)
+			cli__finish(cli, 0, TCPCHAT_REASON_QUIT, "goodbye");
+		else
+			finish_remote(cli, TCPCHAT_ECLOSED,
+			              "connection closed by the server");
+	} else if (rc == TCPCHAT_EPROTO || rc == TCPCHAT_EMSGSIZE) {
+		cli__finish(cli, rc, TCPCHAT_REASON_ERROR, res.error);
+	} else {
+		char why[128];
+		snprintf(why, sizeof why, "read: %s",
+		         rc == TCPCHAT_ESYS ? strerror(errno)
+		                            : tcpchat_strerror(rc));
+		finish_remote(cli, rc, why);
+	}
+}
+
+static void on_io(struct loop_watcher *w, unsigned events)
+{
+	tcpchat_client *cli = w->data;
+	if (cli->state == C_CONNECTING) {
+		connected_check(cli);
+		if (cli->state != C_HANDSHAKE)
+			return;
+	}
+	if (events & LOOP_WRITE)
+		cli__flush(cli);
+	if (cli->c.tp.fd >= 0 && cli->state != C_DONE &&
+	    (events & (LOOP_READ | LOOP_ERROR)))
+		on_read(cli);
+}
+
+/* Starts a connect to the next address.  Returns 0 or TCPCHAT_ESYS. */
+static int connect_next(tcpchat_client *cli)
+{
+	int rc = TCPCHAT_ESYS;
+	while (cli->addr_next < cli->addrs.n) {
+		int i = cli->addr_next++;
+		int fd;
+		rc = net__connect(&cli->addrs.a[i], cli->addrs.len[i], &fd);
+		if (rc)
+			continue;
+		transport__tcp(&cli->c.tp, fd);
+		rc = loop__watch(&cli->loop, &cli->c.w, fd,
+		                 LOOP_READ | LOOP_WRITE, on_io, cli);
+		if (rc == 0)
+			return 0;
+		int e = errno;
+		transport__close(&cli->c.tp, 0);
+		errno = e;
+	}
+	return rc;
+}
+
+int cli__connect(tcpchat_client *cli, const char *addr, const char *name)
+{
+	size_t nlen = strlen(name);
+	if (tcpchat_name_check(name, nlen) != 0)
+		return TCPCHAT_EBADNAME;
+	int rc = net__resolve(addr, 0, &cli->addrs);
+	if (rc)
+		return rc;
+	cli->addr_next = 0;
+	rc = connect_next(cli);
+	if (rc)
+		return rc;
+	memcpy(cli->name, name, nlen + 1);
+	cli->name_len = nlen;
+	cli->c.codec = cli->codec;
+	cli->c.dflags = TCPCHAT_FROM_SERVER;
+	cli->state = C_CONNECTING;
+	cli->stop_seen = 0;
+	cli->shut_wr = 0;
+	cli->last_error = 0;
+	cli->last_wire = 0;
+	cli->last_reason[0] = '\0';
+	cli->result = 0;
+	cli->ping_sent = 0;
+	loop__update_now(&cli->loop);
+	cli->last_rx_ms = cli->loop.now;
+	cli->deadline = cli->connect_timeout > 0
+	                        ? cli->loop.now + cli->connect_timeout
+	                        : 0;
+	atomic_store(&cli->stop_req, 0);
+	atomic_store(&cli->have_info, 0);
+	atomic_store(&cli->srv_caps, 0);
+	atomic_store(&cli->srv_max_frame, 0);
+	atomic_store(&cli->alive, 1);
+	cli__arm_timer(cli);
+	tcpchat_msg hello = {.type = TCPCHAT_MSG_HELLO};
+	hello.code = TCPCHAT_PROTOCOL_VERSION;
+	hello.sender.ptr = cli->name;
+	hello.sender.len = nlen;
+	hello.caps = TCPCHAT_CAP_BASE;
+	rc = push_msg(cli, &hello);
+	if (rc) {
+		cli__finish(cli, rc, TCPCHAT_REASON_ERROR,
+		            "cannot encode HELLO");
+		cli->state = C_IDLE;
+		return rc;
+	}
+	return 0;
+}

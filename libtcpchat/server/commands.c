@@ -1,0 +1,229 @@
+/* libtcpchat - the server's thread-safe actions: each posts a command that
+ * the loop carries out on its own thread. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server_int.h"
+
+#define KICK_REASON_MAX 256
+
+enum cmd_type { CMD_BROADCAST, CMD_SEND_TO, CMD_KICK, CMD_ACCEPT, CMD_REFUSE };
+
+struct cmd {
+	struct loop_cmd node; /* first */
+	int type;
+	uint64_t conn_id; /* 0: address by name */
+	size_t len;
+	char name[TCPCHAT_NAME_MAX + 1];
+	char text[]; /* NUL-terminated */
+};
+
+static int post(tcpchat_server *srv, int type, const char *name,
+                uint64_t conn_id, const char *text, size_t len)
+{
+	size_t nlen = name ? strlen(name) : 0;
+	if (name && (nlen == 0 || nlen > TCPCHAT_NAME_MAX))
+		return TCPCHAT_EINVAL;
+	struct cmd *c = malloc(sizeof *c + len + 1);
+	if (!c)
+		return TCPCHAT_ENOMEM;
+	c->type = type;
+	c->conn_id = conn_id;
+	c->len = len;
+	memset(c->name, 0, sizeof c->name);
+	if (name)
+		memcpy(c->name, name, nlen);
+	if (len)
+		memcpy(c->text, text, len);
+	c->text[len] = '\0';
+	loop__post(&srv->loop, &c->node);
+	return 0;
+}
+
+static int check_text(tcpchat_server *srv, const char *text, size_t len)
+{
+	if (!util__text_ok(text, len))
+		return TCPCHAT_EINVAL;
+	if (len > (size_t)atomic_load_explicit(&srv->max_frame_pub,
+	                                       memory_order_relaxed))
+		return TCPCHAT_EMSGSIZE;
+	return 0;
+}
+
+/* The longest prefix of s, at most max bytes, that ends on a character
+ * boundary; the reason must stay valid chat text. */
+static size_t utf8_prefix(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n <= max)
+		return n;
+	n = max;
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}
+
+static int check_reason(const char *reason, size_t *len)
+{
+	*len = utf8_prefix(reason, KICK_REASON_MAX);
+	return util__text_ok(reason, *len) ? 0 : TCPCHAT_EINVAL;
+}
+
+TCPCHAT_API int tcpchat_server_broadcast(tcpchat_server *srv, const char *text,
+                                         size_t len)
+{
+	if (!srv)
+		return TCPCHAT_EINVAL;
+	int rc = check_text(srv, text, len);
+	return rc ? rc : post(srv, CMD_BROADCAST, NULL, 0, text, len);
+}
+
+TCPCHAT_API int tcpchat_server_send_to(tcpchat_server *srv, const char *name,
+                                       const char *text, size_t len)
+{
+	if (!srv || !name)
+		return TCPCHAT_EINVAL;
+	int rc = check_text(srv, text, len);
+	return rc ? rc : post(srv, CMD_SEND_TO, name, 0, text, len);
+}
+
+TCPCHAT_API int tcpchat_server_send_to_id(tcpchat_server *srv, uint64_t conn_id,
+                                          const char *text, size_t len)
+{
+	if (!srv || !conn_id)
+		return TCPCHAT_EINVAL;
+	int rc = check_text(srv, text, len);
+	return rc ? rc : post(srv, CMD_SEND_TO, NULL, conn_id, text, len);
+}
+
+static int kick(tcpchat_server *srv, const char *name, uint64_t id,
+                const char *reason)
+{
+	if (!reason || !*reason)
+		reason = "kicked";
+	size_t len;
+	if (check_reason(reason, &len))
+		return TCPCHAT_EINVAL;
+	return post(srv, CMD_KICK, name, id, reason, len);
+}
+
+TCPCHAT_API int tcpchat_server_kick(tcpchat_server *srv, const char *name,
+                                    const char *reason)
+{
+	if (!srv || !name)
+		return TCPCHAT_EINVAL;
+	return kick(srv, name, 0, reason);
+}
+
+TCPCHAT_API int tcpchat_server_kick_id(tcpchat_server *srv, uint64_t conn_id,
+                                       const char *reason)
+{
+	if (!srv || !conn_id)
+		return TCPCHAT_EINVAL;
+	return kick(srv, NULL, conn_id, reason);
+}
+
+TCPCHAT_API int tcpchat_server_accept(tcpchat_server *srv, uint64_t conn_id)
+{
+	if (!srv || !conn_id)
+		return TCPCHAT_EINVAL;
+	return post(srv, CMD_ACCEPT, NULL, conn_id, NULL, 0);
+}
+
+TCPCHAT_API int tcpchat_server_refuse(tcpchat_server *srv, uint64_t conn_id,
+                                      const char *reason)
+{
+	if (!srv || !conn_id)
+		return TCPCHAT_EINVAL;
+	size_t len = 0;
+	if (reason && *reason && check_reason(reason, &len))
+		return TCPCHAT_EINVAL;
+	return post(srv, CMD_REFUSE, NULL, conn_id, reason, len);
+}
+
+static struct sconn *target(tcpchat_server *srv, const struct cmd *c)
+{
+	struct sconn *sc =
+	        c->conn_id ? srv__id_find(srv, c->conn_id)
+	                   : srv__name_find(srv, c->name, strlen(c->name));
+	if (sc && c->type != CMD_ACCEPT && c->type != CMD_REFUSE &&
+	    sc->state != S_JOINED)
+		sc = NULL; /* only joined users receive or get kicked */
+	if (!sc) {
+		static const char *const what[] = {"broadcast", "send", "kick",
+		                                   "accept", "refuse"};
+		if (c->conn_id)
+			srv__log(srv, TCPCHAT_LOG_INFO,
+			         "%s: no connection %llu", what[c->type],
+			         (unsigned long long)c->conn_id);
+		else
+			srv__log(srv, TCPCHAT_LOG_INFO, "%s: no user called %s",
+			         what[c->type], c->name);
+	}
+	return sc;
+}
+
+static void run_command(tcpchat_server *srv, const struct cmd *c)
+{
+	if (srv->stopping)
+		return; /* the server is going away */
+	tcpchat_msg m = {.type = TCPCHAT_MSG_TEXT};
+	m.timestamp = srv->wall_ms;
+	m.body.ptr = c->text;
+	m.body.len = c->len;
+	if (c->type == CMD_BROADCAST) {
+		m.id = ++srv->next_msg_id;
+		srv__fanout(srv, &m, NULL);
+		return;
+	}
+	struct sconn *to = target(srv, c);
+	if (!to)
+		return;
+	switch (c->type) {
+	case CMD_SEND_TO: {
+		m.id = ++srv->next_msg_id;
+		struct frame *f = srv__encode(srv, to->c.codec, &m);
+		if (f) {
+			srv__deliver(srv, to, f);
+			frame__unref(f);
+		} else {
+			srv->st.dropped++;
+			srv__log(srv, TCPCHAT_LOG_ERROR,
+			         "send: cannot encode the message");
+		}
+		break;
+	}
+	case CMD_KICK:
+		srv__log(srv, TCPCHAT_LOG_INFO, "kicking %s: %s", to->name,
+		         c->text);
+		srv__fail(to, TCPCHAT_REASON_KICKED, TCPCHAT_EKICKED, c->text);
+		break;
+	case CMD_ACCEPT:
+		srv__decide(srv, to, 1, NULL);
+		break;
+	case CMD_REFUSE:
+		srv__decide(srv, to, 0, c->len ? c->text : NULL);
+		break;
+	}
+}
+
+void srv__run_commands(tcpchat_server *srv)
+{
+	struct loop_cmd *n = loop__take(&srv->loop);
+	while (n) {
+		struct loop_cmd *next = n->next;
+		run_command(srv, (struct cmd *)n);
+		free(n);
+		n = next;
+	}
+}
+
+void srv__free_commands(tcpchat_server *srv)
+{
+	struct loop_cmd *n = loop__take(&srv->loop);
+	while (n) {
+		struct loop_cmd *next = n->next;
+		free(n);
+		n = next;
+	}
+}

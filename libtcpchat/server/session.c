@@ -1,0 +1,223 @@
+/* libtcpchat - a server connection's life: creation, its timer (the
+ * handshake deadline, then the idle heartbeat), closing and freeing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server_int.h"
+
+static void on_io(struct loop_watcher *w, unsigned events)
+{
+	struct sconn *sc = w->data;
+	tcpchat_server *srv = sc->srv;
+	if (sc->state == S_DEAD)
+		return;
+	if (events & LOOP_WRITE)
+		srv__do_flush(srv, sc);
+	if (sc->state != S_DEAD && !sc->paused &&
+	    (events & (LOOP_READ | LOOP_ERROR))) {
+		srv__on_readable(srv, sc);
+		srv->inputs++;
+	}
+}
+
+/* One timer per connection, re-armed lazily: input only notes the time
+ * (srv__touch), and the timer, when it fires, works out whether the
+ * deadline really passed.  So input costs no heap operation. */
+static void on_timer(struct loop_timer *t)
+{
+	struct sconn *sc = t->data;
+	tcpchat_server *srv = sc->srv;
+	int64_t now = srv->loop.now;
+	if (sc->state == S_HANDSHAKE || sc->state == S_JOINING) {
+		if (srv->hs_timeout <= 0)
+			return; /* turned off meanwhile */
+		int64_t due = sc->since_ms + srv->hs_timeout;
+		if (now < due) {
+			loop__timer_at(&srv->loop, t, due);
+			return;
+		}
+		srv__fail(sc, TCPCHAT_REASON_TIMEOUT, TCPCHAT_ETIMEDOUT,
+		          "handshake timeout");
+		return;
+	}
+	if (sc->state != S_JOINED || srv->idle_timeout <= 0)
+		return;
+	int64_t half = sc->last_ms + srv->idle_timeout / 2;
+	int64_t full = sc->last_ms + srv->idle_timeout;
+	if (now < half) {
+		loop__timer_at(&srv->loop, t, half);
+	} else if (!sc->pinged) {
+		sc->pinged = 1;
+		if (!(sc->c.codec->flags & TCPCHAT_CODEC_NO_PING)) {
+			tcpchat_msg p = {.type = TCPCHAT_MSG_PING};
+			p.timestamp = srv->wall_ms;
+			srv__send_one(srv, sc, &p);
+		}
+		loop__timer_at(&srv->loop, t, full);
+	} else if (now >= full) {
+		srv__fail(sc, TCPCHAT_REASON_TIMEOUT, TCPCHAT_ETIMEDOUT,
+		          "idle timeout");
+	} else {
+		loop__timer_at(&srv->loop, t, full);
+	}
+}
+
+void srv__touch(tcpchat_server *srv, struct sconn *sc)
+{
+	sc->last_ms = srv->loop.now;
+	sc->pinged = 0;
+}
+
+void srv__arm_idle(tcpchat_server *srv, struct sconn *sc)
+{
+	if (srv->idle_timeout > 0)
+		loop__timer_at(&srv->loop, &sc->timer,
+		               sc->last_ms + srv->idle_timeout / 2);
+	else
+		loop__timer_stop(&srv->loop, &sc->timer);
+}
+
+struct sconn *srv__session_new(tcpchat_server *srv, struct listener *l, int fd,
+                               const union net_addr *peer, socklen_t plen)
+{
+	struct sconn *sc = calloc(1, sizeof *sc);
+	if (!sc)
+		return NULL;
+	transport__tcp(&sc->c.tp, fd);
+	sc->c.w.fd = -1;
+	sc->c.codec = l->codec;
+	sc->c.dflags = TCPCHAT_HANDSHAKE;
+	sc->srv = srv;
+	sc->id = ++srv->next_conn_id;
+	sc->codec_slot = (uint8_t)l->codec_slot;
+	sc->peer = *peer;
+	sc->peer_len = plen;
+	sc->since_ms = sc->last_ms = srv->loop.now;
+	sc->member.prev = sc->member.next = &sc->member;
+	sc->state = S_HANDSHAKE;
+	loop__timer_init(&sc->timer, on_timer, sc);
+	return sc;
+}
+
+/* Registers a new session with the loop, the directory and the timers.
+ * Returns 0, or an error after which the caller frees sc and closes fd. */
+int srv__session_start(tcpchat_server *srv, struct sconn *sc)
+{
+	int rc = srv__id_insert(srv, sc);
+	if (rc)
+		return rc;
+	rc = loop__watch(&srv->loop, &sc->c.w, sc->c.tp.fd, LOOP_READ, on_io,
+	                 sc);
+	if (rc == 0 && srv->hs_timeout > 0)
+		rc = loop__timer_at(&srv->loop, &sc->timer,
+		                    sc->since_ms + srv->hs_timeout);
+	if (rc) {
+		loop__unwatch(&srv->loop, &sc->c.w);
+		srv__id_remove(srv, sc);
+		return rc;
+	}
+	dl_push(&srv->pending, &sc->member);
+	srv->nconns++;
+	srv->st.clients = srv->nconns;
+	srv->st.accepted++;
+	return 0;
+}
+
+void srv__set_events(tcpchat_server *srv, struct sconn *sc, unsigned ev)
+{
+	if (sc->state == S_DEAD)
+		return;
+	if (sc->paused)
+		ev &= ~LOOP_READ;
+	loop__set(&srv->loop, &sc->c.w, ev);
+}
+
+void srv__pause(tcpchat_server *srv, struct sconn *sc)
+{
+	sc->paused = 1;
+	srv__set_events(srv, sc, sc->c.w.events);
+}
+
+void srv__resume(tcpchat_server *srv, struct sconn *sc)
+{
+	if (!sc->paused || sc->state == S_DEAD)
+		return;
+	sc->paused = 0;
+	/* What arrived behind the message that waited is handled first. */
+	struct conn_read_result res;
+	int rc = conn__resume(&sc->c, &srv->sh, (size_t)srv->max_frame,
+	                      srv__on_msg, sc, &res);
+	if (sc->state == S_DEAD)
+		return;
+	if (rc < 0) {
+		srv->st.proto++;
+		srv__fail(sc, TCPCHAT_REASON_ERROR, rc, res.error);
+		return;
+	}
+	if (!sc->paused)
+		srv__set_events(srv, sc, sc->c.w.events | LOOP_READ);
+}
+
+void srv__close(struct sconn *sc, int reason, int error, const char *why)
+{
+	tcpchat_server *srv = sc->srv;
+	if (sc->state == S_DEAD)
+		return;
+	int joined = sc->state == S_JOINED || sc->state == S_DRAINING;
+	sc->state = S_DEAD;
+	loop__timer_stop(&srv->loop, &sc->timer);
+	dl_del(&sc->member);
+	srv__name_remove(srv, sc);
+	srv__id_remove(srv, sc);
+	if (joined) {
+		srv->nusers--;
+		srv->st.users = srv->nusers;
+	}
+	free(sc->held);
+	sc->held = NULL;
+	tcpchat_server_event ev;
+	srv__conn_event(sc, &ev,
+	                joined ? TCPCHAT_SEV_LEAVE : TCPCHAT_SEV_DISCONNECT);
+	ev.reason = reason;
+	ev.error = error;
+	ev.text = why;
+	srv__emit(srv, &ev);
+	if (joined && !srv->stopping) { /* a shutdown tells everyone */
+		tcpchat_msg m = {.type = TCPCHAT_MSG_LEAVE};
+		m.code = (uint32_t)reason;
+		m.id = ++srv->next_msg_id;
+		m.timestamp = srv->wall_ms;
+		m.sender.ptr = sc->name;
+		m.sender.len = sc->name_len;
+		if (reason == TCPCHAT_REASON_KICKED && why) {
+			m.body.ptr = why;
+			m.body.len = strlen(why);
+		}
+		srv__fanout(srv, &m, sc);
+	}
+	loop__unwatch(&srv->loop, &sc->c.w);
+	if (reason == TCPCHAT_REASON_SLOW) {
+		/* Nothing more of the chat: only the reason, if it fits. */
+		conn__drop_unsent(&sc->c);
+		srv__send_error(srv, sc, TCPCHAT_ESLOW, why, 1);
+	}
+	srv__want_flush(srv, sc); /* a last flush, then it is freed */
+}
+
+void srv__fail(struct sconn *sc, int reason, int err, const char *why)
+{
+	if (sc->state == S_DEAD)
+		return;
+	srv__send_error(sc->srv, sc, err, why, 1);
+	srv__close(sc, reason, err, why);
+}
+
+void srv__free(tcpchat_server *srv, struct sconn *sc)
+{
+	transport__close(&sc->c.tp, 1);
+	srv__note_freed(srv, sizeof *sc + sc->c.qcap * sizeof(struct frame *));
+	conn__clear(&sc->c, &srv->sh);
+	srv->nconns--;
+	srv->st.clients = srv->nconns;
+	free(sc);
+}
