@@ -65,6 +65,17 @@ struct conn {
 	size_t qbytes;                /* unwritten bytes queued */
 };
 
+/* The loop interest a connection needs: what it asks for (LOOP_READ,
+ * LOOP_WRITE) plus what its transport needs to make progress. */
+static inline unsigned conn__interest(const struct conn *c, unsigned ev)
+{
+	if (c->tp.wants & TRANSPORT_WANT_READ)
+		ev |= LOOP_READ;
+	if (c->tp.wants & TRANSPORT_WANT_WRITE)
+		ev |= LOOP_WRITE;
+	return ev;
+}
+
 /* Called for each decoded message; return non-zero to stop reading
  * (e.g. the connection was closed or paused). */
 typedef int (*conn_msg_fn)(void *ctx, tcpchat_msg *msg);

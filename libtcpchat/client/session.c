@@ -178,7 +178,7 @@ void cli__on_timer(struct loop_timer *t)
 
 static void set_events(tcpchat_client *cli, unsigned ev)
 {
-	loop__set(&cli->loop, &cli->c.w, ev);
+	loop__set(&cli->loop, &cli->c.w, conn__interest(&cli->c, ev));
 }
 
 void cli__flush(tcpchat_client *cli)

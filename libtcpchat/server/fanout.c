@@ -173,6 +173,8 @@ void srv__do_flush(tcpchat_server *srv, struct sconn *sc)
 	size_t bytes, frames;
 	int rc = conn__flush(&sc->c, &srv->sh, &bytes, &frames);
 	srv->st.bytes_out += bytes;
+	if (frames)
+		srv__note_freed(srv, bytes); /* written frames go back */
 	if (rc < 0) {
 		if (sc->state != S_DEAD)
 			srv__close(sc, TCPCHAT_REASON_ERROR, rc,

@@ -13,7 +13,8 @@
 
 #include "server_int.h"
 
-#define INPUT_ROUNDS 2 /* extra non-blocking waits before output */
+#define INPUT_ROUNDS 2         /* extra non-blocking waits before output */
+#define BATCH_BYTES (8 * 1024) /* input that makes another round worth it */
 #define TRIM_AFTER_BYTES (256 * 1024)
 #define TRIM_DELAY_MS 500
 #define WAIT_CAP_MS 60000
@@ -108,16 +109,23 @@ static int iterate(void *obj, int timeout_ms)
 {
 	tcpchat_server *srv = obj;
 	srv->inputs = 0;
+	srv->round_bytes = 0;
 	int n = loop__poll(&srv->loop, timeout_ms);
 	if (n < 0)
 		return n;
 	srv->wall_ms = util__wall_ms();
 	srv->busy = n > 0;
 	/* Output waits for the end of the iteration.  While input keeps
-	 * arriving, take a little more first (without blocking), so that
-	 * messages that arrive together leave together in one write. */
-	for (int round = 0; srv->inputs && round < INPUT_ROUNDS; round++) {
+	 * arriving in bulk (several connections, or many bytes), take a
+	 * little more first (without blocking), so that messages that arrive
+	 * together leave together in one write.  Under a light load that
+	 * extra wait would find nothing and only cost a system call. */
+	for (int round = 0;
+	     round < INPUT_ROUNDS &&
+	     (srv->inputs > 1 || srv->round_bytes >= BATCH_BYTES);
+	     round++) {
 		srv->inputs = 0;
+		srv->round_bytes = 0;
 		if (loop__poll(&srv->loop, 0) < 0)
 			break;
 	}

@@ -129,7 +129,7 @@ void srv__set_events(tcpchat_server *srv, struct sconn *sc, unsigned ev)
 		return;
 	if (sc->paused)
 		ev &= ~LOOP_READ;
-	loop__set(&srv->loop, &sc->c.w, ev);
+	loop__set(&srv->loop, &sc->c.w, conn__interest(&sc->c, ev));
 }
 
 void srv__pause(tcpchat_server *srv, struct sconn *sc)
@@ -182,7 +182,11 @@ void srv__close(struct sconn *sc, int reason, int error, const char *why)
 	ev.error = error;
 	ev.text = why;
 	srv__emit(srv, &ev);
-	if (joined && !srv->stopping) { /* a shutdown tells everyone */
+	/* A shutdown tells everyone; once one is asked for, a cascade of
+	 * closes (a mass disconnect fans out a LEAVE per user to every
+	 * other user) ends without more notices, so the stop is prompt. */
+	if (joined && !srv->stopping &&
+	    !atomic_load_explicit(&srv->stop_req, memory_order_relaxed)) {
 		tcpchat_msg m = {.type = TCPCHAT_MSG_LEAVE};
 		m.code = (uint32_t)reason;
 		m.id = ++srv->next_msg_id;
