@@ -4,12 +4,18 @@
 #
 #   bench/compare.sh [--quick] [--repeat N] [--servers "tcpchat redis nats"]
 #                    [--duration S] [--warmup S] [--window N]
-#                    [--idle-connections N] [--build DIR] [--out DIR]
-#                    [--no-install]
+#                    [--idle-connections N] [--build DIR] [--source DIR]
+#                    [--no-build] [--server-bin F] [--bench-bin F]
+#                    [--out DIR] [--no-install]
+#   bench/compare.sh --fixed [--fraction F] [--cells "10x64 100x512 ..."]
+#                    [--cal-duration S] [--rate D | --capacity-from FILE]
+#                    [--tick US] [other options as above]
 #
 # Every run gets a fresh server process (so that its peak RSS belongs to
 # that run), started on a loopback port and stopped by its pid.  Raw
-# RESULT lines and server logs are kept in the --out directory.
+# RESULT lines and server logs are kept in the --out directory.  --fixed
+# measures server CPU per delivery at a fixed fraction of the slowest
+# server's saturated rate (see bench/README.md).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,14 +30,28 @@ warmup=1
 window=256
 idle_conns=""
 build="$repo/build-bench"
+source_dir=""
+do_build=1
+server_bin=""
+bench_bin=""
 out=""
 install=1
+# --fixed: environment variables give the defaults, options override them.
+fixed=0
+fraction=${FIXED_FRACTION:-0.5}
+fixed_cells=${FIXED_CELLS:-}
+fixed_receivers=${FIXED_RECEIVERS:-10 100 1000}
+fixed_sizes=${FIXED_SIZES:-64 512}
+cal_duration=${FIXED_CAL_DURATION:-2}
+fixed_rate=${FIXED_RATE:-}
+capacity_from=${FIXED_CAPACITY_FROM:-}
+tick=${FIXED_TICK:-20}
 port_tcpchat=17070
 port_redis=16379
 port_nats=14222
 
 usage() {
-	sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 die() {
@@ -53,7 +73,18 @@ while [ $# -gt 0 ]; do
 	--window) need_arg "$@"; window=$2; shift ;;
 	--idle-connections) need_arg "$@"; idle_conns=$2; shift ;;
 	--build) need_arg "$@"; build=$2; shift ;;
+	--source) need_arg "$@"; source_dir=$2; shift ;;
+	--no-build) do_build=0 ;;
+	--server-bin) need_arg "$@"; server_bin=$2; shift ;;
+	--bench-bin) need_arg "$@"; bench_bin=$2; shift ;;
 	--out) need_arg "$@"; out=$2; shift ;;
+	--fixed) fixed=1 ;;
+	--fraction) need_arg "$@"; fraction=$2; shift ;;
+	--cells) need_arg "$@"; fixed_cells=$2; shift ;;
+	--cal-duration) need_arg "$@"; cal_duration=$2; shift ;;
+	--rate) need_arg "$@"; fixed_rate=$2; shift ;;
+	--capacity-from) need_arg "$@"; capacity_from=$2; shift ;;
+	--tick) need_arg "$@"; tick=$2; shift ;;
 	--no-install) install=0 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "compare.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
@@ -73,11 +104,62 @@ done
 for v in "$duration" "$warmup"; do
 	[[ -z "$v" || "$v" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "compare.sh: '$v' is not a number of seconds" >&2; exit 2; }
 done
+if [ "$quick" = 1 ] && [ "$fixed" = 1 ]; then
+	echo "compare.sh: --quick and --fixed do not go together (use --cells and --duration)" >&2
+	exit 2
+fi
+for v in "$server_bin" "$bench_bin"; do
+	[ -z "$v" ] || [ -x "$v" ] || { echo "compare.sh: '$v' is not an executable file" >&2; exit 2; }
+done
 
 # The matrix.  Cell ids: thr_R_S_B (throughput: receivers, senders, payload
 # bytes), rate_R_M (M msg/s in total, 64 B), idle_N (N connections).
 cells=()
-if [ "$quick" = 1 ]; then
+if [ "$fixed" = 1 ]; then
+	# Fixed-load cells: RxB (receivers x payload bytes), 1 sender.  For
+	# each cell, cap_R_B is the saturated (calibration) run and fix_R_B
+	# the run at the fixed offered load.
+	: "${repeat:=${FIXED_REPEAT:-1}}" "${duration:=${FIXED_DURATION:-5}}"
+	[[ "$fraction" =~ ^[0-9]*\.?[0-9]+$ ]] &&
+		awk -v f="$fraction" 'BEGIN { exit !(f > 0 && f <= 1) }' ||
+		{ echo "compare.sh: --fraction '$fraction' is not in (0, 1]" >&2; exit 2; }
+	[[ "$cal_duration" =~ ^[0-9]+(\.[0-9]+)?$ ]] &&
+		awk -v d="$cal_duration" 'BEGIN { exit !(d >= 0.5) }' ||
+		{ echo "compare.sh: --cal-duration '$cal_duration' is not a number of seconds >= 0.5" >&2; exit 2; }
+	[[ "$tick" =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: --tick '$tick' is not a positive integer (microseconds)" >&2; exit 2; }
+	[[ -z "$fixed_rate" || "$fixed_rate" =~ ^[0-9]+(\.[0-9]+)?$ ]] &&
+		awk -v r="${fixed_rate:-1}" 'BEGIN { exit !(r > 0) }' ||
+		{ echo "compare.sh: --rate '$fixed_rate' is not a positive number of deliveries/s" >&2; exit 2; }
+	if [ -n "$fixed_rate" ] && [ -n "$capacity_from" ]; then
+		echo "compare.sh: --rate and --capacity-from do not go together" >&2
+		exit 2
+	fi
+	if [ -n "$capacity_from" ]; then
+		[ -r "$capacity_from" ] || { echo "compare.sh: cannot read '$capacity_from'" >&2; exit 2; }
+		capacity_from=$(cd "$(dirname "$capacity_from")" && pwd)/$(basename "$capacity_from")
+	fi
+	if [ -z "$fixed_cells" ]; then
+		for r in $fixed_receivers; do
+			for b in $fixed_sizes; do
+				fixed_cells="$fixed_cells ${r}x$b"
+			done
+		done
+	fi
+	idle_conns=0
+	for c in $fixed_cells; do
+		[[ "$c" =~ ^([1-9][0-9]*)x([1-9][0-9]*)$ ]] ||
+			{ echo "compare.sh: cell '$c' is not RECEIVERSxBYTES (e.g. 100x64)" >&2; exit 2; }
+		r=${BASH_REMATCH[1]} b=${BASH_REMATCH[2]}
+		[ "$b" -ge 40 ] && [ "$b" -le 1048576 ] ||
+			{ echo "compare.sh: cell '$c': payload must be 40..1048576 bytes" >&2; exit 2; }
+		[ "$r" -le 100000 ] || { echo "compare.sh: cell '$c': too many receivers" >&2; exit 2; }
+		cells+=("fix_${r}_$b")
+		if [ "$r" -gt "$idle_conns" ]; then
+			idle_conns=$r # for the file descriptor check below
+		fi
+	done
+	[ ${#cells[@]} -gt 0 ] || { echo "compare.sh: no cells" >&2; exit 2; }
+elif [ "$quick" = 1 ]; then
 	: "${repeat:=1}" "${duration:=3}" "${idle_conns:=2000}"
 	cells=(thr_100_1_64 rate_100_1000 "idle_$idle_conns")
 else
@@ -124,17 +206,44 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # ---- build -----------------------------------------------------------------------
-if [ ! -f "$build/build.ninja" ]; then
-	echo "compare.sh: configuring $build"
-	meson setup "$build" "$repo" -Dbuildtype=release -Dwerror=false \
-		-Dtests=disabled >/dev/null
+# --build DIR may be the build directory of any tree: if it is configured
+# already, ninja rebuilds it from its own source tree; if not, it is
+# configured from --source (default: the tree that holds this script).
+# --no-build uses the binaries in DIR as they are; --server-bin and
+# --bench-bin name binaries directly (then DIR is not built for them).
+build=$(mkdir -p "$build" && cd "$build" && pwd)
+if [ -z "$server_bin" ] || [ -z "$bench_bin" ]; then
+	if [ ! -f "$build/build.ninja" ]; then
+		[ "$do_build" = 1 ] || die "$build is not a configured build directory (and --no-build given)"
+		src=${source_dir:-$repo}
+		[ -f "$src/meson.build" ] || die "$src has no meson.build (use --source)"
+		echo "compare.sh: configuring $build from $src"
+		meson setup "$build" "$src" -Dbuildtype=release -Dwerror=false \
+			-Dtests=disabled >/dev/null
+	elif [ -n "$source_dir" ]; then
+		echo "compare.sh: $build is configured already; --source ignored" >&2
+	fi
 fi
-ninja -C "$build" examples/tcpchat-server >/dev/null ||
-	die "building tcpchat-server failed (ninja -C $build examples/tcpchat-server)"
-server_bin="$build/examples/tcpchat-server"
-ninja -C "$build" bench/tcpchat-bench >/dev/null || die "building tcpchat-bench failed"
-bench_bin="$build/bench/tcpchat-bench"
+if [ -z "$server_bin" ]; then
+	if [ "$do_build" = 1 ]; then
+		ninja -C "$build" examples/tcpchat-server >/dev/null ||
+			die "building tcpchat-server failed (ninja -C $build examples/tcpchat-server)"
+	fi
+	server_bin="$build/examples/tcpchat-server"
+fi
+if [ -z "$bench_bin" ]; then
+	if [ "$do_build" = 1 ]; then
+		ninja -C "$build" bench/tcpchat-bench >/dev/null || die "building tcpchat-bench failed"
+	fi
+	bench_bin="$build/bench/tcpchat-bench"
+fi
 [ -x "$server_bin" ] && [ -x "$bench_bin" ] || die "missing $server_bin or $bench_bin"
+bench_help=$("$bench_bin" --help 2>&1 || true)
+if [ "$fixed" = 1 ] && [[ "$bench_help" != *--tick* ]]; then
+	die "$bench_bin has no --tick option; --fixed needs the tcpchat-bench of this script's tree"
+fi
+echo "compare.sh: server $server_bin"
+echo "compare.sh: bench  $bench_bin"
 
 # ---- output directory ---------------------------------------------------------------
 if [ -z "$out" ]; then
@@ -241,35 +350,365 @@ bench_args() {
 	esac
 }
 
+# ---- one run ------------------------------------------------------------------------------
+# one_run CELL SERVER K DURATION ARGS: a fresh server, one bench run, one
+# line in results.txt.  Uses and updates run, nruns and failures.
+one_run() {
+	local cell=$1 srv=$2 k=$3 dur=$4 args=$5 logf limit rc line summary
+	run=$((run + 1))
+	start_server "$srv"
+	logf="$out/run-$cell-$srv-$k.txt"
+	limit=$(awk -v d="$dur" -v w="$warmup" 'BEGIN { printf "%d", d + w + 150 }')
+	rc=0
+	# shellcheck disable=SC2086
+	timeout --kill-after=5 "$limit" "$bench_bin" --proto "$srv" \
+		--port "$(server_port "$srv")" --server-pid "$server_pid" \
+		$args >"$logf" 2>&1 || rc=$?
+	stop_server
+	line=$(grep '^RESULT ' "$logf" | tail -n 1 || true)
+	if [ "$rc" != 0 ]; then
+		failures=$((failures + 1))
+		echo "compare.sh: run $run/$nruns $cell $srv #$k FAILED (exit $rc, log $logf):" >&2
+		grep -v '^RESULT ' "$logf" | tail -n 5 | sed 's/^/    /' >&2
+	fi
+	printf 'cell=%s server=%s run=%s rc=%s %s\n' "$cell" "$srv" "$k" "$rc" \
+		"${line#RESULT }" >>"$results"
+	summary=$(echo "$line" | tr ' ' '\n' | grep -E "^($summary_keys)=" | tr '\n' ' ' || true)
+	echo "  [$run/$nruns] $cell $srv #$k rc=$rc $summary"
+}
+
+# ---- fixed-load mode ------------------------------------------------------------------------
+# For every cell RxB: (1) unless --rate or --capacity-from, a saturated
+# throughput run of every server (cell cap_R_B), which gives its capacity
+# in published messages/s = delivered/s / R; (2) one common offered rate
+# for all servers: --fraction x the smallest capacity (or --rate / R);
+# (3) a rate-mode run of every server at that rate (cell fix_R_B), paced
+# by the bench on an absolute schedule.  Then three tables.
+if [ "$fixed" = 1 ]; then
+	offers="$out/offers.txt"
+	: >"$offers"
+	calibrate=1
+	if [ -n "$fixed_rate" ] || [ -n "$capacity_from" ]; then
+		calibrate=0
+	fi
+	nserv=$(echo "$servers" | wc -w)
+	nruns=$((${#cells[@]} * nserv * repeat * (1 + calibrate)))
+	est=$(awk -v n="$nruns" -v c="$calibrate" -v cd="$cal_duration" -v d="$duration" \
+		-v w="$warmup" -v runs="$((${#cells[@]} * nserv * repeat))" \
+		'BEGIN { printf "%.0f", (runs * (d + w + 1.5) + c * runs * (cd + w + 1.5)) / 60 + 0.5 }')
+	load0=$(cut -d' ' -f1-3 /proc/loadavg)
+	# CPU already in use by other processes: /proc/stat over one second.
+	stat0=$(head -n 1 /proc/stat)
+	sleep 1
+	stat1=$(head -n 1 /proc/stat)
+	busy0=$(printf '%s\n%s\n' "$stat0" "$stat1" | awk '
+		{ t = 0; for (i = 2; i <= 9 && i <= NF; i++) t += $i; idle = $5 + $6 }
+		NR == 1 { t0 = t; i0 = idle }
+		NR == 2 { printf "%.0f", (t > t0 ? 100 * (1 - (idle - i0) / (t - t0)) : 0) }')
+	echo "compare.sh: fixed load: ${#cells[@]} cells x servers ($servers) x $repeat repeat(s) = $nruns runs (about $est min); output in $out"
+	if [ -n "$fixed_rate" ]; then
+		echo "compare.sh: offered load: $fixed_rate deliveries/s in every cell (--rate)"
+	elif [ -n "$capacity_from" ]; then
+		echo "compare.sh: offered load: $fraction x the slowest capacity in $capacity_from"
+	else
+		echo "compare.sh: offered load: $fraction x the slowest server's saturated rate (calibrated: throughput, window $window, $cal_duration s)"
+	fi
+	echo "compare.sh: before the runs: $busy0% of the CPUs busy, load average $load0"
+	if [ "$busy0" -gt 10 ]; then
+		echo "compare.sh: warning: something else is using $busy0% of the CPUs; results will be noisy" >&2
+	fi
+	summary_keys='sent_per_s|delivered_per_s|lost|server_cpu_s|server_ns_per_msg|bench_cpu_pct|rate_missed'
+	failures=0
+	run=0
+	for cell in "${cells[@]}"; do
+		IFS=_ read -r _ r b <<<"$cell"
+		cap="cap_${r}_$b"
+		if [ -n "$capacity_from" ]; then
+			# Saturated results of an earlier run: cap_R_B cells of a
+			# --fixed run, or thr_R_1_B cells of the full matrix.
+			grep -E "^cell=(cap_${r}_${b}|thr_${r}_1_${b}) " "$capacity_from" |
+				sed -E "s/^cell=[^ ]+ /cell=$cap /; s/\$/ src=file/" >>"$results" || true
+		elif [ "$calibrate" = 1 ]; then
+			for srv in $servers; do
+				for k in $(seq 1 "$repeat"); do
+					one_run "$cap" "$srv" "$k" "$cal_duration" \
+						"--mode throughput --receivers $r --senders 1 --size $b --window $window --duration $cal_duration --warmup $warmup"
+				done
+			done
+		fi
+		# The offered rate of this cell, in published messages/s.
+		offer=$(awk -v cell="$cap" -v servers="$servers" -v r="$r" \
+			-v frac="$fraction" -v fixed="$fixed_rate" '
+		function median(s,    n, i, j, t, a, p) {
+			n = split(vals[s], p, " ")
+			for (i = 1; i <= n; i++)
+				a[i] = p[i] + 0
+			for (i = 2; i <= n; i++) {
+				t = a[i]
+				for (j = i - 1; j >= 1 && a[j] > t; j--)
+					a[j + 1] = a[j]
+				a[j + 1] = t
+			}
+			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+		}
+		$1 == "cell=" cell {
+			delete f
+			for (i = 1; i <= NF; i++) {
+				eq = index($i, "=")
+				if (eq)
+					f[substr($i, 1, eq - 1)] = substr($i, eq + 1)
+			}
+			if (f["rc"] == 0 && f["delivered_per_s"] != "" && f["delivered_per_s"] != "-")
+				vals[f["server"]] = vals[f["server"]] " " f["delivered_per_s"]
+		}
+		END {
+			if (fixed != "") {
+				printf "rate=%.3f source=rate\n", fixed / r
+				exit
+			}
+			ns = split(servers, S, " ")
+			min = -1
+			caps = ""
+			for (i = 1; i <= ns; i++) {
+				if (!(S[i] in vals)) {
+					caps = caps " cap_" S[i] "=-"
+					continue
+				}
+				c = median(S[i]) / r
+				caps = caps sprintf(" cap_%s=%.1f", S[i], c)
+				if (min < 0 || c < min) {
+					min = c
+					slow = S[i]
+				}
+			}
+			if (min <= 0)
+				printf "rate=- source=none%s\n", caps
+			else
+				printf "rate=%.3f source=%s slowest=%s%s\n", frac * min, "capacity", slow, caps
+		}' "$results")
+		rate=${offer%% *}
+		rate=${rate#rate=}
+		echo "cell=fix_${r}_$b receivers=$r size=$b fraction=$fraction $offer" >>"$offers"
+		if [ "$rate" = - ]; then
+			echo "compare.sh: cell ${r}x$b: no capacity measured (all calibration runs failed); skipped" >&2
+			failures=$((failures + 1))
+			continue
+		fi
+		echo "  cell ${r}x$b: offered $rate msg/s published = $(awk -v x="$rate" -v r="$r" 'BEGIN { printf "%.0f", x * r }') deliveries/s ($offer)"
+		for srv in $servers; do
+			for k in $(seq 1 "$repeat"); do
+				one_run "$cell" "$srv" "$k" "$duration" \
+					"--mode rate --receivers $r --senders 1 --size $b --rate $rate --tick $tick --duration $duration --warmup $warmup"
+			done
+		done
+	done
+	load1=$(cut -d' ' -f1-3 /proc/loadavg)
+
+	echo
+	awk -v servers="$servers" -v cells="${cells[*]}" -v repeat="$repeat" \
+		-v duration="$duration" -v warmup="$warmup" -v window="$window" \
+		-v frac="$fraction" -v fixed="$fixed_rate" -v capfile="$capacity_from" \
+		-v cald="$cal_duration" -v tick="$tick" -v load0="$load0" -v load1="$load1" \
+		-v busy0="$busy0" -v ncpu="$(nproc)" \
+		-v offers="$offers" '
+	function median(key,    n, i, j, t, a, parts) {
+		n = split(vals[key], parts, " ")
+		j = 0
+		for (i = 1; i <= n; i++)
+			if (parts[i] != "" && parts[i] != "-")
+				a[++j] = parts[i] + 0
+		if (j == 0)
+			return "-"
+		for (i = 2; i <= j; i++) {
+			t = a[i]
+			for (n = i - 1; n >= 1 && a[n] > t; n--)
+				a[n + 1] = a[n]
+			a[n + 1] = t
+		}
+		if (j % 2)
+			return a[(j + 1) / 2]
+		return (a[j / 2] + a[j / 2 + 1]) / 2
+	}
+	function human(v) {
+		if (v == "-")
+			return "-"
+		v += 0
+		if (v >= 1e6)
+			return sprintf("%.2fM", v / 1e6)
+		if (v >= 1e4)
+			return sprintf("%.0fk", v / 1e3)
+		return sprintf("%.0f", v)
+	}
+	function num(v, fmt) {
+		return v == "-" ? "-" : sprintf(fmt, v)
+	}
+	function ratio(a, b) {
+		return (a == "-" || b == "-" || b <= 0) ? "-" : sprintf("%.2f", a / b)
+	}
+	function label(c,    p) {
+		split(c, p, "_")
+		return sprintf("r=%-5s %5sB", p[2], p[3])
+	}
+	FILENAME == offers {
+		for (i = 1; i <= NF; i++) {
+			eq = index($i, "=")
+			if (eq)
+				o[substr($1, 6), substr($i, 1, eq - 1)] = substr($i, eq + 1)
+		}
+		next
+	}
+	{
+		delete f
+		for (i = 1; i <= NF; i++) {
+			eq = index($i, "=")
+			if (eq)
+				f[substr($i, 1, eq - 1)] = substr($i, eq + 1)
+		}
+		id = f["cell"] SUBSEP f["server"]
+		if (f["rc"] != 0)
+			failed[id]++
+		if (f["server_cpu_s"] != "" && f["server_cpu_s"] != "-" && f["duration"] + 0 > 0)
+			f["cpu_pct"] = f["server_cpu_s"] / f["duration"] * 100
+		if (f["rate"] != "" && f["rate"] != "-" && f["sent_per_s"] != "-" && f["rate"] + 0 > 0)
+			f["sent_frac"] = f["sent_per_s"] / f["rate"]
+		split("delivered_per_s server_ns_per_msg p99_us bench_cpu_pct cpu_pct sent_frac rate_missed", keys, " ")
+		for (i in keys) {
+			k = keys[i]
+			if (k in f)
+				vals[id SUBSEP k] = vals[id SUBSEP k] " " f[k]
+		}
+		if (("lost" in f) && f["lost"] != "-")
+			lostsum[id] += f["lost"]
+	}
+	END {
+		ns = split(servers, S, " ")
+		nc = split(cells, C, " ")
+		tc = 0
+		for (i = 1; i <= ns; i++)
+			if (S[i] == "tcpchat")
+				tc = 1
+
+		# 1. saturated capacity (calibration)
+		if (fixed == "") {
+			if (capfile != "")
+				printf "== saturated: from %s (throughput mode, 1 sender) ==\n", capfile
+			else
+				printf "== saturated (calibration): throughput mode, window %s, 1 sender; median of %d run(s) of %s s after %s s warm-up ==\n", window, repeat, cald, warmup
+			printf "%-14s", ""
+			for (i = 1; i <= ns; i++)
+				printf " | %-33s", S[i]
+			printf "\n%-14s", "cell"
+			for (i = 1; i <= ns; i++)
+				printf " | %8s %9s %7s %6s", "deliv/s", "publish/s", "ns/dlv", "bench%"
+			printf "\n"
+			for (c = 1; c <= nc; c++) {
+				cap = C[c]
+				sub(/^fix_/, "cap_", cap)
+				split(C[c], p, "_")
+				printf "%-14s", label(C[c])
+				for (i = 1; i <= ns; i++) {
+					id = cap SUBSEP S[i]
+					d = median(id SUBSEP "delivered_per_s")
+					cpu = median(id SUBSEP "bench_cpu_pct")
+					mark = (cpu != "-" && cpu >= 90 ? "*" : "") (failed[id] ? "!" : "")
+					if (S[i] == o[C[c], "slowest"])
+						mark = mark "<"
+					printf " | %8s %9s %7s %6s", human(d) mark, d == "-" ? "-" : human(d / p[2]), num(median(id SUBSEP "server_ns_per_msg"), "%.0f"), num(cpu, "%.0f")
+				}
+				printf "\n"
+			}
+			print "<: the slowest server of the cell; the offered load below is a fraction of its publish/s."
+			print ""
+		}
+
+		# 2. fixed load
+		if (fixed != "")
+			printf "== fixed load: %s deliveries/s in every cell; rate mode, 1 sender, tick %s us; median of %d run(s) of %s s after %s s warm-up ==\n", fixed, tick, repeat, duration, warmup
+		else
+			printf "== fixed load: %s x the slowest saturated rate, same offered rate for every server; rate mode, 1 sender, tick %s us; median of %d run(s) of %s s after %s s warm-up ==\n", frac, tick, repeat, duration, warmup
+		printf "%-14s | %-17s", "", "offered"
+		for (i = 1; i <= ns; i++)
+			printf " | %-38s", S[i]
+		printf "\n%-14s | %8s %8s", "cell", "pub/s", "dlv/s"
+		for (i = 1; i <= ns; i++)
+			printf " | %8s %5s %7s %8s %5s", "deliv/s", "cpu%", "ns/dlv", "p99 us", "lost"
+		printf "\n"
+		for (c = 1; c <= nc; c++) {
+			split(C[c], p, "_")
+			rate = o[C[c], "rate"]
+			printf "%-14s | %8s %8s", label(C[c]), rate == "-" ? "-" : human(rate), rate == "-" ? "-" : human(rate * p[2])
+			for (i = 1; i <= ns; i++) {
+				id = C[c] SUBSEP S[i]
+				d = median(id SUBSEP "delivered_per_s")
+				sf = median(id SUBSEP "sent_frac")
+				miss = median(id SUBSEP "rate_missed")
+				cpu = median(id SUBSEP "bench_cpu_pct")
+				mark = ""
+				if ((sf != "-" && sf < 0.97) || (miss != "-" && miss > 0) || (d != "-" && rate != "-" && d < 0.95 * rate * p[2]))
+					mark = mark "~"
+				if (cpu != "-" && cpu >= 90)
+					mark = mark "*"
+				if (failed[id])
+					mark = mark "!"
+				printf " | %8s %5s %7s %8s %5s", human(d) mark, num(median(id SUBSEP "cpu_pct"), "%.0f"), num(median(id SUBSEP "server_ns_per_msg"), "%.0f"), num(median(id SUBSEP "p99_us"), "%.0f"), (id in lostsum) ? lostsum[id] : "-"
+			}
+			printf "\n"
+		}
+		print ""
+
+		# 3. ratios
+		if (tc && ns > 1) {
+			print "== server CPU per delivery, tcpchat / other (below 1: tcpchat uses less CPU per delivery) =="
+			printf "%-14s", "cell"
+			for (i = 1; i <= ns; i++)
+				if (S[i] != "tcpchat")
+					printf " | %-23s", "tcpchat/" S[i]
+			printf "\n%-14s", ""
+			for (i = 1; i <= ns; i++)
+				if (S[i] != "tcpchat")
+					printf " | %11s %11s", "saturated", "fixed load"
+			printf "\n"
+			for (c = 1; c <= nc; c++) {
+				cap = C[c]
+				sub(/^fix_/, "cap_", cap)
+				printf "%-14s", label(C[c])
+				for (i = 1; i <= ns; i++) {
+					if (S[i] == "tcpchat")
+						continue
+					printf " | %11s %11s", ratio(median(cap SUBSEP "tcpchat" SUBSEP "server_ns_per_msg"), median(cap SUBSEP S[i] SUBSEP "server_ns_per_msg")), ratio(median(C[c] SUBSEP "tcpchat" SUBSEP "server_ns_per_msg"), median(C[c] SUBSEP S[i] SUBSEP "server_ns_per_msg"))
+				}
+				printf "\n"
+			}
+			print ""
+		}
+		print "pub/s: offered messages/s, published by 1 sender on an absolute schedule; dlv/s: pub/s x receivers."
+		print "deliv/s: messages delivered per second, summed over receivers (median).  cpu%: server CPU"
+		print "time in the window, % of one core.  ns/dlv: server CPU ns per delivered message (utime +"
+		print "stime from /proc/PID/stat, all threads).  p99 us: send-to-receipt latency.  lost: summed."
+		print "~: the offered load was not reached (sent < 97% of the rate, sends skipped, or deliveries"
+		print "   < 95% of the offered dlv/s).  *: the bench used >= 90% of a core.  !: a run failed."
+		printf "before the runs %s%% of the %s CPUs were busy; load average (1/5/15 min) %s before, %s after.\n", busy0, ncpu, load0, load1
+	}' "$offers" "$results" | tee "$out/table.txt"
+
+	echo
+	echo "compare.sh: raw results in $results, offered rates in $offers, logs in $out"
+	if [ "$failures" -gt 0 ]; then
+		echo "compare.sh: $failures run(s) failed" >&2
+		exit 1
+	fi
+	exit 0
+fi
+
 # ---- the runs ---------------------------------------------------------------------------------
 nruns=$((${#cells[@]} * $(echo $servers | wc -w) * repeat))
 echo "compare.sh: ${#cells[@]} cells x servers ($servers) x $repeat repeat(s) = $nruns runs; output in $out"
+summary_keys='delivered_per_s|lost|p99_us|server_ns_per_msg|rss_per_conn_bytes|bench_cpu_pct'
 failures=0
 run=0
 for cell in "${cells[@]}"; do
 	for srv in $servers; do
 		for k in $(seq 1 "$repeat"); do
-			run=$((run + 1))
-			args=$(bench_args "$cell")
-			start_server "$srv"
-			logf="$out/run-$cell-$srv-$k.txt"
-			limit=$(awk -v d="$duration" -v w="$warmup" 'BEGIN { printf "%d", d + w + 150 }')
-			rc=0
-			# shellcheck disable=SC2086
-			timeout --kill-after=5 "$limit" "$bench_bin" --proto "$srv" \
-				--port "$(server_port "$srv")" --server-pid "$server_pid" \
-				$args >"$logf" 2>&1 || rc=$?
-			stop_server
-			line=$(grep '^RESULT ' "$logf" | tail -n 1 || true)
-			if [ "$rc" != 0 ]; then
-				failures=$((failures + 1))
-				echo "compare.sh: run $run/$nruns $cell $srv #$k FAILED (exit $rc, log $logf):" >&2
-				grep -v '^RESULT ' "$logf" | tail -n 5 | sed 's/^/    /' >&2
-			fi
-			printf 'cell=%s server=%s run=%s rc=%s %s\n' "$cell" "$srv" "$k" "$rc" \
-				"${line#RESULT }" >>"$results"
-			summary=$(echo "$line" | tr ' ' '\n' | grep -E '^(delivered_per_s|lost|p99_us|server_ns_per_msg|rss_per_conn_bytes|bench_cpu_pct)=' | tr '\n' ' ' || true)
-			echo "  [$run/$nruns] $cell $srv #$k rc=$rc $summary"
+			one_run "$cell" "$srv" "$k" "$duration" "$(bench_args "$cell")"
 		done
 	done
 done

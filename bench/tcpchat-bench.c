@@ -119,6 +119,7 @@ static struct {
 	long receivers, senders, size, window, connections;
 	double rate, duration, warmup, drain, timeout, settle;
 	long server_pid;
+	int64_t tick_ns; /* rate mode: shortest time between wake-ups */
 
 	/* setup */
 	struct sockaddr_storage addr;
@@ -148,6 +149,7 @@ static struct {
 	uint64_t reordered, bad_payload, other_rx, notices, server_errors;
 	uint64_t closed, window_resets, rate_missed, pings, pub_replies;
 	uint64_t pub_short, bytes_in, unknown_msgs;
+	uint64_t batches_win; /* gen_msgs calls with in-window messages */
 	unsigned warned_close, warned_error, warned_payload;
 
 	/* latency histogram, ns */
@@ -1167,6 +1169,7 @@ static void gen_msgs(long s, uint64_t count, int64_t now)
 			G.win_first[s] = G.next_seq[s] - count;
 		G.sent_win[s] += count;
 		G.sent_win_total += count;
+		G.batches_win++;
 	}
 }
 
@@ -1268,8 +1271,8 @@ static void rate_tick(int64_t now)
 	}
 	if (any) {
 		int64_t at = (int64_t)next;
-		if (at < now + 20000)
-			at = now + 20000; /* at most one wake-up per 20 us */
+		if (at < now + G.tick_ns)
+			at = now + G.tick_ns; /* at most one wake-up per tick */
 		arm_timer(at);
 	}
 }
@@ -1529,6 +1532,9 @@ static int report_traffic(void)
 		}
 	lost = gaps + undelivered;
 	double sent_ps = (double)G.sent_win_total / G.duration;
+	double send_batch =
+	        G.batches_win ? (double)G.sent_win_total / (double)G.batches_win
+	                      : 0;
 	double deliv_ps = win > 0 ? (double)G.rx_win / win : 0;
 	double bench_cpu =
 	        win > 0 ? (G.s1.bench_cpu - G.s0.bench_cpu) / win * 100.0 : -1;
@@ -1557,13 +1563,16 @@ static int report_traffic(void)
 		       G.size, G.window, G.probe);
 	else
 		printf("load            payload %ld B; fixed rate %.0f msg/s "
-		       "in total (%.1f per sender)\n",
-		       G.size, G.rate, G.rate / (double)G.senders);
+		       "in total (%.1f per sender), on an absolute schedule "
+		       "with wake-ups at most every %.0f us\n",
+		       G.size, G.rate, G.rate / (double)G.senders,
+		       (double)G.tick_ns / 1e3);
 	printf("timing          warm-up %.1f s, measured %.2f s, drain "
 	       "%.2f s\n",
 	       G.warmup, win, drain);
-	printf("sent            %" PRIu64 " in window = %.0f msg/s\n",
-	       G.sent_win_total, sent_ps);
+	printf("sent            %" PRIu64 " in window = %.0f msg/s, %.1f "
+	       "messages per write batch\n",
+	       G.sent_win_total, sent_ps, send_batch);
 	printf("delivered       %" PRIu64 " in window = %.0f msg/s (sum over "
 	       "%ld receivers)\n",
 	       G.rx_win, deliv_ps, G.receivers);
@@ -1651,6 +1660,7 @@ static int report_traffic(void)
 	kv_add(&kv, "undelivered", "%" PRIu64, undelivered);
 	kv_add(&kv, "window_resets", "%" PRIu64, G.window_resets);
 	kv_add(&kv, "rate_missed", "%" PRIu64, G.rate_missed);
+	kv_num(&kv, "send_batch", G.batches_win ? send_batch : -1, 2);
 	printf("RESULT%s\n", kv.buf);
 
 	if (G.rx_win == 0) {
@@ -1690,6 +1700,9 @@ static void usage(void)
 	       "sender (default 256)\n"
 	       "  --rate M           rate: messages/s over all senders "
 	       "(default 1000)\n"
+	       "  --tick US          rate: at most one send wake-up per US "
+	       "microseconds\n"
+	       "                     (default 20)\n"
 	       "  --connections N    idle: connections to open (default "
 	       "1000)\n"
 	       "  --duration D       measured seconds (default 5)\n"
@@ -1745,6 +1758,7 @@ static void parse_options(int argc, char **argv)
 	        {"size", required_argument, NULL, 'b'},
 	        {"window", required_argument, NULL, 'w'},
 	        {"rate", required_argument, NULL, 'R'},
+	        {"tick", required_argument, NULL, 'T'},
 	        {"connections", required_argument, NULL, 'c'},
 	        {"duration", required_argument, NULL, 'd'},
 	        {"warmup", required_argument, NULL, 'W'},
@@ -1764,6 +1778,7 @@ static void parse_options(int argc, char **argv)
 	G.size = 64;
 	G.window = 256;
 	G.rate = 1000;
+	G.tick_ns = 20000;
 	G.connections = 1000;
 	G.duration = 5;
 	G.warmup = 1;
@@ -1819,6 +1834,11 @@ static void parse_options(int argc, char **argv)
 			break;
 		case 'R':
 			G.rate = opt_double("rate", optarg, 0.001, 1e8);
+			break;
+		case 'T':
+			G.tick_ns =
+			        (int64_t)(opt_double("tick", optarg, 1, 1e6) *
+			                  1e3);
 			break;
 		case 'c':
 			G.connections =

@@ -14,42 +14,9 @@
 #define TC_MAX(a, b) ((a) > (b) ? (a) : (b))
 
 #if defined(__GNUC__)
-#define TC_LIKELY(x) __builtin_expect(!!(x), 1)
-#define TC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define TC_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
-#define TC_LIKELY(x) (x)
-#define TC_UNLIKELY(x) (x)
 #define TC_PRINTF(a, b)
-/* Sets O_NONBLOCK and FD_CLOEXEC.  0, or -1 with errno. */
-int util__nonblock_cloexec(int fd);
-
-/* Integer options kept as long long fields of an object, described by a
- * table: set checks the range, get reads. */
-struct util_opt {
-	int id;
-	size_t off; /* offsetof the long long field */
-	long long min, max;
-};
-/* Returns the table row for id, or NULL. */
-const struct util_opt *util__opt_find(const struct util_opt *t, size_t n,
-                                      int id);
-int util__opt_set(void *obj, const struct util_opt *t, size_t n, int id,
-                  long long value);
-int util__opt_get(const void *obj, const struct util_opt *t, size_t n, int id,
-                  long long *value);
-
-/* SipHash-1-3 of data[0..len) under a 128-bit key (hash.c). */
-uint64_t util__siphash(const uint64_t key[2], const void *data, size_t len);
-/* A fresh random key, from /dev/urandom (else the clock). */
-void util__random_key(uint64_t key[2]);
-
-/* Wire codes and the protocol rules shared by server and client
- * (proto.c). */
-int proto__known_type(uint32_t type);
-/* 1 for the ERROR codes after which a server that announced no
- * capabilities (protocol 1, or the line codec) closes the connection. */
-int proto__legacy_fatal(uint32_t wire_code);
 #endif
 
 /* Monotonic clock in milliseconds, and wall clock in ms since the epoch. */
