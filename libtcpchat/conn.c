@@ -118,10 +118,10 @@ static int decode_all(struct conn *c, struct conn_shared *sh, char *buf,
 			break;
 		}
 		if (k == 0) {
-			if (avail >= max_frame) {
+			if (avail >= max_frame || dc.need > max_frame) {
 				res->error = "frame larger than the limit";
 				rc = TCPCHAT_EMSGSIZE;
-			} else if (dc.need > avail && dc.need <= UINT32_MAX) {
+			} else if (dc.need > avail) {
 				c->need = (uint32_t)dc.need;
 			}
 			break;
@@ -184,7 +184,9 @@ static char *read_target(struct conn *c, struct conn_shared *sh,
 		*cap = sh->cap;
 		return sh->buf;
 	}
-	size_t want = TC_MAX((size_t)c->need, c->rlen + (size_t)READ_CHUNK);
+	/* Room for the whole frame when its size is known, else a chunk. */
+	size_t want = c->need > c->rlen ? (size_t)c->need
+	                                : c->rlen + (size_t)READ_CHUNK;
 	want = TC_MIN(want, max_frame + READ_CHUNK);
 	if (want > c->rcap) {
 		char *p = realloc(c->rbuf, want);
@@ -417,7 +419,7 @@ int conn__flush(struct conn *c, struct conn_shared *sh, size_t *written,
 		*written += (size_t)n;
 		c->qbytes -= (size_t)n;
 		size_t left = (size_t)n;
-		while (left) {
+		while (c->qcount) { /* empty frames complete with no byte */
 			struct frame *f = c->q[c->qhead];
 			size_t rest = f->len - c->qoff;
 			if (left < rest) {

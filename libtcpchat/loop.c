@@ -119,8 +119,33 @@ static short poll_mask(unsigned events)
 	return m;
 }
 
+static int fdslot_grow(struct loop *l, int fd)
+{
+	if (fd < l->nfdslot)
+		return 0;
+	int n = l->nfdslot ? l->nfdslot : 64;
+	while (n <= fd)
+		n *= 2;
+	int *m = realloc(l->fdslot, (size_t)n * sizeof *m);
+	if (!m)
+		return TCPCHAT_ENOMEM;
+	for (int i = l->nfdslot; i < n; i++)
+		m[i] = -1;
+	l->fdslot = m;
+	l->nfdslot = n;
+	return 0;
+}
+
 static int poll_add(struct loop *l, struct loop_watcher *w)
 {
+	if (w->fd < 0)
+		return TCPCHAT_EINVAL;
+	if (fdslot_grow(l, w->fd))
+		return TCPCHAT_ENOMEM;
+	if (l->fdslot[w->fd] >= 0) {
+		errno = EEXIST;
+		return TCPCHAT_ESYS;
+	}
 	if (l->nfds == l->cap) {
 		int n = l->cap ? l->cap * 2 : 64;
 		struct pollfd *p = realloc(l->pfds, (size_t)n * sizeof *p);
@@ -138,6 +163,7 @@ static int poll_add(struct loop *l, struct loop_watcher *w)
 	l->pfds[w->slot].events = poll_mask(w->events);
 	l->pfds[w->slot].revents = 0;
 	l->pw[w->slot] = w;
+	l->fdslot[w->fd] = w->slot;
 	return 0;
 }
 
@@ -149,7 +175,9 @@ static void poll_del(struct loop *l, struct loop_watcher *w)
 		l->pfds[i] = l->pfds[last];
 		l->pw[i] = l->pw[last];
 		l->pw[i]->slot = i;
+		l->fdslot[l->pfds[i].fd] = i;
 	}
+	l->fdslot[w->fd] = -1;
 	w->slot = -1;
 }
 
@@ -158,11 +186,15 @@ static int poll_wait(struct loop *l, int timeout_ms)
 	int n = poll(l->pfds, (nfds_t)l->nfds, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : TCPCHAT_ESYS;
-	/* Collect first: callbacks add and remove slots. */
+	/* Collect first: callbacks add and remove slots.  The scan starts
+	 * where the last one stopped, so that with more ready watchers than
+	 * a batch holds, every one of them is served in turn. */
 	struct loop_watcher *ready[POLL_BATCH];
 	unsigned what[POLL_BATCH];
-	int cnt = 0, woken = 0;
-	for (int i = 0; i < l->nfds && n > 0 && cnt < POLL_BATCH; i++) {
+	int cnt = 0, woken = 0, nfds = l->nfds;
+	int start = nfds ? l->scan_from % nfds : 0, k;
+	for (k = 0; k < nfds && n > 0 && cnt < POLL_BATCH; k++) {
+		int i = (start + k) % nfds;
 		short r = l->pfds[i].revents;
 		if (!r)
 			continue;
@@ -182,13 +214,17 @@ static int poll_wait(struct loop *l, int timeout_ms)
 		ready[cnt] = l->pw[i];
 		what[cnt++] = e;
 	}
+	l->scan_from = nfds ? (start + k) % nfds : 0;
 	loop__update_now(l);
 	if (woken)
 		wake_drain(l);
+	int out = 0;
 	for (int i = 0; i < cnt; i++)
-		if (ready[i]->fd >= 0)
+		if (ready[i]->fd >= 0) {
 			ready[i]->cb(ready[i], what[i]);
-	return cnt;
+			out++;
+		}
+	return out;
 }
 
 /* ---- epoll backend ------------------------------------------------------ */
@@ -356,6 +392,7 @@ void loop__fini(struct loop *l)
 		close(l->wake_wfd);
 	free(l->pfds);
 	free(l->pw);
+	free(l->fdslot);
 	free(l->heap);
 	pthread_mutex_destroy(&l->mu);
 	memset(l, 0, sizeof *l);

@@ -44,6 +44,7 @@ struct loop_watcher {
 struct loop_timer {
 	int64_t due;    /* loop time in ms */
 	int64_t period; /* 0: one-shot */
+	uint64_t seq;   /* when it was armed: ties and rounds go by it */
 	uint32_t idx;   /* position in the heap + 1; 0 when not armed */
 	loop_timer_fn cb;
 	void *data;
@@ -61,9 +62,13 @@ struct loop {
 	struct pollfd *pfds;
 	struct loop_watcher **pw; /* watcher of each pfds slot */
 	int nfds, cap;
+	int *fdslot; /* fd -> slot, or -1 */
+	int nfdslot;
+	int scan_from; /* where the next scan starts, so all get served */
 	/* timers */
 	struct loop_timer **heap;
 	uint32_t nheap, heap_cap;
+	uint64_t timer_seq;
 	int64_t now; /* monotonic ms, refreshed by loop__poll() */
 	/* wakeup: eventfd (rfd == wfd) or a pipe */
 	int wake_rfd, wake_wfd;
@@ -110,7 +115,9 @@ static inline int loop__timer_armed(const struct loop_timer *t)
  * dispatched, or TCPCHAT_ESYS. */
 int loop__poll(struct loop *l, int timeout_ms);
 /* Runs every timer that is due at the current loop time, earliest first.
- * A repeating timer is re-armed before its callback runs. */
+ * A repeating timer is re-armed before its callback runs.  A timer armed
+ * during the round (by a callback) waits for the next round, so a
+ * callback that re-arms itself cannot starve the loop. */
 void loop__run_timers(struct loop *l);
 /* Milliseconds from now to the next timer (0 if one is due), capped at
  * cap_ms when cap_ms >= 0, or -1 when no timer is armed. */

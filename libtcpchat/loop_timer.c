@@ -8,7 +8,7 @@
 
 static int earlier(const struct loop_timer *a, const struct loop_timer *b)
 {
-	return a->due < b->due;
+	return a->due < b->due || (a->due == b->due && a->seq < b->seq);
 }
 
 static void place(struct loop *l, uint32_t i, struct loop_timer *t)
@@ -51,6 +51,7 @@ void loop__timer_init(struct loop_timer *t, loop_timer_fn cb, void *data)
 {
 	t->due = 0;
 	t->period = 0;
+	t->seq = 0;
 	t->idx = 0;
 	t->cb = cb;
 	t->data = data;
@@ -75,12 +76,11 @@ void loop__timer_stop(struct loop *l, struct loop_timer *t)
 int loop__timer_at(struct loop *l, struct loop_timer *t, int64_t due)
 {
 	if (t->idx) {
-		int64_t old = t->due;
+		/* Re-armed: later in every order than before. */
 		t->due = due;
-		if (due < old)
-			sift_up(l, t->idx - 1);
-		else
-			sift_down(l, t->idx - 1);
+		t->seq = ++l->timer_seq;
+		sift_up(l, t->idx - 1);
+		sift_down(l, t->idx - 1);
 		return 0;
 	}
 	if (l->nheap == l->heap_cap) {
@@ -92,6 +92,7 @@ int loop__timer_at(struct loop *l, struct loop_timer *t, int64_t due)
 		l->heap_cap = n;
 	}
 	t->due = due;
+	t->seq = ++l->timer_seq;
 	place(l, l->nheap++, t);
 	sift_up(l, l->nheap - 1);
 	return 0;
@@ -106,12 +107,12 @@ int loop__timer_start(struct loop *l, struct loop_timer *t, int64_t delay_ms,
 
 void loop__run_timers(struct loop *l)
 {
-	/* A timer armed by a callback for "now" runs in the next round, not
-	 * in this one, so a callback that re-arms itself cannot starve the
-	 * loop. */
+	/* A timer armed during this round (its seq is newer than the
+	 * round) waits for the next one, so a callback that re-arms itself
+	 * for "now" cannot starve the loop. */
 	int64_t now = l->now;
-	uint32_t budget = l->nheap;
-	while (l->nheap && l->heap[0]->due <= now && budget--) {
+	uint64_t round = l->timer_seq;
+	while (l->nheap && l->heap[0]->due <= now && l->heap[0]->seq <= round) {
 		struct loop_timer *t = l->heap[0];
 		if (t->period)
 			loop__timer_at(l, t, now + t->period);

@@ -20,6 +20,12 @@ static int tcp_connected(struct transport *t)
 		errno = err;
 		return TCPCHAT_ESYS;
 	}
+	/* SO_ERROR stays 0 while the connect is in progress: only a peer
+	 * address says it is done. */
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof peer;
+	if (getpeername(t->fd, (struct sockaddr *)&peer, &plen) < 0)
+		return errno == ENOTCONN ? TRANSPORT_AGAIN : TCPCHAT_ESYS;
 	return 0;
 }
 
