@@ -66,7 +66,7 @@ meson test -C build-poll --print-errorlogs
 
 echo "run-tests: ThreadSanitizer (unit suites)"
 CC=clang setup build-tsan -Db_sanitize=thread -Db_lundef=false \
-	-Dexamples=false
+	-Dexamples=disabled
 TSAN_OPTIONS=halt_on_error=1 \
 	meson test -C build-tsan --suite unit --print-errorlogs
 
