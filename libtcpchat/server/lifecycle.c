@@ -14,7 +14,6 @@
 #include "server_int.h"
 
 #define INPUT_ROUNDS 2         /* extra non-blocking waits before output */
-#define BATCH_BYTES (8 * 1024) /* input that makes another round worth it */
 #define TRIM_AFTER_BYTES (256 * 1024)
 #define TRIM_DELAY_MS 500
 #define WAIT_CAP_MS 60000
@@ -109,23 +108,18 @@ static int iterate(void *obj, int timeout_ms)
 {
 	tcpchat_server *srv = obj;
 	srv->inputs = 0;
-	srv->round_bytes = 0;
 	int n = loop__poll(&srv->loop, timeout_ms);
 	if (n < 0)
 		return n;
 	srv->wall_ms = util__wall_ms();
 	srv->busy = n > 0;
 	/* Output waits for the end of the iteration.  While input keeps
-	 * arriving in bulk (several connections, or many bytes), take a
-	 * little more first (without blocking), so that messages that arrive
-	 * together leave together in one write.  Under a light load that
-	 * extra wait would find nothing and only cost a system call. */
-	for (int round = 0;
-	     round < INPUT_ROUNDS &&
-	     (srv->inputs > 1 || srv->round_bytes >= BATCH_BYTES);
-	     round++) {
+	 * arriving, take a little more first (without blocking), so that
+	 * messages that arrive together leave together in one write: one
+	 * empty wait costs less than the writes that one more message in
+	 * the batch saves. */
+	for (int round = 0; srv->inputs && round < INPUT_ROUNDS; round++) {
 		srv->inputs = 0;
-		srv->round_bytes = 0;
 		if (loop__poll(&srv->loop, 0) < 0)
 			break;
 	}

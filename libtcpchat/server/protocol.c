@@ -272,7 +272,6 @@ void srv__on_readable(tcpchat_server *srv, struct sconn *sc)
 	int rc = conn__read(&sc->c, &srv->sh, (size_t)srv->max_frame,
 	                    srv__on_msg, sc, &res);
 	srv->st.bytes_in += res.bytes;
-	srv->round_bytes += res.bytes;
 	if (rc == 0 || rc == 1 || sc->state == S_DEAD)
 		return;
 	if (rc == TCPCHAT_ECLOSED ||

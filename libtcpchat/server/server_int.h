@@ -152,8 +152,7 @@ struct tcpchat_server {
 	struct loop_timer trim_timer;
 	struct loop_timer stop_timer;
 	size_t freed_bytes;
-	int inputs;         /* connections that had input this round */
-	size_t round_bytes; /* and the bytes they brought */
+	int inputs; /* connections that had input this round */
 	int busy;
 	/* run state */
 	int running, stopping, abort_stop;
