@@ -59,9 +59,9 @@ struct expect {
 };
 
 struct sink {
-	int n;         /* messages received */
-	int stop_at;   /* return 1 when n reaches this (0: never) */
-	int bad;       /* mismatches against exp */
+	int n;       /* messages received */
+	int stop_at; /* return 1 when n reaches this (0: never) */
+	int bad;     /* mismatches against exp */
 	int nexp;
 	struct expect exp[512];
 };
@@ -102,10 +102,10 @@ struct end {
 static void end_init(struct end *e, const tcpchat_codec *codec)
 {
 	int sv[2];
-	ck_assert_int_eq(
-	        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	                   0, sv),
-	        0);
+	ck_assert_int_eq(socketpair(AF_UNIX,
+	                            SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	                            0, sv),
+	                 0);
 	memset(&e->c, 0, sizeof e->c);
 	transport__tcp(&e->c.tp, sv[0]);
 	e->c.w.fd = -1;
@@ -261,9 +261,9 @@ END_TEST
 /* Feeds a frame with a body of `big` bytes and then a small frame, in
  * 4 KB pieces, one conn__read each. */
 struct seg_stats {
-	long calls;    /* decode calls */
-	size_t shown;  /* bytes shown to decode */
-	int resized;   /* changes of the partial frame's buffer size */
+	long calls;   /* decode calls */
+	size_t shown; /* bytes shown to decode */
+	int resized;  /* changes of the partial frame's buffer size */
 	uint32_t last_cap;
 	size_t big_end; /* size of the large frame */
 	size_t stream;  /* bytes in all */
@@ -397,7 +397,7 @@ START_TEST(test_shared_buffer_two_conns)
 	tcpchat_buf fa = {0}, fb = {0};
 	struct conn_read_result res;
 
-	add_msg(&sa, &fa, 3000);  /* partial stays small */
+	add_msg(&sa, &fa, 3000); /* partial stays small */
 	add_msg(&sa, &fa, 10);
 	add_msg(&sb, &fb, 20000); /* partial is large */
 	add_msg(&sb, &fb, 500);
@@ -820,8 +820,8 @@ static ssize_t fake_writev(struct transport *t, const struct iovec *iov,
 	size_t left = n;
 	for (int i = 0; i < cnt && left; i++) {
 		size_t k = TC_MIN(left, iov[i].iov_len);
-		ck_assert_int_eq(tcpchat_buf_append(&f->out, iov[i].iov_base, k),
-		                 0);
+		ck_assert_int_eq(
+		        tcpchat_buf_append(&f->out, iov[i].iov_base, k), 0);
 		left -= k;
 	}
 	f->budget -= n;
@@ -894,15 +894,14 @@ static void concat(tcpchat_buf *out, struct frame **f, int n)
 
 static int same_bytes(const tcpchat_buf *a, const tcpchat_buf *b)
 {
-	return a->len == b->len && (a->len == 0 ||
-	                            memcmp(a->data, b->data, a->len) == 0);
+	return a->len == b->len &&
+	       (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
 }
 
 START_TEST(test_push_flush_order)
 {
-	static const size_t sizes[] = {10,   2000, 1,    500, 70000,
-	                               3,    1024, 1025, 64,  200000,
-	                               4096, 9,    33};
+	static const size_t sizes[] = {10,   2000, 1,      500,  70000, 3, 1024,
+	                               1025, 64,   200000, 4096, 9,     33};
 	enum { N = TC_ARRAY_LEN(sizes) };
 	struct conn_shared sh;
 	struct end e;
@@ -914,7 +913,8 @@ START_TEST(test_push_flush_order)
 	size_t bytes = 0;
 	for (int i = 0; i < N; i++) {
 		f[i] = mkframe(sizes[i], (unsigned)i);
-		ck_assert_int_eq(conn__push(&e.c, &sh, f[i], 1000, SIZE_MAX), 0);
+		ck_assert_int_eq(conn__push(&e.c, &sh, f[i], 1000, SIZE_MAX),
+		                 0);
 		bytes += sizes[i];
 		ck_assert_uint_eq(e.c.qcount, (uint32_t)i + 1);
 		ck_assert_uint_eq(e.c.qbytes, bytes);
@@ -1074,7 +1074,7 @@ START_TEST(test_queue_full_bytes)
 	ck_assert_int_eq(conn__push(&c, &sh, f40, 100, 100), 0);
 	ck_assert_int_eq(conn__push(&c, &sh, f40, 100, 100), 0);
 	ck_assert_int_eq(conn__push(&c, &sh, f21, 100, 100),
-	                 TCPCHAT_EQUEUEFULL); /* 101 > 100 */
+	                 TCPCHAT_EQUEUEFULL);                    /* 101 > 100 */
 	ck_assert_int_eq(conn__push(&c, &sh, f20, 100, 100), 0); /* = 100 */
 	ck_assert_uint_eq(c.qbytes, 100);
 	ck_assert_int_eq(conn__push(&c, &sh, f20, 100, 100),
@@ -1144,8 +1144,8 @@ START_TEST(test_flush_partial_writes)
 		size_t total = 0;
 		for (int i = 0; i < 6; i++) {
 			f[i] = mkframe(5 + (size_t)i * 7, (unsigned)i);
-			ck_assert_int_eq(conn__push(&c, &sh, f[i], 10, SIZE_MAX),
-			                 0);
+			ck_assert_int_eq(
+			        conn__push(&c, &sh, f[i], 10, SIZE_MAX), 0);
 			total += f[i]->len;
 		}
 		concat(&want, f, 6);
@@ -1396,8 +1396,8 @@ START_TEST(test_ring_cache_bounded)
 	for (int i = 0; i < NC; i++) {
 		fake_conn(&c[i], &fk[i]);
 		for (int k = 0; k < 5; k++)
-			ck_assert_int_eq(conn__push(&c[i], &sh, f, 100, SIZE_MAX),
-			                 0);
+			ck_assert_int_eq(
+			        conn__push(&c[i], &sh, f, 100, SIZE_MAX), 0);
 		ck_assert_uint_eq(c[i].qcap, 8);
 	}
 	for (int i = 0; i < NC; i++)
@@ -1736,8 +1736,9 @@ START_TEST(test_queue_model_random)
 		unsigned what = r % 100;
 		if (what < 55) {
 			/* push */
-			uint32_t len = (r >> 8) % 7 == 0 ? 1100 + (r >> 12) % 3000
-			                                 : 1 + (r >> 12) % 200;
+			uint32_t len = (r >> 8) % 7 == 0
+			                       ? 1100 + (r >> 12) % 3000
+			                       : 1 + (r >> 12) % 200;
 			unsigned tag = next_tag++;
 			for (uint32_t i = 0; i < len; i++)
 				tmp[i] = (char)mbyte(tag, i);
@@ -1757,8 +1758,10 @@ START_TEST(test_queue_model_random)
 			frame__unref(f);
 		} else if (what < 90) {
 			/* flush with a random allowance */
-			fk.budget = (r >> 8) % 4 == 0 ? SIZE_MAX : (r >> 10) % 3000;
-			fk.per_call = (r >> 9) % 3 == 0 ? 1 + (r >> 14) % 700 : 0;
+			fk.budget =
+			        (r >> 8) % 4 == 0 ? SIZE_MAX : (r >> 10) % 3000;
+			fk.per_call =
+			        (r >> 9) % 3 == 0 ? 1 + (r >> 14) % 700 : 0;
 			size_t w, fr, done = 0;
 			int rc = conn__flush(&c, &sh, &w, &fr);
 			if (rc < 0 || (rc == 0) != (mcount == 0 || w == mbytes))
@@ -1806,8 +1809,8 @@ START_TEST(test_queue_model_random)
 				mbytes -= mq[(mhead + mcount) % MAXQ].len;
 			}
 		}
-		if (c.qcount != mcount || c.qbytes != mbytes || c.qoff != moff ||
-		    fk.out.len != want.len)
+		if (c.qcount != mcount || c.qbytes != mbytes ||
+		    c.qoff != moff || fk.out.len != want.len)
 			bad++;
 		if (bad) {
 			ck_abort_msg("diverged from the model at op %d", op);

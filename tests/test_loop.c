@@ -31,10 +31,10 @@ static void nap_ms(int ms)
 
 static void pair(int sv[2])
 {
-	ck_assert_int_eq(
-	        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	                   0, sv),
-	        0);
+	ck_assert_int_eq(socketpair(AF_UNIX,
+	                            SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	                            0, sv),
+	                 0);
 }
 
 static void put_byte(int fd)
@@ -272,10 +272,8 @@ START_TEST(test_unwatch_other_in_callback)
 	ra.l = rb.l = &l;
 	ra.victim = &wb;
 	rb.victim = &wa;
-	ck_assert_int_eq(loop__watch(&l, &wa, a[0], LOOP_READ, io_cb, &ra),
-	                 0);
-	ck_assert_int_eq(loop__watch(&l, &wb, b[0], LOOP_READ, io_cb, &rb),
-	                 0);
+	ck_assert_int_eq(loop__watch(&l, &wa, a[0], LOOP_READ, io_cb, &ra), 0);
+	ck_assert_int_eq(loop__watch(&l, &wb, b[0], LOOP_READ, io_cb, &rb), 0);
 	put_byte(a[1]);
 	put_byte(b[1]);
 	/* Both are ready before the wait, so they come in one batch. */
@@ -807,8 +805,7 @@ START_TEST(test_timer_heap_many)
 	for (int i = 0; i < N; i++) {
 		h[i].fired = 0;
 		ck_assert_int_eq(
-		        loop__timer_start(&l, &h[i].t, 1 + rng() % 1000, 0),
-		        0);
+		        loop__timer_start(&l, &h[i].t, 1 + rng() % 1000, 0), 0);
 	}
 	l.now += 5000;
 	last_due = INT64_MIN;
@@ -853,9 +850,9 @@ START_TEST(test_timer_heap_stop_rearm_random)
 			h[i].stopped = 1;
 			stopped++;
 		} else if (what == 2 && !h[i].stopped) {
-			ck_assert_int_eq(loop__timer_at(&l, &h[i].t,
-			                                1 + rng() % 50000),
-			                 0);
+			ck_assert_int_eq(
+			        loop__timer_at(&l, &h[i].t, 1 + rng() % 50000),
+			        0);
 		}
 		if (k % 1000 == 0)
 			check_heap(&l);
@@ -912,8 +909,7 @@ START_TEST(test_timeout_ms)
 
 	/* Very far: clamped to an int. */
 	loop__timer_stop(&l, &u);
-	ck_assert_int_eq(loop__timer_at(&l, &t, l.now + (INT64_C(1) << 40)),
-	                 0);
+	ck_assert_int_eq(loop__timer_at(&l, &t, l.now + (INT64_C(1) << 40)), 0);
 	ck_assert_int_eq(loop__timeout_ms(&l, -1), INT32_MAX);
 	ck_assert_int_eq(loop__timeout_ms(&l, 7), 7);
 
@@ -1176,9 +1172,9 @@ END_TEST
 struct pingpong {
 	struct loop *l;
 	int rounds;
-	atomic_int seq;  /* set by the thread before each wake */
-	atomic_int ack;  /* set by the loop side */
-	atomic_int quit; /* the loop side gave up */
+	atomic_int seq;   /* set by the thread before each wake */
+	atomic_int ack;   /* set by the loop side */
+	atomic_int quit;  /* the loop side gave up */
 	atomic_int stuck; /* the thread timed out waiting for an ack */
 };
 

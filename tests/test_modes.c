@@ -76,10 +76,10 @@ static void copy_view(char *dst, size_t cap, tcpchat_str s)
 }
 
 /* Bounded hold inside a callback, to keep the loop thread in it while
- * the test thread calls the API from outside. */
+ * the test thread calls the API from outside (ms is scaled by tu_ms()). */
 static void hold_for(atomic_int *release, int ms)
 {
-	int64_t end = tu_now_ms() + ms;
+	int64_t end = tu_now_ms() + tu_ms(ms);
 	while (!atomic_load(release) && tu_now_ms() < end) {
 		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL);
@@ -272,12 +272,13 @@ static int cond_log(void *p)
 	return srec_log_level(w->r, w->needle) >= 0;
 }
 
-/* A server with the recorder as handler, on 127.0.0.1 port 0, not yet
- * running. */
+/* A server with the recorder as handler and the timers of
+ * tu_server_timers(), on 127.0.0.1 port 0, not yet running. */
 static tcpchat_server *srv_new(struct srec *r, int *port)
 {
 	tcpchat_server *srv;
 	ck_assert_int_eq(tcpchat_server_new(&srv), 0);
+	ck_assert_int_eq(tu_server_timers(srv), 0);
 	if (r)
 		tcpchat_server_set_handler(srv, shandler, r);
 	ck_assert_int_eq(tcpchat_server_listen(srv, "127.0.0.1:0", NULL), 0);
@@ -438,9 +439,13 @@ static tcpchat_client *cli_new(struct crec *r)
 	ck_assert_ptr_nonnull(cli);
 	if (r)
 		tcpchat_client_set_handler(cli, chandler, r);
-	/* Bound every connect and stop well inside the test's limits. */
+	/* Bound every connect and stop well inside the test's limits, and
+	 * give a stop all that time to flush. */
 	ck_assert_int_eq(tcpchat_client_set_option(
 	                         cli, TCPCHAT_COPT_CONNECT_TIMEOUT, TU_TIMEOUT),
+	                 0);
+	ck_assert_int_eq(tcpchat_client_set_option(
+	                         cli, TCPCHAT_COPT_STOP_TIMEOUT, TU_TIMEOUT),
 	                 0);
 	return cli;
 }
@@ -683,9 +688,11 @@ START_TEST(server_own_thread)
 	r.probe_recursion = 1;
 	int port;
 	tcpchat_server *srv = srv_new(&r, &port);
-	ck_assert_int_eq(tcpchat_server_set_option(
-	                         srv, TCPCHAT_SOPT_SHUTDOWN_TIMEOUT, 4000),
-	                 0);
+	const int shutdown_ms = 3 * TU_TIMEOUT;
+	ck_assert_int_eq(
+	        tcpchat_server_set_option(srv, TCPCHAT_SOPT_SHUTDOWN_TIMEOUT,
+	                                  shutdown_ms),
+	        0);
 	ck_assert_int_eq(tcpchat_server_join(srv), TCPCHAT_ESTATE);
 	ck_assert_int_eq(tcpchat_server_start(srv), 0);
 	ck_assert_int_eq(tcpchat_server_start(srv), TCPCHAT_ESTATE);
@@ -694,11 +701,12 @@ START_TEST(server_own_thread)
 	struct tu_peer a, b;
 	chat(port, &a, &b);
 	expect_recursion_refused(&r);
-	/* Queues are empty: the stop must not wait for SHUTDOWN_TIMEOUT. */
+	/* Queues are empty: the stop must not wait for SHUTDOWN_TIMEOUT
+	 * (had it waited, the join would have taken all of it). */
 	int64_t t0 = tu_now_ms();
 	ck_assert_int_eq(tcpchat_server_stop(srv), 0);
 	ck_assert_int_eq(tcpchat_server_join(srv), 0);
-	ck_assert_int_lt(tu_now_ms() - t0, 2000);
+	ck_assert_int_lt(tu_now_ms() - t0, shutdown_ms);
 	ck_assert_int_eq(tcpchat_server_join(srv), TCPCHAT_ESTATE);
 	expect_shutdown(&a);
 	expect_shutdown(&b);
@@ -1348,9 +1356,11 @@ START_TEST(client_destroy_while_running)
 	/* some queued work that destroy must free */
 	for (int k = 0; k < 20; k++)
 		ck_assert_int_eq(tcpchat_client_send(cli, "bye bye", 7), 0);
+	/* destroy closes at once: it does not wait for the stop timeout to
+	 * flush (TU_TIMEOUT, see cli_new) */
 	int64_t t0 = tu_now_ms();
 	tcpchat_client_destroy(cli);
-	ck_assert_int_lt(tu_now_ms() - t0, 1000);
+	ck_assert_int_lt(tu_now_ms() - t0, TU_TIMEOUT);
 	/* the server sees the connection go */
 	ck_assert_int_eq(tu_peer_expect(&p, TCPCHAT_MSG_LEAVE, &m, TU_TIMEOUT),
 	                 1);
@@ -1991,7 +2001,7 @@ static Suite *suite(void)
 {
 	Suite *s = suite_create("modes");
 	TCase *tc = tcase_create("server_modes");
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, 30 * tu_slow());
 	tcase_add_test(tc, server_blocking_run);
 	tcase_add_test(tc, server_stop_before_run);
 	tcase_add_test(tc, server_own_thread);
@@ -2000,7 +2010,7 @@ static Suite *suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("client_modes");
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, 30 * tu_slow());
 	tcase_add_test(tc, client_blocking_run);
 	tcase_add_test(tc, client_own_thread);
 	tcase_add_test(tc, client_host_driven);
@@ -2009,7 +2019,7 @@ static Suite *suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("client_edges");
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, 30 * tu_slow());
 	tcase_add_test(tc, client_name_in_use);
 	tcase_add_test(tc, client_connect_refused);
 	tcase_add_test(tc, client_server_shutdown);
@@ -2022,7 +2032,7 @@ static Suite *suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("threads");
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, 30 * tu_slow());
 	tcase_add_test(tc, threads_broadcast);
 	tcase_add_test(tc, threads_send_to);
 	tcase_add_test(tc, threads_kick);
@@ -2032,7 +2042,7 @@ static Suite *suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("handlers");
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, 30 * tu_slow());
 	tcase_add_test(tc, handler_connect_filter);
 	tcase_add_test(tc, handler_join_refused);
 	tcase_add_test(tc, handler_message_veto);

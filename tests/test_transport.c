@@ -110,8 +110,7 @@ static void fill_pat(unsigned char *p, size_t off, size_t n)
  * pattern from offset start.  Returns the byte count; *eof is 1 on a
  * clean end of stream, *err the errno of a failed read (0 if none), *bad
  * the number of bytes off the pattern. */
-static size_t drain_raw(int fd, size_t start, int *eof, int *err,
-                        size_t *bad)
+static size_t drain_raw(int fd, size_t start, int *eof, int *err, size_t *bad)
 {
 	unsigned char buf[65536];
 	size_t total = 0;
@@ -483,7 +482,7 @@ START_TEST(test_close_twice_and_shutdown_after)
 	ck_assert_int_eq(t.fd, -1);
 	ck_assert_int_eq(fcntl(a, F_GETFD), -1); /* descriptor closed */
 	ck_assert_int_eq(errno, EBADF);
-	transport__close(&t, 1);  /* no-op */
+	transport__close(&t, 1); /* no-op */
 	transport__shutdown(&t); /* no-op */
 	ck_assert(wait_fd(b, POLLIN, DEADLINE_MS) & POLLIN);
 	ck_assert_int_eq(read(b, buf, sizeof buf), 0);

@@ -12,6 +12,41 @@
 
 #include "testutil.h"
 
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+
+int tu_slow(void)
+{
+	const char *env = getenv("TCPCHAT_TEST_SLOW");
+	if (env && *env) {
+		long v = strtol(env, NULL, 10);
+		return v < 1 ? 1 : v > 100 ? 100 : (int)v;
+	}
+#ifdef RUNNING_ON_VALGRIND
+	if (RUNNING_ON_VALGRIND)
+		return 10;
+#endif
+#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
+	return 5;
+#elif defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+	return 2;
+#else
+	return 1;
+#endif
+}
+
+int tu_ms(int ms)
+{
+	int64_t v = (int64_t)ms * tu_slow();
+	return v > INT32_MAX ? INT32_MAX : (int)v;
+}
+
 int64_t tu_now_ms(void)
 {
 	struct timespec ts;
@@ -218,12 +253,26 @@ void tu_peer_close(struct tu_peer *p)
 	p->scratch = NULL;
 }
 
+int tu_server_timers(tcpchat_server *srv)
+{
+	int rc = tcpchat_server_set_option(srv, TCPCHAT_SOPT_SHUTDOWN_TIMEOUT,
+	                                   TU_TIMEOUT);
+	if (rc == 0)
+		rc = tcpchat_server_set_option(
+		        srv, TCPCHAT_SOPT_HANDSHAKE_TIMEOUT, tu_ms(10000));
+	if (rc == 0)
+		rc = tcpchat_server_set_option(srv, TCPCHAT_SOPT_IDLE_TIMEOUT,
+		                               tu_ms(120000));
+	return rc;
+}
+
 tcpchat_server *tu_server_start(const tcpchat_codec *codec, int *port)
 {
 	tcpchat_server *srv;
 	if (tcpchat_server_new(&srv))
 		return NULL;
-	if (tcpchat_server_listen(srv, "127.0.0.1:0", codec) ||
+	if (tu_server_timers(srv) ||
+	    tcpchat_server_listen(srv, "127.0.0.1:0", codec) ||
 	    tcpchat_server_start(srv)) {
 		tcpchat_server_destroy(srv);
 		return NULL;

@@ -8,8 +8,20 @@
 
 #include <tcpchat/tcpchat.h>
 
-/* Every wait in the tests is bounded by this (milliseconds). */
-#define TU_TIMEOUT 5000
+/* How many times slower than a plain build the tests run here: the
+ * TCPCHAT_TEST_SLOW environment variable when it is set (the valgrind test
+ * setup sets it to 10), else 10 under valgrind (when <valgrind/valgrind.h>
+ * was there to tell), 5 under ThreadSanitizer, 2 under AddressSanitizer
+ * and 1 otherwise. */
+int tu_slow(void);
+
+/* ms times tu_slow().  Every deadline of a test is scaled so, and so is
+ * every timer of the server under test that a test peer has to beat. */
+int tu_ms(int ms);
+
+/* Every wait in the tests is bounded by this (milliseconds).  A wait ends
+ * as soon as its condition holds: the bound only costs time on failure. */
+#define TU_TIMEOUT tu_ms(5000)
 
 int64_t tu_now_ms(void);
 
@@ -61,7 +73,15 @@ int tu_peer_expect(struct tu_peer *p, uint32_t type, struct tu_msg *m,
 int tu_peer_wait_closed(struct tu_peer *p, int timeout_ms);
 void tu_peer_close(struct tu_peer *p);
 
-/* A server on 127.0.0.1 port 0 with the given codec, in its own thread. */
+/* Sets the timers of a test server: the default handshake (10 s) and idle
+ * (120 s) timeouts scaled by tu_ms(), so that a slow run does not see
+ * PINGs or timeouts a plain one never does, and a shutdown timeout of
+ * TU_TIMEOUT, so that a slow stop still flushes every queue.  Tests of a
+ * timer set their own value after this.  0 or an error code. */
+int tu_server_timers(tcpchat_server *srv);
+
+/* A server on 127.0.0.1 port 0 with the given codec and the timers of
+ * tu_server_timers(), in its own thread. */
 tcpchat_server *tu_server_start(const tcpchat_codec *codec, int *port);
 void tu_server_stop(tcpchat_server *srv);
 

@@ -13,7 +13,7 @@
 
 #include "server_int.h"
 
-#define INPUT_ROUNDS 2         /* extra non-blocking waits before output */
+#define INPUT_ROUNDS 2 /* extra non-blocking waits before output */
 #define TRIM_AFTER_BYTES (256 * 1024)
 #define TRIM_DELAY_MS 500
 #define WAIT_CAP_MS 60000
