@@ -44,6 +44,8 @@ setup() {
 	else
 		meson setup "$dir" -Dtests=enabled -Dwerror=true "$@" >/dev/null
 	fi
+	# Everything, not only what the tests link.
+	meson compile -C "$dir" >/dev/null
 }
 
 echo "run-tests: format check"
