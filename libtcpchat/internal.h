@@ -21,6 +21,7 @@
 
 /* Monotonic clock in milliseconds, and wall clock in ms since the epoch. */
 int64_t util__now_ms(void);
+int64_t util__now_us(void);
 int64_t util__wall_ms(void);
 
 /* Byte order helpers for big-endian wire fields. */

@@ -1,8 +1,10 @@
 /* libtcpchat - event loop: watchers over epoll or poll(2), the wakeup and
  * the command queue.  Timers are in loop_timer.c. */
+#define _GNU_SOURCE /* ppoll, epoll_pwait2 */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -181,9 +183,25 @@ static void poll_del(struct loop *l, struct loop_watcher *w)
 	w->slot = -1;
 }
 
-static int poll_wait(struct loop *l, int timeout_ms)
+#if !TCPCHAT_HAVE_PPOLL || (TCPCHAT_USE_EPOLL && !TCPCHAT_HAVE_EPOLL_PWAIT2)
+/* Milliseconds, rounded up so that a short wait still waits; -1: none. */
+static int ts_ms(const struct timespec *ts)
 {
-	int n = poll(l->pfds, (nfds_t)l->nfds, timeout_ms);
+	if (!ts)
+		return -1;
+	long long v =
+	        (long long)ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000;
+	return v > INT32_MAX ? INT32_MAX : (int)v;
+}
+#endif
+
+static int poll_wait(struct loop *l, const struct timespec *ts)
+{
+#if TCPCHAT_HAVE_PPOLL
+	int n = ppoll(l->pfds, (nfds_t)l->nfds, ts, NULL);
+#else
+	int n = poll(l->pfds, (nfds_t)l->nfds, ts_ms(ts));
+#endif
 	if (n < 0)
 		return errno == EINTR ? 0 : TCPCHAT_ESYS;
 	/* Collect first: callbacks add and remove slots.  The scan starts
@@ -246,10 +264,14 @@ static int ep_ctl(struct loop *l, int op, struct loop_watcher *w)
 	return epoll_ctl(l->epfd, op, w->fd, &e) ? TCPCHAT_ESYS : 0;
 }
 
-static int ep_wait(struct loop *l, int timeout_ms)
+static int ep_wait(struct loop *l, const struct timespec *ts)
 {
 	struct epoll_event eev[POLL_BATCH];
-	int n = epoll_wait(l->epfd, eev, POLL_BATCH, timeout_ms);
+#if TCPCHAT_HAVE_EPOLL_PWAIT2
+	int n = epoll_pwait2(l->epfd, eev, POLL_BATCH, ts, NULL);
+#else
+	int n = epoll_wait(l->epfd, eev, POLL_BATCH, ts_ms(ts));
+#endif
 	if (n < 0)
 		return errno == EINTR ? 0 : TCPCHAT_ESYS;
 	loop__update_now(l);
@@ -334,13 +356,31 @@ void loop__unwatch(struct loop *l, struct loop_watcher *w)
 	w->events = 0;
 }
 
-int loop__poll(struct loop *l, int timeout_ms)
+static int poll_ts(struct loop *l, const struct timespec *ts)
 {
 #if TCPCHAT_USE_EPOLL
 	if (l->epfd >= 0)
-		return ep_wait(l, timeout_ms);
+		return ep_wait(l, ts);
 #endif
-	return poll_wait(l, timeout_ms);
+	return poll_wait(l, ts);
+}
+
+int loop__poll(struct loop *l, int timeout_ms)
+{
+	if (timeout_ms < 0)
+		return poll_ts(l, NULL);
+	struct timespec ts = {timeout_ms / 1000,
+	                      (long)(timeout_ms % 1000) * 1000000};
+	return poll_ts(l, &ts);
+}
+
+int loop__poll_us(struct loop *l, int64_t timeout_us)
+{
+	if (timeout_us < 0)
+		timeout_us = 0;
+	struct timespec ts = {(time_t)(timeout_us / 1000000),
+	                      (long)(timeout_us % 1000000) * 1000};
+	return poll_ts(l, &ts);
 }
 
 /* ---- setup ---------------------------------------------------------------- */

@@ -114,6 +114,8 @@ static inline int loop__timer_armed(const struct loop_timer *t)
  * not run here (see loop__run_timers).  Returns the number of watchers
  * dispatched, or TCPCHAT_ESYS. */
 int loop__poll(struct loop *l, int timeout_ms);
+/* As loop__poll, waiting at most timeout_us microseconds. */
+int loop__poll_us(struct loop *l, int64_t timeout_us);
 /* Runs every timer that is due at the current loop time, earliest first.
  * A repeating timer is re-armed before its callback runs.  A timer armed
  * during the round (by a callback) waits for the next round, so a

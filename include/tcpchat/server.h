@@ -76,17 +76,24 @@ enum tcpchat_server_option {
 	TCPCHAT_SOPT_LOG_LEVEL = 9,        /* [TCPCHAT_LOG_INFO] highest level
 	                                      delivered as LOG events */
 	TCPCHAT_SOPT_BACKLOG = 10,         /* [511] listen(2) backlog */
-	TCPCHAT_SOPT_TRIM_HEAP = 11        /* [0] 1: call malloc_trim(0) (glibc)
+	TCPCHAT_SOPT_TRIM_HEAP = 11,       /* [0] 1: call malloc_trim(0) (glibc)
 	                                      when the loop is quiet after
 	                                      connections freed memory; it
 	                                      takes every arena lock of the
 	                                      whole process */
+	TCPCHAT_SOPT_BATCH_US = 12         /* [2000] under load, the longest
+	                                      output waits for more input so
+	                                      that one write carries several
+	                                      messages (only while another
+	                                      message is expected in time, at
+	                                      most a few flushes' worth; never
+	                                      in host-driven mode); 0: never */
 };
 
 /* Sets an integer option.  Call before the loop first runs; MAX_FRAME,
  * QUEUE_*, SLOW_POLICY, the timeouts, LOG_LEVEL and TRIM_HEAP may also be
  * changed later from the loop thread (e.g. from a callback or between
- * steps).  They apply from then on: IDLE_TIMEOUT at once to every user,
+ * steps), and so may BATCH_US.  They apply from then on: IDLE_TIMEOUT at once to every user,
  * HANDSHAKE_TIMEOUT to connections accepted later (0 also stops the
  * pending handshake deadlines), MAX_FRAME to frames not yet started and
  * to the checks of the thread-safe calls.  Returns 0, or TCPCHAT_EINVAL

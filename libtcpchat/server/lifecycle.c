@@ -104,6 +104,38 @@ static void on_wake(struct loop *l, void *data)
 		srv__begin_shutdown(srv);
 }
 
+/* Under load, output waits a little for more input, so that one write per
+ * connection carries several messages: the writes, one per recipient,
+ * are what a delivery costs.  It waits only while another message is
+ * expected in time (from the recent gap between messages), for at most
+ * eight times what a flush costs and at most BATCH_US, and never in
+ * host-driven mode (step() does not block).  Under a light load nothing
+ * waits. */
+static void coalesce(tcpchat_server *srv)
+{
+	int64_t now = util__now_us();
+	uint64_t msgs = srv->st.in - srv->in_seen;
+	if (msgs) {
+		int64_t gap = (now - srv->last_in_us) / (int64_t)msgs;
+		srv->gap_us += (gap - srv->gap_us) / 8;
+		srv->last_in_us = now;
+		srv->in_seen = srv->st.in;
+	}
+	if (!srv->batch_us || !srv->flush_head || !msgs || srv->stopping ||
+	    srv->run.stepping)
+		return;
+	int64_t window = TC_MIN(srv->batch_us, 8 * srv->flush_us);
+	int64_t until = now + window;
+	while (srv->gap_us < until - now) {
+		srv->inputs = 0;
+		if (loop__poll_us(&srv->loop, until - now) <= 0 || !srv->inputs)
+			break;
+		now = util__now_us();
+	}
+	srv->in_seen = srv->st.in;
+	srv->last_in_us = util__now_us();
+}
+
 static int iterate(void *obj, int timeout_ms)
 {
 	tcpchat_server *srv = obj;
@@ -123,11 +155,15 @@ static int iterate(void *obj, int timeout_ms)
 		if (loop__poll(&srv->loop, 0) < 0)
 			break;
 	}
+	coalesce(srv);
 	loop__run_timers(&srv->loop);
 	/* Published before the flush too, so that whatever a peer sees of
 	 * this iteration's output is already counted. */
 	srv__stats_publish(srv);
+	int64_t f0 = srv->flush_head && srv->batch_us ? util__now_us() : 0;
 	srv__flush_all(srv);
+	if (f0) /* what a flush costs, smoothed */
+		srv->flush_us += (util__now_us() - f0 - srv->flush_us) / 8;
 	int rc = 0;
 	if (srv->stopping) {
 		/* Connections closed by finish_shutdown() are only counted
@@ -253,6 +289,8 @@ TCPCHAT_API int tcpchat_server_new(tcpchat_server **out)
 	srv->log_level = TCPCHAT_LOG_INFO;
 	srv->backlog = 511;
 	srv->trim_heap = 0;
+	srv->batch_us = 2000;
+	srv->gap_us = INT32_MAX;
 	atomic_init(&srv->max_frame_pub, srv->max_frame);
 	dl_init(&srv->members);
 	dl_init(&srv->pending);
@@ -363,6 +401,7 @@ static const struct util_opt server_opts[] = {
         SOPT(LOG_LEVEL, log_level, 0, TCPCHAT_LOG_DEBUG),
         SOPT(BACKLOG, backlog, 1, 65535),
         SOPT(TRIM_HEAP, trim_heap, 0, 1),
+        SOPT(BATCH_US, batch_us, 0, 1000000),
 };
 
 TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,

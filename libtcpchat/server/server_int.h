@@ -125,7 +125,7 @@ struct tcpchat_server {
 	/* options */
 	long long max_clients, max_frame, queue_frames, queue_bytes, policy;
 	long long hs_timeout, idle_timeout, shutdown_timeout, log_level;
-	long long backlog, trim_heap;
+	long long backlog, trim_heap, batch_us;
 	atomic_llong max_frame_pub; /* for the thread-safe calls */
 	tcpchat_server_handler handler;
 	void *userdata;
@@ -153,6 +153,9 @@ struct tcpchat_server {
 	struct loop_timer stop_timer;
 	size_t freed_bytes;
 	int inputs; /* connections that had input this round */
+	/* output coalescing under load (lifecycle.c) */
+	int64_t gap_us, flush_us, last_in_us;
+	uint64_t in_seen;
 	int busy;
 	/* run state */
 	int running, stopping, abort_stop;
