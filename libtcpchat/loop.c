@@ -183,7 +183,7 @@ static void poll_del(struct loop *l, struct loop_watcher *w)
 	w->slot = -1;
 }
 
-#if !TCPCHAT_HAVE_PPOLL || (TCPCHAT_USE_EPOLL && !TCPCHAT_HAVE_EPOLL_PWAIT2)
+#if !TCPCHAT_HAVE_PPOLL || TCPCHAT_USE_EPOLL
 /* Milliseconds, rounded up so that a short wait still waits; -1: none. */
 static int ts_ms(const struct timespec *ts)
 {
@@ -268,7 +268,16 @@ static int ep_wait(struct loop *l, const struct timespec *ts)
 {
 	struct epoll_event eev[POLL_BATCH];
 #if TCPCHAT_HAVE_EPOLL_PWAIT2
-	int n = epoll_pwait2(l->epfd, eev, POLL_BATCH, ts, NULL);
+	/* Kernels before 5.11 (and valgrind) do not have it: ENOSYS once,
+	 * then milliseconds. */
+	int n = -1;
+	if (!l->no_pwait2) {
+		n = epoll_pwait2(l->epfd, eev, POLL_BATCH, ts, NULL);
+		if (n < 0 && errno == ENOSYS)
+			l->no_pwait2 = 1;
+	}
+	if (l->no_pwait2)
+		n = epoll_wait(l->epfd, eev, POLL_BATCH, ts_ms(ts));
 #else
 	int n = epoll_wait(l->epfd, eev, POLL_BATCH, ts_ms(ts));
 #endif

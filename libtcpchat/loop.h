@@ -57,7 +57,8 @@ struct loop_cmd {
 };
 
 struct loop {
-	int epfd; /* epoll backend, else -1 */
+	int epfd;      /* epoll backend, else -1 */
+	int no_pwait2; /* epoll_pwait2 is not there: ENOSYS */
 	/* poll backend */
 	struct pollfd *pfds;
 	struct loop_watcher **pw; /* watcher of each pfds slot */
