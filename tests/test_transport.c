@@ -302,9 +302,8 @@ START_TEST(test_writev_again_when_full)
 	transport__tcp(&t, a);
 	size_t first = fill_until_again(&t, &off);
 	ck_assert_uint_gt(first, 0);
-	/* Still full: again, for any size. */
-	struct iovec iov = {"x", 1};
-	ck_assert_int_eq(transport__writev(&t, &iov, 1), TRANSPORT_AGAIN);
+	/* (No second "still full" check: the kernel may move queued bytes
+	 * on to the peer's receive buffer meanwhile and open room.) */
 
 	/* Once the peer reads, it can write again. */
 	size_t head = first / 2;

@@ -27,8 +27,10 @@ static void refuse_now(tcpchat_server *srv, int fd, const tcpchat_codec *codec,
 	if (codec->encode(codec->codec_data, &m, TCPCHAT_FROM_SERVER,
 	                  &srv->sh.enc) != 0)
 		srv->sh.enc.len = 0;
-	transport__refuse(fd, srv->sh.enc.data, srv->sh.enc.len);
 	srv->st.refused++;
+	/* The peer hears of it now, before the iteration ends: count first. */
+	srv__stats_publish(srv);
+	transport__refuse(fd, srv->sh.enc.data, srv->sh.enc.len);
 }
 
 static void listeners_watch(tcpchat_server *srv, unsigned events)
@@ -65,6 +67,7 @@ static int out_of_fds(tcpchat_server *srv, struct listener *l)
 			close(t);
 		srv->reserve_fd = srv__spare_fd();
 		srv->st.refused++;
+		srv__stats_publish(srv);
 		return 1;
 	}
 	pause_accepting(srv); /* no spare either: stop for a while */
@@ -90,9 +93,10 @@ static void take_one(tcpchat_server *srv, struct listener *l, int fd,
 	tcpchat_server_event ev;
 	srv__conn_event(sc, &ev, TCPCHAT_SEV_CONNECT);
 	if (srv__emit(srv, &ev)) {
+		srv->st.refused++;
+		srv__stats_publish(srv); /* the peer sees the close now */
 		transport__close(&sc->c.tp, 0);
 		free(sc);
-		srv->st.refused++;
 		return;
 	}
 	int rc = srv__session_start(srv, sc);
