@@ -32,6 +32,10 @@ static const char *const error_names[] = {
         [22] = "too slow to keep up",
         [23] = "error reported by the server",
         [24] = "unknown message type",
+        [25] = "invalid room name ('#' and 1-63 bytes of printable UTF-8, "
+               "no spaces or commas)",
+        [26] = "not a member of that room",
+        [27] = "too many rooms",
 };
 
 TCPCHAT_API const char *tcpchat_strerror(int err)
@@ -51,8 +55,8 @@ TCPCHAT_API const char *tcpchat_version(int *num)
 TCPCHAT_API const char *tcpchat_reason_name(int reason)
 {
 	static const char *const names[] = {
-	        "unknown", "quit",   "closed",   "timeout",
-	        "error",   "kicked", "shutdown", "slow",
+	        "unknown", "quit",   "closed",   "timeout", "error",
+	        "kicked",  "shutdown", "slow",   "part",
 	};
 	if (reason < 0 || (size_t)reason >= TC_ARRAY_LEN(names))
 		return "unknown";
@@ -64,6 +68,7 @@ TCPCHAT_API const char *tcpchat_msg_type_name(int type)
 	static const char *const names[] = {
 	        NULL,    "hello", "welcome", "text", "join",
 	        "leave", "error", "ping",    "pong", "who",
+	        "topic", "rooms",
 	};
 	if (type < 1 || (size_t)type >= TC_ARRAY_LEN(names))
 		return NULL;
@@ -215,6 +220,40 @@ TCPCHAT_API int tcpchat_name_check(const char *name, size_t len)
 		/* C1 controls U+0080..U+009F and NBSP U+00A0 */
 		if (p[i] == 0xC2 && p[i + 1] <= 0xA0)
 			return TCPCHAT_EBADNAME;
+		i += k;
+	}
+	return 0;
+}
+
+/* 1 when the code point c may not appear in a room name: controls,
+ * spaces, invisible and direction-changing characters. */
+static int room_cp_bad(uint32_t c)
+{
+	return c <= 0x20 || c == ',' || (c >= 0x7F && c <= 0xA0) ||
+	       c == 0x1680 || (c >= 0x2000 && c <= 0x200F) ||
+	       (c >= 0x2028 && c <= 0x202F) || (c >= 0x205F && c <= 0x206F) ||
+	       c == 0x3000 || c == 0xFEFF;
+}
+
+TCPCHAT_API int tcpchat_room_check(const char *room, size_t len)
+{
+	if (!room || len < 2 || len > TCPCHAT_ROOM_MAX || room[0] != '#')
+		return TCPCHAT_EBADROOM;
+	const unsigned char *p = (const unsigned char *)room;
+	for (size_t i = 1; i < len;) {
+		size_t k = p[i] < 0x80 ? 1 : util__utf8_seq(p + i, len - i);
+		if (!k)
+			return TCPCHAT_EBADROOM;
+		uint32_t c = p[i];
+		if (k == 2)
+			c = ((c & 0x1Fu) << 6) | (p[i + 1] & 0x3Fu);
+		else if (k == 3)
+			c = ((c & 0x0Fu) << 12) | ((p[i + 1] & 0x3Fu) << 6) |
+			    (p[i + 2] & 0x3Fu);
+		else if (k == 4)
+			c = 0x10000; /* nothing above U+FFFF is refused */
+		if (room_cp_bad(c))
+			return TCPCHAT_EBADROOM;
 		i += k;
 	}
 	return 0;

@@ -60,12 +60,17 @@ enum tcpchat_error {
 	TCPCHAT_ESLOW = -22,     /* disconnected: too slow to read its messages */
 	TCPCHAT_EREMOTE = -23,   /* the server reported an error this library
 	                            does not know (the wire code is passed on) */
-	TCPCHAT_ENOTYPE = -24    /* the peer does not know that message type */
+	TCPCHAT_ENOTYPE = -24,   /* the peer does not know that message type */
+	TCPCHAT_EBADROOM = -25,  /* room name is not '#' + 1-63 bytes of
+	                            printable UTF-8 (tcpchat_room_check) */
+	TCPCHAT_ENOTMEMBER = -26, /* not a member of that room */
+	TCPCHAT_ELIMIT = -27     /* a room limit was reached (rooms per
+	                            user or per server) */
 };
 
 /* Lowest (most negative) error code; every code in
  * [TCPCHAT_ERROR_MIN, 0] has a name. */
-#define TCPCHAT_ERROR_MIN TCPCHAT_ENOTYPE
+#define TCPCHAT_ERROR_MIN TCPCHAT_ELIMIT
 
 /* Returns a fixed, human-readable English string for an error code; never
  * NULL ("unknown error" for codes it does not know).  Thread-safe. */
@@ -95,7 +100,10 @@ enum tcpchat_wire_error {
 	TCPCHAT_WIRE_BADMSG = 20,    /* message content refused */
 	TCPCHAT_WIRE_KICKED = 21,    /* kicked by the operator */
 	TCPCHAT_WIRE_SLOW = 22,      /* too slow to keep up */
-	TCPCHAT_WIRE_NOTYPE = 24     /* unknown message type */
+	TCPCHAT_WIRE_NOTYPE = 24,    /* unknown message type */
+	TCPCHAT_WIRE_BADROOM = 25,   /* invalid room name */
+	TCPCHAT_WIRE_NOTMEMBER = 26, /* not a member of that room */
+	TCPCHAT_WIRE_LIMIT = 27      /* too many rooms */
 };
 
 /* Maps a library error code to the wire code that reports it (a code
@@ -126,17 +134,33 @@ typedef struct tcpchat_str {
  * TCPCHAT_WIRE_NOTYPE, so the protocol can grow). */
 enum tcpchat_msg_type {
 	TCPCHAT_MSG_HELLO = 1,   /* c->s: protocol version in code, name in sender */
-	TCPCHAT_MSG_WELCOME = 2, /* s->c: handshake accepted, name in sender */
-	TCPCHAT_MSG_TEXT = 3,    /* chat text in body; s->c: sender, id, time set */
-	TCPCHAT_MSG_JOIN = 4,    /* s->c: sender has joined */
-	TCPCHAT_MSG_LEAVE = 5,   /* s->c: sender has left, reason in code/body;
-	                            c->s: the client is quitting */
+	TCPCHAT_MSG_WELCOME = 2, /* s->c: handshake accepted, name in sender,
+	                            protocol 2: the default room in room */
+	TCPCHAT_MSG_TEXT = 3,    /* chat text in body; s->c: sender, id, time
+	                            set.  Protocol 2: room (a room message) or
+	                            target (a private message to target) */
+	TCPCHAT_MSG_JOIN = 4,    /* s->c: sender has joined (room: that room;
+	                            code: its member count).  Protocol 2,
+	                            c->s: join the room in room */
+	TCPCHAT_MSG_LEAVE = 5,   /* s->c: sender has left, reason in code/body
+	                            (room: parted only that room);
+	                            c->s: quit, or (protocol 2) part the room
+	                            in room, or the current room when room is
+	                            empty and code is TCPCHAT_REASON_PART */
 	TCPCHAT_MSG_ERROR = 6,   /* error code (positive) in code, reason in body */
 	TCPCHAT_MSG_PING = 7,    /* either way; the peer answers with PONG */
 	TCPCHAT_MSG_PONG = 8,
-	TCPCHAT_MSG_WHO = 9,     /* c->s: who is here?  s->c: code = number of
-	                            users, body = their names, space-separated */
-	TCPCHAT_MSG_TYPE_MAX = 9, /* the highest type this version knows */
+	TCPCHAT_MSG_WHO = 9,     /* c->s: who is here (protocol 2: in room)?
+	                            s->c: code = number of users, body = their
+	                            names, space-separated; room as asked */
+	TCPCHAT_MSG_TOPIC = 10,  /* protocol 2.  c->s: set room's topic to
+	                            body (empty: clear it).  s->c: room's topic
+	                            is body, set by sender (empty: the server) */
+	TCPCHAT_MSG_ROOMS = 11,  /* protocol 2.  c->s: list the rooms.  s->c:
+	                            one per room (room, code = members, body =
+	                            topic), then one without room that ends
+	                            the list (code = number of rooms) */
+	TCPCHAT_MSG_TYPE_MAX = 11, /* the highest type this version knows */
 	/* A type a codec could not even number (e.g. an unknown JSON type
 	 * name): never on the wire as a number. */
 	TCPCHAT_MSG_UNKNOWN = 0x10000
@@ -145,11 +169,17 @@ enum tcpchat_msg_type {
 /* tcpchat_msg.flags */
 #define TCPCHAT_MSGF_CLOSING 0x1u /* ERROR: the sender closes the
                                      connection after this message */
+#define TCPCHAT_MSGF_ECHO 0x2u    /* s->c: a copy of the receiver's own
+                                     message (a private message it sent) */
+#define TCPCHAT_MSGF_DEFAULT_ROOM 0x4u /* s->c: room is the server's
+                                          default room */
 
 /* Capabilities, announced in HELLO (client) and WELCOME (server) in
  * tcpchat_msg.caps.  A peer uses a feature only when both announced it. */
 #define TCPCHAT_CAP_BASE 0x1u /* error flags, limits in WELCOME, unknown
                                  types answered with a non-fatal error */
+#define TCPCHAT_CAP_ROOMS 0x2u /* protocol 2: rooms, private messages,
+                                  topics, the room list */
 
 /* Why a user left (code of a LEAVE message, reason of a LEAVE event). */
 enum tcpchat_reason {
@@ -159,7 +189,9 @@ enum tcpchat_reason {
 	TCPCHAT_REASON_ERROR = 4,    /* protocol or I/O error */
 	TCPCHAT_REASON_KICKED = 5,   /* removed by tcpchat_server_kick() */
 	TCPCHAT_REASON_SHUTDOWN = 6, /* the server is shutting down */
-	TCPCHAT_REASON_SLOW = 7      /* disconnected by the slow-consumer policy */
+	TCPCHAT_REASON_SLOW = 7,     /* disconnected by the slow-consumer policy */
+	TCPCHAT_REASON_PART = 8      /* protocol 2: left one room, by choice
+	                                (LEAVE with a room) */
 };
 
 /* Fixed lowercase word for a reason ("quit", "timeout", ...); never NULL.
@@ -187,8 +219,9 @@ typedef struct tcpchat_msg {
 	tcpchat_str sender; /* who: stamped by the server, never trusted from
 	                       a client; HELLO: the requested name */
 	tcpchat_str body;  /* TEXT: the text; ERROR/LEAVE: human reason */
-	tcpchat_str room;  /* reserved for chat rooms; empty today */
-	tcpchat_str target; /* reserved for private messages; empty today */
+	tcpchat_str room;  /* protocol 2: the room ("#name"), if any */
+	tcpchat_str target; /* protocol 2: TEXT: the user a private message
+	                       is addressed to */
 	/* ---- since codec abi 2 ---- */
 	uint32_t flags;     /* TCPCHAT_MSGF_* */
 	uint32_t reserved0;
@@ -245,6 +278,19 @@ enum tcpchat_log_level {
  * space, no control character and no DEL.  Returns 0 or TCPCHAT_EBADNAME.
  * Thread-safe. */
 TCPCHAT_API int tcpchat_name_check(const char *name, size_t len);
+
+/* ---- Rooms ------------------------------------------------------------ */
+
+#define TCPCHAT_ROOM_MAX 64   /* bytes in a room name, '#' included */
+#define TCPCHAT_TOPIC_MAX 256 /* bytes in a room topic */
+
+/* Checks a room name: '#' followed by 1..63 bytes of valid UTF-8 with no
+ * control character (C0, DEL, C1), no space of any kind (ASCII space,
+ * U+00A0, U+1680, U+2000..U+200F, U+2028..U+202F, U+205F..U+206F,
+ * U+3000, U+FEFF: spaces, invisible and direction-changing characters),
+ * and no comma.  Names compare byte for byte ("#Dev" and "#dev" are two
+ * rooms).  Returns 0 or TCPCHAT_EBADROOM.  Thread-safe. */
+TCPCHAT_API int tcpchat_room_check(const char *room, size_t len);
 
 /* Returns 1 when p[0..len) is valid UTF-8 (no overlongs, no surrogates,
  * nothing above U+10FFFF), else 0.  Thread-safe. */
