@@ -81,13 +81,22 @@ enum tcpchat_server_option {
 	                                      connections freed memory; it
 	                                      takes every arena lock of the
 	                                      whole process */
-	TCPCHAT_SOPT_BATCH_US = 12         /* [2000] under load, the longest
+	TCPCHAT_SOPT_BATCH_US = 12,        /* [2000] under load, the longest
 	                                      output waits for more input so
 	                                      that one write carries several
 	                                      messages (only while another
 	                                      message is expected in time, at
 	                                      most a few flushes' worth; never
 	                                      in host-driven mode); 0: never */
+	TCPCHAT_SOPT_USER_ROOMS = 13,      /* [64] rooms one user may be in at
+	                                      once (the default room counts) */
+	TCPCHAT_SOPT_MAX_ROOMS = 14,       /* [10000] rooms on the server */
+	TCPCHAT_SOPT_ANNOUNCE_MAX = 15     /* [100] joins and parts of a room
+	                                      with more members than this are
+	                                      not announced to its members
+	                                      (presence is then by WHO); the
+	                                      user who joins or parts is
+	                                      always told.  0: never announce */
 };
 
 /* Sets an integer option.  Call before the loop first runs; MAX_FRAME,
@@ -101,6 +110,15 @@ enum tcpchat_server_option {
  * its value).  Loop thread only. */
 TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,
                                           long long value);
+
+/* Sets the default room: every user enters it at login, and protocol-1
+ * clients live in it alone.  room is a room name (tcpchat_room_check),
+ * copied; NULL turns the default room off (then users start in no room and
+ * protocol-1 clients are refused).  Default "#lobby".  Returns 0,
+ * TCPCHAT_EBADROOM, TCPCHAT_ESTATE once the loop has run, or
+ * TCPCHAT_ENOMEM.  Call before the loop first runs.  Loop thread only. */
+TCPCHAT_API int tcpchat_server_set_default_room(tcpchat_server *srv,
+                                                const char *room);
 
 /* Reads an integer option into *value.  Returns 0 or TCPCHAT_EINVAL.
  * Loop thread only. */
@@ -133,7 +151,9 @@ enum tcpchat_server_event_type {
 	 * use a string literal or memory that outlives the call (NULL: a
 	 * default text). */
 	TCPCHAT_SEV_JOIN = 2,
-	/* ev->name sent ev->msg (a TEXT, already stamped).  Return
+	/* ev->name sent ev->msg (a TEXT, already stamped; msg->room is the
+	 * room it goes to, or msg->target the user a private message goes
+	 * to: either may be vetoed).  Return
 	 * TCPCHAT_ACCEPT, TCPCHAT_DEFER, or non-zero to veto it: nobody
 	 * receives it and the sender gets an ERROR (TCPCHAT_EREFUSED,
 	 * ev->refuse_reason, same lifetime rule) but stays connected.  A
@@ -151,7 +171,27 @@ enum tcpchat_server_event_type {
 	TCPCHAT_SEV_LOG = 6,
 	/* A connection that never joined was closed (refused, timed out,
 	 * bad handshake, ...): ev->reason, ev->error, ev->peer. */
-	TCPCHAT_SEV_DISCONNECT = 7
+	TCPCHAT_SEV_DISCONNECT = 7,
+	/* ev->name asks to join ev->room (which may not exist yet).  Return
+	 * TCPCHAT_ACCEPT, TCPCHAT_DEFER (answer with tcpchat_server_accept()
+	 * or _refuse(); the request is copied and the user's input waits),
+	 * or non-zero to refuse: the user gets a non-fatal ERROR
+	 * (TCPCHAT_EREFUSED, ev->refuse_reason, same lifetime rule as JOIN).
+	 * Not raised for the default room at login (that is the JOIN event)
+	 * nor for tcpchat_server_room_join(). */
+	TCPCHAT_SEV_ROOM_JOIN = 8,
+	/* ev->name has joined ev->room (after any ROOM_JOIN decision, also
+	 * for the default room at login and forced joins).  Return 0. */
+	TCPCHAT_SEV_ROOM_JOINED = 9,
+	/* ev->name has left ev->room while staying connected: ev->reason is
+	 * TCPCHAT_REASON_PART (its own choice) or TCPCHAT_REASON_KICKED
+	 * (tcpchat_server_room_part()); ev->text the reason, if any.  A user
+	 * who disconnects gets one LEAVE event, no ROOM_PART.  Return 0. */
+	TCPCHAT_SEV_ROOM_PART = 10,
+	/* ev->name sets the topic of ev->room to ev->msg->body (empty:
+	 * clear).  Return TCPCHAT_ACCEPT, or non-zero to refuse (non-fatal
+	 * ERROR TCPCHAT_EREFUSED with ev->refuse_reason).  No DEFER. */
+	TCPCHAT_SEV_TOPIC = 11
 };
 
 /* Passed by pointer to the handler.  New fields are only ever added at
@@ -171,6 +211,10 @@ typedef struct tcpchat_server_event {
 	uint64_t dropped;           /* DROP: messages dropped so far */
 	const char *refuse_reason;  /* out (CONNECT/JOIN/MESSAGE): why */
 	const char *codec;          /* codec name of the connection */
+	/* ---- since protocol 2 ---- */
+	tcpchat_str room;           /* ROOM_*, TOPIC: the room */
+	int protocol;               /* JOIN and later: the protocol version
+	                               the user speaks (1 or 2) */
 } tcpchat_server_event;
 
 /* The event handler.  Runs on the loop thread.  It may call the server's
@@ -306,6 +350,62 @@ TCPCHAT_API int tcpchat_server_accept(tcpchat_server *srv, uint64_t conn_id);
 TCPCHAT_API int tcpchat_server_refuse(tcpchat_server *srv, uint64_t conn_id,
                                       const char *reason);
 
+/* ---- Rooms ------------------------------------------------------------ */
+
+/* Sends text as a TEXT from the server (empty sender) to every member of
+ * room.  Returns 0 when queued (a room that does not exist when the
+ * command runs is skipped, and logged at INFO), TCPCHAT_EBADROOM, or as
+ * tcpchat_server_broadcast.  Thread-safe. */
+TCPCHAT_API int tcpchat_server_broadcast_room(tcpchat_server *srv,
+                                              const char *room,
+                                              const char *text, size_t len);
+
+/* Puts the user called name into room (created if needed), without
+ * asking the handler, as if they had asked: the members are told as for
+ * any join, and a protocol-1 user is skipped (logged).  The user's
+ * current room does not change.  Returns 0 when queued, TCPCHAT_EINVAL
+ * (NULL name), TCPCHAT_EBADROOM or TCPCHAT_ENOMEM; a user who is gone or a
+ * room limit is logged when the command runs.  Thread-safe. */
+TCPCHAT_API int tcpchat_server_room_join(tcpchat_server *srv,
+                                         const char *name, const char *room);
+
+/* Takes the user called name out of room: they and the members get a
+ * LEAVE for the room with reason KICKED and reason (NULL: none; cut at
+ * 256 bytes).  Returns as tcpchat_server_room_join(), or TCPCHAT_EINVAL
+ * for a reason that is not chat text.  Thread-safe. */
+TCPCHAT_API int tcpchat_server_room_part(tcpchat_server *srv,
+                                         const char *name, const char *room,
+                                         const char *reason);
+
+/* One room, as seen by tcpchat_server_rooms(). */
+typedef struct tcpchat_room_info {
+	tcpchat_str name;  /* "#room" */
+	tcpchat_str topic; /* empty when none */
+	uint64_t members;  /* users in it now */
+	int is_default;    /* 1 for the default room */
+} tcpchat_room_info;
+
+/* Calls fn once per room, in creation order, until fn returns non-zero.
+ * The views in *info live until fn returns; fn must not change the
+ * server (no thread-safe call is needed: queue one if you must).  Returns
+ * the number of rooms, or TCPCHAT_EINVAL.  Loop thread only (for example
+ * from the handler, or between steps). */
+TCPCHAT_API long tcpchat_server_rooms(tcpchat_server *srv,
+                                      int (*fn)(const tcpchat_room_info *info,
+                                                void *ud),
+                                      void *ud);
+
+/* Calls fn once per member of room, in join order, with the member's name
+ * (a view that lives until fn returns) and connection id, until fn
+ * returns non-zero.  Returns the number of members, TCPCHAT_ENOTFOUND for
+ * a room that does not exist, or TCPCHAT_EINVAL.  Loop thread only. */
+TCPCHAT_API long tcpchat_server_room_members(tcpchat_server *srv,
+                                             const char *room,
+                                             int (*fn)(tcpchat_str name,
+                                                       uint64_t conn_id,
+                                                       void *ud),
+                                             void *ud);
+
 /* ---- Statistics ------------------------------------------------------- */
 
 typedef struct tcpchat_server_stats {
@@ -320,6 +420,9 @@ typedef struct tcpchat_server_stats {
 	uint64_t dropped;       /* frames dropped by the slow-consumer policy */
 	uint64_t proto_errors;  /* connections closed for protocol errors */
 	uint64_t refused;       /* connections refused (full, filter, name) */
+	/* ---- since protocol 2 ---- */
+	uint64_t rooms;         /* rooms now */
+	uint64_t private_msgs;  /* private messages delivered */
 } tcpchat_server_stats;
 
 /* Fills *out (up to out->size bytes; set out->size first: a caller built
