@@ -680,8 +680,15 @@ int main(int argc, char **argv)
 	tcpchat_client_set_handler(G.cli, on_event, NULL);
 	rc = tcpchat_client_connect(G.cli, server, name);
 	/* queued now, sent right after the handshake, before any line */
-	for (int i = 0; rc == 0 && i < G.nrooms; i++)
+	for (int i = 0; rc == 0 && i < G.nrooms; i++) {
 		rc = tcpchat_client_room_join(G.cli, G.rooms[i]);
+		if (rc) {
+			fprintf(stderr, PROG ": cannot join %s: %s\n",
+			        G.rooms[i], tcpchat_strerror(rc));
+			tcpchat_client_destroy(G.cli);
+			return 1;
+		}
+	}
 	if (rc == 0)
 		rc = tcpchat_client_start(G.cli);
 	if (rc) {
