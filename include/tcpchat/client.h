@@ -161,7 +161,8 @@ TCPCHAT_API int tcpchat_client_join(tcpchat_client *cli);
  * async-signal-safe. */
 TCPCHAT_API int tcpchat_client_stop(tcpchat_client *cli);
 
-/* Queues text[0..len) as a TEXT message.  It is sent as soon as the
+/* Queues text[0..len) as a TEXT message (with protocol 2, to the current
+ * room: see tcpchat_client_room_join()).  It is sent as soon as the
  * handshake is done (messages queued before that wait; texts sent before
  * tcpchat_client_stop() go before the goodbye).  The text is encoded on
  * the caller's thread.  Returns 0 when queued (not yet delivered),
