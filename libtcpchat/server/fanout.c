@@ -96,6 +96,7 @@ void srv__deliver(tcpchat_server *srv, struct sconn *sc, struct frame *f)
 	}
 	if (rc == TCPCHAT_EQUEUEFULL) {
 		sc->dropped++;
+		sc->drop_news = 1;
 		srv->st.dropped++;
 		if (srv->policy == TCPCHAT_SLOW_DISCONNECT) {
 			close_later(srv, sc, TCPCHAT_ESLOW);
@@ -314,9 +315,8 @@ void srv__flush_all(tcpchat_server *srv)
 			}
 			if (!(sc->c.w.events & LOOP_WRITE))
 				srv__do_flush(srv, sc);
-			if (sc->dropped != sc->dropped_told &&
-			    sc->state != S_DEAD) {
-				sc->dropped_told = sc->dropped;
+			if (sc->drop_news && sc->state != S_DEAD) {
+				sc->drop_news = 0;
 				tcpchat_server_event ev;
 				srv__conn_event(sc, &ev, TCPCHAT_SEV_DROP);
 				ev.dropped = sc->dropped;

@@ -87,7 +87,7 @@ static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 		          "expected HELLO");
 		return 1;
 	}
-	sc->peer_caps = m->caps;
+	sc->peer_caps = (uint32_t)m->caps;
 	if (m->code < 1 || (m->code == 1 && !srv->lobby)) {
 		srv->st.proto++;
 		srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_EVERSION,
