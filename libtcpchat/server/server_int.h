@@ -119,12 +119,12 @@ struct sconn {
 	uint64_t id;
 	struct dlist member; /* srv->pending, then srv->members */
 	struct loop_timer timer;
-	struct sconn *hnext; /* name hash chain */
-	struct sconn *inext; /* id hash chain */
-	struct sconn *fnext; /* flush list or dead list */
-	struct sconn *cnext; /* srv->close_head, when doomed */
-	int64_t since_ms;    /* accepted at */
-	int64_t last_ms;     /* last input */
+	struct sconn *hnext;   /* name hash chain */
+	struct sconn *inext;   /* id hash chain */
+	struct sconn *fnext;   /* flush list or dead list */
+	struct sconn *cnext;   /* srv->close_head, when doomed */
+	int64_t since_ms;      /* accepted at */
+	int64_t last_ms;       /* last input */
 	uint64_t dropped;      /* by the slow-consumer policy, in all */
 	struct held_msg *held; /* a deferred MESSAGE or room JOIN */
 	struct member home;    /* membership of the default room */
