@@ -96,6 +96,7 @@ void srv__deliver(tcpchat_server *srv, struct sconn *sc, struct frame *f)
 	}
 	if (rc == TCPCHAT_EQUEUEFULL) {
 		sc->dropped++;
+		sc->drop_news = 1;
 		srv->st.dropped++;
 		if (srv->policy == TCPCHAT_SLOW_DISCONNECT) {
 			close_later(srv, sc, TCPCHAT_ESLOW);
@@ -246,6 +247,12 @@ void srv__fanout_rooms_of(tcpchat_server *srv, struct sconn *sc,
 	struct fan fan;
 	fan_init(srv, &fan, m);
 	uint32_t gen = ++srv->mark;
+	if (gen == 0) { /* wrapped: no mark may look current */
+		struct dlist *it;
+		for (it = srv->members.next; it != &srv->members; it = it->next)
+			CONTAINER(it, struct sconn, member)->mark = 0;
+		gen = srv->mark = 1;
+	}
 	sc->mark = gen;
 	for (struct member *mb = sc->rooms; mb; mb = mb->unext) {
 		struct room *r = mb->room;
@@ -314,9 +321,8 @@ void srv__flush_all(tcpchat_server *srv)
 			}
 			if (!(sc->c.w.events & LOOP_WRITE))
 				srv__do_flush(srv, sc);
-			if (sc->dropped != sc->dropped_told &&
-			    sc->state != S_DEAD) {
-				sc->dropped_told = sc->dropped;
+			if (sc->drop_news && sc->state != S_DEAD) {
+				sc->drop_news = 0;
 				tcpchat_server_event ev;
 				srv__conn_event(sc, &ev, TCPCHAT_SEV_DROP);
 				ev.dropped = sc->dropped;

@@ -10,8 +10,7 @@
 #define PART_REASON_MAX 256
 
 static void room_event(tcpchat_server *srv, struct sconn *sc,
-                       const struct room *r, tcpchat_server_event *ev,
-                       int type)
+                       const struct room *r, tcpchat_server_event *ev, int type)
 {
 	srv__conn_event(sc, ev, type);
 	ev->room.ptr = r->name;
@@ -30,8 +29,8 @@ void srv__send_topic(tcpchat_server *srv, struct sconn *sc,
 }
 
 /* Tells the room (or, in a big room, only the user) that sc is in. */
-static void announce_join(tcpchat_server *srv, struct sconn *sc,
-                          struct room *r, const struct sconn *except)
+static void announce_join(tcpchat_server *srv, struct sconn *sc, struct room *r,
+                          const struct sconn *except)
 {
 	tcpchat_msg j = {.type = TCPCHAT_MSG_JOIN};
 	j.id = ++srv->next_msg_id;
@@ -166,8 +165,9 @@ int srv__on_join(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 			return srv__hold(srv, sc, m);
 		if (verdict) {
 			srv__send_error(srv, sc, TCPCHAT_EREFUSED,
-			                ev.refuse_reason ? ev.refuse_reason
-			                                 : "refused by the server",
+			                ev.refuse_reason
+			                        ? ev.refuse_reason
+			                        : "refused by the server",
 			                0);
 			return 0;
 		}
@@ -197,9 +197,9 @@ int srv__on_part(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 		                0);
 		return 0;
 	}
-	srv__part_room(srv, mb, TCPCHAT_REASON_PART, m->body.ptr,
-	               util__utf8_cut(m->body.ptr, m->body.len,
-	                              PART_REASON_MAX));
+	srv__part_room(
+	        srv, mb, TCPCHAT_REASON_PART, m->body.ptr,
+	        util__utf8_cut(m->body.ptr, m->body.len, PART_REASON_MAX));
 	return sc->state == S_DEAD;
 }
 

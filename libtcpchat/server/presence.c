@@ -51,7 +51,8 @@ void srv__on_who(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m)
 		srv__room_stamp(srv, r, &w);
 	} else {
 		for (it = srv->members.next; it != &srv->members; it = it->next)
-			if (add_name(&names, CONTAINER(it, struct sconn, member)))
+			if (add_name(&names,
+			             CONTAINER(it, struct sconn, member)))
 				break;
 		w.code = (uint32_t)TC_MIN(srv->nusers, UINT32_MAX);
 	}

@@ -18,8 +18,8 @@ int srv__private_target(tcpchat_server *srv, struct sconn *sc,
 	}
 	struct sconn *to = srv__name_find(srv, name->ptr, name->len);
 	if (!to || to->state != S_JOINED) {
-		snprintf(why, sizeof why, "no user called %.*s",
-		         (int)name->len, name->ptr);
+		snprintf(why, sizeof why, "no user called %.*s", (int)name->len,
+		         name->ptr);
 		srv__send_error(srv, sc, TCPCHAT_ENOTFOUND, why, 0);
 		return 1;
 	}

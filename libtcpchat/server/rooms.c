@@ -109,6 +109,8 @@ int srv__room_get(tcpchat_server *srv, const char *p, size_t n,
 
 struct member *srv__member_of(const struct sconn *sc, const struct room *r)
 {
+	if (sc->home.room == r)
+		return (struct member *)&sc->home; /* the default room: O(1) */
 	struct member *mb = sc->rooms;
 	while (mb && mb->room != r)
 		mb = mb->unext;
@@ -117,8 +119,9 @@ struct member *srv__member_of(const struct sconn *sc, const struct room *r)
 
 int srv__member_add(tcpchat_server *srv, struct sconn *sc, struct room *r)
 {
-	struct member *mb =
-	        r == srv->lobby && !sc->home.room ? &sc->home : malloc(sizeof *mb);
+	struct member *mb = r == srv->lobby && !sc->home.room
+	                            ? &sc->home
+	                            : malloc(sizeof *mb);
 	if (!mb)
 		return TCPCHAT_ENOMEM;
 	mb->room = r;
@@ -189,8 +192,8 @@ int srv__room_set_topic(struct room *r, const char *p, size_t n)
 
 /* Whether sc may enter one more room, the room p[0..n) (which may not
  * exist yet).  Returns 0, or TCPCHAT_ELIMIT with *why set. */
-int srv__room_limit(tcpchat_server *srv, const struct sconn *sc,
-                    const char *p, size_t n, const char **why)
+int srv__room_limit(tcpchat_server *srv, const struct sconn *sc, const char *p,
+                    size_t n, const char **why)
 {
 	if (sc->nrooms >= (uint64_t)srv->user_rooms) {
 		*why = "you are in too many rooms: part one first";
@@ -257,12 +260,9 @@ TCPCHAT_API long tcpchat_server_rooms(tcpchat_server *srv,
 	return (long)srv->nrooms;
 }
 
-TCPCHAT_API long tcpchat_server_room_members(tcpchat_server *srv,
-                                             const char *room,
-                                             int (*fn)(tcpchat_str name,
-                                                       uint64_t conn_id,
-                                                       void *ud),
-                                             void *ud)
+TCPCHAT_API long tcpchat_server_room_members(
+        tcpchat_server *srv, const char *room,
+        int (*fn)(tcpchat_str name, uint64_t conn_id, void *ud), void *ud)
 {
 	if (!srv || !room || !fn)
 		return TCPCHAT_EINVAL;

@@ -119,29 +119,32 @@ struct sconn {
 	uint64_t id;
 	struct dlist member; /* srv->pending, then srv->members */
 	struct loop_timer timer;
-	struct sconn *hnext; /* name hash chain */
-	struct sconn *inext; /* id hash chain */
-	struct sconn *fnext; /* flush list or dead list */
-	struct sconn *cnext; /* srv->close_head, when doomed */
-	int64_t since_ms;    /* accepted at */
-	int64_t last_ms;     /* last input */
-	uint64_t dropped, dropped_told;
-	uint64_t peer_caps;    /* what its HELLO announced */
+	struct sconn *hnext;   /* name hash chain */
+	struct sconn *inext;   /* id hash chain */
+	struct sconn *fnext;   /* flush list or dead list */
+	struct sconn *cnext;   /* srv->close_head, when doomed */
+	int64_t since_ms;      /* accepted at */
+	int64_t last_ms;       /* last input */
+	uint64_t dropped;      /* by the slow-consumer policy, in all */
 	struct held_msg *held; /* a deferred MESSAGE or room JOIN */
 	struct member home;    /* membership of the default room */
 	struct member *rooms;  /* the user's rooms, newest first */
 	struct room *cur;      /* where TEXT without room or target goes */
-	uint32_t nrooms;
 	uint32_t mark; /* fan-out generation that reached it (presence.c) */
-	int close_err; /* why it is doomed */
+	uint32_t peer_caps; /* what its HELLO announced (the known bits) */
+	int close_err;      /* why it is doomed */
+	uint16_t nrooms;
 	uint8_t state, in_flush, codec_slot, name_len, doomed, pinged;
-	uint8_t paused; /* input waits for a decision */
-	uint8_t named;  /* in the name directory */
-	uint8_t proto;  /* protocol version: 1 or 2 */
+	uint8_t paused;    /* input waits for a decision */
+	uint8_t named;     /* in the name directory */
+	uint8_t proto;     /* protocol version: 1 or 2 */
+	uint8_t drop_news; /* drops not reported yet by a DROP event */
+	uint8_t peer_len;  /* of peer */
 	char name[TCPCHAT_NAME_MAX + 1];
 	union net_addr peer;
-	socklen_t peer_len;
 };
+/* An idle connection's memory is mostly this struct: keep it small. */
+_Static_assert(sizeof(struct sconn) <= 440, "struct sconn grew");
 
 /* Counters: plain on the loop thread, published with relaxed atomics
  * once per iteration. */

@@ -91,7 +91,7 @@ struct sconn *srv__session_new(tcpchat_server *srv, struct listener *l, int fd,
 	sc->id = ++srv->next_conn_id;
 	sc->codec_slot = (uint8_t)l->codec_slot;
 	sc->peer = *peer;
-	sc->peer_len = plen;
+	sc->peer_len = (uint8_t)plen;
 	sc->since_ms = sc->last_ms = srv->loop.now;
 	sc->member.prev = sc->member.next = &sc->member;
 	sc->state = S_HANDSHAKE;
