@@ -1095,6 +1095,55 @@ START_TEST(topic_who_and_room_list)
 }
 END_TEST
 
+/* A server without a default room, whose joins and parts are announced
+ * only in rooms of at most one member: the confirmations still come. */
+START_TEST(no_default_room_quiet_rooms)
+{
+	tcpchat_server *srv;
+	ck_assert_int_eq(tcpchat_server_new(&srv), 0);
+	ck_assert_int_eq(tu_server_timers(srv), 0);
+	ck_assert_int_eq(tcpchat_server_set_default_room(srv, NULL), 0);
+	ck_assert_int_eq(
+	        tcpchat_server_set_option(srv, TCPCHAT_SOPT_ANNOUNCE_MAX, 1),
+	        0);
+	ck_assert_int_eq(tcpchat_server_listen(srv, "127.0.0.1:0", NULL), 0);
+	ck_assert_int_eq(tcpchat_server_start(srv), 0);
+	int port = tcpchat_server_port(srv, 0);
+	struct rec a, b;
+	rec_init(&a);
+	rec_init(&b);
+	rec_start(&a, port, "alice", 0);
+	int rc;
+	tcpchat_server_info s = info_of(a.cli, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(s.protocol, 2);
+	ck_assert_str_eq(s.default_room, "");
+	wait_view(&a, "", "");
+	ck_assert_int_eq(tcpchat_client_send(a.cli, "anyone?", 7), 0);
+	struct rmsg m = wait_msg(&a, TCPCHAT_MSG_ERROR, NULL, NULL, NULL, NULL);
+	ck_assert_uint_eq(m.code, TCPCHAT_WIRE_NOTMEMBER);
+
+	ck_assert_int_eq(tcpchat_client_room_join(a.cli, "#big"), 0);
+	wait_view(&a, "#big", "#big");
+	rec_start(&b, port, "bob", 0);
+	ck_assert_int_eq(tcpchat_client_room_join(b.cli, "#big"), 0);
+	wait_view(&b, "#big", "#big");
+	ck_assert_int_eq(tcpchat_client_send(b.cli, "after join", 10), 0);
+	m = wait_msg(&a, TCPCHAT_MSG_TEXT, "bob", "#big", NULL, "after join");
+	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_DEFAULT_ROOM, 0);
+	ck_assert(!has_msg(&a, TCPCHAT_MSG_JOIN, "bob", NULL, NULL, NULL));
+	ck_assert_int_eq(tcpchat_client_room_part(b.cli, NULL, NULL), 0);
+	wait_view(&b, "", "");
+	ck_assert(has_msg(&b, TCPCHAT_MSG_LEAVE, "bob", "#big", NULL, NULL));
+
+	rec_stop(&a);
+	rec_stop(&b);
+	rec_fini(&a);
+	rec_fini(&b);
+	tu_server_stop(srv);
+}
+END_TEST
+
 /* ---- 4. calls from other threads ---------------------------------------- */
 
 enum { T_THREADS = 4, T_MSGS = 50 };
@@ -1232,6 +1281,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, room_text_reaches_members_only);
 	tcase_add_test(tc, private_messages);
 	tcase_add_test(tc, topic_who_and_room_list);
+	tcase_add_test(tc, no_default_room_quiet_rooms);
 	tcase_add_test(tc, calls_from_other_threads);
 	suite_add_tcase(s, tc);
 	return s;
