@@ -2014,7 +2014,7 @@ static const struct line_dec line_dec[] = {
         {0, "/me\n", MSG(.type = TCPCHAT_MSG_UNKNOWN, .body = S("/me"))},
         {0, "/who_is-2\tx\n",
          MSG(.type = TCPCHAT_MSG_UNKNOWN, .body = S("/who_is-2\tx"))},
-        {0, "/who \n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/who "))},
+        {0, "/who \n", MSG(.type = TCPCHAT_MSG_WHO)},
         {0, "/quit now\n",
          MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/quit now"))},
         {0, "/\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/"))},
