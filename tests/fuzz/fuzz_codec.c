@@ -10,12 +10,14 @@
  *     re-encoded with the same codec and direction, and the re-encoding
  *     must decode to the same message, every field of codec abi 2
  *     included.  A binary message must also survive JSON and a JSON one
- *     binary, when the other codec can express it.
+ *     binary, when the other codec can express it.  A line message may
+ *     only hold what its line form carries (line_fields_ok()).
  *   bit 7 set: encode mode.  The rest is cut into a message with arbitrary
  *     strings, numbers, flags and type (any 0..255, or TCPCHAT_MSG_UNKNOWN,
  *     256, UINT32_MAX), which every codec encodes in both directions; the
  *     codec must refuse exactly what it cannot express, and otherwise the
- *     result must be a single frame that decodes back.
+ *     result must be a single frame that decodes back (for line: to what
+ *     line_expect() says, when the names are names).
  */
 #include <stdint.h>
 #include <stdio.h>
