@@ -1907,9 +1907,12 @@ static void kv_num(struct kv *kv, const char *key, double v, int decimals)
 
 static void report_idle(long rss0, long rss1, long hwm)
 {
-	double per_conn = -1;
+	double per_conn = -1, login_cpu = -1;
 	if (rss0 >= 0 && rss1 >= 0)
 		per_conn = (double)(rss1 - rss0) * 1024.0 / (double)G.nconns;
+	if (G.s0.srv_ok && G.s1.srv_ok)
+		login_cpu = (double)(G.s1.srv_ticks - G.s0.srv_ticks) /
+		            (double)sysconf(_SC_CLK_TCK);
 	printf("== " PROG ": %s %s, %s:%d ==\n", proto_names[G.proto],
 	       mode_names[G.mode], G.host, G.port);
 	printf("connections     %ld logged in in %.2f s (%s), at most %ld "
@@ -1936,6 +1939,10 @@ static void report_idle(long rss0, long rss1, long hwm)
 		       "after, peak (VmHWM) %ld kB\n",
 		       G.server_pid, rss0, rss1, hwm);
 		printf("per connection  %.0f bytes of server rss\n", per_conn);
+		if (login_cpu >= 0)
+			printf("server cpu      %.2f s while logging in = %.1f "
+			       "us per login\n",
+			       login_cpu, login_cpu * 1e6 / (double)G.nconns);
 	} else {
 		printf("server memory   not measured (no --server-pid)\n");
 	}
@@ -1961,7 +1968,7 @@ static void report_idle(long rss0, long rss1, long hwm)
 	kv_add(&kv, "p99_us", "-");
 	kv_add(&kv, "p999_us", "-");
 	kv_add(&kv, "max_us", "-");
-	kv_add(&kv, "server_cpu_s", "-");
+	kv_num(&kv, "server_cpu_s", login_cpu, 2);
 	kv_add(&kv, "server_ns_per_msg", "-");
 	kv_num(&kv, "server_rss_kb", (double)rss1, 0);
 	kv_num(&kv, "server_hwm_kb", (double)hwm, 0);
@@ -2578,7 +2585,9 @@ int main(int argc, char **argv)
 		long rss0 = -1, rss1 = -1, hwm = -1;
 		if (G.server_pid > 0)
 			proc_mem(G.server_pid, &rss0, &hwm);
+		take_sample(&G.s0);
 		setup_connections();
+		take_sample(&G.s1);
 		if (G.mode == M_STORM)
 			settle_cpu();
 		else
