@@ -274,6 +274,14 @@ static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 	return sc->state == S_DEAD;
 }
 
+static int unexpected(tcpchat_server *srv, struct sconn *sc)
+{
+	srv->st.proto++;
+	srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_EPROTO,
+	          "unexpected message type");
+	return 1;
+}
+
 int srv__on_msg(void *ctx, tcpchat_msg *m)
 {
 	struct sconn *sc = ctx;
@@ -299,39 +307,33 @@ int srv__on_msg(void *ctx, tcpchat_msg *m)
 		return 0;
 	case TCPCHAT_MSG_WHO:
 		srv__on_who(srv, sc, m);
-		return 0;
+		return sc->state == S_DEAD;
 	case TCPCHAT_MSG_LEAVE:
 		if (sc->proto >= 2 &&
 		    (m->room.len || m->code == TCPCHAT_REASON_PART))
 			return srv__on_part(srv, sc, m);
 		srv__close(sc, TCPCHAT_REASON_QUIT, 0, "quit");
 		return 1;
-	case TCPCHAT_MSG_JOIN:
-		if (sc->proto >= 2)
-			return srv__on_join(srv, sc, m);
-		/* a protocol-1 client does not send it */
-		srv->st.proto++;
-		srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_EPROTO,
-		          "unexpected message type");
-		return 1;
 	case TCPCHAT_MSG_HELLO:
 	case TCPCHAT_MSG_WELCOME:
-		srv->st.proto++;
-		srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_EPROTO,
-		          "unexpected message type");
-		return 1;
-	case TCPCHAT_MSG_TOPIC:
-		if (sc->proto >= 2)
-			return srv__on_topic(srv, sc, m);
-		break;
-	case TCPCHAT_MSG_ROOMS:
-		if (sc->proto >= 2) {
-			srv__on_rooms(srv, sc);
-			return 0;
-		}
-		break;
+		return unexpected(srv, sc);
 	default:
 		break;
+	}
+	if (sc->proto >= 2) {
+		switch (m->type) {
+		case TCPCHAT_MSG_JOIN:
+			return srv__on_join(srv, sc, m);
+		case TCPCHAT_MSG_TOPIC:
+			return srv__on_topic(srv, sc, m);
+		case TCPCHAT_MSG_ROOMS:
+			srv__on_rooms(srv, sc);
+			return sc->state == S_DEAD;
+		default:
+			break;
+		}
+	} else if (m->type == TCPCHAT_MSG_JOIN) {
+		return unexpected(srv, sc); /* a protocol-1 client's JOIN */
 	}
 	/* A newer peer's message: say so, and go on. */
 	srv__log(srv, TCPCHAT_LOG_DEBUG, "conn %llu: unknown message type %u",

@@ -109,6 +109,8 @@ int srv__room_get(tcpchat_server *srv, const char *p, size_t n,
 
 struct member *srv__member_of(const struct sconn *sc, const struct room *r)
 {
+	if (sc->home.room == r)
+		return (struct member *)&sc->home; /* the default room: O(1) */
 	struct member *mb = sc->rooms;
 	while (mb && mb->room != r)
 		mb = mb->unext;
