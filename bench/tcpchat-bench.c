@@ -773,7 +773,9 @@ static void server_error(struct conn *c, uint32_t code, const char *text,
 		            ? " (another bench still connected?)"
 		    : G.proto == P_TCPCHAT && code == TC_WIRE_VERSION
 		            ? (has_rooms() ? " (rooms need protocol 2)"
-		                           : " (try --tcpchat-version 1 or 2)")
+		               : c->hello_version == 2
+		                       ? " (try --tcpchat-version 1)"
+		                       : " (try --tcpchat-version 2)")
 		            : "");
 	G.server_errors++;
 	warn(&G.warned_error, "server error on %s: %.*s",
