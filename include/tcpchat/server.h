@@ -2,9 +2,12 @@
  * SPDX-License-Identifier: MIT
  *
  * A tcpchat_server accepts TCP connections on one or more listeners, each
- * with its own codec, and joins everyone into one chat: a TEXT message from
- * one user reaches every other joined user exactly once, in order, stamped
- * with the sender's name, an increasing id and the server's time.
+ * with its own codec, and joins everyone into one chat of rooms: every user
+ * enters the default room ("#lobby") at login and may join others; a TEXT
+ * to a room reaches every other member exactly once, in order, stamped with
+ * the sender's name, an increasing id and the server's time; a private
+ * message reaches one user.  Protocol-1 clients live in the default room
+ * alone and see the chat exactly as before rooms (tcpchat-protocol(7)).
  *
  *     tcpchat_server *srv;
  *     if (tcpchat_server_new(&srv) == 0 &&
@@ -115,8 +118,9 @@ TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,
  * clients live in it alone.  room is a room name (tcpchat_room_check),
  * copied; NULL turns the default room off (then users start in no room and
  * protocol-1 clients are refused).  Default "#lobby".  Returns 0,
- * TCPCHAT_EBADROOM, TCPCHAT_ESTATE once the loop has run, or
- * TCPCHAT_ENOMEM.  Call before the loop first runs.  Loop thread only. */
+ * TCPCHAT_EBADROOM, TCPCHAT_ESTATE while the loop runs or connections are
+ * open (a room every user is in cannot change under them), or
+ * TCPCHAT_ENOMEM.  Call before the loop runs.  Loop thread only. */
 TCPCHAT_API int tcpchat_server_set_default_room(tcpchat_server *srv,
                                                 const char *room);
 
@@ -127,12 +131,13 @@ TCPCHAT_API int tcpchat_server_get_option(const tcpchat_server *srv,
 
 /* ---- Events ----------------------------------------------------------- */
 
-/* What a handler returns for CONNECT, JOIN and MESSAGE.  Any other
- * non-zero value refuses too. */
+/* What a handler returns for CONNECT, JOIN, MESSAGE, ROOM_JOIN and
+ * TOPIC.  Any other non-zero value refuses too. */
 enum tcpchat_verdict {
 	TCPCHAT_ACCEPT = 0,
 	TCPCHAT_REFUSE = 1,
-	/* JOIN and MESSAGE only: decide later with tcpchat_server_accept()
+	/* JOIN, MESSAGE and ROOM_JOIN only (it refuses a TOPIC): decide
+	 * later with tcpchat_server_accept()
 	 * or tcpchat_server_refuse(), from any thread, giving ev->conn_id.
 	 * Meanwhile the connection's input waits (in order, with TCP
 	 * backpressure); a deferred JOIN keeps its name reserved and its
@@ -209,7 +214,8 @@ typedef struct tcpchat_server_event {
 	int level;                  /* LOG: enum tcpchat_log_level */
 	const char *text;           /* LOG: the line; LEAVE: reason in words */
 	uint64_t dropped;           /* DROP: messages dropped so far */
-	const char *refuse_reason;  /* out (CONNECT/JOIN/MESSAGE): why */
+	const char *refuse_reason;  /* out (CONNECT, JOIN, MESSAGE,
+	                               ROOM_JOIN, TOPIC): why */
 	const char *codec;          /* codec name of the connection */
 	/* ---- since protocol 2 ---- */
 	tcpchat_str room;           /* ROOM_*, TOPIC: the room */
@@ -221,8 +227,8 @@ typedef struct tcpchat_server_event {
  * thread-safe functions and tcpchat_server_stats_get(); it must not call
  * tcpchat_server_run/start/step/join (they return TCPCHAT_ERECURSIVE)
  * nor tcpchat_server_destroy().  Its
- * return value matters only for CONNECT, JOIN and MESSAGE (non-zero:
- * refuse); return 0 otherwise. */
+ * return value matters only for CONNECT, JOIN, MESSAGE, ROOM_JOIN and
+ * TOPIC (non-zero: refuse); return 0 otherwise. */
 typedef int (*tcpchat_server_handler)(tcpchat_server *srv,
                                       tcpchat_server_event *ev,
                                       void *userdata);
@@ -364,7 +370,7 @@ TCPCHAT_API int tcpchat_server_broadcast_room(tcpchat_server *srv,
  * asking the handler, as if they had asked: the members are told as for
  * any join, and a protocol-1 user is skipped (logged).  The user's
  * current room does not change.  Returns 0 when queued, TCPCHAT_EINVAL
- * (NULL name), TCPCHAT_EBADROOM or TCPCHAT_ENOMEM; a user who is gone or a
+ * (a NULL, empty or too long name), TCPCHAT_EBADROOM or TCPCHAT_ENOMEM; a user who is gone or a
  * room limit is logged when the command runs.  Thread-safe. */
 TCPCHAT_API int tcpchat_server_room_join(tcpchat_server *srv,
                                          const char *name, const char *room);

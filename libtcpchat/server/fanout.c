@@ -151,6 +151,16 @@ static int proto1_view(const tcpchat_msg *m, tcpchat_msg *out)
 	out->flags = 0;
 	if (m->type == TCPCHAT_MSG_JOIN)
 		out->code = 0;
+	if (m->type == TCPCHAT_MSG_LEAVE) {
+		/* Protocol 1 knew no part: leaving its one room is a quit;
+		 * and only a kick had a reason in words. */
+		if (m->code == TCPCHAT_REASON_PART)
+			out->code = TCPCHAT_REASON_QUIT;
+		if (m->code != TCPCHAT_REASON_KICKED && !m->room.len) {
+			out->body.ptr = NULL;
+			out->body.len = 0;
+		}
+	}
 	return 1;
 }
 

@@ -415,7 +415,7 @@ static const struct util_opt server_opts[] = {
         SOPT(BATCH_US, batch_us, 0, 1000000),
         SOPT(USER_ROOMS, user_rooms, 1, 65535),
         SOPT(MAX_ROOMS, max_rooms, 1, INT32_MAX),
-        SOPT(ANNOUNCE_MAX, announce_max, 0, INT64_MAX),
+        SOPT(ANNOUNCE_MAX, announce_max, 0, INT32_MAX),
 };
 
 TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,

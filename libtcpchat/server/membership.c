@@ -30,9 +30,8 @@ void srv__send_topic(tcpchat_server *srv, struct sconn *sc,
 	srv__send_to(srv, sc, &t);
 }
 
-/* Tells the room (or, in a big room, only the user) that sc is in. */
-static void announce_join(tcpchat_server *srv, struct sconn *sc, struct room *r,
-                          const struct sconn *except)
+static tcpchat_msg join_msg(tcpchat_server *srv, struct sconn *sc,
+                            const struct room *r)
 {
 	tcpchat_msg j = {.type = TCPCHAT_MSG_JOIN};
 	j.id = ++srv->next_msg_id;
@@ -41,10 +40,27 @@ static void announce_join(tcpchat_server *srv, struct sconn *sc, struct room *r,
 	j.sender.len = sc->name_len;
 	j.code = (uint32_t)TC_MIN(r->nmembers, UINT32_MAX);
 	srv__room_stamp(srv, r, &j);
-	if (r->nmembers <= (uint64_t)srv->announce_max)
-		srv__fanout_room(srv, r, &j, except);
-	else if (sc != except)
-		srv__send_to(srv, sc, &j);
+	return j;
+}
+
+static void confirm_join(tcpchat_server *srv, struct sconn *sc,
+                         const struct room *r)
+{
+	tcpchat_msg j = join_msg(srv, sc, r);
+	srv__send_to(srv, sc, &j);
+}
+
+/* Tells the room (or, in a big room, only the user) that sc is in. */
+static void announce_join(tcpchat_server *srv, struct sconn *sc, struct room *r,
+                          const struct sconn *except)
+{
+	if (r->nmembers > (uint64_t)srv->announce_max) {
+		if (sc != except)
+			confirm_join(srv, sc, r);
+		return;
+	}
+	tcpchat_msg j = join_msg(srv, sc, r);
+	srv__fanout_room(srv, r, &j, except);
 }
 
 /* Puts sc into the room room[0..len) (a checked name) and tells who
@@ -58,10 +74,11 @@ int srv__join_room(tcpchat_server *srv, struct sconn *sc, const char *room,
 {
 	struct room *r = srv__room_find(srv, room, len);
 	if (r && srv__member_of(sc, r)) {
+		/* Already in: the user alone is told again, nobody else. */
 		if (how == JOIN_ASKED)
 			sc->cur = r;
 		if (how != JOIN_LOGIN)
-			announce_join(srv, sc, r, NULL);
+			confirm_join(srv, sc, r);
 		return 0;
 	}
 	const char *why = "server out of memory";

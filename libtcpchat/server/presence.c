@@ -7,6 +7,7 @@
 
 #define WHO_MAX_BYTES (60 * 1024) /* a WHO answer fits in any frame */
 #define ROOMS_LIST_MAX 1000       /* rooms listed in one answer */
+#define LEAVE_REASON_MAX 256      /* bytes of a LEAVE's reason text */
 
 /* Appends a name to a space-separated list, unless it would pass
  * WHO_MAX_BYTES.  Returns 0, or -1 when the list is full. */
@@ -90,7 +91,7 @@ void srv__on_rooms(tcpchat_server *srv, struct sconn *sc)
 }
 
 /* sc is going (reason, why): each user who shares an announced room with
- * it gets one LEAVE without a room. */
+ * it gets one LEAVE without a room, with the reason in words. */
 void srv__announce_leave(tcpchat_server *srv, struct sconn *sc, int reason,
                          const char *why)
 {
@@ -100,9 +101,13 @@ void srv__announce_leave(tcpchat_server *srv, struct sconn *sc, int reason,
 	m.timestamp = srv->wall_ms;
 	m.sender.ptr = sc->name;
 	m.sender.len = sc->name_len;
-	if (reason == TCPCHAT_REASON_KICKED && why) {
+	/* In words when they say more than the reason's own word (protocol
+	 * 1 peers only ever get a kick's). */
+	if (why && reason != TCPCHAT_REASON_CLOSED &&
+	    reason != TCPCHAT_REASON_SHUTDOWN &&
+	    (reason != TCPCHAT_REASON_QUIT || strcmp(why, "quit") != 0)) {
 		m.body.ptr = why;
-		m.body.len = strlen(why);
+		m.body.len = util__utf8_cut(why, strlen(why), LEAVE_REASON_MAX);
 	}
 	srv__fanout_rooms_of(srv, sc, &m);
 }

@@ -9,6 +9,8 @@
 
 #include "server_int.h"
 
+#define QUIT_REASON_MAX 256 /* bytes of a goodbye's words */
+
 /* Peers that announced the growable protocol in their HELLO get its
  * extras (error flags, limits); others get protocol-1 frames exactly. */
 static int modern(const struct sconn *sc)
@@ -281,6 +283,20 @@ static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 	return sc->state == S_DEAD;
 }
 
+/* LEAVE: the user says goodbye, maybe with a few words for the others. */
+static int on_quit(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m)
+{
+	char why[QUIT_REASON_MAX + 1] = "quit";
+	if (sc->proto >= 2 && util__text_ok(m->body.ptr, m->body.len)) {
+		size_t n = util__utf8_cut(m->body.ptr, m->body.len,
+		                          QUIT_REASON_MAX);
+		memcpy(why, m->body.ptr, n);
+		why[n] = '\0';
+	}
+	srv__close(sc, TCPCHAT_REASON_QUIT, 0, why);
+	return 1;
+}
+
 static int unexpected(tcpchat_server *srv, struct sconn *sc)
 {
 	srv->st.proto++;
@@ -319,8 +335,7 @@ int srv__on_msg(void *ctx, tcpchat_msg *m)
 		if (sc->proto >= 2 &&
 		    (m->room.len || m->code == TCPCHAT_REASON_PART))
 			return srv__on_part(srv, sc, m);
-		srv__close(sc, TCPCHAT_REASON_QUIT, 0, "quit");
-		return 1;
+		return on_quit(srv, sc, m);
 	case TCPCHAT_MSG_HELLO:
 	case TCPCHAT_MSG_WELCOME:
 		return unexpected(srv, sc);
