@@ -21,7 +21,7 @@
 #define MAX_LISTEN 16
 
 /* Long options without a short form. */
-enum { OPT_USER_ROOMS = 256, OPT_MAX_ROOMS, OPT_ANNOUNCE_MAX };
+enum { OPT_USER_ROOMS = 256, OPT_MAX_ROOMS, OPT_ANNOUNCE_MAX, OPT_BATCH_US };
 
 static int log_level = TCPCHAT_LOG_INFO;
 
@@ -206,6 +206,9 @@ static void usage(FILE *out)
 	        "      --announce-max N  joins and parts of rooms with more\n"
 	        "                        members are not announced (default\n"
 	        "                        100; 0: never)\n"
+	        "      --batch-us N      under load, how long output may wait\n"
+	        "                        for more input to share a write\n"
+	        "                        (default 2000; 0: never)\n"
 	        "  -s, --stats S         print statistics every S seconds "
 	        "(also on\n"
 	        "                        SIGUSR1); 0 disables (default 0)\n"
@@ -285,6 +288,7 @@ int main(int argc, char **argv)
 	        {"user-rooms", required_argument, NULL, OPT_USER_ROOMS},
 	        {"max-rooms", required_argument, NULL, OPT_MAX_ROOMS},
 	        {"announce-max", required_argument, NULL, OPT_ANNOUNCE_MAX},
+	        {"batch-us", required_argument, NULL, OPT_BATCH_US},
 	        {"log-level", required_argument, NULL, 'L'},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, 'V'},
@@ -295,6 +299,7 @@ int main(int argc, char **argv)
 	long long max_clients = -1, max_msg = -1, idle = -1, queue = -1;
 	long long policy = -1, stats_every = 0, queue_bytes = -1;
 	long long user_rooms = -1, max_rooms = -1, announce_max = -1;
+	long long batch_us = -1;
 	const char *default_room = "#lobby";
 	int c;
 
@@ -389,6 +394,12 @@ int main(int argc, char **argv)
 				           "(0..2147483647)",
 				           optarg);
 			break;
+		case OPT_BATCH_US:
+			if (number(optarg, 0, 1000000, &batch_us))
+				return bad("invalid --batch-us '%s' "
+				           "(0..1000000)",
+				           optarg);
+			break;
 		case 'L':
 			if (!strcmp(optarg, "error"))
 				log_level = TCPCHAT_LOG_ERROR;
@@ -475,6 +486,8 @@ int main(int argc, char **argv)
 	if (announce_max >= 0)
 		tcpchat_server_set_option(srv, TCPCHAT_SOPT_ANNOUNCE_MAX,
 		                          announce_max);
+	if (batch_us >= 0)
+		tcpchat_server_set_option(srv, TCPCHAT_SOPT_BATCH_US, batch_us);
 	rc = tcpchat_server_set_default_room(srv, default_room);
 	if (rc) {
 		fprintf(stderr, PROG ": %s\n", tcpchat_strerror(rc));
