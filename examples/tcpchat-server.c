@@ -20,6 +20,9 @@
 #define PROG "tcpchat-server"
 #define MAX_LISTEN 16
 
+/* Long options without a short form. */
+enum { OPT_USER_ROOMS = 256, OPT_MAX_ROOMS, OPT_ANNOUNCE_MAX };
+
 static int log_level = TCPCHAT_LOG_INFO;
 
 static void say(const char *level, const char *fmt, ...)
@@ -115,6 +118,27 @@ static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
 				    (int)ev->name.len, ev->name.ptr,
 				    (unsigned long long)ev->dropped);
 		break;
+	case TCPCHAT_SEV_ROOM_JOINED:
+	case TCPCHAT_SEV_ROOM_PART:
+		if (log_level < TCPCHAT_LOG_DEBUG)
+			break;
+		say("debug", "conn %llu: %.*s %s %.*s%s%s%s",
+		    (unsigned long long)ev->conn_id, (int)ev->name.len,
+		    ev->name.ptr,
+		    ev->type == TCPCHAT_SEV_ROOM_JOINED ? "joined" : "left",
+		    (int)ev->room.len, ev->room.ptr,
+		    ev->type == TCPCHAT_SEV_ROOM_PART ? " (" : "",
+		    ev->type == TCPCHAT_SEV_ROOM_PART
+		            ? tcpchat_reason_name(ev->reason)
+		            : "",
+		    ev->type == TCPCHAT_SEV_ROOM_PART ? ")" : "");
+		break;
+	case TCPCHAT_SEV_TOPIC:
+		if (log_level >= TCPCHAT_LOG_INFO)
+			say("info", "%.*s set the topic of %.*s",
+			    (int)ev->name.len, ev->name.ptr, (int)ev->room.len,
+			    ev->room.ptr);
+		break;
 	case TCPCHAT_SEV_LOG: {
 		static const char *const names[] = {"error", "warn", "info",
 		                                    "debug"};
@@ -136,12 +160,13 @@ static void print_stats(tcpchat_server *srv)
 	say("stats",
 	    "clients=%llu users=%llu accepted=%llu msgs_in=%llu "
 	    "msgs_out=%llu bytes_in=%llu bytes_out=%llu dropped=%llu "
-	    "proto_errors=%llu refused=%llu",
+	    "proto_errors=%llu refused=%llu rooms=%llu private=%llu",
 	    (unsigned long long)s.clients, (unsigned long long)s.users,
 	    (unsigned long long)s.accepted, (unsigned long long)s.msgs_in,
 	    (unsigned long long)s.msgs_out, (unsigned long long)s.bytes_in,
 	    (unsigned long long)s.bytes_out, (unsigned long long)s.dropped,
-	    (unsigned long long)s.proto_errors, (unsigned long long)s.refused);
+	    (unsigned long long)s.proto_errors, (unsigned long long)s.refused,
+	    (unsigned long long)s.rooms, (unsigned long long)s.private_msgs);
 }
 
 static void usage(FILE *out)
@@ -171,6 +196,16 @@ static void usage(FILE *out)
 	        "1024)\n"
 	        "  -b, --queue-bytes N   bytes queued per client (default "
 	        "1048576)\n"
+	        "  -r, --default-room R  the room every user enters at login\n"
+	        "                        (default #lobby)\n"
+	        "  -R, --no-default-room users start in no room (protocol-1\n"
+	        "                        clients are then refused)\n"
+	        "      --user-rooms N    rooms one user may be in (default "
+	        "64)\n"
+	        "      --max-rooms N     rooms on the server (default 10000)\n"
+	        "      --announce-max N  joins and parts of rooms with more\n"
+	        "                        members are not announced (default\n"
+	        "                        100; 0: never)\n"
 	        "  -s, --stats S         print statistics every S seconds "
 	        "(also on\n"
 	        "                        SIGUSR1); 0 disables (default 0)\n"
@@ -245,6 +280,11 @@ int main(int argc, char **argv)
 	        {"queue", required_argument, NULL, 'q'},
 	        {"queue-bytes", required_argument, NULL, 'b'},
 	        {"stats", required_argument, NULL, 's'},
+	        {"default-room", required_argument, NULL, 'r'},
+	        {"no-default-room", no_argument, NULL, 'R'},
+	        {"user-rooms", required_argument, NULL, OPT_USER_ROOMS},
+	        {"max-rooms", required_argument, NULL, OPT_MAX_ROOMS},
+	        {"announce-max", required_argument, NULL, OPT_ANNOUNCE_MAX},
 	        {"log-level", required_argument, NULL, 'L'},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, 'V'},
@@ -254,10 +294,12 @@ int main(int argc, char **argv)
 	int nlisten = 0;
 	long long max_clients = -1, max_msg = -1, idle = -1, queue = -1;
 	long long policy = -1, stats_every = 0, queue_bytes = -1;
+	long long user_rooms = -1, max_rooms = -1, announce_max = -1;
+	const char *default_room = "#lobby";
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:c:m:i:p:q:b:s:L:hV", opts,
+	while ((c = getopt_long(argc, argv, ":l:c:m:i:p:q:b:s:L:r:RhV", opts,
 	                        NULL)) != -1) {
 		switch (c) {
 		case 'l':
@@ -316,6 +358,35 @@ int main(int argc, char **argv)
 			if (number(optarg, 0, 86400, &stats_every))
 				return bad("invalid --stats '%s' (0..86400 "
 				           "seconds)",
+				           optarg);
+			break;
+		case 'r':
+			if (tcpchat_room_check(optarg, strlen(optarg)))
+				return bad("invalid --default-room '%s' ('#' "
+				           "and 1-63 bytes, no spaces or "
+				           "commas)",
+				           optarg);
+			default_room = optarg;
+			break;
+		case 'R':
+			default_room = NULL;
+			break;
+		case OPT_USER_ROOMS:
+			if (number(optarg, 1, 65535, &user_rooms))
+				return bad("invalid --user-rooms '%s' "
+				           "(1..65535)",
+				           optarg);
+			break;
+		case OPT_MAX_ROOMS:
+			if (number(optarg, 1, INT32_MAX, &max_rooms))
+				return bad("invalid --max-rooms '%s' "
+				           "(1..2147483647)",
+				           optarg);
+			break;
+		case OPT_ANNOUNCE_MAX:
+			if (number(optarg, 0, INT32_MAX, &announce_max))
+				return bad("invalid --announce-max '%s' "
+				           "(0..2147483647)",
 				           optarg);
 			break;
 		case 'L':
@@ -395,6 +466,21 @@ int main(int argc, char **argv)
 	if (policy >= 0)
 		tcpchat_server_set_option(srv, TCPCHAT_SOPT_SLOW_POLICY,
 		                          policy);
+	if (user_rooms > 0)
+		tcpchat_server_set_option(srv, TCPCHAT_SOPT_USER_ROOMS,
+		                          user_rooms);
+	if (max_rooms > 0)
+		tcpchat_server_set_option(srv, TCPCHAT_SOPT_MAX_ROOMS,
+		                          max_rooms);
+	if (announce_max >= 0)
+		tcpchat_server_set_option(srv, TCPCHAT_SOPT_ANNOUNCE_MAX,
+		                          announce_max);
+	rc = tcpchat_server_set_default_room(srv, default_room);
+	if (rc) {
+		fprintf(stderr, PROG ": %s\n", tcpchat_strerror(rc));
+		tcpchat_server_destroy(srv);
+		return 1;
+	}
 
 	for (int i = 0; i < nlisten; i++) {
 		rc = tcpchat_server_listen(srv, listens[i].addr,

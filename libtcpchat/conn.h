@@ -53,10 +53,10 @@ struct conn {
 	struct transport tp;
 	struct loop_watcher w; /* interest registered: w.events */
 	const tcpchat_codec *codec;
-	unsigned dflags; /* decode flags (TCPCHAT_FROM_SERVER, ...) */
 	/* a partial frame: rbuf[0..rlen) of rcap, needing `need` bytes */
 	char *rbuf;
 	uint32_t rlen, rcap, need;
+	unsigned dflags; /* decode flags (TCPCHAT_FROM_SERVER, ...) */
 	/* ring of queued frames: inl, or an array from the shared cache */
 	struct frame **q;
 	struct frame *inl[CONN_INLINE_Q];

@@ -72,6 +72,10 @@ int util__in_callback(const void *obj);
  * control character but TAB, no DEL. */
 int util__text_ok(const char *p, size_t n);
 
+/* The length of the longest prefix of p[0..n), at most max bytes, that
+ * ends on a UTF-8 character boundary (p is valid UTF-8). */
+size_t util__utf8_cut(const char *p, size_t n, size_t max);
+
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid or
  * truncated within n bytes. */
 size_t util__utf8_seq(const unsigned char *p, size_t n);

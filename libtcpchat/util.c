@@ -55,7 +55,7 @@ TCPCHAT_API const char *tcpchat_version(int *num)
 TCPCHAT_API const char *tcpchat_reason_name(int reason)
 {
 	static const char *const names[] = {
-	        "unknown", "quit",   "closed",   "timeout", "error",
+	        "unknown", "quit",     "closed", "timeout", "error",
 	        "kicked",  "shutdown", "slow",   "part",
 	};
 	if (reason < 0 || (size_t)reason >= TC_ARRAY_LEN(names))
@@ -66,9 +66,8 @@ TCPCHAT_API const char *tcpchat_reason_name(int reason)
 TCPCHAT_API const char *tcpchat_msg_type_name(int type)
 {
 	static const char *const names[] = {
-	        NULL,    "hello", "welcome", "text", "join",
-	        "leave", "error", "ping",    "pong", "who",
-	        "topic", "rooms",
+	        NULL,    "hello", "welcome", "text", "join",  "leave",
+	        "error", "ping",  "pong",    "who",  "topic", "rooms",
 	};
 	if (type < 1 || (size_t)type >= TC_ARRAY_LEN(names))
 		return NULL;
@@ -200,6 +199,16 @@ int util__text_ok(const char *p, size_t n)
 			return 0;
 	}
 	return 1;
+}
+
+size_t util__utf8_cut(const char *p, size_t n, size_t max)
+{
+	if (n <= max)
+		return n;
+	n = max;
+	while (n > 0 && ((unsigned char)p[n] & 0xC0) == 0x80)
+		n--;
+	return n;
 }
 
 TCPCHAT_API int tcpchat_name_check(const char *name, size_t len)

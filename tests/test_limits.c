@@ -340,6 +340,8 @@ START_TEST(many_clients)
 	srv_opt(srv, TCPCHAT_SOPT_QUEUE_BYTES, 64LL << 20);
 	/* No PINGs: nobody answers them, and msgs_out is counted below. */
 	srv_opt(srv, TCPCHAT_SOPT_IDLE_TIMEOUT, 0);
+	/* Every join announced, whatever N is. */
+	srv_opt(srv, TCPCHAT_SOPT_ANNOUNCE_MAX, N);
 	int port = srv_listen(srv, 0, NULL);
 	ck_assert_int_eq(tcpchat_server_start(srv), 0);
 

@@ -7,7 +7,16 @@
 
 #define KICK_REASON_MAX 256
 
-enum cmd_type { CMD_BROADCAST, CMD_SEND_TO, CMD_KICK, CMD_ACCEPT, CMD_REFUSE };
+enum cmd_type {
+	CMD_BROADCAST,
+	CMD_SEND_TO,
+	CMD_KICK,
+	CMD_ACCEPT,
+	CMD_REFUSE,
+	CMD_ROOM_BROADCAST,
+	CMD_ROOM_JOIN,
+	CMD_ROOM_PART
+};
 
 struct cmd {
 	struct loop_cmd node; /* first */
@@ -15,15 +24,20 @@ struct cmd {
 	uint64_t conn_id; /* 0: address by name */
 	size_t len;
 	char name[TCPCHAT_NAME_MAX + 1];
+	char room[TCPCHAT_ROOM_MAX + 1];
 	char text[]; /* NUL-terminated */
 };
 
-static int post(tcpchat_server *srv, int type, const char *name,
-                uint64_t conn_id, const char *text, size_t len)
+static int post_room(tcpchat_server *srv, int type, const char *name,
+                     uint64_t conn_id, const char *room, const char *text,
+                     size_t len)
 {
 	size_t nlen = name ? strlen(name) : 0;
 	if (name && (nlen == 0 || nlen > TCPCHAT_NAME_MAX))
 		return TCPCHAT_EINVAL;
+	size_t rlen = room ? strlen(room) : 0;
+	if (room && tcpchat_room_check(room, rlen) != 0)
+		return TCPCHAT_EBADROOM;
 	struct cmd *c = malloc(sizeof *c + len + 1);
 	if (!c)
 		return TCPCHAT_ENOMEM;
@@ -31,13 +45,22 @@ static int post(tcpchat_server *srv, int type, const char *name,
 	c->conn_id = conn_id;
 	c->len = len;
 	memset(c->name, 0, sizeof c->name);
+	memset(c->room, 0, sizeof c->room);
 	if (name)
 		memcpy(c->name, name, nlen);
+	if (room)
+		memcpy(c->room, room, rlen);
 	if (len)
 		memcpy(c->text, text, len);
 	c->text[len] = '\0';
 	loop__post(&srv->loop, &c->node);
 	return 0;
+}
+
+static int post(tcpchat_server *srv, int type, const char *name,
+                uint64_t conn_id, const char *text, size_t len)
+{
+	return post_room(srv, type, name, conn_id, NULL, text, len);
 }
 
 static int check_text(tcpchat_server *srv, const char *text, size_t len)
@@ -50,22 +73,10 @@ static int check_text(tcpchat_server *srv, const char *text, size_t len)
 	return 0;
 }
 
-/* The longest prefix of s, at most max bytes, that ends on a character
- * boundary; the reason must stay valid chat text. */
-static size_t utf8_prefix(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-	if (n <= max)
-		return n;
-	n = max;
-	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-		n--;
-	return n;
-}
-
 static int check_reason(const char *reason, size_t *len)
 {
-	*len = utf8_prefix(reason, KICK_REASON_MAX);
+	/* cut on a character boundary: it must stay valid chat text */
+	*len = util__utf8_cut(reason, strlen(reason), KICK_REASON_MAX);
 	return util__text_ok(reason, *len) ? 0 : TCPCHAT_EINVAL;
 }
 
@@ -141,6 +152,37 @@ TCPCHAT_API int tcpchat_server_refuse(tcpchat_server *srv, uint64_t conn_id,
 	return post(srv, CMD_REFUSE, NULL, conn_id, reason, len);
 }
 
+TCPCHAT_API int tcpchat_server_broadcast_room(tcpchat_server *srv,
+                                              const char *room,
+                                              const char *text, size_t len)
+{
+	if (!srv || !room)
+		return TCPCHAT_EINVAL;
+	int rc = check_text(srv, text, len);
+	return rc ? rc
+	          : post_room(srv, CMD_ROOM_BROADCAST, NULL, 0, room, text,
+	                      len);
+}
+
+TCPCHAT_API int tcpchat_server_room_join(tcpchat_server *srv, const char *name,
+                                         const char *room)
+{
+	if (!srv || !name || !room)
+		return TCPCHAT_EINVAL;
+	return post_room(srv, CMD_ROOM_JOIN, name, 0, room, NULL, 0);
+}
+
+TCPCHAT_API int tcpchat_server_room_part(tcpchat_server *srv, const char *name,
+                                         const char *room, const char *reason)
+{
+	if (!srv || !name || !room)
+		return TCPCHAT_EINVAL;
+	size_t len = 0;
+	if (reason && *reason && check_reason(reason, &len))
+		return TCPCHAT_EINVAL;
+	return post_room(srv, CMD_ROOM_PART, name, 0, room, reason, len);
+}
+
 static struct sconn *target(tcpchat_server *srv, const struct cmd *c)
 {
 	struct sconn *sc =
@@ -150,8 +192,9 @@ static struct sconn *target(tcpchat_server *srv, const struct cmd *c)
 	    sc->state != S_JOINED)
 		sc = NULL; /* only joined users receive or get kicked */
 	if (!sc) {
-		static const char *const what[] = {"broadcast", "send", "kick",
-		                                   "accept", "refuse"};
+		static const char *const what[] = {
+		        "broadcast", "send",      "kick",      "accept",
+		        "refuse",    "broadcast", "room join", "room part"};
 		if (c->conn_id)
 			srv__log(srv, TCPCHAT_LOG_INFO,
 			         "%s: no connection %llu", what[c->type],
@@ -161,6 +204,36 @@ static struct sconn *target(tcpchat_server *srv, const struct cmd *c)
 			         what[c->type], c->name);
 	}
 	return sc;
+}
+
+/* A forced join or part: protocol-1 users stay in the default room. */
+static void run_room_command(tcpchat_server *srv, const struct cmd *c,
+                             struct sconn *to)
+{
+	const char *what = c->type == CMD_ROOM_JOIN ? "join" : "part";
+	if (to->proto < 2) {
+		srv__log(srv, TCPCHAT_LOG_INFO,
+		         "room %s: %s speaks protocol 1 (default room only)",
+		         what, to->name);
+		return;
+	}
+	size_t rlen = strlen(c->room);
+	if (c->type == CMD_ROOM_JOIN) {
+		int rc = srv__join_room(srv, to, c->room, rlen, JOIN_FORCED);
+		if (rc)
+			srv__log(srv, TCPCHAT_LOG_INFO,
+			         "room join: %s to %s: %s", to->name, c->room,
+			         tcpchat_strerror(rc));
+		return;
+	}
+	struct room *r = srv__room_find(srv, c->room, rlen);
+	struct member *mb = r ? srv__member_of(to, r) : NULL;
+	if (!mb) {
+		srv__log(srv, TCPCHAT_LOG_INFO, "room part: %s is not in %s",
+		         to->name, c->room);
+		return;
+	}
+	srv__part_room(srv, mb, TCPCHAT_REASON_KICKED, c->text, c->len);
 }
 
 static void run_command(tcpchat_server *srv, const struct cmd *c)
@@ -174,6 +247,18 @@ static void run_command(tcpchat_server *srv, const struct cmd *c)
 	if (c->type == CMD_BROADCAST) {
 		m.id = ++srv->next_msg_id;
 		srv__fanout(srv, &m, NULL);
+		return;
+	}
+	if (c->type == CMD_ROOM_BROADCAST) {
+		struct room *r = srv__room_find(srv, c->room, strlen(c->room));
+		if (!r) {
+			srv__log(srv, TCPCHAT_LOG_INFO,
+			         "broadcast: no room called %s", c->room);
+			return;
+		}
+		m.id = ++srv->next_msg_id;
+		srv__room_stamp(srv, r, &m);
+		srv__fanout_room(srv, r, &m, NULL);
 		return;
 	}
 	struct sconn *to = target(srv, c);
@@ -203,6 +288,10 @@ static void run_command(tcpchat_server *srv, const struct cmd *c)
 		break;
 	case CMD_REFUSE:
 		srv__decide(srv, to, 0, c->len ? c->text : NULL);
+		break;
+	case CMD_ROOM_JOIN:
+	case CMD_ROOM_PART:
+		run_room_command(srv, c, to);
 		break;
 	}
 }

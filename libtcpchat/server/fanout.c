@@ -1,7 +1,9 @@
-/* libtcpchat - fan-out: a message is encoded once per codec in use and the
- * frame is shared by every recipient's queue; queues are flushed once, at
- * the end of the loop iteration, with one batched write each; the
- * slow-consumer policy decides what a full queue means. */
+/* libtcpchat - fan-out: a message is encoded once per codec and protocol
+ * version in use, and the frame is shared by every recipient's queue;
+ * recipients are every user, a room's members, or the users who share a
+ * room with someone; queues are flushed once, at the end of the loop
+ * iteration, with one batched write each; the slow-consumer policy decides
+ * what a full queue means. */
 #include <errno.h>
 #include <string.h>
 
@@ -94,6 +96,7 @@ void srv__deliver(tcpchat_server *srv, struct sconn *sc, struct frame *f)
 	}
 	if (rc == TCPCHAT_EQUEUEFULL) {
 		sc->dropped++;
+		sc->drop_news = 1;
 		srv->st.dropped++;
 		if (srv->policy == TCPCHAT_SLOW_DISCONNECT) {
 			close_later(srv, sc, TCPCHAT_ESLOW);
@@ -134,38 +137,142 @@ void srv__send_one(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m)
 		close_later(srv, sc, TCPCHAT_ENOMEM);
 }
 
+/* What a protocol-1 peer gets of m, in *out: the same message without
+ * the protocol-2 fields, so that its frames are those of protocol 1.
+ * Returns 0 when it gets nothing (a private message, a type it does not
+ * know). */
+static int proto1_view(const tcpchat_msg *m, tcpchat_msg *out)
+{
+	if (m->type > TCPCHAT_MSG_WHO || m->target.len)
+		return 0;
+	*out = *m;
+	out->room.ptr = NULL;
+	out->room.len = 0;
+	out->flags = 0;
+	if (m->type == TCPCHAT_MSG_JOIN)
+		out->code = 0;
+	return 1;
+}
+
+/* One message on its way to many recipients: encoded at most once per
+ * codec and protocol version, the frame shared by every queue. */
+struct fan {
+	const tcpchat_msg *m;
+	tcpchat_msg v1;
+	int v1_ok;
+	struct frame *f[MAX_CODECS][2]; /* [codec slot][protocol 2?] */
+	uint8_t bad[MAX_CODECS][2];
+};
+
+static void fan_init(tcpchat_server *srv, struct fan *fan, const tcpchat_msg *m)
+{
+	memset(fan->f, 0, sizeof fan->f);
+	memset(fan->bad, 0, sizeof fan->bad);
+	fan->m = m;
+	fan->v1_ok = proto1_view(m, &fan->v1);
+	srv->fanning++; /* nobody leaves a list during a walk */
+}
+
+static inline void fan_to(tcpchat_server *srv, struct fan *fan,
+                          struct sconn *sc)
+{
+	int v = sc->proto >= 2, slot = sc->codec_slot;
+	if (!v && !fan->v1_ok)
+		return;
+	struct frame *f = fan->f[slot][v];
+	if (!f && !fan->bad[slot][v]) {
+		f = srv__encode(srv, sc->c.codec, v ? fan->m : &fan->v1);
+		fan->f[slot][v] = f;
+		fan->bad[slot][v] = f == NULL;
+		if (!f)
+			srv__log(srv, TCPCHAT_LOG_ERROR,
+			         "codec %s cannot encode a %s message",
+			         sc->c.codec->name,
+			         tcpchat_msg_type_name((int)fan->m->type));
+	}
+	if (f)
+		srv__deliver(srv, sc, f);
+	else
+		srv->st.dropped++; /* counted: nothing goes silently */
+}
+
+static void fan_done(tcpchat_server *srv, struct fan *fan)
+{
+	srv->fanning--;
+	for (int i = 0; i < srv->ncodecs; i++) {
+		frame__unref(fan->f[i][0]);
+		frame__unref(fan->f[i][1]);
+	}
+	if (!srv->fanning)
+		close_doomed(srv);
+}
+
+/* To every joined user. */
 void srv__fanout(tcpchat_server *srv, const tcpchat_msg *m,
                  const struct sconn *except)
 {
-	struct frame *cache[MAX_CODECS] = {0};
-	int bad[MAX_CODECS] = {0};
-	struct dlist *it = srv->members.next;
-	srv->fanning++; /* nobody leaves the list during the walk */
-	while (it != &srv->members) {
+	struct fan fan;
+	fan_init(srv, &fan, m);
+	struct dlist *it;
+	for (it = srv->members.next; it != &srv->members; it = it->next) {
 		struct sconn *sc = CONTAINER(it, struct sconn, member);
-		it = it->next;
-		if (sc == except)
-			continue;
-		int slot = sc->codec_slot;
-		if (!cache[slot] && !bad[slot]) {
-			cache[slot] = srv__encode(srv, sc->c.codec, m);
-			bad[slot] = cache[slot] == NULL;
-			if (bad[slot])
-				srv__log(srv, TCPCHAT_LOG_ERROR,
-				         "codec %s cannot encode a %s message",
-				         sc->c.codec->name,
-				         tcpchat_msg_type_name((int)m->type));
-		}
-		if (cache[slot])
-			srv__deliver(srv, sc, cache[slot]);
-		else
-			srv->st.dropped++; /* counted: nothing goes silently */
+		if (sc != except)
+			fan_to(srv, &fan, sc);
 	}
-	srv->fanning--;
-	for (int i = 0; i < srv->ncodecs; i++)
-		frame__unref(cache[i]);
-	if (!srv->fanning)
-		close_doomed(srv);
+	fan_done(srv, &fan);
+}
+
+/* To every member of room r. */
+void srv__fanout_room(tcpchat_server *srv, struct room *r, const tcpchat_msg *m,
+                      const struct sconn *except)
+{
+	struct fan fan;
+	fan_init(srv, &fan, m);
+	struct dlist *it;
+	for (it = r->members.next; it != &r->members; it = it->next) {
+		struct sconn *sc = CONTAINER(it, struct member, link)->sc;
+		if (sc != except)
+			fan_to(srv, &fan, sc);
+	}
+	fan_done(srv, &fan);
+}
+
+/* Once to every user who shares a room with sc in which presence is
+ * announced (at most ANNOUNCE_MAX members), not to sc: a user in three
+ * of those rooms gets it once.  Each recipient is marked with this
+ * fan-out's generation. */
+void srv__fanout_rooms_of(tcpchat_server *srv, struct sconn *sc,
+                          const tcpchat_msg *m)
+{
+	struct fan fan;
+	fan_init(srv, &fan, m);
+	uint32_t gen = ++srv->mark;
+	sc->mark = gen;
+	for (struct member *mb = sc->rooms; mb; mb = mb->unext) {
+		struct room *r = mb->room;
+		if (r->nmembers > (uint64_t)srv->announce_max)
+			continue;
+		struct dlist *it;
+		for (it = r->members.next; it != &r->members; it = it->next) {
+			struct sconn *u =
+			        CONTAINER(it, struct member, link)->sc;
+			if (u->mark != gen) {
+				u->mark = gen;
+				fan_to(srv, &fan, u);
+			}
+		}
+	}
+	fan_done(srv, &fan);
+}
+
+/* To one user, within its queue limits (a chat message, not a control
+ * message: see srv__send_one). */
+void srv__send_to(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m)
+{
+	struct fan fan;
+	fan_init(srv, &fan, m);
+	fan_to(srv, &fan, sc);
+	fan_done(srv, &fan);
 }
 
 void srv__do_flush(tcpchat_server *srv, struct sconn *sc)
@@ -208,9 +315,8 @@ void srv__flush_all(tcpchat_server *srv)
 			}
 			if (!(sc->c.w.events & LOOP_WRITE))
 				srv__do_flush(srv, sc);
-			if (sc->dropped != sc->dropped_told &&
-			    sc->state != S_DEAD) {
-				sc->dropped_told = sc->dropped;
+			if (sc->drop_news && sc->state != S_DEAD) {
+				sc->drop_news = 0;
 				tcpchat_server_event ev;
 				srv__conn_event(sc, &ev, TCPCHAT_SEV_DROP);
 				ev.dropped = sc->dropped;

@@ -56,6 +56,7 @@ void srv__conn_event(struct sconn *sc, tcpchat_server_event *ev, int type)
 	ev->name.ptr = sc->name;
 	ev->name.len = sc->name_len;
 	ev->codec = sc->c.codec->name;
+	ev->protocol = sc->proto;
 }
 
 /* ---- heap trimming (opt-in) -------------------------------------------- */
@@ -290,6 +291,9 @@ TCPCHAT_API int tcpchat_server_new(tcpchat_server **out)
 	srv->backlog = 511;
 	srv->trim_heap = 0;
 	srv->batch_us = 2000;
+	srv->user_rooms = 64;
+	srv->max_rooms = 10000;
+	srv->announce_max = 100;
 	srv->gap_us = INT32_MAX;
 	atomic_init(&srv->max_frame_pub, srv->max_frame);
 	dl_init(&srv->members);
@@ -297,7 +301,12 @@ TCPCHAT_API int tcpchat_server_new(tcpchat_server **out)
 	atomic_init(&srv->stop_req, 0);
 	runner__init(&srv->run, &server_ops, srv);
 	srv__dir_init(srv);
-	int rc = loop__init(&srv->loop, on_wake, srv);
+	int rc = srv__rooms_init(srv);
+	if (rc == 0) {
+		rc = loop__init(&srv->loop, on_wake, srv);
+		if (rc)
+			srv__rooms_fini(srv);
+	}
 	if (rc) {
 		free(srv);
 		return rc;
@@ -309,6 +318,7 @@ TCPCHAT_API int tcpchat_server_new(tcpchat_server **out)
 	if (rc) {
 		conn__shared_fini(&srv->sh);
 		loop__fini(&srv->loop);
+		srv__rooms_fini(srv);
 		free(srv);
 		return rc;
 	}
@@ -356,6 +366,7 @@ TCPCHAT_API void tcpchat_server_destroy(tcpchat_server *srv)
 	if (srv->reserve_fd >= 0)
 		close(srv->reserve_fd);
 	srv__dir_fini(srv);
+	srv__rooms_fini(srv);
 	conn__shared_fini(&srv->sh);
 	loop__fini(&srv->loop);
 	free(srv);
@@ -402,6 +413,9 @@ static const struct util_opt server_opts[] = {
         SOPT(BACKLOG, backlog, 1, 65535),
         SOPT(TRIM_HEAP, trim_heap, 0, 1),
         SOPT(BATCH_US, batch_us, 0, 1000000),
+        SOPT(USER_ROOMS, user_rooms, 1, 65535),
+        SOPT(MAX_ROOMS, max_rooms, 1, INT32_MAX),
+        SOPT(ANNOUNCE_MAX, announce_max, 0, INT64_MAX),
 };
 
 TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,

@@ -1,13 +1,13 @@
 /* libtcpchat - what the server does with each incoming message: the
- * handshake, chat text, who, ping, leave, types it does not know, and the
- * decisions an application may take later (deferred JOIN and MESSAGE). */
+ * handshake (protocol 1 or 2), chat text to a room or a user, ping,
+ * leave, types it does not know, the dispatch of the room requests, and
+ * the decisions an application may take later (deferred JOIN, MESSAGE
+ * and room JOIN). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server_int.h"
-
-#define WHO_MAX_BYTES (60 * 1024) /* a WHO answer fits in any frame */
 
 /* Peers that announced the growable protocol in their HELLO get its
  * extras (error flags, limits); others get protocol-1 frames exactly. */
@@ -43,7 +43,8 @@ static void refuse_join(tcpchat_server *srv, struct sconn *sc, int err,
 	srv__fail(sc, TCPCHAT_REASON_ERROR, err, why);
 }
 
-/* The user is in: WELCOME to them, JOIN to everyone else. */
+/* The user is in: WELCOME to them; the default room, whose members are
+ * told. */
 static void complete_join(tcpchat_server *srv, struct sconn *sc)
 {
 	sc->state = S_JOINED;
@@ -56,7 +57,7 @@ static void complete_join(tcpchat_server *srv, struct sconn *sc)
 	srv__arm_idle(srv, sc);
 
 	tcpchat_msg w = {.type = TCPCHAT_MSG_WELCOME};
-	w.code = TCPCHAT_PROTOCOL_VERSION;
+	w.code = sc->proto;
 	w.timestamp = srv->wall_ms;
 	w.sender.ptr = sc->name;
 	w.sender.len = sc->name_len;
@@ -66,13 +67,16 @@ static void complete_join(tcpchat_server *srv, struct sconn *sc)
 		w.queue_frames = (uint64_t)srv->queue_frames;
 		w.queue_bytes = (uint64_t)srv->queue_bytes;
 	}
+	if (sc->proto >= 2) {
+		w.caps |= TCPCHAT_CAP_ROOMS;
+		if (srv->lobby)
+			srv__room_stamp(srv, srv->lobby, &w);
+	}
 	srv__send_one(srv, sc, &w);
-
-	tcpchat_msg j = {.type = TCPCHAT_MSG_JOIN};
-	j.id = ++srv->next_msg_id;
-	j.timestamp = srv->wall_ms;
-	j.sender = w.sender;
-	srv__fanout(srv, &j, sc);
+	if (srv->lobby && srv__join_room(srv, sc, srv->lobby->name,
+	                                 srv->lobby->name_len, JOIN_LOGIN) != 0)
+		srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_ENOMEM,
+		          "server out of memory");
 }
 
 static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
@@ -83,14 +87,18 @@ static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 		          "expected HELLO");
 		return 1;
 	}
-	sc->peer_caps = m->caps;
-	if (m->code != TCPCHAT_PROTOCOL_VERSION) {
+	sc->peer_caps = (uint32_t)m->caps;
+	if (m->code < 1 || (m->code == 1 && !srv->lobby)) {
 		srv->st.proto++;
-		srv__fail(
-		        sc, TCPCHAT_REASON_ERROR, TCPCHAT_EVERSION,
-		        "unsupported protocol version (this server speaks 1)");
+		srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_EVERSION,
+		          m->code == 1 ? "this server needs protocol 2: it has "
+		                         "no default room"
+		                       : "unsupported protocol version (this "
+		                         "server speaks 1 and 2)");
 		return 1;
 	}
+	/* A newer client is answered in the highest version both know. */
+	sc->proto = (uint8_t)TC_MIN(m->code, TCPCHAT_PROTOCOL_VERSION);
 	if (tcpchat_name_check(m->sender.ptr, m->sender.len) != 0) {
 		refuse_join(srv, sc, TCPCHAT_EBADNAME,
 		            "invalid name: use 1-32 bytes of printable UTF-8 "
@@ -132,29 +140,96 @@ static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 	return 0;
 }
 
-/* Keeps a copy of a stamped message while the application decides. */
-static int hold(struct sconn *sc, const tcpchat_msg *m)
+/* Keeps a copy of a message (a stamped TEXT, or a JOIN request) while
+ * the application decides, and pauses the user's input.  Returns 1, or 0
+ * after an ERROR when there is no memory for it. */
+int srv__hold(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m)
 {
-	struct held_msg *h = malloc(sizeof *h + m->body.len);
-	if (!h)
-		return TCPCHAT_ENOMEM;
+	size_t n = m->body.len + m->room.len + m->target.len;
+	struct held_msg *h = malloc(sizeof *h + n);
+	if (!h) {
+		srv__send_error(srv, sc, TCPCHAT_ENOMEM, "server out of memory",
+		                0);
+		return 0;
+	}
 	h->m = *m;
-	memcpy(h->body, m->body.ptr, m->body.len);
-	h->m.body.ptr = h->body;
+	char *p = h->data;
+	tcpchat_str *strs[] = {&h->m.body, &h->m.room, &h->m.target};
+	for (size_t i = 0; i < TC_ARRAY_LEN(strs); i++) {
+		if (strs[i]->len)
+			memcpy(p, strs[i]->ptr, strs[i]->len);
+		strs[i]->ptr = p;
+		p += strs[i]->len;
+	}
 	h->m.sender.ptr = sc->name;
 	sc->held = h;
+	srv__pause(srv, sc);
+	return 1;
+}
+
+/* Where a TEXT from sc goes: the room *r, or the user *to for a private
+ * message.  Returns 0, or 1 after a non-fatal ERROR. */
+static int text_dest(tcpchat_server *srv, struct sconn *sc,
+                     const tcpchat_msg *m, struct room **r, struct sconn **to)
+{
+	*r = NULL;
+	*to = NULL;
+	if (sc->proto < 2) {
+		if (m->room.len || m->target.len) {
+			srv__send_error(srv, sc, TCPCHAT_ENOTSUP,
+			                "rooms and private messages need "
+			                "protocol 2",
+			                0);
+			return 1;
+		}
+		*r = srv->lobby; /* a protocol-1 user never leaves it */
+		return 0;
+	}
+	if (m->room.len && m->target.len) {
+		srv__send_error(srv, sc, TCPCHAT_EBADMSG,
+		                "a message has a room or a target, not both",
+		                0);
+		return 1;
+	}
+	if (m->target.len)
+		return srv__private_target(srv, sc, &m->target, to);
+	*r = sc->cur;
+	if (m->room.len) {
+		if (tcpchat_room_check(m->room.ptr, m->room.len) != 0) {
+			srv__send_error(srv, sc, TCPCHAT_EBADROOM,
+			                tcpchat_strerror(TCPCHAT_EBADROOM), 0);
+			return 1;
+		}
+		*r = srv__room_find(srv, m->room.ptr, m->room.len);
+	} else if (!*r) {
+		srv__send_error(srv, sc, TCPCHAT_ENOTMEMBER,
+		                "you are not in any room: join one first", 0);
+		return 1;
+	}
+	if (!*r || !srv__member_of(sc, *r)) {
+		srv__send_error(srv, sc, TCPCHAT_ENOTMEMBER,
+		                "you are not in that room", 0);
+		return 1;
+	}
 	return 0;
+}
+
+/* Sends a stamped TEXT on its way, to room r or to user to. */
+static void post_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *out,
+                      struct room *r, struct sconn *to)
+{
+	if (r) {
+		srv__room_stamp(srv, r, out);
+		srv__fanout_room(srv, r, out, sc);
+	} else {
+		out->target.ptr = to->name;
+		out->target.len = to->name_len;
+		srv__private_deliver(srv, sc, to, out);
+	}
 }
 
 static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 {
-	if (m->room.len || m->target.len) {
-		srv__send_error(srv, sc, TCPCHAT_ENOTSUP,
-		                "rooms and private messages are not "
-		                "supported by this server",
-		                0);
-		return 0;
-	}
 	if (!util__text_ok(m->body.ptr, m->body.len)) {
 		srv__send_error(srv, sc, TCPCHAT_EBADMSG,
 		                "message must be non-empty UTF-8 text without "
@@ -162,12 +237,22 @@ static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 		                0);
 		return 0;
 	}
+	struct room *r;
+	struct sconn *to;
+	if (text_dest(srv, sc, m, &r, &to))
+		return sc->state == S_DEAD;
 	tcpchat_msg out = {.type = TCPCHAT_MSG_TEXT};
 	out.id = ++srv->next_msg_id;
 	out.timestamp = srv->wall_ms;
 	out.sender.ptr = sc->name;
 	out.sender.len = sc->name_len;
 	out.body = m->body;
+	if (r) {
+		srv__room_stamp(srv, r, &out);
+	} else {
+		out.target.ptr = to->name;
+		out.target.len = to->name_len;
+	}
 	if (srv->handler) {
 		tcpchat_server_event ev;
 		srv__conn_event(sc, &ev, TCPCHAT_SEV_MESSAGE);
@@ -175,15 +260,8 @@ static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 		int verdict = srv__emit(srv, &ev);
 		if (sc->state == S_DEAD)
 			return 1;
-		if (verdict == TCPCHAT_DEFER) {
-			if (hold(sc, &out) != 0) {
-				srv__send_error(srv, sc, TCPCHAT_ENOMEM,
-				                "server out of memory", 0);
-				return 0;
-			}
-			srv__pause(srv, sc);
-			return 1;
-		}
+		if (verdict == TCPCHAT_DEFER)
+			return srv__hold(srv, sc, &out);
 		if (verdict) {
 			srv__send_error(srv, sc, TCPCHAT_EREFUSED,
 			                ev.refuse_reason ? ev.refuse_reason
@@ -192,31 +270,8 @@ static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 			return 0;
 		}
 	}
-	srv__fanout(srv, &out, sc);
-	return 0;
-}
-
-/* Answers WHO: the number of users and their names in join order (the
- * list is cut at WHO_MAX_BYTES; the number stays exact). */
-static void send_who(tcpchat_server *srv, struct sconn *sc)
-{
-	tcpchat_buf names = {0};
-	struct dlist *it;
-	for (it = srv->members.next; it != &srv->members; it = it->next) {
-		struct sconn *u = CONTAINER(it, struct sconn, member);
-		if (names.len + u->name_len + 1 > WHO_MAX_BYTES)
-			break;
-		if ((names.len && tcpchat_buf_append(&names, " ", 1)) ||
-		    tcpchat_buf_append(&names, u->name, u->name_len))
-			break;
-	}
-	tcpchat_msg m = {.type = TCPCHAT_MSG_WHO};
-	m.code = (uint32_t)srv->nusers;
-	m.timestamp = srv->wall_ms;
-	m.body.ptr = names.data;
-	m.body.len = names.len;
-	srv__send_one(srv, sc, &m);
-	tcpchat_buf_free(&names);
+	post_text(srv, sc, &out, r, to);
+	return sc->state == S_DEAD;
 }
 
 int srv__on_msg(void *ctx, tcpchat_msg *m)
@@ -243,27 +298,46 @@ int srv__on_msg(void *ctx, tcpchat_msg *m)
 	case TCPCHAT_MSG_ERROR:
 		return 0;
 	case TCPCHAT_MSG_WHO:
-		send_who(srv, sc);
+		srv__on_who(srv, sc, m);
 		return 0;
 	case TCPCHAT_MSG_LEAVE:
+		if (sc->proto >= 2 &&
+		    (m->room.len || m->code == TCPCHAT_REASON_PART))
+			return srv__on_part(srv, sc, m);
 		srv__close(sc, TCPCHAT_REASON_QUIT, 0, "quit");
 		return 1;
-	case TCPCHAT_MSG_HELLO:
-	case TCPCHAT_MSG_WELCOME:
 	case TCPCHAT_MSG_JOIN:
+		if (sc->proto >= 2)
+			return srv__on_join(srv, sc, m);
+		/* a protocol-1 client does not send it */
 		srv->st.proto++;
 		srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_EPROTO,
 		          "unexpected message type");
 		return 1;
+	case TCPCHAT_MSG_HELLO:
+	case TCPCHAT_MSG_WELCOME:
+		srv->st.proto++;
+		srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_EPROTO,
+		          "unexpected message type");
+		return 1;
+	case TCPCHAT_MSG_TOPIC:
+		if (sc->proto >= 2)
+			return srv__on_topic(srv, sc, m);
+		break;
+	case TCPCHAT_MSG_ROOMS:
+		if (sc->proto >= 2) {
+			srv__on_rooms(srv, sc);
+			return 0;
+		}
+		break;
 	default:
-		/* A newer peer's message: say so, and go on. */
-		srv__log(srv, TCPCHAT_LOG_DEBUG,
-		         "conn %llu: unknown message type %u",
-		         (unsigned long long)sc->id, (unsigned)m->type);
-		srv__send_error(srv, sc, TCPCHAT_ENOTYPE,
-		                "unknown message type", 0);
-		return 0;
+		break;
 	}
+	/* A newer peer's message: say so, and go on. */
+	srv__log(srv, TCPCHAT_LOG_DEBUG, "conn %llu: unknown message type %u",
+	         (unsigned long long)sc->id, (unsigned)m->type);
+	srv__send_error(srv, sc, TCPCHAT_ENOTYPE, "unknown message type", 0);
+	return 0;
 }
 
 void srv__on_readable(tcpchat_server *srv, struct sconn *sc)
@@ -312,14 +386,30 @@ void srv__decide(tcpchat_server *srv, struct sconn *sc, int accept,
 	}
 	struct held_msg *h = sc->held;
 	sc->held = NULL;
-	if (accept) {
-		/* Stamped again, so that ids keep increasing on the wire. */
-		h->m.id = ++srv->next_msg_id;
-		h->m.timestamp = srv->wall_ms;
-		srv__fanout(srv, &h->m, sc);
-	} else {
+	if (!accept) {
 		srv__send_error(srv, sc, TCPCHAT_EREFUSED,
-		                reason ? reason : "message refused", 0);
+		                reason ? reason
+		                : h->m.type == TCPCHAT_MSG_JOIN
+		                        ? "refused by the server"
+		                        : "message refused",
+		                0);
+	} else if (h->m.type == TCPCHAT_MSG_JOIN) {
+		srv__join_room(srv, sc, h->m.room.ptr, h->m.room.len,
+		               JOIN_ASKED);
+	} else {
+		/* Where it goes is looked up again: the room or the target
+		 * may have gone meanwhile. */
+		struct room *r;
+		struct sconn *to;
+		tcpchat_msg req = h->m;
+		if (sc->proto < 2) /* stamped with the default room */
+			req.room.len = 0;
+		if (text_dest(srv, sc, &req, &r, &to) == 0) {
+			/* Stamped again, so that ids keep increasing. */
+			h->m.id = ++srv->next_msg_id;
+			h->m.timestamp = srv->wall_ms;
+			post_text(srv, sc, &h->m, r, to);
+		}
 	}
 	free(h);
 	srv__resume(srv, sc);

@@ -7,9 +7,16 @@
  *   session.c    a connection's life: create, timers, close, free
  *   protocol.c   what each incoming message means (handshake, text, who,
  *                ping, leave, unknown types) and deferred decisions
- *   fanout.c     encoding once per codec, delivery, the slow-consumer
+ *   fanout.c     encoding once per codec and protocol version, delivery
+ *                to a room, to everyone or to one, the slow-consumer
  *                policy, the end-of-iteration flush
  *   directory.c  users by name (seeded hash) and connections by id
+ *   rooms.c      rooms by name (seeded hash), membership, topics, limits,
+ *                and the loop-thread room queries
+ *   membership.c joining and parting rooms (asked, deferred, forced),
+ *                topics, and what the members are told
+ *   presence.c   WHO, the room list, and the LEAVE of a user who goes
+ *   private.c    private messages
  *   commands.c   the thread-safe actions, carried out on the loop
  *   stats.c      counters: plain on the loop, published once per
  *                iteration for stats_get()
@@ -76,10 +83,34 @@ struct listener {
 	socklen_t addr_len;
 };
 
-/* A message held while the application decides on it. */
+/* A message held while the application decides on it (a TEXT or a
+ * JOIN request), with copies of its strings. */
 struct held_msg {
 	tcpchat_msg m;
-	char body[]; /* m.body points here */
+	char data[]; /* body, room and target point here */
+};
+
+struct room;
+
+/* One user in one room: in the room's member list (join order) and in
+ * the user's own list of rooms. */
+struct member {
+	struct dlist link;    /* room->members */
+	struct member *unext; /* the user's next room */
+	struct room *room;
+	struct sconn *sc;
+};
+
+struct room {
+	struct dlist link;    /* srv->rooms, creation order */
+	struct room *hnext;   /* name hash chain */
+	struct dlist members; /* struct member, join order */
+	uint64_t nmembers;
+	char *topic; /* malloc'd, NULL when none */
+	uint16_t topic_len;
+	uint8_t name_len;
+	uint8_t permanent; /* the default room stays when empty */
+	char name[TCPCHAT_ROOM_MAX + 1];
 };
 
 struct sconn {
@@ -88,34 +119,43 @@ struct sconn {
 	uint64_t id;
 	struct dlist member; /* srv->pending, then srv->members */
 	struct loop_timer timer;
-	struct sconn *hnext; /* name hash chain */
-	struct sconn *inext; /* id hash chain */
-	struct sconn *fnext; /* flush list or dead list */
-	struct sconn *cnext; /* srv->close_head, when doomed */
-	int64_t since_ms;    /* accepted at */
-	int64_t last_ms;     /* last input */
-	uint64_t dropped, dropped_told;
-	uint64_t peer_caps;    /* what its HELLO announced */
-	struct held_msg *held; /* a deferred MESSAGE */
-	int close_err;         /* why it is doomed */
+	struct sconn *hnext;   /* name hash chain */
+	struct sconn *inext;   /* id hash chain */
+	struct sconn *fnext;   /* flush list or dead list */
+	struct sconn *cnext;   /* srv->close_head, when doomed */
+	int64_t since_ms;      /* accepted at */
+	int64_t last_ms;       /* last input */
+	uint64_t dropped;      /* by the slow-consumer policy, in all */
+	struct held_msg *held; /* a deferred MESSAGE or room JOIN */
+	struct member home;    /* membership of the default room */
+	struct member *rooms;  /* the user's rooms, newest first */
+	struct room *cur;      /* where TEXT without room or target goes */
+	uint32_t mark; /* fan-out generation that reached it (presence.c) */
+	uint32_t peer_caps; /* what its HELLO announced (the known bits) */
+	int close_err;      /* why it is doomed */
+	uint16_t nrooms;
 	uint8_t state, in_flush, codec_slot, name_len, doomed, pinged;
-	uint8_t paused; /* input waits for a decision */
-	uint8_t named;  /* in the name directory */
+	uint8_t paused;    /* input waits for a decision */
+	uint8_t named;     /* in the name directory */
+	uint8_t proto;     /* protocol version: 1 or 2 */
+	uint8_t drop_news; /* drops not reported yet by a DROP event */
+	uint8_t peer_len;  /* of peer */
 	char name[TCPCHAT_NAME_MAX + 1];
 	union net_addr peer;
-	socklen_t peer_len;
 };
+/* An idle connection's memory is mostly this struct: keep it small. */
+_Static_assert(sizeof(struct sconn) <= 440, "struct sconn grew");
 
 /* Counters: plain on the loop thread, published with relaxed atomics
  * once per iteration. */
 struct stat_set {
 	uint64_t clients, users, accepted, in, out, bytes_in, bytes_out,
-	        dropped, proto, refused;
+	        dropped, proto, refused, rooms, privates;
 };
 typedef _Atomic uint64_t counter;
 struct stat_pub {
 	counter clients, users, accepted, in, out, bytes_in, bytes_out, dropped,
-	        proto, refused;
+	        proto, refused, rooms, privates;
 };
 
 struct tcpchat_server {
@@ -126,6 +166,7 @@ struct tcpchat_server {
 	long long max_clients, max_frame, queue_frames, queue_bytes, policy;
 	long long hs_timeout, idle_timeout, shutdown_timeout, log_level;
 	long long backlog, trim_heap, batch_us;
+	long long user_rooms, max_rooms, announce_max;
 	atomic_llong max_frame_pub; /* for the thread-safe calls */
 	tcpchat_server_handler handler;
 	void *userdata;
@@ -141,6 +182,12 @@ struct tcpchat_server {
 	uint64_t hash_key[2];
 	struct sconn **ids; /* connections by id */
 	size_t nids_cap;
+	/* rooms */
+	struct dlist rooms;     /* creation order */
+	struct room **rbuckets; /* by name */
+	size_t nrbuckets, nrooms;
+	struct room *lobby; /* the default room, or NULL */
+	uint32_t mark;      /* fan-out generation (presence.c) */
 	struct sconn *flush_head, *dead_head;
 	struct sconn *close_head; /* closes put off until fan-outs end */
 	int fanning, reaping;
@@ -203,6 +250,7 @@ tcpchat_msg srv__error_msg(const tcpchat_server *srv, const struct sconn *sc,
                            int err, const char *why, int closing);
 void srv__send_error(tcpchat_server *srv, struct sconn *sc, int err,
                      const char *why, int closing);
+int srv__hold(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m);
 
 /* fanout.c */
 struct frame *srv__encode(tcpchat_server *srv, const tcpchat_codec *codec,
@@ -212,6 +260,11 @@ void srv__deliver(tcpchat_server *srv, struct sconn *sc, struct frame *f);
 void srv__send_one(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m);
 void srv__fanout(tcpchat_server *srv, const tcpchat_msg *m,
                  const struct sconn *except);
+void srv__fanout_room(tcpchat_server *srv, struct room *r, const tcpchat_msg *m,
+                      const struct sconn *except);
+void srv__fanout_rooms_of(tcpchat_server *srv, struct sconn *sc,
+                          const tcpchat_msg *m);
+void srv__send_to(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m);
 void srv__do_flush(tcpchat_server *srv, struct sconn *sc);
 void srv__flush_all(tcpchat_server *srv);
 
@@ -224,6 +277,47 @@ void srv__name_remove(tcpchat_server *srv, struct sconn *sc);
 struct sconn *srv__id_find(tcpchat_server *srv, uint64_t id);
 int srv__id_insert(tcpchat_server *srv, struct sconn *sc);
 void srv__id_remove(tcpchat_server *srv, struct sconn *sc);
+
+/* rooms.c */
+int srv__rooms_init(tcpchat_server *srv);
+void srv__rooms_fini(tcpchat_server *srv);
+struct room *srv__room_find(tcpchat_server *srv, const char *p, size_t n);
+int srv__room_get(tcpchat_server *srv, const char *p, size_t n,
+                  struct room **out);
+struct member *srv__member_of(const struct sconn *sc, const struct room *r);
+int srv__member_add(tcpchat_server *srv, struct sconn *sc, struct room *r);
+void srv__member_remove(tcpchat_server *srv, struct member *mb);
+void srv__members_clear(tcpchat_server *srv, struct sconn *sc);
+void srv__room_gc(tcpchat_server *srv, struct room *r);
+int srv__room_set_topic(struct room *r, const char *p, size_t n);
+int srv__room_limit(tcpchat_server *srv, const struct sconn *sc, const char *p,
+                    size_t n, const char **why);
+void srv__room_stamp(const tcpchat_server *srv, const struct room *r,
+                     tcpchat_msg *m);
+
+/* membership.c */
+int srv__on_join(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m);
+int srv__on_part(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m);
+int srv__on_topic(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m);
+enum { JOIN_ASKED, JOIN_FORCED, JOIN_LOGIN };
+int srv__join_room(tcpchat_server *srv, struct sconn *sc, const char *room,
+                   size_t len, int how);
+void srv__part_room(tcpchat_server *srv, struct member *mb, int reason,
+                    const char *why, size_t why_len);
+void srv__send_topic(tcpchat_server *srv, struct sconn *sc,
+                     const struct room *r);
+
+/* presence.c */
+void srv__on_who(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m);
+void srv__on_rooms(tcpchat_server *srv, struct sconn *sc);
+void srv__announce_leave(tcpchat_server *srv, struct sconn *sc, int reason,
+                         const char *why);
+
+/* private.c */
+int srv__private_target(tcpchat_server *srv, struct sconn *sc,
+                        const tcpchat_str *name, struct sconn **out);
+void srv__private_deliver(tcpchat_server *srv, struct sconn *from,
+                          struct sconn *to, const tcpchat_msg *m);
 
 /* commands.c */
 void srv__run_commands(tcpchat_server *srv);

@@ -91,7 +91,7 @@ struct sconn *srv__session_new(tcpchat_server *srv, struct listener *l, int fd,
 	sc->id = ++srv->next_conn_id;
 	sc->codec_slot = (uint8_t)l->codec_slot;
 	sc->peer = *peer;
-	sc->peer_len = plen;
+	sc->peer_len = (uint8_t)plen;
 	sc->since_ms = sc->last_ms = srv->loop.now;
 	sc->member.prev = sc->member.next = &sc->member;
 	sc->state = S_HANDSHAKE;
@@ -186,19 +186,9 @@ void srv__close(struct sconn *sc, int reason, int error, const char *why)
 	 * closes (a mass disconnect fans out a LEAVE per user to every
 	 * other user) ends without more notices, so the stop is prompt. */
 	if (joined && !srv->stopping &&
-	    !atomic_load_explicit(&srv->stop_req, memory_order_relaxed)) {
-		tcpchat_msg m = {.type = TCPCHAT_MSG_LEAVE};
-		m.code = (uint32_t)reason;
-		m.id = ++srv->next_msg_id;
-		m.timestamp = srv->wall_ms;
-		m.sender.ptr = sc->name;
-		m.sender.len = sc->name_len;
-		if (reason == TCPCHAT_REASON_KICKED && why) {
-			m.body.ptr = why;
-			m.body.len = strlen(why);
-		}
-		srv__fanout(srv, &m, sc);
-	}
+	    !atomic_load_explicit(&srv->stop_req, memory_order_relaxed))
+		srv__announce_leave(srv, sc, reason, why);
+	srv__members_clear(srv, sc);
 	loop__unwatch(&srv->loop, &sc->c.w);
 	if (reason == TCPCHAT_REASON_SLOW) {
 		/* Nothing more of the chat: only the reason, if it fits. */

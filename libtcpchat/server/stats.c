@@ -21,6 +21,8 @@ void srv__stats_publish(tcpchat_server *srv)
 	PUB(dropped);
 	PUB(proto);
 	PUB(refused);
+	PUB(rooms);
+	PUB(privates);
 }
 
 TCPCHAT_API int tcpchat_server_stats_get(tcpchat_server *srv,
@@ -41,6 +43,8 @@ TCPCHAT_API int tcpchat_server_stats_get(tcpchat_server *srv,
 	s.dropped = LD(dropped);
 	s.proto_errors = LD(proto);
 	s.refused = LD(refused);
+	s.rooms = LD(rooms);
+	s.private_msgs = LD(privates);
 	memcpy(out, &s, s.size);
 	return 0;
 }
