@@ -971,17 +971,18 @@ START_TEST(room_list)
 	ck_assert_str_eq(m.room, "");
 	ck_assert_uint_eq(m.code, 3);
 
+	/* only the askers got a list */
+	mark(srv, "m");
+	int n = upto(&a, "m");
+	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_ROOMS, NULL, NULL), 0);
+
+	/* on the line codec */
 	ck_assert_int_eq(tu_peer_send_line(&l, "/rooms"), 0);
 	ck_assert_int_eq(tu_peer_expect_line(&l, "=== #lobby 5", TU_TIMEOUT),
 	                 1);
 	next_line(&l, "=== #a 2: topic a");
 	next_line(&l, "=== #b 1");
 	next_line(&l, "=== 3 rooms");
-
-	/* only the askers got a list */
-	mark(srv, "m");
-	int n = upto(&a, "m");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_ROOMS, NULL, NULL), 0);
 	tu_peer_close(&a);
 	tu_peer_close(&b);
 	tu_peer_close(&c);
@@ -1922,9 +1923,6 @@ START_TEST(hostile_room_names_on_every_codec)
 	too_long[TCPCHAT_ROOM_MAX + 1] = '\0';
 	send_bin(&b, TCPCHAT_MSG_JOIN, too_long, strlen(too_long), NULL, 0);
 	want_error(&b, TCPCHAT_WIRE_BADROOM);
-	snprintf(buf, sizeof buf, "/join %s", too_long);
-	ck_assert_int_eq(tu_peer_send_line(&l, buf), 0);
-	line_error2(&l, TCPCHAT_WIRE_NOTYPE, TCPCHAT_WIRE_BADROOM);
 	/* a NUL inside: "#lobby\0x" is not #lobby */
 	send_bin(&b, TCPCHAT_MSG_JOIN, "#lobby\0x", 8, NULL, 0);
 	want_error(&b, TCPCHAT_WIRE_BADROOM);
@@ -1955,6 +1953,30 @@ START_TEST(hostile_room_names_on_every_codec)
 	}
 	still_here(&j);
 
+	/* names at the edge are fine, and compare byte for byte */
+	char longest[TCPCHAT_ROOM_MAX + 1];
+	longest[0] = '#';
+	memset(longest + 1, 'x', TCPCHAT_ROOM_MAX - 1);
+	longest[TCPCHAT_ROOM_MAX] = '\0';
+	ck_assert_uint_eq(join(&b, "bina", longest), 1);
+	ck_assert_uint_eq(join(&b, "bina", "#Dev"), 1);
+	ck_assert_uint_eq(join(&b, "bina", "#dev"), 1);
+	ck_assert_uint_eq(join(&b, "bina", "#\xc3\xa9lan"), 1);
+	ck_assert_uint_eq(join(&j, "jay", "#\xf0\x9f\x92\xac"), 1);
+
+	/* nothing hostile made a room */
+	send_rooms(&b);
+	for (;;) {
+		want(&b, TCPCHAT_MSG_ROOMS, NULL, NULL, &m);
+		if (!m.room[0])
+			break;
+	}
+	ck_assert_uint_eq(m.code, 6);
+	mark(srv, "mid");
+	int n = upto(&j, "mid");
+	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
+	lines_upto(&l, "mid", NULL);
+
 	/* line: malformed or refused, never text to everyone */
 	for (size_t i = 0; i < sizeof bad_rooms_line / sizeof bad_rooms_line[0];
 	     i++) {
@@ -1965,6 +1987,9 @@ START_TEST(hostile_room_names_on_every_codec)
 		ck_assert_int_eq(tu_peer_send_line(&l, buf), 0);
 		line_error2(&l, TCPCHAT_WIRE_NOTYPE, TCPCHAT_WIRE_BADROOM);
 	}
+	snprintf(buf, sizeof buf, "/join %s", too_long);
+	ck_assert_int_eq(tu_peer_send_line(&l, buf), 0);
+	line_error2(&l, TCPCHAT_WIRE_NOTYPE, TCPCHAT_WIRE_BADROOM);
 	const char *malformed[] = {"/join", "/join ", "/topic", "/part #",
 	                           "/who nohash"};
 	for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
@@ -1981,31 +2006,12 @@ START_TEST(hostile_room_names_on_every_codec)
 	ck_assert_int_eq(tu_peer_send_line(&l, "/who"), 0);
 	next_line(&l, "=== 3 online: bina jay lina");
 
-	/* names at the edge are fine, and compare byte for byte */
-	char longest[TCPCHAT_ROOM_MAX + 1];
-	longest[0] = '#';
-	memset(longest + 1, 'x', TCPCHAT_ROOM_MAX - 1);
-	longest[TCPCHAT_ROOM_MAX] = '\0';
-	ck_assert_uint_eq(join(&b, "bina", longest), 1);
-	ck_assert_uint_eq(join(&b, "bina", "#Dev"), 1);
-	ck_assert_uint_eq(join(&b, "bina", "#dev"), 1);
-	ck_assert_uint_eq(join(&b, "bina", "#\xc3\xa9lan"), 1);
-	ck_assert_uint_eq(join(&j, "jay", "#\xf0\x9f\x92\xac"), 1);
 	ck_assert_int_eq(tu_peer_send_line(&l, "/join #\xc3\xa9lan"), 0);
 	next_line(&l, "--> lina joined #\xc3\xa9lan");
 	want(&b, TCPCHAT_MSG_JOIN, "lina", "#\xc3\xa9lan", &m);
 	ck_assert_uint_eq(m.code, 2);
-
-	/* nothing hostile made a room */
-	send_rooms(&b);
-	for (;;) {
-		want(&b, TCPCHAT_MSG_ROOMS, NULL, NULL, &m);
-		if (!m.room[0])
-			break;
-	}
-	ck_assert_uint_eq(m.code, 6);
 	mark(srv, "end");
-	int n = upto(&j, "end");
+	n = upto(&j, "end");
 	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, "lina", NULL), 1);
 	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 1);
 	tu_peer_close(&b);
@@ -2063,6 +2069,14 @@ START_TEST(hostile_targets_on_every_codec)
 		want_error2(&j, TCPCHAT_WIRE_NOTFOUND, TCPCHAT_WIRE_BADNAME);
 	}
 	still_here(&j);
+	mark(srv, "mid");
+	int n = upto(&b, "mid");
+	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
+	n = upto(&s, "mid");
+	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
+	lines_upto(&l, "mid", NULL);
+
+	/* line */
 	ck_assert_int_eq(tu_peer_send_line(&l, "/msg nobody hi"), 0);
 	next_line_prefix(&l, "-!- error 15: ");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/msg bin hi"), 0);
@@ -2078,7 +2092,7 @@ START_TEST(hostile_targets_on_every_codec)
 	next_line(&l, "=== 4 online: bina sender jay lina");
 	/* bina got nothing of it */
 	mark(srv, "end");
-	int n = upto(&b, "end");
+	n = upto(&b, "end");
 	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
 	n = upto(&s, "end");
 	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
