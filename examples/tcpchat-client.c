@@ -24,9 +24,15 @@
 #define PROG "tcpchat-client"
 #define LINE_MAX_BYTES 4096
 
+#define ROOMS_MAX 16 /* --room options */
+
 static struct {
 	int tty, color, listen_only, quiet;
 	long long count; /* exit after this many TEXT messages; 0: never */
+	const char *rooms[ROOMS_MAX]; /* --room, in order */
+	int nrooms;
+	const char *to; /* --to: script lines go to this user */
+	char default_room[TCPCHAT_ROOM_MAX + 1]; /* from the WELCOME */
 	atomic_llong received;
 	atomic_int done, connected, result;
 	pthread_mutex_t out; /* guards the screen and the input line */
@@ -48,20 +54,31 @@ static const char *color_of(const char *s, size_t n)
 	return palette[h % (sizeof palette / sizeof palette[0])];
 }
 
+/* The prompt shows the current room. */
 static void redraw_locked(void)
 {
 	if (!G.tty)
 		return;
-	fprintf(stdout, "\r\033[K> %.*s", (int)G.len, G.line);
+	char room[TCPCHAT_ROOM_MAX + 1] = "";
+	tcpchat_client_current_room(G.cli, room, sizeof room);
+	fprintf(stdout, "\r\033[K%s%s> %.*s", room, *room ? " " : "",
+	        (int)G.len, G.line);
 	fflush(stdout);
 }
 
-/* Prints one line above the input line. */
-static void show(const char *who, size_t who_len, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static void show(const char *who, size_t who_len, const char *fmt, ...)
+/* 1 when room is empty or the default room: shown without a prefix. */
+static int plain_room(tcpchat_str room, uint32_t flags)
 {
-	va_list ap;
+	return room.len == 0 || (flags & TCPCHAT_MSGF_DEFAULT_ROOM) ||
+	       (room.len == strlen(G.default_room) &&
+	        !memcmp(room.ptr, G.default_room, room.len));
+}
+
+/* Prints one line above the input line: "[#room] " unless the room is
+ * the default one, then "WHO: " when who is set, then the text. */
+static void vshow(tcpchat_str room, uint32_t flags, const char *who,
+                  size_t who_len, const char *fmt, va_list ap)
+{
 	pthread_mutex_lock(&G.out);
 	if (G.tty) {
 		char stamp[16];
@@ -71,6 +88,8 @@ static void show(const char *who, size_t who_len, const char *fmt, ...)
 		strftime(stamp, sizeof stamp, "%H:%M", &tm);
 		fprintf(stdout, "\r\033[K%s ", stamp);
 	}
+	if (!plain_room(room, flags))
+		fprintf(stdout, "[%.*s] ", (int)room.len, room.ptr);
 	if (who) {
 		if (G.color)
 			fprintf(stdout, "\033[1;%sm%.*s\033[0m: ",
@@ -78,13 +97,34 @@ static void show(const char *who, size_t who_len, const char *fmt, ...)
 		else
 			fprintf(stdout, "%.*s: ", (int)who_len, who);
 	}
-	va_start(ap, fmt);
 	vfprintf(stdout, fmt, ap);
-	va_end(ap);
 	fputc('\n', stdout);
 	redraw_locked();
 	fflush(stdout);
 	pthread_mutex_unlock(&G.out);
+}
+
+static void show_in(tcpchat_str room, uint32_t flags, const char *who,
+                    size_t who_len, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
+static void show_in(tcpchat_str room, uint32_t flags, const char *who,
+                    size_t who_len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vshow(room, flags, who, who_len, fmt, ap);
+	va_end(ap);
+}
+
+static void show(const char *who, size_t who_len, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void show(const char *who, size_t who_len, const char *fmt, ...)
+{
+	static const tcpchat_str none = {NULL, 0};
+	va_list ap;
+	va_start(ap, fmt);
+	vshow(none, 0, who, who_len, fmt, ap);
+	va_end(ap);
 }
 
 static void finish_with(int rc)
@@ -93,41 +133,118 @@ static void finish_with(int rc)
 	atomic_store(&G.done, 1);
 }
 
+#define S(v) (int)(v).len, (v).ptr /* a tcpchat_str for "%.*s" */
+
+/* " #room" for a room that is not the default one, else "". */
+static void room_suffix(char *buf, size_t size, const tcpchat_msg *m)
+{
+	buf[0] = '\0';
+	if (!plain_room(m->room, m->flags))
+		snprintf(buf, size, " %.*s", S(m->room));
+}
+
+static void show_text(tcpchat_client *cli, const tcpchat_msg *m)
+{
+	if (m->target.len && (m->flags & TCPCHAT_MSGF_ECHO)) {
+		show(NULL, 0, "-> *%.*s* %.*s", S(m->target), S(m->body));
+		return; /* our own: not counted */
+	}
+	if (m->target.len)
+		show(NULL, 0, "*%.*s* %.*s", S(m->sender), S(m->body));
+	else if (m->sender.len)
+		show_in(m->room, m->flags, m->sender.ptr, m->sender.len, "%.*s",
+		        S(m->body));
+	else
+		show_in(m->room, m->flags, NULL, 0, "*** %.*s", S(m->body));
+	long long n = atomic_fetch_add(&G.received, 1) + 1;
+	if (G.count && n >= G.count)
+		tcpchat_client_stop(cli);
+}
+
+static void show_msg(tcpchat_client *cli, const tcpchat_msg *m)
+{
+	char in[TCPCHAT_ROOM_MAX + 2];
+	room_suffix(in, sizeof in, m);
+	switch (m->type) {
+	case TCPCHAT_MSG_TEXT:
+		show_text(cli, m);
+		break;
+	case TCPCHAT_MSG_JOIN:
+		if (!G.quiet)
+			show(NULL, 0, "* %.*s joined%s", S(m->sender), in);
+		break;
+	case TCPCHAT_MSG_LEAVE:
+		if (!G.quiet)
+			show(NULL, 0, "* %.*s left%s (%s%s%.*s)", S(m->sender),
+			     in, tcpchat_reason_name((int)m->code),
+			     m->body.len ? ": " : "", S(m->body));
+		break;
+	case TCPCHAT_MSG_WHO:
+		if (m->room.len)
+			show(NULL, 0, "* %u in %.*s: %.*s", m->code, S(m->room),
+			     S(m->body));
+		else
+			show(NULL, 0, "* %u online: %.*s", m->code, S(m->body));
+		break;
+	case TCPCHAT_MSG_TOPIC:
+		if (!m->body.len)
+			show(NULL, 0, "* topic %.*s cleared%s%.*s", S(m->room),
+			     m->sender.len ? " by " : "", S(m->sender));
+		else
+			show(NULL, 0, "* topic %.*s%s%.*s: %.*s", S(m->room),
+			     m->sender.len ? " by " : "", S(m->sender),
+			     S(m->body));
+		break;
+	case TCPCHAT_MSG_ROOMS:
+		if (!m->room.len)
+			show(NULL, 0, "* %u rooms", m->code);
+		else
+			show(NULL, 0, "* %.*s %u%s%.*s", S(m->room), m->code,
+			     m->body.len ? ": " : "", S(m->body));
+		break;
+	case TCPCHAT_MSG_ERROR:
+		show(NULL, 0, "! %.*s", S(m->body));
+		break;
+	default:
+		break;
+	}
+}
+
+/* The server said its protocol: without rooms, --room and --to cannot
+ * be honoured. */
+static void connected(tcpchat_client *cli, tcpchat_str name)
+{
+	tcpchat_server_info info;
+	memset(&info, 0, sizeof info);
+	info.size = sizeof info;
+	tcpchat_client_server_info(cli, &info);
+	pthread_mutex_lock(&G.out);
+	memcpy(G.default_room, info.default_room, sizeof G.default_room);
+	pthread_mutex_unlock(&G.out);
+	atomic_store(&G.connected, 1);
+	if (info.protocol < 2 && (G.nrooms || G.to)) {
+		fprintf(stderr,
+		        PROG ": the server has no rooms nor private "
+		             "messages (protocol %u)\n",
+		        info.protocol);
+		atomic_store(&G.result, 1);
+		tcpchat_client_stop(cli);
+		return;
+	}
+	if (!G.quiet)
+		show(NULL, 0, "* connected as %.*s (type /help)", S(name));
+}
+
 static int on_event(tcpchat_client *cli, const tcpchat_client_event *ev,
                     void *ud)
 {
 	(void)ud;
-	const tcpchat_msg *m = ev->msg;
 	switch (ev->type) {
 	case TCPCHAT_CEV_CONNECTED:
-		atomic_store(&G.connected, 1);
-		if (!G.quiet)
-			show(NULL, 0, "* connected as %.*s (type /help)",
-			     (int)ev->name.len, ev->name.ptr);
+		connected(cli, ev->name);
 		break;
 	case TCPCHAT_CEV_MESSAGE:
-		if (m->type == TCPCHAT_MSG_TEXT) {
-			if (m->sender.len)
-				show(m->sender.ptr, m->sender.len, "%.*s",
-				     (int)m->body.len, m->body.ptr);
-			else
-				show(NULL, 0, "*** %.*s", (int)m->body.len,
-				     m->body.ptr);
-			long long n = atomic_fetch_add(&G.received, 1) + 1;
-			if (G.count && n >= G.count)
-				tcpchat_client_stop(cli);
-		} else if (m->type == TCPCHAT_MSG_JOIN && !G.quiet) {
-			show(NULL, 0, "* %.*s joined", (int)m->sender.len,
-			     m->sender.ptr);
-		} else if (m->type == TCPCHAT_MSG_LEAVE && !G.quiet) {
-			show(NULL, 0, "* %.*s left (%s)", (int)m->sender.len,
-			     m->sender.ptr, tcpchat_reason_name((int)m->code));
-		} else if (m->type == TCPCHAT_MSG_WHO) {
-			show(NULL, 0, "* %u online: %.*s", m->code,
-			     (int)m->body.len, m->body.ptr);
-		} else if (m->type == TCPCHAT_MSG_ERROR) {
-			show(NULL, 0, "! %.*s", (int)m->body.len, m->body.ptr);
-		}
+		show_msg(cli, ev->msg);
 		break;
 	case TCPCHAT_CEV_DISCONNECTED:
 		if (ev->reason != TCPCHAT_REASON_QUIT) {
@@ -140,7 +257,9 @@ static int on_event(tcpchat_client *cli, const tcpchat_client_event *ev,
 			        ev->text ? ev->text : "");
 			pthread_mutex_unlock(&G.out);
 		}
-		finish_with(ev->reason == TCPCHAT_REASON_QUIT ? 0 : 1);
+		finish_with(ev->reason == TCPCHAT_REASON_QUIT
+		                    ? atomic_load(&G.result)
+		                    : 1);
 		break;
 	default:
 		break;
@@ -151,47 +270,140 @@ static int on_event(tcpchat_client *cli, const tcpchat_client_event *ev,
 static void help(void)
 {
 	show(NULL, 0,
-	     "* /who: list users, /quit: leave (or Ctrl-D), "
-	     "//text: send a line starting with '/'");
+	     "* /join #room, /part [#room] [reason], /msg NAME text, "
+	     "#room text, /rooms, /who [#room], /topic #room [text], "
+	     "/quit (or Ctrl-D), //text: a line starting with '/'");
 }
 
-/* Handles one typed line.  Returns 1 to quit. */
+static void report(const char *what, int rc)
+{
+	if (rc)
+		show(NULL, 0, "! %s failed: %s", what, tcpchat_strerror(rc));
+}
+
+/* Sends a text to user to, else to room, else to the current room.
+ * From a pipe, waits for queue space rather than lose lines (at most
+ * 10 s).  On a terminal, shows what was sent (the server echoes only
+ * private messages). */
+static void say(const char *room, const char *to, const char *s, size_t n)
+{
+	int rc;
+	for (int i = 0;; i++) {
+		rc = to     ? tcpchat_client_send_private(G.cli, to, s, n)
+		     : room ? tcpchat_client_send_room(G.cli, room, s, n)
+		            : tcpchat_client_send(G.cli, s, n);
+		if (rc != TCPCHAT_EQUEUEFULL || G.tty || i >= 10000)
+			break;
+		struct timespec ms = {0, 1000 * 1000};
+		nanosleep(&ms, NULL);
+	}
+	if (rc) {
+		show(NULL, 0, "! not sent: %s", tcpchat_strerror(rc));
+	} else if (G.tty && !to) {
+		char cur[TCPCHAT_ROOM_MAX + 1] = "";
+		if (!room)
+			tcpchat_client_current_room(G.cli, cur, sizeof cur);
+		tcpchat_str r = {room ? room : cur, strlen(room ? room : cur)};
+		show_in(r, 0, G.name, strlen(G.name), "%.*s", (int)n, s);
+	}
+}
+
+/* Cuts the first blank-separated word off *s: returns it (NUL-terminated,
+ * "" when none) and leaves *s at the next word. */
+static char *word(char **s)
+{
+	char *w = *s + strspn(*s, " \t");
+	char *e = w + strcspn(w, " \t");
+	*s = e + strspn(e, " \t");
+	if (*e)
+		*e = '\0';
+	return w;
+}
+
+/* A line starting with '/' (not "//").  Returns 1 to quit. */
+static int slash(char *line)
+{
+	char *rest = line;
+	const char *cmd = word(&rest);
+	const char *room, *arg;
+	if (!strcmp(cmd, "/quit") && !*rest)
+		return 1;
+	if (!strcmp(cmd, "/help") && !*rest) {
+		help();
+	} else if (!strcmp(cmd, "/who")) {
+		room = word(&rest);
+		if (*rest)
+			show(NULL, 0, "! usage: /who [#room]");
+		else
+			report("/who",
+			       *room ? tcpchat_client_who_room(G.cli, room)
+			             : tcpchat_client_who(G.cli));
+	} else if (!strcmp(cmd, "/rooms") && !*rest) {
+		report("/rooms", tcpchat_client_rooms(G.cli));
+	} else if (!strcmp(cmd, "/join")) {
+		room = word(&rest);
+		if (!*room || *rest)
+			show(NULL, 0, "! usage: /join #room");
+		else
+			report("/join", tcpchat_client_room_join(G.cli, room));
+	} else if (!strcmp(cmd, "/part")) {
+		room = *rest == '#' ? word(&rest) : NULL;
+		report("/part", tcpchat_client_room_part(G.cli, room,
+		                                         *rest ? rest : NULL));
+	} else if (!strcmp(cmd, "/msg")) {
+		arg = word(&rest);
+		if (!*arg || !*rest)
+			show(NULL, 0, "! usage: /msg NAME text");
+		else
+			say(NULL, arg, rest, strlen(rest));
+	} else if (!strcmp(cmd, "/topic")) {
+		room = word(&rest);
+		if (!*room)
+			show(NULL, 0, "! usage: /topic #room [text]");
+		else
+			report("/topic",
+			       tcpchat_client_set_topic(G.cli, room, rest));
+	} else {
+		show(NULL, 0, "! unknown command %s (try /help)", cmd);
+	}
+	return 0;
+}
+
+/* Handles one typed (or piped) line.  Returns 1 to quit. */
 static int command(const char *s, size_t n)
 {
 	if (n == 0)
 		return 0;
 	if (s[0] == '/' && !(n > 1 && s[1] == '/')) {
-		if (n == 5 && !memcmp(s, "/quit", 5))
-			return 1;
-		if (n == 4 && !memcmp(s, "/who", 4)) {
-			int rc = tcpchat_client_who(G.cli);
-			if (rc)
-				show(NULL, 0, "! /who failed: %s",
-				     tcpchat_strerror(rc));
-			return 0;
-		}
-		if (n == 5 && !memcmp(s, "/help", 5)) {
-			help();
-			return 0;
-		}
-		show(NULL, 0, "! unknown command %.*s (try /help)", (int)n, s);
-		return 0;
+		char *line = strndup(s, n);
+		int quit = line ? slash(line) : 0;
+		free(line);
+		return quit;
 	}
 	if (s[0] == '/') {
 		s++;
 		n--;
 	}
-	int rc = tcpchat_client_send(G.cli, s, n);
-	/* From a pipe, wait for room rather than lose lines (at most 10 s). */
-	for (int i = 0; rc == TCPCHAT_EQUEUEFULL && !G.tty && i < 10000; i++) {
-		struct timespec ms = {0, 1000 * 1000};
-		nanosleep(&ms, NULL);
-		rc = tcpchat_client_send(G.cli, s, n);
+	/* "#room text": to that room, without making it current */
+	size_t w = 0;
+	while (w < n && s[w] != ' ' && s[w] != '\t')
+		w++;
+	if (s[0] == '#' && w + 1 < n && w <= TCPCHAT_ROOM_MAX &&
+	    tcpchat_room_check(s, w) == 0) {
+		char room[TCPCHAT_ROOM_MAX + 1];
+		memcpy(room, s, w);
+		room[w] = '\0';
+		say(room, NULL, s + w + 1, n - w - 1);
+		return 0;
 	}
-	if (rc)
-		show(NULL, 0, "! not sent: %s", tcpchat_strerror(rc));
-	else if (G.tty)
-		show(G.name, strlen(G.name), "%.*s", (int)n, s);
+	/* a plain line: to --to or the last --room from a script, else to
+	 * the current room */
+	if (!G.tty && G.to)
+		say(NULL, G.to, s, n);
+	else if (!G.tty && G.nrooms)
+		say(G.rooms[G.nrooms - 1], NULL, s, n);
+	else
+		say(NULL, NULL, s, n);
 	return 0;
 }
 
@@ -316,14 +528,28 @@ static void usage(FILE *out)
 	        "  -c, --count N         exit after receiving N chat messages\n"
 	        "  -q, --quiet           do not print joins, leaves and status "
 	        "lines\n"
+	        "      --room #ROOM      join ROOM at the start (repeatable; "
+	        "the "
+	        "last one\n"
+	        "                        becomes the current room); without a "
+	        "terminal,\n"
+	        "                        lines go to the last one\n"
+	        "      --to NAME         without a terminal, send lines "
+	        "privately to NAME\n"
 	        "      --no-color        no colours even on a terminal\n"
 	        "  -h, --help            show this help and exit\n"
 	        "  -V, --version         show the version and exit\n"
 	        "\n"
-	        "Commands: /who, /quit, /help.  Ctrl-D quits.  Without a "
-	        "terminal,\n"
-	        "each line of stdin is sent; at its end the client flushes and "
-	        "exits.\n"
+	        "Commands: /join #ROOM, /part [#ROOM] [REASON], /msg NAME "
+	        "TEXT, "
+	        "/rooms,\n"
+	        "/who [#ROOM], /topic #ROOM [TEXT], /quit, /help; '#ROOM TEXT' "
+	        "sends to\n"
+	        "ROOM, any other line to the current room.  Ctrl-D quits.  "
+	        "Without a\n"
+	        "terminal, each line of stdin is handled so; at its end the "
+	        "client\n"
+	        "flushes and exits.\n"
 	        "Exit status: 0 on a normal exit, 1 when the connection failed "
 	        "or\n"
 	        "was lost, 2 on bad arguments.\n");
@@ -352,6 +578,8 @@ int main(int argc, char **argv)
 	        {"count", required_argument, NULL, 'c'},
 	        {"quiet", no_argument, NULL, 'q'},
 	        {"no-color", no_argument, NULL, 'N'},
+	        {"room", required_argument, NULL, 'R'},
+	        {"to", required_argument, NULL, 'T'},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, 'V'},
 	        {NULL, 0, NULL, 0},
@@ -398,6 +626,24 @@ int main(int argc, char **argv)
 		case 'N':
 			no_color = 1;
 			break;
+		case 'R':
+			if (tcpchat_room_check(optarg, strlen(optarg)))
+				return bad(
+				        "invalid --room '%s': use '#' and "
+				        "1-63 bytes without spaces or commas",
+				        optarg);
+			if (G.nrooms == ROOMS_MAX)
+				return bad("at most %d --room options",
+				           ROOMS_MAX);
+			G.rooms[G.nrooms++] = optarg;
+			break;
+		case 'T':
+			if (tcpchat_name_check(optarg, strlen(optarg)))
+				return bad("invalid --to '%s': use 1-32 bytes "
+				           "of printable UTF-8 without spaces",
+				           optarg);
+			G.to = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -433,6 +679,16 @@ int main(int argc, char **argv)
 	tcpchat_client_set_codec(G.cli, codec);
 	tcpchat_client_set_handler(G.cli, on_event, NULL);
 	rc = tcpchat_client_connect(G.cli, server, name);
+	/* queued now, sent right after the handshake, before any line */
+	for (int i = 0; rc == 0 && i < G.nrooms; i++) {
+		rc = tcpchat_client_room_join(G.cli, G.rooms[i]);
+		if (rc) {
+			fprintf(stderr, PROG ": cannot join %s: %s\n",
+			        G.rooms[i], tcpchat_strerror(rc));
+			tcpchat_client_destroy(G.cli);
+			return 1;
+		}
+	}
 	if (rc == 0)
 		rc = tcpchat_client_start(G.cli);
 	if (rc) {

@@ -2,48 +2,96 @@
  * using nc or telnet.
  *
  * A frame is a line ending in "\n"; a "\r" right before it is dropped.
+ * ROOM is a room name as tcpchat_room_check() accepts it ('#' and 1..63
+ * bytes, no blank, no comma); NAME a user name.
  *
  * Client to server:
- *	NAME            while in the handshake: HELLO (spaces/tabs trimmed)
+ *	NAME            while in the handshake: HELLO, code = protocol
+ *	                version (2), caps 0 (spaces/tabs trimmed)
  *	/quit           LEAVE, reason quit
  *	/ping  /pong    PING, PONG
- *	/who            WHO
+ *	/join ROOM      JOIN room
+ *	/part           LEAVE, reason part: the current room
+ *	/part ROOM      LEAVE room, reason part
+ *	/part ROOM TEXT LEAVE room, reason part, body = TEXT
+ *	/part TEXT      LEAVE, reason part, body = TEXT (the current room;
+ *	                TEXT does not start with '#')
+ *	/msg NAME TEXT  TEXT to target NAME (a private message)
+ *	/rooms          ROOMS (the room list)
+ *	/who            WHO (the whole server)
+ *	/who ROOM       WHO room
+ *	/topic ROOM     TOPIC room, empty body (clears the topic)
+ *	/topic ROOM TEXT  TOPIC room, body = TEXT
+ *	ROOM TEXT       TEXT to room (TEXT not empty)
  *	//TEXT          TEXT "/TEXT" (a leading '/' is doubled by the encoder)
- *	/WORD[ ARGS]    TCPCHAT_MSG_UNKNOWN, body = the whole line ("/WORD
- *	                ARGS"), when WORD (ASCII letters, digits, '_', '-')
- *	                is not quit, ping, pong or who.  The protocol layer
+ *	TEXT            TEXT (the current room); an empty line is skipped.
+ *	                A line whose first word starts with '#' but is not a
+ *	                room name (or has no text after it) is TEXT too.
+ *	/WORD[ ARGS]    TCPCHAT_MSG_UNKNOWN, body = the whole line, when
+ *	                WORD (ASCII letters, digits, '_', '-') is none of
+ *	                the commands above, and when WORD is join, part,
+ *	                msg, rooms, who or topic with arguments that are not
+ *	                one of the forms above ("/join", "/join x", "/msg
+ *	                bob", "/topic", "/who x").  The protocol layer
  *	                answers it; the encoder cannot write it.
- *	TEXT            TEXT; an empty line is skipped.  A line starting
- *	                with a known command word and more ("/quit now"),
- *	                or with '/' and no command word ("/", "/usr/bin",
- *	                "/ x"), is TEXT too, as in protocol 1.
+ *	A line starting with quit, ping or pong and more ("/quit now"), or
+ *	with '/' and no command word ("/", "/usr/bin", "/ x"), is TEXT, as
+ *	in protocol 1.  Blanks (spaces, tabs) before a command's first
+ *	argument and after its last word are ignored; exactly one blank
+ *	separates the TEXT of /part, /msg, /topic and ROOM TEXT, which is
+ *	taken as it is.
  *
  * Server to client:
- *	SENDER: BODY                    TEXT
- *	*** BODY                        TEXT without sender (a notice)
- *	--> NAME joined                 JOIN
- *	<-- NAME left (REASON)          LEAVE
- *	<-- NAME left (REASON: BODY)    LEAVE with a reason text
- *	=== welcome NAME                WELCOME
- *	-!- error CODE: BODY            ERROR
- *	/ping  /pong                    PING, PONG
- *	=== N online[: NAMES]           WHO (answer)
+ *	SENDER: BODY                   TEXT (no room, or the default room)
+ *	[ROOM] SENDER: BODY            TEXT in another room
+ *	*** BODY                       TEXT without sender (a notice)
+ *	[ROOM] *** BODY                notice in another room
+ *	*SENDER* BODY                  private TEXT to me (decoded with
+ *	                               target "*": the line does not name me)
+ *	-> *NAME* BODY                 echo of my private TEXT to NAME
+ *	                               (target NAME, flags ECHO, no sender)
+ *	--> NAME joined                JOIN (no room, or the default room)
+ *	--> NAME joined ROOM           JOIN another room
+ *	<-- NAME left (REASON)         LEAVE (no room, or the default room)
+ *	<-- NAME left (REASON: BODY)   LEAVE with a reason text
+ *	<-- NAME left ROOM (REASON[: BODY])  LEAVE of another room
+ *	=== welcome NAME               WELCOME (decoded with code 2)
+ *	-!- error CODE: BODY           ERROR
+ *	/ping  /pong                   PING, PONG
+ *	=== N online[: NAMES]          WHO answer, whole server
+ *	=== N in ROOM[: NAMES]         WHO answer for a room
+ *	=== topic ROOM: TEXT           TOPIC set by the server
+ *	=== topic ROOM by NAME: TEXT   TOPIC set by NAME
+ *	=== topic ROOM cleared[ by NAME]  TOPIC with an empty body
+ *	=== ROOM N[: TOPIC]            ROOMS entry (code N = members)
+ *	=== N rooms                    ROOMS end (code N = rooms)
+ * REASON is the word of tcpchat_reason_name() (an unknown word decodes
+ * as reason 0 with the whole text as body).  The default room is told by
+ * TCPCHAT_MSGF_DEFAULT_ROOM: its TEXT, JOIN and LEAVE lines do not name
+ * it (they decode without room).  In "=== topic", a first word that ends
+ * in ':' is read as "ROOM:" (so a room whose name ends in ':' reads back
+ * wrong in the "by" and "cleared" forms).
  *
  * The encoder writes any control byte (other than TAB) and DEL in a
- * string as '?', so no string can break a line in two.
+ * string as '?', so no string can break a line in two.  It refuses
+ * (TCPCHAT_EINVAL) a room that is not a room name, a client TEXT with
+ * both room and target, a target that is not a user name, a room or
+ * private TEXT with an empty body, a plain TEXT that would read back as
+ * "ROOM TEXT", a "/part TEXT" whose TEXT starts with '#' or a blank, a
+ * TOPIC without room, and, from the server, a private TEXT (not an echo)
+ * without sender or a TEXT with both room and target.
  *
- * Only type, code, sender and body are carried: id, timestamp, room,
- * target and every field of codec abi 2 (flags, caps, max_frame, the
- * queue limits, ref, cursor, seq, epoch) are neither written nor read.
+ * Carried: type, sender, body, room and target as above; code for LEAVE
+ * (the reason), ERROR, WHO and ROOMS; flag ECHO.  Not carried: id,
+ * timestamp, the other flags and codes, and every other field of codec
+ * abi 2 (caps, max_frame, the queue limits, ref, cursor, seq, epoch).
  */
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
-
-#define LINE_REASON_SCAN 64 /* reason codes tried when mapping a word */
+#include "codec_line.h"
 
 /* ---- encoding --------------------------------------------------------- */
 
@@ -57,10 +105,19 @@ static int line_puts(tcpchat_buf *out, const char *s)
 	return tcpchat_buf_append(out, s, strlen(s));
 }
 
+/* What line_put_clean() writes for the byte c. */
+static char line_clean_byte(char c)
+{
+	unsigned char u = (unsigned char)c;
+
+	if ((u < 0x20 && u != '\t') || u == 0x7F)
+		return '?';
+	return c;
+}
+
 /* Appends s with every byte that could break the line replaced by '?'. */
 static int line_put_clean(tcpchat_buf *out, const tcpchat_str *s)
 {
-	const unsigned char *p = (const unsigned char *)s->ptr;
 	char *w;
 	size_t i;
 
@@ -69,20 +126,99 @@ static int line_put_clean(tcpchat_buf *out, const tcpchat_str *s)
 	if (tcpchat_buf_reserve(out, s->len))
 		return TCPCHAT_ENOMEM;
 	w = out->data + out->len;
-	for (i = 0; i < s->len; i++) {
-		unsigned char c = p[i];
-
-		if ((c < 0x20 && c != '\t') || c == 0x7F)
-			c = '?';
-		w[i] = (char)c;
-	}
+	for (i = 0; i < s->len; i++)
+		w[i] = line_clean_byte(s->ptr[i]);
 	out->len += s->len;
 	return 0;
+}
+
+/* Appends pre, then s (cleaned), then post; NULL pre or post: nothing. */
+static int line_put3(tcpchat_buf *out, const char *pre, const tcpchat_str *s,
+                     const char *post)
+{
+	int rc = pre ? line_puts(out, pre) : 0;
+
+	if (!rc)
+		rc = line_put_clean(out, s);
+	if (!rc && post)
+		rc = line_puts(out, post);
+	return rc;
+}
+
+/* Appends sep and s when s is not empty. */
+static int line_put_opt(tcpchat_buf *out, const char *sep, const tcpchat_str *s)
+{
+	if (s->len == 0)
+		return 0;
+	return line_put3(out, sep, s, NULL);
 }
 
 static int line_str_ok(const tcpchat_str *s)
 {
 	return s->len == 0 || s->ptr != NULL;
+}
+
+/* 1 when s is empty or a valid room name. */
+static int line_room_empty_or_ok(const tcpchat_str *s)
+{
+	return s->len == 0 || line_room_ok(s->ptr, s->len);
+}
+
+/* 1 when the line that line_put_clean() makes of s would read as "ROOM
+ * TEXT": a room name, a blank, then at least one byte. */
+static int line_reads_as_room_text(const tcpchat_str *s)
+{
+	char word[TCPCHAT_ROOM_MAX];
+	size_t i = 0;
+
+	while (i < s->len && !line_is_blank(s->ptr[i])) {
+		if (i == sizeof(word))
+			return 0; /* too long for a room name */
+		word[i] = line_clean_byte(s->ptr[i]);
+		i++;
+	}
+	return i + 1 < s->len && line_room_ok(word, i);
+}
+
+static int line_encode_text_c(const tcpchat_msg *msg, tcpchat_buf *out)
+{
+	int rc = 0;
+
+	if (msg->target.len > 0) {
+		if (msg->room.len > 0 || msg->body.len == 0 ||
+		    tcpchat_name_check(msg->target.ptr, msg->target.len))
+			return TCPCHAT_EINVAL;
+		rc = line_put3(out, "/msg ", &msg->target, " ");
+		return rc ? rc : line_put_clean(out, &msg->body);
+	}
+	if (msg->room.len > 0) {
+		if (msg->body.len == 0)
+			return TCPCHAT_EINVAL;
+		rc = line_put3(out, NULL, &msg->room, " ");
+		return rc ? rc : line_put_clean(out, &msg->body);
+	}
+	if (line_reads_as_room_text(&msg->body))
+		return TCPCHAT_EINVAL;
+	if (msg->body.len > 0 && msg->body.ptr[0] == '/')
+		rc = line_puts(out, "/");
+	return rc ? rc : line_put_clean(out, &msg->body);
+}
+
+static int line_encode_leave_c(const tcpchat_msg *msg, tcpchat_buf *out)
+{
+	int rc;
+
+	if (msg->room.len > 0) {
+		rc = line_put3(out, "/part ", &msg->room, NULL);
+		return rc ? rc : line_put_opt(out, " ", &msg->body);
+	}
+	if (msg->code != TCPCHAT_REASON_PART)
+		return line_puts(out, "/quit");
+	if (msg->body.len > 0 &&
+	    (msg->body.ptr[0] == '#' || line_is_blank(msg->body.ptr[0])))
+		return TCPCHAT_EINVAL;
+	rc = line_puts(out, "/part");
+	return rc ? rc : line_put_opt(out, " ", &msg->body);
 }
 
 static int line_encode_client(const tcpchat_msg *msg, tcpchat_buf *out)
@@ -91,31 +227,122 @@ static int line_encode_client(const tcpchat_msg *msg, tcpchat_buf *out)
 
 	switch (msg->type) {
 	case TCPCHAT_MSG_HELLO:
-		rc = line_put_clean(out, &msg->sender);
-		break;
+		return line_put_clean(out, &msg->sender);
 	case TCPCHAT_MSG_TEXT:
-		rc = 0;
-		if (msg->body.len > 0 && msg->body.ptr[0] == '/')
-			rc = line_puts(out, "/");
-		if (!rc)
-			rc = line_put_clean(out, &msg->body);
-		break;
+		return line_encode_text_c(msg, out);
+	case TCPCHAT_MSG_JOIN:
+		if (msg->room.len == 0)
+			return TCPCHAT_EINVAL;
+		return line_put3(out, "/join ", &msg->room, NULL);
 	case TCPCHAT_MSG_LEAVE:
-		rc = line_puts(out, "/quit");
-		break;
+		return line_encode_leave_c(msg, out);
 	case TCPCHAT_MSG_PING:
-		rc = line_puts(out, "/ping");
-		break;
+		return line_puts(out, "/ping");
 	case TCPCHAT_MSG_PONG:
-		rc = line_puts(out, "/pong");
-		break;
+		return line_puts(out, "/pong");
 	case TCPCHAT_MSG_WHO:
 		rc = line_puts(out, "/who");
-		break;
+		return rc ? rc : line_put_opt(out, " ", &msg->room);
+	case TCPCHAT_MSG_TOPIC:
+		if (msg->room.len == 0)
+			return TCPCHAT_EINVAL;
+		rc = line_put3(out, "/topic ", &msg->room, NULL);
+		return rc ? rc : line_put_opt(out, " ", &msg->body);
+	case TCPCHAT_MSG_ROOMS:
+		return line_puts(out, "/rooms");
 	default:
 		return TCPCHAT_EINVAL;
 	}
-	return rc;
+}
+
+/* "[ROOM] " for a room other than the default room, else nothing. */
+static int line_put_room_tag(const tcpchat_msg *msg, tcpchat_buf *out)
+{
+	if (msg->room.len == 0 || (msg->flags & TCPCHAT_MSGF_DEFAULT_ROOM))
+		return 0;
+	return line_put3(out, "[", &msg->room, "] ");
+}
+
+static int line_encode_text_s(const tcpchat_msg *msg, tcpchat_buf *out)
+{
+	int rc;
+
+	if (msg->target.len > 0) {
+		if (msg->room.len > 0)
+			return TCPCHAT_EINVAL;
+		if (msg->flags & TCPCHAT_MSGF_ECHO)
+			rc = line_put3(out, "-> *", &msg->target, "* ");
+		else if (msg->sender.len > 0)
+			rc = line_put3(out, "*", &msg->sender, "* ");
+		else
+			return TCPCHAT_EINVAL;
+		return rc ? rc : line_put_clean(out, &msg->body);
+	}
+	rc = line_put_room_tag(msg, out);
+	if (!rc && msg->sender.len > 0)
+		rc = line_put3(out, NULL, &msg->sender, ": ");
+	else if (!rc)
+		rc = line_puts(out, "*** ");
+	return rc ? rc : line_put_clean(out, &msg->body);
+}
+
+static int line_encode_leave_s(const tcpchat_msg *msg, tcpchat_buf *out)
+{
+	int reason = msg->code <= INT_MAX ? (int)msg->code : -1;
+	int rc = line_put3(out, "<-- ", &msg->sender, " left ");
+
+	if (!rc && msg->room.len > 0 &&
+	    !(msg->flags & TCPCHAT_MSGF_DEFAULT_ROOM))
+		rc = line_put3(out, NULL, &msg->room, " ");
+	if (!rc)
+		rc = line_puts(out, "(");
+	if (!rc)
+		rc = line_puts(out, tcpchat_reason_name(reason));
+	if (!rc)
+		rc = line_put_opt(out, ": ", &msg->body);
+	return rc ? rc : line_puts(out, ")");
+}
+
+static int line_encode_topic_s(const tcpchat_msg *msg, tcpchat_buf *out)
+{
+	int rc;
+
+	if (msg->room.len == 0)
+		return TCPCHAT_EINVAL;
+	rc = line_put3(out, "=== topic ", &msg->room, NULL);
+	if (rc)
+		return rc;
+	if (msg->body.len == 0) {
+		rc = line_puts(out, " cleared");
+		return rc ? rc : line_put_opt(out, " by ", &msg->sender);
+	}
+	if (msg->sender.len > 0)
+		rc = line_put3(out, " by ", &msg->sender, ": ");
+	else
+		rc = line_puts(out, ": ");
+	return rc ? rc : line_put_clean(out, &msg->body);
+}
+
+/* "=== N online", "=== N in ROOM", "=== ROOM N" or "=== N rooms". */
+static int line_encode_count_s(const tcpchat_msg *msg, tcpchat_buf *out)
+{
+	char num[32];
+	int rc;
+
+	if (msg->type == TCPCHAT_MSG_ROOMS && msg->room.len > 0) {
+		snprintf(num, sizeof(num), " %" PRIu32, msg->code);
+		rc = line_put3(out, "=== ", &msg->room, num);
+	} else if (msg->type == TCPCHAT_MSG_ROOMS) {
+		snprintf(num, sizeof(num), "=== %" PRIu32 " rooms", msg->code);
+		return line_puts(out, num);
+	} else if (msg->room.len > 0) {
+		snprintf(num, sizeof(num), "=== %" PRIu32 " in ", msg->code);
+		rc = line_put3(out, num, &msg->room, NULL);
+	} else {
+		snprintf(num, sizeof(num), "=== %" PRIu32 " online", msg->code);
+		rc = line_puts(out, num);
+	}
+	return rc ? rc : line_put_opt(out, ": ", &msg->body);
 }
 
 static int line_encode_server(const tcpchat_msg *msg, tcpchat_buf *out)
@@ -125,73 +352,49 @@ static int line_encode_server(const tcpchat_msg *msg, tcpchat_buf *out)
 
 	switch (msg->type) {
 	case TCPCHAT_MSG_TEXT:
-		if (msg->sender.len > 0) {
-			rc = line_put_clean(out, &msg->sender);
-			if (!rc)
-				rc = line_puts(out, ": ");
-		} else {
-			rc = line_puts(out, "*** ");
-		}
-		if (!rc)
-			rc = line_put_clean(out, &msg->body);
-		break;
+		return line_encode_text_s(msg, out);
 	case TCPCHAT_MSG_JOIN:
-		rc = line_puts(out, "--> ");
-		if (!rc)
-			rc = line_put_clean(out, &msg->sender);
-		if (!rc)
-			rc = line_puts(out, " joined");
-		break;
+		rc = line_put3(out, "--> ", &msg->sender, " joined");
+		if (!rc && !(msg->flags & TCPCHAT_MSGF_DEFAULT_ROOM))
+			rc = line_put_opt(out, " ", &msg->room);
+		return rc;
 	case TCPCHAT_MSG_LEAVE:
-		rc = line_puts(out, "<-- ");
-		if (!rc)
-			rc = line_put_clean(out, &msg->sender);
-		if (!rc)
-			rc = line_puts(out, " left (");
-		if (!rc)
-			rc = line_puts(out, tcpchat_reason_name(
-			                            msg->code <= INT_MAX
-			                                    ? (int)msg->code
-			                                    : -1));
-		if (!rc && msg->body.len > 0) {
-			rc = line_puts(out, ": ");
-			if (!rc)
-				rc = line_put_clean(out, &msg->body);
-		}
-		if (!rc)
-			rc = line_puts(out, ")");
-		break;
+		return line_encode_leave_s(msg, out);
 	case TCPCHAT_MSG_WELCOME:
-		rc = line_puts(out, "=== welcome ");
-		if (!rc)
-			rc = line_put_clean(out, &msg->sender);
-		break;
+		return line_put3(out, "=== welcome ", &msg->sender, NULL);
 	case TCPCHAT_MSG_ERROR:
 		snprintf(num, sizeof(num), "-!- error %" PRIu32 ": ",
 		         msg->code);
-		rc = line_puts(out, num);
-		if (!rc)
-			rc = line_put_clean(out, &msg->body);
-		break;
+		return line_put3(out, num, &msg->body, NULL);
 	case TCPCHAT_MSG_PING:
-		rc = line_puts(out, "/ping");
-		break;
+		return line_puts(out, "/ping");
 	case TCPCHAT_MSG_PONG:
-		rc = line_puts(out, "/pong");
-		break;
+		return line_puts(out, "/pong");
 	case TCPCHAT_MSG_WHO:
-		snprintf(num, sizeof(num), "=== %" PRIu32 " online", msg->code);
-		rc = line_puts(out, num);
-		if (!rc && msg->body.len > 0) {
-			rc = line_puts(out, ": ");
-			if (!rc)
-				rc = line_put_clean(out, &msg->body);
-		}
-		break;
+	case TCPCHAT_MSG_ROOMS:
+		return line_encode_count_s(msg, out);
+	case TCPCHAT_MSG_TOPIC:
+		return line_encode_topic_s(msg, out);
 	default:
 		return TCPCHAT_EINVAL;
 	}
-	return rc;
+}
+
+/* 1 for the types whose line carries a room (in that direction). */
+static int line_has_room(uint32_t type, unsigned flags)
+{
+	switch (type) {
+	case TCPCHAT_MSG_TEXT:
+	case TCPCHAT_MSG_JOIN:
+	case TCPCHAT_MSG_LEAVE:
+	case TCPCHAT_MSG_WHO:
+	case TCPCHAT_MSG_TOPIC:
+		return 1;
+	case TCPCHAT_MSG_ROOMS:
+		return (flags & TCPCHAT_FROM_SERVER) != 0;
+	default:
+		return 0;
+	}
 }
 
 static int line_encode(void *codec_data, const tcpchat_msg *msg, unsigned flags,
@@ -203,7 +406,11 @@ static int line_encode(void *codec_data, const tcpchat_msg *msg, unsigned flags,
 	TC_UNUSED(codec_data);
 	if (!msg || !out)
 		return TCPCHAT_EINVAL;
-	if (!line_str_ok(&msg->sender) || !line_str_ok(&msg->body))
+	if (!line_str_ok(&msg->sender) || !line_str_ok(&msg->body) ||
+	    !line_str_ok(&msg->room) || !line_str_ok(&msg->target))
+		return TCPCHAT_EINVAL;
+	if (line_has_room(msg->type, flags) &&
+	    !line_room_empty_or_ok(&msg->room))
 		return TCPCHAT_EINVAL;
 
 	start = out->len;
@@ -248,266 +455,191 @@ static long line_frame(const char *data, size_t len, tcpchat_decode_ctx *ctx)
 	return 0;
 }
 
-static int has_prefix(const char *s, size_t n, const char *pre)
-{
-	size_t k = strlen(pre);
-
-	return n >= k && memcmp(s, pre, k) == 0;
-}
-
-static int is_exactly(const char *s, size_t n, const char *word)
-{
-	return n == strlen(word) && memcmp(s, word, n) == 0;
-}
-
-/* Position of the first occurrence of pat in s[0..n), or NULL. */
-static const char *find(const char *s, size_t n, const char *pat)
-{
-	size_t k = strlen(pat);
-	size_t i;
-
-	if (k > n)
-		return NULL;
-	for (i = 0; i + k <= n; i++)
-		if (memcmp(s + i, pat, k) == 0)
-			return s + i;
-	return NULL;
-}
-
-static void set_str(tcpchat_str *dst, const char *p, size_t n)
-{
-	dst->ptr = p;
-	dst->len = n;
-}
-
-static int is_blank(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
 static int is_word_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	       (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
-/* 1 when s[0..n) is "/WORD" or "/WORD ARGS" (a blank after WORD), with
- * WORD not one of the known commands: an unknown command. */
-static int is_unknown_command(const char *s, size_t n)
+/* The length of "/WORD" at the start of s[0..n) when a blank or the end
+ * follows it, else 0 (not a command). */
+static size_t line_command_len(const char *s, size_t n)
 {
-	static const char *const known[] = {"quit", "ping", "pong", "who"};
-	size_t w = 1, i;
+	size_t w = 1;
 
 	if (n < 2 || s[0] != '/')
 		return 0;
 	while (w < n && is_word_char(s[w]))
 		w++;
-	if (w == 1 || (w < n && !is_blank(s[w])))
+	if (w == 1 || (w < n && !line_is_blank(s[w])))
 		return 0;
-	for (i = 0; i < TC_ARRAY_LEN(known); i++)
-		if (is_exactly(s + 1, w - 1, known[i]))
-			return 0;
+	return w;
+}
+
+/* The room word at s[i..): its end, or 0 when it is not a room name. */
+static size_t line_room_at(const char *s, size_t n, size_t i)
+{
+	size_t e = line_word_end(s, n, i);
+
+	return line_room_ok(s + i, e - i) ? e : 0;
+}
+
+/* The arguments of /join, /who and /rooms, from a (after the blanks):
+ * 0 when fine (*out filled), -1 when malformed. */
+static int line_args_room(const char *s, size_t n, size_t a, uint32_t type,
+                          tcpchat_msg *out)
+{
+	size_t e;
+
+	if (a == n && type != TCPCHAT_MSG_JOIN) {
+		out->type = type;
+		return 0;
+	}
+	if (a == n || type == TCPCHAT_MSG_ROOMS)
+		return -1;
+	e = line_room_at(s, n, a);
+	if (!e || line_skip_blanks(s, n, e) != n)
+		return -1;
+	out->type = type;
+	line_set_str(&out->room, s + a, e - a);
+	return 0;
+}
+
+/* "/part[ ...]", "/msg NAME TEXT", "/topic ROOM[ TEXT]": 0 or -1. */
+static int line_args_text(const char *s, size_t n, size_t a, uint32_t type,
+                          tcpchat_msg *out)
+{
+	size_t e;
+
+	if (type == TCPCHAT_MSG_TEXT) {
+		e = line_word_end(s, n, a);
+		if (e == a || e + 1 >= n || tcpchat_name_check(s + a, e - a))
+			return -1;
+		line_set_str(&out->target, s + a, e - a);
+	} else if (type == TCPCHAT_MSG_LEAVE && (a == n || s[a] != '#')) {
+		out->type = type;
+		out->code = TCPCHAT_REASON_PART;
+		line_set_str(&out->body, s + a, n - a);
+		return 0;
+	} else {
+		e = a < n ? line_room_at(s, n, a) : 0;
+		if (!e)
+			return -1;
+		line_set_str(&out->room, s + a, e - a);
+	}
+	out->type = type;
+	if (type == TCPCHAT_MSG_LEAVE)
+		out->code = TCPCHAT_REASON_PART;
+	if (e < n)
+		line_set_str(&out->body, s + e + 1, n - e - 1);
+	return 0;
+}
+
+/* A line that starts with "/WORD" (w bytes): 1 when it is decoded into
+ * *out (a command, or TCPCHAT_MSG_UNKNOWN), 0 when it is TEXT. */
+static int line_command(const char *s, size_t n, size_t w, tcpchat_msg *out)
+{
+	static const struct {
+		const char *word;
+		uint32_t type;
+		int text; /* the arguments end with a TEXT */
+	} cmds[] = {
+	        {"join", TCPCHAT_MSG_JOIN, 0},
+	        {"who", TCPCHAT_MSG_WHO, 0},
+	        {"rooms", TCPCHAT_MSG_ROOMS, 0},
+	        {"part", TCPCHAT_MSG_LEAVE, 1},
+	        {"msg", TCPCHAT_MSG_TEXT, 1},
+	        {"topic", TCPCHAT_MSG_TOPIC, 1},
+	};
+	static const struct {
+		const char *word;
+		uint32_t type;
+	} bare[] = {
+	        {"quit", TCPCHAT_MSG_LEAVE},
+	        {"ping", TCPCHAT_MSG_PING},
+	        {"pong", TCPCHAT_MSG_PONG},
+	};
+	size_t a = line_skip_blanks(s, n, w);
+	size_t i;
+	int rc = -1;
+
+	for (i = 0; i < TC_ARRAY_LEN(bare); i++) {
+		if (!line_is_exactly(s + 1, w - 1, bare[i].word))
+			continue;
+		if (w < n)
+			return 0; /* "/quit now": text, as in protocol 1 */
+		out->type = bare[i].type;
+		if (bare[i].type == TCPCHAT_MSG_LEAVE)
+			out->code = TCPCHAT_REASON_QUIT;
+		return 1;
+	}
+	for (i = 0; i < TC_ARRAY_LEN(cmds); i++) {
+		if (!line_is_exactly(s + 1, w - 1, cmds[i].word))
+			continue;
+		if (cmds[i].text)
+			rc = line_args_text(s, n, a, cmds[i].type, out);
+		else
+			rc = line_args_room(s, n, a, cmds[i].type, out);
+		break;
+	}
+	if (rc) {
+		/* an unknown command, or a known one with bad arguments */
+		memset(out, 0, sizeof(*out));
+		out->type = TCPCHAT_MSG_UNKNOWN;
+		line_set_str(&out->body, s, n);
+	}
+	return 1;
+}
+
+/* "ROOM TEXT": 1 when s[0..n) is one (decoded into *out), else 0. */
+static int line_room_text(const char *s, size_t n, tcpchat_msg *out)
+{
+	size_t e;
+
+	if (n == 0 || s[0] != '#')
+		return 0;
+	e = line_room_at(s, n, 0);
+	if (!e || e + 1 >= n)
+		return 0;
+	out->type = TCPCHAT_MSG_TEXT;
+	line_set_str(&out->room, s, e);
+	line_set_str(&out->body, s + e + 1, n - e - 1);
 	return 1;
 }
 
 static void line_client(const char *s, size_t n, tcpchat_msg *out,
                         const tcpchat_decode_ctx *ctx)
 {
+	size_t w;
+
 	if (ctx->flags & TCPCHAT_HANDSHAKE) {
-		while (n > 0 && is_blank(s[0])) {
+		while (n > 0 && line_is_blank(s[0])) {
 			s++;
 			n--;
 		}
-		while (n > 0 && is_blank(s[n - 1]))
+		while (n > 0 && line_is_blank(s[n - 1]))
 			n--;
 		if (n == 0)
 			return; /* skipped */
 		out->type = TCPCHAT_MSG_HELLO;
 		out->code = TCPCHAT_PROTOCOL_VERSION;
-		set_str(&out->sender, s, n);
+		line_set_str(&out->sender, s, n);
 		return;
 	}
 	if (n == 0)
 		return; /* skipped */
-	if (is_exactly(s, n, "/quit")) {
-		out->type = TCPCHAT_MSG_LEAVE;
-		out->code = TCPCHAT_REASON_QUIT;
-	} else if (is_exactly(s, n, "/ping")) {
-		out->type = TCPCHAT_MSG_PING;
-	} else if (is_exactly(s, n, "/pong")) {
-		out->type = TCPCHAT_MSG_PONG;
-	} else if (is_exactly(s, n, "/who")) {
-		out->type = TCPCHAT_MSG_WHO;
-	} else if (has_prefix(s, n, "//")) {
+	if (line_has_prefix(s, n, "//")) {
 		out->type = TCPCHAT_MSG_TEXT;
-		set_str(&out->body, s + 1, n - 1);
-	} else if (is_unknown_command(s, n)) {
-		out->type = TCPCHAT_MSG_UNKNOWN;
-		set_str(&out->body, s, n);
-	} else {
-		out->type = TCPCHAT_MSG_TEXT;
-		set_str(&out->body, s, n);
+		line_set_str(&out->body, s + 1, n - 1);
+		return;
 	}
-}
-
-/* Maps a reason word back to its code; -1 if unknown. */
-static int line_reason(const char *s, size_t n)
-{
-	int i;
-
-	if (is_exactly(s, n, tcpchat_reason_name(0)))
-		return 0;
-	for (i = 1; i < LINE_REASON_SCAN; i++) {
-		const char *w = tcpchat_reason_name(i);
-
-		if (strcmp(w, tcpchat_reason_name(0)) == 0)
-			break;
-		if (is_exactly(s, n, w))
-			return i;
-	}
-	return -1;
-}
-
-/* "<-- NAME left (REASON[: BODY])"; s/n is what follows "<-- ". */
-static int line_leave(const char *s, size_t n, tcpchat_msg *out)
-{
-	static const char mid[] = " left (";
-	const char *m = find(s, n, mid);
-	const char *in, *colon;
-	size_t inlen;
-	int reason;
-
-	/* the final ')' cannot be part of " left (", so in <= s + n - 1 */
-	if (!m || s[n - 1] != ')')
-		return TCPCHAT_EPROTO;
-	in = m + (sizeof(mid) - 1);
-	inlen = (size_t)(s + n - 1 - in);
-
-	out->type = TCPCHAT_MSG_LEAVE;
-	set_str(&out->sender, s, (size_t)(m - s));
-	colon = find(in, inlen, ": ");
-	if (colon) {
-		reason = line_reason(in, (size_t)(colon - in));
-		if (reason >= 0) {
-			out->code = (uint32_t)reason;
-			set_str(&out->body, colon + 2,
-			        inlen - (size_t)(colon - in) - 2);
-			return 0;
-		}
-	} else {
-		reason = line_reason(in, inlen);
-		if (reason >= 0) {
-			out->code = (uint32_t)reason;
-			return 0;
-		}
-	}
-	/* unknown reason word: keep the whole text */
-	out->code = 0;
-	set_str(&out->body, in, inlen);
-	return 0;
-}
-
-/* "-!- error CODE: BODY"; s/n is what follows "-!- error ". */
-/* Parses the decimal number at the start of s[0..n) into *code.  Returns
- * the count of digits, or 0 when there is none or it overflows. */
-static size_t line_number(const char *s, size_t n, uint32_t *code)
-{
-	size_t i = 0;
-
-	*code = 0;
-	while (i < n && s[i] >= '0' && s[i] <= '9') {
-		unsigned d = (unsigned)(s[i] - '0');
-
-		if (*code > (UINT32_MAX - d) / 10)
-			return 0;
-		*code = *code * 10 + d;
-		i++;
-	}
-	return i;
-}
-
-/* "[: BODY]" after a fixed part: no body, or ": " and the body. */
-static int line_tail(const char *s, size_t n, tcpchat_msg *out)
-{
-	if (n == 0)
-		return 0;
-	if (n < 2 || s[0] != ':' || s[1] != ' ')
-		return TCPCHAT_EPROTO;
-	set_str(&out->body, s + 2, n - 2);
-	return 0;
-}
-
-static int line_error(const char *s, size_t n, tcpchat_msg *out)
-{
-	size_t i = line_number(s, n, &out->code);
-
-	if (i == 0)
-		return TCPCHAT_EPROTO;
-	out->type = TCPCHAT_MSG_ERROR;
-	return line_tail(s + i, n - i, out);
-}
-
-/* "N online[: NAMES]" */
-static int line_who(const char *s, size_t n, tcpchat_msg *out)
-{
-	static const char online[] = " online";
-	size_t k = sizeof(online) - 1;
-	size_t i = line_number(s, n, &out->code);
-
-	if (i == 0 || n - i < k || memcmp(s + i, online, k) != 0)
-		return TCPCHAT_EPROTO;
-	out->type = TCPCHAT_MSG_WHO;
-	return line_tail(s + i + k, n - i - k, out);
-}
-
-static int line_server(const char *s, size_t n, tcpchat_msg *out)
-{
-	static const char joined[] = " joined";
-	const char *sp = memchr(s, ' ', n);
-
-	if (sp && sp - s >= 2 && sp[-1] == ':') {
-		out->type = TCPCHAT_MSG_TEXT;
-		set_str(&out->sender, s, (size_t)(sp - s) - 1);
-		set_str(&out->body, sp + 1, n - (size_t)(sp - s) - 1);
-		return 0;
-	}
-	if (has_prefix(s, n, "*** ")) {
-		out->type = TCPCHAT_MSG_TEXT;
-		set_str(&out->body, s + 4, n - 4);
-		return 0;
-	}
-	if (has_prefix(s, n, "--> ")) {
-		size_t k = sizeof(joined) - 1;
-
-		s += 4;
-		n -= 4;
-		if (n < k || memcmp(s + n - k, joined, k) != 0)
-			return TCPCHAT_EPROTO;
-		out->type = TCPCHAT_MSG_JOIN;
-		set_str(&out->sender, s, n - k);
-		return 0;
-	}
-	if (has_prefix(s, n, "<-- "))
-		return line_leave(s + 4, n - 4, out);
-	if (has_prefix(s, n, "=== welcome ")) {
-		out->type = TCPCHAT_MSG_WELCOME;
-		out->code = TCPCHAT_PROTOCOL_VERSION;
-		set_str(&out->sender, s + 12, n - 12);
-		return 0;
-	}
-	if (has_prefix(s, n, "-!- error "))
-		return line_error(s + 10, n - 10, out);
-	if (has_prefix(s, n, "=== "))
-		return line_who(s + 4, n - 4, out);
-	if (is_exactly(s, n, "/ping")) {
-		out->type = TCPCHAT_MSG_PING;
-		return 0;
-	}
-	if (is_exactly(s, n, "/pong")) {
-		out->type = TCPCHAT_MSG_PONG;
-		return 0;
-	}
-	return TCPCHAT_EPROTO;
+	w = line_command_len(s, n);
+	if (w && line_command(s, n, w, out))
+		return;
+	if (line_room_text(s, n, out))
+		return;
+	out->type = TCPCHAT_MSG_TEXT;
+	line_set_str(&out->body, s, n);
 }
 
 static long line_decode(void *codec_data, const char *data, size_t len,
@@ -525,7 +657,7 @@ static long line_decode(void *codec_data, const char *data, size_t len,
 
 	memset(out, 0, sizeof(*out));
 	if (ctx->flags & TCPCHAT_FROM_SERVER) {
-		if (line_server(data, n, out)) {
+		if (line__parse_server(data, n, out)) {
 			memset(out, 0, sizeof(*out));
 			return line_fail(ctx, TCPCHAT_EPROTO,
 			                 "unrecognised line");

@@ -32,8 +32,7 @@ static const char *const error_names[] = {
         [22] = "too slow to keep up",
         [23] = "error reported by the server",
         [24] = "unknown message type",
-        [25] = "invalid room name ('#' and 1-63 bytes of printable UTF-8, "
-               "no spaces or commas)",
+        [25] = "invalid room name ('#' and 1-63 bytes, no spaces or commas)",
         [26] = "not a member of that room",
         [27] = "too many rooms",
 };

@@ -6,8 +6,10 @@ usage: e2e_programs.py SERVER CLIENT BOT HOST_LOOP THREAD_CLIENT
 Every wait has a deadline; every process is killed at the end.
 """
 import os
+import pty
 import queue
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -230,6 +232,166 @@ def test_chat():
           code == 1 and any("refused" in l.lower() for l in err), f"{code} {err}")
 
 
+def script(addr, name, lines, *extra):
+    """Runs the client in script mode with lines on stdin; returns
+    (exit code, stdout lines, stderr lines)."""
+    p = Proc([CLIENT, "--server", addr, "--name", name, *extra], stdin=lines)
+    p.p.stdin.close()
+    return p.finish()
+
+
+def watcher(srv_addr, name, *extra):
+    """A listen-only client; returns it once the server has accepted it
+    (and confirmed the joins of its --room options)."""
+    w = Proc([CLIENT, "--server", srv_addr, "--name", name, "--listen-only",
+              *extra])
+    ok = w.wait_line(r"^\* connected as ", which="out") is not None
+    rooms = [extra[i + 1] for i, a in enumerate(extra) if a == "--room"]
+    for room in rooms:
+        ok = ok and w.wait_line(rf"^\* {name} joined {re.escape(room)}$",
+                                which="out") is not None
+    check(f"{name} is connected and in {rooms or 'the default room'}", ok)
+    return w
+
+
+def stop_watcher(w, name):
+    w.p.send_signal(signal.SIGINT)
+    code, out, err = w.finish()
+    check(f"{name} exits 0 on SIGINT", code == 0, f"{code} {err}")
+    return out
+
+
+def test_prompt(addr, opsw):
+    """Interactive mode on a pseudo-terminal: the prompt shows the current
+    room, and a typed line goes to it."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen([CLIENT, "--server", addr, "--name", "tty",
+                          "--no-color"],
+                         stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+    procs.append(p)
+    os.close(slave)
+    seen = b""
+
+    def expect(pattern):
+        nonlocal seen
+        end = time.monotonic() + DEADLINE
+        while time.monotonic() < end:
+            if re.search(pattern, seen):
+                seen = b""
+                return True
+            r, _, _ = select.select([master], [], [], 0.05)
+            if r:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    break
+        return False
+
+    check("tty: the prompt shows the default room",
+          expect(rb"#lobby > $"))
+    os.write(master, b"/join #ops\r")
+    check("tty: after /join the prompt shows the new room",
+          expect(rb"(?s)\* tty joined #ops\r?\n.*#ops > $"))
+    os.write(master, b"typed in ops\r")
+    check("tty: a typed line goes to the current room",
+          opsw.wait_line(r"^\[#ops\] tty: typed in ops$", which="out")
+          is not None)
+    check("tty: the sent line is shown with its room",
+          expect(rb"\[#ops\] tty: typed in ops"))
+    os.write(master, b"/part\r")
+    check("tty: after /part the prompt is back in the default room",
+          expect(rb"#lobby > $"))
+    os.write(master, b"/quit\r")
+    try:
+        code = p.wait(timeout=DEADLINE)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        code = "timeout"
+    check("tty: /quit exits 0", code == 0, f"{code}")
+    os.close(master)
+
+
+def test_rooms():
+    srv, bport, _, _ = start_server()
+    addr = f"127.0.0.1:{bport}"
+    carl = watcher(addr, "carl", "--room", "#dev")
+    lobby = watcher(addr, "lobbyist")
+
+    # Script mode: --room says where piped lines go, --to sends privately.
+    code, out, err = script(addr, "sam", "hello dev\n", "--room", "#dev")
+    check("--room: piped client exits 0", code == 0, f"{code} {err}")
+    check("--room: the client shows its own join",
+          "* sam joined #dev" in out, str(out))
+    check("--room: the line reaches the room, with its prefix",
+          carl.wait_line(r"^\[#dev\] sam: hello dev$", which="out") is not None)
+    code, out, err = script(addr, "pat", "private hi\n", "--to", "carl")
+    check("--to: piped client exits 0", code == 0, f"{code} {err}")
+    check("--to: the sender sees the echo", "-> *carl* private hi" in out,
+          str(out))
+    check("--to: the addressee gets it",
+          carl.wait_line(r"^\*pat\* private hi$", which="out") is not None)
+    code, out, err = script(addr, "mark", "lobby marker\n")
+    check("plain piped line exits 0", code == 0, f"{code} {err}")
+    check("a plain line goes to the default room, without a prefix",
+          lobby.wait_line(r"^mark: lobby marker$", which="out") is not None)
+    check("the room line and the private one never reach a non-member",
+          not any("hello dev" in l or "private hi" in l
+                  for l in lobby.out_lines), str(lobby.out_lines))
+
+    # Commands typed on stdin.
+    opsw = watcher(addr, "opsw", "--room", "#ops")
+    cmds = ("/join\n"
+            "/join #ops\n"
+            "/topic #ops ship it\n"
+            "#ops hello ops\n"
+            "#lobby hello lobby\n"
+            "/who #ops\n"
+            "/rooms\n"
+            "/msg opsw just you\n"
+            "/msg nobody hello?\n"
+            "/part #ops see you\n"
+            "in the lobby again\n")
+    code, out, err = script(addr, "cmd", cmds)
+    check("commands: the client exits 0", code == 0, f"{code} {err}")
+    check("commands: /join without a room is refused locally",
+          "! usage: /join #room" in out, str(out))
+    check("commands: /join confirmation", "* cmd joined #ops" in out, str(out))
+    check("commands: /topic is shown to the setter",
+          "* topic #ops by cmd: ship it" in out, str(out))
+    check("commands: /who #ops lists the members in join order",
+          "* 2 in #ops: opsw cmd" in out, str(out))
+    check("commands: /rooms lists the room with its topic and ends",
+          "* #ops 2: ship it" in out and "* #lobby 4" in out
+          and any(re.fullmatch(r"\* \d+ rooms", l) for l in out), str(out))
+    check("commands: the echo of /msg", "-> *opsw* just you" in out, str(out))
+    check("commands: /msg to nobody is an error line, the client stays",
+          any(l.startswith("! ") and "usage" not in l for l in out)
+          and "* cmd left #ops (part: see you)" in out, str(out))
+    check("commands: the part is shown",
+          "* cmd left #ops (part: see you)" in out, str(out))
+    for pattern, what in (
+            (r"^\* cmd joined #ops$", "the join"),
+            (r"^\* topic #ops by cmd: ship it$", "the topic"),
+            (r"^\[#ops\] cmd: hello ops$", "the room line"),
+            (r"^cmd: hello lobby$", "the #lobby line, without a prefix"),
+            (r"^\*cmd\* just you$", "the private message"),
+            (r"^\* cmd left #ops \(part: see you\)$", "the part"),
+            (r"^cmd: in the lobby again$", "the plain line after the part")):
+        check(f"commands: the room member sees {what}",
+              opsw.wait_line(pattern, which="out") is not None)
+    check("commands: the lobby sees no #ops line",
+          lobby.wait_line(r"^cmd: in the lobby again$", which="out") is not None
+          and not any("hello ops" in l for l in lobby.out_lines))
+
+    test_prompt(addr, opsw)
+
+    for w, name in ((carl, "carl"), (lobby, "lobbyist"), (opsw, "opsw")):
+        stop_watcher(w, name)
+    srv.p.send_signal(signal.SIGTERM)
+    code, _, _ = srv.finish()
+    check("rooms: server exits 0", code == 0, f"{code}")
+
+
 def test_host_loop():
     host = Proc([HOST_LOOP], stdin="")
     m = host.wait_line(r"^port (\d+)$", which="out")
@@ -263,6 +425,9 @@ def test_bad_arguments():
         ([CLIENT, "--name", "x", "--codec", "xml"], "unknown codec"),
         ([CLIENT, "--name", "x", "--count", "0"], "--count"),
         ([CLIENT, "--name", "x", "--server", "nowhere"], "nowhere"),
+        ([CLIENT, "--name", "x", "--room", "dev"], "invalid --room"),
+        ([CLIENT, "--name", "x", "--room", "#a b"], "invalid --room"),
+        ([CLIENT, "--name", "x", "--to", "two words"], "invalid --to"),
     ]
     for args, word in cases:
         code, out, err = Proc(args).finish()
@@ -275,12 +440,18 @@ def test_bad_arguments():
         code, out, _ = Proc([prog, "--version"]).finish()
         check(f"{os.path.basename(prog)} --version exits 0",
               code == 0 and bool(out) and re.search(r"\d+\.\d+\.\d+", out[0]))
+    code, out, _ = Proc([CLIENT, "--help"]).finish()
+    check("tcpchat-client --help lists --room, --to and the room commands",
+          all(any(w in l for l in out)
+              for w in ("--room", "--to", "/join", "/part", "/msg", "/rooms",
+                        "/topic")), str(out))
 
 
 def main():
     try:
         test_bad_arguments()
         test_chat()
+        test_rooms()
         test_host_loop()
     finally:
         for p in procs:

@@ -481,7 +481,8 @@ static const struct rt line_cases[] = {
          MSG(.type = TCPCHAT_MSG_WELCOME, .code = 1, .sender = S("bob"),
              .caps = 1, .max_frame = 65536, .queue_frames = 1024,
              .queue_bytes = 1048576),
-         MSG(.type = TCPCHAT_MSG_WELCOME, .code = 1, .sender = S("bob")),
+         MSG(.type = TCPCHAT_MSG_WELCOME, .code = TCPCHAT_PROTOCOL_VERSION,
+             .sender = S("bob")),
          "s welcome: the limits are not carried"},
 };
 
@@ -713,7 +714,7 @@ static const struct hostile hostile[] = {
          LIT("\0\0\0\x18" HDR("\x01", "\x0a")),
          .expect = X_OK,
          .type = 10,
-         .what = "type 10 (unknown) decodes"},
+         .what = "type 10 (topic) decodes"},
         {.codec = C_BINARY,
          LIT("\0\0\0\x18" HDR("\x01", "\xff")),
          .expect = X_OK,
@@ -1896,7 +1897,7 @@ static const struct exact exact[] = {
          "\"flags\":4294967295,\"caps\":18446744073709551615,"
          "\"max_frame\":2,\"queue_frames\":3,\"queue_bytes\":4,"
          "\"ref\":\"r\\\"\\n\",\"cursor\":\"c\",\"seq\":5,\"epoch\":6}\n"},
-        {C_JSON, 0, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1), "{\"type\":10}\n"},
+        {C_JSON, 0, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1), "{\"type\":12}\n"},
         {C_JSON, 0, MSG(.type = 200, .code = 1, .sender = S("a"), .seq = 9),
          "{\"type\":200,\"code\":1,\"sender\":\"a\",\"seq\":9}\n"},
         {C_JSON, 0, MSG(.type = 255), "{\"type\":255}\n"},
@@ -2013,7 +2014,7 @@ static const struct line_dec line_dec[] = {
         {0, "/me\n", MSG(.type = TCPCHAT_MSG_UNKNOWN, .body = S("/me"))},
         {0, "/who_is-2\tx\n",
          MSG(.type = TCPCHAT_MSG_UNKNOWN, .body = S("/who_is-2\tx"))},
-        {0, "/who \n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/who "))},
+        {0, "/who \n", MSG(.type = TCPCHAT_MSG_WHO)},
         {0, "/quit now\n",
          MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/quit now"))},
         {0, "/\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/"))},

@@ -10,6 +10,9 @@
  *     tcpchat_client_connect(cli, "127.0.0.1:7070", "alice");
  *     tcpchat_client_start(cli);                // library-owned thread
  *     tcpchat_client_send(cli, "hello", 5);     // from any thread
+ *     tcpchat_client_room_join(cli, "#dev");    // protocol 2: rooms
+ *     tcpchat_client_send_room(cli, "#dev", "hi", 2);
+ *     tcpchat_client_send_private(cli, "bob", "psst", 4);
  *     ...
  *     tcpchat_client_stop(cli);                 // says goodbye, flushes
  *     tcpchat_client_join(cli);
@@ -21,6 +24,13 @@
  * run on the loop thread.  A client connects once: after it is
  * disconnected, run() returns and step() returns 1; call
  * tcpchat_client_connect() again to reconnect.
+ *
+ * The client speaks protocol 2 (tcpchat-protocol(7)): its HELLO says
+ * version 2 with TCPCHAT_CAP_BASE | TCPCHAT_CAP_ROOMS.  A protocol-2
+ * server puts it in its default room at login and lets it join other
+ * rooms, send to a room or to one user, list rooms and set topics (see
+ * "Rooms" below).  Against a server that answers protocol 1, the room
+ * calls return TCPCHAT_ENOTSUP and the rest works as before.
  */
 #ifndef TCPCHAT_CLIENT_H
 #define TCPCHAT_CLIENT_H
@@ -66,10 +76,11 @@ TCPCHAT_API int tcpchat_client_set_codec(tcpchat_client *cli,
 enum tcpchat_client_event_type {
 	/* The server accepted the handshake; ev->name is our name. */
 	TCPCHAT_CEV_CONNECTED = 1,
-	/* A message arrived: ev->msg (TEXT, JOIN, LEAVE, WHO, ERROR, or a
-	 * type this library does not know, passed on as it came).  An ERROR
-	 * with TCPCHAT_MSGF_CLOSING in msg->flags ends the connection: the
-	 * DISCONNECTED event that follows reports it. */
+	/* A message arrived: ev->msg (TEXT, JOIN, LEAVE, WHO, TOPIC, ROOMS,
+	 * ERROR, or a type this library does not know, passed on as it
+	 * came).  An ERROR with TCPCHAT_MSGF_CLOSING in msg->flags ends the
+	 * connection: the DISCONNECTED event that follows reports it.
+	 * What each looks like is under "Received messages" below. */
 	TCPCHAT_CEV_MESSAGE = 2,
 	/* The connection is gone: ev->reason (enum tcpchat_reason) and
 	 * ev->error (TCPCHAT_E* or 0); ev->text says why in words.  After it
@@ -150,7 +161,8 @@ TCPCHAT_API int tcpchat_client_join(tcpchat_client *cli);
  * async-signal-safe. */
 TCPCHAT_API int tcpchat_client_stop(tcpchat_client *cli);
 
-/* Queues text[0..len) as a TEXT message.  It is sent as soon as the
+/* Queues text[0..len) as a TEXT message (with protocol 2, to the current
+ * room: see tcpchat_client_room_join()).  It is sent as soon as the
  * handshake is done (messages queued before that wait; texts sent before
  * tcpchat_client_stop() go before the goodbye).  The text is encoded on
  * the caller's thread.  Returns 0 when queued (not yet delivered),
@@ -170,6 +182,146 @@ TCPCHAT_API int tcpchat_client_send(tcpchat_client *cli, const char *text,
  * spaces.  Returns 0 when queued, TCPCHAT_ECLOSED, TCPCHAT_EQUEUEFULL or
  * TCPCHAT_ENOMEM.  Thread-safe. */
 TCPCHAT_API int tcpchat_client_who(tcpchat_client *cli);
+
+/* ---- Rooms (protocol 2) ---------------------------------------------- */
+
+/* The calls below are thread-safe: they check their arguments, encode the
+ * message on the caller's thread and queue it like tcpchat_client_send()
+ * (sent once the handshake is done; success means queued, not done: the
+ * server answers a refused request with a non-fatal ERROR MESSAGE event,
+ * e.g. TCPCHAT_WIRE_NOTMEMBER, TCPCHAT_WIRE_NOTFOUND, TCPCHAT_WIRE_LIMIT
+ * or TCPCHAT_WIRE_REFUSED).  A room is a NUL-terminated name checked
+ * with tcpchat_room_check(); a text is checked as for
+ * tcpchat_client_send().  Each returns 0 when queued, or:
+ *   TCPCHAT_EINVAL     NULL cli or argument, or a text or reason that is
+ *                      not chat text (empty, invalid UTF-8, control
+ *                      characters other than tab);
+ *   TCPCHAT_EBADROOM   a room name tcpchat_room_check() refuses;
+ *   TCPCHAT_EBADNAME   a user name tcpchat_name_check() refuses;
+ *   TCPCHAT_EMSGSIZE   a text longer than MAX_FRAME, a topic longer than
+ *                      TCPCHAT_TOPIC_MAX bytes, or an encoded frame over
+ *                      the server's limit (as for tcpchat_client_send());
+ *   TCPCHAT_ENOTSUP    the server's WELCOME said protocol 1 (a call made
+ *                      before the WELCOME is queued, and if the server
+ *                      then says protocol 1 it is not sent and logged at
+ *                      ERROR);
+ *   TCPCHAT_ECLOSED, TCPCHAT_EQUEUEFULL, TCPCHAT_ENOMEM as for
+ *                      tcpchat_client_send(). */
+
+/* Joins room (created by the server if it does not exist) and makes it
+ * the current room: the room that tcpchat_client_send() texts go to.
+ * Already a member: the server confirms again and it becomes the current
+ * room.  The confirmation is a JOIN MESSAGE whose sender is our own name.
+ * Thread-safe. */
+TCPCHAT_API int tcpchat_client_room_join(tcpchat_client *cli,
+                                         const char *room);
+
+/* Leaves room, or with room NULL the current room; reason (NULL or ""
+ * for none) is chat text that the members see.  The confirmation is a
+ * LEAVE MESSAGE with our own name as sender, the room and code
+ * TCPCHAT_REASON_PART; a room we are not in gets ERROR NOTMEMBER.
+ * Thread-safe. */
+TCPCHAT_API int tcpchat_client_room_part(tcpchat_client *cli,
+                                         const char *room, const char *reason);
+
+/* Sends text[0..len) to room, which we must be in (else ERROR
+ * NOTMEMBER); the current room does not change.  As for
+ * tcpchat_client_send(), the server does not echo it back.  Thread-safe. */
+TCPCHAT_API int tcpchat_client_send_room(tcpchat_client *cli,
+                                         const char *room, const char *text,
+                                         size_t len);
+
+/* Sends text[0..len) privately to the user called name (NUL-terminated).
+ * Only that user receives it; we receive a copy with TCPCHAT_MSGF_ECHO
+ * (a message to ourselves arrives once, as that copy).  A user who is
+ * not connected gets us ERROR NOTFOUND.  Thread-safe. */
+TCPCHAT_API int tcpchat_client_send_private(tcpchat_client *cli,
+                                            const char *name, const char *text,
+                                            size_t len);
+
+/* Asks for the room list: ROOMS MESSAGE events, one per room, then one
+ * without room that ends the list (see "Received messages").
+ * Thread-safe. */
+TCPCHAT_API int tcpchat_client_rooms(tcpchat_client *cli);
+
+/* Asks who is in room (which must exist, else ERROR NOTFOUND): a WHO
+ * MESSAGE with msg->room set, msg->code the number of members and
+ * msg->body their names in join order.  tcpchat_client_who() asks about
+ * the whole server.  Thread-safe. */
+TCPCHAT_API int tcpchat_client_who_room(tcpchat_client *cli,
+                                        const char *room);
+
+/* Sets the topic of room (we must be in it) to topic, NUL-terminated
+ * chat text of at most TCPCHAT_TOPIC_MAX bytes; NULL or "" clears it.
+ * Every member, us included, gets a TOPIC MESSAGE.  Thread-safe. */
+TCPCHAT_API int tcpchat_client_set_topic(tcpchat_client *cli,
+                                         const char *room, const char *topic);
+
+/* The client's own view of the rooms it is in, kept by the library from
+ * the WELCOME (the default room), its own JOIN and LEAVE confirmations
+ * (messages with a room whose sender is our name: joins we asked for,
+ * joins and parts forced by the server application, our parts) and
+ * updated before the handler sees the message.  Empty while not
+ * connected and with a protocol-1 server.
+ *
+ * Calls fn once per room we are in, in the order we entered them, until
+ * fn returns non-zero (fn NULL: just count).  room is a view that lives
+ * until fn returns; fn must not call this function.  Returns the number
+ * of rooms, or TCPCHAT_EINVAL.  Loop thread only (e.g. from the
+ * handler). */
+typedef int (*tcpchat_client_room_fn)(tcpchat_str room, void *ud);
+TCPCHAT_API long tcpchat_client_rooms_joined(tcpchat_client *cli,
+                                             tcpchat_client_room_fn fn,
+                                             void *ud);
+
+/* Copies the current room, NUL-terminated, into buf[0..size): the room of
+ * our last confirmed join request, or the default room before any (or
+ * after parting the current room while still in the default room);
+ * "" when in none.  A buffer of TCPCHAT_ROOM_MAX + 1 bytes always fits.
+ * Returns the length (0 for none), TCPCHAT_EMSGSIZE (buf too small: buf
+ * is set to "") or TCPCHAT_EINVAL.  Thread-safe. */
+TCPCHAT_API int tcpchat_client_current_room(tcpchat_client *cli, char *buf,
+                                            size_t size);
+
+/* ---- Received messages ------------------------------------------------ */
+
+/* MESSAGE events carry ev->msg as the server sent it (tcpchat-protocol(7)
+ * has the wire form).  With a protocol-2 server:
+ *   TEXT in a room     sender, id, timestamp, body, room; flags has
+ *                      TCPCHAT_MSGF_DEFAULT_ROOM when room is the
+ *                      default room.  Our own room texts are not echoed.
+ *   TEXT private       sender, id, timestamp, body, target (the
+ *                      addressee).  To us: target is our name.  The copy
+ *                      of one we sent: flags TCPCHAT_MSGF_ECHO, sender our
+ *                      name, target the addressee, same id.
+ *   TEXT notice        no sender: from the server; room set when it went
+ *                      to one room only.
+ *   JOIN               sender entered room; code = members after it;
+ *                      flags DEFAULT_ROOM for the default room.  With our
+ *                      name as sender it confirms our join (or a join
+ *                      the server made for us).  Rooms with more than the
+ *                      server's announce limit are not announced.
+ *   LEAVE with room    sender left room, staying connected: code
+ *                      TCPCHAT_REASON_PART (its choice) or
+ *                      TCPCHAT_REASON_KICKED (forced), body the reason.
+ *                      With our name as sender: we are out of room.
+ *   LEAVE, no room     sender disconnected (code: QUIT, CLOSED, TIMEOUT,
+ *                      ERROR, KICKED, SHUTDOWN, SLOW; body the reason);
+ *                      once, if we share a room with them.
+ *   WHO                code = users (exact), body = names space-separated
+ *                      (cut at about 60 KiB); room as asked.
+ *   TOPIC              room's topic is body (empty: cleared), set by
+ *                      sender (empty: the server), at timestamp.  Sent on
+ *                      a change, after our join confirmation when the
+ *                      room has a topic, and after the WELCOME when the
+ *                      default room has one.
+ *   ROOMS              one per room: room, code = members, body = topic,
+ *                      flags DEFAULT_ROOM for the default room; in
+ *                      creation order, at most 1000; then one without
+ *                      room whose code is the total number of rooms.
+ *   ERROR              code is a wire code; new in protocol 2:
+ *                      TCPCHAT_WIRE_BADROOM, _NOTMEMBER, _LIMIT.
+ * A protocol-1 server sends no room, target, flags, TOPIC or ROOMS. */
 
 /* Host-driven mode, called by the host's loop thread (as for
  * tcpchat_server_fd() and friends):
@@ -198,6 +350,12 @@ typedef struct tcpchat_server_info {
 	uint64_t max_frame;    /* largest frame it accepts; 0: not said */
 	uint64_t queue_frames; /* its output queue for us; 0: not said */
 	uint64_t queue_bytes;
+	/* ---- since protocol 2 ---- */
+	uint32_t protocol;     /* the protocol version the WELCOME
+	                          negotiated: 1 or 2 */
+	char default_room[TCPCHAT_ROOM_MAX + 1]; /* the server's default
+	                          room, NUL-terminated; "" when it has none
+	                          (and with protocol 1) */
 } tcpchat_server_info;
 
 /* Fills *out (up to out->size bytes) with what the last WELCOME said.

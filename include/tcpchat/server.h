@@ -377,6 +377,15 @@ TCPCHAT_API int tcpchat_server_room_part(tcpchat_server *srv,
                                          const char *name, const char *room,
                                          const char *reason);
 
+/* Sets the topic of room to topic (NUL-terminated; NULL or "" clears it),
+ * as set by the server (an empty sender): the members get a TOPIC.
+ * Returns 0 when queued (a room that does not exist when the command runs
+ * is skipped, and logged at INFO), TCPCHAT_EINVAL (NULL room, or a topic
+ * that is not chat text), TCPCHAT_EBADROOM, TCPCHAT_EMSGSIZE (longer than
+ * TCPCHAT_TOPIC_MAX) or TCPCHAT_ENOMEM.  Thread-safe. */
+TCPCHAT_API int tcpchat_server_set_topic(tcpchat_server *srv, const char *room,
+                                         const char *topic);
+
 /* One room, as seen by tcpchat_server_rooms(). */
 typedef struct tcpchat_room_info {
 	tcpchat_str name;  /* "#room" */

@@ -1,5 +1,6 @@
 /* libtcpchat - the client object: creation and destruction, options,
- * events and logging, the run modes and the thread-safe calls. */
+ * events and logging, the run modes and the thread-safe calls (posting
+ * commands to the loop; the room calls are in rooms.c). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,7 +51,13 @@ void cli__take_commands(tcpchat_client *cli)
 		struct ccmd *c = (struct ccmd *)n;
 		n = n->next;
 		if (cli->state == C_CONNECTED) {
-			if (limit && c->f->len > limit)
+			if (c->kind != CC_PLAIN &&
+			    atomic_load(&cli->srv_protocol) < 2)
+				cli__log(cli, TCPCHAT_LOG_ERROR,
+				         "not sent: the server speaks protocol "
+				         "%u, without rooms",
+				         atomic_load(&cli->srv_protocol));
+			else if (limit && c->f->len > limit)
 				cli__log(cli, TCPCHAT_LOG_ERROR,
 				         "not sent: a message of %u bytes is "
 				         "over the server's limit of %llu",
@@ -59,6 +66,8 @@ void cli__take_commands(tcpchat_client *cli)
 			else if (cli__push_frame(cli, c->f) != 0)
 				cli__log(cli, TCPCHAT_LOG_ERROR,
 				         "could not queue a message");
+			else if (c->kind == CC_JOIN)
+				cli__rooms_requested(cli, c->room);
 		}
 		unaccount(cli, c->f->len);
 		frame__unref(c->f);
@@ -190,17 +199,24 @@ TCPCHAT_API int tcpchat_client_server_info(tcpchat_client *cli,
 	s.max_frame = atomic_load(&cli->srv_max_frame);
 	s.queue_frames = atomic_load(&cli->srv_queue_frames);
 	s.queue_bytes = atomic_load(&cli->srv_queue_bytes);
+	s.protocol = atomic_load(&cli->srv_protocol);
+	pthread_mutex_lock(&cli->room_mu);
+	memcpy(s.default_room, cli->default_room, sizeof s.default_room);
+	pthread_mutex_unlock(&cli->room_mu);
 	memcpy(out, &s, s.size);
 	return 0;
 }
 
 /* ---- thread-safe sends ---------------------------------------------------- */
 
-/* Encodes m on the caller's thread and posts the frame to the loop. */
-static int post(tcpchat_client *cli, const tcpchat_msg *m)
+int cli__post(tcpchat_client *cli, const tcpchat_msg *m, int kind,
+              const char *room)
 {
 	if (!atomic_load(&cli->alive))
 		return TCPCHAT_ECLOSED;
+	if (kind != CC_PLAIN && atomic_load(&cli->have_info) &&
+	    atomic_load(&cli->srv_protocol) < 2)
+		return TCPCHAT_ENOTSUP;
 	tcpchat_buf b = {0};
 	int rc = cli->codec->encode(cli->codec->codec_data, m, 0, &b);
 	if (rc) {
@@ -236,6 +252,10 @@ static int post(tcpchat_client *cli, const tcpchat_msg *m)
 		return TCPCHAT_ENOMEM;
 	}
 	c->f = f;
+	c->kind = kind;
+	c->room[0] = '\0';
+	if (room)
+		snprintf(c->room, sizeof c->room, "%s", room);
 	loop__post(&cli->loop, &c->node);
 	return 0;
 }
@@ -250,7 +270,7 @@ TCPCHAT_API int tcpchat_client_send(tcpchat_client *cli, const char *text,
 	tcpchat_msg m = {.type = TCPCHAT_MSG_TEXT};
 	m.body.ptr = text;
 	m.body.len = len;
-	return post(cli, &m);
+	return cli__post(cli, &m, CC_PLAIN, NULL);
 }
 
 TCPCHAT_API int tcpchat_client_who(tcpchat_client *cli)
@@ -258,7 +278,7 @@ TCPCHAT_API int tcpchat_client_who(tcpchat_client *cli)
 	if (!cli)
 		return TCPCHAT_EINVAL;
 	tcpchat_msg m = {.type = TCPCHAT_MSG_WHO};
-	return post(cli, &m);
+	return cli__post(cli, &m, CC_PLAIN, NULL);
 }
 
 /* ---- setup ----------------------------------------------------------------- */
@@ -329,9 +349,14 @@ TCPCHAT_API int tcpchat_client_new(tcpchat_client **out)
 	atomic_init(&cli->max_frame_pub, cli->max_frame);
 	atomic_init(&cli->queue_frames_pub, cli->queue_frames);
 	atomic_init(&cli->queue_bytes_pub, cli->queue_bytes);
+	if (pthread_mutex_init(&cli->room_mu, NULL) != 0) {
+		free(cli);
+		return TCPCHAT_ESYS;
+	}
 	runner__init(&cli->run, &client_ops, cli);
 	int rc = loop__init(&cli->loop, on_wake, cli);
 	if (rc) {
+		pthread_mutex_destroy(&cli->room_mu);
 		free(cli);
 		return rc;
 	}
@@ -340,6 +365,7 @@ TCPCHAT_API int tcpchat_client_new(tcpchat_client **out)
 	if (rc) {
 		conn__shared_fini(&cli->sh);
 		loop__fini(&cli->loop);
+		pthread_mutex_destroy(&cli->room_mu);
 		free(cli);
 		return rc;
 	}
@@ -366,6 +392,8 @@ TCPCHAT_API void tcpchat_client_destroy(tcpchat_client *cli)
 	cli__take_commands(cli); /* frees what is still posted */
 	conn__shared_fini(&cli->sh);
 	loop__fini(&cli->loop);
+	cli__rooms_free(cli);
+	pthread_mutex_destroy(&cli->room_mu);
 	free(cli);
 }
 

@@ -51,6 +51,7 @@ void cli__finish(tcpchat_client *cli, int err, int reason, const char *why)
 	cli->result = err;
 	atomic_store(&cli->connected, 0);
 	atomic_store(&cli->alive, 0);
+	cli__rooms_reset(cli, 1);
 	tcpchat_client_event ev = {.type = TCPCHAT_CEV_DISCONNECTED};
 	ev.reason = reason;
 	ev.error = err;
@@ -229,6 +230,7 @@ static void welcome(tcpchat_client *cli, const tcpchat_msg *m)
 	atomic_store(&cli->srv_max_frame, m->max_frame);
 	atomic_store(&cli->srv_queue_frames, m->queue_frames);
 	atomic_store(&cli->srv_queue_bytes, m->queue_bytes);
+	cli__rooms_welcome(cli, m);
 	atomic_store(&cli->have_info, 1);
 	cli->state = C_CONNECTED;
 	atomic_store(&cli->connected, 1);
@@ -291,8 +293,10 @@ static int on_msg(void *ctx, tcpchat_msg *m)
 		note_error(cli, m);
 		break;
 	default:
-		break; /* TEXT, JOIN, LEAVE, WHO, and types from the future */
+		break; /* TEXT, JOIN, LEAVE, WHO, TOPIC, ROOMS, and types from
+		          the future */
 	}
+	cli__rooms_on_msg(cli, m);
 	tcpchat_client_event ev = {.type = TCPCHAT_CEV_MESSAGE};
 	ev.msg = m;
 	cli__emit(cli, &ev);
@@ -419,13 +423,15 @@ int cli__connect(tcpchat_client *cli, const char *addr, const char *name)
 	atomic_store(&cli->have_info, 0);
 	atomic_store(&cli->srv_caps, 0);
 	atomic_store(&cli->srv_max_frame, 0);
+	atomic_store(&cli->srv_protocol, 0);
+	cli__rooms_reset(cli, 0);
 	atomic_store(&cli->alive, 1);
 	cli__arm_timer(cli);
 	tcpchat_msg hello = {.type = TCPCHAT_MSG_HELLO};
 	hello.code = TCPCHAT_PROTOCOL_VERSION;
 	hello.sender.ptr = cli->name;
 	hello.sender.len = nlen;
-	hello.caps = TCPCHAT_CAP_BASE;
+	hello.caps = TCPCHAT_CAP_BASE | TCPCHAT_CAP_ROOMS;
 	rc = push_msg(cli, &hello);
 	if (rc) {
 		cli__finish(cli, rc, TCPCHAT_REASON_ERROR,

@@ -15,7 +15,8 @@ enum cmd_type {
 	CMD_REFUSE,
 	CMD_ROOM_BROADCAST,
 	CMD_ROOM_JOIN,
-	CMD_ROOM_PART
+	CMD_ROOM_PART,
+	CMD_TOPIC
 };
 
 struct cmd {
@@ -183,6 +184,19 @@ TCPCHAT_API int tcpchat_server_room_part(tcpchat_server *srv, const char *name,
 	return post_room(srv, CMD_ROOM_PART, name, 0, room, reason, len);
 }
 
+TCPCHAT_API int tcpchat_server_set_topic(tcpchat_server *srv, const char *room,
+                                         const char *topic)
+{
+	if (!srv || !room)
+		return TCPCHAT_EINVAL;
+	size_t len = topic ? strlen(topic) : 0;
+	if (len > TCPCHAT_TOPIC_MAX)
+		return TCPCHAT_EMSGSIZE;
+	if (len && !util__text_ok(topic, len))
+		return TCPCHAT_EINVAL;
+	return post_room(srv, CMD_TOPIC, NULL, 0, room, topic, len);
+}
+
 static struct sconn *target(tcpchat_server *srv, const struct cmd *c)
 {
 	struct sconn *sc =
@@ -249,15 +263,25 @@ static void run_command(tcpchat_server *srv, const struct cmd *c)
 		srv__fanout(srv, &m, NULL);
 		return;
 	}
-	if (c->type == CMD_ROOM_BROADCAST) {
+	if (c->type == CMD_ROOM_BROADCAST || c->type == CMD_TOPIC) {
 		struct room *r = srv__room_find(srv, c->room, strlen(c->room));
 		if (!r) {
-			srv__log(srv, TCPCHAT_LOG_INFO,
-			         "broadcast: no room called %s", c->room);
+			srv__log(srv, TCPCHAT_LOG_INFO, "%s: no room called %s",
+			         c->type == CMD_TOPIC ? "topic" : "broadcast",
+			         c->room);
 			return;
 		}
 		m.id = ++srv->next_msg_id;
 		srv__room_stamp(srv, r, &m);
+		if (c->type == CMD_TOPIC) {
+			m.type = TCPCHAT_MSG_TOPIC;
+			if (srv__room_set_topic(r, &m) != 0) {
+				srv__log(srv, TCPCHAT_LOG_ERROR,
+				         "topic: out of memory");
+				return;
+			}
+			m.body.ptr = r->topic;
+		}
 		srv__fanout_room(srv, r, &m, NULL);
 		return;
 	}

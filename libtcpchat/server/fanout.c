@@ -247,6 +247,12 @@ void srv__fanout_rooms_of(tcpchat_server *srv, struct sconn *sc,
 	struct fan fan;
 	fan_init(srv, &fan, m);
 	uint32_t gen = ++srv->mark;
+	if (gen == 0) { /* wrapped: no mark may look current */
+		struct dlist *it;
+		for (it = srv->members.next; it != &srv->members; it = it->next)
+			CONTAINER(it, struct sconn, member)->mark = 0;
+		gen = srv->mark = 1;
+	}
 	sc->mark = gen;
 	for (struct member *mb = sc->rooms; mb; mb = mb->unext) {
 		struct room *r = mb->room;

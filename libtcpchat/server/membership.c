@@ -21,7 +21,9 @@ void srv__send_topic(tcpchat_server *srv, struct sconn *sc,
                      const struct room *r)
 {
 	tcpchat_msg t = {.type = TCPCHAT_MSG_TOPIC};
-	t.timestamp = srv->wall_ms;
+	t.timestamp = r->topic_ts; /* when it was set, and by whom */
+	t.sender.ptr = r->topic_by;
+	t.sender.len = r->topic_by_len;
 	t.body.ptr = r->topic;
 	t.body.len = r->topic_len;
 	srv__room_stamp(srv, r, &t);
@@ -72,8 +74,11 @@ int srv__join_room(tcpchat_server *srv, struct sconn *sc, const char *room,
 			srv__room_gc(srv, r);
 	}
 	if (rc) {
+		tcpchat_msg req = {.type = TCPCHAT_MSG_JOIN};
+		req.room.ptr = room;
+		req.room.len = len;
 		if (how == JOIN_ASKED)
-			srv__send_error(srv, sc, rc, why, 0);
+			srv__req_error(srv, sc, &req, rc, why);
 		return rc;
 	}
 	if (how != JOIN_FORCED)
@@ -133,8 +138,8 @@ static int requested_room(tcpchat_server *srv, struct sconn *sc,
                           const tcpchat_msg *m, struct room **r)
 {
 	if (tcpchat_room_check(m->room.ptr, m->room.len) != 0) {
-		srv__send_error(srv, sc, TCPCHAT_EBADROOM,
-		                tcpchat_strerror(TCPCHAT_EBADROOM), 0);
+		srv__req_error(srv, sc, m, TCPCHAT_EBADROOM,
+		               tcpchat_strerror(TCPCHAT_EBADROOM));
 		return 1;
 	}
 	*r = srv__room_find(srv, m->room.ptr, m->room.len);
@@ -152,7 +157,7 @@ int srv__on_join(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 		int rc = srv__room_limit(srv, sc, m->room.ptr, m->room.len,
 		                         &why);
 		if (rc) {
-			srv__send_error(srv, sc, rc, why, 0);
+			srv__req_error(srv, sc, m, rc, why);
 			return 0;
 		}
 		tcpchat_server_event ev;
@@ -164,11 +169,10 @@ int srv__on_join(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 		if (verdict == TCPCHAT_DEFER)
 			return srv__hold(srv, sc, m);
 		if (verdict) {
-			srv__send_error(srv, sc, TCPCHAT_EREFUSED,
-			                ev.refuse_reason
-			                        ? ev.refuse_reason
-			                        : "refused by the server",
-			                0);
+			srv__req_error(srv, sc, m, TCPCHAT_EREFUSED,
+			               ev.refuse_reason
+			                       ? ev.refuse_reason
+			                       : "refused by the server");
 			return 0;
 		}
 	}
@@ -184,17 +188,15 @@ int srv__on_part(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 		return 0;
 	struct member *mb = r ? srv__member_of(sc, r) : NULL;
 	if (!mb) {
-		srv__send_error(srv, sc, TCPCHAT_ENOTMEMBER,
-		                m->room.len ? "you are not in that room"
-		                            : "you are not in any room",
-		                0);
+		srv__req_error(srv, sc, m, TCPCHAT_ENOTMEMBER,
+		               m->room.len ? "you are not in that room"
+		                           : "you are not in any room");
 		return 0;
 	}
 	if (m->body.len && !util__text_ok(m->body.ptr, m->body.len)) {
-		srv__send_error(srv, sc, TCPCHAT_EBADMSG,
-		                "a reason must be UTF-8 text without control "
-		                "characters",
-		                0);
+		srv__req_error(srv, sc, m, TCPCHAT_EBADMSG,
+		               "a reason must be UTF-8 text without control "
+		               "characters");
 		return 0;
 	}
 	srv__part_room(
@@ -210,20 +212,19 @@ int srv__on_topic(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 	if (requested_room(srv, sc, m, &r))
 		return 0;
 	if (!r || !srv__member_of(sc, r)) {
-		srv__send_error(srv, sc, TCPCHAT_ENOTMEMBER,
-		                "you are not in that room", 0);
+		srv__req_error(srv, sc, m, TCPCHAT_ENOTMEMBER,
+		               "you are not in that room");
 		return 0;
 	}
 	if (m->body.len && !util__text_ok(m->body.ptr, m->body.len)) {
-		srv__send_error(srv, sc, TCPCHAT_EBADMSG,
-		                "a topic must be UTF-8 text without control "
-		                "characters",
-		                0);
+		srv__req_error(srv, sc, m, TCPCHAT_EBADMSG,
+		               "a topic must be UTF-8 text without control "
+		               "characters");
 		return 0;
 	}
 	if (m->body.len > TCPCHAT_TOPIC_MAX) {
-		srv__send_error(srv, sc, TCPCHAT_EMSGSIZE,
-		                "a topic is at most 256 bytes", 0);
+		srv__req_error(srv, sc, m, TCPCHAT_EMSGSIZE,
+		               "a topic is at most 256 bytes");
 		return 0;
 	}
 	tcpchat_msg t = {.type = TCPCHAT_MSG_TOPIC};
@@ -239,15 +240,14 @@ int srv__on_topic(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 	if (sc->state == S_DEAD)
 		return 1;
 	if (verdict) {
-		srv__send_error(srv, sc, TCPCHAT_EREFUSED,
-		                ev.refuse_reason ? ev.refuse_reason
-		                                 : "topic refused",
-		                0);
+		srv__req_error(srv, sc, m, TCPCHAT_EREFUSED,
+		               ev.refuse_reason ? ev.refuse_reason
+		                                : "topic refused");
 		return 0;
 	}
-	if (srv__room_set_topic(r, m->body.ptr, m->body.len) != 0) {
-		srv__send_error(srv, sc, TCPCHAT_ENOMEM, "server out of memory",
-		                0);
+	if (srv__room_set_topic(r, &t) != 0) {
+		srv__req_error(srv, sc, m, TCPCHAT_ENOMEM,
+		               "server out of memory");
 		return 0;
 	}
 	t.id = ++srv->next_msg_id;

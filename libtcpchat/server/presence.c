@@ -28,14 +28,14 @@ void srv__on_who(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m)
 	struct room *r = NULL;
 	if (sc->proto >= 2 && m->room.len) {
 		if (tcpchat_room_check(m->room.ptr, m->room.len) != 0) {
-			srv__send_error(srv, sc, TCPCHAT_EBADROOM,
-			                tcpchat_strerror(TCPCHAT_EBADROOM), 0);
+			srv__req_error(srv, sc, m, TCPCHAT_EBADROOM,
+			               tcpchat_strerror(TCPCHAT_EBADROOM));
 			return;
 		}
 		r = srv__room_find(srv, m->room.ptr, m->room.len);
 		if (!r) {
-			srv__send_error(srv, sc, TCPCHAT_ENOTFOUND,
-			                "no such room", 0);
+			srv__req_error(srv, sc, m, TCPCHAT_ENOTFOUND,
+			               "no such room");
 			return;
 		}
 	}

@@ -8,26 +8,27 @@
  * after a non-fatal ERROR to sc (bad name, nobody of that name, or a
  * protocol-1 client, which cannot tell a private message from another). */
 int srv__private_target(tcpchat_server *srv, struct sconn *sc,
-                        const tcpchat_str *name, struct sconn **out)
+                        const tcpchat_msg *m, struct sconn **out)
 {
+	const tcpchat_str *name = &m->target;
 	char why[96];
 	if (tcpchat_name_check(name->ptr, name->len) != 0) {
-		srv__send_error(srv, sc, TCPCHAT_EBADNAME,
-		                tcpchat_strerror(TCPCHAT_EBADNAME), 0);
+		srv__req_error(srv, sc, m, TCPCHAT_EBADNAME,
+		               tcpchat_strerror(TCPCHAT_EBADNAME));
 		return 1;
 	}
 	struct sconn *to = srv__name_find(srv, name->ptr, name->len);
 	if (!to || to->state != S_JOINED) {
 		snprintf(why, sizeof why, "no user called %.*s", (int)name->len,
 		         name->ptr);
-		srv__send_error(srv, sc, TCPCHAT_ENOTFOUND, why, 0);
+		srv__req_error(srv, sc, m, TCPCHAT_ENOTFOUND, why);
 		return 1;
 	}
 	if (to->proto < 2) {
 		snprintf(why, sizeof why,
 		         "%s's client cannot receive private messages",
 		         to->name);
-		srv__send_error(srv, sc, TCPCHAT_ENOTSUP, why, 0);
+		srv__req_error(srv, sc, m, TCPCHAT_ENOTSUP, why);
 		return 1;
 	}
 	*out = to;

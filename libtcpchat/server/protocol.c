@@ -36,6 +36,17 @@ void srv__send_error(tcpchat_server *srv, struct sconn *sc, int err,
 	srv__send_one(srv, sc, &m);
 }
 
+void srv__req_error(tcpchat_server *srv, struct sconn *sc,
+                    const tcpchat_msg *req, int err, const char *why)
+{
+	tcpchat_msg m = srv__error_msg(srv, sc, err, why, 0);
+	if (sc->proto >= 2) {
+		m.room = req->room;
+		m.target = req->target;
+	}
+	srv__send_one(srv, sc, &m);
+}
+
 static void refuse_join(tcpchat_server *srv, struct sconn *sc, int err,
                         const char *why)
 {
@@ -176,39 +187,37 @@ static int text_dest(tcpchat_server *srv, struct sconn *sc,
 	*to = NULL;
 	if (sc->proto < 2) {
 		if (m->room.len || m->target.len) {
-			srv__send_error(srv, sc, TCPCHAT_ENOTSUP,
-			                "rooms and private messages need "
-			                "protocol 2",
-			                0);
+			srv__req_error(srv, sc, m, TCPCHAT_ENOTSUP,
+			               "rooms and private messages need "
+			               "protocol 2");
 			return 1;
 		}
 		*r = srv->lobby; /* a protocol-1 user never leaves it */
 		return 0;
 	}
 	if (m->room.len && m->target.len) {
-		srv__send_error(srv, sc, TCPCHAT_EBADMSG,
-		                "a message has a room or a target, not both",
-		                0);
+		srv__req_error(srv, sc, m, TCPCHAT_EBADMSG,
+		               "a message has a room or a target, not both");
 		return 1;
 	}
 	if (m->target.len)
-		return srv__private_target(srv, sc, &m->target, to);
+		return srv__private_target(srv, sc, m, to);
 	*r = sc->cur;
 	if (m->room.len) {
 		if (tcpchat_room_check(m->room.ptr, m->room.len) != 0) {
-			srv__send_error(srv, sc, TCPCHAT_EBADROOM,
-			                tcpchat_strerror(TCPCHAT_EBADROOM), 0);
+			srv__req_error(srv, sc, m, TCPCHAT_EBADROOM,
+			               tcpchat_strerror(TCPCHAT_EBADROOM));
 			return 1;
 		}
 		*r = srv__room_find(srv, m->room.ptr, m->room.len);
 	} else if (!*r) {
-		srv__send_error(srv, sc, TCPCHAT_ENOTMEMBER,
-		                "you are not in any room: join one first", 0);
+		srv__req_error(srv, sc, m, TCPCHAT_ENOTMEMBER,
+		               "you are not in any room: join one first");
 		return 1;
 	}
 	if (!*r || !srv__member_of(sc, *r)) {
-		srv__send_error(srv, sc, TCPCHAT_ENOTMEMBER,
-		                "you are not in that room", 0);
+		srv__req_error(srv, sc, m, TCPCHAT_ENOTMEMBER,
+		               "you are not in that room");
 		return 1;
 	}
 	return 0;
@@ -231,10 +240,9 @@ static void post_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *out,
 static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 {
 	if (!util__text_ok(m->body.ptr, m->body.len)) {
-		srv__send_error(srv, sc, TCPCHAT_EBADMSG,
-		                "message must be non-empty UTF-8 text without "
-		                "control characters",
-		                0);
+		srv__req_error(srv, sc, m, TCPCHAT_EBADMSG,
+		               "message must be non-empty UTF-8 text without "
+		               "control characters");
 		return 0;
 	}
 	struct room *r;
@@ -263,15 +271,22 @@ static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 		if (verdict == TCPCHAT_DEFER)
 			return srv__hold(srv, sc, &out);
 		if (verdict) {
-			srv__send_error(srv, sc, TCPCHAT_EREFUSED,
-			                ev.refuse_reason ? ev.refuse_reason
-			                                 : "message refused",
-			                0);
+			srv__req_error(srv, sc, &out, TCPCHAT_EREFUSED,
+			               ev.refuse_reason ? ev.refuse_reason
+			                                : "message refused");
 			return 0;
 		}
 	}
 	post_text(srv, sc, &out, r, to);
 	return sc->state == S_DEAD;
+}
+
+static int unexpected(tcpchat_server *srv, struct sconn *sc)
+{
+	srv->st.proto++;
+	srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_EPROTO,
+	          "unexpected message type");
+	return 1;
 }
 
 int srv__on_msg(void *ctx, tcpchat_msg *m)
@@ -299,39 +314,33 @@ int srv__on_msg(void *ctx, tcpchat_msg *m)
 		return 0;
 	case TCPCHAT_MSG_WHO:
 		srv__on_who(srv, sc, m);
-		return 0;
+		return sc->state == S_DEAD;
 	case TCPCHAT_MSG_LEAVE:
 		if (sc->proto >= 2 &&
 		    (m->room.len || m->code == TCPCHAT_REASON_PART))
 			return srv__on_part(srv, sc, m);
 		srv__close(sc, TCPCHAT_REASON_QUIT, 0, "quit");
 		return 1;
-	case TCPCHAT_MSG_JOIN:
-		if (sc->proto >= 2)
-			return srv__on_join(srv, sc, m);
-		/* a protocol-1 client does not send it */
-		srv->st.proto++;
-		srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_EPROTO,
-		          "unexpected message type");
-		return 1;
 	case TCPCHAT_MSG_HELLO:
 	case TCPCHAT_MSG_WELCOME:
-		srv->st.proto++;
-		srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_EPROTO,
-		          "unexpected message type");
-		return 1;
-	case TCPCHAT_MSG_TOPIC:
-		if (sc->proto >= 2)
-			return srv__on_topic(srv, sc, m);
-		break;
-	case TCPCHAT_MSG_ROOMS:
-		if (sc->proto >= 2) {
-			srv__on_rooms(srv, sc);
-			return 0;
-		}
-		break;
+		return unexpected(srv, sc);
 	default:
 		break;
+	}
+	if (sc->proto >= 2) {
+		switch (m->type) {
+		case TCPCHAT_MSG_JOIN:
+			return srv__on_join(srv, sc, m);
+		case TCPCHAT_MSG_TOPIC:
+			return srv__on_topic(srv, sc, m);
+		case TCPCHAT_MSG_ROOMS:
+			srv__on_rooms(srv, sc);
+			return sc->state == S_DEAD;
+		default:
+			break;
+		}
+	} else if (m->type == TCPCHAT_MSG_JOIN) {
+		return unexpected(srv, sc); /* a protocol-1 client's JOIN */
 	}
 	/* A newer peer's message: say so, and go on. */
 	srv__log(srv, TCPCHAT_LOG_DEBUG, "conn %llu: unknown message type %u",
@@ -387,12 +396,11 @@ void srv__decide(tcpchat_server *srv, struct sconn *sc, int accept,
 	struct held_msg *h = sc->held;
 	sc->held = NULL;
 	if (!accept) {
-		srv__send_error(srv, sc, TCPCHAT_EREFUSED,
-		                reason ? reason
-		                : h->m.type == TCPCHAT_MSG_JOIN
-		                        ? "refused by the server"
-		                        : "message refused",
-		                0);
+		srv__req_error(srv, sc, &h->m, TCPCHAT_EREFUSED,
+		               reason ? reason
+		               : h->m.type == TCPCHAT_MSG_JOIN
+		                       ? "refused by the server"
+		                       : "message refused");
 	} else if (h->m.type == TCPCHAT_MSG_JOIN) {
 		srv__join_room(srv, sc, h->m.room.ptr, h->m.room.len,
 		               JOIN_ASKED);

@@ -109,6 +109,8 @@ int srv__room_get(tcpchat_server *srv, const char *p, size_t n,
 
 struct member *srv__member_of(const struct sconn *sc, const struct room *r)
 {
+	if (sc->home.room == r)
+		return (struct member *)&sc->home; /* the default room: O(1) */
 	struct member *mb = sc->rooms;
 	while (mb && mb->room != r)
 		mb = mb->unext;
@@ -171,20 +173,24 @@ void srv__members_clear(tcpchat_server *srv, struct sconn *sc)
 	sc->cur = NULL;
 }
 
-/* Sets the topic to p[0..n) (checked text; n 0 clears it).  Returns 0 or
- * TCPCHAT_ENOMEM (the old topic stays). */
-int srv__room_set_topic(struct room *r, const char *p, size_t n)
+/* Sets the topic from the stamped TOPIC t: its body (checked text; empty
+ * clears it), sender and time.  Returns 0 or TCPCHAT_ENOMEM (the old
+ * topic stays). */
+int srv__room_set_topic(struct room *r, const tcpchat_msg *t)
 {
-	char *t = NULL;
-	if (n) {
-		t = malloc(n);
-		if (!t)
+	char *p = NULL;
+	if (t->body.len) {
+		p = malloc(t->body.len);
+		if (!p)
 			return TCPCHAT_ENOMEM;
-		memcpy(t, p, n);
+		memcpy(p, t->body.ptr, t->body.len);
 	}
 	free(r->topic);
-	r->topic = t;
-	r->topic_len = (uint16_t)n;
+	r->topic = p;
+	r->topic_len = (uint16_t)t->body.len;
+	r->topic_ts = t->timestamp;
+	r->topic_by_len = (uint8_t)t->sender.len;
+	memcpy(r->topic_by, t->sender.ptr, t->sender.len);
 	return 0;
 }
 

@@ -106,8 +106,11 @@ struct room {
 	struct room *hnext;   /* name hash chain */
 	struct dlist members; /* struct member, join order */
 	uint64_t nmembers;
-	char *topic; /* malloc'd, NULL when none */
+	char *topic;      /* malloc'd, NULL when none */
+	int64_t topic_ts; /* when it was set */
 	uint16_t topic_len;
+	uint8_t topic_by_len;
+	char topic_by[TCPCHAT_NAME_MAX + 1]; /* who set it */
 	uint8_t name_len;
 	uint8_t permanent; /* the default room stays when empty */
 	char name[TCPCHAT_ROOM_MAX + 1];
@@ -250,6 +253,10 @@ tcpchat_msg srv__error_msg(const tcpchat_server *srv, const struct sconn *sc,
                            int err, const char *why, int closing);
 void srv__send_error(tcpchat_server *srv, struct sconn *sc, int err,
                      const char *why, int closing);
+/* A non-fatal ERROR answering the request req: to a protocol-2 peer it
+ * names the room or the user that req named. */
+void srv__req_error(tcpchat_server *srv, struct sconn *sc,
+                    const tcpchat_msg *req, int err, const char *why);
 int srv__hold(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m);
 
 /* fanout.c */
@@ -289,7 +296,7 @@ int srv__member_add(tcpchat_server *srv, struct sconn *sc, struct room *r);
 void srv__member_remove(tcpchat_server *srv, struct member *mb);
 void srv__members_clear(tcpchat_server *srv, struct sconn *sc);
 void srv__room_gc(tcpchat_server *srv, struct room *r);
-int srv__room_set_topic(struct room *r, const char *p, size_t n);
+int srv__room_set_topic(struct room *r, const tcpchat_msg *t);
 int srv__room_limit(tcpchat_server *srv, const struct sconn *sc, const char *p,
                     size_t n, const char **why);
 void srv__room_stamp(const tcpchat_server *srv, const struct room *r,
@@ -315,7 +322,7 @@ void srv__announce_leave(tcpchat_server *srv, struct sconn *sc, int reason,
 
 /* private.c */
 int srv__private_target(tcpchat_server *srv, struct sconn *sc,
-                        const tcpchat_str *name, struct sconn **out);
+                        const tcpchat_msg *m, struct sconn **out);
 void srv__private_deliver(tcpchat_server *srv, struct sconn *from,
                           struct sconn *to, const tcpchat_msg *m);
 

@@ -10,12 +10,14 @@
  *     re-encoded with the same codec and direction, and the re-encoding
  *     must decode to the same message, every field of codec abi 2
  *     included.  A binary message must also survive JSON and a JSON one
- *     binary, when the other codec can express it.
+ *     binary, when the other codec can express it.  A line message may
+ *     only hold what its line form carries (line_fields_ok()).
  *   bit 7 set: encode mode.  The rest is cut into a message with arbitrary
  *     strings, numbers, flags and type (any 0..255, or TCPCHAT_MSG_UNKNOWN,
  *     256, UINT32_MAX), which every codec encodes in both directions; the
  *     codec must refuse exactly what it cannot express, and otherwise the
- *     result must be a single frame that decodes back.
+ *     result must be a single frame that decodes back (for line: to what
+ *     line_expect() says, when the names are names).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -119,16 +121,6 @@ static int msg_eq(const tcpchat_msg *a, const tcpchat_msg *b)
 	       str_eq(a->cursor, b->cursor);
 }
 
-/* The fields the line codec does not carry are all zero. */
-static int line_extra_zero(const tcpchat_msg *m)
-{
-	return m->id == 0 && m->timestamp == 0 && m->room.len == 0 &&
-	       m->target.len == 0 && m->flags == 0 && m->caps == 0 &&
-	       m->max_frame == 0 && m->queue_frames == 0 &&
-	       m->queue_bytes == 0 && m->ref.len == 0 && m->cursor.len == 0 &&
-	       m->seq == 0 && m->epoch == 0;
-}
-
 static int all_utf8(const tcpchat_msg *m)
 {
 	return tcpchat_utf8_valid(m->sender.ptr, m->sender.len) &&
@@ -139,8 +131,284 @@ static int all_utf8(const tcpchat_msg *m)
 	       tcpchat_utf8_valid(m->cursor.ptr, m->cursor.len);
 }
 
+/* ---- the line codec's model ------------------------------------------ */
+
+/* What the line codec writes for a byte: line-breaking bytes become '?'. */
+static char line_clean(char c)
+{
+	unsigned char u = (unsigned char)c;
+
+	return (u < 0x20 && u != '\t') || u == 0x7F ? '?' : c;
+}
+
+static int blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static int room_ok(tcpchat_str r)
+{
+	return tcpchat_room_check(r.ptr, r.len) == 0;
+}
+
+static int name_ok(tcpchat_str n)
+{
+	return tcpchat_name_check(n.ptr, n.len) == 0;
+}
+
+static int str_is(tcpchat_str s, const char *lit)
+{
+	return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0;
+}
+
+/* 1 when a client line holding body (cleaned first when clean is set)
+ * reads as "ROOM TEXT": a room name, a blank, then at least one byte. */
+static int room_text_form(tcpchat_str body, int clean)
+{
+	char w[TCPCHAT_ROOM_MAX];
+	size_t i = 0;
+
+	while (i < body.len && !blank(body.ptr[i])) {
+		if (i == sizeof(w))
+			return 0;
+		w[i] = clean ? line_clean(body.ptr[i]) : body.ptr[i];
+		i++;
+	}
+	return i + 1 < body.len && tcpchat_room_check(w, i) == 0;
+}
+
+/* The types whose line names a room (ROOMS: only the server's). */
+static int line_room_type(uint32_t type, unsigned dir)
+{
+	return type == TCPCHAT_MSG_TEXT || type == TCPCHAT_MSG_JOIN ||
+	       type == TCPCHAT_MSG_LEAVE || type == TCPCHAT_MSG_WHO ||
+	       type == TCPCHAT_MSG_TOPIC || (dir && type == TCPCHAT_MSG_ROOMS);
+}
+
+/* What the line codec can express in direction dir (1: from the server),
+ * written from the list of line forms in codec_line.c. */
+static int line_can_encode(const tcpchat_msg *m, unsigned dir)
+{
+	if (line_room_type(m->type, dir) && m->room.len && !room_ok(m->room))
+		return 0;
+	if (dir) {
+		switch (m->type) {
+		case TCPCHAT_MSG_TEXT:
+			if (!m->target.len)
+				return 1;
+			return !m->room.len &&
+			       ((m->flags & TCPCHAT_MSGF_ECHO) ||
+			        m->sender.len);
+		case TCPCHAT_MSG_TOPIC:
+			return m->room.len > 0;
+		case TCPCHAT_MSG_WELCOME:
+		case TCPCHAT_MSG_JOIN:
+		case TCPCHAT_MSG_LEAVE:
+		case TCPCHAT_MSG_ERROR:
+		case TCPCHAT_MSG_PING:
+		case TCPCHAT_MSG_PONG:
+		case TCPCHAT_MSG_WHO:
+		case TCPCHAT_MSG_ROOMS:
+			return 1;
+		default:
+			return 0;
+		}
+	}
+	switch (m->type) {
+	case TCPCHAT_MSG_HELLO:
+	case TCPCHAT_MSG_PING:
+	case TCPCHAT_MSG_PONG:
+	case TCPCHAT_MSG_WHO:
+	case TCPCHAT_MSG_ROOMS:
+		return 1;
+	case TCPCHAT_MSG_TEXT:
+		if (m->target.len)
+			return !m->room.len && m->body.len &&
+			       name_ok(m->target);
+		if (m->room.len)
+			return m->body.len > 0;
+		return !room_text_form(m->body, 1);
+	case TCPCHAT_MSG_JOIN:
+	case TCPCHAT_MSG_TOPIC:
+		return m->room.len > 0;
+	case TCPCHAT_MSG_LEAVE:
+		if (m->room.len || m->code != TCPCHAT_REASON_PART ||
+		    !m->body.len)
+			return 1;
+		return m->body.ptr[0] != '#' && !blank(m->body.ptr[0]);
+	default:
+		return 0;
+	}
+}
+
+/* A message the line decoder may produce from a line of direction flags:
+ * only the fields the codec carries, for the types that carry them. */
+static int line_fields_ok(const tcpchat_msg *m, unsigned flags)
+{
+	unsigned dir = flags & TCPCHAT_FROM_SERVER;
+
+	if (m->id || m->timestamp || m->caps || m->max_frame ||
+	    m->queue_frames || m->queue_bytes || m->seq || m->epoch ||
+	    m->ref.len || m->cursor.len)
+		return 0;
+	if (m->room.len && (!line_room_type(m->type, dir) || !room_ok(m->room)))
+		return 0;
+	if (m->target.len && (m->type != TCPCHAT_MSG_TEXT || m->room.len))
+		return 0;
+	if (m->flags && (m->flags != TCPCHAT_MSGF_ECHO || !dir ||
+	                 !m->target.len || m->sender.len))
+		return 0;
+	if ((m->type == TCPCHAT_MSG_TOPIC ||
+	     (!dir && m->type == TCPCHAT_MSG_JOIN)) &&
+	    !m->room.len)
+		return 0;
+	switch (m->type) {
+	case TCPCHAT_MSG_HELLO:
+	case TCPCHAT_MSG_WELCOME:
+		return m->code == TCPCHAT_PROTOCOL_VERSION;
+	case TCPCHAT_MSG_LEAVE:
+		if (dir)
+			return m->code <= TCPCHAT_REASON_PART;
+		return m->code == TCPCHAT_REASON_PART ||
+		       (m->code == TCPCHAT_REASON_QUIT && !m->body.len);
+	case TCPCHAT_MSG_TEXT:
+		/* a client names its target; a private TEXT to me has
+		 * target "*" */
+		if (m->target.len && !dir && !name_ok(m->target))
+			return 0;
+		if (m->target.len && dir && !m->flags &&
+		    !str_is(m->target, "*"))
+			return 0;
+		return m->code == 0;
+	case TCPCHAT_MSG_ERROR:
+	case TCPCHAT_MSG_WHO:
+	case TCPCHAT_MSG_UNKNOWN:
+		return 1;
+	case TCPCHAT_MSG_ROOMS:
+		return dir || m->code == 0;
+	default:
+		return m->code == 0;
+	}
+}
+
+/* A message whose line reads back as line_expect() says: the names are
+ * names, and none of the forms that read back otherwise (documented in
+ * codec_line.c) is used. */
+static int line_unambiguous(const tcpchat_msg *m, unsigned dir)
+{
+	if (m->sender.len && !name_ok(m->sender))
+		return 0;
+	if (dir) {
+		if (m->type == TCPCHAT_MSG_TEXT && m->target.len &&
+		    !(m->flags & TCPCHAT_MSGF_ECHO))
+			return !str_is(m->sender, "*");
+		if (m->type == TCPCHAT_MSG_TEXT && m->target.len)
+			return name_ok(m->target);
+		if (m->type == TCPCHAT_MSG_TOPIC)
+			return m->room.ptr[m->room.len - 1] != ':';
+		return 1;
+	}
+	if (m->type == TCPCHAT_MSG_HELLO)
+		return m->sender.len > 0;
+	if (m->type == TCPCHAT_MSG_TEXT && !m->target.len && !m->room.len)
+		return m->body.len > 0;
+	return 1;
+}
+
+/* What the line decoder must make of m written in direction dir, when
+ * line_unambiguous(m, dir): the fields each line form carries. */
+static void line_expect(const tcpchat_msg *m, unsigned dir, tcpchat_msg *w)
+{
+	static const char me[] = "*";
+	int def = (m->flags & TCPCHAT_MSGF_DEFAULT_ROOM) != 0;
+
+	memset(w, 0, sizeof(*w));
+	w->type = m->type;
+	if (!dir) {
+		switch (m->type) {
+		case TCPCHAT_MSG_HELLO:
+			w->code = TCPCHAT_PROTOCOL_VERSION;
+			w->sender = m->sender;
+			break;
+		case TCPCHAT_MSG_LEAVE:
+			w->room = m->room;
+			w->code = m->room.len || m->code == TCPCHAT_REASON_PART
+			                  ? TCPCHAT_REASON_PART
+			                  : TCPCHAT_REASON_QUIT;
+			if (w->code == TCPCHAT_REASON_PART)
+				w->body = m->body;
+			break;
+		case TCPCHAT_MSG_TEXT:
+			w->target = m->target;
+			/* fall through */
+		case TCPCHAT_MSG_TOPIC:
+			w->body = m->body;
+			/* fall through */
+		case TCPCHAT_MSG_JOIN:
+		case TCPCHAT_MSG_WHO:
+			w->room = m->room;
+			break;
+		default:
+			break;
+		}
+		return;
+	}
+	switch (m->type) {
+	case TCPCHAT_MSG_TEXT:
+		w->body = m->body;
+		if (m->target.len && (m->flags & TCPCHAT_MSGF_ECHO)) {
+			w->target = m->target;
+			w->flags = TCPCHAT_MSGF_ECHO;
+		} else if (m->target.len) {
+			w->sender = m->sender;
+			w->target.ptr = me;
+			w->target.len = 1;
+		} else {
+			w->sender = m->sender;
+			if (!def)
+				w->room = m->room;
+		}
+		break;
+	case TCPCHAT_MSG_LEAVE:
+		w->code = m->code <= TCPCHAT_REASON_PART ? m->code : 0;
+		w->body = m->body;
+		/* fall through */
+	case TCPCHAT_MSG_JOIN:
+		w->sender = m->sender;
+		if (!def)
+			w->room = m->room;
+		break;
+	case TCPCHAT_MSG_WELCOME:
+		w->code = TCPCHAT_PROTOCOL_VERSION;
+		w->sender = m->sender;
+		break;
+	case TCPCHAT_MSG_ERROR:
+		w->code = m->code;
+		w->body = m->body;
+		break;
+	case TCPCHAT_MSG_WHO:
+		w->code = m->code;
+		w->body = m->body;
+		w->room = m->room;
+		break;
+	case TCPCHAT_MSG_TOPIC:
+		w->room = m->room;
+		w->body = m->body;
+		w->sender = m->sender;
+		break;
+	case TCPCHAT_MSG_ROOMS:
+		w->code = m->code;
+		w->room = m->room;
+		if (m->room.len)
+			w->body = m->body;
+		break;
+	default:
+		break;
+	}
+}
+
 /* What each codec can express: binary a type 1..255 with 16-bit flags,
- * JSON a type 1..255, line the known types of each direction. */
+ * JSON a type 1..255, line what line_can_encode() says. */
 static int can_encode(const tcpchat_codec *c, const tcpchat_msg *m,
                       unsigned dir)
 {
@@ -150,12 +418,7 @@ static int can_encode(const tcpchat_codec *c, const tcpchat_msg *m,
 		return m->flags <= 0xFFFF;
 	if (c == tcpchat_codec_json())
 		return 1;
-	if (dir)
-		return m->type >= TCPCHAT_MSG_WELCOME &&
-		       m->type <= TCPCHAT_MSG_WHO;
-	return m->type == TCPCHAT_MSG_HELLO || m->type == TCPCHAT_MSG_TEXT ||
-	       m->type == TCPCHAT_MSG_LEAVE || m->type == TCPCHAT_MSG_PING ||
-	       m->type == TCPCHAT_MSG_PONG || m->type == TCPCHAT_MSG_WHO;
+	return line_can_encode(m, dir);
 }
 
 /* A string must lie inside the frame or inside the scratch buffer. */
@@ -180,15 +443,22 @@ static int line_clean_eq(tcpchat_str orig, tcpchat_str got)
 
 	if (orig.len != got.len)
 		return 0;
-	for (i = 0; i < orig.len; i++) {
-		unsigned char c = (unsigned char)orig.ptr[i];
-
-		if ((c < 0x20 && c != '\t') || c == 0x7F)
-			c = '?';
-		if ((unsigned char)got.ptr[i] != c)
+	for (i = 0; i < orig.len; i++)
+		if (got.ptr[i] != line_clean(orig.ptr[i]))
 			return 0;
-	}
 	return 1;
+}
+
+/* got is what the line codec gives back for want: the same numbers, and
+ * the same strings once cleaned. */
+static int line_msg_eq(const tcpchat_msg *want, const tcpchat_msg *got)
+{
+	return nums_eq(want, got) && line_clean_eq(want->sender, got->sender) &&
+	       line_clean_eq(want->body, got->body) &&
+	       line_clean_eq(want->room, got->room) &&
+	       line_clean_eq(want->target, got->target) &&
+	       line_clean_eq(want->ref, got->ref) &&
+	       line_clean_eq(want->cursor, got->cursor);
 }
 
 /* An encoded line-based frame holds exactly one '\n', at its end, and no
@@ -229,11 +499,9 @@ static void reencode_with(const tcpchat_codec *c, const tcpchat_msg *m,
 	                 &scratch, NULL, NULL);
 	CHECK(rc == (long)b.len);
 	if (c == tcpchat_codec_line()) {
-		CHECK(m2.type == m->type);
-		CHECK(m2.code == m->code);
-		CHECK(line_clean_eq(m->sender, m2.sender));
-		CHECK(line_clean_eq(m->body, m2.body));
-		CHECK(line_extra_zero(&m2));
+		/* m came from the line codec: every field comes back */
+		CHECK(line_msg_eq(m, &m2));
+		CHECK(line_fields_ok(&m2, flags));
 	} else if (c == tcpchat_codec_json() && !all_utf8(m)) {
 		/* bytes that are not UTF-8 become U+FFFD */
 		CHECK(nums_eq(m, &m2));
@@ -245,12 +513,26 @@ static void reencode_with(const tcpchat_codec *c, const tcpchat_msg *m,
 	tcpchat_buf_free(&b);
 }
 
+/* The one line message the line codec decodes but cannot write: a
+ * client's plain TEXT such as "#a\x01 b" (chat text, the first word is
+ * no room name), which the encoder would write as "#a? b", a room
+ * message. */
+static int line_clean_reads_as_room(const tcpchat_msg *m, unsigned flags)
+{
+	return !(flags & TCPCHAT_FROM_SERVER) && m->type == TCPCHAT_MSG_TEXT &&
+	       !m->room.len && !m->target.len && room_text_form(m->body, 1) &&
+	       !room_text_form(m->body, 0);
+}
+
 static void reencode(const tcpchat_codec *c, const tcpchat_msg *m,
                      unsigned flags)
 {
 	/* every message a codec decodes, it can encode in that direction,
 	 * except TCPCHAT_MSG_UNKNOWN, which no codec can send */
 	if (m->type == TCPCHAT_MSG_UNKNOWN)
+		CHECK(!can_encode(c, m, flags & TCPCHAT_FROM_SERVER));
+	else if (c == tcpchat_codec_line() &&
+	         line_clean_reads_as_room(m, flags))
 		CHECK(!can_encode(c, m, flags & TCPCHAT_FROM_SERVER));
 	else if (c != tcpchat_codec_binary() || m->flags <= 0xFFFF)
 		CHECK(can_encode(c, m, flags & TCPCHAT_FROM_SERVER));
@@ -277,7 +559,7 @@ static void check_type(const tcpchat_codec *c, const tcpchat_msg *m,
 	} else {
 		CHECK(m->type <= TCPCHAT_MSG_TYPE_MAX ||
 		      m->type == TCPCHAT_MSG_UNKNOWN);
-		CHECK(line_extra_zero(m));
+		CHECK(line_fields_ok(m, flags));
 		if (m->type == TCPCHAT_MSG_UNKNOWN) {
 			/* an unknown command, from a client only */
 			CHECK(!(flags &
@@ -486,15 +768,24 @@ static void encode_mode(const uint8_t *data, size_t size)
 					CHECK(str_eq(m.body, m2.body));
 				if (tcpchat_utf8_valid(m.ref.ptr, m.ref.len))
 					CHECK(str_eq(m.ref, m2.ref));
+			} else if (line_unambiguous(&m, dir)) {
+				/* names are names: the line reads back as
+				 * its form says */
+				tcpchat_msg want;
+
+				line_expect(&m, dir, &want);
+				CHECK(drc == (long)(b.len - 2));
+				CHECK(line_msg_eq(&want, &m2));
+				CHECK(line_fields_ok(&m2, dflags));
 			} else {
 				/* the line form may not parse back (a name
 				 * with a space, an empty text), but it never
 				 * spans more than the one line, and carries
-				 * none of the other fields */
+				 * only what a line carries */
 				CHECK(drc == (long)(b.len - 2) ||
 				      drc == TCPCHAT_EPROTO);
-				if (drc > 0)
-					CHECK(line_extra_zero(&m2));
+				if (drc > 0 && m2.type != 0)
+					CHECK(line_fields_ok(&m2, dflags));
 			}
 			free(copy);
 			free(scratch);

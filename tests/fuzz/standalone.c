@@ -43,12 +43,143 @@ static const struct {
              "\0\0\0\0\x10\0\0\0\x08\0\0\0\0\0\0\0\x01\x05\0\0\0\0"),
         SEED("\x00\0\0\0\x1d\x01\x03\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
              "\0\0\0\0\x14\0\0\0\0"),
+        /* protocol 2: the client's line commands, good and malformed */
+        SEED("\x01/join #dev\n/part\n/part #dev bye now\n/part tired\n"
+             "/msg bob hi there\n/rooms\n/who #dev\n/topic #dev new one\n"
+             "/topic #dev\n#dev hello\n#dev \n#bad,x hi\n/join #a b\n"
+             "/join\n/join x\n/msg bob\n/msg bob \n/topic\n#\n/who x\n"
+             "/part #bad,room x\n/rooms now\n/join  #dev  \n"
+             "#x\xc2\xa0 y\n#x\xe2\x80\x8b y\n#x\xe2\x80\xae y\n"
+             "#\xff y\n#a\x01 b\n"),
+        /* protocol 2: the server's lines */
+        SEED("\x04[#dev] alice: hi\n[#dev] *** n\n*alice* hi\n"
+             "-> *bob* hi\n--> a joined #dev\n<-- a left #dev (part: bye)\n"
+             "<-- a left (kicked: x left (y))\n=== 2 in #dev: a b\n"
+             "=== 0 in #a:\n=== topic #dev: t\n=== topic #dev by a: t\n"
+             "=== topic #dev cleared by a\n=== topic #dev cleared\n"
+             "=== #dev 3: t\n=== #dev 0\n=== 2 rooms\n[#a b] x: y\n"
+             "*** x\n** x\n-> ** x\n=== topic #dev\n=== #dev x\n"),
+        SEED("\x02{\"type\":\"topic\",\"room\":\"#dev\",\"body\":\"x\","
+             "\"sender\":\"a\",\"ts\":1}\n{\"type\":\"rooms\",\"room\":"
+             "\"#r\",\"code\":3,\"flags\":4}\n{\"type\":\"text\","
+             "\"target\":\"bob\",\"flags\":2,\"body\":\"hi\"}\n"),
 #undef SEED
 };
 
+/* Strings the generated messages draw from: valid and invalid room
+ * names, names, bodies that look like line forms. */
+static const char *const rooms[] = {
+        "#dev",
+        "#a:",
+        "#\xc3\xa9t\xc3\xa9",
+        "#",
+        "#a b",
+        "#a,b",
+        "#x\xc2\xa0",
+        "#x\xe2\x80\x8b",
+        "#x\xe2\x80\xae",
+        "#\xff",
+        "#a\x01",
+        "dev",
+        "#a]",
+        "#aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "#aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+};
+static const char *const names[] = {
+        "alice", "bob",  "*",   "a:",     "[x]",
+        "b ob",  "#dev", "*x*", "joined", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+};
+static const char *const bodies[] = {
+        "hello \xc3\xa9 \"x\"",
+        "#dev hi",
+        "/join #x",
+        " lead",
+        "cleared",
+        "cleared by bob",
+        "by bob: x",
+        "x) left (y",
+        "a\x01b",
+        "#a\x01 b",
+        "#",
+        "tired",
+        "\t",
+        "a\r\n*** b",
+};
+static const uint32_t flag_set[] = {
+        0,
+        TCPCHAT_MSGF_ECHO,
+        TCPCHAT_MSGF_DEFAULT_ROOM,
+        TCPCHAT_MSGF_ECHO | TCPCHAT_MSGF_DEFAULT_ROOM,
+        TCPCHAT_MSGF_CLOSING,
+};
+
+#define PICK(a) (a)[next() % (sizeof(a) / sizeof((a)[0]))]
+
+static tcpchat_str str(const char *s)
+{
+	tcpchat_str v = {s, strlen(s)};
+
+	return v;
+}
+
+/* The protocol-2 fields, each set half of the time. */
+static void add_rooms(tcpchat_msg *m)
+{
+	if (next() % 2)
+		m->room = str(PICK(rooms));
+	if (next() % 3 == 0)
+		m->target = str(PICK(names));
+	if (next() % 2)
+		m->sender = str(PICK(names));
+	if (next() % 2)
+		m->body = str(PICK(bodies));
+	if (next() % 2)
+		m->flags = PICK(flag_set);
+	if (next() % 2)
+		m->code =
+		        (uint32_t)(next() % 10); /* reasons, PART among them */
+}
+
+/* Writes m as an input of the harness's encode mode (see build_msg() in
+ * fuzz_codec.c); returns its length, or 0 if it does not fit. */
+static size_t encode_input(const tcpchat_msg *m, uint8_t *in, size_t cap)
+{
+	const tcpchat_str *strs[6] = {&m->sender, &m->body, &m->room,
+	                              &m->target, &m->ref,  &m->cursor};
+	size_t n = 0, i;
+	int k;
+
+	if (cap < 1 + 2 + 4 + 8 + 8 + 4 + 6)
+		return 0;
+	in[n++] = 0x80;
+	in[n++] = (uint8_t)m->type;
+	in[n++] = 0x00; /* no abi-2 numbers */
+	for (k = 24; k >= 0; k -= 8)
+		in[n++] = (uint8_t)(m->code >> k);
+	for (k = 56; k >= 0; k -= 8)
+		in[n++] = (uint8_t)(m->id >> k);
+	for (k = 56; k >= 0; k -= 8)
+		in[n++] = (uint8_t)((uint64_t)m->timestamp >> k);
+	for (k = 24; k >= 0; k -= 8)
+		in[n++] = (uint8_t)(m->flags >> k);
+	for (i = 0; i < 6; i++) {
+		if (strs[i]->len > 255)
+			return 0;
+		in[n++] = (uint8_t)strs[i]->len;
+	}
+	for (i = 0; i < 6; i++) {
+		if (strs[i]->len > cap - n)
+			return 0;
+		if (strs[i]->len)
+			memcpy(in + n, strs[i]->ptr, strs[i]->len);
+		n += strs[i]->len;
+	}
+	return n;
+}
+
 int main(void)
 {
-	enum { RUNS = 20000, MAX = 2048 };
+	enum { RUNS = 60000, MAX = 2048 };
 	static uint8_t in[MAX + 1];
 	const tcpchat_codec *codecs[3] = {tcpchat_codec_binary(),
 	                                  tcpchat_codec_line(),
@@ -61,16 +192,29 @@ int main(void)
 		                       seeds[i].len);
 	for (int run = 0; run < RUNS; run++) {
 		size_t n = 1 + next() % MAX;
-		if (run % 2 == 0) {
+		if (run % 3 == 0) {
 			for (size_t k = 0; k < n; k++)
 				in[k] = (uint8_t)next();
+		} else if (run % 3 == 2) {
+			/* encode mode: a protocol-2 message of a known type
+			 * (or one past them), names from the pools */
+			tcpchat_msg m = {0};
+
+			m.type = 1 + next() % (TCPCHAT_MSG_TYPE_MAX + 1);
+			m.id = next() % 2 ? next() : 0;
+			m.timestamp = next() % 2 ? (int64_t)next() : 0;
+			add_rooms(&m);
+			n = encode_input(&m, in, MAX);
+			if (n == 0)
+				continue;
 		} else {
 			/* a valid frame, then a few flipped bytes */
 			int ci = (int)(next() % 3);
 			tcpchat_msg m = {0};
-			/* any numbered type for binary and JSON, the known
-			 * ones for line */
-			m.type = ci == 1 ? 1 + next() % TCPCHAT_MSG_TYPE_MAX
+			/* any numbered type for binary and JSON (the known
+			 * ones half of the time), the known ones for line */
+			m.type = ci == 1 || next() % 2
+			                 ? 1 + next() % TCPCHAT_MSG_TYPE_MAX
 			                 : 1 + next() % 255;
 			m.code = (uint32_t)next();
 			m.id = next();
@@ -96,6 +240,8 @@ int main(void)
 					m.cursor.len = 8;
 				}
 			}
+			if (next() % 2)
+				add_rooms(&m); /* protocol 2 */
 			tcpchat_buf b = {0};
 			unsigned dir = (unsigned)(next() % 2);
 			if (codecs[ci]->encode(NULL, &m, dir, &b) != 0 ||
