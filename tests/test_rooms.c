@@ -580,6 +580,40 @@ START_TEST(default_room_can_be_renamed)
 }
 END_TEST
 
+START_TEST(protocol_versions_in_the_handshake)
+{
+	int port;
+	tcpchat_server *srv = tu_server_start(NULL, &port);
+	ck_assert_ptr_nonnull(srv);
+	struct tu_peer p;
+	struct tu_msg w;
+	/* a newer client: the server speaks 2 */
+	ck_assert_int_eq(
+	        tu_peer_login(&p, port, bin(), "newer", 3, TU_CAPS2, &w), 0);
+	ck_assert_uint_eq(w.code, 2);
+	ck_assert_str_eq(w.room, "#lobby");
+	tu_peer_close(&p);
+	/* protocol 2 without capabilities (as the line codec) */
+	ck_assert_int_eq(tu_peer_login(&p, port, bin(), "plain", 2, 0, &w), 0);
+	ck_assert_uint_eq(w.code, 2);
+	ck_assert_str_eq(w.room, "#lobby");
+	tu_peer_close(&p);
+	/* protocol 1 */
+	ck_assert_int_eq(tu_peer_login(&p, port, bin(), "older", 1, 0, &w), 0);
+	ck_assert_uint_eq(w.code, 1);
+	ck_assert_str_eq(w.room, "");
+	tu_peer_close(&p);
+	/* there is no protocol 0 */
+	ck_assert_int_eq(tu_peer_login(&p, port, bin(), "oldest", 0,
+	                               TCPCHAT_CAP_BASE, &w),
+	                 TCPCHAT_EVERSION);
+	ck_assert_uint_eq(w.flags & TCPCHAT_MSGF_CLOSING, TCPCHAT_MSGF_CLOSING);
+	ck_assert_int_eq(tu_peer_wait_closed(&p, TU_TIMEOUT), 1);
+	tu_peer_close(&p);
+	tu_server_stop(srv);
+}
+END_TEST
+
 /* ---- membership -------------------------------------------------------- */
 
 START_TEST(join_and_part_are_confirmed_to_members)
@@ -609,6 +643,7 @@ START_TEST(join_and_part_are_confirmed_to_members)
 	send_join(&b, "#dev");
 	want(&b, TCPCHAT_MSG_JOIN, "bob", "#dev", &m);
 	ck_assert_uint_eq(m.code, 2);
+	ck_assert_int_eq(tcpchat_server_room_join(srv, "bob", "#dev"), 0);
 	mark(srv, "rejoined");
 	int n = upto(&a, "rejoined");
 	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_JOIN, NULL, NULL), 0);
@@ -823,6 +858,7 @@ START_TEST(topics)
 	want(&a, TCPCHAT_MSG_TOPIC, "alice", "#dev", &m);
 	ck_assert_str_eq(m.body, "release on friday");
 	ck_assert_int_gt(m.timestamp, 1600000000000LL);
+	int64_t set_at = m.timestamp;
 	want(&b, TCPCHAT_MSG_TOPIC, "alice", "#dev", &m);
 	ck_assert_str_eq(m.body, "release on friday");
 	mark(srv, "set");
@@ -845,6 +881,7 @@ START_TEST(topics)
 	ck_assert_str_eq(m.room, "#dev");
 	ck_assert_str_eq(m.body, "release on friday");
 	ck_assert_str_eq(m.sender, "alice");
+	ck_assert_int_eq(m.timestamp, set_at);
 
 	/* too long, not text: refused, topic unchanged */
 	char big[TCPCHAT_TOPIC_MAX + 2];
@@ -1381,6 +1418,130 @@ START_TEST(disconnect_leave_skips_unannounced_rooms)
 }
 END_TEST
 
+START_TEST(leaving_the_server)
+{
+	int port;
+	tcpchat_server *srv = tu_server_start(NULL, &port);
+	ck_assert_ptr_nonnull(srv);
+	struct tu_peer a, b, c;
+	struct tu_msg m;
+	v2(&a, port, "alice");
+	v2(&b, port, "bob");
+	v2(&c, port, "carol");
+	join(&b, "bob", "#a");
+	join(&c, "carol", "#a");
+	/* a LEAVE without a room and without code PART is a quit */
+	ck_assert_int_eq(
+	        tu_peer_send(&a, TCPCHAT_MSG_LEAVE, 0, NULL, NULL, NULL), 0);
+	want(&b, TCPCHAT_MSG_LEAVE, "alice", "", &m);
+	ck_assert_uint_eq(m.code, TCPCHAT_REASON_QUIT);
+	ck_assert_int_eq(tu_peer_wait_closed(&a, TU_TIMEOUT), 1);
+	tu_peer_close(&a);
+	/* a kick: one LEAVE for everyone who shares a room */
+	ck_assert_int_eq(tcpchat_server_kick(srv, "carol", "be nice"), 0);
+	want(&c, TCPCHAT_MSG_ERROR, NULL, NULL, &m);
+	ck_assert_uint_eq(m.code, TCPCHAT_WIRE_KICKED);
+	ck_assert_int_eq(tu_peer_wait_closed(&c, TU_TIMEOUT), 1);
+	ck_assert(wait_stats(srv, 1, UINT64_MAX));
+	mark(srv, "m");
+	int n = upto(&b, "m");
+	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_LEAVE, "carol", NULL), 1);
+	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_LEAVE, "carol", ""), 1);
+	for (int i = 0; i < n && i < SEEN_MAX; i++)
+		if (seen[i].type == TCPCHAT_MSG_LEAVE) {
+			ck_assert_uint_eq(seen[i].code, TCPCHAT_REASON_KICKED);
+			ck_assert_str_eq(seen[i].body, "be nice");
+		}
+	tu_peer_close(&b);
+	tu_peer_close(&c);
+	tu_server_stop(srv);
+}
+END_TEST
+
+START_TEST(rejoining_the_default_room)
+{
+	int port;
+	tcpchat_server *srv = tu_server_start(NULL, &port);
+	ck_assert_ptr_nonnull(srv);
+	struct tu_peer a, b;
+	struct tu_msg m;
+	v2(&a, port, "alice");
+	v2(&b, port, "bob");
+	part(&a, "alice", "#lobby", "brb");
+	want(&b, TCPCHAT_MSG_LEAVE, "alice", "#lobby", &m);
+	ck_assert_uint_eq(m.code, TCPCHAT_REASON_PART);
+	ck_assert_str_eq(m.body, "brb");
+	ck_assert_int_eq(tu_peer_send_text(&a, "anyone?"), 0);
+	want_error(&a, TCPCHAT_WIRE_NOTMEMBER);
+	send_join(&a, "#lobby");
+	want(&a, TCPCHAT_MSG_JOIN, "alice", "#lobby", &m);
+	ck_assert_uint_eq(m.code, 2);
+	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_DEFAULT_ROOM,
+	                  TCPCHAT_MSGF_DEFAULT_ROOM);
+	want(&b, TCPCHAT_MSG_JOIN, "alice", "#lobby", &m);
+	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_DEFAULT_ROOM,
+	                  TCPCHAT_MSGF_DEFAULT_ROOM);
+	ck_assert_int_eq(tu_peer_send_text(&a, "back"), 0);
+	want(&b, TCPCHAT_MSG_TEXT, "alice", "#lobby", &m);
+	ck_assert_str_eq(m.body, "back");
+	tu_peer_close(&a);
+	tu_peer_close(&b);
+	tu_server_stop(srv);
+}
+END_TEST
+
+START_TEST(server_sets_a_topic)
+{
+	int port;
+	tcpchat_server *srv = tu_server_start(NULL, &port);
+	ck_assert_ptr_nonnull(srv);
+	struct tu_peer a, b, c;
+	struct tu_msg m;
+	v2(&a, port, "alice");
+	v2(&b, port, "bob");
+	join(&a, "alice", "#dev");
+	ck_assert_int_eq(tcpchat_server_set_topic(srv, "#dev", "from above"),
+	                 0);
+	want(&a, TCPCHAT_MSG_TOPIC, "", "#dev", &m);
+	ck_assert_str_eq(m.body, "from above");
+	join(&b, "bob", "#dev");
+	want(&b, TCPCHAT_MSG_TOPIC, "", "#dev", &m);
+	ck_assert_str_eq(m.body, "from above");
+	ck_assert_int_eq(tcpchat_server_set_topic(srv, "#dev", NULL), 0);
+	want(&a, TCPCHAT_MSG_TOPIC, "", "#dev", &m);
+	ck_assert_uint_eq(m.body_len, 0);
+	want(&b, TCPCHAT_MSG_TOPIC, "", "#dev", &m);
+	ck_assert_uint_eq(m.body_len, 0);
+	v2(&c, port, "carol");
+	join(&c, "carol", "#dev");
+	mark(srv, "m");
+	int n = upto(&c, "m");
+	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TOPIC, NULL, NULL), 0);
+	/* a room that does not exist is skipped */
+	ck_assert_int_eq(tcpchat_server_set_topic(srv, "#none", "x"), 0);
+	char big[TCPCHAT_TOPIC_MAX + 2];
+	memset(big, 't', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	ck_assert_int_eq(tcpchat_server_set_topic(srv, "#dev", big),
+	                 TCPCHAT_EMSGSIZE);
+	ck_assert_int_eq(tcpchat_server_set_topic(srv, NULL, "x"),
+	                 TCPCHAT_EINVAL);
+	ck_assert_int_eq(tcpchat_server_set_topic(srv, "dev", "x"),
+	                 TCPCHAT_EBADROOM);
+	ck_assert_int_eq(tcpchat_server_set_topic(srv, "#dev", "a\nb"),
+	                 TCPCHAT_EINVAL);
+	ck_assert_int_eq(tcpchat_server_set_topic(srv, "#dev", "bad \xff"),
+	                 TCPCHAT_EINVAL);
+	send_rooms(&a);
+	want(&a, TCPCHAT_MSG_ROOMS, NULL, "#dev", &m);
+	ck_assert_uint_eq(m.body_len, 0);
+	tu_peer_close(&a);
+	tu_peer_close(&b);
+	tu_peer_close(&c);
+	tu_server_stop(srv);
+}
+END_TEST
+
 /* ---- the handler's room events ------------------------------------------- */
 
 /* A decision from a thread of the application's own. */
@@ -1491,6 +1652,34 @@ START_TEST(room_join_refused_or_deferred_by_the_handler)
 	tu_peer_close(&b);
 	tu_peer_close(&old);
 	tu_server_stop(srv);
+	rec_free(r);
+}
+END_TEST
+
+START_TEST(deferred_room_join_of_a_user_who_left)
+{
+	struct rec *r = rec_new();
+	int port;
+	tcpchat_server *srv = rec_server(r, &port);
+	r->defer_room = "#vip";
+	srv_go(srv);
+	struct tu_peer a, b;
+	v2(&a, port, "alice");
+	send_join(&a, "#vip");
+	ck_assert(tu_wait_until(deferred_set, r, TU_TIMEOUT));
+	/* alice goes while the application decides (her input waits, so
+	 * the server may only notice once it reads again) */
+	tu_peer_close(&a);
+	answer_from_thread(srv, rec_deferred(r), 1, NULL);
+	ck_assert(rec_wait(r, TCPCHAT_SEV_LEAVE, "alice", NULL, 1));
+	/* an answer for a connection that is gone is ignored */
+	answer_from_thread(srv, rec_deferred(r), 0, "late");
+	v2(&b, port, "bob");
+	ck_assert_uint_eq(join(&b, "bob", "#vip"), 1);
+	ck_assert(wait_stats(srv, 1, 2));
+	tu_peer_close(&b);
+	tu_server_stop(srv);
+	ck_assert_int_eq(rec_count(r, TCPCHAT_SEV_LEAVE, "alice", NULL), 1);
 	rec_free(r);
 }
 END_TEST
@@ -2110,16 +2299,20 @@ static Suite *suite(void)
 	TCase *t = tcase_create("membership");
 	tcase_set_timeout(t, 30 * tu_slow());
 	tcase_add_test(t, welcome_names_the_default_room);
+	tcase_add_test(t, protocol_versions_in_the_handshake);
 	tcase_add_test(t, default_room_can_be_renamed);
 	tcase_add_test(t, join_and_part_are_confirmed_to_members);
 	tcase_add_test(t, room_text_reaches_members_only);
 	tcase_add_test(t, non_member_text_is_refused_and_the_connection_stays);
 	tcase_add_test(t, current_room_rule);
+	tcase_add_test(t, rejoining_the_default_room);
+	tcase_add_test(t, leaving_the_server);
 	tcase_add_test(t, no_default_room);
 	suite_add_tcase(s, t);
 	t = tcase_create("topics and lists");
 	tcase_set_timeout(t, 30 * tu_slow());
 	tcase_add_test(t, topics);
+	tcase_add_test(t, server_sets_a_topic);
 	tcase_add_test(t, room_list);
 	tcase_add_test(t, room_list_stops_at_1000);
 	tcase_add_test(t, who_lists_a_room_in_join_order);
@@ -2137,6 +2330,7 @@ static Suite *suite(void)
 	t = tcase_create("handler and api");
 	tcase_set_timeout(t, 30 * tu_slow());
 	tcase_add_test(t, room_join_refused_or_deferred_by_the_handler);
+	tcase_add_test(t, deferred_room_join_of_a_user_who_left);
 	tcase_add_test(t, room_joined_and_part_events);
 	tcase_add_test(t, topic_vetoed_by_the_handler);
 	tcase_add_test(t, forced_join_part_and_room_broadcast_from_threads);
