@@ -1930,6 +1930,91 @@ START_TEST(rooms_and_members_queried_from_the_handler)
 }
 END_TEST
 
+/* ---- the line codec's view -------------------------------------------- */
+
+START_TEST(room_events_as_lines)
+{
+	struct tu_ports ports;
+	tcpchat_server *srv = tu_server_start_mixed(&ports);
+	ck_assert_ptr_nonnull(srv);
+	struct tu_peer b, l;
+	struct tu_msg m;
+	v2_line(&l, ports.line, "lina");
+	v2(&b, ports.bin, "bina");
+	next_line(&l, "--> bina joined");
+	join(&b, "bina", "#x");
+	ck_assert_int_eq(tu_peer_send_line(&l, "/join #x"), 0);
+	next_line(&l, "--> lina joined #x");
+	want(&b, TCPCHAT_MSG_JOIN, "lina", "#x", &m);
+	/* topics */
+	send_topic(&b, "#x", "t1");
+	next_line(&l, "=== topic #x by bina: t1");
+	ck_assert_int_eq(tcpchat_server_set_topic(srv, "#x", "t2"), 0);
+	next_line(&l, "=== topic #x: t2");
+	send_topic(&b, "#x", "");
+	next_line(&l, "=== topic #x cleared by bina");
+	ck_assert_int_eq(tcpchat_server_set_topic(srv, "#x", NULL), 0);
+	next_line(&l, "=== topic #x cleared");
+	ck_assert_int_eq(tu_peer_send_line(&l, "/topic #x lines: all"), 0);
+	next_line(&l, "=== topic #x by lina: lines: all");
+	ck_assert_int_eq(tu_peer_send_line(&l, "/rooms"), 0);
+	next_line(&l, "=== #lobby 2");
+	next_line(&l, "=== #x 2: lines: all");
+	next_line(&l, "=== 2 rooms");
+	ck_assert_int_eq(tu_peer_send_line(&l, "/topic #x"), 0);
+	next_line(&l, "=== topic #x cleared by lina");
+	/* texts and notices */
+	send_room(&b, "#x", "yo");
+	next_line(&l, "[#x] bina: yo");
+	send_room(&b, "#lobby", "hi");
+	next_line(&l, "bina: hi");
+	ck_assert_int_eq(
+	        tcpchat_server_broadcast_room(srv, "#x", "room notice", 11), 0);
+	next_line(&l, "[#x] *** room notice");
+	ck_assert_int_eq(tcpchat_server_broadcast_room(srv, "#lobby",
+	                                               "lobby notice", 12),
+	                 0);
+	next_line(&l, "*** lobby notice");
+	/* parts */
+	part(&b, "bina", "#x", "bye");
+	next_line(&l, "<-- bina left #x (part: bye)");
+	part(&b, "bina", "#lobby", NULL);
+	next_line(&l, "<-- bina left (part)");
+	join(&b, "bina", "#lobby");
+	next_line(&l, "--> bina joined");
+	join(&b, "bina", "#x");
+	next_line(&l, "--> bina joined #x");
+	ck_assert_int_eq(tu_peer_send_line(&l, "/part #x see you"), 0);
+	next_line(&l, "<-- lina left #x (part: see you)");
+	ck_assert_int_eq(tu_peer_send_line(&l, "/join #x"), 0);
+	next_line(&l, "--> lina joined #x");
+	ck_assert_int_eq(tu_peer_send_line(&l, "/part going home"), 0);
+	next_line(&l, "<-- lina left #x (part: going home)");
+	want(&b, TCPCHAT_MSG_LEAVE, "lina", "#x", &m);
+	ck_assert_str_eq(m.body, "see you");
+	want(&b, TCPCHAT_MSG_LEAVE, "lina", "#x", &m);
+	ck_assert_str_eq(m.body, "going home");
+	/* the current room is the default one again */
+	ck_assert_int_eq(tu_peer_send_line(&l, "still here"), 0);
+	want(&b, TCPCHAT_MSG_TEXT, "lina", "#lobby", &m);
+	ck_assert_str_eq(m.body, "still here");
+	ck_assert_int_eq(tu_peer_send_line(&l, "/part"), 0);
+	next_line(&l, "<-- lina left (part)");
+	ck_assert_int_eq(tu_peer_send_line(&l, "lost"), 0);
+	next_line_prefix(&l, "-!- error 26: ");
+	/* a kick, and the WHO of a room */
+	ck_assert_int_eq(tu_peer_send_line(&l, "/join #x"), 0);
+	next_line(&l, "--> lina joined #x");
+	ck_assert_int_eq(tu_peer_send_line(&l, "/who #x"), 0);
+	next_line(&l, "=== 2 in #x: bina lina");
+	ck_assert_int_eq(tcpchat_server_kick(srv, "bina", "be nice"), 0);
+	next_line(&l, "<-- bina left (kicked: be nice)");
+	tu_peer_close(&b);
+	tu_peer_close(&l);
+	tu_server_stop(srv);
+}
+END_TEST
+
 /* ---- a server without a default room --------------------------------------- */
 
 START_TEST(no_default_room)
@@ -2340,6 +2425,7 @@ static Suite *suite(void)
 	tcase_set_timeout(t, 30 * tu_slow());
 	tcase_add_test(t, hostile_room_names_on_every_codec);
 	tcase_add_test(t, hostile_targets_on_every_codec);
+	tcase_add_test(t, room_events_as_lines);
 	suite_add_tcase(s, t);
 	return s;
 }
