@@ -442,6 +442,24 @@ START_TEST(message_event_vetoes_or_holds_a_private_message)
 	want_echo(&a, "alice", "bob", "hold on", &e);
 	ck_assert_uint_eq(e.id, m.id);
 
+	/* held, and its target goes meanwhile: not found at the answer */
+	pthread_mutex_lock(&r.mu);
+	r.held = 0;
+	pthread_mutex_unlock(&r.mu);
+	send_private(&a, "bob", "hold it for bob");
+	ck_assert(tu_wait_until(held_set, &r, TU_TIMEOUT));
+	tu_peer_close(&b);
+	want(&a, TCPCHAT_MSG_LEAVE, "bob", &m);
+	pthread_mutex_lock(&r.mu);
+	ans.id = r.held;
+	ans.rc = -1;
+	pthread_mutex_unlock(&r.mu);
+	ck_assert_int_eq(pthread_create(&t, NULL, accept_main, &ans), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(ans.rc, 0);
+	want_error(&a, TCPCHAT_WIRE_NOTFOUND, &m);
+	v2(&b, port, "bob");
+
 	mark(srv, "end");
 	/* alice: only the echo above; bob: nothing of the vetoed one */
 	ck_assert_int_eq(texts_upto(&a, "end"), 0);

@@ -671,6 +671,17 @@ START_TEST(protocol_1_sees_the_default_room_only)
 	        tu_peer_send(&a, TCPCHAT_MSG_WHO, 0, "#dev", NULL, NULL), 0);
 	want(&a, TCPCHAT_MSG_WHO, NULL, &m);
 	ck_assert_str_eq(m.body, "alice");
+	/* protocol-1 users are members of the default room */
+	ck_assert_int_eq(
+	        tu_peer_send(&a, TCPCHAT_MSG_WHO, 0, "#lobby", NULL, NULL), 0);
+	want(&a, TCPCHAT_MSG_WHO, NULL, &m);
+	ck_assert_uint_eq(m.code, 4);
+	ck_assert_str_eq(m.body, "old oldjson alice bob");
+	ck_assert_int_eq(
+	        tu_peer_send(&a, TCPCHAT_MSG_ROOMS, 0, NULL, NULL, NULL), 0);
+	want(&a, TCPCHAT_MSG_ROOMS, NULL, &m);
+	ck_assert_str_eq(m.room, "#lobby");
+	ck_assert_uint_eq(m.code, 4);
 
 	/* a notice to the default room reaches them as protocol 1 */
 	ck_assert_int_eq(tcpchat_server_broadcast_room(srv, "#lobby",

@@ -1684,6 +1684,57 @@ START_TEST(deferred_room_join_of_a_user_who_left)
 }
 END_TEST
 
+START_TEST(deferred_room_join_is_checked_again)
+{
+	struct rec *r = rec_new();
+	int port;
+	tcpchat_server *srv = rec_server(r, &port);
+	srv_opt(srv, TCPCHAT_SOPT_MAX_ROOMS, 2);
+	r->defer_room = "#vip";
+	srv_go(srv);
+	struct tu_peer a, b, c;
+	struct tu_msg m;
+	v2(&a, port, "alice");
+	v2(&b, port, "bob");
+	v2(&c, port, "carol");
+	/* the last room is taken while alice's join waits */
+	send_join(&a, "#vip");
+	ck_assert(tu_wait_until(deferred_set, r, TU_TIMEOUT));
+	join(&b, "bob", "#other");
+	answer_from_thread(srv, rec_deferred(r), 1, NULL);
+	want_error(&a, TCPCHAT_WIRE_LIMIT);
+	still_here(&a);
+	ck_assert(wait_stats(srv, 3, 2));
+	/* carol is put in the room while her join waits: one membership */
+	pthread_mutex_lock(&r->mu);
+	r->defer_room = "#other";
+	r->deferred = 0;
+	pthread_mutex_unlock(&r->mu);
+	send_join(&c, "#other");
+	ck_assert(tu_wait_until(deferred_set, r, TU_TIMEOUT));
+	ck_assert_int_eq(tcpchat_server_room_join(srv, "carol", "#other"), 0);
+	want(&c, TCPCHAT_MSG_JOIN, "carol", "#other", &m);
+	ck_assert_uint_eq(m.code, 2);
+	answer_from_thread(srv, rec_deferred(r), 1, NULL);
+	want(&c, TCPCHAT_MSG_JOIN, "carol", "#other", &m);
+	ck_assert_uint_eq(m.code, 2);
+	ck_assert_int_eq(
+	        tu_peer_send(&c, TCPCHAT_MSG_WHO, 0, "#other", NULL, NULL), 0);
+	want(&c, TCPCHAT_MSG_WHO, NULL, "#other", &m);
+	ck_assert_uint_eq(m.code, 2);
+	ck_assert_str_eq(m.body, "bob carol");
+	/* and #other is now carol's current room */
+	ck_assert_int_eq(tu_peer_send_text(&c, "here"), 0);
+	want(&b, TCPCHAT_MSG_TEXT, "carol", "#other", &m);
+	ck_assert_str_eq(m.body, "here");
+	tu_peer_close(&a);
+	tu_peer_close(&b);
+	tu_peer_close(&c);
+	tu_server_stop(srv);
+	rec_free(r);
+}
+END_TEST
+
 START_TEST(room_joined_and_part_events)
 {
 	struct rec *r = rec_new();
@@ -2416,6 +2467,7 @@ static Suite *suite(void)
 	tcase_set_timeout(t, 30 * tu_slow());
 	tcase_add_test(t, room_join_refused_or_deferred_by_the_handler);
 	tcase_add_test(t, deferred_room_join_of_a_user_who_left);
+	tcase_add_test(t, deferred_room_join_is_checked_again);
 	tcase_add_test(t, room_joined_and_part_events);
 	tcase_add_test(t, topic_vetoed_by_the_handler);
 	tcase_add_test(t, forced_join_part_and_room_broadcast_from_threads);
