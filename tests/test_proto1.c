@@ -661,9 +661,12 @@ START_TEST(protocol_1_sees_the_default_room_only)
 	                              TCPCHAT_REASON_PART, "#dev", NULL, NULL),
 	                 0);
 	want(&a, TCPCHAT_MSG_LEAVE, "bob", &m);
-	/* forced into a room: a protocol-1 user is skipped */
+	/* forced into a room, or out of the default one: a protocol-1
+	 * user is skipped */
 	ck_assert_int_eq(tcpchat_server_room_join(srv, "old", "#dev"), 0);
 	ck_assert_int_eq(tcpchat_server_room_join(srv, "oldjson", "#dev"), 0);
+	ck_assert_int_eq(tcpchat_server_room_part(srv, "old", "#lobby", "out"),
+	                 0);
 	mark(srv, "rooms");
 	ck_assert_int_eq(v1_upto(&o, "rooms"), 0);
 	ck_assert_int_eq(v1_upto(&j, "rooms"), 0);

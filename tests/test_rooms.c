@@ -1068,6 +1068,35 @@ START_TEST(room_list_stops_at_1000)
 }
 END_TEST
 
+START_TEST(room_list_is_a_reply_and_always_queued)
+{
+	enum { ROOMS = 40 };
+	int port;
+	tcpchat_server *srv = srv_new(&port);
+	srv_opt(srv, TCPCHAT_SOPT_QUEUE_FRAMES, 16);
+	srv_go(srv);
+	struct tu_peer a;
+	struct tu_msg m;
+	char room[16];
+	v2(&a, port, "alice");
+	for (int i = 0; i < ROOMS; i++) {
+		snprintf(room, sizeof room, "#q%02d", i);
+		join(&a, "alice", room);
+	}
+	/* tcpchat-protocol(7), LIMITS: replies are always queued */
+	send_rooms(&a);
+	want_entry(&a, "#lobby", 1, "", TCPCHAT_MSGF_DEFAULT_ROOM);
+	for (int i = 0; i < ROOMS; i++) {
+		snprintf(room, sizeof room, "#q%02d", i);
+		want_entry(&a, room, 1, "", 0);
+	}
+	want(&a, TCPCHAT_MSG_ROOMS, NULL, "", &m);
+	ck_assert_uint_eq(m.code, ROOMS + 1);
+	tu_peer_close(&a);
+	tu_server_stop(srv);
+}
+END_TEST
+
 /* ---- WHO for a room -------------------------------------------------------- */
 
 START_TEST(who_lists_a_room_in_join_order)
@@ -2451,6 +2480,7 @@ static Suite *suite(void)
 	tcase_add_test(t, server_sets_a_topic);
 	tcase_add_test(t, room_list);
 	tcase_add_test(t, room_list_stops_at_1000);
+	tcase_add_test(t, room_list_is_a_reply_and_always_queued);
 	tcase_add_test(t, who_lists_a_room_in_join_order);
 	tcase_add_test(t, who_counts_a_big_room_exactly);
 	suite_add_tcase(s, t);
