@@ -4,9 +4,10 @@
 #
 #   bench/compare.sh [--quick] [--repeat N] [--servers "tcpchat redis nats"]
 #                    [--duration S] [--warmup S] [--window N]
-#                    [--idle-connections N] [--build DIR] [--source DIR]
-#                    [--no-build] [--server-bin F] [--bench-bin F]
-#                    [--out DIR] [--no-install]
+#                    [--idle-connections N] [--storm-connections N]
+#                    [--rooms-rate M] [--only REGEX] [--build DIR]
+#                    [--source DIR] [--no-build] [--server-bin F]
+#                    [--bench-bin F] [--out DIR] [--no-install]
 #   bench/compare.sh --fixed [--fraction F] [--cells "10x64 100x512 ..."]
 #                    [--cal-duration S] [--rate D | --capacity-from FILE]
 #                    [--tick US] [other options as above]
@@ -29,6 +30,9 @@ duration=""
 warmup=1
 window=256
 idle_conns=""
+storm_conns=""
+rooms_rate=5000
+only=""
 build="$repo/build-bench"
 source_dir=""
 do_build=1
@@ -51,7 +55,7 @@ port_redis=16379
 port_nats=14222
 
 usage() {
-	sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 die() {
@@ -72,6 +76,9 @@ while [ $# -gt 0 ]; do
 	--warmup) need_arg "$@"; warmup=$2; shift ;;
 	--window) need_arg "$@"; window=$2; shift ;;
 	--idle-connections) need_arg "$@"; idle_conns=$2; shift ;;
+	--storm-connections) need_arg "$@"; storm_conns=$2; shift ;;
+	--rooms-rate) need_arg "$@"; rooms_rate=$2; shift ;;
+	--only) need_arg "$@"; only=$2; shift ;;
 	--build) need_arg "$@"; build=$2; shift ;;
 	--source) need_arg "$@"; source_dir=$2; shift ;;
 	--no-build) do_build=0 ;;
@@ -98,7 +105,7 @@ for s in $servers; do
 	*) echo "compare.sh: unknown server '$s' (tcpchat, redis, nats)" >&2; exit 2 ;;
 	esac
 done
-for v in "$repeat" "$window" "$idle_conns"; do
+for v in "$repeat" "$window" "$idle_conns" "$storm_conns" "$rooms_rate"; do
 	[[ -z "$v" || "$v" =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: '$v' is not a positive integer" >&2; exit 2; }
 done
 for v in "$duration" "$warmup"; do
@@ -113,7 +120,10 @@ for v in "$server_bin" "$bench_bin"; do
 done
 
 # The matrix.  Cell ids: thr_R_S_B (throughput: receivers, senders, payload
-# bytes), rate_R_M (M msg/s in total, 64 B), idle_N (N connections).
+# bytes), rate_R_M (M msg/s in total, 64 B), idle_N (N connections),
+# storm_N (N never-reading connections, servers with their defaults),
+# rooms_K_M_R (K rooms of M members, R msg/s in total, 64 B), big_R_S_B
+# (as thr_R_S_B, in room 0 of 100 rooms; the 99 others have 3 members).
 cells=()
 if [ "$fixed" = 1 ]; then
 	# Fixed-load cells: RxB (receivers x payload bytes), 1 sender.  For
@@ -160,8 +170,9 @@ if [ "$fixed" = 1 ]; then
 	done
 	[ ${#cells[@]} -gt 0 ] || { echo "compare.sh: no cells" >&2; exit 2; }
 elif [ "$quick" = 1 ]; then
-	: "${repeat:=1}" "${duration:=3}" "${idle_conns:=2000}"
-	cells=(thr_100_1_64 rate_100_1000 "idle_$idle_conns")
+	: "${repeat:=1}" "${duration:=3}" "${idle_conns:=2000}" "${storm_conns:=10000}"
+	cells=(thr_100_1_64 thr_1000_1_64 big_1000_1_64 rate_100_1000
+		"rooms_100_10_$rooms_rate" "idle_$idle_conns" "storm_$storm_conns")
 else
 	: "${repeat:=3}" "${duration:=5}" "${idle_conns:=10000}"
 	for r in 10 100 1000; do
@@ -171,18 +182,48 @@ else
 			done
 		done
 	done
+	for s in 1 4; do
+		cells+=("big_1000_${s}_64")
+	done
 	for r in 10 100 1000; do
 		cells+=("rate_${r}_1000")
 	done
-	cells+=("idle_$idle_conns")
+	cells+=("rooms_100_10_$rooms_rate")
+	: "${storm_conns:=10000}"
+	cells+=("idle_$idle_conns" "storm_$storm_conns")
 fi
+if [ -n "$only" ]; then
+	kept=()
+	for c in "${cells[@]}"; do
+		if [[ "$c" =~ $only ]]; then
+			kept+=("$c")
+		fi
+	done
+	[ ${#kept[@]} -gt 0 ] || { echo "compare.sh: --only '$only' matches none of: ${cells[*]}" >&2; exit 2; }
+	cells=("${kept[@]}")
+fi
+# The file descriptors the largest cell needs.
+most_conns=${idle_conns:-0}
+for c in "${cells[@]}"; do
+	case "$c" in
+	storm_*) n=${c#storm_} ;;
+	big_*)
+		IFS=_ read -r _ r s _ <<<"$c"
+		n=$((r + s + 300))
+		;;
+	*) n=0 ;;
+	esac
+	if [ "$n" -gt "$most_conns" ]; then
+		most_conns=$n
+	fi
+done
 
 # ---- file descriptors ------------------------------------------------------
 hard=$(ulimit -Hn)
 [ "$hard" = unlimited ] && hard=1048576
 ulimit -n "$hard" 2>/dev/null || true
-if [ "$(ulimit -n)" -lt $((idle_conns + 1100)) ]; then
-	die "ulimit -n is $(ulimit -n); $idle_conns idle connections need about $((idle_conns + 1100)) (use --idle-connections or raise the hard limit)"
+if [ "$(ulimit -n)" -lt $((most_conns + 1100)) ]; then
+	die "ulimit -n is $(ulimit -n); $most_conns connections need about $((most_conns + 1100)) (use --idle-connections / --storm-connections or raise the hard limit)"
 fi
 
 # ---- servers installed? ------------------------------------------------------
@@ -292,10 +333,19 @@ port_open() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# start_server NAME: starts it on its port, sets server_pid, waits until
-# the port accepts connections.
+# start_server NAME [CELL]: starts it on its port, sets server_pid, waits
+# until the port accepts connections.  For a storm_N cell tcpchat-server
+# runs with its defaults (only --log-level, and --max-clients when N is
+# over the default 10000).
 start_server() {
-	local name=$1 port log i
+	local name=$1 cell=${2:-} port log i
+	local tc_opts=(--queue 65536 --max-clients 20000 --idle-timeout 0)
+	if [[ "$cell" == storm_* ]]; then
+		tc_opts=()
+		if [ "${cell#storm_}" -gt 10000 ]; then
+			tc_opts=(--max-clients "${cell#storm_}")
+		fi
+	fi
 	port=$(server_port "$name")
 	log="$out/$name-server.log"
 	if port_open "$port"; then
@@ -303,9 +353,8 @@ start_server() {
 	fi
 	case "$name" in
 	tcpchat)
-		"$server_bin" --listen "binary@127.0.0.1:$port" --queue 65536 \
-			--max-clients 20000 --idle-timeout 0 "${tcpchat_extra[@]}" \
-			>>"$log" 2>&1 &
+		"$server_bin" --listen "binary@127.0.0.1:$port" "${tc_opts[@]}" \
+			"${tcpchat_extra[@]}" >>"$log" 2>&1 &
 		;;
 	redis)
 		redis-server --port "$port" --bind 127.0.0.1 --save '' \
@@ -347,6 +396,9 @@ bench_args() {
 	thr) echo "--mode throughput --receivers $2 --senders $3 --size $4 --window $window --duration $duration --warmup $warmup" ;;
 	rate) echo "--mode rate --receivers $2 --senders 1 --size 64 --rate $3 --duration $duration --warmup $warmup" ;;
 	idle) echo "--mode idle --connections $2" ;;
+	storm) echo "--mode storm --connections $2" ;;
+	rooms) echo "--mode rooms --rooms $2 --members $3 --rate $4 --size 64 --duration $duration --warmup $warmup" ;;
+	big) echo "--mode throughput --receivers $2 --senders $3 --size $4 --window $window --rooms 100 --members 3 --duration $duration --warmup $warmup" ;;
 	esac
 }
 
@@ -356,7 +408,7 @@ bench_args() {
 one_run() {
 	local cell=$1 srv=$2 k=$3 dur=$4 args=$5 logf limit rc line summary
 	run=$((run + 1))
-	start_server "$srv"
+	start_server "$srv" "$cell"
 	logf="$out/run-$cell-$srv-$k.txt"
 	limit=$(awk -v d="$dur" -v w="$warmup" 'BEGIN { printf "%d", d + w + 150 }')
 	rc=0
@@ -750,7 +802,16 @@ function label(c,    p) {
 		return sprintf("thr  r=%-4s s=%s %4sB", p[2], p[3], p[4])
 	if (p[1] == "rate")
 		return sprintf("rate r=%-4s %s/s 64B", p[2], p[3])
+	if (p[1] == "big")
+		return sprintf("big  r=%-4s s=%s %4sB", p[2], p[3], p[4])
+	if (p[1] == "rooms")
+		return sprintf("rooms %sx%s %s/s 64B", p[2], p[3], p[4])
+	if (p[1] == "storm")
+		return sprintf("storm %s conns", p[2])
 	return sprintf("idle %s conns", p[2])
+}
+function memcell(c) {
+	return c ~ /^(idle|storm)_/
 }
 {
 	cell = ""; srv = ""
@@ -780,6 +841,8 @@ function label(c,    p) {
 END {
 	ns = split(servers, S, " ")
 	nc = split(cells, C, " ")
+	for (c = 1; c <= nc; c++)
+		incells[C[c]] = 1
 	printf "== median of %d run(s) per cell; %s s measured after %s s warm-up; throughput window %s ==\n", repeat, duration, warmup, window
 	printf "%-24s", ""
 	for (i = 1; i <= ns; i++)
@@ -789,7 +852,7 @@ END {
 		printf " | %8s %7s %8s %5s", "deliv/s", "ns/msg", "p99 us", "lost"
 	printf "\n"
 	for (c = 1; c <= nc; c++) {
-		if (C[c] ~ /^idle_/)
+		if (memcell(C[c]))
 			continue
 		printf "%-24s", label(C[c])
 		for (i = 1; i <= ns; i++) {
@@ -807,7 +870,7 @@ END {
 		printf "\n"
 	}
 	for (c = 1; c <= nc; c++) {
-		if (C[c] !~ /^idle_/)
+		if (!memcell(C[c]))
 			continue
 		printf "%-24s", label(C[c])
 		for (i = 1; i <= ns; i++) {
@@ -821,11 +884,41 @@ END {
 		}
 		printf "\n"
 	}
+	# A big room among 100 rooms against the broadcast of the same shape.
+	nb = 0
+	for (c = 1; c <= nc; c++) {
+		if (C[c] !~ /^big_/)
+			continue
+		t = C[c]
+		sub(/^big_/, "thr_", t)
+		if (!(t in incells))
+			continue
+		if (nb++ == 0) {
+			printf "\n== big room / broadcast: server ns/msg of big_R_S_B divided by thr_R_S_B (1.00: same cost per delivery) ==\n"
+			printf "%-24s", "cell"
+			for (i = 1; i <= ns; i++)
+				printf " | %-30s", S[i]
+			printf "\n"
+		}
+		printf "%-24s", label(C[c])
+		for (i = 1; i <= ns; i++) {
+			a = median(C[c] SUBSEP S[i] SUBSEP "server_ns_per_msg")
+			b = median(t SUBSEP S[i] SUBSEP "server_ns_per_msg")
+			r = (a == "-" || b == "-" || b <= 0) ? "-" : sprintf("%.2f (%.0f / %.0f)", a / b, a, b)
+			printf " | %-30s", r
+		}
+		printf "\n"
+	}
 	print ""
 	print "deliv/s: messages delivered per second, summed over receivers (median)."
 	print "ns/msg: server CPU time per delivered message.  p99 us: 99th percentile"
 	print "send-to-receipt latency.  lost: messages lost, summed over all runs."
+	print "big: as thr, with receivers and senders in one room of 100 (99 rooms of"
+	print "3 idle members).  rooms KxM R/s: K rooms of M members, each member sends"
+	print "to its room, R msg/s in all (Redis also delivers to the publisher)."
 	print "idle: server RSS growth per logged-in idle connection, and login time."
+	print "storm: the same for connections that never read after the login reply,"
+	print "logged in as fast as possible; tcpchat-server runs with its defaults."
 	print "*: the bench itself used >= 90% of a core (it may be the bottleneck)."
 	print "!: at least one run failed; see the run logs."
 }' "$results" | tee "$out/table.txt"

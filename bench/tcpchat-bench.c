@@ -70,7 +70,7 @@
 #define HIST_BUCKETS (64u * HIST_SUB)
 
 enum proto { P_TCPCHAT, P_REDIS, P_NATS };
-enum mode { M_THROUGHPUT, M_RATE, M_IDLE };
+enum mode { M_THROUGHPUT, M_RATE, M_IDLE, M_STORM, M_ROOMS };
 enum role { R_RECV, R_SEND, R_IDLE };
 enum cstate { C_NEW, C_CONNECTING, C_LOGIN, C_READY, C_DEAD };
 enum phase { PH_SETUP, PH_WARMUP, PH_MEASURE, PH_DRAIN, PH_DONE };
@@ -90,15 +90,24 @@ enum {
 #define TC_FIELD 5
 #define TC_TAG_SENDER 1
 #define TC_TAG_BODY 2
+#define TC_TAG_ROOM 3
+#define TC_TAG_CAPS 16
+#define TC_CAPS_V2 0x3 /* TCPCHAT_CAP_BASE | TCPCHAT_CAP_ROOMS */
+#define TC_WIRE_VERSION 12
+#define ROOM_NAME_MAX 24
 
 static const char *const proto_names[] = {"tcpchat", "redis", "nats"};
-static const char *const mode_names[] = {"throughput", "rate", "idle"};
+static const char *const mode_names[] = {"throughput", "rate", "idle", "storm",
+                                         "rooms"};
 
 struct conn {
 	int fd;
 	uint8_t role, state, epout, got_info;
-	uint32_t idx; /* receiver, sender or idle index */
-	char *in;     /* partial frame carried between reads */
+	uint32_t idx;          /* receiver, sender or idle index */
+	uint32_t room;         /* room index (with rooms), else 0 */
+	uint8_t joining;       /* tcpchat: JOIN sent, confirmation not yet in */
+	uint8_t hello_version; /* tcpchat: the version of our HELLO */
+	char *in;              /* partial frame carried between reads */
 	size_t inlen, incap;
 	char *out; /* bytes not yet written */
 	size_t outoff, outlen, outcap;
@@ -120,6 +129,19 @@ static struct {
 	double rate, duration, warmup, drain, timeout, settle;
 	long server_pid;
 	int64_t tick_ns; /* rate mode: shortest time between wake-ups */
+	int tick_set;
+	long rooms;    /* 0: no rooms (one channel, the default room) */
+	long members;  /* rooms mode: per room; else idle members of the
+	               * rooms other than room 0 */
+	long parallel; /* connections in connect/login at once */
+	int tc_version, tc_version_fixed; /* tcpchat HELLO version */
+
+	/* layout */
+	int mesh;        /* rooms mode: every member sends to its room */
+	int self_echo;   /* a publisher gets its own messages (Redis) */
+	long extra;      /* idle members of rooms 1.. (throughput, rate) */
+	long pub_expect; /* Redis: subscribers a PUBLISH should reach */
+	int room_width;
 
 	/* setup */
 	struct sockaddr_storage addr;
@@ -129,7 +151,8 @@ static struct {
 	long nconns, next_open, connecting, nready;
 	char *rbuf;
 	size_t rbuf_cap, max_frame, max_partial;
-	char *frame; /* one encoded message; payload header overwritten */
+	char *frame; /* encoded messages, one per room that gets traffic;
+	              * payload header overwritten */
 	size_t frame_len, payload_off;
 	int64_t setup_ns;
 
@@ -295,6 +318,64 @@ static int get_dec(const char *p, size_t n, uint64_t *out)
 	}
 	*out = v;
 	return 0;
+}
+
+/* ---- rooms and layout ------------------------------------------------------
+ * Rooms mode ("mesh"): connection i is member i % members of room
+ * i / members, and both receiver and sender number i.  Throughput and
+ * rate modes with --rooms: the receivers and the senders are in room 0,
+ * then come the idle members of rooms 1 .. rooms - 1. */
+
+/* The name of room k: "#r007" (tcpchat) or "r007" (Redis channel, NATS
+ * subject); all of the same length, so all frames are. */
+static size_t room_name(long k, char *buf, size_t n)
+{
+	int len = snprintf(buf, n, "%sr%0*ld", G.proto == P_TCPCHAT ? "#" : "",
+	                   G.room_width, k);
+	return len > 0 ? (size_t)len : 0;
+}
+
+/* The channel of a receiver in Redis and NATS without rooms. */
+#define CHANNEL "bench"
+
+static int is_rate(void)
+{
+	return G.mode == M_RATE || G.mode == M_ROOMS;
+}
+
+static int has_rooms(void)
+{
+	return G.rooms > 0 && G.mode != M_IDLE && G.mode != M_STORM;
+}
+
+static struct conn *sender_conn(long s)
+{
+	return &G.conns[G.mesh ? s : G.receivers + s];
+}
+
+/* Receiver r gets the messages of senders lo .. hi - 1 (in rooms mode,
+ * except itself unless the server echoes). */
+static void sender_range(long r, long *lo, long *hi)
+{
+	if (G.mesh) {
+		*lo = r / G.members * G.members;
+		*hi = *lo + G.members;
+	} else {
+		*lo = 0;
+		*hi = G.senders;
+	}
+}
+
+static int pair_expected(long r, long s)
+{
+	return !G.mesh || G.self_echo || r != s;
+}
+
+static size_t pair_index(long r, long s)
+{
+	if (G.mesh)
+		return (size_t)r * (size_t)G.members + (size_t)(s % G.members);
+	return (size_t)r * (size_t)G.senders + (size_t)s;
 }
 
 /* ---- latency histogram ----------------------------------------------------
@@ -516,11 +597,16 @@ static void conn_flush(struct conn *c)
 
 /* ---- protocol: logging in ------------------------------------------------ */
 
+/* Appends a tcpchat binary frame: the header, then the fields sender
+ * (tag 1), room (tag 3) and caps (tag 16) when non-empty, in tag order. */
 static void tc_frame(struct conn *c, unsigned type, uint64_t id, uint32_t code,
-                     const char *sender, size_t slen)
+                     const char *sender, size_t slen, const char *room,
+                     size_t rlen, uint64_t caps)
 {
-	size_t body = TC_HDR + (slen ? TC_FIELD + slen : 0);
+	size_t body = TC_HDR + (slen ? TC_FIELD + slen : 0) +
+	              (rlen ? TC_FIELD + rlen : 0) + (caps ? TC_FIELD + 8 : 0);
 	unsigned char *p = (unsigned char *)out_reserve(c, 4 + body);
+	unsigned char *f = p + 4 + TC_HDR;
 	memset(p, 0, 4 + TC_HDR);
 	put_u32(p, (uint32_t)body);
 	p[4] = 1;
@@ -528,38 +614,86 @@ static void tc_frame(struct conn *c, unsigned type, uint64_t id, uint32_t code,
 	put_u64(p + 8, id);
 	put_u32(p + 24, code);
 	if (slen) {
-		p[28] = TC_TAG_SENDER;
-		put_u32(p + 29, (uint32_t)slen);
-		memcpy(p + 33, sender, slen);
+		f[0] = TC_TAG_SENDER;
+		put_u32(f + 1, (uint32_t)slen);
+		memcpy(f + TC_FIELD, sender, slen);
+		f += TC_FIELD + slen;
+	}
+	if (rlen) {
+		f[0] = TC_TAG_ROOM;
+		put_u32(f + 1, (uint32_t)rlen);
+		memcpy(f + TC_FIELD, room, rlen);
+		f += TC_FIELD + rlen;
+	}
+	if (caps) {
+		f[0] = TC_TAG_CAPS;
+		put_u32(f + 1, 8);
+		put_u64(f + TC_FIELD, caps);
 	}
 	c->outlen += 4 + body;
 }
 
-static void resp_subscribe(struct conn *c)
+/* A RESP command of up to 3 arguments. */
+static void resp_cmd(struct conn *c, const char *a, const char *b,
+                     const char *d)
 {
-	out_str(c, "*2\r\n$9\r\nSUBSCRIBE\r\n$5\r\nbench\r\n");
+	const char *args[3] = {a, b, d};
+	char buf[128];
+	int n = d ? 3 : b ? 2 : 1;
+	int k = snprintf(buf, sizeof buf, "*%d\r\n", n);
+	out_append(c, buf, (size_t)k);
+	for (int i = 0; i < n; i++) {
+		k = snprintf(buf, sizeof buf, "$%zu\r\n%s\r\n", strlen(args[i]),
+		             args[i]);
+		out_append(c, buf, (size_t)k);
+	}
+}
+
+/* The room a connection joins, subscribes to or publishes to: 1 and its
+ * name, or 0 for the default room / the channel "bench". */
+static int conn_room(const struct conn *c, char *buf, size_t n)
+{
+	if (!has_rooms())
+		return 0;
+	room_name((long)c->room, buf, n);
+	return 1;
 }
 
 /* Sends what logs the connection in (NATS: once INFO has arrived). */
 static void send_login(struct conn *c)
 {
-	char name[32];
+	char name[32], room[ROOM_NAME_MAX], line[128];
+	const char *chan = conn_room(c, room, sizeof room) ? room : CHANNEL;
 	switch (G.proto) {
 	case P_TCPCHAT:
 		conn_name(c, name, sizeof name);
-		tc_frame(c, TC_HELLO, 0, 1, name, strlen(name));
+		c->hello_version = (uint8_t)G.tc_version;
+		tc_frame(c, TC_HELLO, 0, (uint32_t)G.tc_version, name,
+		         strlen(name), NULL, 0,
+		         G.tc_version >= 2 ? TC_CAPS_V2 : 0);
 		break;
 	case P_REDIS:
-		if (c->role == R_SEND)
-			out_str(c, "*1\r\n$4\r\nPING\r\n");
-		else
-			resp_subscribe(c);
+		if (c->role == R_SEND) {
+			resp_cmd(c, "PING", NULL, NULL);
+			break;
+		}
+		/* Rooms mode: a subscriber publishes too, which Redis
+		 * allows only to RESP3 clients. */
+		if (G.mesh)
+			resp_cmd(c, "HELLO", "3", NULL);
+		resp_cmd(c, "SUBSCRIBE", chan, NULL);
 		break;
 	case P_NATS:
-		out_str(c,
-		        "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n");
-		if (c->role != R_SEND)
-			out_str(c, "SUB bench 1\r\n");
+		/* Rooms mode: no copy of one's own messages, as in
+		 * tcpchat. */
+		out_str(c, G.mesh ? "CONNECT {\"verbose\":false,\"pedantic\":"
+		                    "false,\"echo\":false}\r\n"
+		                  : "CONNECT {\"verbose\":false,\"pedantic\":"
+		                    "false}\r\n");
+		if (c->role != R_SEND) {
+			snprintf(line, sizeof line, "SUB %s 1\r\n", chan);
+			out_str(c, line);
+		}
 		out_str(c, "PING\r\n");
 		break;
 	}
@@ -567,6 +701,8 @@ static void send_login(struct conn *c)
 }
 
 static void open_more(void);
+static void start_connect(struct conn *c);
+static void conn_close(struct conn *c);
 
 static void conn_ready(struct conn *c)
 {
@@ -579,7 +715,37 @@ static void conn_ready(struct conn *c)
 		G.alive_recv++;
 	else if (c->role == R_SEND)
 		G.alive_send++;
+	if (G.mesh)
+		G.alive_send++; /* every member sends */
+	if (G.mode == M_STORM) {
+		/* Never read again: only hear of a close by the server. */
+		struct epoll_event ev = {0};
+		ev.events = EPOLLRDHUP;
+		ev.data.u64 = (uint64_t)(c - G.conns);
+		if (epoll_ctl(G.ep, EPOLL_CTL_MOD, c->fd, &ev) != 0)
+			die("epoll_ctl: %s", strerror(errno));
+		c->epout = 0;
+	}
 	open_more();
+}
+
+/* Parsing goes on while the connection is logging in or logged in; in
+ * storm mode it stops right after the login reply. */
+static int parse_more(const struct conn *c)
+{
+	if (c->state == C_LOGIN)
+		return 1;
+	return c->state == C_READY && G.mode != M_STORM;
+}
+
+/* Opens the connection again (after a protocol version fallback). */
+static void conn_retry(struct conn *c)
+{
+	conn_close(c);
+	G.connecting--;
+	c->got_info = 0;
+	c->joining = 0;
+	start_connect(c);
 }
 
 static void server_error(struct conn *c, uint32_t code, const char *text,
@@ -588,11 +754,28 @@ static void server_error(struct conn *c, uint32_t code, const char *text,
 	char name[32];
 	if ((int)len > 200)
 		len = 200;
+	/* A server of protocol 1 refuses a HELLO of version 2: speak 1,
+	 * unless --tcpchat-version says otherwise or rooms are needed. */
+	if (c->state == C_LOGIN && G.proto == P_TCPCHAT &&
+	    code == TC_WIRE_VERSION && c->hello_version == 2 &&
+	    !G.tc_version_fixed && !has_rooms()) {
+		if (G.tc_version == 2)
+			warn(NULL, "the server refused protocol 2; using "
+			           "protocol 1");
+		G.tc_version = 1;
+		conn_retry(c);
+		return;
+	}
 	if (c->state != C_READY)
 		die("server refused %s: %.*s%s",
 		    conn_name(c, name, sizeof name), (int)len, text,
 		    G.proto == P_TCPCHAT && code == 8
 		            ? " (another bench still connected?)"
+		    : G.proto == P_TCPCHAT && code == TC_WIRE_VERSION
+		            ? (has_rooms() ? " (rooms need protocol 2)"
+		               : c->hello_version == 2
+		                       ? " (try --tcpchat-version 1)"
+		                       : " (try --tcpchat-version 2)")
 		            : "");
 	G.server_errors++;
 	warn(&G.warned_error, "server error on %s: %.*s",
@@ -607,6 +790,15 @@ static void on_payload(struct conn *c, const char *p, size_t n, int64_t now)
 	if (c->state != C_READY)
 		return;
 	G.rx_total++;
+	if (c->role == R_IDLE) {
+		/* a member of another room than the one written to */
+		G.bad_payload++;
+		warn(&G.warned_payload,
+		     "a message reached i%" PRIu32
+		     ", a member of room %" PRIu32,
+		     c->idx, c->room);
+		return;
+	}
 	if (c->role != R_RECV) {
 		G.other_rx++; /* tcpchat: a sender sees the other senders */
 		return;
@@ -619,7 +811,17 @@ static void on_payload(struct conn *c, const char *p, size_t n, int64_t now)
 		     n, (int)(n < 40 ? n : 40), p);
 		return;
 	}
-	size_t pair = (size_t)c->idx * (size_t)G.senders + (size_t)s;
+	if (G.mesh && ((long)s / G.members != (long)c->idx / G.members ||
+	               !pair_expected((long)c->idx, (long)s))) {
+		G.bad_payload++;
+		warn(&G.warned_payload,
+		     "the message %" PRIu64 " of r%" PRIu64 " (room %" PRIu64
+		     ") reached r%" PRIu32 " (room %ld)",
+		     seq, s, s / (uint64_t)G.members, c->idx,
+		     (long)c->idx / G.members);
+		return;
+	}
+	size_t pair = pair_index((long)c->idx, (long)s);
 	int in_window = (int64_t)ts >= G.t_start && (int64_t)ts < G.t_end;
 	if (now >= G.t_start && now < G.t_end)
 		G.rx_win++;
@@ -641,7 +843,7 @@ static void on_payload(struct conn *c, const char *p, size_t n, int64_t now)
 static long tc_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 {
 	size_t pos = 0;
-	while (len - pos >= 4 && c->state != C_DEAD) {
+	while (len - pos >= 4 && parse_more(c)) {
 		const unsigned char *p = (const unsigned char *)buf + pos;
 		uint32_t body = get_u32(p);
 		if (body < TC_HDR || body > G.max_frame) {
@@ -659,8 +861,8 @@ static long tc_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 		unsigned type = p[5];
 		uint64_t id = get_u64(p + 8);
 		uint32_t code = get_u32(p + 24);
-		const char *text = NULL;
-		size_t tlen = 0, off = 4 + TC_HDR;
+		const char *text = NULL, *sender = NULL, *room = NULL;
+		size_t tlen = 0, slen = 0, rlen = 0, off = 4 + TC_HDR;
 		while (off < end) {
 			if (end - off < TC_FIELD) {
 				warn(NULL, "tcpchat: truncated field");
@@ -676,18 +878,51 @@ static long tc_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 			if (tag == TC_TAG_BODY) {
 				text = (const char *)p + off;
 				tlen = n;
+			} else if (tag == TC_TAG_SENDER) {
+				sender = (const char *)p + off;
+				slen = n;
+			} else if (tag == TC_TAG_ROOM) {
+				room = (const char *)p + off;
+				rlen = n;
 			}
 			off += n;
 		}
 		switch (type) {
 		case TC_WELCOME:
-			conn_ready(c);
+			if (c->state == C_LOGIN && has_rooms() && !c->joining) {
+				/* Join the room; logged in once the server
+				 * confirms. */
+				char rn[ROOM_NAME_MAX];
+				size_t rl =
+				        room_name((long)c->room, rn, sizeof rn);
+				tc_frame(c, TC_JOIN, 0, 0, NULL, 0, rn, rl, 0);
+				c->joining = 1;
+			} else {
+				conn_ready(c);
+			}
 			break;
 		case TC_TEXT:
 			if (text)
 				on_payload(c, text, tlen, now);
 			break;
 		case TC_JOIN:
+			if (c->state == C_LOGIN && c->joining) {
+				/* Our confirmation: the sender is ourselves and
+				 * the room is ours. */
+				char me[32], rn[ROOM_NAME_MAX];
+				size_t ml = strlen(conn_name(c, me, sizeof me));
+				size_t rl =
+				        room_name((long)c->room, rn, sizeof rn);
+				if (slen == ml && rlen == rl && sender &&
+				    room && !memcmp(sender, me, ml) &&
+				    !memcmp(room, rn, rl)) {
+					c->joining = 0;
+					conn_ready(c);
+					break;
+				}
+			}
+			G.notices++;
+			break;
 		case TC_LEAVE:
 			G.notices++;
 			break;
@@ -697,7 +932,7 @@ static long tc_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 			break;
 		case TC_PING:
 			G.pings++;
-			tc_frame(c, TC_PONG, id, 0, NULL, 0);
+			tc_frame(c, TC_PONG, id, 0, NULL, 0, NULL, 0, 0);
 			break;
 		case TC_PONG:
 			break;
@@ -769,6 +1004,73 @@ static long resp_scalar(const char *b, size_t len, struct resp_item *it)
 	}
 }
 
+/* Skips one RESP3 value of any type (the map that answers HELLO 3).
+ * Returns bytes used, 0 if incomplete, -1 on a protocol error. */
+static long resp_skip(const char *b, size_t len, int depth)
+{
+	struct resp_item it;
+	if (len == 0)
+		return 0;
+	if (depth > 8)
+		return -1;
+	switch (b[0]) {
+	case '*':
+	case '>':
+	case '~':
+	case '%':
+	case '|': {
+		const char *nl = memchr(b, '\n', len < 32 ? len : 32);
+		uint64_t n;
+		if (!nl)
+			return len >= 32 ? -1 : 0;
+		size_t ll = (size_t)(nl - b), used = ll + 1;
+		if (ll == 3 && b[1] == '-' && b[2] == '1')
+			return (long)used; /* null array */
+		if (ll < 2 || nl[-1] != '\r' || get_dec(b + 1, ll - 2, &n) ||
+		    n > 1024)
+			return -1;
+		if (b[0] == '%' || b[0] == '|')
+			n *= 2;
+		for (uint64_t i = 0; i < n; i++) {
+			long k = resp_skip(b + used, len - used, depth + 1);
+			if (k <= 0)
+				return k;
+			used += (size_t)k;
+		}
+		/* an attribute comes before the value it describes */
+		if (b[0] == '|') {
+			long k = resp_skip(b + used, len - used, depth + 1);
+			return k <= 0 ? k : (long)(used + (size_t)k);
+		}
+		return (long)used;
+	}
+	case '_':
+	case ',':
+	case '#':
+	case '(': {
+		const char *nl =
+		        memchr(b, '\n', len < MAX_LINE ? len : MAX_LINE);
+		if (!nl)
+			return len >= MAX_LINE ? -1 : 0;
+		return (long)(nl - b) + 1;
+	}
+	case '=':
+	case '!': {
+		/* verbatim string and blob error: like a bulk string */
+		const char *nl = memchr(b, '\n', len < 32 ? len : 32);
+		uint64_t v;
+		if (!nl)
+			return len >= 32 ? -1 : 0;
+		size_t hl = (size_t)(nl - b) + 1;
+		if (hl < 4 || get_dec(b + 1, hl - 3, &v) || v > G.max_frame)
+			return -1;
+		return len - hl < v + 2 ? 0 : (long)(hl + v + 2);
+	}
+	default:
+		return resp_scalar(b, len, &it);
+	}
+}
+
 static int resp_is(const struct resp_item *it, const char *word)
 {
 	size_t n = strlen(word);
@@ -778,12 +1080,24 @@ static int resp_is(const struct resp_item *it, const char *word)
 static long resp_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 {
 	size_t pos = 0;
-	while (pos < len && c->state != C_DEAD) {
+	while (pos < len && parse_more(c)) {
 		const char *b = buf + pos;
 		size_t avail = len - pos;
 		struct resp_item items[RESP_MAX_ITEMS];
 		size_t nitems = 0, used;
-		if (b[0] == '*') {
+		if (b[0] == '%' || b[0] == '|' || b[0] == '~') {
+			/* RESP3: the reply to HELLO 3 (a map) */
+			long k = resp_skip(b, avail, 0);
+			if (k < 0) {
+				warn(NULL, "redis: malformed reply");
+				return -1;
+			}
+			if (k == 0)
+				break;
+			pos += (size_t)k;
+			continue;
+		}
+		if (b[0] == '*' || b[0] == '>') { /* '>': a RESP3 push */
 			const char *nl =
 			        memchr(b, '\n', avail < 32 ? avail : 32);
 			uint64_t cnt;
@@ -827,7 +1141,7 @@ static long resp_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 				server_error(c, 0, items[0].str, items[0].len);
 			} else if (items[0].type == ':') {
 				G.pub_replies++;
-				if (items[0].num < G.receivers)
+				if (items[0].num < G.pub_expect)
 					G.pub_short++;
 			} else if (items[0].type == '+' &&
 			           resp_is(&items[0], "PONG")) {
@@ -860,7 +1174,7 @@ static int word_is(const char *s, size_t n, const char *word)
 static long nats_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 {
 	size_t pos = 0;
-	while (pos < len && c->state != C_DEAD) {
+	while (pos < len && parse_more(c)) {
 		const char *s = buf + pos;
 		size_t avail = len - pos;
 		const char *nl =
@@ -980,6 +1294,8 @@ static void conn_lost(struct conn *c, const char *why)
 		G.alive_recv--;
 	else if (c->role == R_SEND)
 		G.alive_send--;
+	if (G.mesh)
+		G.alive_send--;
 	conn_close(c);
 	if (G.nready == 0)
 		die("the server at %s:%d closed all connections (is it still "
@@ -1002,9 +1318,70 @@ static long parse_input(struct conn *c, const char *buf, size_t len,
 	}
 }
 
+/* Storm mode: reads exactly up to the end of the login reply (peeking
+ * first, then taking only the bytes parsed), so that everything the
+ * server sends after it stays unread. */
+static void storm_read(struct conn *c)
+{
+	char name[32];
+	size_t have = c->inlen;
+	if (have)
+		memcpy(G.rbuf, c->in, have);
+	ssize_t n = recv(c->fd, G.rbuf + have, G.rbuf_cap - have, MSG_PEEK);
+	if (n < 0) {
+		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+			conn_lost(c, strerror(errno));
+		return;
+	}
+	if (n == 0) {
+		conn_lost(c, "closed by the server");
+		return;
+	}
+	int64_t now = mono_ns();
+	G.last_rx_ns = now;
+	long used = parse_input(c, G.rbuf, have + (size_t)n, now);
+	if (used < 0)
+		die("protocol error from %s:%d on connection %s", G.host,
+		    G.port, conn_name(c, name, sizeof name));
+	if (c->state != C_LOGIN && c->state != C_READY)
+		return;
+	/* Logged in: take the bytes up to the end of the reply.  Else all
+	 * of them (a partial frame is kept for the next read). */
+	size_t take = c->state == C_READY ? (size_t)used - have : (size_t)n;
+	if ((size_t)used < have)
+		die("storm: a login reply ended in bytes already taken");
+	for (size_t done = 0; done < take;) {
+		ssize_t k = recv(c->fd, G.rbuf + have + done, take - done, 0);
+		if (k <= 0 && !(k < 0 && errno == EINTR))
+			die("storm: reading %zu peeked bytes: %s", take,
+			    k < 0 ? strerror(errno) : "end of stream");
+		if (k > 0)
+			done += (size_t)k;
+	}
+	G.bytes_in += take;
+	size_t left = c->state == C_READY ? 0 : have + take - (size_t)used;
+	if (left > G.max_partial)
+		die("protocol error on %s: %zu bytes without a complete frame",
+		    conn_name(c, name, sizeof name), left);
+	if (left > c->incap) {
+		free(c->in);
+		c->in = xmalloc(left);
+		c->incap = left;
+	}
+	if (left)
+		memmove(c->in, G.rbuf + used, left);
+	c->inlen = left;
+	if (out_pending(c))
+		conn_flush(c);
+}
+
 static void conn_read(struct conn *c)
 {
 	char name[32];
+	if (G.mode == M_STORM) {
+		storm_read(c);
+		return;
+	}
 	for (int round = 0; round < READ_ROUNDS && c->state != C_DEAD;
 	     round++) {
 		size_t have = c->inlen;
@@ -1031,8 +1408,8 @@ static void conn_read(struct conn *c)
 		if (used < 0)
 			die("protocol error from %s:%d on connection %s",
 			    G.host, G.port, conn_name(c, name, sizeof name));
-		if (c->state == C_DEAD)
-			return;
+		if (c->state != C_LOGIN && c->state != C_READY)
+			return; /* closed, or opened again */
 		size_t left = have - (size_t)used;
 		if (left > G.max_partial)
 			die("protocol error on %s: %zu bytes without a "
@@ -1103,59 +1480,93 @@ static void start_connect(struct conn *c)
 
 static void open_more(void)
 {
-	while (G.connecting < MAX_CONNECTING && G.next_open < G.nconns)
+	while (G.connecting < G.parallel && G.next_open < G.nconns)
 		start_connect(&G.conns[G.next_open++]);
 }
 
 /* ---- generating messages -------------------------------------------------- */
 
-static void build_frame(void)
+/* Encodes the message of room k (k < 0: no room) into out, with a
+ * payload of 'a'..'z'; sets G.payload_off and returns the length. */
+static size_t encode_frame(long k, char *out)
 {
-	char pre[64], suf[4] = "";
-	size_t plen;
+	char pre[128], suf[64] = "", rn[ROOM_NAME_MAX];
+	size_t plen, slen = 0, rl = 0;
+	const char *chan = CHANNEL;
+	if (k >= 0) {
+		rl = room_name(k, rn, sizeof rn);
+		chan = rn;
+	}
 	switch (G.proto) {
 	case P_TCPCHAT: {
+		/* fields in tag order: body (2), then room (3) */
 		unsigned char *p = (unsigned char *)pre;
 		memset(p, 0, 4 + TC_HDR + TC_FIELD);
-		put_u32(p, (uint32_t)(TC_HDR + TC_FIELD + (size_t)G.size));
+		put_u32(p, (uint32_t)(TC_HDR + TC_FIELD + (size_t)G.size +
+		                      (rl ? TC_FIELD + rl : 0)));
 		p[4] = 1;
 		p[5] = TC_TEXT;
 		put_u16(p + 6, 0);
 		p[28] = TC_TAG_BODY;
 		put_u32(p + 29, (uint32_t)G.size);
 		plen = 4 + TC_HDR + TC_FIELD;
+		if (rl) {
+			unsigned char *q = (unsigned char *)suf;
+			q[0] = TC_TAG_ROOM;
+			put_u32(q + 1, (uint32_t)rl);
+			memcpy(q + TC_FIELD, rn, rl);
+			slen = TC_FIELD + rl;
+		}
 		break;
 	}
 	case P_REDIS:
 		plen = (size_t)snprintf(pre, sizeof pre,
-		                        "*3\r\n$7\r\nPUBLISH\r\n$5\r\nbench\r\n"
+		                        "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n"
 		                        "$%ld\r\n",
-		                        G.size);
+		                        strlen(chan), chan, G.size);
 		strcpy(suf, "\r\n");
+		slen = 2;
 		break;
 	default:
-		plen = (size_t)snprintf(pre, sizeof pre, "PUB bench %ld\r\n",
+		plen = (size_t)snprintf(pre, sizeof pre, "PUB %s %ld\r\n", chan,
 		                        G.size);
 		strcpy(suf, "\r\n");
+		slen = 2;
 		break;
 	}
 	G.payload_off = plen;
-	G.frame_len = plen + (size_t)G.size + strlen(suf);
-	G.frame = xmalloc(G.frame_len);
-	memcpy(G.frame, pre, plen);
-	for (long i = 0; i < G.size; i++)
-		G.frame[plen + (size_t)i] = (char)('a' + i % 26);
-	memcpy(G.frame + plen + (size_t)G.size, suf, strlen(suf));
+	if (out) {
+		memcpy(out, pre, plen);
+		for (long i = 0; i < G.size; i++)
+			out[plen + (size_t)i] = (char)('a' + i % 26);
+		memcpy(out + plen + (size_t)G.size, suf, slen);
+	}
+	return plen + (size_t)G.size + slen;
+}
+
+/* G.frame: one frame per room that gets traffic (all of one length). */
+static void build_frame(void)
+{
+	long nframes = G.mesh ? G.rooms : 1;
+	long first = has_rooms() ? 0 : -1;
+	G.frame_len = encode_frame(first, NULL);
+	G.frame = xmalloc(G.frame_len * (size_t)nframes);
+	for (long k = 0; k < nframes; k++)
+		if (encode_frame(first < 0 ? -1 : k,
+		                 G.frame + G.frame_len * (size_t)k) !=
+		    G.frame_len)
+			die("internal error: frames of different lengths");
 }
 
 /* Queues count messages from sender s, stamped with now. */
 static void gen_msgs(long s, uint64_t count, int64_t now)
 {
-	struct conn *c = &G.conns[G.receivers + s];
+	struct conn *c = sender_conn(s);
+	const char *frame = G.frame + (G.mesh ? G.frame_len * c->room : 0);
 	char *p = out_reserve(c, G.frame_len * count);
 	for (uint64_t i = 0; i < count; i++) {
 		char *pl = p + G.payload_off;
-		memcpy(p, G.frame, G.frame_len);
+		memcpy(p, frame, G.frame_len);
 		pl[0] = 'b';
 		put_hex(pl + 1, (uint64_t)now, 16);
 		put_hex(pl + 17, (uint64_t)s, 6);
@@ -1194,7 +1605,7 @@ static void refill(int64_t now)
 	if (!sending() || G.probe < 0)
 		return;
 	for (long s = 0; s < G.senders; s++) {
-		struct conn *c = &G.conns[G.receivers + s];
+		struct conn *c = sender_conn(s);
 		if (c->state != C_READY)
 			continue;
 		uint64_t base = G.expect[(size_t)G.probe * (size_t)G.senders +
@@ -1242,7 +1653,7 @@ static void rate_tick(int64_t now)
 	if (!sending())
 		return;
 	for (long s = 0; s < G.senders; s++) {
-		struct conn *c = &G.conns[G.receivers + s];
+		struct conn *c = sender_conn(s);
 		if (c->state != C_READY)
 			continue;
 		double due = G.next_due[s];
@@ -1312,6 +1723,11 @@ static void loop_once(int64_t deadline)
 				conn_connected(c);
 			continue;
 		}
+		if (G.mode == M_STORM && c->state == C_READY) {
+			/* only EPOLLRDHUP, EPOLLHUP or EPOLLERR are asked */
+			conn_lost(c, "closed by the server");
+			continue;
+		}
 		if (e & EPOLLOUT)
 			conn_flush(c);
 		if (c->state != C_DEAD && (e & (EPOLLIN | EPOLLERR | EPOLLHUP)))
@@ -1326,10 +1742,17 @@ static void setup_connections(void)
 	int64_t deadline = start + (int64_t)(G.timeout * NS);
 	open_more();
 	while (G.nready < G.nconns) {
-		if (mono_ns() >= deadline)
+		if (mono_ns() >= deadline) {
+			long joining = 0;
+			for (long i = 0; i < G.nconns; i++)
+				joining += G.conns[i].joining;
 			die("timed out after %.0f s: %ld of %ld connections "
-			    "logged in to %s:%d",
-			    G.timeout, G.nready, G.nconns, G.host, G.port);
+			    "logged in to %s:%d%s",
+			    G.timeout, G.nready, G.nconns, G.host, G.port,
+			    joining ? " (some got no JOIN confirmation: does "
+			              "the server know rooms, protocol 2?)"
+			            : "");
+		}
 		loop_once(deadline);
 	}
 	G.setup_ns = mono_ns() - start;
@@ -1339,11 +1762,13 @@ static void setup_connections(void)
 static int drain_done(void)
 {
 	for (long r = 0; r < G.receivers; r++) {
+		long lo, hi;
 		if (G.conns[r].state != C_READY)
 			continue;
-		const uint32_t *got = G.got + (size_t)r * (size_t)G.senders;
-		for (long s = 0; s < G.senders; s++)
-			if (got[s] < G.sent_win[s])
+		sender_range(r, &lo, &hi);
+		for (long s = lo; s < hi; s++)
+			if (pair_expected(r, s) &&
+			    G.got[pair_index(r, s)] < G.sent_win[s])
 				return 0;
 	}
 	return 1;
@@ -1362,7 +1787,7 @@ static void run_traffic(void)
 		G.next_due[s] = (double)now +
 		                G.period_ns * (double)s / (double)G.senders;
 	}
-	if (G.mode == M_RATE)
+	if (is_rate())
 		rate_tick(now);
 	while (G.phase != PH_DONE) {
 		int64_t deadline = G.phase == PH_WARMUP    ? G.t_start
@@ -1386,6 +1811,40 @@ static void run_traffic(void)
 			if (drain_done() || now >= G.drain_deadline)
 				G.phase = PH_DONE;
 		}
+	}
+}
+
+/* Storm mode: waits until the server used less than 5% of a core in
+ * --settle seconds (without --server-pid: waits --settle seconds).  The
+ * resolution is the clock tick of /proc/PID/stat. */
+static void settle_cpu(void)
+{
+	int64_t start = mono_ns();
+	int64_t deadline = start + (int64_t)(G.timeout * NS);
+	int64_t quiet = (int64_t)(G.settle * NS), since = start;
+	double hz = (double)sysconf(_SC_CLK_TCK);
+	uint64_t t0 = 0, t;
+	if (G.server_pid > 0 && proc_cpu_ticks(G.server_pid, &t0) != 0)
+		G.server_pid = 0;
+	for (;;) {
+		int64_t now = mono_ns();
+		if (now - since >= quiet) {
+			if (G.server_pid <= 0 ||
+			    proc_cpu_ticks(G.server_pid, &t) != 0)
+				break;
+			if ((double)(t - t0) / hz <= 0.05 * G.settle)
+				break;
+			t0 = t;
+			since = now;
+		}
+		if (now >= deadline) {
+			warn(NULL,
+			     "the server kept busy for %.0f s after the last "
+			     "login; measuring anyway",
+			     G.timeout);
+			break;
+		}
+		loop_once(since + quiet);
 	}
 }
 
@@ -1450,17 +1909,30 @@ static void kv_num(struct kv *kv, const char *key, double v, int decimals)
 
 static void report_idle(long rss0, long rss1, long hwm)
 {
-	double per_conn = -1;
+	double per_conn = -1, login_cpu = -1;
 	if (rss0 >= 0 && rss1 >= 0)
 		per_conn = (double)(rss1 - rss0) * 1024.0 / (double)G.nconns;
-	printf("== " PROG ": %s idle, %s:%d ==\n", proto_names[G.proto], G.host,
-	       G.port);
-	printf("connections     %ld logged in in %.2f s (%s)\n", G.nconns,
-	       (double)G.setup_ns / NS,
-	       G.proto == P_TCPCHAT ? "HELLO/WELCOME"
+	if (G.s0.srv_ok && G.s1.srv_ok)
+		login_cpu = (double)(G.s1.srv_ticks - G.s0.srv_ticks) /
+		            (double)sysconf(_SC_CLK_TCK);
+	printf("== " PROG ": %s %s, %s:%d ==\n", proto_names[G.proto],
+	       mode_names[G.mode], G.host, G.port);
+	printf("connections     %ld logged in in %.2f s (%s), at most %ld "
+	       "at once\n",
+	       G.nconns, (double)G.setup_ns / NS,
+	       G.proto == P_TCPCHAT ? (G.tc_version >= 2 ? "HELLO v2/WELCOME"
+	                                                 : "HELLO v1/WELCOME")
 	       : G.proto == P_REDIS ? "SUBSCRIBE bench"
-	                            : "CONNECT, SUB bench, PING/PONG");
-	if (G.proto == P_TCPCHAT)
+	                            : "CONNECT, SUB bench, PING/PONG",
+	       G.parallel);
+	if (G.mode == M_STORM)
+		printf("storm           %.0f logins/s; no byte read after the "
+		       "login reply (%.1f kB read in all)\n",
+		       G.setup_ns > 0
+		               ? (double)G.nconns * NS / (double)G.setup_ns
+		               : 0.0,
+		       (double)G.bytes_in / 1e3);
+	if (G.proto == P_TCPCHAT && G.mode != M_STORM)
 		printf("notices         %" PRIu64 " JOIN/LEAVE received "
 		       "(%.1f MB)\n",
 		       G.notices, (double)G.bytes_in / 1e6);
@@ -1469,6 +1941,10 @@ static void report_idle(long rss0, long rss1, long hwm)
 		       "after, peak (VmHWM) %ld kB\n",
 		       G.server_pid, rss0, rss1, hwm);
 		printf("per connection  %.0f bytes of server rss\n", per_conn);
+		if (login_cpu >= 0)
+			printf("server cpu      %.2f s while logging in = %.1f "
+			       "us per login\n",
+			       login_cpu, login_cpu * 1e6 / (double)G.nconns);
 	} else {
 		printf("server memory   not measured (no --server-pid)\n");
 	}
@@ -1479,7 +1955,7 @@ static void report_idle(long rss0, long rss1, long hwm)
 
 	struct kv kv = {.len = 0};
 	kv_add(&kv, "proto", "%s", proto_names[G.proto]);
-	kv_add(&kv, "mode", "idle");
+	kv_add(&kv, "mode", "%s", mode_names[G.mode]);
 	kv_add(&kv, "receivers", "-");
 	kv_add(&kv, "senders", "-");
 	kv_add(&kv, "size", "-");
@@ -1494,7 +1970,7 @@ static void report_idle(long rss0, long rss1, long hwm)
 	kv_add(&kv, "p99_us", "-");
 	kv_add(&kv, "p999_us", "-");
 	kv_add(&kv, "max_us", "-");
-	kv_add(&kv, "server_cpu_s", "-");
+	kv_num(&kv, "server_cpu_s", login_cpu, 2);
 	kv_add(&kv, "server_ns_per_msg", "-");
 	kv_num(&kv, "server_rss_kb", (double)rss1, 0);
 	kv_num(&kv, "server_hwm_kb", (double)hwm, 0);
@@ -1503,6 +1979,8 @@ static void report_idle(long rss0, long rss1, long hwm)
 	kv_num(&kv, "rss_per_conn_bytes", per_conn, 0);
 	kv_num(&kv, "setup_s", (double)G.setup_ns / NS, 2);
 	kv_add(&kv, "closed", "%" PRIu64, G.closed);
+	kv_num(&kv, "tc_version",
+	       G.proto == P_TCPCHAT ? (double)G.tc_version : -1, 0);
 	printf("RESULT%s\n", kv.buf);
 }
 
@@ -1514,9 +1992,13 @@ static int report_traffic(void)
 	 * "undelivered" (still queued, or dropped at the end); the missing
 	 * ones below it are gaps.  lost = gaps + undelivered. */
 	uint64_t lost = 0, gaps = 0, undelivered = 0, dup = 0, expected = 0;
-	for (long r = 0; r < G.receivers; r++)
-		for (long s = 0; s < G.senders; s++) {
-			size_t pair = (size_t)r * (size_t)G.senders + (size_t)s;
+	for (long r = 0; r < G.receivers; r++) {
+		long lo, hi;
+		sender_range(r, &lo, &hi);
+		for (long s = lo; s < hi; s++) {
+			if (!pair_expected(r, s))
+				continue;
+			size_t pair = pair_index(r, s);
 			uint64_t want = G.sent_win[s], got = G.got[pair];
 			uint64_t first = G.win_first[s], reached = 0;
 			if (want && G.expect[pair] > first)
@@ -1530,6 +2012,7 @@ static int report_traffic(void)
 			else
 				dup += got - reached;
 		}
+	}
 	lost = gaps + undelivered;
 	double sent_ps = (double)G.sent_win_total / G.duration;
 	double send_batch =
@@ -1554,9 +2037,23 @@ static int report_traffic(void)
 
 	printf("== " PROG ": %s %s, %s:%d ==\n", proto_names[G.proto],
 	       mode_names[G.mode], G.host, G.port);
-	printf("connections     %ld receivers + %ld senders, logged in in "
-	       "%.2f s\n",
-	       G.receivers, G.senders, (double)G.setup_ns / NS);
+	if (G.mesh)
+		printf("connections     %ld rooms x %ld members, every member "
+		       "sends to its room and receives it, logged in and "
+		       "joined in %.2f s\n",
+		       G.rooms, G.members, (double)G.setup_ns / NS);
+	else
+		printf("connections     %ld receivers + %ld senders, logged in "
+		       "in %.2f s\n",
+		       G.receivers, G.senders, (double)G.setup_ns / NS);
+	if (has_rooms() && !G.mesh)
+		printf("rooms           receivers and senders in room 0, %ld "
+		       "more rooms with %ld idle members each\n",
+		       G.rooms - 1, G.members);
+	if (G.mesh && G.self_echo)
+		printf("echo            %s gives a publisher its own messages: "
+		       "%ld deliveries per message\n",
+		       proto_names[G.proto], G.members);
 	if (G.mode == M_THROUGHPUT)
 		printf("load            payload %ld B; window %ld messages in "
 		       "flight per sender (until seen by receiver %ld)\n",
@@ -1576,10 +2073,18 @@ static int report_traffic(void)
 	printf("delivered       %" PRIu64 " in window = %.0f msg/s (sum over "
 	       "%ld receivers)\n",
 	       G.rx_win, deliv_ps, G.receivers);
-	printf("lost            %" PRIu64 " of %" PRIu64 " expected (%ld x %ld "
-	       "pairs); reordered %" PRIu64 "%s\n",
-	       lost, expected, G.receivers, G.senders, G.reordered,
-	       lost ? "  <-- LOSS" : "");
+	if (G.mesh)
+		printf("lost            %" PRIu64 " of %" PRIu64
+		       " expected (%ld rooms x %ld x %ld pairs); reordered "
+		       "%" PRIu64 "%s\n",
+		       lost, expected, G.rooms, G.members,
+		       G.self_echo ? G.members : G.members - 1, G.reordered,
+		       lost ? "  <-- LOSS" : "");
+	else
+		printf("lost            %" PRIu64 " of %" PRIu64
+		       " expected (%ld x %ld pairs); reordered %" PRIu64 "%s\n",
+		       lost, expected, G.receivers, G.senders, G.reordered,
+		       lost ? "  <-- LOSS" : "");
 	if (lost)
 		printf("                %" PRIu64 " in sequence gaps, %" PRIu64
 		       " not arrived by the end of the drain\n",
@@ -1621,7 +2126,7 @@ static int report_traffic(void)
 		       G.unknown_msgs);
 	if (G.proto == P_REDIS && G.pub_short)
 		printf(", %" PRIu64 " PUBLISH reached < %ld subscribers",
-		       G.pub_short, G.receivers);
+		       G.pub_short, G.pub_expect);
 	printf("\n");
 
 	struct kv kv = {.len = 0};
@@ -1661,6 +2166,11 @@ static int report_traffic(void)
 	kv_add(&kv, "window_resets", "%" PRIu64, G.window_resets);
 	kv_add(&kv, "rate_missed", "%" PRIu64, G.rate_missed);
 	kv_num(&kv, "send_batch", G.batches_win ? send_batch : -1, 2);
+	kv_num(&kv, "rooms", has_rooms() ? (double)G.rooms : -1, 0);
+	kv_num(&kv, "members", has_rooms() ? (double)G.members : -1, 0);
+	kv_num(&kv, "tc_version",
+	       G.proto == P_TCPCHAT ? (double)G.tc_version : -1, 0);
+	kv_add(&kv, "bad_payloads", "%" PRIu64, G.bad_payload);
 	printf("RESULT%s\n", kv.buf);
 
 	if (G.rx_win == 0) {
@@ -1674,6 +2184,13 @@ static int report_traffic(void)
 		        PROG ": %" PRIu64 " connection(s) closed by "
 		             "the server during the run\n",
 		        G.closed);
+		return 1;
+	}
+	if (has_rooms() && G.bad_payload) {
+		fprintf(stderr,
+		        PROG ": %" PRIu64 " message(s) reached a connection "
+		             "outside the room they were sent to\n",
+		        G.bad_payload);
 		return 1;
 	}
 	return 0;
@@ -1691,27 +2208,44 @@ static void usage(void)
 	       "(default tcpchat)\n"
 	       "  --host H           server address (default 127.0.0.1)\n"
 	       "  --port N           default 7070 / 6379 / 4222 by protocol\n"
-	       "  --mode M           throughput, rate or idle (default "
-	       "throughput)\n"
+	       "  --mode M           throughput, rate, idle, storm or rooms "
+	       "(default\n"
+	       "                     throughput)\n"
 	       "  --receivers R      receiving connections (default 10)\n"
 	       "  --senders S        sending connections (default 1)\n"
 	       "  --size B           payload bytes, %d..%d (default 64)\n"
 	       "  --window N         throughput: messages in flight per "
 	       "sender (default 256)\n"
-	       "  --rate M           rate: messages/s over all senders "
+	       "  --rate M           rate, rooms: messages/s over all senders "
 	       "(default 1000)\n"
 	       "  --tick US          rate: at most one send wake-up per US "
 	       "microseconds\n"
-	       "                     (default 20)\n"
-	       "  --connections N    idle: connections to open (default "
-	       "1000)\n"
+	       "                     (default 20; rooms: 1000)\n"
+	       "  --connections N    idle, storm: connections to open (default "
+	       "1000, storm\n"
+	       "                     10000)\n"
+	       "  --rooms K          rooms: K rooms (default 100); throughput, "
+	       "rate: the\n"
+	       "                     receivers and senders are in room 0 of "
+	       "K rooms\n"
+	       "  --members M        rooms: members per room, all sending "
+	       "(default 10);\n"
+	       "                     throughput, rate: idle members of each "
+	       "other room\n"
+	       "                     (default 3)\n"
+	       "  --parallel N       connections being opened at once "
+	       "(default 256)\n"
+	       "  --tcpchat-version V  HELLO version 1 or 2 (default: 2, "
+	       "or 1 when the\n"
+	       "                     server refuses 2; rooms need 2)\n"
 	       "  --duration D       measured seconds (default 5)\n"
 	       "  --warmup W         seconds before measuring (default 1)\n"
 	       "  --drain S          at most S seconds to wait for in-flight "
 	       "messages (default 2)\n"
 	       "  --timeout S        connection setup limit (default 60)\n"
-	       "  --settle S         idle: quiet seconds before measuring "
-	       "memory (default 1)\n"
+	       "  --settle S         idle, storm: quiet seconds before "
+	       "measuring memory\n"
+	       "                     (default 1)\n"
 	       "  --server-pid PID   read the server's CPU and memory from "
 	       "/proc\n"
 	       "  -h, --help         show this help\n"
@@ -1766,6 +2300,10 @@ static void parse_options(int argc, char **argv)
 	        {"timeout", required_argument, NULL, 't'},
 	        {"settle", required_argument, NULL, 'S'},
 	        {"server-pid", required_argument, NULL, 'i'},
+	        {"rooms", required_argument, NULL, 'K'},
+	        {"members", required_argument, NULL, 'M'},
+	        {"parallel", required_argument, NULL, 'n'},
+	        {"tcpchat-version", required_argument, NULL, 'v'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -1779,7 +2317,11 @@ static void parse_options(int argc, char **argv)
 	G.window = 256;
 	G.rate = 1000;
 	G.tick_ns = 20000;
-	G.connections = 1000;
+	G.connections = -1;
+	G.rooms = -1;
+	G.members = -1;
+	G.parallel = 256;
+	G.tc_version = 2;
 	G.duration = 5;
 	G.warmup = 1;
 	G.drain = 2;
@@ -1815,9 +2357,13 @@ static void parse_options(int argc, char **argv)
 				G.mode = M_RATE;
 			else if (!strcmp(optarg, "idle"))
 				G.mode = M_IDLE;
+			else if (!strcmp(optarg, "storm"))
+				G.mode = M_STORM;
+			else if (!strcmp(optarg, "rooms"))
+				G.mode = M_ROOMS;
 			else
 				usage_error("invalid --mode '%s' (throughput, "
-				            "rate or idle)",
+				            "rate, idle, storm or rooms)",
 				            optarg);
 			break;
 		case 'r':
@@ -1839,6 +2385,21 @@ static void parse_options(int argc, char **argv)
 			G.tick_ns =
 			        (int64_t)(opt_double("tick", optarg, 1, 1e6) *
 			                  1e3);
+			G.tick_set = 1;
+			break;
+		case 'K':
+			G.rooms = opt_long("rooms", optarg, 1, 100000);
+			break;
+		case 'M':
+			G.members = opt_long("members", optarg, 0, 100000);
+			break;
+		case 'n':
+			G.parallel = opt_long("parallel", optarg, 1, 100000);
+			break;
+		case 'v':
+			G.tc_version =
+			        (int)opt_long("tcpchat-version", optarg, 1, 2);
+			G.tc_version_fixed = 1;
 			break;
 		case 'c':
 			G.connections =
@@ -1879,8 +2440,54 @@ static void parse_options(int argc, char **argv)
 	         : G.proto == P_TCPCHAT ? 7070
 	         : G.proto == P_REDIS   ? 6379
 	                                : 4222;
-	if (G.mode != M_IDLE && G.receivers * G.senders > MAX_PAIRS)
-		usage_error("--receivers x --senders is over %ld", MAX_PAIRS);
+	int idle = G.mode == M_IDLE || G.mode == M_STORM;
+	if (G.connections < 0)
+		G.connections = G.mode == M_STORM ? 10000 : 1000;
+	if (idle && (G.rooms >= 0 || G.members >= 0))
+		usage_error("--rooms and --members are not for --mode %s",
+		            mode_names[G.mode]);
+	if (G.mode == M_ROOMS) {
+		if (G.rooms < 0)
+			G.rooms = 100;
+		if (G.members < 0)
+			G.members = 10;
+		if (G.members < 2)
+			usage_error("--mode rooms needs at least 2 --members");
+		if (G.rooms * G.members > 1000000)
+			usage_error("--rooms x --members is over 1000000");
+		G.mesh = 1;
+		G.receivers = G.senders = G.rooms * G.members;
+		if (!G.tick_set)
+			G.tick_ns = 1000000;
+	} else if (!idle) {
+		if (G.rooms < 0)
+			G.rooms = 0;
+		if (G.members < 0)
+			G.members = 3;
+		if (G.rooms > 1 && G.members < 1)
+			usage_error("--members must be at least 1 with more "
+			            "than one room");
+		if (G.rooms > 0)
+			G.extra = (G.rooms - 1) * G.members;
+		if (G.extra > 1000000)
+			usage_error(
+			        "(--rooms - 1) x --members is over 1000000");
+	}
+	if (!idle && has_rooms() && G.proto == P_TCPCHAT &&
+	    G.tc_version_fixed && G.tc_version < 2)
+		usage_error("rooms need --tcpchat-version 2");
+	for (long k = G.rooms - 1; k > 0; k /= 10)
+		G.room_width++;
+	if (G.room_width < 3)
+		G.room_width = 3;
+	if (!idle && (G.mesh ? G.receivers * G.members
+	                     : G.receivers * G.senders) > MAX_PAIRS)
+		usage_error("%s is over %ld",
+		            G.mesh ? "--rooms x --members x --members"
+		                   : "--receivers x --senders",
+		            MAX_PAIRS);
+	G.self_echo = G.mesh && G.proto == P_REDIS;
+	G.pub_expect = G.mesh ? G.members : G.receivers;
 	if (G.server_pid > 0) {
 		uint64_t t;
 		if (proc_cpu_ticks(G.server_pid, &t) != 0)
@@ -1932,22 +2539,35 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	resolve();
 
-	G.nconns = G.mode == M_IDLE ? G.connections : G.receivers + G.senders;
+	int idle = G.mode == M_IDLE || G.mode == M_STORM;
+	G.nconns = idle     ? G.connections
+	           : G.mesh ? G.receivers
+	                    : G.receivers + G.senders + G.extra;
 	raise_nofile(G.nconns + 32);
 	G.conns = xcalloc((size_t)G.nconns, sizeof *G.conns);
 	for (long i = 0; i < G.nconns; i++) {
 		struct conn *c = &G.conns[i];
 		c->fd = -1;
 		c->state = C_NEW;
-		if (G.mode == M_IDLE) {
+		if (idle) {
 			c->role = R_IDLE;
 			c->idx = (uint32_t)i;
+		} else if (G.mesh) {
+			c->role = R_RECV; /* and sender number i */
+			c->idx = (uint32_t)i;
+			c->room = (uint32_t)(i / G.members);
 		} else if (i < G.receivers) {
 			c->role = R_RECV;
 			c->idx = (uint32_t)i;
-		} else {
+		} else if (i < G.receivers + G.senders) {
 			c->role = R_SEND;
 			c->idx = (uint32_t)(i - G.receivers);
+		} else {
+			/* an idle member of room 1 + j / members */
+			long j = i - G.receivers - G.senders;
+			c->role = R_IDLE;
+			c->idx = (uint32_t)j;
+			c->room = (uint32_t)(1 + j / G.members);
 		}
 	}
 	G.max_frame = (size_t)G.size + 4096;
@@ -1963,19 +2583,25 @@ int main(int argc, char **argv)
 	if (G.ep < 0)
 		die("epoll_create1: %s", strerror(errno));
 
-	if (G.mode == M_IDLE) {
+	if (idle) {
 		long rss0 = -1, rss1 = -1, hwm = -1;
 		if (G.server_pid > 0)
 			proc_mem(G.server_pid, &rss0, &hwm);
+		take_sample(&G.s0);
 		setup_connections();
-		settle();
+		take_sample(&G.s1);
+		if (G.mode == M_STORM)
+			settle_cpu();
+		else
+			settle();
 		if (G.server_pid > 0)
 			proc_mem(G.server_pid, &rss1, &hwm);
 		report_idle(rss0, rss1, hwm);
 		return G.closed ? 1 : 0;
 	}
 
-	size_t pairs = (size_t)G.receivers * (size_t)G.senders;
+	size_t pairs =
+	        (size_t)G.receivers * (size_t)(G.mesh ? G.members : G.senders);
 	size_t ns = (size_t)G.senders;
 	G.expect = xcalloc(pairs, sizeof *G.expect);
 	G.got = xcalloc(pairs, sizeof *G.got);
@@ -1989,7 +2615,7 @@ int main(int argc, char **argv)
 	G.period_ns = 1e9 * (double)G.senders / G.rate;
 	build_frame();
 
-	if (G.mode == M_RATE) {
+	if (is_rate()) {
 		G.tfd = timerfd_create(CLOCK_MONOTONIC,
 		                       TFD_NONBLOCK | TFD_CLOEXEC);
 		if (G.tfd < 0)

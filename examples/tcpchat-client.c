@@ -78,6 +78,9 @@ static int plain_room(tcpchat_str room, uint32_t flags)
  * the default one, then "WHO: " when who is set, then the text. */
 static void vshow(tcpchat_str room, uint32_t flags, const char *who,
                   size_t who_len, const char *fmt, va_list ap)
+        __attribute__((format(printf, 5, 0)));
+static void vshow(tcpchat_str room, uint32_t flags, const char *who,
+                  size_t who_len, const char *fmt, va_list ap)
 {
 	pthread_mutex_lock(&G.out);
 	if (G.tty) {

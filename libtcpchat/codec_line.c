@@ -68,9 +68,9 @@
  * REASON is the word of tcpchat_reason_name() (an unknown word decodes
  * as reason 0 with the whole text as body).  The default room is told by
  * TCPCHAT_MSGF_DEFAULT_ROOM: its TEXT, JOIN and LEAVE lines do not name
- * it (they decode without room).  In "=== topic", a first word that ends
- * in ':' is read as "ROOM:" (so a room whose name ends in ':' reads back
- * wrong in the "by" and "cleared" forms).
+ * it (they decode without room).  Room names hold no ':' (see
+ * tcpchat_room_check), so in "=== topic ROOM: TEXT" the colon ends the
+ * room.
  *
  * The encoder writes any control byte (other than TAB) and DEL in a
  * string as '?', so no string can break a line in two.  It refuses

@@ -32,7 +32,7 @@ static const char *const error_names[] = {
         [22] = "too slow to keep up",
         [23] = "error reported by the server",
         [24] = "unknown message type",
-        [25] = "invalid room name ('#' and 1-63 bytes, no spaces or commas)",
+        [25] = "invalid room name: '#' and 1-63 bytes, no space , or :",
         [26] = "not a member of that room",
         [27] = "too many rooms",
 };
@@ -234,10 +234,11 @@ TCPCHAT_API int tcpchat_name_check(const char *name, size_t len)
 }
 
 /* 1 when the code point c may not appear in a room name: controls,
- * spaces, invisible and direction-changing characters. */
+ * spaces, invisible and direction-changing characters, and the comma and
+ * colon that separate names and text in the line forms (as in IRC). */
 static int room_cp_bad(uint32_t c)
 {
-	return c <= 0x20 || c == ',' || (c >= 0x7F && c <= 0xA0) ||
+	return c <= 0x20 || c == ',' || c == ':' || (c >= 0x7F && c <= 0xA0) ||
 	       c == 0x1680 || (c >= 0x2000 && c <= 0x200F) ||
 	       (c >= 0x2028 && c <= 0x202F) || (c >= 0x205F && c <= 0x206F) ||
 	       c == 0x3000 || c == 0xFEFF;

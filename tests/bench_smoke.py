@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Smoke test of tcpchat-bench against tcpchat-server: about a second of
-traffic with tiny parameters, then every message must have arrived.
+traffic per run with tiny parameters (broadcast, rooms, a room among
+rooms), then every message must have arrived; and a small login storm.
 usage: bench_smoke.py SERVER BENCH"""
 import re
 import subprocess
@@ -28,6 +29,15 @@ try:
          "--window", "32", "--duration", "1", "--warmup", "0.2"],
         ["--mode", "rate", "--rate", "500", "--receivers", "3",
          "--senders", "1", "--duration", "1", "--warmup", "0.2"],
+        # protocol 2: 4 rooms of 3 members, each sending to its room
+        ["--mode", "rooms", "--rooms", "4", "--members", "3", "--rate",
+         "600", "--duration", "1", "--warmup", "0.2"],
+        # receivers and senders in room 0 of 3, 2 idle members in the others
+        ["--mode", "throughput", "--receivers", "4", "--senders", "2",
+         "--rooms", "3", "--members", "2", "--window", "32",
+         "--duration", "1", "--warmup", "0.2"],
+        # clients that never read after WELCOME
+        ["--mode", "storm", "--connections", "300", "--settle", "0.2"],
     ]
     for args in runs:
         out = subprocess.run([bench, "--proto", "tcpchat", "--port", port,
@@ -35,13 +45,21 @@ try:
                              capture_output=True, text=True, timeout=60)
         res = dict(kv.split("=", 1) for line in out.stdout.splitlines()
                    if line.startswith("RESULT ") for kv in line.split()[1:])
-        ok = (out.returncode == 0 and res.get("lost") == "0"
-              and res.get("reordered") == "0"
-              and float(res.get("delivered_per_s", "0")) > 0
-              and res.get("undelivered", "0") == "0")
+        if "storm" in args:
+            ok = (out.returncode == 0 and res.get("connections") == "300"
+                  and res.get("closed") == "0"
+                  and res.get("rss_per_conn_bytes") is not None
+                  and float(res.get("setup_s", "-1")) >= 0)
+        else:
+            ok = (out.returncode == 0 and res.get("lost") == "0"
+                  and res.get("reordered") == "0"
+                  and float(res.get("delivered_per_s", "0")) > 0
+                  and res.get("undelivered", "0") == "0"
+                  and res.get("bad_payloads", "0") == "0")
         print(("ok - " if ok else "FAIL - ") + " ".join(args[:2]) +
               f": delivered/s={res.get('delivered_per_s')} lost={res.get('lost')}"
-              f" reordered={res.get('reordered')} exit={out.returncode}")
+              f" reordered={res.get('reordered')} setup_s={res.get('setup_s')}"
+              f" exit={out.returncode}")
         if not ok:
             failed += 1
             print(out.stdout[-2000:], out.stderr[-2000:])

@@ -292,6 +292,83 @@ START_TEST(test_name_null)
 }
 END_TEST
 
+/* ---- room names ------------------------------------------------------- */
+
+#define R63 "#abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ0"
+
+static const struct bytes room_cases[] = {
+        B("", 0, "empty"),
+        B("#", 0, "only the hash"),
+        B("lobby", 0, "no hash"),
+        B("#lobby", 1, "ASCII"),
+        B("#a", 1, "one byte"),
+        B("##x", 1, "hash in the name"),
+        B("#dev-2.0_[x]", 1, "punctuation"),
+        B("#caf\xc3\xa9", 1, "U+00E9"),
+        B("#\xe6\x97\xa5\xe6\x9c\xac", 1, "CJK"),
+        B("#\xf0\x9f\x98\x80", 1, "emoji"),
+        B(R63, 1, "64 bytes"),
+        B(R63 "1", 0, "65 bytes"),
+        B("#abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXY\xc3"
+          "\xa9",
+          1, "64 bytes, multi-byte"),
+        B("#abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ\xc3"
+          "\xa9",
+          0, "65 bytes, multi-byte"),
+        B("#a b", 0, "space"),
+        B("# a", 0, "leading space"),
+        B("#a,b", 0, "comma"),
+        B("#a:b", 0, "colon"),
+        B("#a:", 0, "trailing colon"),
+        B("#a\tb", 0, "tab"),
+        B("#a\nb", 0, "newline"),
+        B("#a\0b", 0, "NUL"),
+        B("#a\x01", 0, "control"),
+        B("#a\x7f", 0, "DEL"),
+        B("#a\xc2\x85", 0, "U+0085 next line"),
+        B("#a\xc2\xa0", 0, "U+00A0 no-break space"),
+        B("#a\xc2\xa1", 1, "U+00A1"),
+        B("#a\xe1\x9a\x80", 0, "U+1680 ogham space"),
+        B("#a\xe2\x80\x80", 0, "U+2000 en quad"),
+        B("#a\xe2\x80\x8b", 0, "U+200B zero width space"),
+        B("#a\xe2\x80\x8f", 0, "U+200F right-to-left mark"),
+        B("#a\xe2\x80\x90", 1, "U+2010 hyphen"),
+        B("#a\xe2\x80\xa8", 0, "U+2028 line separator"),
+        B("#a\xe2\x80\xae", 0, "U+202E right-to-left override"),
+        B("#a\xe2\x80\xaf", 0, "U+202F narrow no-break space"),
+        B("#a\xe2\x81\x9f", 0, "U+205F math space"),
+        B("#a\xe2\x81\xa6", 0, "U+2066 isolate"),
+        B("#a\xe2\x81\xb0", 1, "U+2070 superscript zero"),
+        B("#a\xe3\x80\x80", 0, "U+3000 ideographic space"),
+        B("#a\xef\xbb\xbf", 0, "U+FEFF byte order mark"),
+        B("#a\xff", 0, "invalid byte"),
+        B("#a\xc3", 0, "truncated"),
+        B("#a\xc0\xae", 0, "overlong"),
+        B("#a\xed\xa0\x80", 0, "surrogate"),
+        B("#a\xf4\x90\x80\x80", 0, "above U+10FFFF"),
+};
+
+START_TEST(test_room_check)
+{
+	const struct bytes *c = &room_cases[_i];
+	char *p = malloc(c->n ? c->n : 1);
+
+	ck_assert_ptr_nonnull(p);
+	memcpy(p, c->s, c->n);
+	ck_assert_msg(tcpchat_room_check(p, c->n) ==
+	                      (c->ok ? 0 : TCPCHAT_EBADROOM),
+	              "%s: expected %s", c->what, c->ok ? "ok" : "EBADROOM");
+	free(p);
+}
+END_TEST
+
+START_TEST(test_room_null)
+{
+	ck_assert_int_eq(tcpchat_room_check(NULL, 0), TCPCHAT_EBADROOM);
+	ck_assert_int_eq(tcpchat_room_check(NULL, 5), TCPCHAT_EBADROOM);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
 	Suite *s = suite_create("util");
@@ -323,6 +400,12 @@ static Suite *util_suite(void)
 	tcase_add_loop_test(tc, test_name_check, 0,
 	                    (int)(sizeof(name_cases) / sizeof(name_cases[0])));
 	tcase_add_test(tc, test_name_null);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("room");
+	tcase_add_loop_test(tc, test_room_check, 0,
+	                    (int)(sizeof(room_cases) / sizeof(room_cases[0])));
+	tcase_add_test(tc, test_room_null);
 	suite_add_tcase(s, tc);
 
 	return s;

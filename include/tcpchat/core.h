@@ -288,7 +288,7 @@ TCPCHAT_API int tcpchat_name_check(const char *name, size_t len);
  * control character (C0, DEL, C1), no space of any kind (ASCII space,
  * U+00A0, U+1680, U+2000..U+200F, U+2028..U+202F, U+205F..U+206F,
  * U+3000, U+FEFF: spaces, invisible and direction-changing characters),
- * and no comma.  Names compare byte for byte ("#Dev" and "#dev" are two
+ * and no comma or colon.  Names compare byte for byte ("#Dev" and "#dev" are two
  * rooms).  Returns 0 or TCPCHAT_EBADROOM.  Thread-safe. */
 TCPCHAT_API int tcpchat_room_check(const char *room, size_t len);
 
