@@ -2181,6 +2181,8 @@ static const char *const bad_rooms[] = {
         "#",
         "#a b",
         "#a,b",
+        "#a:b",
+        "#:",
         "#a\tb",
         "#a\x01",
         "#\x7f",
@@ -2202,14 +2204,14 @@ static const char *const bad_rooms[] = {
 
 /* The same on the JSON codec (a JSON string, as written). */
 static const char *const bad_rooms_json[] = {
-        "nohash",     "#",        "#a b",     "#a,b",     "#a\\tb",
-        "#a\\u0000b", "#a\\nb",   "#\\u007f", "#\\u0085", "#\\u00a0",
-        "#\\u200b",   "#\\u202e", "#\\ufeff", "#\\u3000",
+        "nohash",   "#",          "#a b",     "#a,b",     "#a:b",
+        "#a\\tb",   "#a\\u0000b", "#a\\nb",   "#\\u007f", "#\\u0085",
+        "#\\u00a0", "#\\u200b",   "#\\u202e", "#\\ufeff", "#\\u3000",
 };
 
 /* ... and on the line codec: the argument of /join. */
 static const char *const bad_rooms_line[] = {
-        "nohash", "#", "#a,b", "#\xc2\xa0", "#\xe2\x80\x8b", "#\xff",
+        "nohash", "#", "#a,b", "#a:b", "#\xc2\xa0", "#\xe2\x80\x8b", "#\xff",
 };
 
 /* The next line must be an error with code a or b. */
