@@ -538,6 +538,81 @@ START_TEST(private_messages_across_codecs)
 }
 END_TEST
 
+/* The value of a number key in a JSON line. */
+static long long json_num(const char *line, const char *key)
+{
+	char k[32];
+	snprintf(k, sizeof k, "\"%s\":", key);
+	const char *p = strstr(line, k);
+	ck_assert_msg(p != NULL, "no %s in %s", key, line);
+	return strtoll(p + strlen(k), NULL, 10);
+}
+
+/* The next line of a JSON peer must be want_tpl, where "@ID" and "@TS"
+ * stand for the id and the time the line carries. */
+static void json_line(struct tu_peer *p, const char *want_tpl)
+{
+	char got[4096], want_line[4096];
+	size_t k = 0;
+	ck_assert_int_eq(tu_peer_line(p, got, sizeof got, TU_TIMEOUT), 1);
+	for (const char *t = want_tpl; *t && k + 32 < sizeof want_line;) {
+		if (strncmp(t, "@ID", 3) == 0 || strncmp(t, "@TS", 3) == 0) {
+			k += (size_t)snprintf(
+			        want_line + k, sizeof want_line - k, "%lld",
+			        json_num(got, t[1] == 'I' ? "id" : "ts"));
+			t += 3;
+		} else {
+			want_line[k++] = *t++;
+		}
+	}
+	want_line[k] = '\0';
+	ck_assert_str_eq(got, want_line);
+}
+
+START_TEST(json_lines_of_protocol_2)
+{
+	const tcpchat_codec *codecs[2] = {bin(), json()};
+	int ports[2];
+	tcpchat_server *srv = tu_server_new_codecs(codecs, 2, ports);
+	ck_assert_ptr_nonnull(srv);
+	ck_assert_int_eq(tcpchat_server_start(srv), 0);
+	struct tu_peer b, j;
+	struct tu_msg m;
+	v2_json(&j, ports[1], "jay");
+	v2(&b, ports[0], "bina");
+	json_line(&j, "{\"type\":\"join\",\"id\":@ID,\"ts\":@TS,\"code\":2,"
+	              "\"sender\":\"bina\",\"room\":\"#lobby\",\"flags\":4}");
+	send_private(&b, "jay", "raw");
+	json_line(&j,
+	          "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
+	          "\"sender\":\"bina\",\"body\":\"raw\",\"target\":\"jay\"}");
+	ck_assert_int_eq(tu_peer_send_line(&j, "{\"type\":\"text\",\"target\":"
+	                                       "\"bina\",\"body\":\"back\"}"),
+	                 0);
+	json_line(&j, "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
+	              "\"sender\":\"jay\",\"body\":\"back\",\"target\":"
+	              "\"bina\",\"flags\":2}");
+	want_private(&b, "jay", "bina", "back", &m);
+	send_room(&b, "#lobby", "all");
+	json_line(&j, "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
+	              "\"sender\":\"bina\",\"body\":\"all\",\"room\":"
+	              "\"#lobby\",\"flags\":4}");
+	ck_assert_int_eq(
+	        tu_peer_send_line(&j, "{\"type\":\"join\",\"room\":\"#j\"}"),
+	        0);
+	json_line(&j, "{\"type\":\"join\",\"id\":@ID,\"ts\":@TS,\"code\":1,"
+	              "\"sender\":\"jay\",\"room\":\"#j\"}");
+	ck_assert_int_eq(tu_peer_send_line(&j, "{\"type\":\"topic\",\"room\":"
+	                                       "\"#j\",\"body\":\"jj\"}"),
+	                 0);
+	json_line(&j, "{\"type\":\"topic\",\"id\":@ID,\"ts\":@TS,"
+	              "\"sender\":\"jay\",\"body\":\"jj\",\"room\":\"#j\"}");
+	tu_peer_close(&b);
+	tu_peer_close(&j);
+	tu_server_stop(srv);
+}
+END_TEST
+
 START_TEST(mixed_codec_room)
 {
 	struct tu_ports ports;
@@ -662,6 +737,7 @@ static Suite *suite(void)
 	t = tcase_create("codecs");
 	tcase_set_timeout(t, 30 * tu_slow());
 	tcase_add_test(t, private_messages_across_codecs);
+	tcase_add_test(t, json_lines_of_protocol_2);
 	tcase_add_test(t, mixed_codec_room);
 	suite_add_tcase(s, t);
 	return s;
