@@ -460,6 +460,30 @@ START_TEST(message_event_vetoes_or_holds_a_private_message)
 	want_error(&a, TCPCHAT_WIRE_NOTFOUND, &m);
 	v2(&b, port, "bob");
 
+	/* held in a room, and the sender is taken out of it meanwhile */
+	ck_assert_int_eq(
+	        tu_peer_send(&a, TCPCHAT_MSG_JOIN, 0, "#r", NULL, NULL), 0);
+	want(&a, TCPCHAT_MSG_JOIN, "alice", &m);
+	ck_assert_int_eq(
+	        tu_peer_send(&b, TCPCHAT_MSG_JOIN, 0, "#r", NULL, NULL), 0);
+	want(&a, TCPCHAT_MSG_JOIN, "bob", &m);
+	pthread_mutex_lock(&r.mu);
+	r.held = 0;
+	pthread_mutex_unlock(&r.mu);
+	send_room(&a, "#r", "hold this for #r");
+	ck_assert(tu_wait_until(held_set, &r, TU_TIMEOUT));
+	ck_assert_int_eq(tcpchat_server_room_part(srv, "alice", "#r", NULL), 0);
+	want(&b, TCPCHAT_MSG_LEAVE, "alice", &m);
+	ck_assert_str_eq(m.room, "#r");
+	pthread_mutex_lock(&r.mu);
+	ans.id = r.held;
+	ans.rc = -1;
+	pthread_mutex_unlock(&r.mu);
+	ck_assert_int_eq(pthread_create(&t, NULL, accept_main, &ans), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(ans.rc, 0);
+	want_error(&a, TCPCHAT_WIRE_NOTMEMBER, &m);
+
 	mark(srv, "end");
 	/* alice: only the echo above; bob: nothing of the vetoed one */
 	ck_assert_int_eq(texts_upto(&a, "end"), 0);

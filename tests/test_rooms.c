@@ -1764,6 +1764,46 @@ START_TEST(deferred_room_join_is_checked_again)
 }
 END_TEST
 
+START_TEST(stop_with_rooms_topics_and_pending_decisions)
+{
+	struct rec *r = rec_new();
+	int port;
+	tcpchat_server *srv = rec_server(r, &port);
+	r->defer_room = "#vip";
+	srv_go(srv);
+	struct tu_peer p[4], k;
+	struct tu_msg m;
+	const char *names[4] = {"alice", "bob", "carol", "dave"};
+	for (int i = 0; i < 4; i++) {
+		v2(&p[i], port, names[i]);
+		join(&p[i], names[i], "#a");
+		join(&p[i], names[i], i % 2 ? "#odd" : "#even");
+	}
+	send_topic(&p[0], "#a", "topic of a");
+	want(&p[1], TCPCHAT_MSG_TOPIC, "alice", "#a", &m);
+	send_topic(&p[1], "#odd", "topic of odd");
+	want(&p[3], TCPCHAT_MSG_TOPIC, "bob", "#odd", &m);
+	/* a room join waits for the application; another user is kicked
+	 * out of the server, one more waits in its handshake */
+	send_join(&p[2], "#vip");
+	ck_assert(tu_wait_until(deferred_set, r, TU_TIMEOUT));
+	ck_assert_int_eq(tcpchat_server_kick(srv, "dave", NULL), 0);
+	want(&p[3], TCPCHAT_MSG_ERROR, NULL, NULL, &m);
+	ck_assert_uint_eq(m.code, TCPCHAT_WIRE_KICKED);
+	ck_assert_int_eq(tu_peer_connect(&k, port, bin(), 0), 0);
+	ck_assert(wait_stats(srv, 3, 4));
+	tu_server_stop(srv);
+	for (int i = 0; i < 3; i++) {
+		want(&p[i], TCPCHAT_MSG_ERROR, NULL, NULL, &m);
+		ck_assert_uint_eq(m.code, TCPCHAT_WIRE_SHUTDOWN);
+	}
+	for (int i = 0; i < 4; i++)
+		tu_peer_close(&p[i]);
+	tu_peer_close(&k);
+	rec_free(r);
+}
+END_TEST
+
 START_TEST(room_joined_and_part_events)
 {
 	struct rec *r = rec_new();
@@ -2500,6 +2540,7 @@ static Suite *suite(void)
 	tcase_add_test(t, room_join_refused_or_deferred_by_the_handler);
 	tcase_add_test(t, deferred_room_join_of_a_user_who_left);
 	tcase_add_test(t, deferred_room_join_is_checked_again);
+	tcase_add_test(t, stop_with_rooms_topics_and_pending_decisions);
 	tcase_add_test(t, room_joined_and_part_events);
 	tcase_add_test(t, topic_vetoed_by_the_handler);
 	tcase_add_test(t, forced_join_part_and_room_broadcast_from_threads);
