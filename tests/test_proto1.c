@@ -3,7 +3,7 @@
  * of its EXAMPLES, and what a protocol-1 client sees of a server whose
  * other users speak protocol 2: the default room only, no TOPIC or ROOMS
  * frames, and JOIN, LEAVE and TEXT frames without room, target or
- * flags. */
+ * flags.  The protocol-2 binary examples of the page are replayed too. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -498,6 +498,166 @@ START_TEST(error_example_idle_timeout)
 }
 END_TEST
 
+/* The protocol-2 examples of tcpchat-protocol(7), "Binary". */
+static const char p2_hello[] =
+        "00 00 00 2f 01 01 00 00  00 00 00 00 00 00 00 00"
+        "00 00 00 00 00 00 00 00  00 00 00 02 01 00 00 00"
+        "05 61 6c 69 63 65 10 00  00 00 08 00 00 00 00 00"
+        "00 00 03";
+static const char p2_welcome[] =
+        "00 00 00 47 01 02 00 04  00 00 00 00 00 00 00 00"
+        "00 00 00 00 00 00 00 00  00 00 00 02 01 00 00 00"
+        "05 61 6c 69 63 65 03 00  00 00 06 23 6c 6f 62 62"
+        "79 10 00 00 00 08 00 00  00 00 00 00 00 03 11 00"
+        "00 00 08 00 00 00 00 00  01 00 00";
+static const char p2_join_request[] =
+        "00 00 00 21 01 04 00 00  00 00 00 00 00 00 00 00"
+        "00 00 00 00 00 00 00 00  00 00 00 00 03 00 00 00"
+        "04 23 64 65 76";
+static const char p2_join[] = "00 00 00 2b 01 04 00 00  00 00 00 00 00 00 00 2d"
+                              "00 00 01 8b cf e5 68 00  00 00 00 03 01 00 00 00"
+                              "05 61 6c 69 63 65 03 00  00 00 04 23 64 65 76";
+static const char p2_text_request[] =
+        "00 00 00 28 01 03 00 00  00 00 00 00 00 00 00 00"
+        "00 00 00 00 00 00 00 00  00 00 00 00 02 00 00 00"
+        "02 68 69 03 00 00 00 04  23 64 65 76";
+static const char p2_text[] = "00 00 00 32 01 03 00 00  00 00 00 00 00 00 00 2b"
+                              "00 00 01 8b cf e5 68 00  00 00 00 00 01 00 00 00"
+                              "05 61 6c 69 63 65 02 00  00 00 02 68 69 03 00 00"
+                              "00 04 23 64 65 76";
+static const char p2_private_request[] =
+        "00 00 00 27 01 03 00 00  00 00 00 00 00 00 00 00"
+        "00 00 00 00 00 00 00 00  00 00 00 00 02 00 00 00"
+        "02 68 69 04 00 00 00 03  62 6f 62";
+static const char p2_private[] =
+        "00 00 00 31 01 03 00 00  00 00 00 00 00 00 00 2c"
+        "00 00 01 8b cf e5 68 00  00 00 00 00 01 00 00 00"
+        "05 61 6c 69 63 65 02 00  00 00 02 68 69 04 00 00"
+        "00 03 62 6f 62";
+static const char p2_echo[] = "00 00 00 31 01 03 00 02  00 00 00 00 00 00 00 2c"
+                              "00 00 01 8b cf e5 68 00  00 00 00 00 01 00 00 00"
+                              "05 61 6c 69 63 65 02 00  00 00 02 68 69 04 00 00"
+                              "00 03 62 6f 62";
+static const char p2_rooms_entry[] =
+        "00 00 00 31 01 0b 00 00  00 00 00 00 00 00 00 00"
+        "00 00 01 8b cf e5 68 00  00 00 00 03 02 00 00 00"
+        "0b 72 65 6c 65 61 73 65  20 31 2e 32 03 00 00 00"
+        "04 23 64 65 76";
+static const char p2_rooms_end[] =
+        "00 00 00 18 01 0b 00 00  00 00 00 00 00 00 00 00"
+        "00 00 01 8b cf e5 68 00  00 00 00 02";
+static const char p2_part[] = "00 00 00 18 01 05 00 00  00 00 00 00 00 00 00 00"
+                              "00 00 00 00 00 00 00 00  00 00 00 08";
+
+/* Receives raw frames until one of type (and, if room is not NULL, in
+ * that room) arrives. */
+static void raw_want(struct tu_peer *p, uint32_t type, const char *room,
+                     struct tu_msg *m, unsigned char *raw, size_t *n)
+{
+	for (;;) {
+		int rc = tu_peer_recv_raw(p, m, raw, 2048, n, TU_TIMEOUT);
+		ck_assert_msg(rc == 1, "waiting for a %s: rc %d",
+		              tcpchat_msg_type_name((int)type), rc);
+		if (m->type == type && (!room || !strcmp(m->room, room)))
+			return;
+	}
+}
+
+/* The example hex with the id and time of the message received. */
+static void same_as_example(const unsigned char *raw, size_t n, const char *hex,
+                            const struct tu_msg *m)
+{
+	struct frame f;
+	f_hex(&f, hex);
+	f_stamp(&f, m->id, m->timestamp);
+	same_bytes(raw, n, &f);
+}
+
+START_TEST(protocol_2_examples_byte_for_byte)
+{
+	int port;
+	tcpchat_server *srv = tu_server_start(NULL, &port);
+	ck_assert_ptr_nonnull(srv);
+	struct tu_peer a, b, c;
+	struct tu_msg m, e;
+	unsigned char raw[2048];
+	size_t n;
+	struct frame f;
+	v2(&b, port, "bob");
+	v2(&c, port, "carol");
+	ck_assert_int_eq(
+	        tu_peer_send(&b, TCPCHAT_MSG_JOIN, 0, "#dev", NULL, NULL), 0);
+	want(&b, TCPCHAT_MSG_JOIN, "bob", &m);
+	ck_assert_int_eq(
+	        tu_peer_send(&c, TCPCHAT_MSG_JOIN, 0, "#dev", NULL, NULL), 0);
+	want(&b, TCPCHAT_MSG_JOIN, "carol", &m);
+	ck_assert_str_eq(m.room, "#dev");
+
+	/* the handshake */
+	ck_assert_int_eq(tu_peer_connect(&a, port, bin(), 0), 0);
+	f_hex(&f, p2_hello);
+	ck_assert_uint_eq(f.n, 51);
+	ck_assert_int_eq(tu_peer_send_raw(&a, f.b, f.n), 0);
+	ck_assert_int_eq(
+	        tu_peer_recv_raw(&a, &m, raw, sizeof raw, &n, TU_TIMEOUT), 1);
+	ck_assert_uint_eq(m.type, TCPCHAT_MSG_WELCOME);
+	f_hex(&f, p2_welcome);
+	ck_assert_uint_eq(f.n, 75);
+	f_stamp(&f, 0, m.timestamp);
+	f_num(&f, 18, 1024);
+	f_num(&f, 19, 1048576);
+	f_end(&f);
+	same_bytes(raw, n, &f);
+
+	/* a join: what the members receive */
+	f_hex(&f, p2_join_request);
+	ck_assert_int_eq(tu_peer_send_raw(&a, f.b, f.n), 0);
+	raw_want(&b, TCPCHAT_MSG_JOIN, "#dev", &m, raw, &n);
+	same_as_example(raw, n, p2_join, &m);
+	raw_want(&a, TCPCHAT_MSG_JOIN, "#dev", &m, raw, &n);
+	same_as_example(raw, n, p2_join, &m);
+
+	/* a text to #dev */
+	f_hex(&f, p2_text_request);
+	ck_assert_int_eq(tu_peer_send_raw(&a, f.b, f.n), 0);
+	raw_want(&b, TCPCHAT_MSG_TEXT, "#dev", &m, raw, &n);
+	same_as_example(raw, n, p2_text, &m);
+
+	/* a private text, and its echo with the same id */
+	f_hex(&f, p2_private_request);
+	ck_assert_int_eq(tu_peer_send_raw(&a, f.b, f.n), 0);
+	raw_want(&b, TCPCHAT_MSG_TEXT, "", &m, raw, &n);
+	same_as_example(raw, n, p2_private, &m);
+	raw_want(&a, TCPCHAT_MSG_TEXT, "", &e, raw, &n);
+	ck_assert_uint_eq(e.id, m.id);
+	same_as_example(raw, n, p2_echo, &e);
+
+	/* the room list */
+	ck_assert_int_eq(tu_peer_send(&a, TCPCHAT_MSG_TOPIC, 0, "#dev", NULL,
+	                              "release 1.2"),
+	                 0);
+	want(&b, TCPCHAT_MSG_TOPIC, "alice", &m);
+	ck_assert_int_eq(
+	        tu_peer_send(&a, TCPCHAT_MSG_ROOMS, 0, NULL, NULL, NULL), 0);
+	raw_want(&a, TCPCHAT_MSG_ROOMS, "#dev", &m, raw, &n);
+	same_as_example(raw, n, p2_rooms_entry, &m);
+	raw_want(&a, TCPCHAT_MSG_ROOMS, "", &m, raw, &n);
+	same_as_example(raw, n, p2_rooms_end, &m);
+
+	/* a part of the current room */
+	f_hex(&f, p2_part);
+	ck_assert_uint_eq(f.n, 28);
+	ck_assert_int_eq(tu_peer_send_raw(&a, f.b, f.n), 0);
+	want(&b, TCPCHAT_MSG_LEAVE, "alice", &m);
+	ck_assert_str_eq(m.room, "#dev");
+	ck_assert_uint_eq(m.code, TCPCHAT_REASON_PART);
+	tu_peer_close(&a);
+	tu_peer_close(&b);
+	tu_peer_close(&c);
+	tu_server_stop(srv);
+}
+END_TEST
+
 /* ---- JSON Lines ---------------------------------------------------------- */
 
 /* The value of a number key in a JSON line. */
@@ -816,6 +976,7 @@ static Suite *suite(void)
 	tcase_add_test(t, who_example_byte_for_byte);
 	tcase_add_test(t, error_example_idle_timeout);
 	tcase_add_test(t, json_example_session);
+	tcase_add_test(t, protocol_2_examples_byte_for_byte);
 	suite_add_tcase(s, t);
 	t = tcase_create("compatibility");
 	tcase_set_timeout(t, 30 * tu_slow());

@@ -638,18 +638,26 @@ START_TEST(join_and_part_are_confirmed_to_members)
 	want(&a, TCPCHAT_MSG_JOIN, "bob", "#dev", &m);
 	ck_assert_uint_eq(m.code, 2);
 
-	/* joining again: the confirmation again, the count unchanged, and
-	 * no news for the other members */
+	/* joining again is no error: the JOIN again, to the members as
+	 * well (tcpchat-protocol(7), "Joining"), the count unchanged, and
+	 * not the topic; the same for a forced join of a member */
+	send_topic(&a, "#dev", "dev topic");
+	want(&b, TCPCHAT_MSG_TOPIC, "alice", "#dev", &m);
 	send_join(&b, "#dev");
 	want(&b, TCPCHAT_MSG_JOIN, "bob", "#dev", &m);
 	ck_assert_uint_eq(m.code, 2);
 	ck_assert_int_eq(tcpchat_server_room_join(srv, "bob", "#dev"), 0);
 	mark(srv, "rejoined");
 	int n = upto(&a, "rejoined");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_JOIN, NULL, NULL), 0);
+	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_JOIN, "bob", "#dev"), 2);
+	for (int i = 0; i < n && i < SEEN_MAX; i++)
+		if (seen[i].type == TCPCHAT_MSG_JOIN)
+			ck_assert_uint_eq(seen[i].code, 2);
 	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_ERROR, NULL, NULL), 0);
 	n = upto(&b, "rejoined");
 	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_ERROR, NULL, NULL), 0);
+	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TOPIC, NULL, NULL), 0);
+	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_JOIN, "bob", "#dev"), 1);
 
 	/* a part with a room and code 0 is a part, not a quit */
 	ck_assert_int_eq(
