@@ -127,7 +127,10 @@ static void copy_str(char *dst, size_t cap, tcpchat_str s, size_t *len)
 		*len = n;
 }
 
-int tu_peer_take(struct tu_peer *p, struct tu_msg *out)
+/* Takes the next whole message buffered in p->in, copying its raw bytes
+ * into raw (when not NULL).  As tu_peer_take(). */
+static int take_frame(struct tu_peer *p, struct tu_msg *out, void *raw,
+                      size_t cap, size_t *raw_len)
 {
 	while (p->in.len) {
 		tcpchat_msg m;
@@ -148,8 +151,18 @@ int tu_peer_take(struct tu_peer *p, struct tu_msg *out)
 		out->code = m.code;
 		out->id = m.id;
 		out->timestamp = m.timestamp;
+		out->flags = m.flags;
+		out->caps = m.caps;
 		copy_str(out->sender, sizeof out->sender, m.sender, NULL);
 		copy_str(out->body, sizeof out->body, m.body, &out->body_len);
+		copy_str(out->room, sizeof out->room, m.room, &out->room_len);
+		copy_str(out->target, sizeof out->target, m.target,
+		         &out->target_len);
+		if (raw && out->type) {
+			size_t n = (size_t)k < cap ? (size_t)k : cap;
+			memcpy(raw, p->in.data, n);
+			*raw_len = n;
+		}
 		memmove(p->in.data, p->in.data + k, p->in.len - (size_t)k);
 		p->in.len -= (size_t)k;
 		if (out->type)
@@ -158,33 +171,100 @@ int tu_peer_take(struct tu_peer *p, struct tu_msg *out)
 	return 0;
 }
 
-int tu_peer_recv(struct tu_peer *p, struct tu_msg *m, int timeout_ms)
+int tu_peer_take(struct tu_peer *p, struct tu_msg *out)
+{
+	return take_frame(p, out, NULL, 0, NULL);
+}
+
+/* Waits up to the deadline for more bytes.  1: some were read (or the
+ * connection closed: p->closed), 0: timeout, -1: poll failed. */
+static int read_more(struct tu_peer *p, int64_t deadline)
+{
+	int64_t left = deadline - tu_now_ms();
+	if (left < 0)
+		return 0;
+	struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
+	int n = poll(&pfd, 1, (int)left);
+	if (n < 0 && errno != EINTR)
+		return -1;
+	if (n <= 0)
+		return tu_now_ms() > deadline ? 0 : 1;
+	if (tcpchat_buf_reserve(&p->in, 65536))
+		return -1;
+	ssize_t r = recv(p->fd, p->in.data + p->in.len, 65536, 0);
+	if (r <= 0)
+		p->closed = 1;
+	else
+		p->in.len += (size_t)r;
+	return 1;
+}
+
+int tu_peer_recv_raw(struct tu_peer *p, struct tu_msg *m, void *raw, size_t cap,
+                     size_t *raw_len, int timeout_ms)
 {
 	int64_t deadline = tu_now_ms() + timeout_ms;
 	for (;;) {
-		int rc = tu_peer_take(p, m);
+		int rc = take_frame(p, m, raw, cap, raw_len);
 		if (rc)
 			return rc;
 		if (p->closed)
 			return -1;
-		int64_t left = deadline - tu_now_ms();
-		if (left < 0)
-			return 0;
-		struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
-		int n = poll(&pfd, 1, (int)left);
-		if (n < 0 && errno != EINTR)
-			return -1;
-		if (n <= 0)
-			continue;
-		if (tcpchat_buf_reserve(&p->in, 65536))
-			return -1;
-		ssize_t r = recv(p->fd, p->in.data + p->in.len, 65536, 0);
-		if (r <= 0) {
-			p->closed = 1;
-			continue;
-		}
-		p->in.len += (size_t)r;
+		rc = read_more(p, deadline);
+		if (rc <= 0)
+			return rc;
 	}
+}
+
+int tu_peer_send_line(struct tu_peer *p, const char *line)
+{
+	int rc = tu_peer_send_raw(p, line, strlen(line));
+	return rc ? rc : tu_peer_send_raw(p, "\n", 1);
+}
+
+int tu_peer_line(struct tu_peer *p, char *out, size_t cap, int timeout_ms)
+{
+	int64_t deadline = tu_now_ms() + timeout_ms;
+	for (;;) {
+		char *nl =
+		        p->in.len ? memchr(p->in.data, '\n', p->in.len) : NULL;
+		if (nl) {
+			size_t k = (size_t)(nl - p->in.data);
+			size_t n = k;
+			if (n && p->in.data[n - 1] == '\r')
+				n--;
+			if (n > cap - 1)
+				n = cap - 1;
+			memcpy(out, p->in.data, n);
+			out[n] = '\0';
+			memmove(p->in.data, p->in.data + k + 1,
+			        p->in.len - k - 1);
+			p->in.len -= k + 1;
+			return 1;
+		}
+		if (p->closed)
+			return -1;
+		int rc = read_more(p, deadline);
+		if (rc <= 0)
+			return rc;
+	}
+}
+
+int tu_peer_expect_line(struct tu_peer *p, const char *want, int timeout_ms)
+{
+	char line[8192];
+	int64_t deadline = tu_now_ms() + timeout_ms;
+	for (;;) {
+		int64_t left = deadline - tu_now_ms();
+		int rc = tu_peer_line(p, line, sizeof line,
+		                      left > 0 ? (int)left : 0);
+		if (rc != 1 || strcmp(line, want) == 0)
+			return rc;
+	}
+}
+
+int tu_peer_recv(struct tu_peer *p, struct tu_msg *m, int timeout_ms)
+{
+	return tu_peer_recv_raw(p, m, NULL, 0, NULL, timeout_ms);
 }
 
 int tu_peer_expect(struct tu_peer *p, uint32_t type, struct tu_msg *m,
@@ -222,9 +302,16 @@ int tu_peer_join(struct tu_peer *p, int port, const tcpchat_codec *codec,
 
 int tu_peer_hello(struct tu_peer *p, const char *name)
 {
+	return tu_peer_hello_v(p, name, TCPCHAT_PROTOCOL_VERSION, 0, NULL);
+}
+
+int tu_peer_hello_v(struct tu_peer *p, const char *name, uint32_t version,
+                    uint64_t caps, struct tu_msg *welcome)
+{
 	int rc;
 	tcpchat_msg h = {.type = TCPCHAT_MSG_HELLO};
-	h.code = TCPCHAT_PROTOCOL_VERSION;
+	h.code = version;
+	h.caps = caps;
 	h.sender.ptr = name;
 	h.sender.len = strlen(name);
 	rc = tu_peer_send_msg(p, &h);
@@ -236,11 +323,38 @@ int tu_peer_hello(struct tu_peer *p, const char *name)
 		return TCPCHAT_ETIMEDOUT;
 	if (rc < 0)
 		return TCPCHAT_ECLOSED;
+	if (welcome)
+		*welcome = m;
 	if (m.type == TCPCHAT_MSG_WELCOME)
 		return strcmp(m.sender, name) == 0 ? 0 : TCPCHAT_EPROTO;
 	if (m.type == TCPCHAT_MSG_ERROR)
 		return -(int)m.code;
 	return TCPCHAT_EPROTO;
+}
+
+int tu_peer_login(struct tu_peer *p, int port, const tcpchat_codec *codec,
+                  const char *name, uint32_t version, uint64_t caps,
+                  struct tu_msg *welcome)
+{
+	int rc = tu_peer_connect(p, port, codec, 0);
+	return rc ? rc : tu_peer_hello_v(p, name, version, caps, welcome);
+}
+
+static void set_view(tcpchat_str *s, const char *v)
+{
+	s->ptr = v;
+	s->len = v ? strlen(v) : 0;
+}
+
+int tu_peer_send(struct tu_peer *p, uint32_t type, uint32_t code,
+                 const char *room, const char *target, const char *body)
+{
+	tcpchat_msg m = {.type = type};
+	m.code = code;
+	set_view(&m.room, room);
+	set_view(&m.target, target);
+	set_view(&m.body, body);
+	return tu_peer_send_msg(p, &m);
 }
 
 void tu_peer_close(struct tu_peer *p)
@@ -278,6 +392,52 @@ tcpchat_server *tu_server_start(const tcpchat_codec *codec, int *port)
 		return NULL;
 	}
 	*port = tcpchat_server_port(srv, 0);
+	return srv;
+}
+
+tcpchat_server *tu_server_new_codecs(const tcpchat_codec *const *codecs, int n,
+                                     int *ports)
+{
+	tcpchat_server *srv;
+	if (tcpchat_server_new(&srv))
+		return NULL;
+	if (tu_server_timers(srv))
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		if (tcpchat_server_listen(srv, "127.0.0.1:0", codecs[i]))
+			goto fail;
+		ports[i] = tcpchat_server_port(srv, i);
+		if (ports[i] <= 0)
+			goto fail;
+	}
+	return srv;
+fail:
+	tcpchat_server_destroy(srv);
+	return NULL;
+}
+
+tcpchat_server *tu_server_new_mixed(struct tu_ports *ports)
+{
+	const tcpchat_codec *codecs[3] = {tcpchat_codec_binary(),
+	                                  tcpchat_codec_line(),
+	                                  tcpchat_codec_json()};
+	int p[3];
+	tcpchat_server *srv = tu_server_new_codecs(codecs, 3, p);
+	if (srv) {
+		ports->bin = p[0];
+		ports->line = p[1];
+		ports->json = p[2];
+	}
+	return srv;
+}
+
+tcpchat_server *tu_server_start_mixed(struct tu_ports *ports)
+{
+	tcpchat_server *srv = tu_server_new_mixed(ports);
+	if (srv && tcpchat_server_start(srv)) {
+		tcpchat_server_destroy(srv);
+		return NULL;
+	}
 	return srv;
 }
 
