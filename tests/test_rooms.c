@@ -573,9 +573,8 @@ START_TEST(default_room_can_be_renamed)
 	tu_peer_close(&b);
 	tcpchat_server_stop(srv);
 	ck_assert_int_eq(tcpchat_server_join(srv), 0);
-	/* the loop has run: too late */
-	ck_assert_int_eq(tcpchat_server_set_default_room(srv, "#other"),
-	                 TCPCHAT_ESTATE);
+	/* stopped, nobody connected: it may change again */
+	ck_assert_int_eq(tcpchat_server_set_default_room(srv, "#other"), 0);
 	tcpchat_server_destroy(srv);
 }
 END_TEST
@@ -638,9 +637,9 @@ START_TEST(join_and_part_are_confirmed_to_members)
 	want(&a, TCPCHAT_MSG_JOIN, "bob", "#dev", &m);
 	ck_assert_uint_eq(m.code, 2);
 
-	/* joining again is no error: the JOIN again, to the members as
-	 * well (tcpchat-protocol(7), "Joining"), the count unchanged, and
-	 * not the topic; the same for a forced join of a member */
+	/* joining again is no error: the JOIN again to the joiner alone
+	 * (the members were told once), the count unchanged, and not the
+	 * topic; the same for a forced join of a member */
 	send_topic(&a, "#dev", "dev topic");
 	want(&b, TCPCHAT_MSG_TOPIC, "alice", "#dev", &m);
 	send_join(&b, "#dev");
@@ -649,10 +648,7 @@ START_TEST(join_and_part_are_confirmed_to_members)
 	ck_assert_int_eq(tcpchat_server_room_join(srv, "bob", "#dev"), 0);
 	mark(srv, "rejoined");
 	int n = upto(&a, "rejoined");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_JOIN, "bob", "#dev"), 2);
-	for (int i = 0; i < n && i < SEEN_MAX; i++)
-		if (seen[i].type == TCPCHAT_MSG_JOIN)
-			ck_assert_uint_eq(seen[i].code, 2);
+	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_JOIN, "bob", "#dev"), 0);
 	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_ERROR, NULL, NULL), 0);
 	n = upto(&b, "rejoined");
 	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_ERROR, NULL, NULL), 0);
