@@ -2220,30 +2220,21 @@ END_TEST
 /* ---- hostile room names and targets ----------------------------------------- */
 
 /* Room names that tcpchat_room_check() refuses. */
-static const char *const bad_rooms[] = {
-        "nohash",
-        "#",
-        "#a b",
-        "#a,b",
-        "#a:b",
-        "#:",
-        "#a\tb",
-        "#a\x01",
-        "#\x7f",
-        "#\xff\xfe",
-        "#\xc2\x85", /* U+0085, a C1 control */
-        "#a\xc2\xa0"
-        "b",             /* U+00A0 no-break space */
-        "#\xe1\x9a\x80", /* U+1680 */
-        "#\xe2\x80\x8b", /* U+200B zero width space */
-        "#\xe2\x80\xae", /* U+202E right-to-left override */
-        "#\xe2\x81\xa0", /* U+2060 word joiner */
-        "#\xe3\x80\x80", /* U+3000 ideographic space */
-        "#\xef\xbb\xbf", /* U+FEFF */
-        "#\xc0\xaf",     /* overlong '/' */
-        "#\xed\xa0\x80", /* a surrogate */
-        " #lobby",
-        "#lobby ",
+static const char *const bad_rooms[] =
+        {
+                "nohash",        "#",         "#a b",      "#a,b",
+                "#a:b",          "#:",        "#a\tb",     "#a\x01",
+                "#\x7f",         "#\xff\xfe", "#\xc2\x85", /* U+0085, a C1 control */
+                "#a\xc2\240b",   /* U+00A0 no-break space */
+                "#\xe1\x9a\x80", /* U+1680 */
+                "#\xe2\x80\x8b", /* U+200B zero width space */
+                "#\xe2\x80\xae", /* U+202E right-to-left override */
+                "#\xe2\x81\xa0", /* U+2060 word joiner */
+                "#\xe3\x80\x80", /* U+3000 ideographic space */
+                "#\xef\xbb\xbf", /* U+FEFF */
+                "#\xc0\xaf",     /* overlong '/' */
+                "#\xed\xa0\x80", /* a surrogate */
+                " #lobby",       "#lobby ",
 };
 
 /* The same on the JSON codec (a JSON string, as written). */
