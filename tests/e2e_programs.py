@@ -113,6 +113,18 @@ class LinePeer:
             self.buf += data
         return None
 
+    def lines_until(self, pattern, timeout=DEADLINE):
+        """Returns the lines up to and including the first that matches
+        pattern (None if none came in time)."""
+        seen = []
+        while True:
+            line = self.expect(r"", timeout)
+            if line is None:
+                return None
+            seen.append(line)
+            if re.search(pattern, line):
+                return seen
+
     def close(self):
         self.s.close()
 
@@ -392,6 +404,71 @@ def test_rooms():
     check("rooms: server exits 0", code == 0, f"{code}")
 
 
+def test_nc_rooms():
+    """Two nc users and a client program chat in rooms and privately
+    through the line codec of tcpchat-server, as a person would."""
+    srv, bport, lport, _ = start_server()
+    ann, ben = LinePeer(lport), LinePeer(lport)
+    ann.send("ann")
+    ben.send("ben")
+    check("nc rooms: both are welcomed",
+          ann.expect(r"^=== welcome ann$") is not None
+          and ben.expect(r"^=== welcome ben$") is not None)
+    ann.send("/join #dev")
+    check("nc rooms: /join is confirmed",
+          ann.expect(r"^--> ann joined #dev$") is not None)
+    ben.send("/join #dev")
+    check("nc rooms: a member sees the next join",
+          ann.expect(r"^--> ben joined #dev$") is not None)
+    ann.send("/topic #dev the build is green")
+    check("nc rooms: the topic reaches the members",
+          ben.expect(r"^=== topic #dev by ann: the build is green$")
+          is not None)
+    ann.send("now in dev")
+    check("nc rooms: a plain line goes to the current room",
+          ben.expect(r"^\[#dev\] ann: now in dev$") is not None)
+    ann.send("#lobby back in the lobby")
+    check("nc rooms: '#room text' goes to that room, unprefixed for #lobby",
+          ben.expect(r"^ann: back in the lobby$") is not None)
+    ben.send("/msg ann psst")
+    check("nc rooms: /msg reaches its target only",
+          ann.expect(r"^\*ben\* psst$") is not None)
+    check("nc rooms: the sender sees its echo",
+          ben.expect(r"^-> \*ann\* psst$") is not None)
+    ben.send("/msg nobody hi")
+    check("nc rooms: /msg to nobody is a non-fatal error",
+          ben.expect(r"^-!- error 15: no user called nobody$") is not None)
+    ben.send("/who #dev")
+    check("nc rooms: /who #room in join order",
+          ben.expect(r"^=== 2 in #dev: ann ben$") is not None)
+    ben.send("/rooms")
+    check("nc rooms: /rooms lists each room and ends",
+          ben.expect(r"^=== #dev 2: the build is green$") is not None
+          and ben.expect(r"^=== 2 rooms$") is not None)
+    ben.send("/join #bad room")
+    check("nc rooms: a bad room name is answered, the user stays",
+          ben.expect(r"^-!- error") is not None)
+    ben.send("/part #dev bye all")
+    check("nc rooms: the part reaches the room with its reason",
+          ann.expect(r"^<-- ben left #dev \(part: bye all\)$") is not None)
+    ben.send("#dev still here?")
+    check("nc rooms: a non-member cannot post to the room",
+          ben.expect(r"^-!- error 26: ") is not None)
+    ben.send("/quit")
+    check("nc rooms: the quit reaches a user sharing two rooms",
+          ann.expect(r"^<-- ben left \(quit\)$") is not None)
+    # Anything more about ben would come before the answer to this.
+    ann.send("/who")
+    seen = ann.lines_until(r"^=== \d+ online")
+    check("nc rooms: ... once", seen is not None
+          and not any(l.startswith("<-- ben") for l in seen), str(seen))
+    ann.close()
+    ben.close()
+    srv.p.send_signal(signal.SIGTERM)
+    code, _, _ = srv.finish()
+    check("nc rooms: server exits 0", code == 0, f"{code}")
+
+
 def test_host_loop():
     host = Proc([HOST_LOOP], stdin="")
     m = host.wait_line(r"^port (\d+)$", which="out")
@@ -452,6 +529,7 @@ def main():
         test_bad_arguments()
         test_chat()
         test_rooms()
+        test_nc_rooms()
         test_host_loop()
     finally:
         for p in procs:
