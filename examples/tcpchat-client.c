@@ -631,10 +631,10 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			if (tcpchat_room_check(optarg, strlen(optarg)))
-				return bad(
-				        "invalid --room '%s': use '#' and "
-				        "1-63 bytes without spaces or commas",
-				        optarg);
+				return bad("invalid --room '%s': use '#' and "
+				           "1-63 bytes without spaces, commas "
+				           "or colons",
+				           optarg);
 			if (G.nrooms == ROOMS_MAX)
 				return bad("at most %d --room options",
 				           ROOMS_MAX);

@@ -367,10 +367,11 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			if (tcpchat_room_check(optarg, strlen(optarg)))
-				return bad("invalid --default-room '%s' ('#' "
-				           "and 1-63 bytes, no spaces or "
-				           "commas)",
-				           optarg);
+				return bad(
+				        "invalid --default-room '%s' ('#' "
+				        "and 1-63 bytes, no spaces, commas or "
+				        "colons)",
+				        optarg);
 			default_room = optarg;
 			break;
 		case 'R':

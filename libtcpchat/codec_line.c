@@ -3,7 +3,7 @@
  *
  * A frame is a line ending in "\n"; a "\r" right before it is dropped.
  * ROOM is a room name as tcpchat_room_check() accepts it ('#' and 1..63
- * bytes, no blank, no comma); NAME a user name.
+ * bytes, no blank, comma or colon); NAME a user name.
  *
  * Client to server:
  *	NAME            while in the handshake: HELLO, code = protocol

@@ -62,7 +62,8 @@ enum tcpchat_error {
 	                            does not know (the wire code is passed on) */
 	TCPCHAT_ENOTYPE = -24,   /* the peer does not know that message type */
 	TCPCHAT_EBADROOM = -25,  /* room name is not '#' + 1-63 bytes of
-	                            printable UTF-8 (tcpchat_room_check) */
+	                            printable UTF-8 without spaces, commas
+	                            or colons (tcpchat_room_check) */
 	TCPCHAT_ENOTMEMBER = -26, /* not a member of that room */
 	TCPCHAT_ELIMIT = -27     /* a room limit was reached (rooms per
 	                            user or per server) */

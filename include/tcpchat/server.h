@@ -214,8 +214,9 @@ typedef struct tcpchat_server_event {
 	int level;                  /* LOG: enum tcpchat_log_level */
 	const char *text;           /* LOG: the line; LEAVE: reason in words */
 	uint64_t dropped;           /* DROP: messages dropped so far */
-	const char *refuse_reason;  /* out (CONNECT, JOIN, MESSAGE,
-	                               ROOM_JOIN, TOPIC): why */
+	const char *refuse_reason;  /* out (JOIN, MESSAGE, ROOM_JOIN,
+	                               TOPIC): why (a refused CONNECT is
+	                               closed without a word) */
 	const char *codec;          /* codec name of the connection */
 	/* ---- since protocol 2 ---- */
 	tcpchat_str room;           /* ROOM_*, TOPIC: the room */

@@ -156,7 +156,7 @@ static int proto1_view(const tcpchat_msg *m, tcpchat_msg *out)
 		 * and only a kick had a reason in words. */
 		if (m->code == TCPCHAT_REASON_PART)
 			out->code = TCPCHAT_REASON_QUIT;
-		if (m->code != TCPCHAT_REASON_KICKED && !m->room.len) {
+		if (m->code != TCPCHAT_REASON_KICKED) {
 			out->body.ptr = NULL;
 			out->body.len = 0;
 		}

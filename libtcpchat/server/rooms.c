@@ -190,7 +190,8 @@ int srv__room_set_topic(struct room *r, const tcpchat_msg *t)
 	r->topic_len = (uint16_t)t->body.len;
 	r->topic_ts = t->timestamp;
 	r->topic_by_len = (uint8_t)t->sender.len;
-	memcpy(r->topic_by, t->sender.ptr, t->sender.len);
+	if (t->sender.len) /* empty: set by the server */
+		memcpy(r->topic_by, t->sender.ptr, t->sender.len);
 	return 0;
 }
 
