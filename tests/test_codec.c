@@ -9,6 +9,7 @@
 #include <tcpchat/tcpchat.h>
 
 #include "codecutil.h"
+#include "testutil.h"
 
 #define LIT(lit) .data = (lit), .len = sizeof(lit) - 1
 
@@ -2162,11 +2163,5 @@ static Suite *codec_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(codec_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return tu_run_suite(codec_suite());
 }

@@ -11,6 +11,7 @@
 #include <tcpchat/tcpchat.h>
 
 #include "codecutil.h"
+#include "testutil.h"
 
 #define ECHO TCPCHAT_MSGF_ECHO
 #define DEF TCPCHAT_MSGF_DEFAULT_ROOM
@@ -1110,11 +1111,5 @@ static Suite *codec_rooms_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(codec_rooms_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return tu_run_suite(codec_rooms_suite());
 }
