@@ -259,6 +259,13 @@ int ru_wait_stats(tcpchat_server *srv, uint64_t users, uint64_t rooms)
 	return tu_wait_until(stats_reached, &c, TU_TIMEOUT);
 }
 
+void ru_finish(tcpchat_server *srv, struct tu_peer *const *peers, int n)
+{
+	for (int i = 0; i < n; i++)
+		tu_peer_close(peers[i]);
+	tu_server_stop(srv);
+}
+
 void ru_copy_view(char *dst, size_t cap, tcpchat_str s)
 {
 	size_t n = s.len < cap - 1 ? s.len : cap - 1;

@@ -99,6 +99,13 @@ void ru_server_go(tcpchat_server *srv);
  * any).  1 if it did. */
 int ru_wait_stats(tcpchat_server *srv, uint64_t users, uint64_t rooms);
 
+/* Closes the n peers, in order, then stops srv. */
+void ru_finish(tcpchat_server *srv, struct tu_peer *const *peers, int n);
+#define RU_FINISH(srv, ...)                                                    \
+	ru_finish((srv), (struct tu_peer *const[]){__VA_ARGS__},               \
+	          (int)(sizeof((struct tu_peer *const[]){__VA_ARGS__}) /       \
+	                sizeof(struct tu_peer *)))
+
 /* Copies s into dst, cut to cap - 1 bytes, NUL-terminated. */
 void ru_copy_view(char *dst, size_t cap, tcpchat_str s);
 

@@ -108,10 +108,7 @@ START_TEST(private_reaches_only_its_target)
 	ck_assert_int_eq(texts_upto(&a, "end"), 0);
 	ck_assert_int_eq(texts_upto(&b, "end"), 0);
 	ck_assert_int_eq(texts_upto(&c, "end"), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
@@ -129,9 +126,7 @@ START_TEST(private_to_oneself_arrives_once)
 	ru_mark(srv, "end");
 	ck_assert_int_eq(texts_upto(&a, "end"), 0);
 	ck_assert_int_eq(texts_upto(&b, "end"), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 }
 END_TEST
 
@@ -156,9 +151,7 @@ START_TEST(private_to_an_absent_user)
 	ru_login_bin(&b, port, "bob");
 	send_private(&a, "bob", "there you are");
 	want_private(&b, "alice", "bob", "there you are", &m);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 }
 END_TEST
 
@@ -193,10 +186,7 @@ START_TEST(private_to_a_protocol_1_user_is_refused)
 	ru_mark(srv, "end");
 	ck_assert_int_eq(texts_upto(&old, "end"), 0);
 	ck_assert_int_eq(texts_upto(&oj, "end"), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&old);
-	tu_peer_close(&oj);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &old, &oj);
 }
 END_TEST
 
@@ -223,9 +213,7 @@ START_TEST(room_and_target_together_is_badmsg)
 	ru_mark(srv, "end");
 	ck_assert_int_eq(texts_upto(&a, "end"), 0);
 	ck_assert_int_eq(texts_upto(&b, "end"), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 }
 END_TEST
 
@@ -377,9 +365,7 @@ START_TEST(message_event_vetoes_or_holds_a_private_message)
 	/* alice: only the echo above; bob: nothing of the vetoed one */
 	ck_assert_int_eq(texts_upto(&a, "end"), 0);
 	ck_assert_int_eq(texts_upto(&b, "end"), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 	pthread_mutex_destroy(&r.mu);
 }
 END_TEST
@@ -444,10 +430,7 @@ START_TEST(private_messages_across_codecs)
 	ru_next_line_prefix(&l, "-!- error 15: ");
 	ru_mark(srv, "m3");
 	ck_assert_int_eq(ru_lines_upto(&l, "m3", ""), 0);
-	tu_peer_close(&b);
-	tu_peer_close(&j);
-	tu_peer_close(&l);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &b, &j, &l);
 }
 END_TEST
 
@@ -491,9 +474,7 @@ START_TEST(json_lines_of_protocol_2)
 	                 0);
 	ru_json_line(&j, "{\"type\":\"topic\",\"id\":@ID,\"ts\":@TS,"
 	                 "\"sender\":\"jay\",\"body\":\"jj\",\"room\":\"#j\"}");
-	tu_peer_close(&b);
-	tu_peer_close(&j);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &b, &j);
 }
 END_TEST
 
@@ -598,10 +579,7 @@ START_TEST(mixed_codec_room)
 	ck_assert_str_eq(m.room, "#lobby");
 	ck_assert_str_eq(m.body, "lobby again");
 	(void)got;
-	tu_peer_close(&b);
-	tu_peer_close(&j);
-	tu_peer_close(&l);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &b, &j, &l);
 }
 END_TEST
 

@@ -282,9 +282,7 @@ START_TEST(hello_example_gets_a_protocol_1_welcome)
 	ru_want(&s, TCPCHAT_MSG_JOIN, "alice", NULL, &m);
 	ck_assert_str_eq(m.room, "#lobby");
 	ck_assert_uint_eq(m.code, 2);
-	tu_peer_close(&a);
-	tu_peer_close(&s);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &s);
 }
 END_TEST
 
@@ -384,10 +382,7 @@ START_TEST(text_example_byte_for_byte)
 	f_end(&f);
 	same_bytes(raw, n, &f);
 	ck_assert_int_eq(tu_peer_wait_closed(&a, TU_TIMEOUT), 1);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
@@ -420,10 +415,7 @@ START_TEST(who_example_byte_for_byte)
 	f_str(&f, 2, "alice bob carol");
 	f_end(&f);
 	same_bytes(raw, n, &f);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
@@ -457,9 +449,7 @@ START_TEST(error_example_idle_timeout)
 	f.b[7] = 0;
 	same_bytes(raw, n, &f);
 	ck_assert_int_eq(tu_peer_wait_closed(&b, TU_TIMEOUT), 1);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 }
 END_TEST
 
@@ -613,10 +603,7 @@ START_TEST(protocol_2_examples_byte_for_byte)
 	ru_want(&b, TCPCHAT_MSG_LEAVE, "alice", NULL, &m);
 	ck_assert_str_eq(m.room, "#dev");
 	ck_assert_uint_eq(m.code, TCPCHAT_REASON_PART);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
@@ -687,9 +674,7 @@ START_TEST(json_example_session)
 	ck_assert_int_eq(tu_peer_send_line(&w, "{\"type\":\"who\"}"), 0);
 	ru_json_line(&w, "{\"type\":\"who\",\"ts\":@TS,\"code\":2,"
 	                 "\"body\":\"bin2 w\"}");
-	tu_peer_close(&w);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &w, &b);
 }
 END_TEST
 
@@ -804,11 +789,7 @@ START_TEST(protocol_1_sees_the_default_room_only)
 	ru_mark(srv, "end");
 	ck_assert_int_eq(v1_upto(&o, "end"), 0);
 	ck_assert_int_eq(v1_upto(&j, "end"), 0);
-	tu_peer_close(&o);
-	tu_peer_close(&j);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &o, &j, &a, &b);
 }
 END_TEST
 
@@ -873,9 +854,7 @@ START_TEST(protocol_1_requests_keep_protocol_1_rules)
 	ck_assert_uint_eq(m.code, TCPCHAT_WIRE_PROTO);
 	ck_assert_uint_eq(m.flags, 0);
 	ck_assert_int_eq(tu_peer_wait_closed(&o, TU_TIMEOUT), 1);
-	tu_peer_close(&o);
-	tu_peer_close(&a);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &o, &a);
 }
 END_TEST
 

@@ -281,9 +281,7 @@ START_TEST(welcome_names_the_default_room)
 	ru_mark(srv, "m1");
 	ck_assert_int_eq(ru_upto(&b, "m1"), 0);
 	ck_assert_int_eq(ru_upto(&a, "m1"), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 }
 END_TEST
 
@@ -441,10 +439,7 @@ START_TEST(join_and_part_are_confirmed_to_members)
 	n = ru_upto(&c, "end");
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_JOIN, NULL, "#dev"), 0);
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_LEAVE, NULL, NULL), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
@@ -483,10 +478,7 @@ START_TEST(room_text_reaches_members_only)
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
 	n = ru_upto(&c, "m");
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
@@ -511,9 +503,7 @@ START_TEST(non_member_text_is_refused_and_the_connection_stays)
 	ru_mark(srv, "m");
 	int n = ru_upto(&a, "m");
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &c);
 }
 END_TEST
 
@@ -589,10 +579,7 @@ START_TEST(current_room_rule)
 	n = ru_upto(&a, "end");
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, "alice", NULL), 0);
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_ERROR, NULL, NULL), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
@@ -703,13 +690,7 @@ START_TEST(topics)
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TOPIC, NULL, "#dev"), 0);
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TOPIC, NULL, "#lobby"),
 	                 1);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_peer_close(&d);
-	tu_peer_close(&e);
-	tu_peer_close(&f);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c, &d, &e, &f);
 }
 END_TEST
 
@@ -781,12 +762,7 @@ START_TEST(room_list)
 	ru_next_line(&l, "=== #a 2: topic a");
 	ru_next_line(&l, "=== #b 1");
 	ru_next_line(&l, "=== 3 rooms");
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_peer_close(&l);
-	tu_peer_close(&j);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c, &l, &j);
 }
 END_TEST
 
@@ -917,12 +893,7 @@ START_TEST(who_lists_a_room_in_join_order)
 	                         &l, "=== 5 online: alice bob carol dave lina",
 	                         TU_TIMEOUT),
 	                 1);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_peer_close(&d);
-	tu_peer_close(&l);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c, &d, &l);
 }
 END_TEST
 
@@ -1019,9 +990,7 @@ START_TEST(rooms_per_server_limit)
 	ru_send_join(&a, "#d");
 	ru_want_error(&a, TCPCHAT_WIRE_LIMIT, NULL);
 	ru_still_here(&a);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 }
 END_TEST
 
@@ -1100,10 +1069,7 @@ START_TEST(announce_max_limits_presence)
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_LEAVE, "carol", NULL), 0);
 	n = ru_upto(&b, "parted");
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_LEAVE, "carol", NULL), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 
 	/* 0: never announced, the joiner is still told */
 	srv = ru_server_new(&port);
@@ -1118,9 +1084,7 @@ START_TEST(announce_max_limits_presence)
 	n = ru_upto(&a, "m");
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_JOIN, NULL, NULL), 0);
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_LEAVE, NULL, NULL), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 }
 END_TEST
 
@@ -1204,10 +1168,7 @@ START_TEST(disconnect_leave_skips_unannounced_rooms)
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_LEAVE, "alice", NULL), 0);
 	n = ru_upto(&c, "gone");
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_LEAVE, "alice", NULL), 0);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_peer_close(&d);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &b, &c, &d);
 }
 END_TEST
 
@@ -1246,9 +1207,7 @@ START_TEST(leaving_the_server)
 			                  TCPCHAT_REASON_KICKED);
 			ck_assert_str_eq(ru_seen[i].body, "be nice");
 		}
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &b, &c);
 }
 END_TEST
 
@@ -1278,9 +1237,7 @@ START_TEST(rejoining_the_default_room)
 	ck_assert_int_eq(tu_peer_send_text(&a, "back"), 0);
 	ru_want(&b, TCPCHAT_MSG_TEXT, "alice", "#lobby", &m);
 	ck_assert_str_eq(m.body, "back");
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 }
 END_TEST
 
@@ -1329,10 +1286,7 @@ START_TEST(server_sets_a_topic)
 	send_rooms(&a);
 	ru_want(&a, TCPCHAT_MSG_ROOMS, NULL, "#dev", &m);
 	ck_assert_uint_eq(m.body_len, 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
@@ -1442,10 +1396,7 @@ START_TEST(room_join_refused_or_deferred_by_the_handler)
 	ru_still_here(&b);
 	ck_assert_int_eq(rec_count(r, TCPCHAT_SEV_ROOM_JOINED, NULL, "#vip2"),
 	                 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&old);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &old);
 	rec_free(r);
 }
 END_TEST
@@ -1521,10 +1472,7 @@ START_TEST(deferred_room_join_is_checked_again)
 	ck_assert_int_eq(tu_peer_send_text(&c, "here"), 0);
 	ru_want(&b, TCPCHAT_MSG_TEXT, "carol", "#other", &m);
 	ck_assert_str_eq(m.body, "here");
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 	rec_free(r);
 }
 END_TEST
@@ -1642,9 +1590,7 @@ START_TEST(topic_vetoed_by_the_handler)
 	/* the list still shows the accepted one */
 	send_rooms(&b);
 	want_entry(&b, "#lobby", 2, "ham only", TCPCHAT_MSGF_DEFAULT_ROOM);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 	rec_free(r);
 }
 END_TEST
@@ -1755,10 +1701,7 @@ START_TEST(forced_join_part_and_room_broadcast_from_threads)
 	        0);
 	ru_want(&b, TCPCHAT_MSG_TEXT, "", "#ops", &m);
 	ck_assert_str_eq(m.body, "still there");
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
@@ -1808,10 +1751,7 @@ START_TEST(rooms_and_members_queried_from_the_handler)
 	ck_assert(rec_last(r, TCPCHAT_SEV_JOIN, "alice", NULL, &ea));
 	ck_assert_uint_eq(id0, ec.conn_id);
 	ck_assert_uint_eq(id1, ea.conn_id);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 	rec_free(r);
 }
 END_TEST
@@ -1895,9 +1835,7 @@ START_TEST(room_events_as_lines)
 	ru_next_line(&l, "=== 2 in #x: bina lina");
 	ck_assert_int_eq(tcpchat_server_kick(srv, "bina", "be nice"), 0);
 	ru_next_line(&l, "<-- bina left (kicked: be nice)");
-	tu_peer_close(&b);
-	tu_peer_close(&l);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &b, &l);
 }
 END_TEST
 
@@ -1974,10 +1912,7 @@ START_TEST(no_default_room)
 	ck_assert_int_eq(tu_peer_send_line(&l, "hi all"), 0);
 	ru_want(&a, TCPCHAT_MSG_TEXT, "lina", "#a", &m);
 	ck_assert_str_eq(m.body, "hi all");
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&l);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &l);
 }
 END_TEST
 
@@ -2186,10 +2121,7 @@ START_TEST(hostile_room_names_on_every_codec)
 	n = ru_upto(&j, "end");
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, "lina", NULL), 1);
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 1);
-	tu_peer_close(&b);
-	tu_peer_close(&j);
-	tu_peer_close(&l);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &b, &j, &l);
 }
 END_TEST
 
@@ -2270,11 +2202,7 @@ START_TEST(hostile_targets_on_every_codec)
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
 	n = ru_upto(&s, "end");
 	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
-	tu_peer_close(&b);
-	tu_peer_close(&s);
-	tu_peer_close(&j);
-	tu_peer_close(&l);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &b, &s, &j, &l);
 }
 END_TEST
 
