@@ -829,6 +829,27 @@ static tcpchat_server *server_start(int *port)
 	return srv;
 }
 
+/* Starts a recorder per name, connected to port (all initialised first,
+ * then started in order). */
+static void recs_start(int port, struct rec *const *r, const char *const *names,
+                       int n)
+{
+	for (int i = 0; i < n; i++)
+		rec_init(r[i]);
+	for (int i = 0; i < n; i++)
+		rec_start(r[i], port, names[i], 0);
+}
+
+/* Stops the recorders, frees them, then stops srv. */
+static void recs_finish(tcpchat_server *srv, struct rec *const *r, int n)
+{
+	for (int i = 0; i < n; i++)
+		rec_stop(r[i]);
+	for (int i = 0; i < n; i++)
+		rec_fini(r[i]);
+	tu_server_stop(srv);
+}
+
 START_TEST(join_part_confirmations)
 {
 	int port;
@@ -902,11 +923,7 @@ START_TEST(join_part_confirmations)
 	ck_assert_int_eq(tcpchat_client_room_join(a.cli, "#lobby"), 0);
 	wait_view(&a, "#lobby", "#lobby");
 
-	rec_stop(&a);
-	rec_stop(&b);
-	rec_fini(&a);
-	rec_fini(&b);
-	tu_server_stop(srv);
+	recs_finish(srv, (struct rec *const[]){&a, &b}, 2);
 }
 END_TEST
 
@@ -915,12 +932,8 @@ START_TEST(room_text_reaches_members_only)
 	int port;
 	tcpchat_server *srv = server_start(&port);
 	struct rec a, b, c;
-	rec_init(&a);
-	rec_init(&b);
-	rec_init(&c);
-	rec_start(&a, port, "alice", 0);
-	rec_start(&b, port, "bob", 0);
-	rec_start(&c, port, "carol", 0);
+	recs_start(port, (struct rec *const[]){&a, &b, &c},
+	           (const char *const[]){"alice", "bob", "carol"}, 3);
 	ck_assert_int_eq(tcpchat_client_room_join(a.cli, "#dev"), 0);
 	ck_assert_int_eq(tcpchat_client_room_join(b.cli, "#dev"), 0);
 	wait_view(&a, "#lobby #dev", "#dev");
@@ -959,13 +972,7 @@ START_TEST(room_text_reaches_members_only)
 	wait_msg(&b, TCPCHAT_MSG_TEXT, "alice", "#lobby", NULL, "m2");
 	ck_assert_int_eq(count_msgs(&b, TCPCHAT_MSG_TEXT, "let me in"), 0);
 
-	rec_stop(&a);
-	rec_stop(&b);
-	rec_stop(&c);
-	rec_fini(&a);
-	rec_fini(&b);
-	rec_fini(&c);
-	tu_server_stop(srv);
+	recs_finish(srv, (struct rec *const[]){&a, &b, &c}, 3);
 }
 END_TEST
 
@@ -974,12 +981,8 @@ START_TEST(private_messages)
 	int port;
 	tcpchat_server *srv = server_start(&port);
 	struct rec a, b, c;
-	rec_init(&a);
-	rec_init(&b);
-	rec_init(&c);
-	rec_start(&a, port, "alice", 0);
-	rec_start(&b, port, "bob", 0);
-	rec_start(&c, port, "carol", 0);
+	recs_start(port, (struct rec *const[]){&a, &b, &c},
+	           (const char *const[]){"alice", "bob", "carol"}, 3);
 
 	ck_assert_int_eq(tcpchat_client_send_private(a.cli, "bob", "psst", 4),
 	                 0);
@@ -1016,13 +1019,7 @@ START_TEST(private_messages)
 	ck_assert_uint_eq(got.flags & TCPCHAT_MSGF_CLOSING, 0);
 	ck_assert_int_eq(tcpchat_client_is_connected(a.cli), 1);
 
-	rec_stop(&a);
-	rec_stop(&b);
-	rec_stop(&c);
-	rec_fini(&a);
-	rec_fini(&b);
-	rec_fini(&c);
-	tu_server_stop(srv);
+	recs_finish(srv, (struct rec *const[]){&a, &b, &c}, 3);
 }
 END_TEST
 
@@ -1031,10 +1028,8 @@ START_TEST(topic_who_and_room_list)
 	int port;
 	tcpchat_server *srv = server_start(&port);
 	struct rec a, b;
-	rec_init(&a);
-	rec_init(&b);
-	rec_start(&a, port, "alice", 0);
-	rec_start(&b, port, "bob", 0);
+	recs_start(port, (struct rec *const[]){&a, &b},
+	           (const char *const[]){"alice", "bob"}, 2);
 	ck_assert_int_eq(tcpchat_client_room_join(a.cli, "#dev"), 0);
 	wait_view(&a, "#lobby #dev", "#dev");
 	ck_assert_int_eq(tcpchat_client_set_topic(a.cli, "#dev", "release"), 0);
@@ -1087,11 +1082,7 @@ START_TEST(topic_who_and_room_list)
 	ck_assert_uint_ne(m.code, 0);
 	ck_assert_int_eq(tcpchat_client_is_connected(b.cli), 1);
 
-	rec_stop(&a);
-	rec_stop(&b);
-	rec_fini(&a);
-	rec_fini(&b);
-	tu_server_stop(srv);
+	recs_finish(srv, (struct rec *const[]){&a, &b}, 2);
 }
 END_TEST
 
@@ -1136,11 +1127,7 @@ START_TEST(no_default_room_quiet_rooms)
 	wait_view(&b, "", "");
 	ck_assert(has_msg(&b, TCPCHAT_MSG_LEAVE, "bob", "#big", NULL, NULL));
 
-	rec_stop(&a);
-	rec_stop(&b);
-	rec_fini(&a);
-	rec_fini(&b);
-	tu_server_stop(srv);
+	recs_finish(srv, (struct rec *const[]){&a, &b}, 2);
 }
 END_TEST
 
@@ -1255,11 +1242,7 @@ START_TEST(calls_from_other_threads)
 	ck_assert_int_ge(count_msgs(&a, TCPCHAT_MSG_WHO, "obs alice"), 1);
 	ck_assert_int_ge(count_msgs(&a, TCPCHAT_MSG_ROOMS, NULL), 1);
 
-	rec_stop(&a);
-	rec_stop(&o);
-	rec_fini(&a);
-	rec_fini(&o);
-	tu_server_stop(srv);
+	recs_finish(srv, (struct rec *const[]){&a, &o}, 2);
 }
 END_TEST
 
@@ -1289,9 +1272,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(suite());
 }

@@ -8,123 +8,10 @@
 
 #include <tcpchat/tcpchat.h>
 
-#define MAX_FRAME 65536
+#include "codecutil.h"
+#include "testutil.h"
 
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define S(lit)                                                                 \
-	{                                                                      \
-		(lit), sizeof(lit) - 1                                         \
-	}
 #define LIT(lit) .data = (lit), .len = sizeof(lit) - 1
-
-enum { C_BINARY, C_LINE, C_JSON, C_COUNT };
-
-static const tcpchat_codec *codec(int i)
-{
-	switch (i) {
-	case C_BINARY:
-		return tcpchat_codec_binary();
-	case C_LINE:
-		return tcpchat_codec_line();
-	default:
-		return tcpchat_codec_json();
-	}
-}
-
-/* ---- helpers ---------------------------------------------------------- */
-
-/* One decode call on an exact-size heap copy of the input (so that the
- * sanitizers catch reads past the end), with a scratch buffer of exactly
- * the guaranteed minimum size. */
-struct dec {
-	tcpchat_msg msg;
-	tcpchat_decode_ctx ctx;
-	char *copy;
-	char *scratch;
-	long rc;
-};
-
-static long dec_run(struct dec *d, const tcpchat_codec *c, const void *data,
-                    size_t len, unsigned flags, size_t max_frame)
-{
-	size_t slen = len < max_frame ? len : max_frame;
-
-	memset(d, 0, sizeof(*d));
-	d->copy = malloc(len ? len : 1);
-	d->scratch = malloc(slen ? slen : 1);
-	ck_assert_ptr_nonnull(d->copy);
-	ck_assert_ptr_nonnull(d->scratch);
-	if (len)
-		memcpy(d->copy, data, len);
-	d->ctx.flags = flags;
-	d->ctx.max_frame = max_frame;
-	d->ctx.scratch = d->scratch;
-	d->ctx.scratch_len = slen;
-	d->ctx.error = NULL;
-	d->rc = c->decode(c->codec_data, d->copy, len, &d->msg, &d->ctx);
-	return d->rc;
-}
-
-static void dec_free(struct dec *d)
-{
-	free(d->copy);
-	free(d->scratch);
-	d->copy = d->scratch = NULL;
-}
-
-static int str_eq(tcpchat_str a, tcpchat_str b)
-{
-	return a.len == b.len &&
-	       (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
-}
-
-static void check_str(const char *what, const char *field, tcpchat_str got,
-                      tcpchat_str want)
-{
-	ck_assert_msg(str_eq(got, want),
-	              "%s: %s is \"%.*s\" (%zu), want \"%.*s\" (%zu)", what,
-	              field, (int)(got.len > 200 ? 200 : got.len),
-	              got.len ? got.ptr : "", got.len,
-	              (int)(want.len > 200 ? 200 : want.len),
-	              want.len ? want.ptr : "", want.len);
-}
-
-static void check_u64(const char *what, const char *field, uint64_t got,
-                      uint64_t want)
-{
-	ck_assert_msg(got == want, "%s: %s %llu, want %llu", what, field,
-	              (unsigned long long)got, (unsigned long long)want);
-}
-
-static void check_msg(const char *what, const tcpchat_msg *got,
-                      const tcpchat_msg *want)
-{
-	ck_assert_msg(got->type == want->type, "%s: type %u, want %u", what,
-	              (unsigned)got->type, (unsigned)want->type);
-	ck_assert_msg(got->code == want->code, "%s: code %u, want %u", what,
-	              (unsigned)got->code, (unsigned)want->code);
-	ck_assert_msg(got->id == want->id, "%s: id %llu, want %llu", what,
-	              (unsigned long long)got->id,
-	              (unsigned long long)want->id);
-	ck_assert_msg(got->timestamp == want->timestamp,
-	              "%s: ts %lld, want %lld", what, (long long)got->timestamp,
-	              (long long)want->timestamp);
-	check_str(what, "sender", got->sender, want->sender);
-	check_str(what, "body", got->body, want->body);
-	check_str(what, "room", got->room, want->room);
-	check_str(what, "target", got->target, want->target);
-	/* codec abi 2 */
-	ck_assert_msg(got->flags == want->flags, "%s: flags %#x, want %#x",
-	              what, (unsigned)got->flags, (unsigned)want->flags);
-	check_u64(what, "caps", got->caps, want->caps);
-	check_u64(what, "max_frame", got->max_frame, want->max_frame);
-	check_u64(what, "queue_frames", got->queue_frames, want->queue_frames);
-	check_u64(what, "queue_bytes", got->queue_bytes, want->queue_bytes);
-	check_str(what, "ref", got->ref, want->ref);
-	check_str(what, "cursor", got->cursor, want->cursor);
-	check_u64(what, "seq", got->seq, want->seq);
-	check_u64(what, "epoch", got->epoch, want->epoch);
-}
 
 /* ---- round-trip cases ------------------------------------------------- */
 
@@ -308,11 +195,6 @@ static void build_full_cases(int binary)
 	m.type = 255;
 	add_full(&m, "type 255");
 }
-
-#define MSG(...)                                                               \
-	{                                                                      \
-		__VA_ARGS__                                                    \
-	}
 
 static const struct rt line_cases[] = {
         /* client -> server */
@@ -514,7 +396,7 @@ START_TEST(test_codec_table)
 	int i;
 
 	for (i = 0; i < C_COUNT; i++) {
-		const tcpchat_codec *c = codec(i);
+		const tcpchat_codec *c = cu_codec(i);
 
 		ck_assert_ptr_nonnull(c);
 		ck_assert_uint_eq(c->abi, TCPCHAT_CODEC_ABI);
@@ -538,14 +420,14 @@ END_TEST
 
 START_TEST(test_roundtrip)
 {
-	const tcpchat_codec *c = codec(_i);
+	const tcpchat_codec *c = cu_codec(_i);
 	size_t i, n;
 	const struct rt *cases = get_cases(_i, &n);
 
 	for (i = 0; i < n; i++) {
 		const struct rt *r = &cases[i];
 		tcpchat_buf b = {0};
-		struct dec d;
+		struct cu_dec d;
 		char what[128];
 
 		snprintf(what, sizeof(what), "%s/%s #%zu", c->name, r->what, i);
@@ -555,13 +437,14 @@ START_TEST(test_roundtrip)
 		ck_assert_mem_eq(b.data, "keep", 4);
 		ck_assert_uint_gt(b.len, 4);
 
-		dec_run(&d, c, b.data + 4, b.len - 4, r->dec_flags, MAX_FRAME);
+		cu_dec_run(&d, c, b.data + 4, b.len - 4, r->dec_flags,
+		           MAX_FRAME);
 		ck_assert_msg(d.rc == (long)(b.len - 4),
 		              "%s: decode returned %ld of %zu (%s)", what, d.rc,
 		              b.len - 4, d.ctx.error ? d.ctx.error : "-");
 		ck_assert_ptr_null(d.ctx.error);
-		check_msg(what, &d.msg, &r->want);
-		dec_free(&d);
+		cu_check_msg(what, &d.msg, &r->want);
+		cu_dec_free(&d);
 		tcpchat_buf_free(&b);
 	}
 }
@@ -569,7 +452,7 @@ END_TEST
 
 START_TEST(test_concatenated)
 {
-	const tcpchat_codec *c = codec(_i);
+	const tcpchat_codec *c = cu_codec(_i);
 	size_t i, n, off = 0;
 	const struct rt *cases = get_cases(_i, &n);
 	size_t *ends = calloc(n, sizeof(*ends));
@@ -600,7 +483,7 @@ START_TEST(test_concatenated)
 		ck_assert_msg(rc == (long)(ends[i] - off),
 		              "%s/%s: frame %zu consumed %ld, want %zu",
 		              c->name, cases[i].what, i, rc, ends[i] - off);
-		check_msg(cases[i].what, &m, &cases[i].want);
+		cu_check_msg(cases[i].what, &m, &cases[i].want);
 		off += (size_t)rc;
 	}
 	ck_assert_uint_eq(off, b.len);
@@ -613,20 +496,20 @@ END_TEST
 
 START_TEST(test_byte_at_a_time)
 {
-	const tcpchat_codec *c = codec(_i);
+	const tcpchat_codec *c = cu_codec(_i);
 	size_t i, n, k;
 	const struct rt *cases = get_cases(_i, &n);
 
 	for (i = 0; i < n; i++) {
 		const struct rt *r = &cases[i];
 		tcpchat_buf b = {0};
-		struct dec d;
+		struct cu_dec d;
 
 		encode_ok(c, r, &b);
 		for (k = 0; k < b.len; k++) {
 			size_t want_need;
 
-			dec_run(&d, c, b.data, k, r->dec_flags, MAX_FRAME);
+			cu_dec_run(&d, c, b.data, k, r->dec_flags, MAX_FRAME);
 			ck_assert_msg(d.rc == 0,
 			              "%s/%s: prefix %zu of %zu gave %ld",
 			              c->name, r->what, k, b.len, d.rc);
@@ -641,12 +524,12 @@ START_TEST(test_byte_at_a_time)
 			              "want %zu",
 			              c->name, r->what, k, b.len, d.ctx.need,
 			              want_need);
-			dec_free(&d);
+			cu_dec_free(&d);
 		}
-		dec_run(&d, c, b.data, b.len, r->dec_flags, MAX_FRAME);
+		cu_dec_run(&d, c, b.data, b.len, r->dec_flags, MAX_FRAME);
 		ck_assert_int_eq(d.rc, (long)b.len);
-		check_msg(r->what, &d.msg, &r->want);
-		dec_free(&d);
+		cu_check_msg(r->what, &d.msg, &r->want);
+		cu_dec_free(&d);
 		tcpchat_buf_free(&b);
 	}
 }
@@ -678,9 +561,6 @@ struct hostile {
 #define HB(lit, x, w) H(C_BINARY, 0, lit, x, w)
 #define HL(f, lit, x, w) H(C_LINE, f, lit, x, w)
 #define HJ(lit, x, w) H(C_JSON, 0, lit, x, w)
-
-#define SRV TCPCHAT_FROM_SERVER
-#define HSK TCPCHAT_HANDSHAKE
 
 /* Binary frames: 4-byte length, then version, type, flags, id, ts, code. */
 #define Z4 "\0\0\0\0"
@@ -1203,16 +1083,16 @@ static const struct hostile hostile[] = {
 START_TEST(test_hostile)
 {
 	const struct hostile *h = &hostile[_i];
-	const tcpchat_codec *c = codec(h->codec);
+	const tcpchat_codec *c = cu_codec(h->codec);
 	size_t max = h->max_frame ? h->max_frame : MAX_FRAME;
 	size_t len = h->pad + h->len;
 	char *in = malloc(len ? len : 1);
-	struct dec d;
+	struct cu_dec d;
 
 	ck_assert_ptr_nonnull(in);
 	memset(in, h->padc, h->pad);
 	memcpy(in + h->pad, h->data, h->len);
-	dec_run(&d, c, in, len, h->flags, max);
+	cu_dec_run(&d, c, in, len, h->flags, max);
 
 	switch (h->expect) {
 	case X_PROTO:
@@ -1250,7 +1130,7 @@ START_TEST(test_hostile)
 			ck_assert_uint_ne(d.msg.type, 0);
 		break;
 	}
-	dec_free(&d);
+	cu_dec_free(&d);
 	free(in);
 }
 END_TEST
@@ -1266,7 +1146,7 @@ START_TEST(test_hostile_counts)
 			per[hostile[i].codec]++;
 	for (i = 0; i < C_COUNT; i++)
 		ck_assert_msg(per[i] >= 20, "%s: only %d hostile cases",
-		              codec((int)i)->name, per[i]);
+		              cu_codec((int)i)->name, per[i]);
 }
 END_TEST
 
@@ -1321,7 +1201,7 @@ static const struct bad_enc bad_enc[] = {
 START_TEST(test_encode_einval)
 {
 	const struct bad_enc *e = &bad_enc[_i];
-	const tcpchat_codec *c = codec(e->codec);
+	const tcpchat_codec *c = cu_codec(e->codec);
 	tcpchat_buf b = {0};
 	int rc;
 
@@ -1424,38 +1304,18 @@ START_TEST(test_binary_unknown_tag_and_flags)
 	                    .room = S("r"),
 	                    .target = S("t"),
 	                    .flags = 0xffff};
-	struct dec d;
+	struct cu_dec d;
 
 	ck_assert_uint_eq(sizeof(frame) - 1, 4 + 0x4e);
-	dec_run(&d, tcpchat_codec_binary(), frame, sizeof(frame) - 1, 0,
-	        MAX_FRAME);
+	cu_dec_run(&d, tcpchat_codec_binary(), frame, sizeof(frame) - 1, 0,
+	           MAX_FRAME);
 	ck_assert_int_eq(d.rc, (long)(sizeof(frame) - 1));
-	check_msg("unknown tags", &d.msg, &want);
+	cu_check_msg("unknown tags", &d.msg, &want);
 	/* zero copy: the strings point into the input */
 	ck_assert_ptr_eq(d.msg.sender.ptr, d.copy + 28 + 6 + 5);
-	dec_free(&d);
+	cu_dec_free(&d);
 }
 END_TEST
-
-/* Parses "00 0a ff" (spaces ignored) into out; returns the byte count. */
-static size_t from_hex(const char *hex, unsigned char *out, size_t cap)
-{
-	size_t n = 0;
-
-	while (*hex) {
-		unsigned v;
-
-		if (*hex == ' ' || *hex == '\n') {
-			hex++;
-			continue;
-		}
-		ck_assert_int_eq(sscanf(hex, "%2x", &v), 1);
-		ck_assert_uint_lt(n, cap);
-		out[n++] = (unsigned char)v;
-		hex += 2;
-	}
-	return n;
-}
 
 /* Exact frames: protocol-1 frames (with the examples of
  * tcpchat-protocol(7)) encode and decode exactly as before codec abi 2;
@@ -1499,19 +1359,19 @@ START_TEST(test_binary_hex_frames)
 {
 	const tcpchat_codec *c = tcpchat_codec_binary();
 	unsigned char want[256];
-	size_t n = from_hex(hex_frames[_i].hex, want, sizeof(want));
+	size_t n = cu_from_hex(hex_frames[_i].hex, want, sizeof(want));
 	tcpchat_buf b = {0};
-	struct dec d;
+	struct cu_dec d;
 
 	ck_assert_int_eq(c->encode(NULL, &hex_frames[_i].msg, 0, &b), 0);
 	ck_assert_uint_eq(b.len, n);
 	ck_assert_mem_eq(b.data, want, n);
 	tcpchat_buf_free(&b);
 
-	dec_run(&d, c, want, n, 0, MAX_FRAME);
+	cu_dec_run(&d, c, want, n, 0, MAX_FRAME);
 	ck_assert_int_eq(d.rc, (long)n);
-	check_msg("hex frame", &d.msg, &hex_frames[_i].msg);
-	dec_free(&d);
+	cu_check_msg("hex frame", &d.msg, &hex_frames[_i].msg);
+	cu_dec_free(&d);
 }
 END_TEST
 
@@ -1546,7 +1406,7 @@ START_TEST(test_binary_abi2_layout)
 	                 .caps = 1,
 	                 .epoch = UINT64_C(0x8000000000000002)};
 	tcpchat_buf b = {0};
-	struct dec d;
+	struct cu_dec d;
 
 	ck_assert_uint_eq(sizeof(want), sizeof(rev));
 	ck_assert_int_eq(c->encode(NULL, &m, 0, &b), 0);
@@ -1554,14 +1414,14 @@ START_TEST(test_binary_abi2_layout)
 	ck_assert_mem_eq(b.data, want, sizeof(want));
 	tcpchat_buf_free(&b);
 
-	dec_run(&d, c, want, sizeof(want), 0, MAX_FRAME);
+	cu_dec_run(&d, c, want, sizeof(want), 0, MAX_FRAME);
 	ck_assert_int_eq(d.rc, (long)sizeof(want));
-	check_msg("abi 2 layout", &d.msg, &m);
-	dec_free(&d);
-	dec_run(&d, c, rev, sizeof(rev), 0, MAX_FRAME);
+	cu_check_msg("abi 2 layout", &d.msg, &m);
+	cu_dec_free(&d);
+	cu_dec_run(&d, c, rev, sizeof(rev), 0, MAX_FRAME);
 	ck_assert_int_eq(d.rc, (long)sizeof(rev));
-	check_msg("abi 2, reversed", &d.msg, &m);
-	dec_free(&d);
+	cu_check_msg("abi 2, reversed", &d.msg, &m);
+	cu_dec_free(&d);
 }
 END_TEST
 
@@ -1579,7 +1439,7 @@ START_TEST(test_binary_number_tags)
 			unsigned char f[4 + 24 + 5 + 16];
 			size_t len = 4 + 24 + 5 + n;
 			int num = tag >= 16 && tag <= 21;
-			struct dec d;
+			struct cu_dec d;
 
 			memset(f, 0, sizeof(f));
 			f[3] = (unsigned char)(24 + 5 + n);
@@ -1588,7 +1448,7 @@ START_TEST(test_binary_number_tags)
 			f[32] = (unsigned char)n;
 			if (n)
 				f[33 + n - 1] = 0x2a;
-			dec_run(&d, c, f, len, 0, MAX_FRAME);
+			cu_dec_run(&d, c, f, len, 0, MAX_FRAME);
 			if (num && n != 8) {
 				ck_assert_msg(d.rc == TCPCHAT_EPROTO,
 				              "tag %u length %u: %ld", tag, n,
@@ -1616,7 +1476,7 @@ START_TEST(test_binary_number_tags)
 				ck_assert_msg(v == 0x2a, "tag %u: %llu", tag,
 				              (unsigned long long)v);
 			}
-			dec_free(&d);
+			cu_dec_free(&d);
 		}
 	}
 }
@@ -1642,18 +1502,18 @@ START_TEST(test_json_decode_abi2)
 	        .seq = UINT64_MAX,
 	        .epoch = 6,
 	};
-	struct dec d;
+	struct cu_dec d;
 
-	dec_run(&d, tcpchat_codec_json(), in, sizeof(in) - 1, 0, MAX_FRAME);
+	cu_dec_run(&d, tcpchat_codec_json(), in, sizeof(in) - 1, 0, MAX_FRAME);
 	ck_assert_msg(d.rc == (long)(sizeof(in) - 1), "got %ld (%s)", d.rc,
 	              d.ctx.error ? d.ctx.error : "-");
-	check_msg("json abi 2", &d.msg, &want);
+	cu_check_msg("json abi 2", &d.msg, &want);
 	ck_assert(d.msg.ref.ptr > d.copy &&
 	          d.msg.ref.ptr < d.copy + sizeof(in));
 	ck_assert(d.msg.cursor.ptr >= d.scratch &&
 	          d.msg.cursor.ptr + d.msg.cursor.len <=
 	                  d.scratch + d.ctx.scratch_len);
-	dec_free(&d);
+	cu_dec_free(&d);
 }
 END_TEST
 
@@ -1680,25 +1540,26 @@ START_TEST(test_unknown_types)
 	                    .flags = 1,
 	                    .type = TCPCHAT_MSG_UNKNOWN};
 	tcpchat_buf b = {0};
-	struct dec d;
+	struct cu_dec d;
 
-	dec_run(&d, tcpchat_codec_json(), json_name, sizeof(json_name) - 1, 0,
-	        MAX_FRAME);
+	cu_dec_run(&d, tcpchat_codec_json(), json_name, sizeof(json_name) - 1,
+	           0, MAX_FRAME);
 	ck_assert_int_eq(d.rc, (long)(sizeof(json_name) - 1));
-	check_msg("json unknown name", &d.msg, &want);
+	cu_check_msg("json unknown name", &d.msg, &want);
 	/* MSG_UNKNOWN has no number: no codec can send it */
 	ck_assert_int_eq(tcpchat_codec_json()->encode(NULL, &d.msg, 0, &b),
 	                 TCPCHAT_EINVAL);
 	ck_assert_int_eq(tcpchat_codec_binary()->encode(NULL, &d.msg, 0, &b),
 	                 TCPCHAT_EINVAL);
 	ck_assert_uint_eq(b.len, 0);
-	dec_free(&d);
+	cu_dec_free(&d);
 
 	/* a numbered unknown type travels between binary and JSON */
 	want.type = 77;
-	dec_run(&d, tcpchat_codec_binary(), bin, sizeof(bin) - 1, 0, MAX_FRAME);
+	cu_dec_run(&d, tcpchat_codec_binary(), bin, sizeof(bin) - 1, 0,
+	           MAX_FRAME);
 	ck_assert_int_eq(d.rc, (long)(sizeof(bin) - 1));
-	check_msg("binary type 77", &d.msg, &want);
+	cu_check_msg("binary type 77", &d.msg, &want);
 	ck_assert_int_eq(tcpchat_codec_json()->encode(NULL, &d.msg, 0, &b), 0);
 	ck_assert_uint_eq(b.len, strlen("{\"type\":77,\"id\":5,\"body\":\"x\","
 	                                "\"flags\":1,\"seq\":2}\n"));
@@ -1706,31 +1567,32 @@ START_TEST(test_unknown_types)
 	                 "{\"type\":77,\"id\":5,\"body\":\"x\",\"flags\":1,"
 	                 "\"seq\":2}\n",
 	                 b.len);
-	dec_free(&d);
+	cu_dec_free(&d);
 	tcpchat_buf_free(&b);
 
 	want.id = 0;
 	want.flags = 0;
-	dec_run(&d, tcpchat_codec_json(), json_num, sizeof(json_num) - 1, 0,
-	        MAX_FRAME);
+	cu_dec_run(&d, tcpchat_codec_json(), json_num, sizeof(json_num) - 1, 0,
+	           MAX_FRAME);
 	ck_assert_int_eq(d.rc, (long)(sizeof(json_num) - 1));
-	check_msg("json type 77", &d.msg, &want);
+	cu_check_msg("json type 77", &d.msg, &want);
 	ck_assert_int_eq(tcpchat_codec_binary()->encode(NULL, &d.msg, 0, &b),
 	                 0);
 	ck_assert_uint_eq(b.len, 4 + 24 + 6 + 13);
 	ck_assert_uint_eq((unsigned char)b.data[5], 77);
 	tcpchat_buf_free(&b);
-	dec_free(&d);
+	cu_dec_free(&d);
 
 	/* the line codec: an unknown command, which it cannot send */
-	dec_run(&d, tcpchat_codec_line(), "/frobnicate x\n", 14, 0, MAX_FRAME);
+	cu_dec_run(&d, tcpchat_codec_line(), "/frobnicate x\n", 14, 0,
+	           MAX_FRAME);
 	ck_assert_int_eq(d.rc, 14);
 	ck_assert_uint_eq(d.msg.type, TCPCHAT_MSG_UNKNOWN);
-	ck_assert(str_eq(d.msg.body, (tcpchat_str)S("/frobnicate x")));
+	ck_assert(cu_str_eq(d.msg.body, (tcpchat_str)S("/frobnicate x")));
 	ck_assert_int_eq(tcpchat_codec_line()->encode(NULL, &d.msg, 0, &b),
 	                 TCPCHAT_EINVAL);
 	ck_assert_uint_eq(b.len, 0);
-	dec_free(&d);
+	cu_dec_free(&d);
 }
 END_TEST
 
@@ -1767,11 +1629,11 @@ START_TEST(test_need_values)
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(cases); i++) {
-		const tcpchat_codec *c = codec(cases[i].codec);
-		struct dec d;
+		const tcpchat_codec *c = cu_codec(cases[i].codec);
+		struct cu_dec d;
 
-		dec_run(&d, c, cases[i].data, cases[i].len, 0,
-		        cases[i].max_frame);
+		cu_dec_run(&d, c, cases[i].data, cases[i].len, 0,
+		           cases[i].max_frame);
 		if (cases[i].need) {
 			ck_assert_msg(d.rc == 0, "#%zu: %ld", i, d.rc);
 			ck_assert_msg(d.ctx.need == cases[i].need,
@@ -1782,7 +1644,7 @@ START_TEST(test_need_values)
 			ck_assert_msg(d.ctx.need == 0, "#%zu: need %zu", i,
 			              d.ctx.need);
 		}
-		dec_free(&d);
+		cu_dec_free(&d);
 	}
 }
 END_TEST
@@ -1792,7 +1654,7 @@ END_TEST
  * three times per frame. */
 START_TEST(test_need_driven)
 {
-	const tcpchat_codec *c = codec(_i);
+	const tcpchat_codec *c = cu_codec(_i);
 	size_t i, n, have = 0, off = 0, next = 1, calls = 0, frames = 0;
 	const struct rt *cases = get_cases(_i, &n);
 	tcpchat_buf b = {0};
@@ -1822,7 +1684,7 @@ START_TEST(test_need_driven)
 			next = ctx.need;
 			continue;
 		}
-		check_msg(cases[frames].what, &m, &cases[frames].want);
+		cu_check_msg(cases[frames].what, &m, &cases[frames].want);
 		frames++;
 		off += (size_t)rc;
 		have -= (size_t)rc;
@@ -1967,7 +1829,7 @@ static const struct exact exact[] = {
 START_TEST(test_exact_encoding)
 {
 	const struct exact *e = &exact[_i];
-	const tcpchat_codec *c = codec(e->codec);
+	const tcpchat_codec *c = cu_codec(e->codec);
 	tcpchat_buf b = {0};
 	size_t n = strlen(e->want);
 
@@ -2057,14 +1919,14 @@ static const struct line_dec line_dec[] = {
 START_TEST(test_line_decode)
 {
 	const struct line_dec *l = &line_dec[_i];
-	struct dec d;
+	struct cu_dec d;
 
-	dec_run(&d, tcpchat_codec_line(), l->in, strlen(l->in), l->flags,
-	        MAX_FRAME);
+	cu_dec_run(&d, tcpchat_codec_line(), l->in, strlen(l->in), l->flags,
+	           MAX_FRAME);
 	ck_assert_msg(d.rc == (long)strlen(l->in), "\"%s\": got %ld (%s)",
 	              l->in, d.rc, d.ctx.error ? d.ctx.error : "-");
-	check_msg(l->in, &d.msg, &l->want);
-	dec_free(&d);
+	cu_check_msg(l->in, &d.msg, &l->want);
+	cu_dec_free(&d);
 }
 END_TEST
 
@@ -2088,12 +1950,12 @@ START_TEST(test_json_decode_values)
 	        .room = S("/r\xc3\xa9"),
 	        .target = S("t"),
 	};
-	struct dec d;
+	struct cu_dec d;
 
-	dec_run(&d, tcpchat_codec_json(), in, sizeof(in) - 1, 0, MAX_FRAME);
+	cu_dec_run(&d, tcpchat_codec_json(), in, sizeof(in) - 1, 0, MAX_FRAME);
 	ck_assert_msg(d.rc == (long)(sizeof(in) - 1), "got %ld (%s)", d.rc,
 	              d.ctx.error ? d.ctx.error : "-");
-	check_msg("json values", &d.msg, &want);
+	cu_check_msg("json values", &d.msg, &want);
 	/* plain strings point into the input, escaped ones into scratch */
 	ck_assert(d.msg.sender.ptr > d.copy &&
 	          d.msg.sender.ptr < d.copy + sizeof(in));
@@ -2105,7 +1967,7 @@ START_TEST(test_json_decode_values)
 	ck_assert(d.msg.room.ptr >= d.scratch &&
 	          d.msg.room.ptr + d.msg.room.len <=
 	                  d.scratch + d.ctx.scratch_len);
-	dec_free(&d);
+	cu_dec_free(&d);
 }
 END_TEST
 
@@ -2127,15 +1989,15 @@ START_TEST(test_json_numbers)
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(cases); i++) {
-		struct dec d;
+		struct cu_dec d;
 
-		dec_run(&d, tcpchat_codec_json(), cases[i].in,
-		        strlen(cases[i].in), 0, MAX_FRAME);
+		cu_dec_run(&d, tcpchat_codec_json(), cases[i].in,
+		           strlen(cases[i].in), 0, MAX_FRAME);
 		ck_assert_msg(d.rc > 0, "%s: %ld", cases[i].in, d.rc);
 		ck_assert(d.msg.id == cases[i].id);
 		ck_assert(d.msg.timestamp == cases[i].ts);
 		ck_assert(d.msg.code == cases[i].code);
-		dec_free(&d);
+		cu_dec_free(&d);
 	}
 }
 END_TEST
@@ -2163,7 +2025,7 @@ START_TEST(test_json_scratch_limit)
 	memset(&m, 0, sizeof(m));
 	ck_assert_int_eq(c->decode(NULL, copy, sizeof(in) - 1, &m, &ctx),
 	                 (long)(sizeof(in) - 1));
-	ck_assert(str_eq(m.body, (tcpchat_str)S("a\nb")));
+	ck_assert(cu_str_eq(m.body, (tcpchat_str)S("a\nb")));
 
 	ctx.scratch = NULL;
 	ctx.scratch_len = 0;
@@ -2181,7 +2043,7 @@ static void check_single_line(const tcpchat_codec *c, const tcpchat_msg *m,
                               const tcpchat_msg *want)
 {
 	tcpchat_buf b = {0};
-	struct dec d;
+	struct cu_dec d;
 
 	ck_assert_int_eq(c->encode(NULL, m, enc_flags, &b), 0);
 	ck_assert_uint_gt(b.len, 0);
@@ -2189,10 +2051,10 @@ static void check_single_line(const tcpchat_codec *c, const tcpchat_msg *m,
 	              "%s: newline inside the frame: \"%.*s\"", c->name,
 	              (int)b.len, b.data);
 	ck_assert_ptr_null(memchr(b.data, '\r', b.len));
-	dec_run(&d, c, b.data, b.len, dec_flags, MAX_FRAME);
+	cu_dec_run(&d, c, b.data, b.len, dec_flags, MAX_FRAME);
 	ck_assert_int_eq(d.rc, (long)b.len);
-	check_msg(c->name, &d.msg, want);
-	dec_free(&d);
+	cu_check_msg(c->name, &d.msg, want);
+	cu_dec_free(&d);
 	tcpchat_buf_free(&b);
 }
 
@@ -2301,11 +2163,5 @@ static Suite *codec_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(codec_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return tu_run_suite(codec_suite());
 }

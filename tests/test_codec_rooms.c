@@ -10,22 +10,9 @@
 
 #include <tcpchat/tcpchat.h>
 
-#define MAX_FRAME 65536
+#include "codecutil.h"
+#include "testutil.h"
 
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define S(lit)                                                                 \
-	{                                                                      \
-		(lit), sizeof(lit) - 1                                         \
-	}
-#define MSG(...)                                                               \
-	{                                                                      \
-		__VA_ARGS__                                                    \
-	}
-
-enum { C_BINARY, C_LINE, C_JSON, C_COUNT };
-
-#define SRV TCPCHAT_FROM_SERVER
-#define HSK TCPCHAT_HANDSHAKE
 #define ECHO TCPCHAT_MSGF_ECHO
 #define DEF TCPCHAT_MSGF_DEFAULT_ROOM
 #define PART TCPCHAT_REASON_PART
@@ -39,105 +26,11 @@ enum { C_BINARY, C_LINE, C_JSON, C_COUNT };
 /* A name of 33 bytes (one too many). */
 #define NAME33 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
-static const tcpchat_codec *codec(int i)
-{
-	switch (i) {
-	case C_BINARY:
-		return tcpchat_codec_binary();
-	case C_LINE:
-		return tcpchat_codec_line();
-	default:
-		return tcpchat_codec_json();
-	}
-}
-
 /* ---- helpers ---------------------------------------------------------- */
-
-/* One decode call on an exact-size heap copy of the input (so that the
- * sanitizers catch reads past the end). */
-struct dec {
-	tcpchat_msg msg;
-	tcpchat_decode_ctx ctx;
-	char *copy;
-	char *scratch;
-	long rc;
-};
-
-static long dec_run(struct dec *d, const tcpchat_codec *c, const void *data,
-                    size_t len, unsigned flags, size_t max_frame)
-{
-	size_t slen = len < max_frame ? len : max_frame;
-
-	memset(d, 0, sizeof(*d));
-	d->copy = malloc(len ? len : 1);
-	d->scratch = malloc(slen ? slen : 1);
-	ck_assert_ptr_nonnull(d->copy);
-	ck_assert_ptr_nonnull(d->scratch);
-	if (len)
-		memcpy(d->copy, data, len);
-	d->ctx.flags = flags;
-	d->ctx.max_frame = max_frame;
-	d->ctx.scratch = d->scratch;
-	d->ctx.scratch_len = slen;
-	d->rc = c->decode(c->codec_data, d->copy, len, &d->msg, &d->ctx);
-	return d->rc;
-}
-
-static void dec_free(struct dec *d)
-{
-	free(d->copy);
-	free(d->scratch);
-	d->copy = d->scratch = NULL;
-}
-
-static int str_eq(tcpchat_str a, tcpchat_str b)
-{
-	return a.len == b.len &&
-	       (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
-}
-
-static void check_str(const char *what, const char *field, tcpchat_str got,
-                      tcpchat_str want)
-{
-	ck_assert_msg(str_eq(got, want),
-	              "%s: %s is \"%.*s\" (%zu), want \"%.*s\" (%zu)", what,
-	              field, (int)got.len, got.len ? got.ptr : "", got.len,
-	              (int)want.len, want.len ? want.ptr : "", want.len);
-}
-
-static void check_msg(const char *what, const tcpchat_msg *got,
-                      const tcpchat_msg *want)
-{
-	ck_assert_msg(got->type == want->type, "%s: type %u, want %u", what,
-	              (unsigned)got->type, (unsigned)want->type);
-	ck_assert_msg(got->code == want->code, "%s: code %u, want %u", what,
-	              (unsigned)got->code, (unsigned)want->code);
-	ck_assert_msg(got->id == want->id && got->timestamp == want->timestamp,
-	              "%s: id/ts %llu/%lld, want %llu/%lld", what,
-	              (unsigned long long)got->id, (long long)got->timestamp,
-	              (unsigned long long)want->id, (long long)want->timestamp);
-	check_str(what, "sender", got->sender, want->sender);
-	check_str(what, "body", got->body, want->body);
-	check_str(what, "room", got->room, want->room);
-	check_str(what, "target", got->target, want->target);
-	ck_assert_msg(got->flags == want->flags, "%s: flags %#x, want %#x",
-	              what, (unsigned)got->flags, (unsigned)want->flags);
-	ck_assert_msg(got->caps == want->caps, "%s: caps %llu, want %llu", what,
-	              (unsigned long long)got->caps,
-	              (unsigned long long)want->caps);
-	ck_assert_msg(got->max_frame == want->max_frame &&
-	                      got->queue_frames == want->queue_frames &&
-	                      got->queue_bytes == want->queue_bytes &&
-	                      got->seq == want->seq &&
-	                      got->epoch == want->epoch,
-	              "%s: max_frame, queue limits, seq or epoch", what);
-	check_str(what, "ref", got->ref, want->ref);
-	check_str(what, "cursor", got->cursor, want->cursor);
-}
 
 /* A decoded string lies inside the decoded frame (the codecs do not copy
  * what needs no unescaping). */
-static void check_in(const struct dec *d, tcpchat_str s, size_t len)
+static void check_in(const struct cu_dec *d, tcpchat_str s, size_t len)
 {
 	if (s.len == 0)
 		return;
@@ -316,16 +209,16 @@ START_TEST(test_line_client_lines)
 {
 	const struct line_in *l = &client_lines[_i];
 	size_t len = strlen(l->in);
-	struct dec d;
+	struct cu_dec d;
 
-	dec_run(&d, tcpchat_codec_line(), l->in, len, l->flags, MAX_FRAME);
+	cu_dec_run(&d, tcpchat_codec_line(), l->in, len, l->flags, MAX_FRAME);
 	ck_assert_msg(d.rc == (long)len, "\"%s\": got %ld", l->in, d.rc);
 	ck_assert_ptr_null(d.ctx.error);
-	check_msg(l->in, &d.msg, &l->want);
+	cu_check_msg(l->in, &d.msg, &l->want);
 	check_in(&d, d.msg.room, len);
 	check_in(&d, d.msg.target, len);
 	check_in(&d, d.msg.body, len);
-	dec_free(&d);
+	cu_dec_free(&d);
 }
 END_TEST
 
@@ -635,7 +528,7 @@ START_TEST(test_line_forms)
 	const tcpchat_codec *c = tcpchat_codec_line();
 	size_t n = strlen(f->line);
 	tcpchat_buf b = {0};
-	struct dec d;
+	struct cu_dec d;
 
 	ck_assert_int_eq(tcpchat_buf_append(&b, "keep", 4), 0);
 	ck_assert_int_eq(c->encode(NULL, &f->in, f->enc, &b), 0);
@@ -645,13 +538,13 @@ START_TEST(test_line_forms)
 	              b.data + 4, f->line);
 	tcpchat_buf_free(&b);
 
-	dec_run(&d, c, f->line, n, f->dec, MAX_FRAME);
+	cu_dec_run(&d, c, f->line, n, f->dec, MAX_FRAME);
 	ck_assert_msg(d.rc == (long)n, "\"%s\": got %ld (%s)", f->line, d.rc,
 	              d.ctx.error ? d.ctx.error : "-");
-	check_msg(f->line, &d.msg, &f->back);
+	cu_check_msg(f->line, &d.msg, &f->back);
 	check_in(&d, d.msg.room, n);
 	check_in(&d, d.msg.target, n);
-	dec_free(&d);
+	cu_dec_free(&d);
 
 	/* what was read back is written the same way again */
 	ck_assert_int_eq(c->encode(NULL, &f->back, f->enc, &b), 0);
@@ -729,14 +622,14 @@ static const char *const bad_server_lines[] = {
 START_TEST(test_line_bad_server_lines)
 {
 	const char *in = bad_server_lines[_i];
-	struct dec d;
+	struct cu_dec d;
 
-	dec_run(&d, tcpchat_codec_line(), in, strlen(in), SRV, MAX_FRAME);
+	cu_dec_run(&d, tcpchat_codec_line(), in, strlen(in), SRV, MAX_FRAME);
 	ck_assert_msg(d.rc == TCPCHAT_EPROTO, "\"%s\": got %ld, type %u", in,
 	              d.rc, (unsigned)d.msg.type);
 	ck_assert_ptr_nonnull(d.ctx.error);
 	ck_assert_uint_eq(d.msg.type, 0);
-	dec_free(&d);
+	cu_dec_free(&d);
 }
 END_TEST
 
@@ -875,29 +768,29 @@ START_TEST(test_line_overlong)
 		unsigned flags = pre[i][0] == '=' || pre[i][0] == '[' ? SRV : 0;
 		size_t k = strlen(pre[i]);
 		char buf[LIMIT + 8];
-		struct dec d;
+		struct cu_dec d;
 
 		/* a line of exactly the limit, "\n" included, is read */
 		memcpy(buf, pre[i], k);
 		memset(buf + k, 'a', LIMIT - 1 - k);
 		buf[LIMIT - 1] = '\n';
-		dec_run(&d, c, buf, LIMIT, flags, LIMIT);
+		cu_dec_run(&d, c, buf, LIMIT, flags, LIMIT);
 		ck_assert_msg(d.rc == LIMIT, "%s: %ld", pre[i], d.rc);
-		dec_free(&d);
+		cu_dec_free(&d);
 		/* one more byte is refused, with or without its "\n" */
 		memset(buf + k, 'a', LIMIT - k);
 		buf[LIMIT] = '\n';
-		dec_run(&d, c, buf, LIMIT + 1, flags, LIMIT);
+		cu_dec_run(&d, c, buf, LIMIT + 1, flags, LIMIT);
 		ck_assert_int_eq(d.rc, TCPCHAT_EMSGSIZE);
-		dec_free(&d);
-		dec_run(&d, c, buf, LIMIT, flags, LIMIT);
+		cu_dec_free(&d);
+		cu_dec_run(&d, c, buf, LIMIT, flags, LIMIT);
 		ck_assert_int_eq(d.rc, TCPCHAT_EMSGSIZE);
-		dec_free(&d);
+		cu_dec_free(&d);
 		/* and a prefix asks for more */
-		dec_run(&d, c, buf, LIMIT - 1, flags, LIMIT);
+		cu_dec_run(&d, c, buf, LIMIT - 1, flags, LIMIT);
 		ck_assert_int_eq(d.rc, 0);
 		ck_assert_uint_eq(d.ctx.need, LIMIT);
-		dec_free(&d);
+		cu_dec_free(&d);
 	}
 }
 END_TEST
@@ -909,17 +802,17 @@ START_TEST(test_line_room_limits)
 	static const char join64[] = "/join " ROOM64 "\n";
 	static const char join65[] = "/join " ROOM65 "\n";
 	const tcpchat_codec *c = tcpchat_codec_line();
-	struct dec d;
+	struct cu_dec d;
 
-	dec_run(&d, c, join64, sizeof(join64) - 1, 0, sizeof(join64) - 1);
+	cu_dec_run(&d, c, join64, sizeof(join64) - 1, 0, sizeof(join64) - 1);
 	ck_assert_int_eq(d.rc, (long)(sizeof(join64) - 1));
 	ck_assert_uint_eq(d.msg.type, TCPCHAT_MSG_JOIN);
 	ck_assert_uint_eq(d.msg.room.len, TCPCHAT_ROOM_MAX);
-	dec_free(&d);
-	dec_run(&d, c, join65, sizeof(join65) - 1, 0, MAX_FRAME);
+	cu_dec_free(&d);
+	cu_dec_run(&d, c, join65, sizeof(join65) - 1, 0, MAX_FRAME);
 	ck_assert_uint_eq(d.msg.type, TCPCHAT_MSG_UNKNOWN);
 	ck_assert_uint_eq(d.msg.room.len, 0);
-	dec_free(&d);
+	cu_dec_free(&d);
 }
 END_TEST
 
@@ -967,45 +860,26 @@ START_TEST(test_p2_roundtrip)
 {
 	int ci = _i % 2 ? C_JSON : C_BINARY;
 	unsigned dir = (_i / 2) % 2 ? SRV : 0;
-	const tcpchat_codec *c = codec(ci);
+	const tcpchat_codec *c = cu_codec(ci);
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(p2_msgs); i++) {
 		tcpchat_buf b = {0};
-		struct dec d;
+		struct cu_dec d;
 		char what[64];
 
 		snprintf(what, sizeof(what), "%s dir %u #%zu", c->name, dir, i);
 		ck_assert_int_eq(c->encode(NULL, &p2_msgs[i], dir, &b), 0);
-		dec_run(&d, c, b.data, b.len, dir, MAX_FRAME);
+		cu_dec_run(&d, c, b.data, b.len, dir, MAX_FRAME);
 		ck_assert_msg(d.rc == (long)b.len, "%s: %ld", what, d.rc);
-		check_msg(what, &d.msg, &p2_msgs[i]);
-		dec_free(&d);
+		cu_check_msg(what, &d.msg, &p2_msgs[i]);
+		cu_dec_free(&d);
 		tcpchat_buf_free(&b);
 	}
 }
 END_TEST
 
 /* ---- binary and JSON: exact bytes ------------------------------------- */
-
-static size_t from_hex(const char *hex, unsigned char *out, size_t cap)
-{
-	size_t n = 0;
-
-	while (*hex) {
-		unsigned v;
-
-		if (*hex == ' ') {
-			hex++;
-			continue;
-		}
-		ck_assert_int_eq(sscanf(hex, "%2x", &v), 1);
-		ck_assert_uint_lt(n, cap);
-		out[n++] = (unsigned char)v;
-		hex += 2;
-	}
-	return n;
-}
 
 static const struct {
 	tcpchat_msg msg;
@@ -1046,21 +920,21 @@ START_TEST(test_binary_p2_frames)
 {
 	const tcpchat_codec *c = tcpchat_codec_binary();
 	unsigned char want[256];
-	size_t n = from_hex(p2_frames[_i].hex, want, sizeof(want));
+	size_t n = cu_from_hex(p2_frames[_i].hex, want, sizeof(want));
 	tcpchat_buf b = {0};
-	struct dec d;
+	struct cu_dec d;
 
 	ck_assert_int_eq(c->encode(NULL, &p2_frames[_i].msg, SRV, &b), 0);
 	ck_assert_uint_eq(b.len, n);
 	ck_assert_mem_eq(b.data, want, n);
 	tcpchat_buf_free(&b);
 
-	dec_run(&d, c, want, n, SRV, MAX_FRAME);
+	cu_dec_run(&d, c, want, n, SRV, MAX_FRAME);
 	ck_assert_int_eq(d.rc, (long)n);
-	check_msg("binary frame", &d.msg, &p2_frames[_i].msg);
+	cu_check_msg("binary frame", &d.msg, &p2_frames[_i].msg);
 	check_in(&d, d.msg.room, n);
 	check_in(&d, d.msg.target, n);
-	dec_free(&d);
+	cu_dec_free(&d);
 }
 END_TEST
 
@@ -1102,16 +976,16 @@ START_TEST(test_json_p2_lines)
 	const char *want = p2_json[_i].json;
 	size_t n = strlen(want);
 	tcpchat_buf b = {0};
-	struct dec d;
+	struct cu_dec d;
 
 	ck_assert_int_eq(c->encode(NULL, &p2_json[_i].msg, SRV, &b), 0);
 	ck_assert_msg(b.len == n && memcmp(b.data, want, n) == 0,
 	              "got \"%.*s\", want \"%s\"", (int)b.len, b.data, want);
 	tcpchat_buf_free(&b);
-	dec_run(&d, c, want, n, 0, MAX_FRAME);
+	cu_dec_run(&d, c, want, n, 0, MAX_FRAME);
 	ck_assert_int_eq(d.rc, (long)n);
-	check_msg(want, &d.msg, &p2_json[_i].msg);
-	dec_free(&d);
+	cu_check_msg(want, &d.msg, &p2_json[_i].msg);
+	cu_dec_free(&d);
 }
 END_TEST
 
@@ -1137,15 +1011,15 @@ START_TEST(test_json_p2_types)
 	ck_assert_str_eq(tcpchat_msg_type_name(TCPCHAT_MSG_TOPIC), "topic");
 	ck_assert_str_eq(tcpchat_msg_type_name(TCPCHAT_MSG_ROOMS), "rooms");
 	for (i = 0; i < ARRAY_LEN(cases); i++) {
-		struct dec d;
+		struct cu_dec d;
 
-		dec_run(&d, tcpchat_codec_json(), cases[i].in,
-		        strlen(cases[i].in), 0, MAX_FRAME);
+		cu_dec_run(&d, tcpchat_codec_json(), cases[i].in,
+		           strlen(cases[i].in), 0, MAX_FRAME);
 		ck_assert_msg(d.rc == (long)strlen(cases[i].in), "%s: %ld",
 		              cases[i].in, d.rc);
 		ck_assert_msg(d.msg.type == cases[i].type, "%s: type %u",
 		              cases[i].in, (unsigned)d.msg.type);
-		dec_free(&d);
+		cu_dec_free(&d);
 	}
 }
 END_TEST
@@ -1165,12 +1039,12 @@ START_TEST(test_json_p2_hostile)
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(bad); i++) {
-		struct dec d;
+		struct cu_dec d;
 
-		dec_run(&d, tcpchat_codec_json(), bad[i], strlen(bad[i]), 0,
-		        MAX_FRAME);
+		cu_dec_run(&d, tcpchat_codec_json(), bad[i], strlen(bad[i]), 0,
+		           MAX_FRAME);
 		ck_assert_msg(d.rc == TCPCHAT_EPROTO, "%s: %ld", bad[i], d.rc);
-		dec_free(&d);
+		cu_dec_free(&d);
 	}
 }
 END_TEST
@@ -1179,7 +1053,7 @@ END_TEST
  * the frames come apart where they were joined. */
 START_TEST(test_p2_stream)
 {
-	const tcpchat_codec *c = codec(_i);
+	const tcpchat_codec *c = cu_codec(_i);
 	unsigned dir = SRV;
 	tcpchat_buf b = {0};
 	size_t ends[ARRAY_LEN(p2_msgs)], i, n = 0, off = 0;
@@ -1190,14 +1064,14 @@ START_TEST(test_p2_stream)
 	}
 	ck_assert_uint_ge(n, _i == C_LINE ? 12 : ARRAY_LEN(p2_msgs));
 	for (i = 0; i < n; i++) {
-		struct dec d;
+		struct cu_dec d;
 
-		dec_run(&d, c, b.data + off, b.len - off, dir, MAX_FRAME);
+		cu_dec_run(&d, c, b.data + off, b.len - off, dir, MAX_FRAME);
 		ck_assert_msg(d.rc == (long)(ends[i] - off),
 		              "%s: frame %zu: %ld", c->name, i, d.rc);
 		ck_assert_uint_ne(d.msg.type, 0);
 		off = ends[i];
-		dec_free(&d);
+		cu_dec_free(&d);
 	}
 	tcpchat_buf_free(&b);
 }
@@ -1237,11 +1111,5 @@ static Suite *codec_rooms_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(codec_rooms_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return tu_run_suite(codec_rooms_suite());
 }

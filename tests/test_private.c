@@ -9,67 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testutil.h"
-
-static const tcpchat_codec *bin(void)
-{
-	return tcpchat_codec_binary();
-}
-
-static const tcpchat_codec *json(void)
-{
-	return tcpchat_codec_json();
-}
-
-static void v2(struct tu_peer *p, int port, const char *name)
-{
-	int rc = tu_peer_login(p, port, bin(), name, 2, TU_CAPS2, NULL);
-	ck_assert_msg(rc == 0, "login of %s: %d", name, rc);
-}
-
-static void v2_json(struct tu_peer *p, int port, const char *name)
-{
-	int rc = tu_peer_login(p, port, json(), name, 2, TU_CAPS2, NULL);
-	ck_assert_msg(rc == 0, "login of %s: %d", name, rc);
-}
-
-static void v2_line(struct tu_peer *p, int port, const char *name)
-{
-	char want[64], got[256];
-	ck_assert_int_eq(tu_peer_connect(p, port, tcpchat_codec_line(), 0), 0);
-	ck_assert_int_eq(tu_peer_send_line(p, name), 0);
-	snprintf(want, sizeof want, "=== welcome %s", name);
-	ck_assert_int_eq(tu_peer_line(p, got, sizeof got, TU_TIMEOUT), 1);
-	ck_assert_str_eq(got, want);
-}
-
-static int str_is(const char *have, const char *want)
-{
-	return !want || strcmp(have, want) == 0;
-}
-
-/* Receives until a message of type from sender arrives (NULL: any). */
-static void want(struct tu_peer *p, uint32_t type, const char *sender,
-                 struct tu_msg *m)
-{
-	for (;;) {
-		int rc = tu_peer_recv(p, m, TU_TIMEOUT);
-		ck_assert_msg(rc == 1, "waiting for a %s from %s: rc %d",
-		              tcpchat_msg_type_name((int)type),
-		              sender ? sender : "anyone", rc);
-		if (m->type == type && str_is(m->sender, sender))
-			return;
-	}
-}
-
-/* Receives until an ERROR, which must be code and not closing. */
-static void want_error(struct tu_peer *p, uint32_t code, struct tu_msg *m)
-{
-	want(p, TCPCHAT_MSG_ERROR, NULL, m);
-	ck_assert_msg(m->code == code, "error %u '%s', expected %u", m->code,
-	              m->body, code);
-	ck_assert_uint_eq(m->flags & TCPCHAT_MSGF_CLOSING, 0);
-}
+#include "roomutil.h"
 
 static void send_private(struct tu_peer *p, const char *target,
                          const char *text)
@@ -78,17 +18,11 @@ static void send_private(struct tu_peer *p, const char *target,
 	        tu_peer_send(p, TCPCHAT_MSG_TEXT, 0, NULL, target, text), 0);
 }
 
-static void send_room(struct tu_peer *p, const char *room, const char *text)
-{
-	ck_assert_int_eq(tu_peer_send(p, TCPCHAT_MSG_TEXT, 0, room, NULL, text),
-	                 0);
-}
-
 /* The private message body from sender to target: not an echo. */
 static void want_private(struct tu_peer *p, const char *sender,
                          const char *target, const char *body, struct tu_msg *m)
 {
-	want(p, TCPCHAT_MSG_TEXT, sender, m);
+	ru_want(p, TCPCHAT_MSG_TEXT, sender, NULL, m);
 	ck_assert_str_eq(m->target, target);
 	ck_assert_str_eq(m->room, "");
 	ck_assert_str_eq(m->body, body);
@@ -101,18 +35,12 @@ static void want_private(struct tu_peer *p, const char *sender,
 static void want_echo(struct tu_peer *p, const char *sender, const char *target,
                       const char *body, struct tu_msg *m)
 {
-	want(p, TCPCHAT_MSG_TEXT, sender, m);
+	ru_want(p, TCPCHAT_MSG_TEXT, sender, NULL, m);
 	ck_assert_str_eq(m->target, target);
 	ck_assert_str_eq(m->room, "");
 	ck_assert_str_eq(m->body, body);
 	ck_assert_uint_eq(m->flags & TCPCHAT_MSGF_ECHO, TCPCHAT_MSGF_ECHO);
 	ck_assert_uint_gt(m->id, 0);
-}
-
-static void mark(tcpchat_server *srv, const char *marker)
-{
-	ck_assert_int_eq(tcpchat_server_broadcast(srv, marker, strlen(marker)),
-	                 0);
 }
 
 /* Counts the TEXT messages p receives up to the notice marker (the
@@ -130,37 +58,6 @@ static int texts_upto(struct tu_peer *p, const char *marker)
 			return n;
 		n++;
 	}
-}
-
-/* The same for a line peer: lines up to "*** marker". */
-static int lines_upto(struct tu_peer *p, const char *marker)
-{
-	char want_line[256], got[8192];
-	int n = 0;
-	snprintf(want_line, sizeof want_line, "*** %s", marker);
-	for (;;) {
-		int rc = tu_peer_line(p, got, sizeof got, TU_TIMEOUT);
-		ck_assert_msg(rc == 1, "no marker line '%s' (rc %d)", want_line,
-		              rc);
-		if (strcmp(got, want_line) == 0)
-			return n;
-		n++;
-	}
-}
-
-static void next_line(struct tu_peer *p, const char *want_line)
-{
-	char got[8192];
-	ck_assert_int_eq(tu_peer_line(p, got, sizeof got, TU_TIMEOUT), 1);
-	ck_assert_str_eq(got, want_line);
-}
-
-static void next_line_prefix(struct tu_peer *p, const char *prefix)
-{
-	char got[8192];
-	ck_assert_int_eq(tu_peer_line(p, got, sizeof got, TU_TIMEOUT), 1);
-	ck_assert_msg(strncmp(got, prefix, strlen(prefix)) == 0,
-	              "line '%s' does not start with '%s'", got, prefix);
 }
 
 struct priv_cond {
@@ -183,9 +80,9 @@ START_TEST(private_reaches_only_its_target)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, b, c;
 	struct tu_msg m, e;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	v2(&c, port, "carol");
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_login_bin(&c, port, "carol");
 	send_private(&a, "bob", "psst");
 	want_private(&b, "alice", "bob", "psst", &m);
 	want_echo(&a, "alice", "bob", "psst", &e);
@@ -201,20 +98,17 @@ START_TEST(private_reaches_only_its_target)
 	                              TCPCHAT_REASON_PART, "#lobby", NULL,
 	                              NULL),
 	                 0);
-	want(&c, TCPCHAT_MSG_LEAVE, "carol", &m);
+	ru_want(&c, TCPCHAT_MSG_LEAVE, "carol", NULL, &m);
 	send_private(&a, "carol", "lonely?");
 	want_private(&c, "alice", "carol", "lonely?", &m);
 	want_echo(&a, "alice", "carol", "lonely?", &e);
 	struct priv_cond pc = {srv, 3};
 	ck_assert(tu_wait_until(privates_reached, &pc, TU_TIMEOUT));
-	mark(srv, "end");
+	ru_mark(srv, "end");
 	ck_assert_int_eq(texts_upto(&a, "end"), 0);
 	ck_assert_int_eq(texts_upto(&b, "end"), 0);
 	ck_assert_int_eq(texts_upto(&c, "end"), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
@@ -225,16 +119,14 @@ START_TEST(private_to_oneself_arrives_once)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, b;
 	struct tu_msg m;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
 	send_private(&a, "alice", "note to self");
 	want_echo(&a, "alice", "alice", "note to self", &m);
-	mark(srv, "end");
+	ru_mark(srv, "end");
 	ck_assert_int_eq(texts_upto(&a, "end"), 0);
 	ck_assert_int_eq(texts_upto(&b, "end"), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 }
 END_TEST
 
@@ -245,23 +137,21 @@ START_TEST(private_to_an_absent_user)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, b;
 	struct tu_msg m;
-	v2(&a, port, "alice");
+	ru_login_bin(&a, port, "alice");
 	send_private(&a, "ghost", "hello?");
-	want_error(&a, TCPCHAT_WIRE_NOTFOUND, &m);
+	ru_want_error(&a, TCPCHAT_WIRE_NOTFOUND, &m);
 	/* one who was here and left */
-	v2(&b, port, "bob");
-	want(&a, TCPCHAT_MSG_JOIN, "bob", &m);
+	ru_login_bin(&b, port, "bob");
+	ru_want(&a, TCPCHAT_MSG_JOIN, "bob", NULL, &m);
 	tu_peer_close(&b);
-	want(&a, TCPCHAT_MSG_LEAVE, "bob", &m);
+	ru_want(&a, TCPCHAT_MSG_LEAVE, "bob", NULL, &m);
 	send_private(&a, "bob", "come back");
-	want_error(&a, TCPCHAT_WIRE_NOTFOUND, &m);
+	ru_want_error(&a, TCPCHAT_WIRE_NOTFOUND, &m);
 	/* the connection stays */
-	v2(&b, port, "bob");
+	ru_login_bin(&b, port, "bob");
 	send_private(&a, "bob", "there you are");
 	want_private(&b, "alice", "bob", "there you are", &m);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 }
 END_TEST
 
@@ -269,35 +159,34 @@ START_TEST(private_to_a_protocol_1_user_is_refused)
 {
 	struct tu_peer a, old, oj;
 	struct tu_msg m;
-	const tcpchat_codec *codecs[2] = {bin(), json()};
+	const tcpchat_codec *codecs[2] = {tcpchat_codec_binary(),
+	                                  tcpchat_codec_json()};
 	int ports[2];
 	tcpchat_server *srv = tu_server_new_codecs(codecs, 2, ports);
 	ck_assert_ptr_nonnull(srv);
 	ck_assert_int_eq(tcpchat_server_start(srv), 0);
 	int port = ports[0];
-	v2(&a, port, "alice");
-	ck_assert_int_eq(tu_peer_login(&old, port, bin(), "old", 1,
-	                               TCPCHAT_CAP_BASE, NULL),
+	ru_login_bin(&a, port, "alice");
+	ck_assert_int_eq(tu_peer_login(&old, port, tcpchat_codec_binary(),
+	                               "old", 1, TCPCHAT_CAP_BASE, NULL),
 	                 0);
-	ck_assert_int_eq(
-	        tu_peer_login(&oj, ports[1], json(), "oldjson", 1, 0, NULL), 0);
+	ck_assert_int_eq(tu_peer_login(&oj, ports[1], tcpchat_codec_json(),
+	                               "oldjson", 1, 0, NULL),
+	                 0);
 	send_private(&a, "old", "can you see this?");
-	want_error(&a, TCPCHAT_WIRE_NOTSUP, &m);
+	ru_want_error(&a, TCPCHAT_WIRE_NOTSUP, &m);
 	send_private(&a, "oldjson", "or you?");
-	want_error(&a, TCPCHAT_WIRE_NOTSUP, &m);
+	ru_want_error(&a, TCPCHAT_WIRE_NOTSUP, &m);
 	/* still connected */
 	ck_assert_int_eq(tu_peer_send_text(&a, "public"), 0);
-	want(&old, TCPCHAT_MSG_TEXT, "alice", &m);
+	ru_want(&old, TCPCHAT_MSG_TEXT, "alice", NULL, &m);
 	ck_assert_str_eq(m.body, "public");
-	want(&oj, TCPCHAT_MSG_TEXT, "alice", &m);
+	ru_want(&oj, TCPCHAT_MSG_TEXT, "alice", NULL, &m);
 	ck_assert_str_eq(m.body, "public");
-	mark(srv, "end");
+	ru_mark(srv, "end");
 	ck_assert_int_eq(texts_upto(&old, "end"), 0);
 	ck_assert_int_eq(texts_upto(&oj, "end"), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&old);
-	tu_peer_close(&oj);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &old, &oj);
 }
 END_TEST
 
@@ -308,25 +197,23 @@ START_TEST(room_and_target_together_is_badmsg)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, b;
 	struct tu_msg m;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
 	ck_assert_int_eq(tu_peer_send(&a, TCPCHAT_MSG_TEXT, 0, "#lobby", "bob",
 	                              "which one?"),
 	                 0);
-	want_error(&a, TCPCHAT_WIRE_BADMSG, &m);
+	ru_want_error(&a, TCPCHAT_WIRE_BADMSG, &m);
 	ck_assert_int_eq(tu_peer_send(&a, TCPCHAT_MSG_TEXT, 0, "#nowhere",
 	                              "ghost", "either?"),
 	                 0);
-	want_error(&a, TCPCHAT_WIRE_BADMSG, &m);
-	send_room(&a, "#lobby", "plain");
-	want(&b, TCPCHAT_MSG_TEXT, "alice", &m);
+	ru_want_error(&a, TCPCHAT_WIRE_BADMSG, &m);
+	ru_send_room(&a, "#lobby", "plain");
+	ru_want(&b, TCPCHAT_MSG_TEXT, "alice", NULL, &m);
 	ck_assert_str_eq(m.body, "plain");
-	mark(srv, "end");
+	ru_mark(srv, "end");
 	ck_assert_int_eq(texts_upto(&a, "end"), 0);
 	ck_assert_int_eq(texts_upto(&b, "end"), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 }
 END_TEST
 
@@ -339,14 +226,6 @@ struct rec {
 	uint64_t held; /* conn of a deferred message */
 };
 
-static void copy_view(char *dst, size_t cap, tcpchat_str s)
-{
-	size_t n = s.len < cap - 1 ? s.len : cap - 1;
-	if (n)
-		memcpy(dst, s.ptr, n);
-	dst[n] = '\0';
-}
-
 static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
 {
 	struct rec *r = ud;
@@ -356,9 +235,9 @@ static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
 		return 0;
 	pthread_mutex_lock(&r->mu);
 	r->msgs++;
-	copy_view(r->target, sizeof r->target, ev->msg->target);
-	copy_view(r->room, sizeof r->room, ev->msg->room);
-	copy_view(r->body, sizeof r->body, ev->msg->body);
+	ru_copy_view(r->target, sizeof r->target, ev->msg->target);
+	ru_copy_view(r->room, sizeof r->room, ev->msg->room);
+	ru_copy_view(r->body, sizeof r->body, ev->msg->body);
 	if (strstr(r->body, "secret")) {
 		ev->refuse_reason = "keep it public";
 		verdict = TCPCHAT_REFUSE;
@@ -398,15 +277,15 @@ START_TEST(message_event_vetoes_or_holds_a_private_message)
 	memset(&r, 0, sizeof r);
 	pthread_mutex_init(&r.mu, NULL);
 	int port;
-	const tcpchat_codec *c = bin();
+	const tcpchat_codec *c = tcpchat_codec_binary();
 	tcpchat_server *srv = tu_server_new_codecs(&c, 1, &port);
 	ck_assert_ptr_nonnull(srv);
 	tcpchat_server_set_handler(srv, on_event, &r);
 	ck_assert_int_eq(tcpchat_server_start(srv), 0);
 	struct tu_peer a, b;
 	struct tu_msg m, e;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
 
 	/* the event shows where a message goes */
 	send_private(&a, "bob", "hello bob");
@@ -416,7 +295,7 @@ START_TEST(message_event_vetoes_or_holds_a_private_message)
 	ck_assert_str_eq(r.room, "");
 	pthread_mutex_unlock(&r.mu);
 	ck_assert_int_eq(tu_peer_send_text(&a, "hello all"), 0);
-	want(&b, TCPCHAT_MSG_TEXT, "alice", &m);
+	ru_want(&b, TCPCHAT_MSG_TEXT, "alice", NULL, &m);
 	ck_assert_str_eq(m.body, "hello all");
 	pthread_mutex_lock(&r.mu);
 	ck_assert_str_eq(r.target, "");
@@ -425,7 +304,7 @@ START_TEST(message_event_vetoes_or_holds_a_private_message)
 
 	/* vetoed: an ERROR to the sender, nothing to anyone, no echo */
 	send_private(&a, "bob", "the secret plan");
-	want_error(&a, TCPCHAT_WIRE_REFUSED, &m);
+	ru_want_error(&a, TCPCHAT_WIRE_REFUSED, &m);
 	ck_assert_str_eq(m.body, "keep it public");
 
 	/* held, and accepted from another thread: delivered and echoed */
@@ -449,7 +328,7 @@ START_TEST(message_event_vetoes_or_holds_a_private_message)
 	send_private(&a, "bob", "hold it for bob");
 	ck_assert(tu_wait_until(held_set, &r, TU_TIMEOUT));
 	tu_peer_close(&b);
-	want(&a, TCPCHAT_MSG_LEAVE, "bob", &m);
+	ru_want(&a, TCPCHAT_MSG_LEAVE, "bob", NULL, &m);
 	pthread_mutex_lock(&r.mu);
 	ans.id = r.held;
 	ans.rc = -1;
@@ -457,23 +336,21 @@ START_TEST(message_event_vetoes_or_holds_a_private_message)
 	ck_assert_int_eq(pthread_create(&t, NULL, accept_main, &ans), 0);
 	pthread_join(t, NULL);
 	ck_assert_int_eq(ans.rc, 0);
-	want_error(&a, TCPCHAT_WIRE_NOTFOUND, &m);
-	v2(&b, port, "bob");
+	ru_want_error(&a, TCPCHAT_WIRE_NOTFOUND, &m);
+	ru_login_bin(&b, port, "bob");
 
 	/* held in a room, and the sender is taken out of it meanwhile */
-	ck_assert_int_eq(
-	        tu_peer_send(&a, TCPCHAT_MSG_JOIN, 0, "#r", NULL, NULL), 0);
-	want(&a, TCPCHAT_MSG_JOIN, "alice", &m);
-	ck_assert_int_eq(
-	        tu_peer_send(&b, TCPCHAT_MSG_JOIN, 0, "#r", NULL, NULL), 0);
-	want(&a, TCPCHAT_MSG_JOIN, "bob", &m);
+	ru_send_join(&a, "#r");
+	ru_want(&a, TCPCHAT_MSG_JOIN, "alice", NULL, &m);
+	ru_send_join(&b, "#r");
+	ru_want(&a, TCPCHAT_MSG_JOIN, "bob", NULL, &m);
 	pthread_mutex_lock(&r.mu);
 	r.held = 0;
 	pthread_mutex_unlock(&r.mu);
-	send_room(&a, "#r", "hold this for #r");
+	ru_send_room(&a, "#r", "hold this for #r");
 	ck_assert(tu_wait_until(held_set, &r, TU_TIMEOUT));
 	ck_assert_int_eq(tcpchat_server_room_part(srv, "alice", "#r", NULL), 0);
-	want(&b, TCPCHAT_MSG_LEAVE, "alice", &m);
+	ru_want(&b, TCPCHAT_MSG_LEAVE, "alice", NULL, &m);
 	ck_assert_str_eq(m.room, "#r");
 	pthread_mutex_lock(&r.mu);
 	ans.id = r.held;
@@ -482,15 +359,13 @@ START_TEST(message_event_vetoes_or_holds_a_private_message)
 	ck_assert_int_eq(pthread_create(&t, NULL, accept_main, &ans), 0);
 	pthread_join(t, NULL);
 	ck_assert_int_eq(ans.rc, 0);
-	want_error(&a, TCPCHAT_WIRE_NOTMEMBER, &m);
+	ru_want_error(&a, TCPCHAT_WIRE_NOTMEMBER, &m);
 
-	mark(srv, "end");
+	ru_mark(srv, "end");
 	/* alice: only the echo above; bob: nothing of the vetoed one */
 	ck_assert_int_eq(texts_upto(&a, "end"), 0);
 	ck_assert_int_eq(texts_upto(&b, "end"), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 	pthread_mutex_destroy(&r.mu);
 }
 END_TEST
@@ -504,9 +379,9 @@ START_TEST(private_messages_across_codecs)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer b, j, l;
 	struct tu_msg m;
-	v2(&b, ports.bin, "bina");
-	v2_json(&j, ports.json, "jay");
-	v2_line(&l, ports.line, "lina");
+	ru_login_bin(&b, ports.bin, "bina");
+	ru_login_json(&j, ports.json, "jay");
+	ru_login_line(&l, ports.line, "lina");
 
 	/* JSON to binary, and back */
 	ck_assert_int_eq(tu_peer_send_line(&j, "{\"type\":\"text\",\"target\":"
@@ -518,7 +393,7 @@ START_TEST(private_messages_across_codecs)
 	send_private(&b, "jay", "from bin");
 	want_private(&j, "bina", "jay", "from bin", &m);
 	want_echo(&b, "bina", "jay", "from bin", &m);
-	mark(srv, "m1");
+	ru_mark(srv, "m1");
 	ck_assert_int_eq(texts_upto(&b, "m1"), 0);
 	ck_assert_int_eq(texts_upto(&j, "m1"), 0);
 
@@ -531,7 +406,7 @@ START_TEST(private_messages_across_codecs)
 	want_private(&j, "lina", "jay", "hi jay", &m);
 	ck_assert_int_eq(tu_peer_send_line(&l, "/msg bina hi  bina "), 0);
 	want_private(&b, "lina", "bina", "hi  bina ", &m);
-	mark(srv, "m2");
+	ru_mark(srv, "m2");
 	ck_assert_int_eq(texts_upto(&b, "m2"), 0);
 	ck_assert_int_eq(texts_upto(&j, "m2"), 0);
 	/* what the line user saw, in order */
@@ -542,98 +417,64 @@ START_TEST(private_messages_across_codecs)
 		if (strcmp(got, "*** m1") == 0)
 			break;
 	}
-	next_line(&l, "*bina* hi lina");
-	next_line(&l, "*jay* hi from jay");
-	next_line(&l, "-> *jay* hi jay");
-	next_line(&l, "-> *bina* hi  bina ");
-	next_line(&l, "*** m2");
+	ru_next_line(&l, "*bina* hi lina");
+	ru_next_line(&l, "*jay* hi from jay");
+	ru_next_line(&l, "-> *jay* hi jay");
+	ru_next_line(&l, "-> *bina* hi  bina ");
+	ru_next_line(&l, "*** m2");
 	/* to oneself: once, as the echo */
 	ck_assert_int_eq(tu_peer_send_line(&l, "/msg lina memo"), 0);
-	next_line(&l, "-> *lina* memo");
+	ru_next_line(&l, "-> *lina* memo");
 	/* to nobody */
 	ck_assert_int_eq(tu_peer_send_line(&l, "/msg ghost boo"), 0);
-	next_line_prefix(&l, "-!- error 15: ");
-	mark(srv, "m3");
-	ck_assert_int_eq(lines_upto(&l, "m3"), 0);
-	tu_peer_close(&b);
-	tu_peer_close(&j);
-	tu_peer_close(&l);
-	tu_server_stop(srv);
+	ru_next_line_prefix(&l, "-!- error 15: ");
+	ru_mark(srv, "m3");
+	ck_assert_int_eq(ru_lines_upto(&l, "m3", ""), 0);
+	RU_FINISH(srv, &b, &j, &l);
 }
 END_TEST
 
-/* The value of a number key in a JSON line. */
-static long long json_num(const char *line, const char *key)
-{
-	char k[32];
-	snprintf(k, sizeof k, "\"%s\":", key);
-	const char *p = strstr(line, k);
-	ck_assert_msg(p != NULL, "no %s in %s", key, line);
-	return strtoll(p + strlen(k), NULL, 10);
-}
-
-/* The next line of a JSON peer must be want_tpl, where "@ID" and "@TS"
- * stand for the id and the time the line carries. */
-static void json_line(struct tu_peer *p, const char *want_tpl)
-{
-	char got[4096], want_line[4096];
-	size_t k = 0;
-	ck_assert_int_eq(tu_peer_line(p, got, sizeof got, TU_TIMEOUT), 1);
-	for (const char *t = want_tpl; *t && k + 32 < sizeof want_line;) {
-		if (strncmp(t, "@ID", 3) == 0 || strncmp(t, "@TS", 3) == 0) {
-			k += (size_t)snprintf(
-			        want_line + k, sizeof want_line - k, "%lld",
-			        json_num(got, t[1] == 'I' ? "id" : "ts"));
-			t += 3;
-		} else {
-			want_line[k++] = *t++;
-		}
-	}
-	want_line[k] = '\0';
-	ck_assert_str_eq(got, want_line);
-}
-
 START_TEST(json_lines_of_protocol_2)
 {
-	const tcpchat_codec *codecs[2] = {bin(), json()};
+	const tcpchat_codec *codecs[2] = {tcpchat_codec_binary(),
+	                                  tcpchat_codec_json()};
 	int ports[2];
 	tcpchat_server *srv = tu_server_new_codecs(codecs, 2, ports);
 	ck_assert_ptr_nonnull(srv);
 	ck_assert_int_eq(tcpchat_server_start(srv), 0);
 	struct tu_peer b, j;
 	struct tu_msg m;
-	v2_json(&j, ports[1], "jay");
-	v2(&b, ports[0], "bina");
-	json_line(&j, "{\"type\":\"join\",\"id\":@ID,\"ts\":@TS,\"code\":2,"
-	              "\"sender\":\"bina\",\"room\":\"#lobby\",\"flags\":4}");
+	ru_login_json(&j, ports[1], "jay");
+	ru_login_bin(&b, ports[0], "bina");
+	ru_json_line(&j,
+	             "{\"type\":\"join\",\"id\":@ID,\"ts\":@TS,\"code\":2,"
+	             "\"sender\":\"bina\",\"room\":\"#lobby\",\"flags\":4}");
 	send_private(&b, "jay", "raw");
-	json_line(&j,
-	          "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
-	          "\"sender\":\"bina\",\"body\":\"raw\",\"target\":\"jay\"}");
+	ru_json_line(
+	        &j, "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
+	            "\"sender\":\"bina\",\"body\":\"raw\",\"target\":\"jay\"}");
 	ck_assert_int_eq(tu_peer_send_line(&j, "{\"type\":\"text\",\"target\":"
 	                                       "\"bina\",\"body\":\"back\"}"),
 	                 0);
-	json_line(&j, "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
-	              "\"sender\":\"jay\",\"body\":\"back\",\"target\":"
-	              "\"bina\",\"flags\":2}");
+	ru_json_line(&j, "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
+	                 "\"sender\":\"jay\",\"body\":\"back\",\"target\":"
+	                 "\"bina\",\"flags\":2}");
 	want_private(&b, "jay", "bina", "back", &m);
-	send_room(&b, "#lobby", "all");
-	json_line(&j, "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
-	              "\"sender\":\"bina\",\"body\":\"all\",\"room\":"
-	              "\"#lobby\",\"flags\":4}");
+	ru_send_room(&b, "#lobby", "all");
+	ru_json_line(&j, "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
+	                 "\"sender\":\"bina\",\"body\":\"all\",\"room\":"
+	                 "\"#lobby\",\"flags\":4}");
 	ck_assert_int_eq(
 	        tu_peer_send_line(&j, "{\"type\":\"join\",\"room\":\"#j\"}"),
 	        0);
-	json_line(&j, "{\"type\":\"join\",\"id\":@ID,\"ts\":@TS,\"code\":1,"
-	              "\"sender\":\"jay\",\"room\":\"#j\"}");
+	ru_json_line(&j, "{\"type\":\"join\",\"id\":@ID,\"ts\":@TS,\"code\":1,"
+	                 "\"sender\":\"jay\",\"room\":\"#j\"}");
 	ck_assert_int_eq(tu_peer_send_line(&j, "{\"type\":\"topic\",\"room\":"
 	                                       "\"#j\",\"body\":\"jj\"}"),
 	                 0);
-	json_line(&j, "{\"type\":\"topic\",\"id\":@ID,\"ts\":@TS,"
-	              "\"sender\":\"jay\",\"body\":\"jj\",\"room\":\"#j\"}");
-	tu_peer_close(&b);
-	tu_peer_close(&j);
-	tu_server_stop(srv);
+	ru_json_line(&j, "{\"type\":\"topic\",\"id\":@ID,\"ts\":@TS,"
+	                 "\"sender\":\"jay\",\"body\":\"jj\",\"room\":\"#j\"}");
+	RU_FINISH(srv, &b, &j);
 }
 END_TEST
 
@@ -645,24 +486,23 @@ START_TEST(mixed_codec_room)
 	struct tu_peer b, j, l;
 	struct tu_msg m;
 	char got[256];
-	v2(&b, ports.bin, "bina");
-	v2_json(&j, ports.json, "jay");
-	v2_line(&l, ports.line, "lina");
+	ru_login_bin(&b, ports.bin, "bina");
+	ru_login_json(&j, ports.json, "jay");
+	ru_login_line(&l, ports.line, "lina");
 	/* the binary and the JSON user */
-	ck_assert_int_eq(
-	        tu_peer_send(&b, TCPCHAT_MSG_JOIN, 0, "#mix", NULL, NULL), 0);
-	want(&b, TCPCHAT_MSG_JOIN, "bina", &m);
+	ru_send_join(&b, "#mix");
+	ru_want(&b, TCPCHAT_MSG_JOIN, "bina", NULL, &m);
 	ck_assert_str_eq(m.room, "#mix");
 	ck_assert_int_eq(
 	        tu_peer_send_line(&j, "{\"type\":\"join\",\"room\":\"#mix\"}"),
 	        0);
-	want(&j, TCPCHAT_MSG_JOIN, "jay", &m);
+	ru_want(&j, TCPCHAT_MSG_JOIN, "jay", NULL, &m);
 	ck_assert_str_eq(m.room, "#mix");
 	ck_assert_uint_eq(m.code, 2);
-	want(&b, TCPCHAT_MSG_JOIN, "jay", &m);
+	ru_want(&b, TCPCHAT_MSG_JOIN, "jay", NULL, &m);
 	ck_assert_str_eq(m.room, "#mix");
-	send_room(&b, "#mix", "hello mix");
-	want(&j, TCPCHAT_MSG_TEXT, "bina", &m);
+	ru_send_room(&b, "#mix", "hello mix");
+	ru_want(&j, TCPCHAT_MSG_TEXT, "bina", NULL, &m);
 	ck_assert_str_eq(m.room, "#mix");
 	ck_assert_str_eq(m.body, "hello mix");
 	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_DEFAULT_ROOM, 0);
@@ -670,11 +510,11 @@ START_TEST(mixed_codec_room)
 	ck_assert_int_eq(
 	        tu_peer_send_line(&j, "{\"type\":\"text\",\"body\":\"plain\"}"),
 	        0);
-	want(&b, TCPCHAT_MSG_TEXT, "jay", &m);
+	ru_want(&b, TCPCHAT_MSG_TEXT, "jay", NULL, &m);
 	ck_assert_str_eq(m.room, "#mix");
 	ck_assert_str_eq(m.body, "plain");
 	send_private(&b, "jay", "just you");
-	want(&j, TCPCHAT_MSG_TEXT, "bina", &m);
+	ru_want(&j, TCPCHAT_MSG_TEXT, "bina", NULL, &m);
 	ck_assert_str_eq(m.target, "jay");
 	ck_assert_str_eq(m.room, "");
 	ck_assert_str_eq(m.body, "just you");
@@ -683,66 +523,63 @@ START_TEST(mixed_codec_room)
 	ck_assert_int_eq(tcpchat_server_broadcast(srv, "m1", 2), 0);
 	ck_assert_int_eq(tu_peer_expect_line(&l, "*** m1", TU_TIMEOUT), 1);
 	ck_assert_int_eq(tu_peer_send_line(&l, "/join #mix"), 0);
-	next_line(&l, "--> lina joined #mix");
-	want(&b, TCPCHAT_MSG_JOIN, "lina", &m);
+	ru_next_line(&l, "--> lina joined #mix");
+	ru_want(&b, TCPCHAT_MSG_JOIN, "lina", NULL, &m);
 	ck_assert_str_eq(m.room, "#mix");
 	ck_assert_uint_eq(m.code, 3);
-	want(&j, TCPCHAT_MSG_JOIN, "lina", &m);
+	ru_want(&j, TCPCHAT_MSG_JOIN, "lina", NULL, &m);
 	ck_assert_str_eq(m.room, "#mix");
-	send_room(&b, "#mix", "welcome lina");
-	next_line(&l, "[#mix] bina: welcome lina");
-	send_room(&b, "#lobby", "lobby talk");
-	next_line(&l, "bina: lobby talk");
+	ru_send_room(&b, "#mix", "welcome lina");
+	ru_next_line(&l, "[#mix] bina: welcome lina");
+	ru_send_room(&b, "#lobby", "lobby talk");
+	ru_next_line(&l, "bina: lobby talk");
 	ck_assert_int_eq(tu_peer_send_line(&l, "from the line"), 0);
-	want(&b, TCPCHAT_MSG_TEXT, "lina", &m);
+	ru_want(&b, TCPCHAT_MSG_TEXT, "lina", NULL, &m);
 	ck_assert_str_eq(m.room, "#mix");
 	ck_assert_str_eq(m.body, "from the line");
-	want(&j, TCPCHAT_MSG_TEXT, "lina", &m);
+	ru_want(&j, TCPCHAT_MSG_TEXT, "lina", NULL, &m);
 	ck_assert_str_eq(m.room, "#mix");
 	ck_assert_int_eq(tu_peer_send_line(&l, "#lobby to the lobby"), 0);
-	want(&b, TCPCHAT_MSG_TEXT, "lina", &m);
+	ru_want(&b, TCPCHAT_MSG_TEXT, "lina", NULL, &m);
 	ck_assert_str_eq(m.room, "#lobby");
 	ck_assert_str_eq(m.body, "to the lobby");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/topic #mix mixing it"), 0);
-	next_line(&l, "=== topic #mix by lina: mixing it");
-	want(&j, TCPCHAT_MSG_TOPIC, "lina", &m);
+	ru_next_line(&l, "=== topic #mix by lina: mixing it");
+	ru_want(&j, TCPCHAT_MSG_TOPIC, "lina", NULL, &m);
 	ck_assert_str_eq(m.room, "#mix");
 	ck_assert_str_eq(m.body, "mixing it");
 	ck_assert_int_eq(
 	        tcpchat_server_broadcast_room(srv, "#mix", "a notice", 8), 0);
-	next_line(&l, "[#mix] *** a notice");
+	ru_next_line(&l, "[#mix] *** a notice");
 	/* private messages inside the room */
 	ck_assert_int_eq(tu_peer_send_line(&l, "/msg bina psst"), 0);
-	next_line(&l, "-> *bina* psst");
-	want(&b, TCPCHAT_MSG_TEXT, "lina", &m);
+	ru_next_line(&l, "-> *bina* psst");
+	ru_want(&b, TCPCHAT_MSG_TEXT, "lina", NULL, &m);
 	ck_assert_str_eq(m.target, "bina");
 	ck_assert_str_eq(m.body, "psst");
 	ck_assert_int_eq(tu_peer_send_line(&j, "{\"type\":\"text\",\"target\":"
 	                                       "\"lina\",\"body\":\"psst "
 	                                       "back\"}"),
 	                 0);
-	next_line(&l, "*jay* psst back");
+	ru_next_line(&l, "*jay* psst back");
 	/* parts */
 	ck_assert_int_eq(
 	        tu_peer_send_line(&j, "{\"type\":\"leave\",\"code\":8,\"room\":"
 	                              "\"#mix\",\"body\":\"bye\"}"),
 	        0);
-	next_line(&l, "<-- jay left #mix (part: bye)");
+	ru_next_line(&l, "<-- jay left #mix (part: bye)");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/part"), 0);
-	next_line(&l, "<-- lina left #mix (part)");
-	want(&b, TCPCHAT_MSG_LEAVE, "lina", &m);
+	ru_next_line(&l, "<-- lina left #mix (part)");
+	ru_want(&b, TCPCHAT_MSG_LEAVE, "lina", NULL, &m);
 	ck_assert_str_eq(m.room, "#mix");
 	ck_assert_uint_eq(m.code, TCPCHAT_REASON_PART);
 	/* back in the lobby as the current room */
 	ck_assert_int_eq(tu_peer_send_line(&l, "lobby again"), 0);
-	want(&j, TCPCHAT_MSG_TEXT, "lina", &m);
+	ru_want(&j, TCPCHAT_MSG_TEXT, "lina", NULL, &m);
 	ck_assert_str_eq(m.room, "#lobby");
 	ck_assert_str_eq(m.body, "lobby again");
 	(void)got;
-	tu_peer_close(&b);
-	tu_peer_close(&j);
-	tu_peer_close(&l);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &b, &j, &l);
 }
 END_TEST
 
@@ -769,9 +606,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(suite());
 }

@@ -9,17 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testutil.h"
-
-static const tcpchat_codec *bin(void)
-{
-	return tcpchat_codec_binary();
-}
-
-static const tcpchat_codec *json(void)
-{
-	return tcpchat_codec_json();
-}
+#include "roomutil.h"
 
 /* ---- binary frames ------------------------------------------------------ */
 
@@ -173,7 +163,7 @@ static int v1_upto(struct tu_peer *p, const char *marker)
 		if (m.type == TCPCHAT_MSG_TEXT && m.sender[0] == '\0' &&
 		    strcmp(m.body, marker) == 0) {
 			struct frame f;
-			if (p->codec == json()) {
+			if (p->codec == tcpchat_codec_json()) {
 				f.n = (size_t)snprintf(
 				        (char *)f.b, sizeof f.b,
 				        "{\"type\":\"text\",\"id\":%llu,"
@@ -193,36 +183,11 @@ static int v1_upto(struct tu_peer *p, const char *marker)
 	}
 }
 
-static void mark(tcpchat_server *srv, const char *marker)
-{
-	ck_assert_int_eq(tcpchat_server_broadcast(srv, marker, strlen(marker)),
-	                 0);
-}
-
-static void v2(struct tu_peer *p, int port, const char *name)
-{
-	int rc = tu_peer_login(p, port, bin(), name, 2, TU_CAPS2, NULL);
-	ck_assert_msg(rc == 0, "login of %s: %d", name, rc);
-}
-
 static void v1(struct tu_peer *p, int port, const char *name, uint64_t caps)
 {
-	int rc = tu_peer_login(p, port, bin(), name, 1, caps, NULL);
+	int rc = tu_peer_login(p, port, tcpchat_codec_binary(), name, 1, caps,
+	                       NULL);
 	ck_assert_msg(rc == 0, "login of %s: %d", name, rc);
-}
-
-/* Receives on a protocol-2 peer until a message of type from sender. */
-static void want(struct tu_peer *p, uint32_t type, const char *sender,
-                 struct tu_msg *m)
-{
-	for (;;) {
-		int rc = tu_peer_recv(p, m, TU_TIMEOUT);
-		ck_assert_msg(rc == 1, "waiting for a %s from %s: rc %d",
-		              tcpchat_msg_type_name((int)type),
-		              sender ? sender : "anyone", rc);
-		if (m->type == type && (!sender || !strcmp(m->sender, sender)))
-			return;
-	}
 }
 
 /* The examples of tcpchat-protocol(7), "ENCODINGS", "Binary". */
@@ -256,7 +221,7 @@ START_TEST(examples_decode_as_documented)
 	tcpchat_msg m = {.type = TCPCHAT_MSG_HELLO, .code = 1};
 	m.sender.ptr = "alice";
 	m.sender.len = 5;
-	ck_assert_int_eq(bin()->encode(NULL, &m, 0, &b), 0);
+	ck_assert_int_eq(tcpchat_codec_binary()->encode(NULL, &m, 0, &b), 0);
 	f_hex(&f, hello_alice);
 	ck_assert_uint_eq(f.n, 38);
 	same_bytes((unsigned char *)b.data, b.len, &f);
@@ -269,7 +234,9 @@ START_TEST(examples_decode_as_documented)
 	m.sender.len = 5;
 	m.body.ptr = "hi";
 	m.body.len = 2;
-	ck_assert_int_eq(bin()->encode(NULL, &m, TCPCHAT_FROM_SERVER, &b), 0);
+	ck_assert_int_eq(tcpchat_codec_binary()->encode(
+	                         NULL, &m, TCPCHAT_FROM_SERVER, &b),
+	                 0);
 	f_hex(&f, text_hi);
 	same_bytes((unsigned char *)b.data, b.len, &f);
 	f_hex(&f, who_request);
@@ -293,13 +260,12 @@ START_TEST(hello_example_gets_a_protocol_1_welcome)
 	size_t n;
 	struct frame f;
 	/* the default room has a topic: protocol 1 never hears of it */
-	v2(&s, port, "setter");
-	ck_assert_int_eq(tu_peer_send(&s, TCPCHAT_MSG_TOPIC, 0, "#lobby", NULL,
-	                              "a topic"),
-	                 0);
-	want(&s, TCPCHAT_MSG_TOPIC, "setter", &m);
+	ru_login_bin(&s, port, "setter");
+	ru_send_topic(&s, "#lobby", "a topic");
+	ru_want(&s, TCPCHAT_MSG_TOPIC, "setter", NULL, &m);
 
-	ck_assert_int_eq(tu_peer_connect(&a, port, bin(), 0), 0);
+	ck_assert_int_eq(tu_peer_connect(&a, port, tcpchat_codec_binary(), 0),
+	                 0);
 	f_hex(&f, hello_alice);
 	ck_assert_int_eq(tu_peer_send_raw(&a, f.b, f.n), 0);
 	ck_assert_int_eq(v1_recv(&a, &m, raw, &n), 1);
@@ -310,15 +276,13 @@ START_TEST(hello_example_gets_a_protocol_1_welcome)
 	f_end(&f);
 	same_bytes(raw, n, &f);
 	/* nothing follows the WELCOME: no TOPIC */
-	mark(srv, "m");
+	ru_mark(srv, "m");
 	ck_assert_int_eq(v1_upto(&a, "m"), 0);
 	/* and the protocol-2 users saw alice join the default room */
-	want(&s, TCPCHAT_MSG_JOIN, "alice", &m);
+	ru_want(&s, TCPCHAT_MSG_JOIN, "alice", NULL, &m);
 	ck_assert_str_eq(m.room, "#lobby");
 	ck_assert_uint_eq(m.code, 2);
-	tu_peer_close(&a);
-	tu_peer_close(&s);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &s);
 }
 END_TEST
 
@@ -336,7 +300,8 @@ START_TEST(welcome_example_with_capability_1)
 	f_hex(&f, hello_alice);
 	f_num(&f, 16, TCPCHAT_CAP_BASE);
 	f_end(&f);
-	ck_assert_int_eq(tu_peer_connect(&a, port, bin(), 0), 0);
+	ck_assert_int_eq(tu_peer_connect(&a, port, tcpchat_codec_binary(), 0),
+	                 0);
 	ck_assert_int_eq(tu_peer_send_raw(&a, f.b, f.n), 0);
 	ck_assert_int_eq(v1_recv(&a, &m, raw, &n), 1);
 	ck_assert_uint_eq(m.type, TCPCHAT_MSG_WELCOME);
@@ -366,7 +331,7 @@ START_TEST(text_example_byte_for_byte)
 	v1(&b, port, "bob", 0);
 	v1(&c, port, "carol", TCPCHAT_CAP_BASE);
 	/* alice speaks protocol 2 */
-	v2(&a, port, "alice");
+	ru_login_bin(&a, port, "alice");
 	struct tu_peer *v1s[2] = {&b, &c};
 	for (int i = 0; i < 2; i++) {
 		v1_from(v1s[i], TCPCHAT_MSG_JOIN, "alice", &m, raw, &n);
@@ -383,8 +348,7 @@ START_TEST(text_example_byte_for_byte)
 		same_bytes(raw, n, &f);
 	}
 	/* named room, the default one: the same frame */
-	ck_assert_int_eq(
-	        tu_peer_send(&a, TCPCHAT_MSG_TEXT, 0, "#lobby", NULL, "hi"), 0);
+	ru_send_room(&a, "#lobby", "hi");
 	for (int i = 0; i < 2; i++) {
 		v1_want(v1s[i], TCPCHAT_MSG_TEXT, &m, raw, &n);
 		f_hex(&f, text_hi);
@@ -418,10 +382,7 @@ START_TEST(text_example_byte_for_byte)
 	f_end(&f);
 	same_bytes(raw, n, &f);
 	ck_assert_int_eq(tu_peer_wait_closed(&a, TU_TIMEOUT), 1);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
@@ -436,17 +397,16 @@ START_TEST(who_example_byte_for_byte)
 	size_t n;
 	struct frame f;
 	v1(&a, port, "alice", 0);
-	v2(&b, port, "bob");
-	v2(&c, port, "carol");
+	ru_login_bin(&b, port, "bob");
+	ru_login_bin(&c, port, "carol");
 	/* carol is in no room of alice's */
-	ck_assert_int_eq(
-	        tu_peer_send(&c, TCPCHAT_MSG_JOIN, 0, "#dev", NULL, NULL), 0);
-	want(&c, TCPCHAT_MSG_JOIN, "carol", &m);
+	ru_send_join(&c, "#dev");
+	ru_want(&c, TCPCHAT_MSG_JOIN, "carol", NULL, &m);
 	ck_assert_int_eq(tu_peer_send(&c, TCPCHAT_MSG_LEAVE,
 	                              TCPCHAT_REASON_PART, "#lobby", NULL,
 	                              NULL),
 	                 0);
-	want(&c, TCPCHAT_MSG_LEAVE, "carol", &m);
+	ru_want(&c, TCPCHAT_MSG_LEAVE, "carol", NULL, &m);
 	f_hex(&f, who_request);
 	ck_assert_int_eq(tu_peer_send_raw(&a, f.b, f.n), 0);
 	v1_want(&a, TCPCHAT_MSG_WHO, &m, raw, &n);
@@ -455,17 +415,14 @@ START_TEST(who_example_byte_for_byte)
 	f_str(&f, 2, "alice bob carol");
 	f_end(&f);
 	same_bytes(raw, n, &f);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
 START_TEST(error_example_idle_timeout)
 {
 	int port;
-	const tcpchat_codec *c = bin();
+	const tcpchat_codec *c = tcpchat_codec_binary();
 	tcpchat_server *srv = tu_server_new_codecs(&c, 1, &port);
 	ck_assert_ptr_nonnull(srv);
 	ck_assert_int_eq(tcpchat_server_set_option(
@@ -492,9 +449,7 @@ START_TEST(error_example_idle_timeout)
 	f.b[7] = 0;
 	same_bytes(raw, n, &f);
 	ck_assert_int_eq(tu_peer_wait_closed(&b, TU_TIMEOUT), 1);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 }
 END_TEST
 
@@ -583,18 +538,17 @@ START_TEST(protocol_2_examples_byte_for_byte)
 	unsigned char raw[2048];
 	size_t n;
 	struct frame f;
-	v2(&b, port, "bob");
-	v2(&c, port, "carol");
-	ck_assert_int_eq(
-	        tu_peer_send(&b, TCPCHAT_MSG_JOIN, 0, "#dev", NULL, NULL), 0);
-	want(&b, TCPCHAT_MSG_JOIN, "bob", &m);
-	ck_assert_int_eq(
-	        tu_peer_send(&c, TCPCHAT_MSG_JOIN, 0, "#dev", NULL, NULL), 0);
-	want(&b, TCPCHAT_MSG_JOIN, "carol", &m);
+	ru_login_bin(&b, port, "bob");
+	ru_login_bin(&c, port, "carol");
+	ru_send_join(&b, "#dev");
+	ru_want(&b, TCPCHAT_MSG_JOIN, "bob", NULL, &m);
+	ru_send_join(&c, "#dev");
+	ru_want(&b, TCPCHAT_MSG_JOIN, "carol", NULL, &m);
 	ck_assert_str_eq(m.room, "#dev");
 
 	/* the handshake */
-	ck_assert_int_eq(tu_peer_connect(&a, port, bin(), 0), 0);
+	ck_assert_int_eq(tu_peer_connect(&a, port, tcpchat_codec_binary(), 0),
+	                 0);
 	f_hex(&f, p2_hello);
 	ck_assert_uint_eq(f.n, 51);
 	ck_assert_int_eq(tu_peer_send_raw(&a, f.b, f.n), 0);
@@ -633,10 +587,8 @@ START_TEST(protocol_2_examples_byte_for_byte)
 	same_as_example(raw, n, p2_echo, &e);
 
 	/* the room list */
-	ck_assert_int_eq(tu_peer_send(&a, TCPCHAT_MSG_TOPIC, 0, "#dev", NULL,
-	                              "release 1.2"),
-	                 0);
-	want(&b, TCPCHAT_MSG_TOPIC, "alice", &m);
+	ru_send_topic(&a, "#dev", "release 1.2");
+	ru_want(&b, TCPCHAT_MSG_TOPIC, "alice", NULL, &m);
 	ck_assert_int_eq(
 	        tu_peer_send(&a, TCPCHAT_MSG_ROOMS, 0, NULL, NULL, NULL), 0);
 	raw_want(&a, TCPCHAT_MSG_ROOMS, "#dev", &m, raw, &n);
@@ -648,76 +600,37 @@ START_TEST(protocol_2_examples_byte_for_byte)
 	f_hex(&f, p2_part);
 	ck_assert_uint_eq(f.n, 28);
 	ck_assert_int_eq(tu_peer_send_raw(&a, f.b, f.n), 0);
-	want(&b, TCPCHAT_MSG_LEAVE, "alice", &m);
+	ru_want(&b, TCPCHAT_MSG_LEAVE, "alice", NULL, &m);
 	ck_assert_str_eq(m.room, "#dev");
 	ck_assert_uint_eq(m.code, TCPCHAT_REASON_PART);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
 /* ---- JSON Lines ---------------------------------------------------------- */
 
-/* The value of a number key in a JSON line. */
-static long long json_num(const char *line, const char *key)
-{
-	char k[32];
-	snprintf(k, sizeof k, "\"%s\":", key);
-	const char *p = strstr(line, k);
-	ck_assert_msg(p != NULL, "no %s in %s", key, line);
-	return strtoll(p + strlen(k), NULL, 10);
-}
-
-/* The next line of a JSON peer: must be want, where "@ID" and "@TS"
- * stand for the id and the time the line carries. */
-static void json_line(struct tu_peer *p, const char *want_tpl)
-{
-	char got[4096], want_line[4096];
-	size_t k = 0;
-	ck_assert_int_eq(tu_peer_line(p, got, sizeof got, TU_TIMEOUT), 1);
-	for (const char *t = want_tpl; *t && k + 32 < sizeof want_line;) {
-		if (strncmp(t, "@ID", 3) == 0) {
-			k += (size_t)snprintf(want_line + k,
-			                      sizeof want_line - k, "%lld",
-			                      json_num(got, "id"));
-			t += 3;
-		} else if (strncmp(t, "@TS", 3) == 0) {
-			k += (size_t)snprintf(want_line + k,
-			                      sizeof want_line - k, "%lld",
-			                      json_num(got, "ts"));
-			t += 3;
-		} else {
-			want_line[k++] = *t++;
-		}
-	}
-	want_line[k] = '\0';
-	ck_assert_str_eq(got, want_line);
-}
-
 START_TEST(json_example_session)
 {
-	const tcpchat_codec *codecs[2] = {bin(), json()};
+	const tcpchat_codec *codecs[2] = {tcpchat_codec_binary(),
+	                                  tcpchat_codec_json()};
 	int ports[2];
 	tcpchat_server *srv = tu_server_new_codecs(codecs, 2, ports);
 	ck_assert_ptr_nonnull(srv);
 	ck_assert_int_eq(tcpchat_server_start(srv), 0);
 	struct tu_peer w, ci, b;
 	struct tu_msg m;
-	v2(&b, ports[0], "bin2");
-	ck_assert_int_eq(tu_peer_send(&b, TCPCHAT_MSG_TOPIC, 0, "#lobby", NULL,
-	                              "no topics for protocol 1"),
-	                 0);
-	want(&b, TCPCHAT_MSG_TOPIC, "bin2", &m);
+	ru_login_bin(&b, ports[0], "bin2");
+	ru_send_topic(&b, "#lobby", "no topics for protocol 1");
+	ru_want(&b, TCPCHAT_MSG_TOPIC, "bin2", NULL, &m);
 	/* a protocol-1 watcher on the JSON port */
-	ck_assert_int_eq(tu_peer_connect(&w, ports[1], json(), 0), 0);
+	ck_assert_int_eq(tu_peer_connect(&w, ports[1], tcpchat_codec_json(), 0),
+	                 0);
 	ck_assert_int_eq(tu_peer_send_line(&w, "{\"type\":\"hello\",\"code\":1,"
 	                                       "\"sender\":\"w\"}"),
 	                 0);
-	json_line(&w, "{\"type\":\"welcome\",\"ts\":@TS,\"code\":1,"
-	              "\"sender\":\"w\"}");
-	want(&b, TCPCHAT_MSG_JOIN, "w", &m);
+	ru_json_line(&w, "{\"type\":\"welcome\",\"ts\":@TS,\"code\":1,"
+	                 "\"sender\":\"w\"}");
+	ru_want(&b, TCPCHAT_MSG_JOIN, "w", NULL, &m);
 
 	/* the one-shot message of EXAMPLES, in one write as from nc */
 	const char shot[] =
@@ -725,44 +638,43 @@ START_TEST(json_example_session)
 	        "{\"type\":\"text\",\"body\":\"build 1234 "
 	        "passed\"}\n"
 	        "{\"type\":\"leave\"}\n";
-	ck_assert_int_eq(tu_peer_connect(&ci, ports[1], json(), 0), 0);
+	ck_assert_int_eq(
+	        tu_peer_connect(&ci, ports[1], tcpchat_codec_json(), 0), 0);
 	ck_assert_int_eq(tu_peer_send_raw(&ci, shot, strlen(shot)), 0);
-	json_line(&ci, "{\"type\":\"welcome\",\"ts\":@TS,\"code\":1,"
-	               "\"sender\":\"ci\"}");
+	ru_json_line(&ci, "{\"type\":\"welcome\",\"ts\":@TS,\"code\":1,"
+	                  "\"sender\":\"ci\"}");
 	ck_assert_int_eq(tu_peer_wait_closed(&ci, TU_TIMEOUT), 1);
 	tu_peer_close(&ci);
 
-	json_line(&w, "{\"type\":\"join\",\"id\":@ID,\"ts\":@TS,"
-	              "\"sender\":\"ci\"}");
-	json_line(&w, "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
-	              "\"sender\":\"ci\",\"body\":\"build 1234 passed\"}");
-	json_line(&w, "{\"type\":\"leave\",\"id\":@ID,\"ts\":@TS,"
-	              "\"code\":1,\"sender\":\"ci\"}");
+	ru_json_line(&w, "{\"type\":\"join\",\"id\":@ID,\"ts\":@TS,"
+	                 "\"sender\":\"ci\"}");
+	ru_json_line(&w, "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
+	                 "\"sender\":\"ci\",\"body\":\"build 1234 passed\"}");
+	ru_json_line(&w, "{\"type\":\"leave\",\"id\":@ID,\"ts\":@TS,"
+	                 "\"code\":1,\"sender\":\"ci\"}");
 	/* the protocol-2 user saw the same in the default room */
-	want(&b, TCPCHAT_MSG_JOIN, "ci", &m);
+	ru_want(&b, TCPCHAT_MSG_JOIN, "ci", NULL, &m);
 	ck_assert_str_eq(m.room, "#lobby");
-	want(&b, TCPCHAT_MSG_TEXT, "ci", &m);
+	ru_want(&b, TCPCHAT_MSG_TEXT, "ci", NULL, &m);
 	ck_assert_str_eq(m.room, "#lobby");
 	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_DEFAULT_ROOM,
 	                  TCPCHAT_MSGF_DEFAULT_ROOM);
 	ck_assert_str_eq(m.body, "build 1234 passed");
-	want(&b, TCPCHAT_MSG_LEAVE, "ci", &m);
+	ru_want(&b, TCPCHAT_MSG_LEAVE, "ci", NULL, &m);
 	ck_assert_str_eq(m.room, "");
 	ck_assert_uint_eq(m.code, TCPCHAT_REASON_QUIT);
 
 	/* a protocol-2 text to the default room, a notice, a WHO */
 	ck_assert_int_eq(tu_peer_send_text(&b, "hello w"), 0);
-	json_line(&w, "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
-	              "\"sender\":\"bin2\",\"body\":\"hello w\"}");
-	mark(srv, "notice");
-	json_line(&w, "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
-	              "\"body\":\"notice\"}");
+	ru_json_line(&w, "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
+	                 "\"sender\":\"bin2\",\"body\":\"hello w\"}");
+	ru_mark(srv, "notice");
+	ru_json_line(&w, "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
+	                 "\"body\":\"notice\"}");
 	ck_assert_int_eq(tu_peer_send_line(&w, "{\"type\":\"who\"}"), 0);
-	json_line(&w, "{\"type\":\"who\",\"ts\":@TS,\"code\":2,"
-	              "\"body\":\"bin2 w\"}");
-	tu_peer_close(&w);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	ru_json_line(&w, "{\"type\":\"who\",\"ts\":@TS,\"code\":2,"
+	                 "\"body\":\"bin2 w\"}");
+	RU_FINISH(srv, &w, &b);
 }
 END_TEST
 
@@ -770,7 +682,8 @@ END_TEST
 
 START_TEST(protocol_1_sees_the_default_room_only)
 {
-	const tcpchat_codec *codecs[2] = {bin(), json()};
+	const tcpchat_codec *codecs[2] = {tcpchat_codec_binary(),
+	                                  tcpchat_codec_json()};
 	int ports[2];
 	tcpchat_server *srv = tu_server_new_codecs(codecs, 2, ports);
 	ck_assert_ptr_nonnull(srv);
@@ -781,68 +694,61 @@ START_TEST(protocol_1_sees_the_default_room_only)
 	size_t n;
 	struct frame f;
 	v1(&o, ports[0], "old", TCPCHAT_CAP_BASE);
-	ck_assert_int_eq(
-	        tu_peer_login(&j, ports[1], json(), "oldjson", 1, 0, NULL), 0);
-	v2(&a, ports[0], "alice");
-	v2(&b, ports[0], "bob");
-	mark(srv, "start");
+	ck_assert_int_eq(tu_peer_login(&j, ports[1], tcpchat_codec_json(),
+	                               "oldjson", 1, 0, NULL),
+	                 0);
+	ru_login_bin(&a, ports[0], "alice");
+	ru_login_bin(&b, ports[0], "bob");
+	ru_mark(srv, "start");
 	/* the joins of oldjson (to old), alice and bob */
 	ck_assert_int_eq(v1_upto(&o, "start"), 3);
 	ck_assert_int_eq(v1_upto(&j, "start"), 2);
 
 	/* everything of other rooms, topics, lists, private messages */
-	ck_assert_int_eq(
-	        tu_peer_send(&a, TCPCHAT_MSG_JOIN, 0, "#dev", NULL, NULL), 0);
-	want(&a, TCPCHAT_MSG_JOIN, "alice", &m);
-	ck_assert_int_eq(
-	        tu_peer_send(&b, TCPCHAT_MSG_JOIN, 0, "#dev", NULL, NULL), 0);
-	want(&a, TCPCHAT_MSG_JOIN, "bob", &m);
-	ck_assert_int_eq(
-	        tu_peer_send(&a, TCPCHAT_MSG_TEXT, 0, "#dev", NULL, "dev talk"),
-	        0);
-	want(&b, TCPCHAT_MSG_TEXT, "alice", &m);
-	ck_assert_int_eq(tu_peer_send(&a, TCPCHAT_MSG_TOPIC, 0, "#lobby", NULL,
-	                              "lobby topic"),
-	                 0);
-	want(&b, TCPCHAT_MSG_TOPIC, "alice", &m);
-	ck_assert_int_eq(tu_peer_send(&a, TCPCHAT_MSG_TOPIC, 0, "#dev", NULL,
-	                              "dev topic"),
-	                 0);
-	want(&b, TCPCHAT_MSG_TOPIC, "alice", &m);
+	ru_send_join(&a, "#dev");
+	ru_want(&a, TCPCHAT_MSG_JOIN, "alice", NULL, &m);
+	ru_send_join(&b, "#dev");
+	ru_want(&a, TCPCHAT_MSG_JOIN, "bob", NULL, &m);
+	ru_send_room(&a, "#dev", "dev talk");
+	ru_want(&b, TCPCHAT_MSG_TEXT, "alice", NULL, &m);
+	ru_send_topic(&a, "#lobby", "lobby topic");
+	ru_want(&b, TCPCHAT_MSG_TOPIC, "alice", NULL, &m);
+	ru_send_topic(&a, "#dev", "dev topic");
+	ru_want(&b, TCPCHAT_MSG_TOPIC, "alice", NULL, &m);
 	ck_assert_int_eq(
 	        tu_peer_send(&a, TCPCHAT_MSG_TEXT, 0, NULL, "bob", "private"),
 	        0);
-	want(&b, TCPCHAT_MSG_TEXT, "alice", &m);
+	ru_want(&b, TCPCHAT_MSG_TEXT, "alice", NULL, &m);
 	ck_assert_int_eq(
 	        tcpchat_server_broadcast_room(srv, "#dev", "dev notice", 10),
 	        0);
-	want(&b, TCPCHAT_MSG_TEXT, "", &m);
+	ru_want(&b, TCPCHAT_MSG_TEXT, "", NULL, &m);
 	ck_assert_int_eq(tu_peer_send(&b, TCPCHAT_MSG_LEAVE,
 	                              TCPCHAT_REASON_PART, "#dev", NULL, NULL),
 	                 0);
-	want(&a, TCPCHAT_MSG_LEAVE, "bob", &m);
+	ru_want(&a, TCPCHAT_MSG_LEAVE, "bob", NULL, &m);
 	/* forced into a room, or out of the default one: a protocol-1
 	 * user is skipped */
 	ck_assert_int_eq(tcpchat_server_room_join(srv, "old", "#dev"), 0);
 	ck_assert_int_eq(tcpchat_server_room_join(srv, "oldjson", "#dev"), 0);
 	ck_assert_int_eq(tcpchat_server_room_part(srv, "old", "#lobby", "out"),
 	                 0);
-	mark(srv, "rooms");
+	ru_mark(srv, "rooms");
 	ck_assert_int_eq(v1_upto(&o, "rooms"), 0);
 	ck_assert_int_eq(v1_upto(&j, "rooms"), 0);
 	ck_assert_int_eq(
 	        tu_peer_send(&a, TCPCHAT_MSG_WHO, 0, "#dev", NULL, NULL), 0);
-	want(&a, TCPCHAT_MSG_WHO, NULL, &m);
+	ru_want(&a, TCPCHAT_MSG_WHO, NULL, NULL, &m);
 	ck_assert_str_eq(m.body, "alice");
 	/* protocol-1 users are members of the default room */
 	ck_assert_int_eq(
 	        tu_peer_send(&a, TCPCHAT_MSG_WHO, 0, "#lobby", NULL, NULL), 0);
-	want(&a, TCPCHAT_MSG_WHO, NULL, &m);
+	ru_want(&a, TCPCHAT_MSG_WHO, NULL, NULL, &m);
 	ck_assert_uint_eq(m.code, 4);
 	ck_assert_str_eq(m.body, "old oldjson alice bob");
 	ck_assert_int_eq(
 	        tu_peer_send(&a, TCPCHAT_MSG_ROOMS, 0, NULL, NULL, NULL), 0);
-	want(&a, TCPCHAT_MSG_ROOMS, NULL, &m);
+	ru_want(&a, TCPCHAT_MSG_ROOMS, NULL, NULL, &m);
 	ck_assert_str_eq(m.room, "#lobby");
 	ck_assert_uint_eq(m.code, 4);
 
@@ -872,8 +778,7 @@ START_TEST(protocol_1_sees_the_default_room_only)
 	ck_assert_str_eq(m.sender, "bob");
 	v1_want(&j, TCPCHAT_MSG_LEAVE, &m, raw, &n);
 	ck_assert_str_eq(m.sender, "bob");
-	ck_assert_int_eq(
-	        tu_peer_send(&b, TCPCHAT_MSG_JOIN, 0, "#lobby", NULL, NULL), 0);
+	ru_send_join(&b, "#lobby");
 	v1_want(&o, TCPCHAT_MSG_JOIN, &m, raw, &n);
 	f_begin(&f, TCPCHAT_MSG_JOIN, 0, m.id, m.timestamp, 0);
 	f_str(&f, 1, "bob");
@@ -881,14 +786,10 @@ START_TEST(protocol_1_sees_the_default_room_only)
 	same_bytes(raw, n, &f);
 	v1_want(&j, TCPCHAT_MSG_JOIN, &m, raw, &n);
 	ck_assert_str_eq(m.sender, "bob");
-	mark(srv, "end");
+	ru_mark(srv, "end");
 	ck_assert_int_eq(v1_upto(&o, "end"), 0);
 	ck_assert_int_eq(v1_upto(&j, "end"), 0);
-	tu_peer_close(&o);
-	tu_peer_close(&j);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &o, &j, &a, &b);
 }
 END_TEST
 
@@ -902,11 +803,9 @@ START_TEST(protocol_1_requests_keep_protocol_1_rules)
 	unsigned char raw[2048];
 	size_t n;
 	v1(&o, port, "old", TCPCHAT_CAP_BASE);
-	v2(&a, port, "alice");
+	ru_login_bin(&a, port, "alice");
 	/* room or target: not supported, as in protocol 1 */
-	ck_assert_int_eq(tu_peer_send(&o, TCPCHAT_MSG_TEXT, 0, "#lobby", NULL,
-	                              "to a room"),
-	                 0);
+	ru_send_room(&o, "#lobby", "to a room");
 	v1_want(&o, TCPCHAT_MSG_ERROR, &m, raw, &n);
 	ck_assert_uint_eq(m.code, TCPCHAT_WIRE_NOTSUP);
 	ck_assert_uint_eq(m.flags, 0);
@@ -916,9 +815,7 @@ START_TEST(protocol_1_requests_keep_protocol_1_rules)
 	v1_want(&o, TCPCHAT_MSG_ERROR, &m, raw, &n);
 	ck_assert_uint_eq(m.code, TCPCHAT_WIRE_NOTSUP);
 	/* the protocol-2 types are types protocol 1 does not know */
-	ck_assert_int_eq(
-	        tu_peer_send(&o, TCPCHAT_MSG_TOPIC, 0, "#lobby", NULL, "mine"),
-	        0);
+	ru_send_topic(&o, "#lobby", "mine");
 	v1_want(&o, TCPCHAT_MSG_ERROR, &m, raw, &n);
 	ck_assert_uint_eq(m.code, TCPCHAT_WIRE_NOTYPE);
 	ck_assert_int_eq(
@@ -933,34 +830,31 @@ START_TEST(protocol_1_requests_keep_protocol_1_rules)
 	ck_assert_str_eq(m.body, "old alice");
 	/* nothing reached alice, no topic was set */
 	ck_assert_int_eq(tu_peer_send_text(&o, "plain"), 0);
-	want(&a, TCPCHAT_MSG_TEXT, "old", &m);
+	ru_want(&a, TCPCHAT_MSG_TEXT, "old", NULL, &m);
 	ck_assert_str_eq(m.body, "plain");
 	ck_assert_str_eq(m.room, "#lobby");
 	ck_assert_int_eq(
 	        tu_peer_send(&a, TCPCHAT_MSG_ROOMS, 0, NULL, NULL, NULL), 0);
-	want(&a, TCPCHAT_MSG_ROOMS, NULL, &m);
+	ru_want(&a, TCPCHAT_MSG_ROOMS, NULL, NULL, &m);
 	ck_assert_str_eq(m.room, "#lobby");
 	ck_assert_str_eq(m.body, "");
 	/* a LEAVE, whatever its code, is a quit */
 	ck_assert_int_eq(tu_peer_send(&o, TCPCHAT_MSG_LEAVE,
 	                              TCPCHAT_REASON_PART, NULL, NULL, NULL),
 	                 0);
-	want(&a, TCPCHAT_MSG_LEAVE, "old", &m);
+	ru_want(&a, TCPCHAT_MSG_LEAVE, "old", NULL, &m);
 	ck_assert_uint_eq(m.code, TCPCHAT_REASON_QUIT);
 	ck_assert_str_eq(m.room, "");
 	ck_assert_int_eq(tu_peer_wait_closed(&o, TU_TIMEOUT), 1);
 	tu_peer_close(&o);
 	/* a JOIN from a client is a protocol error in protocol 1 */
 	v1(&o, port, "old", 0);
-	ck_assert_int_eq(
-	        tu_peer_send(&o, TCPCHAT_MSG_JOIN, 0, "#dev", NULL, NULL), 0);
+	ru_send_join(&o, "#dev");
 	v1_want(&o, TCPCHAT_MSG_ERROR, &m, raw, &n);
 	ck_assert_uint_eq(m.code, TCPCHAT_WIRE_PROTO);
 	ck_assert_uint_eq(m.flags, 0);
 	ck_assert_int_eq(tu_peer_wait_closed(&o, TU_TIMEOUT), 1);
-	tu_peer_close(&o);
-	tu_peer_close(&a);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &o, &a);
 }
 END_TEST
 
@@ -988,9 +882,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(suite());
 }

@@ -11,253 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "testutil.h"
-
-static const tcpchat_codec *bin(void)
-{
-	return tcpchat_codec_binary();
-}
-
-static const tcpchat_codec *json(void)
-{
-	return tcpchat_codec_json();
-}
-
-static const tcpchat_codec *line(void)
-{
-	return tcpchat_codec_line();
-}
-
-/* ---- peers ------------------------------------------------------------- */
-
-/* Logs in a protocol-2 peer on the binary codec. */
-static void v2(struct tu_peer *p, int port, const char *name)
-{
-	int rc = tu_peer_login(p, port, bin(), name, 2, TU_CAPS2, NULL);
-	ck_assert_msg(rc == 0, "login of %s: %d", name, rc);
-}
-
-/* Logs in a protocol-2 peer of the line codec (which implies version 2)
- * and reads its welcome line. */
-static void v2_line(struct tu_peer *p, int port, const char *name)
-{
-	char want[64];
-	ck_assert_int_eq(tu_peer_connect(p, port, line(), 0), 0);
-	ck_assert_int_eq(tu_peer_send_line(p, name), 0);
-	snprintf(want, sizeof want, "=== welcome %s", name);
-	char got[256];
-	ck_assert_int_eq(tu_peer_line(p, got, sizeof got, TU_TIMEOUT), 1);
-	ck_assert_str_eq(got, want);
-}
-
-static int str_is(const char *have, const char *want)
-{
-	return !want || strcmp(have, want) == 0;
-}
-
-/* Receives until a message of type from sender in room arrives (NULL:
- * any; "" means empty). */
-static void want(struct tu_peer *p, uint32_t type, const char *sender,
-                 const char *room, struct tu_msg *m)
-{
-	for (;;) {
-		int rc = tu_peer_recv(p, m, TU_TIMEOUT);
-		ck_assert_msg(rc == 1, "waiting for a %s from %s in %s: rc %d",
-		              tcpchat_msg_type_name((int)type),
-		              sender ? sender : "anyone",
-		              room ? room : "any room", rc);
-		if (m->type == type && str_is(m->sender, sender) &&
-		    str_is(m->room, room))
-			return;
-	}
-}
-
-/* Receives until an ERROR arrives; it must be code (or alt, when not 0)
- * and must not close the connection. */
-static void want_error2(struct tu_peer *p, uint32_t code, uint32_t alt)
-{
-	struct tu_msg m;
-	want(p, TCPCHAT_MSG_ERROR, NULL, NULL, &m);
-	ck_assert_msg(m.code == code || (alt && m.code == alt),
-	              "error %u '%s', expected %u", m.code, m.body, code);
-	ck_assert_msg((m.flags & TCPCHAT_MSGF_CLOSING) == 0,
-	              "error %u '%s' closes the connection", m.code, m.body);
-}
-
-static void want_error(struct tu_peer *p, uint32_t code)
-{
-	want_error2(p, code, 0);
-}
-
-static void send_join(struct tu_peer *p, const char *room)
-{
-	ck_assert_int_eq(tu_peer_send(p, TCPCHAT_MSG_JOIN, 0, room, NULL, NULL),
-	                 0);
-}
-
-/* Joins room and waits for the confirmation; returns its member count. */
-static uint32_t join(struct tu_peer *p, const char *name, const char *room)
-{
-	struct tu_msg m;
-	send_join(p, room);
-	want(p, TCPCHAT_MSG_JOIN, name, room, &m);
-	return m.code;
-}
-
-/* Parts room (LEAVE with room, code PART) and waits for the
- * confirmation. */
-static void part(struct tu_peer *p, const char *name, const char *room,
-                 const char *reason)
-{
-	struct tu_msg m;
-	ck_assert_int_eq(tu_peer_send(p, TCPCHAT_MSG_LEAVE, TCPCHAT_REASON_PART,
-	                              room, NULL, reason),
-	                 0);
-	want(p, TCPCHAT_MSG_LEAVE, name, room, &m);
-	ck_assert_uint_eq(m.code, TCPCHAT_REASON_PART);
-}
-
-static void send_room(struct tu_peer *p, const char *room, const char *text)
-{
-	ck_assert_int_eq(tu_peer_send(p, TCPCHAT_MSG_TEXT, 0, room, NULL, text),
-	                 0);
-}
-
-static void send_topic(struct tu_peer *p, const char *room, const char *text)
-{
-	ck_assert_int_eq(
-	        tu_peer_send(p, TCPCHAT_MSG_TOPIC, 0, room, NULL, text), 0);
-}
-
-/* A round trip: WHO, and its answer.  Proves the connection is still
- * open and that everything sent before it has been handled. */
-static void still_here(struct tu_peer *p)
-{
-	struct tu_msg m;
-	ck_assert_int_eq(tu_peer_send(p, TCPCHAT_MSG_WHO, 0, NULL, NULL, NULL),
-	                 0);
-	want(p, TCPCHAT_MSG_WHO, NULL, "", &m);
-}
-
-/* ---- markers ------------------------------------------------------------ */
-
-/* A server notice to every user: it reaches each one after whatever the
- * server queued for them before the notice was asked for. */
-static void mark(tcpchat_server *srv, const char *marker)
-{
-	ck_assert_int_eq(tcpchat_server_broadcast(srv, marker, strlen(marker)),
-	                 0);
-}
-
-enum { SEEN_MAX = 64 };
-static struct tu_msg seen[SEEN_MAX];
-
-/* Receives what p gets up to the notice marker, kept in seen[]; returns
- * how many messages came before it. */
-static int upto(struct tu_peer *p, const char *marker)
-{
-	struct tu_msg m;
-	int n = 0;
-	for (;;) {
-		int rc = tu_peer_recv(p, &m, TU_TIMEOUT);
-		ck_assert_msg(rc == 1, "no marker '%s' (rc %d)", marker, rc);
-		if (m.type == TCPCHAT_MSG_TEXT && m.sender[0] == '\0' &&
-		    m.room[0] == '\0' && strcmp(m.body, marker) == 0)
-			return n;
-		if (n < SEEN_MAX)
-			seen[n] = m;
-		n++;
-	}
-}
-
-/* Messages of type from sender in room among the first n of seen[]. */
-static int count_seen(int n, uint32_t type, const char *sender,
-                      const char *room)
-{
-	int k = 0;
-	for (int i = 0; i < n && i < SEEN_MAX; i++)
-		if (seen[i].type == type && str_is(seen[i].sender, sender) &&
-		    str_is(seen[i].room, room))
-			k++;
-	return k;
-}
-
-/* Lines of a line peer up to the notice marker ("*** marker"): how many
- * of them start with prefix. */
-static int lines_upto(struct tu_peer *p, const char *marker, const char *prefix)
-{
-	char want_line[256], got[8192];
-	int k = 0;
-	snprintf(want_line, sizeof want_line, "*** %s", marker);
-	for (;;) {
-		int rc = tu_peer_line(p, got, sizeof got, TU_TIMEOUT);
-		ck_assert_msg(rc == 1, "no marker line '%s' (rc %d)", want_line,
-		              rc);
-		if (strcmp(got, want_line) == 0)
-			return k;
-		if (prefix && strncmp(got, prefix, strlen(prefix)) == 0)
-			k++;
-	}
-}
-
-/* The next line of a line peer, which must be want. */
-static void next_line(struct tu_peer *p, const char *want_line)
-{
-	char got[8192];
-	ck_assert_int_eq(tu_peer_line(p, got, sizeof got, TU_TIMEOUT), 1);
-	ck_assert_str_eq(got, want_line);
-}
-
-/* The next line of a line peer, which must start with prefix. */
-static void next_line_prefix(struct tu_peer *p, const char *prefix)
-{
-	char got[8192];
-	ck_assert_int_eq(tu_peer_line(p, got, sizeof got, TU_TIMEOUT), 1);
-	ck_assert_msg(strncmp(got, prefix, strlen(prefix)) == 0,
-	              "line '%s' does not start with '%s'", got, prefix);
-}
-
-/* ---- servers ------------------------------------------------------------ */
-
-static void srv_opt(tcpchat_server *srv, int opt, long long v)
-{
-	ck_assert_int_eq(tcpchat_server_set_option(srv, opt, v), 0);
-}
-
-/* A binary server, not started. */
-static tcpchat_server *srv_new(int *port)
-{
-	const tcpchat_codec *c = bin();
-	tcpchat_server *srv = tu_server_new_codecs(&c, 1, port);
-	ck_assert_ptr_nonnull(srv);
-	return srv;
-}
-
-static void srv_go(tcpchat_server *srv)
-{
-	ck_assert_int_eq(tcpchat_server_start(srv), 0);
-}
-
-struct stat_cond {
-	tcpchat_server *srv;
-	uint64_t users, rooms;
-};
-
-static int stats_reached(void *arg)
-{
-	struct stat_cond *c = arg;
-	tcpchat_server_stats s = tu_stats(c->srv);
-	return (c->users == UINT64_MAX || s.users == c->users) &&
-	       (c->rooms == UINT64_MAX || s.rooms == c->rooms);
-}
-
-/* Waits until the server counts that many users and rooms (UINT64_MAX:
- * any). */
-static int wait_stats(tcpchat_server *srv, uint64_t users, uint64_t rooms)
-{
-	struct stat_cond c = {srv, users, rooms};
-	return tu_wait_until(stats_reached, &c, TU_TIMEOUT);
-}
+#include "roomutil.h"
 
 /* ---- a recording handler ------------------------------------------------ */
 
@@ -298,21 +52,13 @@ struct rec {
 	int members_seen;
 };
 
-static void copy_view(char *dst, size_t cap, tcpchat_str s)
-{
-	size_t n = s.len < cap - 1 ? s.len : cap - 1;
-	if (n)
-		memcpy(dst, s.ptr, n);
-	dst[n] = '\0';
-}
-
 static int on_room(const tcpchat_room_info *info, void *ud)
 {
 	struct rec *r = ud;
 	if (r->rooms_seen < 16) {
 		struct qroom *q = &r->rooms[r->rooms_seen];
-		copy_view(q->name, sizeof q->name, info->name);
-		copy_view(q->topic, sizeof q->topic, info->topic);
+		ru_copy_view(q->name, sizeof q->name, info->name);
+		ru_copy_view(q->topic, sizeof q->topic, info->topic);
 		q->members = info->members;
 		q->is_default = info->is_default;
 	}
@@ -332,8 +78,8 @@ static int on_member(tcpchat_str name, uint64_t conn_id, void *ud)
 {
 	struct rec *r = ud;
 	if (r->members_seen < 16) {
-		copy_view(r->members[r->members_seen], sizeof r->members[0],
-		          name);
+		ru_copy_view(r->members[r->members_seen], sizeof r->members[0],
+		             name);
 		r->member_ids[r->members_seen] = conn_id;
 	}
 	r->members_seen++;
@@ -368,13 +114,13 @@ static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
 		e->reason = ev->reason;
 		e->protocol = ev->protocol;
 		e->conn_id = ev->conn_id;
-		copy_view(e->name, sizeof e->name, ev->name);
-		copy_view(e->room, sizeof e->room, ev->room);
+		ru_copy_view(e->name, sizeof e->name, ev->name);
+		ru_copy_view(e->room, sizeof e->room, ev->room);
 		if (ev->msg) {
-			copy_view(e->text, sizeof e->text, ev->msg->body);
+			ru_copy_view(e->text, sizeof e->text, ev->msg->body);
 			if (ev->type == TCPCHAT_SEV_MESSAGE)
-				copy_view(e->room, sizeof e->room,
-				          ev->msg->room);
+				ru_copy_view(e->room, sizeof e->room,
+				             ev->msg->room);
 		} else if (ev->text) {
 			snprintf(e->text, sizeof e->text, "%s", ev->text);
 		}
@@ -441,8 +187,8 @@ static int rec_count(struct rec *r, int type, const char *name,
 	int k = 0;
 	pthread_mutex_lock(&r->mu);
 	for (int i = 0; i < r->n; i++)
-		if (r->ev[i].type == type && str_is(r->ev[i].name, name) &&
-		    str_is(r->ev[i].room, room))
+		if (r->ev[i].type == type && ru_str_is(r->ev[i].name, name) &&
+		    ru_str_is(r->ev[i].room, room))
 			k++;
 	pthread_mutex_unlock(&r->mu);
 	return k;
@@ -455,8 +201,8 @@ static int rec_last(struct rec *r, int type, const char *name, const char *room,
 	int found = 0;
 	pthread_mutex_lock(&r->mu);
 	for (int i = 0; i < r->n; i++)
-		if (r->ev[i].type == type && str_is(r->ev[i].name, name) &&
-		    str_is(r->ev[i].room, room)) {
+		if (r->ev[i].type == type && ru_str_is(r->ev[i].name, name) &&
+		    ru_str_is(r->ev[i].room, room)) {
 			*out = r->ev[i];
 			found = 1;
 		}
@@ -498,7 +244,7 @@ static int deferred_set(void *arg)
 
 static tcpchat_server *rec_server(struct rec *r, int *port)
 {
-	tcpchat_server *srv = srv_new(port);
+	tcpchat_server *srv = ru_server_new(port);
 	tcpchat_server_set_handler(srv, on_event, r);
 	return srv;
 }
@@ -512,17 +258,19 @@ START_TEST(welcome_names_the_default_room)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, b;
 	struct tu_msg w, m;
-	ck_assert_int_eq(
-	        tu_peer_login(&a, port, bin(), "alice", 2, TU_CAPS2, &w), 0);
+	ck_assert_int_eq(tu_peer_login(&a, port, tcpchat_codec_binary(),
+	                               "alice", 2, TU_CAPS2, &w),
+	                 0);
 	ck_assert_uint_eq(w.code, 2);
 	ck_assert_str_eq(w.room, "#lobby");
 	ck_assert_uint_eq(w.caps & TU_CAPS2, TU_CAPS2);
 	ck_assert_int_gt(w.timestamp, 1600000000000LL);
-	ck_assert_int_eq(tu_peer_login(&b, port, bin(), "bob", 2, TU_CAPS2, &w),
+	ck_assert_int_eq(tu_peer_login(&b, port, tcpchat_codec_binary(), "bob",
+	                               2, TU_CAPS2, &w),
 	                 0);
 	ck_assert_str_eq(w.room, "#lobby");
 	/* the login is a JOIN of the default room to its members */
-	want(&a, TCPCHAT_MSG_JOIN, "bob", "#lobby", &m);
+	ru_want(&a, TCPCHAT_MSG_JOIN, "bob", "#lobby", &m);
 	ck_assert_uint_eq(m.code, 2);
 	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_DEFAULT_ROOM,
 	                  TCPCHAT_MSGF_DEFAULT_ROOM);
@@ -530,45 +278,44 @@ START_TEST(welcome_names_the_default_room)
 	ck_assert_int_gt(m.timestamp, 1600000000000LL);
 	/* ... but not to the joiner: its WELCOME says it.  No topic is
 	 * set, so nothing follows the WELCOME. */
-	mark(srv, "m1");
-	ck_assert_int_eq(upto(&b, "m1"), 0);
-	ck_assert_int_eq(upto(&a, "m1"), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	ru_mark(srv, "m1");
+	ck_assert_int_eq(ru_upto(&b, "m1"), 0);
+	ck_assert_int_eq(ru_upto(&a, "m1"), 0);
+	RU_FINISH(srv, &a, &b);
 }
 END_TEST
 
 START_TEST(default_room_can_be_renamed)
 {
 	int port;
-	tcpchat_server *srv = srv_new(&port);
+	tcpchat_server *srv = ru_server_new(&port);
 	ck_assert_int_eq(tcpchat_server_set_default_room(srv, "main"),
 	                 TCPCHAT_EBADROOM);
 	ck_assert_int_eq(tcpchat_server_set_default_room(srv, "#a b"),
 	                 TCPCHAT_EBADROOM);
 	ck_assert_int_eq(tcpchat_server_set_default_room(srv, "#main"), 0);
-	srv_go(srv);
+	ru_server_go(srv);
 	struct tu_peer a, b;
 	struct tu_msg w, m;
-	ck_assert_int_eq(
-	        tu_peer_login(&a, port, bin(), "alice", 2, TU_CAPS2, &w), 0);
+	ck_assert_int_eq(tu_peer_login(&a, port, tcpchat_codec_binary(),
+	                               "alice", 2, TU_CAPS2, &w),
+	                 0);
 	ck_assert_str_eq(w.room, "#main");
-	v2(&b, port, "bob");
-	want(&a, TCPCHAT_MSG_JOIN, "bob", "#main", &m);
+	ru_login_bin(&b, port, "bob");
+	ru_want(&a, TCPCHAT_MSG_JOIN, "bob", "#main", &m);
 	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_DEFAULT_ROOM,
 	                  TCPCHAT_MSGF_DEFAULT_ROOM);
 	ck_assert_int_eq(tu_peer_send_text(&b, "hi"), 0);
-	want(&a, TCPCHAT_MSG_TEXT, "bob", "#main", &m);
+	ru_want(&a, TCPCHAT_MSG_TEXT, "bob", "#main", &m);
 	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_DEFAULT_ROOM,
 	                  TCPCHAT_MSGF_DEFAULT_ROOM);
 	/* #lobby is an ordinary room here */
-	send_join(&a, "#lobby");
-	want(&a, TCPCHAT_MSG_JOIN, "alice", "#lobby", &m);
+	ru_send_join(&a, "#lobby");
+	ru_want(&a, TCPCHAT_MSG_JOIN, "alice", "#lobby", &m);
 	ck_assert_uint_eq(m.code, 1);
 	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_DEFAULT_ROOM, 0);
-	send_room(&b, "#lobby", "x");
-	want_error(&b, TCPCHAT_WIRE_NOTMEMBER);
+	ru_send_room(&b, "#lobby", "x");
+	ru_want_error(&b, TCPCHAT_WIRE_NOTMEMBER, NULL);
 	tu_peer_close(&a);
 	tu_peer_close(&b);
 	tcpchat_server_stop(srv);
@@ -587,24 +334,29 @@ START_TEST(protocol_versions_in_the_handshake)
 	struct tu_peer p;
 	struct tu_msg w;
 	/* a newer client: the server speaks 2 */
-	ck_assert_int_eq(
-	        tu_peer_login(&p, port, bin(), "newer", 3, TU_CAPS2, &w), 0);
+	ck_assert_int_eq(tu_peer_login(&p, port, tcpchat_codec_binary(),
+	                               "newer", 3, TU_CAPS2, &w),
+	                 0);
 	ck_assert_uint_eq(w.code, 2);
 	ck_assert_str_eq(w.room, "#lobby");
 	tu_peer_close(&p);
 	/* protocol 2 without capabilities (as the line codec) */
-	ck_assert_int_eq(tu_peer_login(&p, port, bin(), "plain", 2, 0, &w), 0);
+	ck_assert_int_eq(tu_peer_login(&p, port, tcpchat_codec_binary(),
+	                               "plain", 2, 0, &w),
+	                 0);
 	ck_assert_uint_eq(w.code, 2);
 	ck_assert_str_eq(w.room, "#lobby");
 	tu_peer_close(&p);
 	/* protocol 1 */
-	ck_assert_int_eq(tu_peer_login(&p, port, bin(), "older", 1, 0, &w), 0);
+	ck_assert_int_eq(tu_peer_login(&p, port, tcpchat_codec_binary(),
+	                               "older", 1, 0, &w),
+	                 0);
 	ck_assert_uint_eq(w.code, 1);
 	ck_assert_str_eq(w.room, "");
 	tu_peer_close(&p);
 	/* there is no protocol 0 */
-	ck_assert_int_eq(tu_peer_login(&p, port, bin(), "oldest", 0,
-	                               TCPCHAT_CAP_BASE, &w),
+	ck_assert_int_eq(tu_peer_login(&p, port, tcpchat_codec_binary(),
+	                               "oldest", 0, TCPCHAT_CAP_BASE, &w),
 	                 TCPCHAT_EVERSION);
 	ck_assert_uint_eq(w.flags & TCPCHAT_MSGF_CLOSING, TCPCHAT_MSGF_CLOSING);
 	ck_assert_int_eq(tu_peer_wait_closed(&p, TU_TIMEOUT), 1);
@@ -622,75 +374,72 @@ START_TEST(join_and_part_are_confirmed_to_members)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, b, c;
 	struct tu_msg m;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	v2(&c, port, "carol");
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_login_bin(&c, port, "carol");
 
-	send_join(&a, "#dev");
-	want(&a, TCPCHAT_MSG_JOIN, "alice", "#dev", &m);
+	ru_send_join(&a, "#dev");
+	ru_want(&a, TCPCHAT_MSG_JOIN, "alice", "#dev", &m);
 	ck_assert_uint_eq(m.code, 1);
 	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_DEFAULT_ROOM, 0);
 	ck_assert_uint_gt(m.id, 0);
-	send_join(&b, "#dev");
-	want(&b, TCPCHAT_MSG_JOIN, "bob", "#dev", &m);
+	ru_send_join(&b, "#dev");
+	ru_want(&b, TCPCHAT_MSG_JOIN, "bob", "#dev", &m);
 	ck_assert_uint_eq(m.code, 2);
-	want(&a, TCPCHAT_MSG_JOIN, "bob", "#dev", &m);
+	ru_want(&a, TCPCHAT_MSG_JOIN, "bob", "#dev", &m);
 	ck_assert_uint_eq(m.code, 2);
 
 	/* joining again is no error: the JOIN again to the joiner alone
 	 * (the members were told once), the count unchanged, and not the
 	 * topic; the same for a forced join of a member */
-	send_topic(&a, "#dev", "dev topic");
-	want(&b, TCPCHAT_MSG_TOPIC, "alice", "#dev", &m);
-	send_join(&b, "#dev");
-	want(&b, TCPCHAT_MSG_JOIN, "bob", "#dev", &m);
+	ru_send_topic(&a, "#dev", "dev topic");
+	ru_want(&b, TCPCHAT_MSG_TOPIC, "alice", "#dev", &m);
+	ru_send_join(&b, "#dev");
+	ru_want(&b, TCPCHAT_MSG_JOIN, "bob", "#dev", &m);
 	ck_assert_uint_eq(m.code, 2);
 	ck_assert_int_eq(tcpchat_server_room_join(srv, "bob", "#dev"), 0);
-	mark(srv, "rejoined");
-	int n = upto(&a, "rejoined");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_JOIN, "bob", "#dev"), 0);
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_ERROR, NULL, NULL), 0);
-	n = upto(&b, "rejoined");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_ERROR, NULL, NULL), 0);
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TOPIC, NULL, NULL), 0);
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_JOIN, "bob", "#dev"), 1);
+	ru_mark(srv, "rejoined");
+	int n = ru_upto(&a, "rejoined");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_JOIN, "bob", "#dev"), 0);
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_ERROR, NULL, NULL), 0);
+	n = ru_upto(&b, "rejoined");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_ERROR, NULL, NULL), 0);
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TOPIC, NULL, NULL), 0);
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_JOIN, "bob", "#dev"), 1);
 
 	/* a part with a room and code 0 is a part, not a quit */
 	ck_assert_int_eq(
 	        tu_peer_send(&a, TCPCHAT_MSG_LEAVE, 0, "#dev", NULL, "lunch"),
 	        0);
-	want(&a, TCPCHAT_MSG_LEAVE, "alice", "#dev", &m);
+	ru_want(&a, TCPCHAT_MSG_LEAVE, "alice", "#dev", &m);
 	ck_assert_uint_eq(m.code, TCPCHAT_REASON_PART);
 	ck_assert_str_eq(m.body, "lunch");
 	ck_assert_uint_gt(m.id, 0);
-	want(&b, TCPCHAT_MSG_LEAVE, "alice", "#dev", &m);
+	ru_want(&b, TCPCHAT_MSG_LEAVE, "alice", "#dev", &m);
 	ck_assert_uint_eq(m.code, TCPCHAT_REASON_PART);
 	ck_assert_str_eq(m.body, "lunch");
 
 	/* alice is still connected and in the default room */
-	send_room(&a, "#lobby", "back");
-	want(&c, TCPCHAT_MSG_TEXT, "alice", "#lobby", &m);
+	ru_send_room(&a, "#lobby", "back");
+	ru_want(&c, TCPCHAT_MSG_TEXT, "alice", "#lobby", &m);
 	ck_assert_str_eq(m.body, "back");
-	want(&b, TCPCHAT_MSG_TEXT, "alice", "#lobby", &m);
+	ru_want(&b, TCPCHAT_MSG_TEXT, "alice", "#lobby", &m);
 
 	/* LEAVE code PART without a room parts the current room: bob's is
 	 * #dev, the room of his last JOIN */
 	ck_assert_int_eq(tu_peer_send(&b, TCPCHAT_MSG_LEAVE,
 	                              TCPCHAT_REASON_PART, NULL, NULL, NULL),
 	                 0);
-	want(&b, TCPCHAT_MSG_LEAVE, "bob", "#dev", &m);
+	ru_want(&b, TCPCHAT_MSG_LEAVE, "bob", "#dev", &m);
 	ck_assert_uint_eq(m.code, TCPCHAT_REASON_PART);
-	still_here(&b);
+	ru_still_here(&b);
 
 	/* carol, in no room of theirs, saw none of it */
-	mark(srv, "end");
-	n = upto(&c, "end");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_JOIN, NULL, "#dev"), 0);
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_LEAVE, NULL, NULL), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	ru_mark(srv, "end");
+	n = ru_upto(&c, "end");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_JOIN, NULL, "#dev"), 0);
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_LEAVE, NULL, NULL), 0);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
@@ -701,13 +450,13 @@ START_TEST(room_text_reaches_members_only)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, b, c;
 	struct tu_msg m;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	v2(&c, port, "carol");
-	join(&a, "alice", "#dev");
-	join(&b, "bob", "#dev");
-	send_room(&a, "#dev", "hi dev");
-	want(&b, TCPCHAT_MSG_TEXT, "alice", "#dev", &m);
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_login_bin(&c, port, "carol");
+	ru_join(&a, "alice", "#dev");
+	ru_join(&b, "bob", "#dev");
+	ru_send_room(&a, "#dev", "hi dev");
+	ru_want(&b, TCPCHAT_MSG_TEXT, "alice", "#dev", &m);
 	ck_assert_str_eq(m.body, "hi dev");
 	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_DEFAULT_ROOM, 0);
 	ck_assert_str_eq(m.target, "");
@@ -715,24 +464,21 @@ START_TEST(room_text_reaches_members_only)
 	ck_assert_int_gt(m.timestamp, 1600000000000LL);
 	uint64_t first = m.id;
 	/* the default room, named */
-	send_room(&a, "#lobby", "hi all");
-	want(&b, TCPCHAT_MSG_TEXT, "alice", "#lobby", &m);
+	ru_send_room(&a, "#lobby", "hi all");
+	ru_want(&b, TCPCHAT_MSG_TEXT, "alice", "#lobby", &m);
 	ck_assert_str_eq(m.body, "hi all");
 	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_DEFAULT_ROOM,
 	                  TCPCHAT_MSGF_DEFAULT_ROOM);
 	ck_assert_uint_gt(m.id, first);
-	want(&c, TCPCHAT_MSG_TEXT, "alice", "#lobby", &m);
+	ru_want(&c, TCPCHAT_MSG_TEXT, "alice", "#lobby", &m);
 	ck_assert_str_eq(m.body, "hi all");
-	mark(srv, "m");
+	ru_mark(srv, "m");
 	/* no echo to the sender, nothing of #dev for carol */
-	int n = upto(&a, "m");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
-	n = upto(&c, "m");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	int n = ru_upto(&a, "m");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
+	n = ru_upto(&c, "m");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
@@ -743,38 +489,36 @@ START_TEST(non_member_text_is_refused_and_the_connection_stays)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, c;
 	struct tu_msg m;
-	v2(&a, port, "alice");
-	v2(&c, port, "carol");
-	join(&a, "alice", "#dev");
-	send_room(&c, "#dev", "intrude");
-	want_error(&c, TCPCHAT_WIRE_NOTMEMBER);
-	send_room(&c, "#nowhere", "anyone?");
-	want_error(&c, TCPCHAT_WIRE_NOTMEMBER);
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&c, port, "carol");
+	ru_join(&a, "alice", "#dev");
+	ru_send_room(&c, "#dev", "intrude");
+	ru_want_error(&c, TCPCHAT_WIRE_NOTMEMBER, NULL);
+	ru_send_room(&c, "#nowhere", "anyone?");
+	ru_want_error(&c, TCPCHAT_WIRE_NOTMEMBER, NULL);
 	/* carol is still in */
 	ck_assert_int_eq(tu_peer_send_text(&c, "still here"), 0);
-	want(&a, TCPCHAT_MSG_TEXT, "carol", "#lobby", &m);
+	ru_want(&a, TCPCHAT_MSG_TEXT, "carol", "#lobby", &m);
 	ck_assert_str_eq(m.body, "still here");
-	mark(srv, "m");
-	int n = upto(&a, "m");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	ru_mark(srv, "m");
+	int n = ru_upto(&a, "m");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
+	RU_FINISH(srv, &a, &c);
 }
 END_TEST
 
-/* Checks the TEXT messages from sender among the first n of seen[]:
+/* Checks the TEXT messages from sender among the first n of ru_seen[]:
  * want is "body@room body@room ...". */
 static void texts_are(int n, const char *sender, const char *want_list)
 {
 	char got[1024] = "";
-	for (int i = 0; i < n && i < SEEN_MAX; i++) {
-		if (seen[i].type != TCPCHAT_MSG_TEXT ||
-		    strcmp(seen[i].sender, sender) != 0)
+	for (int i = 0; i < n && i < RU_SEEN_MAX; i++) {
+		if (ru_seen[i].type != TCPCHAT_MSG_TEXT ||
+		    strcmp(ru_seen[i].sender, sender) != 0)
 			continue;
 		size_t k = strlen(got);
 		snprintf(got + k, sizeof got - k, "%s%s@%s", k ? " " : "",
-		         seen[i].body, seen[i].room);
+		         ru_seen[i].body, ru_seen[i].room);
 	}
 	ck_assert_str_eq(got, want_list);
 }
@@ -786,59 +530,56 @@ START_TEST(current_room_rule)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, b, c;
 	struct tu_msg m;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	v2(&c, port, "carol");
-	join(&b, "bob", "#dev");
-	join(&c, "carol", "#y");
-	mark(srv, "start");
-	upto(&b, "start");
-	upto(&c, "start");
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_login_bin(&c, port, "carol");
+	ru_join(&b, "bob", "#dev");
+	ru_join(&c, "carol", "#y");
+	ru_mark(srv, "start");
+	ru_upto(&b, "start");
+	ru_upto(&c, "start");
 
 	/* at login: the default room */
 	ck_assert_int_eq(tu_peer_send_text(&a, "one"), 0);
 	/* then the room of the last JOIN alice asked for */
-	join(&a, "alice", "#dev");
+	ru_join(&a, "alice", "#dev");
 	ck_assert_int_eq(tu_peer_send_text(&a, "two"), 0);
 	/* a forced join does not change it */
 	ck_assert_int_eq(tcpchat_server_room_join(srv, "alice", "#ops"), 0);
-	want(&a, TCPCHAT_MSG_JOIN, "alice", "#ops", &m);
+	ru_want(&a, TCPCHAT_MSG_JOIN, "alice", "#ops", &m);
 	ck_assert_uint_eq(m.code, 1);
 	ck_assert_int_eq(tu_peer_send_text(&a, "three"), 0);
 	/* parting the current room falls back to the default room */
-	join(&a, "alice", "#x");
-	part(&a, "alice", "#x", NULL);
+	ru_join(&a, "alice", "#x");
+	ru_part(&a, "alice", "#x", NULL);
 	ck_assert_int_eq(tu_peer_send_text(&a, "four"), 0);
 	/* parting the default room while in #y keeps #y current */
-	join(&a, "alice", "#y");
-	part(&a, "alice", "#lobby", "bye lobby");
+	ru_join(&a, "alice", "#y");
+	ru_part(&a, "alice", "#lobby", "bye lobby");
 	ck_assert_int_eq(tu_peer_send_text(&a, "five"), 0);
 	/* parting the current room, not in the default room: no room */
 	ck_assert_int_eq(tu_peer_send(&a, TCPCHAT_MSG_LEAVE,
 	                              TCPCHAT_REASON_PART, NULL, NULL, NULL),
 	                 0);
-	want(&a, TCPCHAT_MSG_LEAVE, "alice", "#y", &m);
+	ru_want(&a, TCPCHAT_MSG_LEAVE, "alice", "#y", &m);
 	ck_assert_uint_eq(m.code, TCPCHAT_REASON_PART);
 	ck_assert_int_eq(tu_peer_send_text(&a, "six"), 0);
-	want_error(&a, TCPCHAT_WIRE_NOTMEMBER);
+	ru_want_error(&a, TCPCHAT_WIRE_NOTMEMBER, NULL);
 	/* still connected, still in #dev */
-	send_room(&a, "#dev", "seven");
-	still_here(&a);
+	ru_send_room(&a, "#dev", "seven");
+	ru_still_here(&a);
 
-	mark(srv, "end");
+	ru_mark(srv, "end");
 	/* bob got the #dev and #lobby ones; carol the #lobby and #y ones */
-	int n = upto(&b, "end");
+	int n = ru_upto(&b, "end");
 	texts_are(n, "alice",
 	          "one@#lobby two@#dev three@#dev four@#lobby seven@#dev");
-	n = upto(&c, "end");
+	n = ru_upto(&c, "end");
 	texts_are(n, "alice", "one@#lobby four@#lobby five@#y");
-	n = upto(&a, "end");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, "alice", NULL), 0);
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_ERROR, NULL, NULL), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	n = ru_upto(&a, "end");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, "alice", NULL), 0);
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_ERROR, NULL, NULL), 0);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
@@ -851,35 +592,36 @@ START_TEST(topics)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, b, c, d, e, f;
 	struct tu_msg m;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	v2(&c, port, "carol");
-	join(&a, "alice", "#dev");
-	join(&b, "bob", "#dev");
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_login_bin(&c, port, "carol");
+	ru_join(&a, "alice", "#dev");
+	ru_join(&b, "bob", "#dev");
 
 	/* set: to every member, with who set it */
-	send_topic(&a, "#dev", "release on friday");
-	want(&a, TCPCHAT_MSG_TOPIC, "alice", "#dev", &m);
+	ru_send_topic(&a, "#dev", "release on friday");
+	ru_want(&a, TCPCHAT_MSG_TOPIC, "alice", "#dev", &m);
 	ck_assert_str_eq(m.body, "release on friday");
 	ck_assert_int_gt(m.timestamp, 1600000000000LL);
 	int64_t set_at = m.timestamp;
-	want(&b, TCPCHAT_MSG_TOPIC, "alice", "#dev", &m);
+	ru_want(&b, TCPCHAT_MSG_TOPIC, "alice", "#dev", &m);
 	ck_assert_str_eq(m.body, "release on friday");
-	mark(srv, "set");
-	int n = upto(&c, "set");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TOPIC, NULL, NULL), 0);
+	ru_mark(srv, "set");
+	int n = ru_upto(&c, "set");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TOPIC, NULL, NULL), 0);
 
 	/* not a member: refused, the connection stays */
-	send_topic(&c, "#dev", "hijacked");
-	want_error(&c, TCPCHAT_WIRE_NOTMEMBER);
-	send_topic(&c, "#ghost", "boo");
-	want_error2(&c, TCPCHAT_WIRE_NOTMEMBER, TCPCHAT_WIRE_NOTFOUND);
-	still_here(&c);
+	ru_send_topic(&c, "#dev", "hijacked");
+	ru_want_error(&c, TCPCHAT_WIRE_NOTMEMBER, NULL);
+	ru_send_topic(&c, "#ghost", "boo");
+	ru_want_error_or(&c, TCPCHAT_WIRE_NOTMEMBER, TCPCHAT_WIRE_NOTFOUND,
+	                 NULL);
+	ru_still_here(&c);
 
 	/* shown to a joiner right after its confirmation */
-	v2(&d, port, "dave");
-	send_join(&d, "#dev");
-	want(&d, TCPCHAT_MSG_JOIN, "dave", "#dev", &m);
+	ru_login_bin(&d, port, "dave");
+	ru_send_join(&d, "#dev");
+	ru_want(&d, TCPCHAT_MSG_JOIN, "dave", "#dev", &m);
 	ck_assert_int_eq(tu_peer_recv(&d, &m, TU_TIMEOUT), 1);
 	ck_assert_uint_eq(m.type, TCPCHAT_MSG_TOPIC);
 	ck_assert_str_eq(m.room, "#dev");
@@ -891,68 +633,64 @@ START_TEST(topics)
 	char big[TCPCHAT_TOPIC_MAX + 2];
 	memset(big, 'x', TCPCHAT_TOPIC_MAX + 1);
 	big[TCPCHAT_TOPIC_MAX + 1] = '\0';
-	send_topic(&a, "#dev", big);
-	want_error2(&a, TCPCHAT_WIRE_BADMSG, TCPCHAT_WIRE_MSGSIZE);
-	send_topic(&a, "#dev", "bell\atopic");
-	want_error(&a, TCPCHAT_WIRE_BADMSG);
-	send_topic(&a, "#dev", "line\nbreak");
-	want_error(&a, TCPCHAT_WIRE_BADMSG);
-	send_topic(&a, "#dev", "bad \xff utf-8");
-	want_error(&a, TCPCHAT_WIRE_BADMSG);
-	still_here(&a);
+	ru_send_topic(&a, "#dev", big);
+	ru_want_error_or(&a, TCPCHAT_WIRE_BADMSG, TCPCHAT_WIRE_MSGSIZE, NULL);
+	ru_send_topic(&a, "#dev", "bell\atopic");
+	ru_want_error(&a, TCPCHAT_WIRE_BADMSG, NULL);
+	ru_send_topic(&a, "#dev", "line\nbreak");
+	ru_want_error(&a, TCPCHAT_WIRE_BADMSG, NULL);
+	ru_send_topic(&a, "#dev", "bad \xff utf-8");
+	ru_want_error(&a, TCPCHAT_WIRE_BADMSG, NULL);
+	ru_still_here(&a);
 
 	/* in the list */
 	ck_assert_int_eq(
 	        tu_peer_send(&c, TCPCHAT_MSG_ROOMS, 0, NULL, NULL, NULL), 0);
-	want(&c, TCPCHAT_MSG_ROOMS, NULL, "#dev", &m);
+	ru_want(&c, TCPCHAT_MSG_ROOMS, NULL, "#dev", &m);
 	ck_assert_uint_eq(m.code, 3);
 	ck_assert_str_eq(m.body, "release on friday");
-	want(&c, TCPCHAT_MSG_ROOMS, NULL, "", &m);
+	ru_want(&c, TCPCHAT_MSG_ROOMS, NULL, "", &m);
 
 	/* exactly TCPCHAT_TOPIC_MAX bytes is fine */
 	big[TCPCHAT_TOPIC_MAX] = '\0';
-	send_topic(&b, "#dev", big);
-	want(&a, TCPCHAT_MSG_TOPIC, "bob", "#dev", &m);
+	ru_send_topic(&b, "#dev", big);
+	ru_want(&a, TCPCHAT_MSG_TOPIC, "bob", "#dev", &m);
 	ck_assert_uint_eq(m.body_len, TCPCHAT_TOPIC_MAX);
 
 	/* cleared: every member hears it, joiners get no TOPIC */
-	send_topic(&a, "#dev", "");
-	want(&b, TCPCHAT_MSG_TOPIC, "alice", "#dev", &m);
+	ru_send_topic(&a, "#dev", "");
+	ru_want(&b, TCPCHAT_MSG_TOPIC, "alice", "#dev", &m);
 	ck_assert_uint_eq(m.body_len, 0);
-	want(&d, TCPCHAT_MSG_TOPIC, "alice", "#dev", &m);
+	ru_want(&d, TCPCHAT_MSG_TOPIC, "alice", "#dev", &m);
 	ck_assert_uint_eq(m.body_len, 0);
-	v2(&e, port, "erin");
-	join(&e, "erin", "#dev");
-	mark(srv, "erin");
-	n = upto(&e, "erin");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TOPIC, NULL, NULL), 0);
+	ru_login_bin(&e, port, "erin");
+	ru_join(&e, "erin", "#dev");
+	ru_mark(srv, "erin");
+	n = ru_upto(&e, "erin");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TOPIC, NULL, NULL), 0);
 	ck_assert_int_eq(
 	        tu_peer_send(&e, TCPCHAT_MSG_ROOMS, 0, NULL, NULL, NULL), 0);
-	want(&e, TCPCHAT_MSG_ROOMS, NULL, "#dev", &m);
+	ru_want(&e, TCPCHAT_MSG_ROOMS, NULL, "#dev", &m);
 	ck_assert_uint_eq(m.body_len, 0);
 
 	/* the default room's topic follows the WELCOME */
-	send_topic(&c, "#lobby", "welcome all");
-	want(&a, TCPCHAT_MSG_TOPIC, "carol", "#lobby", &m);
+	ru_send_topic(&c, "#lobby", "welcome all");
+	ru_want(&a, TCPCHAT_MSG_TOPIC, "carol", "#lobby", &m);
 	ck_assert_str_eq(m.body, "welcome all");
-	ck_assert_int_eq(
-	        tu_peer_login(&f, port, bin(), "frank", 2, TU_CAPS2, &m), 0);
+	ck_assert_int_eq(tu_peer_login(&f, port, tcpchat_codec_binary(),
+	                               "frank", 2, TU_CAPS2, &m),
+	                 0);
 	ck_assert_int_eq(tu_peer_recv(&f, &m, TU_TIMEOUT), 1);
 	ck_assert_uint_eq(m.type, TCPCHAT_MSG_TOPIC);
 	ck_assert_str_eq(m.room, "#lobby");
 	ck_assert_str_eq(m.body, "welcome all");
 
-	mark(srv, "end");
-	n = upto(&c, "end");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TOPIC, NULL, "#dev"), 0);
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TOPIC, NULL, "#lobby"), 1);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_peer_close(&d);
-	tu_peer_close(&e);
-	tu_peer_close(&f);
-	tu_server_stop(srv);
+	ru_mark(srv, "end");
+	n = ru_upto(&c, "end");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TOPIC, NULL, "#dev"), 0);
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TOPIC, NULL, "#lobby"),
+	                 1);
+	RU_FINISH(srv, &a, &b, &c, &d, &e, &f);
 }
 END_TEST
 
@@ -969,7 +707,7 @@ static void want_entry(struct tu_peer *p, const char *room, uint32_t count,
                        const char *topic, uint32_t flags)
 {
 	struct tu_msg m;
-	want(p, TCPCHAT_MSG_ROOMS, NULL, NULL, &m);
+	ru_want(p, TCPCHAT_MSG_ROOMS, NULL, NULL, &m);
 	ck_assert_str_eq(m.room, room);
 	ck_assert_uint_eq(m.code, count);
 	ck_assert_str_eq(m.body, topic);
@@ -983,24 +721,24 @@ START_TEST(room_list)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, b, c, l, j;
 	struct tu_msg m;
-	v2(&a, ports.bin, "alice");
-	v2(&b, ports.bin, "bob");
-	v2_line(&l, ports.line, "lina");
-	ck_assert_int_eq(
-	        tu_peer_login(&j, ports.json, json(), "jay", 2, TU_CAPS2, NULL),
-	        0);
-	join(&a, "alice", "#a");
-	join(&b, "bob", "#a");
-	send_topic(&a, "#a", "topic a");
-	want(&b, TCPCHAT_MSG_TOPIC, "alice", "#a", &m);
-	join(&b, "bob", "#b");
-	v2(&c, ports.bin, "carol");
+	ru_login_bin(&a, ports.bin, "alice");
+	ru_login_bin(&b, ports.bin, "bob");
+	ru_login_line(&l, ports.line, "lina");
+	ck_assert_int_eq(tu_peer_login(&j, ports.json, tcpchat_codec_json(),
+	                               "jay", 2, TU_CAPS2, NULL),
+	                 0);
+	ru_join(&a, "alice", "#a");
+	ru_join(&b, "bob", "#a");
+	ru_send_topic(&a, "#a", "topic a");
+	ru_want(&b, TCPCHAT_MSG_TOPIC, "alice", "#a", &m);
+	ru_join(&b, "bob", "#b");
+	ru_login_bin(&c, ports.bin, "carol");
 
 	send_rooms(&c);
 	want_entry(&c, "#lobby", 5, "", TCPCHAT_MSGF_DEFAULT_ROOM);
 	want_entry(&c, "#a", 2, "topic a", 0);
 	want_entry(&c, "#b", 1, "", 0);
-	want(&c, TCPCHAT_MSG_ROOMS, NULL, NULL, &m);
+	ru_want(&c, TCPCHAT_MSG_ROOMS, NULL, NULL, &m);
 	ck_assert_str_eq(m.room, "");
 	ck_assert_uint_eq(m.code, 3);
 
@@ -1008,28 +746,23 @@ START_TEST(room_list)
 	want_entry(&j, "#lobby", 5, "", TCPCHAT_MSGF_DEFAULT_ROOM);
 	want_entry(&j, "#a", 2, "topic a", 0);
 	want_entry(&j, "#b", 1, "", 0);
-	want(&j, TCPCHAT_MSG_ROOMS, NULL, NULL, &m);
+	ru_want(&j, TCPCHAT_MSG_ROOMS, NULL, NULL, &m);
 	ck_assert_str_eq(m.room, "");
 	ck_assert_uint_eq(m.code, 3);
 
 	/* only the askers got a list */
-	mark(srv, "m");
-	int n = upto(&a, "m");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_ROOMS, NULL, NULL), 0);
+	ru_mark(srv, "m");
+	int n = ru_upto(&a, "m");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_ROOMS, NULL, NULL), 0);
 
 	/* on the line codec */
 	ck_assert_int_eq(tu_peer_send_line(&l, "/rooms"), 0);
 	ck_assert_int_eq(tu_peer_expect_line(&l, "=== #lobby 5", TU_TIMEOUT),
 	                 1);
-	next_line(&l, "=== #a 2: topic a");
-	next_line(&l, "=== #b 1");
-	next_line(&l, "=== 3 rooms");
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_peer_close(&l);
-	tu_peer_close(&j);
-	tu_server_stop(srv);
+	ru_next_line(&l, "=== #a 2: topic a");
+	ru_next_line(&l, "=== #b 1");
+	ru_next_line(&l, "=== 3 rooms");
+	RU_FINISH(srv, &a, &b, &c, &l, &j);
 }
 END_TEST
 
@@ -1037,22 +770,22 @@ START_TEST(room_list_stops_at_1000)
 {
 	enum { ROOMS = 1001, BATCH = 100 };
 	int port;
-	tcpchat_server *srv = srv_new(&port);
-	srv_opt(srv, TCPCHAT_SOPT_USER_ROOMS, ROOMS + 10);
-	srv_go(srv);
+	tcpchat_server *srv = ru_server_new(&port);
+	ru_server_option(srv, TCPCHAT_SOPT_USER_ROOMS, ROOMS + 10);
+	ru_server_go(srv);
 	struct tu_peer a;
 	struct tu_msg m;
 	char room[16];
-	v2(&a, port, "alice");
+	ru_login_bin(&a, port, "alice");
 	for (int k = 0; k < ROOMS; k += BATCH) {
 		int end = k + BATCH < ROOMS ? k + BATCH : ROOMS;
 		for (int i = k; i < end; i++) {
 			snprintf(room, sizeof room, "#r%04d", i);
-			send_join(&a, room);
+			ru_send_join(&a, room);
 		}
 		for (int i = k; i < end; i++) {
 			snprintf(room, sizeof room, "#r%04d", i);
-			want(&a, TCPCHAT_MSG_JOIN, "alice", room, &m);
+			ru_want(&a, TCPCHAT_MSG_JOIN, "alice", room, &m);
 		}
 	}
 	send_rooms(&a);
@@ -1066,7 +799,7 @@ START_TEST(room_list_stops_at_1000)
 	ck_assert_uint_eq(m.type, TCPCHAT_MSG_ROOMS);
 	ck_assert_str_eq(m.room, "");
 	ck_assert_uint_eq(m.code, ROOMS + 1);
-	ck_assert(wait_stats(srv, 1, ROOMS + 1));
+	ck_assert(ru_wait_stats(srv, 1, ROOMS + 1));
 	tu_peer_close(&a);
 	tu_server_stop(srv);
 }
@@ -1076,16 +809,16 @@ START_TEST(room_list_is_a_reply_and_always_queued)
 {
 	enum { ROOMS = 40 };
 	int port;
-	tcpchat_server *srv = srv_new(&port);
-	srv_opt(srv, TCPCHAT_SOPT_QUEUE_FRAMES, 16);
-	srv_go(srv);
+	tcpchat_server *srv = ru_server_new(&port);
+	ru_server_option(srv, TCPCHAT_SOPT_QUEUE_FRAMES, 16);
+	ru_server_go(srv);
 	struct tu_peer a;
 	struct tu_msg m;
 	char room[16];
-	v2(&a, port, "alice");
+	ru_login_bin(&a, port, "alice");
 	for (int i = 0; i < ROOMS; i++) {
 		snprintf(room, sizeof room, "#q%02d", i);
-		join(&a, "alice", room);
+		ru_join(&a, "alice", room);
 	}
 	/* tcpchat-protocol(7), LIMITS: replies are always queued */
 	send_rooms(&a);
@@ -1094,7 +827,7 @@ START_TEST(room_list_is_a_reply_and_always_queued)
 		snprintf(room, sizeof room, "#q%02d", i);
 		want_entry(&a, room, 1, "", 0);
 	}
-	want(&a, TCPCHAT_MSG_ROOMS, NULL, "", &m);
+	ru_want(&a, TCPCHAT_MSG_ROOMS, NULL, "", &m);
 	ck_assert_uint_eq(m.code, ROOMS + 1);
 	tu_peer_close(&a);
 	tu_server_stop(srv);
@@ -1110,46 +843,46 @@ START_TEST(who_lists_a_room_in_join_order)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, b, c, d, l;
 	struct tu_msg m;
-	v2(&a, ports.bin, "alice");
-	v2(&b, ports.bin, "bob");
-	v2(&c, ports.bin, "carol");
-	v2(&d, ports.bin, "dave");
-	v2_line(&l, ports.line, "lina");
-	join(&c, "carol", "#dev");
-	join(&a, "alice", "#dev");
-	join(&b, "bob", "#dev");
+	ru_login_bin(&a, ports.bin, "alice");
+	ru_login_bin(&b, ports.bin, "bob");
+	ru_login_bin(&c, ports.bin, "carol");
+	ru_login_bin(&d, ports.bin, "dave");
+	ru_login_line(&l, ports.line, "lina");
+	ru_join(&c, "carol", "#dev");
+	ru_join(&a, "alice", "#dev");
+	ru_join(&b, "bob", "#dev");
 	/* asked by a non-member */
 	ck_assert_int_eq(
 	        tu_peer_send(&d, TCPCHAT_MSG_WHO, 0, "#dev", NULL, NULL), 0);
-	want(&d, TCPCHAT_MSG_WHO, NULL, NULL, &m);
+	ru_want(&d, TCPCHAT_MSG_WHO, NULL, NULL, &m);
 	ck_assert_str_eq(m.room, "#dev");
 	ck_assert_uint_eq(m.code, 3);
 	ck_assert_str_eq(m.body, "carol alice bob");
-	part(&b, "bob", "#dev", NULL);
+	ru_part(&b, "bob", "#dev", NULL);
 	ck_assert_int_eq(
 	        tu_peer_send(&d, TCPCHAT_MSG_WHO, 0, "#dev", NULL, NULL), 0);
-	want(&d, TCPCHAT_MSG_WHO, NULL, NULL, &m);
+	ru_want(&d, TCPCHAT_MSG_WHO, NULL, NULL, &m);
 	ck_assert_str_eq(m.room, "#dev");
 	ck_assert_uint_eq(m.code, 2);
 	ck_assert_str_eq(m.body, "carol alice");
 	/* the default room, and the whole server */
 	ck_assert_int_eq(
 	        tu_peer_send(&d, TCPCHAT_MSG_WHO, 0, "#lobby", NULL, NULL), 0);
-	want(&d, TCPCHAT_MSG_WHO, NULL, NULL, &m);
+	ru_want(&d, TCPCHAT_MSG_WHO, NULL, NULL, &m);
 	ck_assert_str_eq(m.room, "#lobby");
 	ck_assert_uint_eq(m.code, 5);
 	ck_assert_str_eq(m.body, "alice bob carol dave lina");
 	ck_assert_int_eq(tu_peer_send(&d, TCPCHAT_MSG_WHO, 0, NULL, NULL, NULL),
 	                 0);
-	want(&d, TCPCHAT_MSG_WHO, NULL, NULL, &m);
+	ru_want(&d, TCPCHAT_MSG_WHO, NULL, NULL, &m);
 	ck_assert_str_eq(m.room, "");
 	ck_assert_uint_eq(m.code, 5);
 	ck_assert_str_eq(m.body, "alice bob carol dave lina");
 	/* a room that does not exist */
 	ck_assert_int_eq(
 	        tu_peer_send(&d, TCPCHAT_MSG_WHO, 0, "#nope", NULL, NULL), 0);
-	want_error(&d, TCPCHAT_WIRE_NOTFOUND);
-	still_here(&d);
+	ru_want_error(&d, TCPCHAT_WIRE_NOTFOUND, NULL);
+	ru_still_here(&d);
 	/* on the line codec */
 	ck_assert_int_eq(tu_peer_send_line(&l, "/who #dev"), 0);
 	ck_assert_int_eq(tu_peer_expect_line(&l, "=== 2 in #dev: carol alice",
@@ -1160,12 +893,7 @@ START_TEST(who_lists_a_room_in_join_order)
 	                         &l, "=== 5 online: alice bob carol dave lina",
 	                         TU_TIMEOUT),
 	                 1);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_peer_close(&d);
-	tu_peer_close(&l);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c, &d, &l);
 }
 END_TEST
 
@@ -1180,14 +908,14 @@ START_TEST(who_counts_a_big_room_exactly)
 	char name[40], names[N * 40] = "";
 	for (int i = 0; i < N; i++) {
 		snprintf(name, sizeof name, "user%02d", i);
-		v2(&p[i], port, name);
-		join(&p[i], name, "#big");
+		ru_login_bin(&p[i], port, name);
+		ru_join(&p[i], name, "#big");
 		snprintf(names + strlen(names), sizeof names - strlen(names),
 		         "%s%s", i ? " " : "", name);
 	}
 	ck_assert_int_eq(
 	        tu_peer_send(&p[0], TCPCHAT_MSG_WHO, 0, "#big", NULL, NULL), 0);
-	want(&p[0], TCPCHAT_MSG_WHO, NULL, "#big", &m);
+	ru_want(&p[0], TCPCHAT_MSG_WHO, NULL, "#big", &m);
 	ck_assert_uint_eq(m.code, N);
 	ck_assert_str_eq(m.body, names);
 	for (int i = 0; i < N; i++)
@@ -1201,36 +929,37 @@ END_TEST
 START_TEST(rooms_per_user_limit)
 {
 	int port;
-	tcpchat_server *srv = srv_new(&port);
-	srv_opt(srv, TCPCHAT_SOPT_USER_ROOMS, 3); /* the default room too */
-	srv_go(srv);
+	tcpchat_server *srv = ru_server_new(&port);
+	ru_server_option(srv, TCPCHAT_SOPT_USER_ROOMS,
+	                 3); /* the default room too */
+	ru_server_go(srv);
 	struct tu_peer a;
 	struct tu_msg m;
-	v2(&a, port, "alice");
-	join(&a, "alice", "#a");
-	join(&a, "alice", "#b");
-	send_join(&a, "#c");
-	want_error(&a, TCPCHAT_WIRE_LIMIT);
+	ru_login_bin(&a, port, "alice");
+	ru_join(&a, "alice", "#a");
+	ru_join(&a, "alice", "#b");
+	ru_send_join(&a, "#c");
+	ru_want_error(&a, TCPCHAT_WIRE_LIMIT, NULL);
 	/* #c was not made */
 	ck_assert_int_eq(tu_peer_send(&a, TCPCHAT_MSG_WHO, 0, "#c", NULL, NULL),
 	                 0);
-	want_error(&a, TCPCHAT_WIRE_NOTFOUND);
+	ru_want_error(&a, TCPCHAT_WIRE_NOTFOUND, NULL);
 	/* a room alice is in is no new room */
-	ck_assert_uint_eq(join(&a, "alice", "#a"), 1);
+	ck_assert_uint_eq(ru_join(&a, "alice", "#a"), 1);
 	/* nor is a forced join allowed past the limit */
 	ck_assert_int_eq(tcpchat_server_room_join(srv, "alice", "#d"), 0);
-	mark(srv, "forced");
-	int n = upto(&a, "forced");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_JOIN, NULL, NULL), 0);
+	ru_mark(srv, "forced");
+	int n = ru_upto(&a, "forced");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_JOIN, NULL, NULL), 0);
 	ck_assert_int_eq(tu_peer_send(&a, TCPCHAT_MSG_WHO, 0, "#d", NULL, NULL),
 	                 0);
-	want_error(&a, TCPCHAT_WIRE_NOTFOUND);
+	ru_want_error(&a, TCPCHAT_WIRE_NOTFOUND, NULL);
 	/* one room parted: one room free */
-	part(&a, "alice", "#a", NULL);
-	ck_assert_uint_eq(join(&a, "alice", "#c"), 1);
-	send_room(&a, "#c", "in c");
-	still_here(&a);
-	ck_assert(wait_stats(srv, 1, 3));
+	ru_part(&a, "alice", "#a", NULL);
+	ck_assert_uint_eq(ru_join(&a, "alice", "#c"), 1);
+	ru_send_room(&a, "#c", "in c");
+	ru_still_here(&a);
+	ck_assert(ru_wait_stats(srv, 1, 3));
 	tu_peer_close(&a);
 	(void)m;
 	tu_server_stop(srv);
@@ -1240,29 +969,28 @@ END_TEST
 START_TEST(rooms_per_server_limit)
 {
 	int port;
-	tcpchat_server *srv = srv_new(&port);
-	srv_opt(srv, TCPCHAT_SOPT_MAX_ROOMS, 3); /* the default room too */
-	srv_go(srv);
+	tcpchat_server *srv = ru_server_new(&port);
+	ru_server_option(srv, TCPCHAT_SOPT_MAX_ROOMS,
+	                 3); /* the default room too */
+	ru_server_go(srv);
 	struct tu_peer a, b;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	join(&a, "alice", "#a");
-	join(&a, "alice", "#b");
-	ck_assert(wait_stats(srv, 2, 3));
-	send_join(&b, "#c");
-	want_error(&b, TCPCHAT_WIRE_LIMIT);
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_join(&a, "alice", "#a");
+	ru_join(&a, "alice", "#b");
+	ck_assert(ru_wait_stats(srv, 2, 3));
+	ru_send_join(&b, "#c");
+	ru_want_error(&b, TCPCHAT_WIRE_LIMIT, NULL);
 	/* rooms that exist can still be joined */
-	ck_assert_uint_eq(join(&b, "bob", "#a"), 2);
+	ck_assert_uint_eq(ru_join(&b, "bob", "#a"), 2);
 	/* once #b is gone, #c can be made */
-	part(&a, "alice", "#b", NULL);
-	ck_assert(wait_stats(srv, 2, 2));
-	ck_assert_uint_eq(join(&b, "bob", "#c"), 1);
-	send_join(&a, "#d");
-	want_error(&a, TCPCHAT_WIRE_LIMIT);
-	still_here(&a);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	ru_part(&a, "alice", "#b", NULL);
+	ck_assert(ru_wait_stats(srv, 2, 2));
+	ck_assert_uint_eq(ru_join(&b, "bob", "#c"), 1);
+	ru_send_join(&a, "#d");
+	ru_want_error(&a, TCPCHAT_WIRE_LIMIT, NULL);
+	ru_still_here(&a);
+	RU_FINISH(srv, &a, &b);
 }
 END_TEST
 
@@ -1273,31 +1001,31 @@ START_TEST(empty_rooms_disappear)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, b;
 	struct tu_msg m;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	join(&a, "alice", "#tmp");
-	join(&b, "bob", "#tmp");
-	send_topic(&a, "#tmp", "short-lived");
-	want(&b, TCPCHAT_MSG_TOPIC, "alice", "#tmp", &m);
-	ck_assert(wait_stats(srv, 2, 2));
-	part(&a, "alice", "#tmp", NULL);
-	ck_assert(wait_stats(srv, 2, 2)); /* bob is still in */
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_join(&a, "alice", "#tmp");
+	ru_join(&b, "bob", "#tmp");
+	ru_send_topic(&a, "#tmp", "short-lived");
+	ru_want(&b, TCPCHAT_MSG_TOPIC, "alice", "#tmp", &m);
+	ck_assert(ru_wait_stats(srv, 2, 2));
+	ru_part(&a, "alice", "#tmp", NULL);
+	ck_assert(ru_wait_stats(srv, 2, 2)); /* bob is still in */
 	tu_peer_close(&b);
-	ck_assert(wait_stats(srv, 1, 1));
+	ck_assert(ru_wait_stats(srv, 1, 1));
 	send_rooms(&a);
 	want_entry(&a, "#lobby", 1, "", TCPCHAT_MSGF_DEFAULT_ROOM);
-	want(&a, TCPCHAT_MSG_ROOMS, NULL, NULL, &m);
+	ru_want(&a, TCPCHAT_MSG_ROOMS, NULL, NULL, &m);
 	ck_assert_str_eq(m.room, "");
 	ck_assert_uint_eq(m.code, 1);
 	ck_assert_int_eq(
 	        tu_peer_send(&a, TCPCHAT_MSG_WHO, 0, "#tmp", NULL, NULL), 0);
-	want_error(&a, TCPCHAT_WIRE_NOTFOUND);
+	ru_want_error(&a, TCPCHAT_WIRE_NOTFOUND, NULL);
 	/* made again, it is a new room: no topic */
-	ck_assert_uint_eq(join(&a, "alice", "#tmp"), 1);
-	mark(srv, "m");
-	int n = upto(&a, "m");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TOPIC, NULL, NULL), 0);
-	ck_assert(wait_stats(srv, 1, 2));
+	ck_assert_uint_eq(ru_join(&a, "alice", "#tmp"), 1);
+	ru_mark(srv, "m");
+	int n = ru_upto(&a, "m");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TOPIC, NULL, NULL), 0);
+	ck_assert(ru_wait_stats(srv, 1, 2));
 	tu_peer_close(&a);
 	tu_server_stop(srv);
 }
@@ -1308,60 +1036,55 @@ END_TEST
 START_TEST(announce_max_limits_presence)
 {
 	int port;
-	tcpchat_server *srv = srv_new(&port);
-	srv_opt(srv, TCPCHAT_SOPT_ANNOUNCE_MAX, 2);
-	srv_go(srv);
+	tcpchat_server *srv = ru_server_new(&port);
+	ru_server_option(srv, TCPCHAT_SOPT_ANNOUNCE_MAX, 2);
+	ru_server_go(srv);
 	struct tu_peer a, b, c;
 	struct tu_msg m;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	want(&a, TCPCHAT_MSG_JOIN, "bob", "#lobby", &m); /* 2 members */
-	v2(&c, port, "carol");                           /* 3: not announced */
-	join(&a, "alice", "#big");
-	join(&b, "bob", "#big");
-	want(&a, TCPCHAT_MSG_JOIN, "bob", "#big", &m);
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_want(&a, TCPCHAT_MSG_JOIN, "bob", "#lobby", &m); /* 2 members */
+	ru_login_bin(&c, port, "carol"); /* 3: not announced */
+	ru_join(&a, "alice", "#big");
+	ru_join(&b, "bob", "#big");
+	ru_want(&a, TCPCHAT_MSG_JOIN, "bob", "#big", &m);
 	ck_assert_uint_eq(m.code, 2);
 	/* the third: only the joiner hears it */
-	send_join(&c, "#big");
-	want(&c, TCPCHAT_MSG_JOIN, "carol", "#big", &m);
+	ru_send_join(&c, "#big");
+	ru_want(&c, TCPCHAT_MSG_JOIN, "carol", "#big", &m);
 	ck_assert_uint_eq(m.code, 3);
-	mark(srv, "joined");
-	int n = upto(&a, "joined");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_JOIN, "carol", NULL), 0);
-	n = upto(&b, "joined");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_JOIN, "carol", NULL), 0);
-	upto(&c, "joined");
+	ru_mark(srv, "joined");
+	int n = ru_upto(&a, "joined");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_JOIN, "carol", NULL), 0);
+	n = ru_upto(&b, "joined");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_JOIN, "carol", NULL), 0);
+	ru_upto(&c, "joined");
 	/* 3 before the part: only the leaver hears it */
-	part(&c, "carol", "#big", "bye");
+	ru_part(&c, "carol", "#big", "bye");
 	/* 2 before the part: announced */
-	part(&b, "bob", "#big", NULL);
-	want(&a, TCPCHAT_MSG_LEAVE, "bob", "#big", &m);
-	mark(srv, "parted");
-	n = upto(&a, "parted");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_LEAVE, "carol", NULL), 0);
-	n = upto(&b, "parted");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_LEAVE, "carol", NULL), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	ru_part(&b, "bob", "#big", NULL);
+	ru_want(&a, TCPCHAT_MSG_LEAVE, "bob", "#big", &m);
+	ru_mark(srv, "parted");
+	n = ru_upto(&a, "parted");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_LEAVE, "carol", NULL), 0);
+	n = ru_upto(&b, "parted");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_LEAVE, "carol", NULL), 0);
+	RU_FINISH(srv, &a, &b, &c);
 
 	/* 0: never announced, the joiner is still told */
-	srv = srv_new(&port);
-	srv_opt(srv, TCPCHAT_SOPT_ANNOUNCE_MAX, 0);
-	srv_go(srv);
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	join(&a, "alice", "#z");
-	ck_assert_uint_eq(join(&b, "bob", "#z"), 2);
-	part(&b, "bob", "#z", NULL);
-	mark(srv, "m");
-	n = upto(&a, "m");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_JOIN, NULL, NULL), 0);
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_LEAVE, NULL, NULL), 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	srv = ru_server_new(&port);
+	ru_server_option(srv, TCPCHAT_SOPT_ANNOUNCE_MAX, 0);
+	ru_server_go(srv);
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_join(&a, "alice", "#z");
+	ck_assert_uint_eq(ru_join(&b, "bob", "#z"), 2);
+	ru_part(&b, "bob", "#z", NULL);
+	ru_mark(srv, "m");
+	n = ru_upto(&a, "m");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_JOIN, NULL, NULL), 0);
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_LEAVE, NULL, NULL), 0);
+	RU_FINISH(srv, &a, &b);
 }
 END_TEST
 
@@ -1370,40 +1093,41 @@ END_TEST
 static void leave_once_case(int default_room)
 {
 	int port;
-	tcpchat_server *srv = srv_new(&port);
+	tcpchat_server *srv = ru_server_new(&port);
 	if (!default_room)
 		ck_assert_int_eq(tcpchat_server_set_default_room(srv, NULL), 0);
-	srv_go(srv);
+	ru_server_go(srv);
 	struct tu_peer p[5];
 	const char *names[5] = {"alice", "bob", "carol", "dave", "eve"};
 	for (int i = 0; i < 5; i++)
-		v2(&p[i], port, names[i]);
+		ru_login_bin(&p[i], port, names[i]);
 	const char *rooms[3] = {"#a", "#b", "#c"};
 	for (int r = 0; r < 3; r++) {
-		join(&p[0], "alice", rooms[r]);
-		join(&p[1], "bob", rooms[r]);
+		ru_join(&p[0], "alice", rooms[r]);
+		ru_join(&p[1], "bob", rooms[r]);
 	}
-	join(&p[2], "carol", "#b");
-	join(&p[3], "dave", "#z");
+	ru_join(&p[2], "carol", "#b");
+	ru_join(&p[3], "dave", "#z");
 	/* eve is in no room but the default one, if any */
 	tu_peer_close(&p[0]);
-	ck_assert(wait_stats(srv, 4, UINT64_MAX));
-	mark(srv, "gone");
+	ck_assert(ru_wait_stats(srv, 4, UINT64_MAX));
+	ru_mark(srv, "gone");
 	for (int i = 1; i < 5; i++) {
-		int n = upto(&p[i], "gone");
+		int n = ru_upto(&p[i], "gone");
 		int want_n = default_room || i <= 2 ? 1 : 0;
-		ck_assert_msg(
-		        count_seen(n, TCPCHAT_MSG_LEAVE, "alice", "") == want_n,
-		        "%s got %d LEAVE of alice (default room %d)", names[i],
-		        count_seen(n, TCPCHAT_MSG_LEAVE, "alice", ""),
-		        default_room);
+		ck_assert_msg(ru_count_seen(n, TCPCHAT_MSG_LEAVE, "alice",
+		                            "") == want_n,
+		              "%s got %d LEAVE of alice (default room %d)",
+		              names[i],
+		              ru_count_seen(n, TCPCHAT_MSG_LEAVE, "alice", ""),
+		              default_room);
 		/* a disconnect is no part: no LEAVE with a room */
 		ck_assert_int_eq(
-		        count_seen(n, TCPCHAT_MSG_LEAVE, "alice", NULL),
+		        ru_count_seen(n, TCPCHAT_MSG_LEAVE, "alice", NULL),
 		        want_n);
-		for (int k = 0; k < n && k < SEEN_MAX; k++)
-			if (seen[k].type == TCPCHAT_MSG_LEAVE)
-				ck_assert_uint_eq(seen[k].code,
+		for (int k = 0; k < n && k < RU_SEEN_MAX; k++)
+			if (ru_seen[k].type == TCPCHAT_MSG_LEAVE)
+				ck_assert_uint_eq(ru_seen[k].code,
 				                  TCPCHAT_REASON_CLOSED);
 	}
 	for (int i = 1; i < 5; i++)
@@ -1421,33 +1145,30 @@ END_TEST
 START_TEST(disconnect_leave_skips_unannounced_rooms)
 {
 	int port;
-	tcpchat_server *srv = srv_new(&port);
+	tcpchat_server *srv = ru_server_new(&port);
 	ck_assert_int_eq(tcpchat_server_set_default_room(srv, NULL), 0);
-	srv_opt(srv, TCPCHAT_SOPT_ANNOUNCE_MAX, 2);
-	srv_go(srv);
+	ru_server_option(srv, TCPCHAT_SOPT_ANNOUNCE_MAX, 2);
+	ru_server_go(srv);
 	struct tu_peer a, b, c, d;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	v2(&c, port, "carol");
-	v2(&d, port, "dave");
-	join(&a, "alice", "#big");
-	join(&b, "bob", "#big");
-	join(&c, "carol", "#big"); /* 3 members: not announced */
-	join(&a, "alice", "#small");
-	join(&d, "dave", "#small");
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_login_bin(&c, port, "carol");
+	ru_login_bin(&d, port, "dave");
+	ru_join(&a, "alice", "#big");
+	ru_join(&b, "bob", "#big");
+	ru_join(&c, "carol", "#big"); /* 3 members: not announced */
+	ru_join(&a, "alice", "#small");
+	ru_join(&d, "dave", "#small");
 	tu_peer_close(&a);
-	ck_assert(wait_stats(srv, 3, UINT64_MAX));
-	mark(srv, "gone");
-	int n = upto(&d, "gone");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_LEAVE, "alice", ""), 1);
-	n = upto(&b, "gone");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_LEAVE, "alice", NULL), 0);
-	n = upto(&c, "gone");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_LEAVE, "alice", NULL), 0);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_peer_close(&d);
-	tu_server_stop(srv);
+	ck_assert(ru_wait_stats(srv, 3, UINT64_MAX));
+	ru_mark(srv, "gone");
+	int n = ru_upto(&d, "gone");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_LEAVE, "alice", ""), 1);
+	n = ru_upto(&b, "gone");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_LEAVE, "alice", NULL), 0);
+	n = ru_upto(&c, "gone");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_LEAVE, "alice", NULL), 0);
+	RU_FINISH(srv, &b, &c, &d);
 }
 END_TEST
 
@@ -1458,36 +1179,35 @@ START_TEST(leaving_the_server)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, b, c;
 	struct tu_msg m;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	v2(&c, port, "carol");
-	join(&b, "bob", "#a");
-	join(&c, "carol", "#a");
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_login_bin(&c, port, "carol");
+	ru_join(&b, "bob", "#a");
+	ru_join(&c, "carol", "#a");
 	/* a LEAVE without a room and without code PART is a quit */
 	ck_assert_int_eq(
 	        tu_peer_send(&a, TCPCHAT_MSG_LEAVE, 0, NULL, NULL, NULL), 0);
-	want(&b, TCPCHAT_MSG_LEAVE, "alice", "", &m);
+	ru_want(&b, TCPCHAT_MSG_LEAVE, "alice", "", &m);
 	ck_assert_uint_eq(m.code, TCPCHAT_REASON_QUIT);
 	ck_assert_int_eq(tu_peer_wait_closed(&a, TU_TIMEOUT), 1);
 	tu_peer_close(&a);
 	/* a kick: one LEAVE for everyone who shares a room */
 	ck_assert_int_eq(tcpchat_server_kick(srv, "carol", "be nice"), 0);
-	want(&c, TCPCHAT_MSG_ERROR, NULL, NULL, &m);
+	ru_want(&c, TCPCHAT_MSG_ERROR, NULL, NULL, &m);
 	ck_assert_uint_eq(m.code, TCPCHAT_WIRE_KICKED);
 	ck_assert_int_eq(tu_peer_wait_closed(&c, TU_TIMEOUT), 1);
-	ck_assert(wait_stats(srv, 1, UINT64_MAX));
-	mark(srv, "m");
-	int n = upto(&b, "m");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_LEAVE, "carol", NULL), 1);
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_LEAVE, "carol", ""), 1);
-	for (int i = 0; i < n && i < SEEN_MAX; i++)
-		if (seen[i].type == TCPCHAT_MSG_LEAVE) {
-			ck_assert_uint_eq(seen[i].code, TCPCHAT_REASON_KICKED);
-			ck_assert_str_eq(seen[i].body, "be nice");
+	ck_assert(ru_wait_stats(srv, 1, UINT64_MAX));
+	ru_mark(srv, "m");
+	int n = ru_upto(&b, "m");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_LEAVE, "carol", NULL), 1);
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_LEAVE, "carol", ""), 1);
+	for (int i = 0; i < n && i < RU_SEEN_MAX; i++)
+		if (ru_seen[i].type == TCPCHAT_MSG_LEAVE) {
+			ck_assert_uint_eq(ru_seen[i].code,
+			                  TCPCHAT_REASON_KICKED);
+			ck_assert_str_eq(ru_seen[i].body, "be nice");
 		}
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &b, &c);
 }
 END_TEST
 
@@ -1498,28 +1218,26 @@ START_TEST(rejoining_the_default_room)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, b;
 	struct tu_msg m;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	part(&a, "alice", "#lobby", "brb");
-	want(&b, TCPCHAT_MSG_LEAVE, "alice", "#lobby", &m);
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_part(&a, "alice", "#lobby", "brb");
+	ru_want(&b, TCPCHAT_MSG_LEAVE, "alice", "#lobby", &m);
 	ck_assert_uint_eq(m.code, TCPCHAT_REASON_PART);
 	ck_assert_str_eq(m.body, "brb");
 	ck_assert_int_eq(tu_peer_send_text(&a, "anyone?"), 0);
-	want_error(&a, TCPCHAT_WIRE_NOTMEMBER);
-	send_join(&a, "#lobby");
-	want(&a, TCPCHAT_MSG_JOIN, "alice", "#lobby", &m);
+	ru_want_error(&a, TCPCHAT_WIRE_NOTMEMBER, NULL);
+	ru_send_join(&a, "#lobby");
+	ru_want(&a, TCPCHAT_MSG_JOIN, "alice", "#lobby", &m);
 	ck_assert_uint_eq(m.code, 2);
 	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_DEFAULT_ROOM,
 	                  TCPCHAT_MSGF_DEFAULT_ROOM);
-	want(&b, TCPCHAT_MSG_JOIN, "alice", "#lobby", &m);
+	ru_want(&b, TCPCHAT_MSG_JOIN, "alice", "#lobby", &m);
 	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_DEFAULT_ROOM,
 	                  TCPCHAT_MSGF_DEFAULT_ROOM);
 	ck_assert_int_eq(tu_peer_send_text(&a, "back"), 0);
-	want(&b, TCPCHAT_MSG_TEXT, "alice", "#lobby", &m);
+	ru_want(&b, TCPCHAT_MSG_TEXT, "alice", "#lobby", &m);
 	ck_assert_str_eq(m.body, "back");
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 }
 END_TEST
 
@@ -1530,26 +1248,26 @@ START_TEST(server_sets_a_topic)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, b, c;
 	struct tu_msg m;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	join(&a, "alice", "#dev");
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_join(&a, "alice", "#dev");
 	ck_assert_int_eq(tcpchat_server_set_topic(srv, "#dev", "from above"),
 	                 0);
-	want(&a, TCPCHAT_MSG_TOPIC, "", "#dev", &m);
+	ru_want(&a, TCPCHAT_MSG_TOPIC, "", "#dev", &m);
 	ck_assert_str_eq(m.body, "from above");
-	join(&b, "bob", "#dev");
-	want(&b, TCPCHAT_MSG_TOPIC, "", "#dev", &m);
+	ru_join(&b, "bob", "#dev");
+	ru_want(&b, TCPCHAT_MSG_TOPIC, "", "#dev", &m);
 	ck_assert_str_eq(m.body, "from above");
 	ck_assert_int_eq(tcpchat_server_set_topic(srv, "#dev", NULL), 0);
-	want(&a, TCPCHAT_MSG_TOPIC, "", "#dev", &m);
+	ru_want(&a, TCPCHAT_MSG_TOPIC, "", "#dev", &m);
 	ck_assert_uint_eq(m.body_len, 0);
-	want(&b, TCPCHAT_MSG_TOPIC, "", "#dev", &m);
+	ru_want(&b, TCPCHAT_MSG_TOPIC, "", "#dev", &m);
 	ck_assert_uint_eq(m.body_len, 0);
-	v2(&c, port, "carol");
-	join(&c, "carol", "#dev");
-	mark(srv, "m");
-	int n = upto(&c, "m");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TOPIC, NULL, NULL), 0);
+	ru_login_bin(&c, port, "carol");
+	ru_join(&c, "carol", "#dev");
+	ru_mark(srv, "m");
+	int n = ru_upto(&c, "m");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TOPIC, NULL, NULL), 0);
 	/* a room that does not exist is skipped */
 	ck_assert_int_eq(tcpchat_server_set_topic(srv, "#none", "x"), 0);
 	char big[TCPCHAT_TOPIC_MAX + 2];
@@ -1566,12 +1284,9 @@ START_TEST(server_sets_a_topic)
 	ck_assert_int_eq(tcpchat_server_set_topic(srv, "#dev", "bad \xff"),
 	                 TCPCHAT_EINVAL);
 	send_rooms(&a);
-	want(&a, TCPCHAT_MSG_ROOMS, NULL, "#dev", &m);
+	ru_want(&a, TCPCHAT_MSG_ROOMS, NULL, "#dev", &m);
 	ck_assert_uint_eq(m.body_len, 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
@@ -1611,25 +1326,25 @@ START_TEST(room_join_refused_or_deferred_by_the_handler)
 	tcpchat_server *srv = rec_server(r, &port);
 	r->refuse_room = "#secret";
 	r->refuse_reason = "members only";
-	srv_go(srv);
+	ru_server_go(srv);
 	struct tu_peer a, b, old;
 	struct tu_msg m;
 	struct ev e;
-	v2(&a, port, "alice");
+	ru_login_bin(&a, port, "alice");
 	ck_assert(rec_wait(r, TCPCHAT_SEV_ROOM_JOINED, "alice", "#lobby", 1));
 	ck_assert(rec_last(r, TCPCHAT_SEV_JOIN, "alice", NULL, &e));
 	ck_assert_int_eq(e.protocol, 2);
 	/* the default room at login is the JOIN event, not ROOM_JOIN */
 	ck_assert_int_eq(rec_count(r, TCPCHAT_SEV_ROOM_JOIN, NULL, NULL), 0);
-	ck_assert_int_eq(tu_peer_login(&old, port, bin(), "old", 1,
-	                               TCPCHAT_CAP_BASE, NULL),
+	ck_assert_int_eq(tu_peer_login(&old, port, tcpchat_codec_binary(),
+	                               "old", 1, TCPCHAT_CAP_BASE, NULL),
 	                 0);
 	ck_assert(rec_last(r, TCPCHAT_SEV_JOIN, "old", NULL, &e));
 	ck_assert_int_eq(e.protocol, 1);
 
 	/* refused: a non-fatal ERROR with the handler's reason */
-	send_join(&a, "#secret");
-	want(&a, TCPCHAT_MSG_ERROR, NULL, NULL, &m);
+	ru_send_join(&a, "#secret");
+	ru_want(&a, TCPCHAT_MSG_ERROR, NULL, NULL, &m);
 	ck_assert_uint_eq(m.code, TCPCHAT_WIRE_REFUSED);
 	ck_assert_str_eq(m.body, "members only");
 	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_CLOSING, 0);
@@ -1639,20 +1354,20 @@ START_TEST(room_join_refused_or_deferred_by_the_handler)
 	                 0);
 	ck_assert_int_eq(
 	        tu_peer_send(&a, TCPCHAT_MSG_WHO, 0, "#secret", NULL, NULL), 0);
-	want_error(&a, TCPCHAT_WIRE_NOTFOUND);
+	ru_want_error(&a, TCPCHAT_WIRE_NOTFOUND, NULL);
 
 	/* deferred, then accepted from another thread; the text behind
 	 * the JOIN waits, then goes to the new current room */
 	pthread_mutex_lock(&r->mu);
 	r->defer_room = "#vip";
 	pthread_mutex_unlock(&r->mu);
-	send_join(&a, "#vip");
+	ru_send_join(&a, "#vip");
 	ck_assert_int_eq(tu_peer_send_text(&a, "after vip"), 0);
 	ck_assert(tu_wait_until(deferred_set, r, TU_TIMEOUT));
 	ck_assert_int_eq(tu_peer_recv(&a, &m, tu_ms(50)), 0);
 	ck_assert_int_eq(rec_count(r, TCPCHAT_SEV_MESSAGE, "alice", NULL), 0);
 	answer_from_thread(srv, rec_deferred(r), 1, NULL);
-	want(&a, TCPCHAT_MSG_JOIN, "alice", "#vip", &m);
+	ru_want(&a, TCPCHAT_MSG_JOIN, "alice", "#vip", &m);
 	ck_assert_uint_eq(m.code, 1);
 	ck_assert(rec_wait(r, TCPCHAT_SEV_MESSAGE, "alice", "#vip", 1));
 	ck_assert(rec_last(r, TCPCHAT_SEV_MESSAGE, "alice", "#vip", &e));
@@ -1665,26 +1380,23 @@ START_TEST(room_join_refused_or_deferred_by_the_handler)
 	r->defer_room = "#vip2";
 	r->deferred = 0;
 	pthread_mutex_unlock(&r->mu);
-	v2(&b, port, "bob");
-	send_join(&b, "#vip2");
+	ru_login_bin(&b, port, "bob");
+	ru_send_join(&b, "#vip2");
 	ck_assert(tu_wait_until(deferred_set, r, TU_TIMEOUT));
 	answer_from_thread(srv, rec_deferred(r), 0, "not today");
-	want(&b, TCPCHAT_MSG_ERROR, NULL, NULL, &m);
+	ru_want(&b, TCPCHAT_MSG_ERROR, NULL, NULL, &m);
 	ck_assert_uint_eq(m.code, TCPCHAT_WIRE_REFUSED);
 	ck_assert_str_eq(m.body, "not today");
 	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_CLOSING, 0);
-	still_here(&b);
+	ru_still_here(&b);
 	ck_assert_int_eq(rec_count(r, TCPCHAT_SEV_ROOM_JOINED, NULL, "#vip2"),
 	                 0);
 	/* a second answer is ignored */
 	ck_assert_int_eq(tcpchat_server_accept(srv, rec_deferred(r)), 0);
-	still_here(&b);
+	ru_still_here(&b);
 	ck_assert_int_eq(rec_count(r, TCPCHAT_SEV_ROOM_JOINED, NULL, "#vip2"),
 	                 0);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&old);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &old);
 	rec_free(r);
 }
 END_TEST
@@ -1695,10 +1407,10 @@ START_TEST(deferred_room_join_of_a_user_who_left)
 	int port;
 	tcpchat_server *srv = rec_server(r, &port);
 	r->defer_room = "#vip";
-	srv_go(srv);
+	ru_server_go(srv);
 	struct tu_peer a, b;
-	v2(&a, port, "alice");
-	send_join(&a, "#vip");
+	ru_login_bin(&a, port, "alice");
+	ru_send_join(&a, "#vip");
 	ck_assert(tu_wait_until(deferred_set, r, TU_TIMEOUT));
 	/* alice goes while the application decides (her input waits, so
 	 * the server may only notice once it reads again) */
@@ -1707,9 +1419,9 @@ START_TEST(deferred_room_join_of_a_user_who_left)
 	ck_assert(rec_wait(r, TCPCHAT_SEV_LEAVE, "alice", NULL, 1));
 	/* an answer for a connection that is gone is ignored */
 	answer_from_thread(srv, rec_deferred(r), 0, "late");
-	v2(&b, port, "bob");
-	ck_assert_uint_eq(join(&b, "bob", "#vip"), 1);
-	ck_assert(wait_stats(srv, 1, 2));
+	ru_login_bin(&b, port, "bob");
+	ck_assert_uint_eq(ru_join(&b, "bob", "#vip"), 1);
+	ck_assert(ru_wait_stats(srv, 1, 2));
 	tu_peer_close(&b);
 	tu_server_stop(srv);
 	ck_assert_int_eq(rec_count(r, TCPCHAT_SEV_LEAVE, "alice", NULL), 1);
@@ -1722,48 +1434,45 @@ START_TEST(deferred_room_join_is_checked_again)
 	struct rec *r = rec_new();
 	int port;
 	tcpchat_server *srv = rec_server(r, &port);
-	srv_opt(srv, TCPCHAT_SOPT_MAX_ROOMS, 2);
+	ru_server_option(srv, TCPCHAT_SOPT_MAX_ROOMS, 2);
 	r->defer_room = "#vip";
-	srv_go(srv);
+	ru_server_go(srv);
 	struct tu_peer a, b, c;
 	struct tu_msg m;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	v2(&c, port, "carol");
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_login_bin(&c, port, "carol");
 	/* the last room is taken while alice's join waits */
-	send_join(&a, "#vip");
+	ru_send_join(&a, "#vip");
 	ck_assert(tu_wait_until(deferred_set, r, TU_TIMEOUT));
-	join(&b, "bob", "#other");
+	ru_join(&b, "bob", "#other");
 	answer_from_thread(srv, rec_deferred(r), 1, NULL);
-	want_error(&a, TCPCHAT_WIRE_LIMIT);
-	still_here(&a);
-	ck_assert(wait_stats(srv, 3, 2));
+	ru_want_error(&a, TCPCHAT_WIRE_LIMIT, NULL);
+	ru_still_here(&a);
+	ck_assert(ru_wait_stats(srv, 3, 2));
 	/* carol is put in the room while her join waits: one membership */
 	pthread_mutex_lock(&r->mu);
 	r->defer_room = "#other";
 	r->deferred = 0;
 	pthread_mutex_unlock(&r->mu);
-	send_join(&c, "#other");
+	ru_send_join(&c, "#other");
 	ck_assert(tu_wait_until(deferred_set, r, TU_TIMEOUT));
 	ck_assert_int_eq(tcpchat_server_room_join(srv, "carol", "#other"), 0);
-	want(&c, TCPCHAT_MSG_JOIN, "carol", "#other", &m);
+	ru_want(&c, TCPCHAT_MSG_JOIN, "carol", "#other", &m);
 	ck_assert_uint_eq(m.code, 2);
 	answer_from_thread(srv, rec_deferred(r), 1, NULL);
-	want(&c, TCPCHAT_MSG_JOIN, "carol", "#other", &m);
+	ru_want(&c, TCPCHAT_MSG_JOIN, "carol", "#other", &m);
 	ck_assert_uint_eq(m.code, 2);
 	ck_assert_int_eq(
 	        tu_peer_send(&c, TCPCHAT_MSG_WHO, 0, "#other", NULL, NULL), 0);
-	want(&c, TCPCHAT_MSG_WHO, NULL, "#other", &m);
+	ru_want(&c, TCPCHAT_MSG_WHO, NULL, "#other", &m);
 	ck_assert_uint_eq(m.code, 2);
 	ck_assert_str_eq(m.body, "bob carol");
 	/* and #other is now carol's current room */
 	ck_assert_int_eq(tu_peer_send_text(&c, "here"), 0);
-	want(&b, TCPCHAT_MSG_TEXT, "carol", "#other", &m);
+	ru_want(&b, TCPCHAT_MSG_TEXT, "carol", "#other", &m);
 	ck_assert_str_eq(m.body, "here");
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 	rec_free(r);
 }
 END_TEST
@@ -1774,31 +1483,32 @@ START_TEST(stop_with_rooms_topics_and_pending_decisions)
 	int port;
 	tcpchat_server *srv = rec_server(r, &port);
 	r->defer_room = "#vip";
-	srv_go(srv);
+	ru_server_go(srv);
 	struct tu_peer p[4], k;
 	struct tu_msg m;
 	const char *names[4] = {"alice", "bob", "carol", "dave"};
 	for (int i = 0; i < 4; i++) {
-		v2(&p[i], port, names[i]);
-		join(&p[i], names[i], "#a");
-		join(&p[i], names[i], i % 2 ? "#odd" : "#even");
+		ru_login_bin(&p[i], port, names[i]);
+		ru_join(&p[i], names[i], "#a");
+		ru_join(&p[i], names[i], i % 2 ? "#odd" : "#even");
 	}
-	send_topic(&p[0], "#a", "topic of a");
-	want(&p[1], TCPCHAT_MSG_TOPIC, "alice", "#a", &m);
-	send_topic(&p[1], "#odd", "topic of odd");
-	want(&p[3], TCPCHAT_MSG_TOPIC, "bob", "#odd", &m);
+	ru_send_topic(&p[0], "#a", "topic of a");
+	ru_want(&p[1], TCPCHAT_MSG_TOPIC, "alice", "#a", &m);
+	ru_send_topic(&p[1], "#odd", "topic of odd");
+	ru_want(&p[3], TCPCHAT_MSG_TOPIC, "bob", "#odd", &m);
 	/* a room join waits for the application; another user is kicked
 	 * out of the server, one more waits in its handshake */
-	send_join(&p[2], "#vip");
+	ru_send_join(&p[2], "#vip");
 	ck_assert(tu_wait_until(deferred_set, r, TU_TIMEOUT));
 	ck_assert_int_eq(tcpchat_server_kick(srv, "dave", NULL), 0);
-	want(&p[3], TCPCHAT_MSG_ERROR, NULL, NULL, &m);
+	ru_want(&p[3], TCPCHAT_MSG_ERROR, NULL, NULL, &m);
 	ck_assert_uint_eq(m.code, TCPCHAT_WIRE_KICKED);
-	ck_assert_int_eq(tu_peer_connect(&k, port, bin(), 0), 0);
-	ck_assert(wait_stats(srv, 3, 4));
+	ck_assert_int_eq(tu_peer_connect(&k, port, tcpchat_codec_binary(), 0),
+	                 0);
+	ck_assert(ru_wait_stats(srv, 3, 4));
 	tu_server_stop(srv);
 	for (int i = 0; i < 3; i++) {
-		want(&p[i], TCPCHAT_MSG_ERROR, NULL, NULL, &m);
+		ru_want(&p[i], TCPCHAT_MSG_ERROR, NULL, NULL, &m);
 		ck_assert_uint_eq(m.code, TCPCHAT_WIRE_SHUTDOWN);
 	}
 	for (int i = 0; i < 4; i++)
@@ -1813,16 +1523,16 @@ START_TEST(room_joined_and_part_events)
 	struct rec *r = rec_new();
 	int port;
 	tcpchat_server *srv = rec_server(r, &port);
-	srv_go(srv);
+	ru_server_go(srv);
 	struct tu_peer a;
 	struct ev e;
-	v2(&a, port, "alice");
+	ru_login_bin(&a, port, "alice");
 	ck_assert(rec_wait(r, TCPCHAT_SEV_ROOM_JOINED, "alice", "#lobby", 1));
-	join(&a, "alice", "#dev");
+	ru_join(&a, "alice", "#dev");
 	ck_assert(rec_wait(r, TCPCHAT_SEV_ROOM_JOINED, "alice", "#dev", 1));
 	ck_assert_int_eq(rec_count(r, TCPCHAT_SEV_ROOM_JOIN, "alice", "#dev"),
 	                 1);
-	part(&a, "alice", "#dev", "lunch");
+	ru_part(&a, "alice", "#dev", "lunch");
 	ck_assert(rec_wait(r, TCPCHAT_SEV_ROOM_PART, "alice", "#dev", 1));
 	ck_assert(rec_last(r, TCPCHAT_SEV_ROOM_PART, "alice", "#dev", &e));
 	ck_assert_int_eq(e.reason, TCPCHAT_REASON_PART);
@@ -1838,12 +1548,12 @@ START_TEST(room_joined_and_part_events)
 	ck_assert_int_eq(e.reason, TCPCHAT_REASON_KICKED);
 	ck_assert_str_eq(e.text, "cleanup");
 	/* a disconnect is one LEAVE event, no ROOM_PART */
-	join(&a, "alice", "#x");
-	join(&a, "alice", "#y");
+	ru_join(&a, "alice", "#x");
+	ru_join(&a, "alice", "#y");
 	int parts = rec_count(r, TCPCHAT_SEV_ROOM_PART, NULL, NULL);
 	tu_peer_close(&a);
 	ck_assert(rec_wait(r, TCPCHAT_SEV_LEAVE, "alice", NULL, 1));
-	ck_assert(wait_stats(srv, 0, UINT64_MAX));
+	ck_assert(ru_wait_stats(srv, 0, UINT64_MAX));
 	tu_server_stop(srv);
 	ck_assert_int_eq(rec_count(r, TCPCHAT_SEV_LEAVE, "alice", NULL), 1);
 	ck_assert_int_eq(rec_count(r, TCPCHAT_SEV_ROOM_PART, NULL, NULL),
@@ -1858,31 +1568,29 @@ START_TEST(topic_vetoed_by_the_handler)
 	int port;
 	tcpchat_server *srv = rec_server(r, &port);
 	r->veto_topic = "spam";
-	srv_go(srv);
+	ru_server_go(srv);
 	struct tu_peer a, b;
 	struct tu_msg m;
 	struct ev e;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	send_topic(&a, "#lobby", "buy spam");
-	want(&a, TCPCHAT_MSG_ERROR, NULL, NULL, &m);
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_send_topic(&a, "#lobby", "buy spam");
+	ru_want(&a, TCPCHAT_MSG_ERROR, NULL, NULL, &m);
 	ck_assert_uint_eq(m.code, TCPCHAT_WIRE_REFUSED);
 	ck_assert_str_eq(m.body, "no spam here");
 	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_CLOSING, 0);
 	ck_assert(rec_last(r, TCPCHAT_SEV_TOPIC, "alice", "#lobby", &e));
 	ck_assert_str_eq(e.text, "buy spam");
-	mark(srv, "vetoed");
-	int n = upto(&b, "vetoed");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TOPIC, NULL, NULL), 0);
-	send_topic(&a, "#lobby", "ham only");
-	want(&b, TCPCHAT_MSG_TOPIC, "alice", "#lobby", &m);
+	ru_mark(srv, "vetoed");
+	int n = ru_upto(&b, "vetoed");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TOPIC, NULL, NULL), 0);
+	ru_send_topic(&a, "#lobby", "ham only");
+	ru_want(&b, TCPCHAT_MSG_TOPIC, "alice", "#lobby", &m);
 	ck_assert_str_eq(m.body, "ham only");
 	/* the list still shows the accepted one */
 	send_rooms(&b);
 	want_entry(&b, "#lobby", 2, "ham only", TCPCHAT_MSGF_DEFAULT_ROOM);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b);
 	rec_free(r);
 }
 END_TEST
@@ -1923,10 +1631,10 @@ START_TEST(forced_join_part_and_room_broadcast_from_threads)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer a, b, c;
 	struct tu_msg m;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	v2(&c, port, "carol");
-	join(&b, "bob", "#ops");
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_login_bin(&c, port, "carol");
+	ru_join(&b, "bob", "#ops");
 	struct actions x0 = {srv, 0, {-1, -1, -1, -1}};
 	struct actions x1 = {srv, 1, {-1, -1, -1, -1}};
 	pthread_t t0, t1;
@@ -1939,32 +1647,32 @@ START_TEST(forced_join_part_and_room_broadcast_from_threads)
 		ck_assert_int_eq(x1.rc[i], 0);
 	}
 	/* alice is told as for any join, then the notice, then the part */
-	want(&a, TCPCHAT_MSG_JOIN, "alice", "#ops", &m);
+	ru_want(&a, TCPCHAT_MSG_JOIN, "alice", "#ops", &m);
 	ck_assert_uint_eq(m.code, 2);
-	want(&a, TCPCHAT_MSG_TEXT, "", "#ops", &m);
+	ru_want(&a, TCPCHAT_MSG_TEXT, "", "#ops", &m);
 	ck_assert_str_eq(m.body, "maintenance at noon");
 	ck_assert_uint_gt(m.id, 0);
-	want(&a, TCPCHAT_MSG_LEAVE, "alice", "#ops", &m);
+	ru_want(&a, TCPCHAT_MSG_LEAVE, "alice", "#ops", &m);
 	ck_assert_uint_eq(m.code, TCPCHAT_REASON_KICKED);
 	ck_assert_str_eq(m.body, "cleanup");
 	/* so is bob, a member */
-	want(&b, TCPCHAT_MSG_JOIN, "alice", "#ops", &m);
-	want(&b, TCPCHAT_MSG_TEXT, "", "#ops", &m);
+	ru_want(&b, TCPCHAT_MSG_JOIN, "alice", "#ops", &m);
+	ru_want(&b, TCPCHAT_MSG_TEXT, "", "#ops", &m);
 	ck_assert_str_eq(m.body, "maintenance at noon");
-	want(&b, TCPCHAT_MSG_LEAVE, "alice", "#ops", &m);
+	ru_want(&b, TCPCHAT_MSG_LEAVE, "alice", "#ops", &m);
 	ck_assert_uint_eq(m.code, TCPCHAT_REASON_KICKED);
 	ck_assert_str_eq(m.body, "cleanup");
-	want(&c, TCPCHAT_MSG_JOIN, "carol", "#other", &m);
+	ru_want(&c, TCPCHAT_MSG_JOIN, "carol", "#other", &m);
 	ck_assert_uint_eq(m.code, 1);
-	mark(srv, "done");
-	int n = upto(&c, "done");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_JOIN, NULL, "#ops"), 0);
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_LEAVE, NULL, NULL), 0);
-	n = upto(&a, "done");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
-	n = upto(&b, "done");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
+	ru_mark(srv, "done");
+	int n = ru_upto(&c, "done");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_JOIN, NULL, "#ops"), 0);
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_LEAVE, NULL, NULL), 0);
+	n = ru_upto(&a, "done");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
+	n = ru_upto(&b, "done");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
 
 	/* what the actions refuse at once */
 	ck_assert_int_eq(tcpchat_server_broadcast_room(srv, "ops", "x", 1),
@@ -1991,12 +1699,9 @@ START_TEST(forced_join_part_and_room_broadcast_from_threads)
 	ck_assert_int_eq(
 	        tcpchat_server_broadcast_room(srv, "#ops", "still there", 11),
 	        0);
-	want(&b, TCPCHAT_MSG_TEXT, "", "#ops", &m);
+	ru_want(&b, TCPCHAT_MSG_TEXT, "", "#ops", &m);
 	ck_assert_str_eq(m.body, "still there");
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 }
 END_TEST
 
@@ -2005,20 +1710,20 @@ START_TEST(rooms_and_members_queried_from_the_handler)
 	struct rec *r = rec_new();
 	int port;
 	tcpchat_server *srv = rec_server(r, &port);
-	srv_go(srv);
+	ru_server_go(srv);
 	struct tu_peer a, b, c;
 	struct tu_msg m;
 	struct ev ea, ec;
-	v2(&a, port, "alice");
-	v2(&b, port, "bob");
-	v2(&c, port, "carol");
-	join(&c, "carol", "#dev");
-	join(&a, "alice", "#dev");
-	send_topic(&a, "#dev", "t");
-	want(&c, TCPCHAT_MSG_TOPIC, "alice", "#dev", &m);
-	join(&b, "bob", "#x");
-	send_room(&b, "#lobby", "query");
-	want(&a, TCPCHAT_MSG_TEXT, "bob", "#lobby", &m);
+	ru_login_bin(&a, port, "alice");
+	ru_login_bin(&b, port, "bob");
+	ru_login_bin(&c, port, "carol");
+	ru_join(&c, "carol", "#dev");
+	ru_join(&a, "alice", "#dev");
+	ru_send_topic(&a, "#dev", "t");
+	ru_want(&c, TCPCHAT_MSG_TOPIC, "alice", "#dev", &m);
+	ru_join(&b, "bob", "#x");
+	ru_send_room(&b, "#lobby", "query");
+	ru_want(&a, TCPCHAT_MSG_TEXT, "bob", "#lobby", &m);
 	pthread_mutex_lock(&r->mu);
 	ck_assert_int_eq(r->queried, 1);
 	ck_assert_int_eq(r->nrooms, 3);
@@ -2046,10 +1751,7 @@ START_TEST(rooms_and_members_queried_from_the_handler)
 	ck_assert(rec_last(r, TCPCHAT_SEV_JOIN, "alice", NULL, &ea));
 	ck_assert_uint_eq(id0, ec.conn_id);
 	ck_assert_uint_eq(id1, ea.conn_id);
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&c);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &c);
 	rec_free(r);
 }
 END_TEST
@@ -2063,79 +1765,77 @@ START_TEST(room_events_as_lines)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer b, l;
 	struct tu_msg m;
-	v2_line(&l, ports.line, "lina");
-	v2(&b, ports.bin, "bina");
-	next_line(&l, "--> bina joined");
-	join(&b, "bina", "#x");
+	ru_login_line(&l, ports.line, "lina");
+	ru_login_bin(&b, ports.bin, "bina");
+	ru_next_line(&l, "--> bina joined");
+	ru_join(&b, "bina", "#x");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/join #x"), 0);
-	next_line(&l, "--> lina joined #x");
-	want(&b, TCPCHAT_MSG_JOIN, "lina", "#x", &m);
+	ru_next_line(&l, "--> lina joined #x");
+	ru_want(&b, TCPCHAT_MSG_JOIN, "lina", "#x", &m);
 	/* topics */
-	send_topic(&b, "#x", "t1");
-	next_line(&l, "=== topic #x by bina: t1");
+	ru_send_topic(&b, "#x", "t1");
+	ru_next_line(&l, "=== topic #x by bina: t1");
 	ck_assert_int_eq(tcpchat_server_set_topic(srv, "#x", "t2"), 0);
-	next_line(&l, "=== topic #x: t2");
-	send_topic(&b, "#x", "");
-	next_line(&l, "=== topic #x cleared by bina");
+	ru_next_line(&l, "=== topic #x: t2");
+	ru_send_topic(&b, "#x", "");
+	ru_next_line(&l, "=== topic #x cleared by bina");
 	ck_assert_int_eq(tcpchat_server_set_topic(srv, "#x", NULL), 0);
-	next_line(&l, "=== topic #x cleared");
+	ru_next_line(&l, "=== topic #x cleared");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/topic #x lines: all"), 0);
-	next_line(&l, "=== topic #x by lina: lines: all");
+	ru_next_line(&l, "=== topic #x by lina: lines: all");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/rooms"), 0);
-	next_line(&l, "=== #lobby 2");
-	next_line(&l, "=== #x 2: lines: all");
-	next_line(&l, "=== 2 rooms");
+	ru_next_line(&l, "=== #lobby 2");
+	ru_next_line(&l, "=== #x 2: lines: all");
+	ru_next_line(&l, "=== 2 rooms");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/topic #x"), 0);
-	next_line(&l, "=== topic #x cleared by lina");
+	ru_next_line(&l, "=== topic #x cleared by lina");
 	/* texts and notices */
-	send_room(&b, "#x", "yo");
-	next_line(&l, "[#x] bina: yo");
-	send_room(&b, "#lobby", "hi");
-	next_line(&l, "bina: hi");
+	ru_send_room(&b, "#x", "yo");
+	ru_next_line(&l, "[#x] bina: yo");
+	ru_send_room(&b, "#lobby", "hi");
+	ru_next_line(&l, "bina: hi");
 	ck_assert_int_eq(
 	        tcpchat_server_broadcast_room(srv, "#x", "room notice", 11), 0);
-	next_line(&l, "[#x] *** room notice");
+	ru_next_line(&l, "[#x] *** room notice");
 	ck_assert_int_eq(tcpchat_server_broadcast_room(srv, "#lobby",
 	                                               "lobby notice", 12),
 	                 0);
-	next_line(&l, "*** lobby notice");
+	ru_next_line(&l, "*** lobby notice");
 	/* parts */
-	part(&b, "bina", "#x", "bye");
-	next_line(&l, "<-- bina left #x (part: bye)");
-	part(&b, "bina", "#lobby", NULL);
-	next_line(&l, "<-- bina left (part)");
-	join(&b, "bina", "#lobby");
-	next_line(&l, "--> bina joined");
-	join(&b, "bina", "#x");
-	next_line(&l, "--> bina joined #x");
+	ru_part(&b, "bina", "#x", "bye");
+	ru_next_line(&l, "<-- bina left #x (part: bye)");
+	ru_part(&b, "bina", "#lobby", NULL);
+	ru_next_line(&l, "<-- bina left (part)");
+	ru_join(&b, "bina", "#lobby");
+	ru_next_line(&l, "--> bina joined");
+	ru_join(&b, "bina", "#x");
+	ru_next_line(&l, "--> bina joined #x");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/part #x see you"), 0);
-	next_line(&l, "<-- lina left #x (part: see you)");
+	ru_next_line(&l, "<-- lina left #x (part: see you)");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/join #x"), 0);
-	next_line(&l, "--> lina joined #x");
+	ru_next_line(&l, "--> lina joined #x");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/part going home"), 0);
-	next_line(&l, "<-- lina left #x (part: going home)");
-	want(&b, TCPCHAT_MSG_LEAVE, "lina", "#x", &m);
+	ru_next_line(&l, "<-- lina left #x (part: going home)");
+	ru_want(&b, TCPCHAT_MSG_LEAVE, "lina", "#x", &m);
 	ck_assert_str_eq(m.body, "see you");
-	want(&b, TCPCHAT_MSG_LEAVE, "lina", "#x", &m);
+	ru_want(&b, TCPCHAT_MSG_LEAVE, "lina", "#x", &m);
 	ck_assert_str_eq(m.body, "going home");
 	/* the current room is the default one again */
 	ck_assert_int_eq(tu_peer_send_line(&l, "still here"), 0);
-	want(&b, TCPCHAT_MSG_TEXT, "lina", "#lobby", &m);
+	ru_want(&b, TCPCHAT_MSG_TEXT, "lina", "#lobby", &m);
 	ck_assert_str_eq(m.body, "still here");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/part"), 0);
-	next_line(&l, "<-- lina left (part)");
+	ru_next_line(&l, "<-- lina left (part)");
 	ck_assert_int_eq(tu_peer_send_line(&l, "lost"), 0);
-	next_line_prefix(&l, "-!- error 26: ");
+	ru_next_line_prefix(&l, "-!- error 26: ");
 	/* a kick, and the WHO of a room */
 	ck_assert_int_eq(tu_peer_send_line(&l, "/join #x"), 0);
-	next_line(&l, "--> lina joined #x");
+	ru_next_line(&l, "--> lina joined #x");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/who #x"), 0);
-	next_line(&l, "=== 2 in #x: bina lina");
+	ru_next_line(&l, "=== 2 in #x: bina lina");
 	ck_assert_int_eq(tcpchat_server_kick(srv, "bina", "be nice"), 0);
-	next_line(&l, "<-- bina left (kicked: be nice)");
-	tu_peer_close(&b);
-	tu_peer_close(&l);
-	tu_server_stop(srv);
+	ru_next_line(&l, "<-- bina left (kicked: be nice)");
+	RU_FINISH(srv, &b, &l);
 }
 END_TEST
 
@@ -2147,73 +1847,72 @@ START_TEST(no_default_room)
 	tcpchat_server *srv = tu_server_new_mixed(&ports);
 	ck_assert_ptr_nonnull(srv);
 	ck_assert_int_eq(tcpchat_server_set_default_room(srv, NULL), 0);
-	srv_go(srv);
+	ru_server_go(srv);
 	struct tu_peer a, b, old, j, l;
 	struct tu_msg w, m;
 	/* protocol 1 is refused, on every codec that can speak it */
-	ck_assert_int_eq(tu_peer_login(&old, ports.bin, bin(), "old", 1, 0, &w),
+	ck_assert_int_eq(tu_peer_login(&old, ports.bin, tcpchat_codec_binary(),
+	                               "old", 1, 0, &w),
 	                 TCPCHAT_EVERSION);
 	ck_assert_int_eq(tu_peer_wait_closed(&old, TU_TIMEOUT), 1);
 	tu_peer_close(&old);
-	ck_assert_int_eq(tu_peer_login(&old, ports.bin, bin(), "old", 1,
-	                               TCPCHAT_CAP_BASE, &w),
+	ck_assert_int_eq(tu_peer_login(&old, ports.bin, tcpchat_codec_binary(),
+	                               "old", 1, TCPCHAT_CAP_BASE, &w),
 	                 TCPCHAT_EVERSION);
 	ck_assert_uint_eq(w.flags & TCPCHAT_MSGF_CLOSING, TCPCHAT_MSGF_CLOSING);
 	ck_assert_int_eq(tu_peer_wait_closed(&old, TU_TIMEOUT), 1);
 	tu_peer_close(&old);
-	ck_assert_int_eq(tu_peer_connect(&j, ports.json, json(), 0), 0);
+	ck_assert_int_eq(
+	        tu_peer_connect(&j, ports.json, tcpchat_codec_json(), 0), 0);
 	ck_assert_int_eq(tu_peer_send_line(&j, "{\"type\":\"hello\",\"code\":1,"
 	                                       "\"sender\":\"ci\"}"),
 	                 0);
-	want(&j, TCPCHAT_MSG_ERROR, NULL, NULL, &m);
+	ru_want(&j, TCPCHAT_MSG_ERROR, NULL, NULL, &m);
 	ck_assert_uint_eq(m.code, TCPCHAT_WIRE_VERSION);
 	ck_assert_int_eq(tu_peer_wait_closed(&j, TU_TIMEOUT), 1);
 	tu_peer_close(&j);
 
 	/* protocol 2: in no room */
-	ck_assert_int_eq(
-	        tu_peer_login(&a, ports.bin, bin(), "alice", 2, TU_CAPS2, &w),
-	        0);
+	ck_assert_int_eq(tu_peer_login(&a, ports.bin, tcpchat_codec_binary(),
+	                               "alice", 2, TU_CAPS2, &w),
+	                 0);
 	ck_assert_uint_eq(w.code, 2);
 	ck_assert_str_eq(w.room, "");
-	v2(&b, ports.bin, "bob");
-	v2_line(&l, ports.line, "lina");
+	ru_login_bin(&b, ports.bin, "bob");
+	ru_login_line(&l, ports.line, "lina");
 	ck_assert_int_eq(tu_peer_send_text(&a, "anyone?"), 0);
-	want_error(&a, TCPCHAT_WIRE_NOTMEMBER);
+	ru_want_error(&a, TCPCHAT_WIRE_NOTMEMBER, NULL);
 	ck_assert_int_eq(tu_peer_send_line(&l, "hello?"), 0);
-	next_line_prefix(&l, "-!- error 26: ");
+	ru_next_line_prefix(&l, "-!- error 26: ");
 	send_rooms(&a);
-	want(&a, TCPCHAT_MSG_ROOMS, NULL, NULL, &m);
+	ru_want(&a, TCPCHAT_MSG_ROOMS, NULL, NULL, &m);
 	ck_assert_str_eq(m.room, "");
 	ck_assert_uint_eq(m.code, 0);
 	ck_assert_int_eq(tu_peer_send(&a, TCPCHAT_MSG_WHO, 0, NULL, NULL, NULL),
 	                 0);
-	want(&a, TCPCHAT_MSG_WHO, NULL, NULL, &m);
+	ru_want(&a, TCPCHAT_MSG_WHO, NULL, NULL, &m);
 	ck_assert_uint_eq(m.code, 3);
 	ck_assert_str_eq(m.body, "alice bob lina");
-	ck_assert(wait_stats(srv, 3, 0));
+	ck_assert(ru_wait_stats(srv, 3, 0));
 	/* logins shared no room: nobody was told */
-	mark(srv, "m");
-	int n = upto(&a, "m");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_JOIN, NULL, NULL), 0);
-	ck_assert_int_eq(lines_upto(&l, "m", "-->"), 0);
+	ru_mark(srv, "m");
+	int n = ru_upto(&a, "m");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_JOIN, NULL, NULL), 0);
+	ck_assert_int_eq(ru_lines_upto(&l, "m", "-->"), 0);
 	/* rooms work as anywhere */
-	join(&a, "alice", "#a");
-	send_join(&b, "#a");
-	want(&b, TCPCHAT_MSG_JOIN, "bob", "#a", &m);
+	ru_join(&a, "alice", "#a");
+	ru_send_join(&b, "#a");
+	ru_want(&b, TCPCHAT_MSG_JOIN, "bob", "#a", &m);
 	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_DEFAULT_ROOM, 0);
 	ck_assert_int_eq(tu_peer_send_text(&a, "hi"), 0);
-	want(&b, TCPCHAT_MSG_TEXT, "alice", "#a", &m);
+	ru_want(&b, TCPCHAT_MSG_TEXT, "alice", "#a", &m);
 	ck_assert_uint_eq(m.flags & TCPCHAT_MSGF_DEFAULT_ROOM, 0);
 	ck_assert_int_eq(tu_peer_send_line(&l, "/join #a"), 0);
-	next_line(&l, "--> lina joined #a");
+	ru_next_line(&l, "--> lina joined #a");
 	ck_assert_int_eq(tu_peer_send_line(&l, "hi all"), 0);
-	want(&a, TCPCHAT_MSG_TEXT, "lina", "#a", &m);
+	ru_want(&a, TCPCHAT_MSG_TEXT, "lina", "#a", &m);
 	ck_assert_str_eq(m.body, "hi all");
-	tu_peer_close(&a);
-	tu_peer_close(&b);
-	tu_peer_close(&l);
-	tu_server_stop(srv);
+	RU_FINISH(srv, &a, &b, &l);
 }
 END_TEST
 
@@ -2283,29 +1982,33 @@ START_TEST(hostile_room_names_on_every_codec)
 	struct tu_peer b, j, l;
 	struct tu_msg m;
 	char buf[256];
-	v2(&b, ports.bin, "bina");
-	ck_assert_int_eq(
-	        tu_peer_login(&j, ports.json, json(), "jay", 2, TU_CAPS2, NULL),
-	        0);
-	v2_line(&l, ports.line, "lina");
-	mark(srv, "start");
-	upto(&b, "start");
-	upto(&j, "start");
-	lines_upto(&l, "start", NULL);
+	ru_login_bin(&b, ports.bin, "bina");
+	ck_assert_int_eq(tu_peer_login(&j, ports.json, tcpchat_codec_json(),
+	                               "jay", 2, TU_CAPS2, NULL),
+	                 0);
+	ru_login_line(&l, ports.line, "lina");
+	ru_mark(srv, "start");
+	ru_upto(&b, "start");
+	ru_upto(&j, "start");
+	ru_lines_upto(&l, "start", NULL);
 
 	/* binary: every message that names a room */
 	for (size_t i = 0; i < sizeof bad_rooms / sizeof bad_rooms[0]; i++) {
 		const char *r = bad_rooms[i];
 		send_bin(&b, TCPCHAT_MSG_JOIN, r, strlen(r), NULL, 0);
-		want_error(&b, TCPCHAT_WIRE_BADROOM);
+		ru_want_error(&b, TCPCHAT_WIRE_BADROOM, NULL);
 		send_bin(&b, TCPCHAT_MSG_TEXT, r, strlen(r), NULL, 0);
-		want_error2(&b, TCPCHAT_WIRE_BADROOM, TCPCHAT_WIRE_NOTMEMBER);
+		ru_want_error_or(&b, TCPCHAT_WIRE_BADROOM,
+		                 TCPCHAT_WIRE_NOTMEMBER, NULL);
 		send_bin(&b, TCPCHAT_MSG_TOPIC, r, strlen(r), NULL, 0);
-		want_error2(&b, TCPCHAT_WIRE_BADROOM, TCPCHAT_WIRE_NOTMEMBER);
+		ru_want_error_or(&b, TCPCHAT_WIRE_BADROOM,
+		                 TCPCHAT_WIRE_NOTMEMBER, NULL);
 		send_bin(&b, TCPCHAT_MSG_WHO, r, strlen(r), NULL, 0);
-		want_error2(&b, TCPCHAT_WIRE_BADROOM, TCPCHAT_WIRE_NOTFOUND);
+		ru_want_error_or(&b, TCPCHAT_WIRE_BADROOM,
+		                 TCPCHAT_WIRE_NOTFOUND, NULL);
 		send_bin(&b, TCPCHAT_MSG_LEAVE, r, strlen(r), NULL, 0);
-		want_error2(&b, TCPCHAT_WIRE_BADROOM, TCPCHAT_WIRE_NOTMEMBER);
+		ru_want_error_or(&b, TCPCHAT_WIRE_BADROOM,
+		                 TCPCHAT_WIRE_NOTMEMBER, NULL);
 	}
 	/* one byte too long */
 	char too_long[TCPCHAT_ROOM_MAX + 2];
@@ -2313,16 +2016,18 @@ START_TEST(hostile_room_names_on_every_codec)
 	memset(too_long + 1, 'x', TCPCHAT_ROOM_MAX);
 	too_long[TCPCHAT_ROOM_MAX + 1] = '\0';
 	send_bin(&b, TCPCHAT_MSG_JOIN, too_long, strlen(too_long), NULL, 0);
-	want_error(&b, TCPCHAT_WIRE_BADROOM);
+	ru_want_error(&b, TCPCHAT_WIRE_BADROOM, NULL);
 	/* a NUL inside: "#lobby\0x" is not #lobby */
 	send_bin(&b, TCPCHAT_MSG_JOIN, "#lobby\0x", 8, NULL, 0);
-	want_error(&b, TCPCHAT_WIRE_BADROOM);
+	ru_want_error(&b, TCPCHAT_WIRE_BADROOM, NULL);
 	send_bin(&b, TCPCHAT_MSG_TEXT, "#lobby\0x", 8, NULL, 0);
-	want_error2(&b, TCPCHAT_WIRE_BADROOM, TCPCHAT_WIRE_NOTMEMBER);
+	ru_want_error_or(&b, TCPCHAT_WIRE_BADROOM, TCPCHAT_WIRE_NOTMEMBER,
+	                 NULL);
 	/* parting a room one is not in is no quit */
 	send_bin(&b, TCPCHAT_MSG_LEAVE, "#nothere", 8, NULL, 0);
-	want_error2(&b, TCPCHAT_WIRE_NOTMEMBER, TCPCHAT_WIRE_NOTFOUND);
-	still_here(&b);
+	ru_want_error_or(&b, TCPCHAT_WIRE_NOTMEMBER, TCPCHAT_WIRE_NOTFOUND,
+	                 NULL);
+	ru_still_here(&b);
 
 	/* JSON */
 	for (size_t i = 0; i < sizeof bad_rooms_json / sizeof bad_rooms_json[0];
@@ -2330,43 +2035,45 @@ START_TEST(hostile_room_names_on_every_codec)
 		snprintf(buf, sizeof buf, "{\"type\":\"join\",\"room\":\"%s\"}",
 		         bad_rooms_json[i]);
 		ck_assert_int_eq(tu_peer_send_line(&j, buf), 0);
-		want_error(&j, TCPCHAT_WIRE_BADROOM);
+		ru_want_error(&j, TCPCHAT_WIRE_BADROOM, NULL);
 		snprintf(buf, sizeof buf,
 		         "{\"type\":\"text\",\"room\":\"%s\",\"body\":\"x\"}",
 		         bad_rooms_json[i]);
 		ck_assert_int_eq(tu_peer_send_line(&j, buf), 0);
-		want_error2(&j, TCPCHAT_WIRE_BADROOM, TCPCHAT_WIRE_NOTMEMBER);
+		ru_want_error_or(&j, TCPCHAT_WIRE_BADROOM,
+		                 TCPCHAT_WIRE_NOTMEMBER, NULL);
 		snprintf(buf, sizeof buf,
 		         "{\"type\":\"topic\",\"room\":\"%s\",\"body\":\"x\"}",
 		         bad_rooms_json[i]);
 		ck_assert_int_eq(tu_peer_send_line(&j, buf), 0);
-		want_error2(&j, TCPCHAT_WIRE_BADROOM, TCPCHAT_WIRE_NOTMEMBER);
+		ru_want_error_or(&j, TCPCHAT_WIRE_BADROOM,
+		                 TCPCHAT_WIRE_NOTMEMBER, NULL);
 	}
-	still_here(&j);
+	ru_still_here(&j);
 
 	/* names at the edge are fine, and compare byte for byte */
 	char longest[TCPCHAT_ROOM_MAX + 1];
 	longest[0] = '#';
 	memset(longest + 1, 'x', TCPCHAT_ROOM_MAX - 1);
 	longest[TCPCHAT_ROOM_MAX] = '\0';
-	ck_assert_uint_eq(join(&b, "bina", longest), 1);
-	ck_assert_uint_eq(join(&b, "bina", "#Dev"), 1);
-	ck_assert_uint_eq(join(&b, "bina", "#dev"), 1);
-	ck_assert_uint_eq(join(&b, "bina", "#\xc3\xa9lan"), 1);
-	ck_assert_uint_eq(join(&j, "jay", "#\xf0\x9f\x92\xac"), 1);
+	ck_assert_uint_eq(ru_join(&b, "bina", longest), 1);
+	ck_assert_uint_eq(ru_join(&b, "bina", "#Dev"), 1);
+	ck_assert_uint_eq(ru_join(&b, "bina", "#dev"), 1);
+	ck_assert_uint_eq(ru_join(&b, "bina", "#\xc3\xa9lan"), 1);
+	ck_assert_uint_eq(ru_join(&j, "jay", "#\xf0\x9f\x92\xac"), 1);
 
 	/* nothing hostile made a room */
 	send_rooms(&b);
 	for (;;) {
-		want(&b, TCPCHAT_MSG_ROOMS, NULL, NULL, &m);
+		ru_want(&b, TCPCHAT_MSG_ROOMS, NULL, NULL, &m);
 		if (!m.room[0])
 			break;
 	}
 	ck_assert_uint_eq(m.code, 6);
-	mark(srv, "mid");
-	int n = upto(&j, "mid");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
-	lines_upto(&l, "mid", NULL);
+	ru_mark(srv, "mid");
+	int n = ru_upto(&j, "mid");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
+	ru_lines_upto(&l, "mid", NULL);
 
 	/* line: malformed or refused, never text to everyone */
 	for (size_t i = 0; i < sizeof bad_rooms_line / sizeof bad_rooms_line[0];
@@ -2390,25 +2097,22 @@ START_TEST(hostile_room_names_on_every_codec)
 	/* "#room text" with no valid room is plain text of the current
 	 * room; with a valid room it needs membership */
 	ck_assert_int_eq(tu_peer_send_line(&l, "#a,b hello"), 0);
-	want(&b, TCPCHAT_MSG_TEXT, "lina", "#lobby", &m);
+	ru_want(&b, TCPCHAT_MSG_TEXT, "lina", "#lobby", &m);
 	ck_assert_str_eq(m.body, "#a,b hello");
 	ck_assert_int_eq(tu_peer_send_line(&l, "#nothere hello"), 0);
-	next_line_prefix(&l, "-!- error 26: ");
+	ru_next_line_prefix(&l, "-!- error 26: ");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/who"), 0);
-	next_line(&l, "=== 3 online: bina jay lina");
+	ru_next_line(&l, "=== 3 online: bina jay lina");
 
 	ck_assert_int_eq(tu_peer_send_line(&l, "/join #\xc3\xa9lan"), 0);
-	next_line(&l, "--> lina joined #\xc3\xa9lan");
-	want(&b, TCPCHAT_MSG_JOIN, "lina", "#\xc3\xa9lan", &m);
+	ru_next_line(&l, "--> lina joined #\xc3\xa9lan");
+	ru_want(&b, TCPCHAT_MSG_JOIN, "lina", "#\xc3\xa9lan", &m);
 	ck_assert_uint_eq(m.code, 2);
-	mark(srv, "end");
-	n = upto(&j, "end");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, "lina", NULL), 1);
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 1);
-	tu_peer_close(&b);
-	tu_peer_close(&j);
-	tu_peer_close(&l);
-	tu_server_stop(srv);
+	ru_mark(srv, "end");
+	n = ru_upto(&j, "end");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, "lina", NULL), 1);
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 1);
+	RU_FINISH(srv, &b, &j, &l);
 }
 END_TEST
 
@@ -2432,24 +2136,25 @@ START_TEST(hostile_targets_on_every_codec)
 	ck_assert_ptr_nonnull(srv);
 	struct tu_peer b, s, j, l;
 	char buf[256];
-	v2(&b, ports.bin, "bina");
-	v2(&s, ports.bin, "sender");
-	ck_assert_int_eq(
-	        tu_peer_login(&j, ports.json, json(), "jay", 2, TU_CAPS2, NULL),
-	        0);
-	v2_line(&l, ports.line, "lina");
+	ru_login_bin(&b, ports.bin, "bina");
+	ru_login_bin(&s, ports.bin, "sender");
+	ck_assert_int_eq(tu_peer_login(&j, ports.json, tcpchat_codec_json(),
+	                               "jay", 2, TU_CAPS2, NULL),
+	                 0);
+	ru_login_line(&l, ports.line, "lina");
 	for (size_t i = 0; i < sizeof bad_targets / sizeof bad_targets[0];
 	     i++) {
 		const char *t = bad_targets[i];
 		ck_assert_int_eq(
 		        tu_peer_send(&s, TCPCHAT_MSG_TEXT, 0, NULL, t, "psst"),
 		        0);
-		want_error2(&s, TCPCHAT_WIRE_NOTFOUND, TCPCHAT_WIRE_BADNAME);
+		ru_want_error_or(&s, TCPCHAT_WIRE_NOTFOUND,
+		                 TCPCHAT_WIRE_BADNAME, NULL);
 	}
 	/* a NUL inside: "bina\0x" is not bina */
 	send_bin(&s, TCPCHAT_MSG_TEXT, NULL, 0, "bina\0x", 6);
-	want_error2(&s, TCPCHAT_WIRE_NOTFOUND, TCPCHAT_WIRE_BADNAME);
-	still_here(&s);
+	ru_want_error_or(&s, TCPCHAT_WIRE_NOTFOUND, TCPCHAT_WIRE_BADNAME, NULL);
+	ru_still_here(&s);
 	const char *jt[] = {"bina\\u0000", "bina\\u0020", "\\u202ebina",
 	                    "bin\\u0061\\u00a0"};
 	for (size_t i = 0; i < sizeof jt / sizeof jt[0]; i++) {
@@ -2457,41 +2162,38 @@ START_TEST(hostile_targets_on_every_codec)
 		         "{\"type\":\"text\",\"target\":\"%s\",\"body\":\"x\"}",
 		         jt[i]);
 		ck_assert_int_eq(tu_peer_send_line(&j, buf), 0);
-		want_error2(&j, TCPCHAT_WIRE_NOTFOUND, TCPCHAT_WIRE_BADNAME);
+		ru_want_error_or(&j, TCPCHAT_WIRE_NOTFOUND,
+		                 TCPCHAT_WIRE_BADNAME, NULL);
 	}
-	still_here(&j);
-	mark(srv, "mid");
-	int n = upto(&b, "mid");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
-	n = upto(&s, "mid");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
-	lines_upto(&l, "mid", NULL);
+	ru_still_here(&j);
+	ru_mark(srv, "mid");
+	int n = ru_upto(&b, "mid");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
+	n = ru_upto(&s, "mid");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
+	ru_lines_upto(&l, "mid", NULL);
 
 	/* line */
 	ck_assert_int_eq(tu_peer_send_line(&l, "/msg nobody hi"), 0);
-	next_line_prefix(&l, "-!- error 15: ");
+	ru_next_line_prefix(&l, "-!- error 15: ");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/msg bin hi"), 0);
-	next_line_prefix(&l, "-!- error 15: ");
+	ru_next_line_prefix(&l, "-!- error 15: ");
 	/* malformed: an unknown command, not a text to everyone */
 	ck_assert_int_eq(tu_peer_send_line(&l, "/msg bina"), 0);
-	next_line_prefix(&l, "-!- error 24: ");
+	ru_next_line_prefix(&l, "-!- error 24: ");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/msg bina "), 0);
-	next_line_prefix(&l, "-!- error 24: ");
+	ru_next_line_prefix(&l, "-!- error 24: ");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/msg"), 0);
-	next_line_prefix(&l, "-!- error 24: ");
+	ru_next_line_prefix(&l, "-!- error 24: ");
 	ck_assert_int_eq(tu_peer_send_line(&l, "/who"), 0);
-	next_line(&l, "=== 4 online: bina sender jay lina");
+	ru_next_line(&l, "=== 4 online: bina sender jay lina");
 	/* bina got nothing of it */
-	mark(srv, "end");
-	n = upto(&b, "end");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
-	n = upto(&s, "end");
-	ck_assert_int_eq(count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
-	tu_peer_close(&b);
-	tu_peer_close(&s);
-	tu_peer_close(&j);
-	tu_peer_close(&l);
-	tu_server_stop(srv);
+	ru_mark(srv, "end");
+	n = ru_upto(&b, "end");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
+	n = ru_upto(&s, "end");
+	ck_assert_int_eq(ru_count_seen(n, TCPCHAT_MSG_TEXT, NULL, NULL), 0);
+	RU_FINISH(srv, &b, &s, &j, &l);
 }
 END_TEST
 
@@ -2552,9 +2254,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run_suite(suite());
 }

@@ -470,3 +470,12 @@ tcpchat_server_stats tu_stats(tcpchat_server *srv)
 	tcpchat_server_stats_get(srv, &s);
 	return s;
 }
+
+int tu_run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <check.h>
+
 #include <tcpchat/tcpchat.h>
 
 /* How many times slower than a plain build the tests run here: the
@@ -150,5 +152,9 @@ int tu_wait_until(int (*cond)(void *), void *arg, int timeout_ms);
 
 /* Server stats snapshot. */
 tcpchat_server_stats tu_stats(tcpchat_server *srv);
+
+/* The main() of a suite: runs s (and frees it), printing the usual Check
+ * summary.  EXIT_SUCCESS when every test passed, else EXIT_FAILURE. */
+int tu_run_suite(Suite *s);
 
 #endif
