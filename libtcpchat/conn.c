@@ -89,6 +89,12 @@ void conn__shared_fini(struct conn_shared *sh)
 
 /* Decodes the frames in buf[0..*have); moves a partial frame to the
  * front.  Returns 0, 1 (stop) or an error. */
+static void keep_head(struct conn_read_result *res, const char *p, size_t n)
+{
+	res->head_len = (uint32_t)TC_MIN(n, sizeof res->head);
+	memcpy(res->head, p, res->head_len);
+}
+
 static int decode_all(struct conn *c, struct conn_shared *sh, char *buf,
                       size_t *have, size_t max_frame, conn_msg_fn fn, void *ctx,
                       struct conn_read_result *res)
@@ -112,6 +118,7 @@ static int decode_all(struct conn *c, struct conn_shared *sh, char *buf,
 		long k = c->codec->decode(c->codec->codec_data, buf + pos,
 		                          avail, &m, &dc);
 		if (k < 0) {
+			keep_head(res, buf + pos, avail);
 			res->error = dc.error ? dc.error : "malformed frame";
 			rc = k == TCPCHAT_EMSGSIZE ? TCPCHAT_EMSGSIZE
 			                           : TCPCHAT_EPROTO;
@@ -119,6 +126,7 @@ static int decode_all(struct conn *c, struct conn_shared *sh, char *buf,
 		}
 		if (k == 0) {
 			if (avail >= max_frame || dc.need > max_frame) {
+				keep_head(res, buf + pos, avail);
 				res->error = "frame larger than the limit";
 				rc = TCPCHAT_EMSGSIZE;
 			} else if (dc.need > avail) {
@@ -204,6 +212,7 @@ int conn__read(struct conn *c, struct conn_shared *sh, size_t max_frame,
 {
 	res->bytes = 0;
 	res->error = NULL;
+	res->head_len = 0;
 	int rc = shared_size(sh, max_frame);
 	if (rc)
 		return rc;
@@ -248,6 +257,7 @@ int conn__resume(struct conn *c, struct conn_shared *sh, size_t max_frame,
 {
 	res->bytes = 0;
 	res->error = NULL;
+	res->head_len = 0;
 	if (!c->rlen)
 		return 0;
 	size_t have = c->rlen;

@@ -83,6 +83,9 @@ typedef int (*conn_msg_fn)(void *ctx, tcpchat_msg *msg);
 struct conn_read_result {
 	size_t bytes;      /* bytes read */
 	const char *error; /* reason on EPROTO/EMSGSIZE */
+	/* on EPROTO/EMSGSIZE: the first bytes of the frame that failed */
+	uint32_t head_len;
+	char head[24];
 };
 
 /* Reads what is available (a bounded amount), decoding and handing each

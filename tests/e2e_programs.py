@@ -144,8 +144,8 @@ def start_server(*extra):
                 "--log-level", "debug", *extra])
     ports = []
     for _ in range(3):
-        m = srv.wait_line(r"port (\d+)")
-        ports.append(int(m.group(1)) if m else 0)
+        m = srv.wait_line(r"listening on \S+:(\d+) .*?(?:port (\d+))?$")
+        ports.append(int(m.group(2) or m.group(1)) if m else 0)
     return srv, ports[0], ports[1], ports[2]
 
 
@@ -257,10 +257,10 @@ def watcher(srv_addr, name, *extra):
     (and confirmed the joins of its --room options)."""
     w = Proc([CLIENT, "--server", srv_addr, "--name", name, "--listen-only",
               *extra])
-    ok = w.wait_line(r"^\* connected as ", which="out") is not None
+    ok = w.wait_line(r"^=== connected to \S+ as ", which="out") is not None
     rooms = [extra[i + 1] for i, a in enumerate(extra) if a == "--room"]
     for room in rooms:
-        ok = ok and w.wait_line(rf"^\* {name} joined {re.escape(room)}$",
+        ok = ok and w.wait_line(rf"^--> {name} joined {re.escape(room)}$",
                                 which="out") is not None
     check(f"{name} is connected and in {rooms or 'the default room'}", ok)
     return w
@@ -269,7 +269,7 @@ def watcher(srv_addr, name, *extra):
 def stop_watcher(w, name):
     w.p.send_signal(signal.SIGINT)
     code, out, err = w.finish()
-    check(f"{name} exits 0 on SIGINT", code == 0, f"{code} {err}")
+    check(f"{name} exits 130 on SIGINT", code == 130, f"{code} {err}")
     return out
 
 
@@ -303,7 +303,7 @@ def test_prompt(addr, opsw):
           expect(rb"#lobby > $"))
     os.write(master, b"/join #ops\r")
     check("tty: after /join the prompt shows the new room",
-          expect(rb"(?s)\* tty joined #ops\r?\n.*#ops > $"))
+          expect(rb"(?s)--> tty joined #ops\r*\n.*#ops > $"))
     os.write(master, b"typed in ops\r")
     check("tty: a typed line goes to the current room",
           opsw.wait_line(r"^\[#ops\] tty: typed in ops$", which="out")
@@ -333,7 +333,7 @@ def test_rooms():
     code, out, err = script(addr, "sam", "hello dev\n", "--room", "#dev")
     check("--room: piped client exits 0", code == 0, f"{code} {err}")
     check("--room: the client shows its own join",
-          "* sam joined #dev" in out, str(out))
+          "--> sam joined #dev" in out, str(out))
     check("--room: the line reaches the room, with its prefix",
           carl.wait_line(r"^\[#dev\] sam: hello dev$", which="out") is not None)
     code, out, err = script(addr, "pat", "private hi\n", "--to", "carl")
@@ -366,28 +366,28 @@ def test_rooms():
     code, out, err = script(addr, "cmd", cmds)
     check("commands: the client exits 0", code == 0, f"{code} {err}")
     check("commands: /join without a room is refused locally",
-          "! usage: /join #room" in out, str(out))
-    check("commands: /join confirmation", "* cmd joined #ops" in out, str(out))
+          "-!- usage: /join #room" in out, str(out))
+    check("commands: /join confirmation", "--> cmd joined #ops" in out, str(out))
     check("commands: /topic is shown to the setter",
-          "* topic #ops by cmd: ship it" in out, str(out))
+          "=== topic #ops by cmd: ship it" in out, str(out))
     check("commands: /who #ops lists the members in join order",
-          "* 2 in #ops: opsw cmd" in out, str(out))
+          "=== 2 in #ops: opsw cmd" in out, str(out))
     check("commands: /rooms lists the room with its topic and ends",
-          "* #ops 2: ship it" in out and "* #lobby 4" in out
-          and any(re.fullmatch(r"\* \d+ rooms", l) for l in out), str(out))
+          "=== #ops 2: ship it" in out and "=== #lobby 4" in out
+          and any(re.fullmatch(r"=== \d+ rooms", l) for l in out), str(out))
     check("commands: the echo of /msg", "-> *opsw* just you" in out, str(out))
     check("commands: /msg to nobody is an error line, the client stays",
-          any(l.startswith("! ") and "usage" not in l for l in out)
-          and "* cmd left #ops (part: see you)" in out, str(out))
+          any(l.startswith("-!- ") and "usage" not in l for l in out)
+          and "<-- cmd left #ops (part: see you)" in out, str(out))
     check("commands: the part is shown",
-          "* cmd left #ops (part: see you)" in out, str(out))
+          "<-- cmd left #ops (part: see you)" in out, str(out))
     for pattern, what in (
-            (r"^\* cmd joined #ops$", "the join"),
-            (r"^\* topic #ops by cmd: ship it$", "the topic"),
+            (r"^--> cmd joined #ops$", "the join"),
+            (r"^=== topic #ops by cmd: ship it$", "the topic"),
             (r"^\[#ops\] cmd: hello ops$", "the room line"),
             (r"^cmd: hello lobby$", "the #lobby line, without a prefix"),
             (r"^\*cmd\* just you$", "the private message"),
-            (r"^\* cmd left #ops \(part: see you\)$", "the part"),
+            (r"^<-- cmd left #ops \(part: see you\)$", "the part"),
             (r"^cmd: in the lobby again$", "the plain line after the part")):
         check(f"commands: the room member sees {what}",
               opsw.wait_line(pattern, which="out") is not None)

@@ -47,14 +47,14 @@ typedef struct tcpchat_client tcpchat_client;
 enum tcpchat_client_option {
 	TCPCHAT_COPT_CONNECT_TIMEOUT = 1, /* [10000] ms for TCP connect and
 	                                     handshake together */
-	TCPCHAT_COPT_MAX_FRAME = 2,       /* [1048576] bytes per incoming frame */
-	TCPCHAT_COPT_QUEUE_FRAMES = 3,    /* [4096] queued outgoing frames */
-	TCPCHAT_COPT_QUEUE_BYTES = 4,     /* [4194304] queued outgoing bytes */
-	TCPCHAT_COPT_PING_INTERVAL = 5,   /* [30000] ms of silence from the
+	TCPCHAT_COPT_MAX_FRAME = 2,     /* [1048576] bytes per incoming frame */
+	TCPCHAT_COPT_QUEUE_FRAMES = 3,  /* [4096] queued outgoing frames */
+	TCPCHAT_COPT_QUEUE_BYTES = 4,   /* [4194304] queued outgoing bytes */
+	TCPCHAT_COPT_PING_INTERVAL = 5, /* [30000] ms of silence from the
 	                                     server before a PING; twice that
 	                                     closes the connection; 0: none */
-	TCPCHAT_COPT_LOG_LEVEL = 6,       /* [TCPCHAT_LOG_INFO] */
-	TCPCHAT_COPT_STOP_TIMEOUT = 7     /* [2000] ms to flush on stop */
+	TCPCHAT_COPT_LOG_LEVEL = 6,     /* [TCPCHAT_LOG_INFO] */
+	TCPCHAT_COPT_STOP_TIMEOUT = 7   /* [2000] ms to flush on stop */
 };
 
 /* Sets an integer option.  Returns 0 or TCPCHAT_EINVAL.  Loop thread
@@ -213,23 +213,21 @@ TCPCHAT_API int tcpchat_client_who(tcpchat_client *cli);
  * Already a member: the server confirms again and it becomes the current
  * room.  The confirmation is a JOIN MESSAGE whose sender is our own name.
  * Thread-safe. */
-TCPCHAT_API int tcpchat_client_room_join(tcpchat_client *cli,
-                                         const char *room);
+TCPCHAT_API int tcpchat_client_room_join(tcpchat_client *cli, const char *room);
 
 /* Leaves room, or with room NULL the current room; reason (NULL or ""
  * for none) is chat text that the members see.  The confirmation is a
  * LEAVE MESSAGE with our own name as sender, the room and code
  * TCPCHAT_REASON_PART; a room we are not in gets ERROR NOTMEMBER.
  * Thread-safe. */
-TCPCHAT_API int tcpchat_client_room_part(tcpchat_client *cli,
-                                         const char *room, const char *reason);
+TCPCHAT_API int tcpchat_client_room_part(tcpchat_client *cli, const char *room,
+                                         const char *reason);
 
 /* Sends text[0..len) to room, which we must be in (else ERROR
  * NOTMEMBER); the current room does not change.  As for
  * tcpchat_client_send(), the server does not echo it back.  Thread-safe. */
-TCPCHAT_API int tcpchat_client_send_room(tcpchat_client *cli,
-                                         const char *room, const char *text,
-                                         size_t len);
+TCPCHAT_API int tcpchat_client_send_room(tcpchat_client *cli, const char *room,
+                                         const char *text, size_t len);
 
 /* Sends text[0..len) privately to the user called name (NUL-terminated).
  * Only that user receives it; we receive a copy with TCPCHAT_MSGF_ECHO
@@ -238,6 +236,22 @@ TCPCHAT_API int tcpchat_client_send_room(tcpchat_client *cli,
 TCPCHAT_API int tcpchat_client_send_private(tcpchat_client *cli,
                                             const char *name, const char *text,
                                             size_t len);
+
+/* How much of text[0..len) fits in one message: the length of its
+ * longest prefix that ends on a UTF-8 character boundary and whose TEXT
+ * frame, encoded with this client's codec, is within the server's frame
+ * limit from its WELCOME (before the WELCOME: within MAX_FRAME).  The
+ * message goes to room when room is set, else to the user name when name
+ * is set, else to the current room (both set: invalid).  A program
+ * splits a long text with it, cutting where it returns, instead of
+ * getting TCPCHAT_EMSGSIZE.  Returns len when all of it fits, 0 when not
+ * even its first character does or an argument is invalid (NULL cli or
+ * text, len 0, a bad room or name).  text is not checked otherwise (see
+ * tcpchat_client_send()).  Thread-safe; encodes up to about
+ * log2(len) + 1 times. */
+TCPCHAT_API size_t tcpchat_client_text_fit(tcpchat_client *cli,
+                                           const char *room, const char *name,
+                                           const char *text, size_t len);
 
 /* Asks for the room list: ROOMS MESSAGE events, one per room, then one
  * without room that ends the list (see "Received messages").
@@ -248,14 +262,13 @@ TCPCHAT_API int tcpchat_client_rooms(tcpchat_client *cli);
  * MESSAGE with msg->room set, msg->code the number of members and
  * msg->body their names in join order.  tcpchat_client_who() asks about
  * the whole server.  Thread-safe. */
-TCPCHAT_API int tcpchat_client_who_room(tcpchat_client *cli,
-                                        const char *room);
+TCPCHAT_API int tcpchat_client_who_room(tcpchat_client *cli, const char *room);
 
 /* Sets the topic of room (we must be in it) to topic, NUL-terminated
  * chat text of at most TCPCHAT_TOPIC_MAX bytes; NULL or "" clears it.
  * Every member, us included, gets a TOPIC MESSAGE.  Thread-safe. */
-TCPCHAT_API int tcpchat_client_set_topic(tcpchat_client *cli,
-                                         const char *room, const char *topic);
+TCPCHAT_API int tcpchat_client_set_topic(tcpchat_client *cli, const char *room,
+                                         const char *topic);
 
 /* The client's own view of the rooms it is in, kept by the library from
  * the WELCOME (the default room), its own JOIN and LEAVE confirmations
@@ -351,7 +364,7 @@ typedef struct tcpchat_server_info {
 	uint64_t queue_frames; /* its output queue for us; 0: not said */
 	uint64_t queue_bytes;
 	/* ---- since protocol 2 ---- */
-	uint32_t protocol;     /* the protocol version the WELCOME
+	uint32_t protocol; /* the protocol version the WELCOME
 	                          negotiated: 1 or 2 */
 	char default_room[TCPCHAT_ROOM_MAX + 1]; /* the server's default
 	                          room, NUL-terminated; "" when it has none

@@ -281,6 +281,54 @@ TCPCHAT_API int tcpchat_client_send_private(tcpchat_client *cli,
 	return cli__post(cli, &m, CC_V2, NULL);
 }
 
+/* 1 when m with body text[0..cut(n)) encodes within limit; n == 0 always
+ * fits. */
+static int prefix_fits(tcpchat_client *cli, tcpchat_msg *m, const char *text,
+                       size_t len, size_t n, uint64_t limit, tcpchat_buf *b)
+{
+	n = util__utf8_cut(text, len, n);
+	if (n == 0)
+		return 1;
+	m->body.ptr = text;
+	m->body.len = n;
+	b->len = 0;
+	return cli->codec->encode(cli->codec->codec_data, m, 0, b) == 0 &&
+	       b->len <= limit;
+}
+
+TCPCHAT_API size_t tcpchat_client_text_fit(tcpchat_client *cli,
+                                           const char *room, const char *name,
+                                           const char *text, size_t len)
+{
+	if (!cli || !text || !len || (room && name) ||
+	    (room && room_arg(room)) ||
+	    (name && tcpchat_name_check(name, strlen(name))))
+		return 0;
+	uint64_t limit = atomic_load(&cli->srv_max_frame);
+	size_t cap = (size_t)atomic_load(&cli->max_frame_pub);
+	if (!limit)
+		limit = cap;
+	tcpchat_msg m = {.type = TCPCHAT_MSG_TEXT};
+	m.room = str_of(room);
+	m.target = str_of(name);
+	tcpchat_buf b = {0};
+	/* The largest n whose prefix fits: encoded sizes grow with n. */
+	size_t lo = 0, hi = TC_MIN(len, cap);
+	if (prefix_fits(cli, &m, text, len, hi, limit, &b)) {
+		lo = hi;
+	} else {
+		while (hi - lo > 1) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (prefix_fits(cli, &m, text, len, mid, limit, &b))
+				lo = mid;
+			else
+				hi = mid;
+		}
+	}
+	tcpchat_buf_free(&b);
+	return util__utf8_cut(text, len, lo);
+}
+
 TCPCHAT_API int tcpchat_client_rooms(tcpchat_client *cli)
 {
 	if (!cli)

@@ -142,9 +142,29 @@ void cli__on_timer(struct loop_timer *t)
 	case C_CONNECTING:
 	case C_HANDSHAKE:
 		if (cli->deadline && now >= cli->deadline) {
+			char why[200], after[32];
+			long long ms = cli->connect_timeout;
+			if (ms % 1000 == 0)
+				snprintf(after, sizeof after, "%lld s",
+				         ms / 1000);
+			else
+				snprintf(after, sizeof after, "%lld ms", ms);
+			if (cli->state == C_CONNECTING)
+				snprintf(why, sizeof why,
+				         "no answer to the TCP connect within "
+				         "%s",
+				         after);
+			else
+				snprintf(why, sizeof why,
+				         "the server accepted the connection "
+				         "but did not answer the handshake "
+				         "within %s (does it speak the %s "
+				         "codec?)",
+				         after,
+				         cli->codec->name ? cli->codec->name
+				                          : "chosen");
 			cli__finish(cli, TCPCHAT_ETIMEDOUT,
-			            TCPCHAT_REASON_TIMEOUT,
-			            "timed out connecting to the server");
+			            TCPCHAT_REASON_TIMEOUT, why);
 			return;
 		}
 		break;
@@ -264,7 +284,8 @@ static int on_handshake_msg(tcpchat_client *cli, tcpchat_msg *m)
 		return 0;
 	default:
 		cli__finish(cli, TCPCHAT_EPROTO, TCPCHAT_REASON_ERROR,
-		            "server did not answer the handshake");
+		            "the server answered the handshake with a "
+		            "message that is not a WELCOME");
 		return 1;
 	}
 }
@@ -305,6 +326,49 @@ static int on_msg(void *ctx, tcpchat_msg *m)
 
 static int connect_next(tcpchat_client *cli);
 
+/* Writes bytes[0..n) as a C string literal's contents into out: printable
+ * ASCII as it is, the rest escaped ("\\n", "\\xNN"); a cut is marked
+ * with "...". */
+static void quote_bytes(char *out, size_t size, const char *bytes, size_t n,
+                        int more)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n && o + 8 < size; i++) {
+		unsigned char c = (unsigned char)bytes[i];
+		int w;
+		if (c == '\n')
+			w = snprintf(out + o, size - o, "\\n");
+		else if (c == '\r')
+			w = snprintf(out + o, size - o, "\\r");
+		else if (c == '"' || c == '\\')
+			w = snprintf(out + o, size - o, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7F)
+			w = snprintf(out + o, size - o, "\\x%02X", c);
+		else
+			w = snprintf(out + o, size - o, "%c", c);
+		o += (size_t)w;
+		if (i + 1 == n && more)
+			o += (size_t)snprintf(out + o, size - o, "...");
+	}
+	out[o < size ? o : size - 1] = '\0';
+}
+
+/* Before the WELCOME, the server sent bytes that are not a frame of our
+ * codec: it speaks another codec, or another protocol altogether. */
+static void finish_foreign(tcpchat_client *cli, const char *head, size_t n,
+                           size_t total)
+{
+	char shown[4 * sizeof((struct conn_read_result *)0)->head + 8];
+	char why[320];
+	quote_bytes(shown, sizeof shown, head, n, total > n);
+	snprintf(why, sizeof why,
+	         "the server does not speak the %s codec: it sent \"%s\"%s",
+	         cli->codec->name ? cli->codec->name : "chosen", shown,
+	         n >= 5 && !memcmp(head, "HTTP/", 5) ? " (an HTTP server)"
+	                                             : "");
+	cli__finish(cli, TCPCHAT_EPROTO, TCPCHAT_REASON_ERROR, why);
+}
+
 static void connected_check(tcpchat_client *cli)
 {
 	int rc = cli->c.tp.ops->connected(&cli->c.tp);
@@ -324,9 +388,20 @@ static void connected_check(tcpchat_client *cli)
 		err = errno;
 	}
 	char why[160];
-	snprintf(why, sizeof why, "connect: %s", strerror(err));
+	snprintf(why, sizeof why, "%s", strerror(err));
 	errno = err;
 	cli__finish(cli, TCPCHAT_ESYS, TCPCHAT_REASON_ERROR, why);
+}
+
+/* The server closed the connection before answering the handshake. */
+static void finish_silent(tcpchat_client *cli)
+{
+	char why[160];
+	snprintf(why, sizeof why,
+	         "the server closed the connection during the handshake "
+	         "(does it speak the %s codec?)",
+	         cli->codec->name ? cli->codec->name : "chosen");
+	cli__finish(cli, TCPCHAT_ECLOSED, TCPCHAT_REASON_CLOSED, why);
 }
 
 static void on_read(tcpchat_client *cli)
@@ -339,9 +414,19 @@ static void on_read(tcpchat_client *cli)
 	if (rc == TCPCHAT_ECLOSED) {
 		if (cli->state == C_CLOSING)
 			cli__finish(cli, 0, TCPCHAT_REASON_QUIT, "goodbye");
+		else if (cli->state == C_HANDSHAKE && cli->c.rlen)
+			finish_foreign(cli, cli->c.rbuf,
+			               TC_MIN(cli->c.rlen, sizeof res.head),
+			               cli->c.rlen);
+		else if (cli->state == C_HANDSHAKE && !cli->last_error)
+			finish_silent(cli);
 		else
 			finish_remote(cli, TCPCHAT_ECLOSED,
 			              "connection closed by the server");
+	} else if ((rc == TCPCHAT_EPROTO || rc == TCPCHAT_EMSGSIZE) &&
+	           cli->state == C_HANDSHAKE) {
+		finish_foreign(cli, res.head, res.head_len,
+		               res.head_len + 1); /* more may follow */
 	} else if (rc == TCPCHAT_EPROTO || rc == TCPCHAT_EMSGSIZE) {
 		cli__finish(cli, rc, TCPCHAT_REASON_ERROR, res.error);
 	} else {
