@@ -125,7 +125,7 @@ static int drop_due(uint64_t conn_id, uint64_t dropped)
 	struct drop_note *n = *p;
 	if (dropped < n->report_at)
 		return 0;
-	while (n->report_at <= dropped)
+	while (n->report_at <= dropped && n->report_at != UINT64_MAX)
 		n->report_at = n->report_at > UINT64_MAX / 10
 		                       ? UINT64_MAX
 		                       : n->report_at * 10;
