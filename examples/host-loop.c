@@ -3,6 +3,7 @@
  * Each line typed on stdin is broadcast as a server notice; end of input
  * stops the server.  No thread is created: the library's work is done by
  * tcpchat_server_step() whenever its fd is readable or its timer is due. */
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,10 +16,12 @@ int main(int argc, char **argv)
 	tcpchat_server *srv;
 	if (tcpchat_server_new(&srv) != 0)
 		return 1;
-	int rc = tcpchat_server_listen(srv, argc > 1 ? argv[1] : "127.0.0.1:0",
-	                               tcpchat_codec_line());
+	const char *addr = argc > 1 ? argv[1] : "127.0.0.1:0";
+	int rc = tcpchat_server_listen(srv, addr, tcpchat_codec_line());
 	if (rc) {
-		fprintf(stderr, "host-loop: %s\n", tcpchat_strerror(rc));
+		fprintf(stderr, "host-loop: cannot listen on %s: %s\n", addr,
+		        rc == TCPCHAT_ESYS ? strerror(errno)
+		                           : tcpchat_strerror(rc));
 		tcpchat_server_destroy(srv);
 		return 1;
 	}

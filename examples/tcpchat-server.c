@@ -24,10 +24,11 @@
 enum { OPT_USER_ROOMS = 256, OPT_MAX_ROOMS, OPT_ANNOUNCE_MAX, OPT_BATCH_US };
 
 static int log_level = TCPCHAT_LOG_INFO;
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
-static void say(const char *level, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-static void say(const char *level, const char *fmt, ...)
+static void vsay(const char *label, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
+static void vsay(const char *label, const char *fmt, va_list ap)
 {
 	char stamp[32];
 	struct timespec ts;
@@ -36,13 +37,35 @@ static void say(const char *level, const char *fmt, ...)
 	localtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
 	flockfile(stderr);
-	fprintf(stderr, "%s.%03ld %-5s ", stamp, ts.tv_nsec / 1000000, level);
-	va_list ap;
-	va_start(ap, fmt);
+	fprintf(stderr, "%s.%03ld %-5s ", stamp, ts.tv_nsec / 1000000, label);
 	vfprintf(stderr, fmt, ap);
-	va_end(ap);
 	fputc('\n', stderr);
 	funlockfile(stderr);
+}
+
+/* A line printed whatever the log level: start-up, shutdown, stats. */
+static void say(const char *label, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static void say(const char *label, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsay(label, fmt, ap);
+	va_end(ap);
+}
+
+/* A line of a level (enum tcpchat_log_level), printed when --log-level
+ * lets it through. */
+static void log_at(int level, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static void log_at(int level, const char *fmt, ...)
+{
+	if (level < TCPCHAT_LOG_ERROR || level > log_level)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsay(level_names[level], fmt, ap);
+	va_end(ap);
 }
 
 static const char *peer_str(const struct sockaddr *sa, char *buf, size_t n)
@@ -65,108 +88,219 @@ static const char *peer_str(const struct sockaddr *sa, char *buf, size_t n)
 	return buf;
 }
 
+/* Slow readers: per connection, the number of dropped messages at which
+ * it is reported next (1, 10, 100, ...), so that one reader who stays
+ * behind does not flood the log.  A DROP event carries the total so far,
+ * which may jump past a power of ten.  Loop thread only. */
+#define DROP_BUCKETS 256
+
+struct drop_note {
+	struct drop_note *next;
+	uint64_t conn_id;
+	uint64_t report_at;
+};
+
+static struct drop_note *drop_notes[DROP_BUCKETS];
+
+static struct drop_note **drop_find(uint64_t conn_id)
+{
+	struct drop_note **p = &drop_notes[conn_id % DROP_BUCKETS];
+	while (*p && (*p)->conn_id != conn_id)
+		p = &(*p)->next;
+	return p;
+}
+
+/* Returns 1 when a DROP event with this total is to be reported. */
+static int drop_due(uint64_t conn_id, uint64_t dropped)
+{
+	struct drop_note **p = drop_find(conn_id);
+	if (!*p) {
+		struct drop_note *n = calloc(1, sizeof *n);
+		if (!n)
+			return 0;
+		n->conn_id = conn_id;
+		n->report_at = 1;
+		*p = n;
+	}
+	struct drop_note *n = *p;
+	if (dropped < n->report_at)
+		return 0;
+	while (n->report_at <= dropped && n->report_at != UINT64_MAX)
+		n->report_at = n->report_at > UINT64_MAX / 10
+		                       ? UINT64_MAX
+		                       : n->report_at * 10;
+	return 1;
+}
+
+static void drop_forget(uint64_t conn_id)
+{
+	struct drop_note **p = drop_find(conn_id);
+	struct drop_note *n = *p;
+	if (n) {
+		*p = n->next;
+		free(n);
+	}
+}
+
+static void drop_forget_all(void)
+{
+	for (size_t i = 0; i < DROP_BUCKETS; i++)
+		while (drop_notes[i])
+			drop_forget(drop_notes[i]->conn_id);
+}
+
+/* The level of the line about a closed connection: warn for what an
+ * operator should look at (a slow reader cut off, the server out of
+ * memory), info for the rest (quits, timeouts, a refused or taken name,
+ * a peer's protocol error). */
+static int close_level(const tcpchat_server_event *ev)
+{
+	if (ev->reason == TCPCHAT_REASON_SLOW || ev->error == TCPCHAT_ENOMEM)
+		return TCPCHAT_LOG_WARN;
+	return TCPCHAT_LOG_INFO;
+}
+
+/* Accepted connections, room joins and parts are not printed here: the
+ * library logs them at debug with more detail (LOG events). */
 static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
 {
 	char peer[64];
 	(void)srv;
 	(void)ud;
 	switch (ev->type) {
-	case TCPCHAT_SEV_CONNECT:
-		if (log_level >= TCPCHAT_LOG_INFO)
-			say("info", "conn %llu: connection from %s (%s)",
-			    (unsigned long long)ev->conn_id,
-			    peer_str(ev->peer, peer, sizeof peer), ev->codec);
-		break;
 	case TCPCHAT_SEV_JOIN:
-		if (log_level < TCPCHAT_LOG_INFO)
-			break;
-		say("info", "conn %llu: %.*s joined from %s (%s)",
-		    (unsigned long long)ev->conn_id, (int)ev->name.len,
-		    ev->name.ptr, peer_str(ev->peer, peer, sizeof peer),
-		    ev->codec);
+		log_at(TCPCHAT_LOG_INFO, "conn %llu: %.*s joined from %s (%s)",
+		       (unsigned long long)ev->conn_id, (int)ev->name.len,
+		       ev->name.ptr, peer_str(ev->peer, peer, sizeof peer),
+		       ev->codec);
 		break;
 	case TCPCHAT_SEV_LEAVE:
-		if (log_level < TCPCHAT_LOG_INFO)
-			break;
-		say("info", "conn %llu: %.*s left (%s%s%s)",
-		    (unsigned long long)ev->conn_id, (int)ev->name.len,
-		    ev->name.ptr, tcpchat_reason_name(ev->reason),
-		    ev->error ? ": " : "",
-		    ev->error ? (ev->text ? ev->text : "") : "");
+		drop_forget(ev->conn_id);
+		log_at(close_level(ev), "conn %llu: %.*s left (%s%s%s)",
+		       (unsigned long long)ev->conn_id, (int)ev->name.len,
+		       ev->name.ptr, tcpchat_reason_name(ev->reason),
+		       ev->error ? ": " : "",
+		       ev->error ? (ev->text ? ev->text : "") : "");
 		break;
 	case TCPCHAT_SEV_DISCONNECT:
-		if (log_level < (ev->reason == TCPCHAT_REASON_ERROR
-		                         ? TCPCHAT_LOG_WARN
-		                         : TCPCHAT_LOG_INFO))
-			break;
-		say(ev->reason == TCPCHAT_REASON_ERROR ? "warn" : "info",
-		    "conn %llu: %s closed before joining (%s: %s)",
-		    (unsigned long long)ev->conn_id,
-		    peer_str(ev->peer, peer, sizeof peer),
-		    tcpchat_reason_name(ev->reason),
-		    ev->text ? ev->text : tcpchat_strerror(ev->error));
+		drop_forget(ev->conn_id);
+		log_at(close_level(ev),
+		       "conn %llu: %s closed before joining (%s: %s)",
+		       (unsigned long long)ev->conn_id,
+		       peer_str(ev->peer, peer, sizeof peer),
+		       tcpchat_reason_name(ev->reason),
+		       ev->text ? ev->text : tcpchat_strerror(ev->error));
 		break;
 	case TCPCHAT_SEV_DROP:
-		if (log_level < TCPCHAT_LOG_WARN)
-			break;
-		/* 1, 10, 100, ... so a stuck reader does not flood the log */
-		for (uint64_t p = 1; p <= ev->dropped && p; p *= 10)
-			if (ev->dropped == p)
-				say("warn",
-				    "%.*s reads too slowly: %llu "
-				    "message(s) dropped",
-				    (int)ev->name.len, ev->name.ptr,
-				    (unsigned long long)ev->dropped);
-		break;
-	case TCPCHAT_SEV_ROOM_JOINED:
-	case TCPCHAT_SEV_ROOM_PART:
-		if (log_level < TCPCHAT_LOG_DEBUG)
-			break;
-		say("debug", "conn %llu: %.*s %s %.*s%s%s%s",
-		    (unsigned long long)ev->conn_id, (int)ev->name.len,
-		    ev->name.ptr,
-		    ev->type == TCPCHAT_SEV_ROOM_JOINED ? "joined" : "left",
-		    (int)ev->room.len, ev->room.ptr,
-		    ev->type == TCPCHAT_SEV_ROOM_PART ? " (" : "",
-		    ev->type == TCPCHAT_SEV_ROOM_PART
-		            ? tcpchat_reason_name(ev->reason)
-		            : "",
-		    ev->type == TCPCHAT_SEV_ROOM_PART ? ")" : "");
+		if (log_level >= TCPCHAT_LOG_WARN &&
+		    drop_due(ev->conn_id, ev->dropped))
+			log_at(TCPCHAT_LOG_WARN,
+			       "conn %llu: %.*s reads too slowly: %llu "
+			       "message(s) dropped",
+			       (unsigned long long)ev->conn_id,
+			       (int)ev->name.len, ev->name.ptr,
+			       (unsigned long long)ev->dropped);
 		break;
 	case TCPCHAT_SEV_TOPIC:
-		if (log_level >= TCPCHAT_LOG_INFO)
-			say("info", "%.*s set the topic of %.*s",
-			    (int)ev->name.len, ev->name.ptr, (int)ev->room.len,
-			    ev->room.ptr);
+		log_at(TCPCHAT_LOG_INFO,
+		       "conn %llu: %.*s sets the topic of %.*s",
+		       (unsigned long long)ev->conn_id, (int)ev->name.len,
+		       ev->name.ptr, (int)ev->room.len, ev->room.ptr);
 		break;
-	case TCPCHAT_SEV_LOG: {
-		static const char *const names[] = {"error", "warn", "info",
-		                                    "debug"};
-		say(names[ev->level & 3], "%s", ev->text);
+	case TCPCHAT_SEV_LOG:
+		/* The library filters by TCPCHAT_SOPT_LOG_LEVEL already. */
+		log_at(ev->level, "%s", ev->text);
 		break;
-	}
 	default:
 		break;
 	}
 	return 0;
 }
 
-static void print_stats(tcpchat_server *srv)
+/* Statistics lines: counters since start, and rates over the interval
+ * since the previous line, from two snapshots and a monotonic clock.
+ * Main thread only. */
+struct stats_clock {
+	struct timespec start, last;
+	tcpchat_server_stats prev;
+};
+
+static double seconds_between(const struct timespec *a,
+                              const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) +
+	       (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void stats_snapshot(tcpchat_server *srv, tcpchat_server_stats *s)
+{
+	memset(s, 0, sizeof *s);
+	s->size = sizeof *s;
+	tcpchat_server_stats_get(srv, s);
+}
+
+static void stats_clock_start(struct stats_clock *sc, tcpchat_server *srv)
+{
+	clock_gettime(CLOCK_MONOTONIC, &sc->start);
+	sc->last = sc->start;
+	stats_snapshot(srv, &sc->prev);
+}
+
+/* "45s", "2m05s", "1h02m03s", "3d01h02m03s" */
+static const char *uptime_str(double secs, char *buf, size_t n)
+{
+	unsigned long long t = secs > 0 ? (unsigned long long)secs : 0;
+	unsigned long long d = t / 86400, h = t / 3600 % 24, m = t / 60 % 60,
+	                   s = t % 60;
+	if (d)
+		snprintf(buf, n, "%llud%02lluh%02llum%02llus", d, h, m, s);
+	else if (h)
+		snprintf(buf, n, "%lluh%02llum%02llus", h, m, s);
+	else if (m)
+		snprintf(buf, n, "%llum%02llus", m, s);
+	else
+		snprintf(buf, n, "%llus", s);
+	return buf;
+}
+
+static unsigned long long delta(uint64_t now, uint64_t before)
+{
+	return now > before ? (unsigned long long)(now - before) : 0;
+}
+
+static double rate(uint64_t now, uint64_t before, double secs)
+{
+	return secs > 0 ? (double)delta(now, before) / secs : 0.0;
+}
+
+static void print_stats(tcpchat_server *srv, struct stats_clock *sc)
 {
 	tcpchat_server_stats s;
-	memset(&s, 0, sizeof s);
-	s.size = sizeof s;
-	tcpchat_server_stats_get(srv, &s);
+	struct timespec now;
+	char up[48];
+	stats_snapshot(srv, &s);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double dt = seconds_between(&sc->last, &now);
+	const tcpchat_server_stats *p = &sc->prev;
 	say("stats",
-	    "clients=%llu users=%llu accepted=%llu msgs_in=%llu "
-	    "msgs_out=%llu bytes_in=%llu bytes_out=%llu dropped=%llu "
-	    "proto_errors=%llu refused=%llu rooms=%llu private=%llu",
+	    "uptime=%s interval=%.3fs clients=%llu users=%llu accepted=%llu "
+	    "msgs_in=%llu msgs_in_rate=%.1f/s msgs_out=%llu "
+	    "msgs_out_rate=%.1f/s bytes_in=%llu bytes_in_rate=%.1f/s "
+	    "bytes_out=%llu bytes_out_rate=%.1f/s dropped=%llu "
+	    "dropped_new=%llu proto_errors=%llu refused=%llu rooms=%llu "
+	    "private=%llu",
+	    uptime_str(seconds_between(&sc->start, &now), up, sizeof up), dt,
 	    (unsigned long long)s.clients, (unsigned long long)s.users,
 	    (unsigned long long)s.accepted, (unsigned long long)s.msgs_in,
-	    (unsigned long long)s.msgs_out, (unsigned long long)s.bytes_in,
-	    (unsigned long long)s.bytes_out, (unsigned long long)s.dropped,
-	    (unsigned long long)s.proto_errors, (unsigned long long)s.refused,
-	    (unsigned long long)s.rooms, (unsigned long long)s.private_msgs);
+	    rate(s.msgs_in, p->msgs_in, dt), (unsigned long long)s.msgs_out,
+	    rate(s.msgs_out, p->msgs_out, dt), (unsigned long long)s.bytes_in,
+	    rate(s.bytes_in, p->bytes_in, dt), (unsigned long long)s.bytes_out,
+	    rate(s.bytes_out, p->bytes_out, dt), (unsigned long long)s.dropped,
+	    delta(s.dropped, p->dropped), (unsigned long long)s.proto_errors,
+	    (unsigned long long)s.refused, (unsigned long long)s.rooms,
+	    (unsigned long long)s.private_msgs);
+	sc->prev = s;
+	sc->last = now;
 }
 
 static void usage(FILE *out)
@@ -251,6 +385,19 @@ struct listen_spec {
 	const tcpchat_codec *codec;
 	const char *addr;
 };
+
+/* The address a listener is bound to: its HOST as given with the port it
+ * got (port 0 asks the system for a free one); ":PORT" is 0.0.0.0. */
+static const char *bound_str(const char *addr, int port, char *buf, size_t n)
+{
+	const char *colon = strrchr(addr, ':');
+	size_t hostlen = colon ? (size_t)(colon - addr) : strlen(addr);
+	if (hostlen == 0)
+		snprintf(buf, n, "0.0.0.0:%d", port);
+	else
+		snprintf(buf, n, "%.*s:%d", (int)hostlen, addr, port);
+	return buf;
+}
 
 static int parse_listen(const char *arg, struct listen_spec *ls)
 {
@@ -507,8 +654,11 @@ int main(int argc, char **argv)
 			tcpchat_server_destroy(srv);
 			return 1;
 		}
-		say("info", "listening on %s (%s), port %d", listens[i].addr,
-		    listens[i].codec->name, tcpchat_server_port(srv, i));
+		char bound[300];
+		say("info", "listening on %s (%s codec)",
+		    bound_str(listens[i].addr, tcpchat_server_port(srv, i),
+		              bound, sizeof bound),
+		    listens[i].codec->name);
 	}
 	rc = tcpchat_server_start(srv);
 	if (rc) {
@@ -518,8 +668,22 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	struct stats_clock clock;
+	stats_clock_start(&clock, srv);
+	/* Periodic lines keep their schedule whatever SIGUSR1 does. */
+	struct timespec next = clock.start;
+	next.tv_sec += stats_every;
 	for (;;) {
-		struct timespec wait = {stats_every ? stats_every : 3600, 0};
+		struct timespec wait = {3600, 0}, now;
+		if (stats_every) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			double left = seconds_between(&now, &next);
+			if (left < 0)
+				left = 0;
+			wait.tv_sec = (time_t)left;
+			wait.tv_nsec =
+			        (long)((left - (double)wait.tv_sec) * 1e9);
+		}
 		int sig = sigtimedwait(&sigs, NULL, &wait);
 		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
 			say("info", "%s: shutting down",
@@ -528,14 +692,22 @@ int main(int argc, char **argv)
 			                     : "SIGHUP");
 			break;
 		}
-		if (sig == SIGUSR1 ||
-		    (sig < 0 && errno == EAGAIN && stats_every))
-			print_stats(srv);
+		if (sig == SIGUSR1) {
+			print_stats(srv, &clock);
+		} else if (sig < 0 && errno == EAGAIN && stats_every) {
+			print_stats(srv, &clock);
+			next.tv_sec += stats_every;
+			if (seconds_between(&clock.last, &next) <= 0) {
+				next = clock.last; /* fell behind: skip */
+				next.tv_sec += stats_every;
+			}
+		}
 	}
 	tcpchat_server_stop(srv);
 	rc = tcpchat_server_join(srv);
-	print_stats(srv);
+	print_stats(srv, &clock);
 	tcpchat_server_destroy(srv);
+	drop_forget_all();
 	if (rc) {
 		fprintf(stderr, PROG ": %s\n", tcpchat_strerror(rc));
 		return 1;

@@ -230,7 +230,7 @@ static int json_encode(void *codec_data, const tcpchat_msg *msg, unsigned flags,
 		if (str->len > 0 && !str->ptr)
 			return TCPCHAT_EINVAL;
 	}
-	type = tcpchat_msg_type_name((int)msg->type);
+	type = tcpchat_msg_type_name(msg->type);
 
 	start = out->len;
 	if (type) {
@@ -275,7 +275,8 @@ static int jp_type(struct jp *j, tcpchat_msg *out)
 	size_t save = j->spos;
 	tcpchat_str s;
 	uint64_t v;
-	int rc, t;
+	uint32_t t;
+	int rc;
 
 	if (j->p < j->end && (*j->p == '-' || (*j->p >= '0' && *j->p <= '9'))) {
 		rc = json__unsigned(j, JSON_TYPE_MAX, &v);
@@ -299,7 +300,7 @@ static int jp_type(struct jp *j, tcpchat_msg *out)
 
 		if (name && s.len == strlen(name) &&
 		    memcmp(s.ptr, name, s.len) == 0) {
-			out->type = (uint32_t)t;
+			out->type = t;
 			return 0;
 		}
 	}

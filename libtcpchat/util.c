@@ -51,24 +51,24 @@ TCPCHAT_API const char *tcpchat_version(int *num)
 	return TCPCHAT_VERSION_STRING;
 }
 
-TCPCHAT_API const char *tcpchat_reason_name(int reason)
+TCPCHAT_API const char *tcpchat_reason_name(uint32_t reason)
 {
 	static const char *const names[] = {
 	        "unknown", "quit",     "closed", "timeout", "error",
 	        "kicked",  "shutdown", "slow",   "part",
 	};
-	if (reason < 0 || (size_t)reason >= TC_ARRAY_LEN(names))
+	if (reason >= TC_ARRAY_LEN(names))
 		return "unknown";
 	return names[reason];
 }
 
-TCPCHAT_API const char *tcpchat_msg_type_name(int type)
+TCPCHAT_API const char *tcpchat_msg_type_name(uint32_t type)
 {
 	static const char *const names[] = {
 	        NULL,    "hello", "welcome", "text", "join",  "leave",
 	        "error", "ping",  "pong",    "who",  "topic", "rooms",
 	};
-	if (type < 1 || (size_t)type >= TC_ARRAY_LEN(names))
+	if (type >= TC_ARRAY_LEN(names))
 		return NULL;
 	return names[type];
 }

@@ -18,7 +18,7 @@ try:
     end = time.monotonic() + 10
     while port is None and time.monotonic() < end:
         line = srv.stderr.readline()
-        m = re.search(r"port (\d+)", line)
+        m = re.search(r"listening on \S+:(\d+) \(", line)
         if m:
             port = m.group(1)
     if port is None:

@@ -48,7 +48,7 @@ void ru_want(struct tu_peer *p, uint32_t type, const char *sender,
 	for (;;) {
 		int rc = tu_peer_recv(p, m, TU_TIMEOUT);
 		ck_assert_msg(rc == 1, "waiting for a %s from %s in %s: rc %d",
-		              tcpchat_msg_type_name((int)type),
+		              tcpchat_msg_type_name(type),
 		              sender ? sender : "anyone",
 		              room ? room : "any room", rc);
 		if (m->type == type && ru_str_is(m->sender, sender) &&

@@ -118,11 +118,11 @@ static int v1_recv(struct tu_peer *p, struct tu_msg *m, unsigned char *raw,
 	              "a protocol-1 peer got a message of type %u", m->type);
 	ck_assert_msg(m->room_len == 0 && m->target_len == 0,
 	              "a protocol-1 peer got room '%s' target '%s' in a %s",
-	              m->room, m->target, tcpchat_msg_type_name((int)m->type));
+	              m->room, m->target, tcpchat_msg_type_name(m->type));
 	if (m->type != TCPCHAT_MSG_ERROR)
 		ck_assert_msg(m->flags == 0,
 		              "a protocol-1 peer got flags %#x in a %s",
-		              m->flags, tcpchat_msg_type_name((int)m->type));
+		              m->flags, tcpchat_msg_type_name(m->type));
 	if (m->type == TCPCHAT_MSG_JOIN)
 		ck_assert_uint_eq(m->code, 0);
 	return 1;
@@ -136,7 +136,7 @@ static void v1_from(struct tu_peer *p, uint32_t type, const char *sender,
 	for (;;) {
 		int rc = v1_recv(p, m, raw, n);
 		ck_assert_msg(rc == 1, "waiting for a %s: rc %d",
-		              tcpchat_msg_type_name((int)type), rc);
+		              tcpchat_msg_type_name(type), rc);
 		if (m->type == type && (!sender || !strcmp(m->sender, sender)))
 			return;
 	}
@@ -512,7 +512,7 @@ static void raw_want(struct tu_peer *p, uint32_t type, const char *room,
 	for (;;) {
 		int rc = tu_peer_recv_raw(p, m, raw, 2048, n, TU_TIMEOUT);
 		ck_assert_msg(rc == 1, "waiting for a %s: rc %d",
-		              tcpchat_msg_type_name((int)type), rc);
+		              tcpchat_msg_type_name(type), rc);
 		if (m->type == type && (!room || !strcmp(m->room, room)))
 			return;
 	}

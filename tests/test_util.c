@@ -82,11 +82,19 @@ START_TEST(test_names)
 {
 	ck_assert_str_eq(tcpchat_reason_name(TCPCHAT_REASON_QUIT), "quit");
 	ck_assert_str_eq(tcpchat_reason_name(TCPCHAT_REASON_SLOW), "slow");
-	ck_assert_ptr_nonnull(tcpchat_reason_name(-5));
-	ck_assert_ptr_nonnull(tcpchat_reason_name(1000));
+	ck_assert_str_eq(tcpchat_reason_name(TCPCHAT_REASON_PART), "part");
+	ck_assert_str_eq(tcpchat_reason_name(0), "unknown");
+	ck_assert_str_eq(tcpchat_reason_name(TCPCHAT_REASON_PART + 1),
+	                 "unknown");
+	ck_assert_str_eq(tcpchat_reason_name(UINT32_MAX), "unknown");
+	/* an int field (an event's reason) converts; negative is unknown */
+	int reason = -5;
+	ck_assert_str_eq(tcpchat_reason_name(reason), "unknown");
 	ck_assert_str_eq(tcpchat_msg_type_name(TCPCHAT_MSG_TEXT), "text");
 	ck_assert_ptr_null(tcpchat_msg_type_name(0));
 	ck_assert_ptr_null(tcpchat_msg_type_name(TCPCHAT_MSG_TYPE_MAX + 1));
+	ck_assert_ptr_null(tcpchat_msg_type_name(TCPCHAT_MSG_UNKNOWN));
+	ck_assert_ptr_null(tcpchat_msg_type_name(UINT32_MAX));
 	for (int t = 1; t <= TCPCHAT_MSG_TYPE_MAX; t++)
 		ck_assert_ptr_nonnull(tcpchat_msg_type_name(t));
 }

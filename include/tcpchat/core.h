@@ -195,13 +195,21 @@ enum tcpchat_reason {
 	                                (LEAVE with a room) */
 };
 
-/* Fixed lowercase word for a reason ("quit", "timeout", ...); never NULL.
+/* The two functions below name a value that travels on the wire, so they
+ * take uint32_t, the type of the tcpchat_msg field that carries it
+ * (type; code of a LEAVE).  An int such as an event's reason converts
+ * without a cast; a negative one names nothing.  tcpchat_strerror()
+ * takes int: library codes are negative ints (map the code of an ERROR
+ * message with tcpchat_error_from_wire() first). */
+
+/* Fixed lowercase word for a reason ("quit", "timeout", ...), or
+ * "unknown" for a value that is not an enum tcpchat_reason; never NULL.
  * Thread-safe. */
-TCPCHAT_API const char *tcpchat_reason_name(int reason);
+TCPCHAT_API const char *tcpchat_reason_name(uint32_t reason);
 
 /* Fixed lowercase word for a message type ("text", "join", ...), or NULL
- * for an unknown type.  Thread-safe. */
-TCPCHAT_API const char *tcpchat_msg_type_name(int type);
+ * for an unknown type (TCPCHAT_MSG_UNKNOWN included).  Thread-safe. */
+TCPCHAT_API const char *tcpchat_msg_type_name(uint32_t type);
 
 /* One message, as a view.  Received messages are filled by the library and
  * valid only during the callback.  Fields a type does not use are zero.
