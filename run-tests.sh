@@ -3,7 +3,8 @@
 #   1. the default build (gcc), `meson test` - unit, integration, package,
 #      man page and end-to-end program tests;
 #   2. the same tests built with AddressSanitizer + UBSan (clang);
-#   3. the poll(2) backend instead of epoll;
+#   3. the poll(2) backend instead of epoll, and tcpchat-client's own
+#      line editor instead of libedit's;
 #   4. the threaded suites under ThreadSanitizer;
 #   5. the C suites under valgrind's memcheck;
 # after checking the formatting.  Installs what a fresh Debian 12 lacks.
@@ -17,10 +18,12 @@ quick=0
 need=()
 for cmd_pkg in meson:meson ninja:ninja-build pkg-config:pkg-config \
                cc:gcc python3:python3 nm:binutils mandoc:mandoc \
-               clang:clang clang-format:clang-format valgrind:valgrind; do
+               clang:clang clang-format:clang-format valgrind:valgrind \
+               tmux:tmux; do
 	command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || need+=("${cmd_pkg#*:}")
 done
 pkg-config --exists check 2>/dev/null || need+=(check)
+pkg-config --exists libedit 2>/dev/null || need+=(libedit-dev)
 # clang's sanitizer runtimes are only recommended by clang, not required.
 dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || need+=(libclang-rt-14-dev)
 if [ ${#need[@]} -gt 0 ]; then
@@ -52,7 +55,7 @@ echo "run-tests: format check"
 bash scripts/check-format.sh
 
 echo "run-tests: default build"
-setup build
+setup build -Dlibedit=enabled
 meson test -C build --print-errorlogs
 [ $quick -eq 1 ] && exit 0
 
@@ -63,7 +66,8 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C build-asan --print-errorlogs
 
 echo "run-tests: poll(2) backend"
-setup build-poll -Dpoller=poll
+# and tcpchat-client's own line editor instead of libedit's
+setup build-poll -Dpoller=poll -Dlibedit=disabled
 meson test -C build-poll --print-errorlogs
 
 echo "run-tests: ThreadSanitizer (unit suites)"

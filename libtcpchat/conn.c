@@ -241,6 +241,8 @@ int conn__read(struct conn *c, struct conn_shared *sh, size_t max_frame,
 		if ((size_t)n < space)
 			break; /* short read: the transport is drained */
 	}
+	if (rc == TCPCHAT_ECLOSED && have)
+		keep_head(res, buf, have); /* what never made a frame */
 	if (rc >= 0 && have) {
 		int k = keep_partial(c, buf, have);
 		if (k)

@@ -22,6 +22,17 @@ SERVER, CLIENT = sys.argv[1:3]
 DEADLINE = 10.0
 results = {"passed": 0, "failed": 0}
 STAMP = re.compile(r"^\d\d:\d\d ")
+WRAPPER = """
+import signal, subprocess, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+rc = subprocess.call(sys.argv[2:], preexec_fn=lambda: signal.signal(
+    signal.SIGINT, signal.SIG_DFL))
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(rc if rc >= 0 else 128 - rc))
+import os
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(600)
+"""
 
 
 def check(name, cond, detail=""):
@@ -112,13 +123,17 @@ class Term:
         Term.n += 1
         self.sock = f"tcpchat-test-{os.getpid()}"
         self.name = f"t{Term.n}"
-        conf = os.path.join(home, "tmux.conf")
-        with open(conf, "w") as f:
-            f.write("set -g remain-on-exit on\n")  # to read the status
-        subprocess.run(["tmux", "-L", self.sock, "-f", conf,
+        self.status = os.path.join(home, f"status.{self.name}")
+        if os.path.exists(self.status):
+            os.unlink(self.status)
+        # The pane runs a wrapper that writes the client's exit status to
+        # a file; it ignores SIGINT itself and gives the client SIGINT's
+        # default disposition.
+        subprocess.run(["tmux", "-L", self.sock, "-f", "/dev/null",
                         "new-session", "-d", "-s", self.name,
                         "-x", str(width), "-y", "24",
                         "-e", f"HOME={home}", "-e", "LANG=C.UTF-8",
+                        sys.executable, "-c", WRAPPER, self.status,
                         CLIENT, *args], check=True)
         self.width = width
 
@@ -152,11 +167,13 @@ class Term:
         """The client's exit status, once it has exited (None: it has
         not, by the deadline)."""
         def status():
-            out = self.tmux("display-message", "-p", "-t", self.name,
-                            "#{pane_dead} #{pane_dead_status}").split()
-            return out if out and out[0] == "1" else None
+            try:
+                with open(self.status) as f:
+                    return f.read().strip() or None
+            except OSError:
+                return None
         got = wait_for(status)
-        return int(got[1]) if got and len(got) > 1 else None
+        return int(got) if got else None
 
     def kill(self):
         self.tmux("kill-session", "-t", self.name)
@@ -309,7 +326,8 @@ def session(width, srv, home, editor):
 
     # Ctrl-C leaves as /quit does, with the exit status of SIGINT.
     t.keys("C-c")
-    check(f"{tag}: Ctrl-C exits with status 130", t.wait_exit() == 130)
+    check(f"{tag}: Ctrl-C exits with status 130", t.wait_exit() == 130,
+          "\n".join(t.screen()))
     got = bob.expect(rf"^<-- {me} left")
     check(f"{tag}: the others see a quit", got == f"<-- {me} left (quit)", got)
     t.kill()

@@ -276,7 +276,7 @@ static void show_msg(tcpchat_client *cli, const tcpchat_msg *m)
 	case TCPCHAT_MSG_LEAVE:
 		if (!G.quiet)
 			line("<-- %.*s left%s (%s%s%.*s)", S(m->sender), in,
-			     tcpchat_reason_name((int)m->code),
+			     tcpchat_reason_name(m->code),
 			     m->body.len ? ": " : "", S(m->body));
 		break;
 	case TCPCHAT_MSG_WHO:
@@ -369,7 +369,8 @@ static void disconnected(const tcpchat_client_event *ev)
 			                 : "");
 		else
 			snprintf(why, sizeof why, "disconnected (%s): %s",
-			         tcpchat_reason_name(ev->reason), text);
+			         tcpchat_reason_name((uint32_t)ev->reason),
+			         text);
 		/* The main thread prints it once the terminal is restored. */
 		pthread_mutex_lock(&G.out);
 		memcpy(G.bye, why, sizeof G.bye);

@@ -414,15 +414,23 @@ static void on_read(tcpchat_client *cli)
 	if (rc == TCPCHAT_ECLOSED) {
 		if (cli->state == C_CLOSING)
 			cli__finish(cli, 0, TCPCHAT_REASON_QUIT, "goodbye");
-		else if (cli->state == C_HANDSHAKE && cli->c.rlen)
-			finish_foreign(cli, cli->c.rbuf,
-			               TC_MIN(cli->c.rlen, sizeof res.head),
-			               cli->c.rlen);
+		else if (cli->state == C_HANDSHAKE && res.head_len)
+			finish_foreign(cli, res.head, res.head_len,
+			               res.head_len); /* all there was */
 		else if (cli->state == C_HANDSHAKE && !cli->last_error)
 			finish_silent(cli);
 		else
 			finish_remote(cli, TCPCHAT_ECLOSED,
 			              "connection closed by the server");
+	} else if (rc == TCPCHAT_ESYS && errno == ECONNRESET &&
+	           cli->state == C_HANDSHAKE && !cli->last_error) {
+		/* closed without reading our HELLO */
+		if (cli->c.rlen)
+			finish_foreign(cli, cli->c.rbuf,
+			               TC_MIN(cli->c.rlen, sizeof res.head),
+			               cli->c.rlen);
+		else
+			finish_silent(cli);
 	} else if ((rc == TCPCHAT_EPROTO || rc == TCPCHAT_EMSGSIZE) &&
 	           cli->state == C_HANDSHAKE) {
 		finish_foreign(cli, res.head, res.head_len,
