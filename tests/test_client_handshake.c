@@ -112,31 +112,38 @@ static struct ending run_client(int port, const tcpchat_codec *codec,
 	return e;
 }
 
-START_TEST(http_server_is_named)
+/* A peer that says `say` (and closes when close_after) ends a client of
+ * codec with err, reason and exactly text, before any CONNECTED. */
+static void check_end(const char *say, int close_after,
+                      const tcpchat_codec *codec, long long timeout_ms, int err,
+                      int reason, const char *text)
 {
 	struct fake f;
-	fake_start(&f, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
-	           0);
-	struct ending e = run_client(f.port, tcpchat_codec_binary(), 60000);
+	fake_start(&f, say, close_after);
+	struct ending e = run_client(f.port, codec, timeout_ms);
 	fake_stop(&f);
 	ck_assert_int_eq(e.connected, 0);
-	ck_assert_int_eq(e.error, TCPCHAT_EPROTO);
-	ck_assert_int_eq(e.reason, TCPCHAT_REASON_ERROR);
-	ck_assert_str_eq(e.text, "the server does not speak the binary codec: "
-	                         "it sent \"HTTP/1.1 400 Bad Request...\" "
-	                         "(an HTTP server)");
+	ck_assert_int_eq(e.error, err);
+	ck_assert_int_eq(e.reason, reason);
+	ck_assert_str_eq(e.text, text);
+}
+
+START_TEST(http_server_is_named)
+{
+	check_end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", 0,
+	          tcpchat_codec_binary(), 60000, TCPCHAT_EPROTO,
+	          TCPCHAT_REASON_ERROR,
+	          "the server does not speak the binary codec: it sent "
+	          "\"HTTP/1.1 400 Bad Request...\" (an HTTP server)");
 }
 END_TEST
 
 START_TEST(line_greeting_to_a_json_client)
 {
-	struct fake f;
-	fake_start(&f, "=== tcpchat: type your name\n", 0);
-	struct ending e = run_client(f.port, tcpchat_codec_json(), 60000);
-	fake_stop(&f);
-	ck_assert_int_eq(e.error, TCPCHAT_EPROTO);
-	ck_assert_str_eq(e.text, "the server does not speak the json codec: "
-	                         "it sent \"=== tcpchat: type your n...\"");
+	check_end("=== tcpchat: type your name\n", 0, tcpchat_codec_json(),
+	          60000, TCPCHAT_EPROTO, TCPCHAT_REASON_ERROR,
+	          "the server does not speak the json codec: it sent "
+	          "\"=== tcpchat: type your n...\"");
 }
 END_TEST
 
@@ -144,40 +151,28 @@ START_TEST(binary_bytes_to_a_line_client)
 {
 	/* bytes that are no text, then the peer closes: the line decoder
 	 * never sees a newline */
-	struct fake f;
-	fake_start(&f, "\x01\x02\x03\x7f\xff\x06", 1);
-	struct ending e = run_client(f.port, tcpchat_codec_line(), 60000);
-	fake_stop(&f);
-	ck_assert_int_eq(e.error, TCPCHAT_EPROTO);
-	ck_assert_str_eq(e.text, "the server does not speak the line codec: "
-	                         "it sent \"\\x01\\x02\\x03\\x7F\\xFF\\x06\"");
+	check_end("\x01\x02\x03\x7f\xff\x06", 1, tcpchat_codec_line(), 60000,
+	          TCPCHAT_EPROTO, TCPCHAT_REASON_ERROR,
+	          "the server does not speak the line codec: it sent "
+	          "\"\\x01\\x02\\x03\\x7F\\xFF\\x06\"");
 }
 END_TEST
 
 START_TEST(closed_during_the_handshake)
 {
-	struct fake f;
-	fake_start(&f, NULL, 1);
-	struct ending e = run_client(f.port, tcpchat_codec_binary(), 60000);
-	fake_stop(&f);
-	ck_assert_int_eq(e.error, TCPCHAT_ECLOSED);
-	ck_assert_int_eq(e.reason, TCPCHAT_REASON_CLOSED);
-	ck_assert_str_eq(e.text, "the server closed the connection during the "
-	                         "handshake (does it speak the binary codec?)");
+	check_end(NULL, 1, tcpchat_codec_binary(), 60000, TCPCHAT_ECLOSED,
+	          TCPCHAT_REASON_CLOSED,
+	          "the server closed the connection during the handshake "
+	          "(does it speak the binary codec?)");
 }
 END_TEST
 
 START_TEST(silent_peer_times_out)
 {
-	struct fake f;
-	fake_start(&f, NULL, 0);
-	struct ending e = run_client(f.port, tcpchat_codec_binary(), 300);
-	fake_stop(&f);
-	ck_assert_int_eq(e.error, TCPCHAT_ETIMEDOUT);
-	ck_assert_int_eq(e.reason, TCPCHAT_REASON_TIMEOUT);
-	ck_assert_str_eq(e.text, "the server accepted the connection but did "
-	                         "not answer the handshake within 300 ms (does "
-	                         "it speak the binary codec?)");
+	check_end(NULL, 0, tcpchat_codec_binary(), 300, TCPCHAT_ETIMEDOUT,
+	          TCPCHAT_REASON_TIMEOUT,
+	          "the server accepted the connection but did not answer the "
+	          "handshake within 300 ms (does it speak the binary codec?)");
 }
 END_TEST
 
