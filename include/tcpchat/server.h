@@ -312,7 +312,8 @@ TCPCHAT_API int tcpchat_server_step(tcpchat_server *srv);
 
 /* Sends text[0..len) as a TEXT message from the server (empty sender) to
  * every joined user.  The text is copied.  Returns 0 when queued,
- * TCPCHAT_EINVAL (NULL, empty or invalid UTF-8), TCPCHAT_EMSGSIZE (longer
+ * TCPCHAT_EINVAL (NULL, empty, blank - only spaces and tabs -, invalid
+ * UTF-8 or with control characters but TAB), TCPCHAT_EMSGSIZE (longer
  * than MAX_FRAME) or TCPCHAT_ENOMEM.  Thread-safe. */
 TCPCHAT_API int tcpchat_server_broadcast(tcpchat_server *srv, const char *text,
                                          size_t len);

@@ -241,10 +241,11 @@ static void post_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *out,
 
 static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 {
-	if (!util__text_ok(m->body.ptr, m->body.len)) {
-		srv__req_error(srv, sc, m, TCPCHAT_EBADMSG,
-		               "message must be non-empty UTF-8 text without "
-		               "control characters");
+	if (!util__chat_text_ok(m->body.ptr, m->body.len)) {
+		srv__req_error(
+		        srv, sc, m, TCPCHAT_EBADMSG,
+		        "message must be UTF-8 text, not empty or blank, "
+		        "without control characters");
 		return 0;
 	}
 	struct room *r;
@@ -287,7 +288,7 @@ static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 static int on_quit(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m)
 {
 	char why[QUIT_REASON_MAX + 1] = "quit";
-	if (sc->proto >= 2 && util__text_ok(m->body.ptr, m->body.len)) {
+	if (sc->proto >= 2 && util__chat_text_ok(m->body.ptr, m->body.len)) {
 		size_t n = util__utf8_cut(m->body.ptr, m->body.len,
 		                          QUIT_REASON_MAX);
 		memcpy(why, m->body.ptr, n);
