@@ -1627,6 +1627,8 @@ START_TEST(mixed_codecs)
 	struct raw carol;
 	char line[512];
 	raw_connect(&carol, pl);
+	ck_assert_int_gt(raw_line(&carol, line, sizeof line, TU_TIMEOUT), 0);
+	ck_assert_str_eq(line, TU_LINE_GREETING "\n"); /* before a word */
 	raw_write(&carol, "carol\n");
 	ck_assert_int_gt(raw_line(&carol, line, sizeof line, TU_TIMEOUT), 0);
 	ck_assert_str_eq(line, "=== welcome carol\n");

@@ -107,7 +107,9 @@ static void take_one(tcpchat_server *srv, struct listener *l, int fd,
 		                            : tcpchat_strerror(rc));
 		transport__close(&sc->c.tp, 0);
 		free(sc);
+		return;
 	}
+	srv__greet(srv, l, sc);
 }
 
 static void on_listen_io(struct loop_watcher *w, unsigned events)
@@ -195,8 +197,10 @@ void srv__close_listeners(tcpchat_server *srv)
 void srv__free_listeners(tcpchat_server *srv)
 {
 	srv__close_listeners(srv);
-	for (int i = 0; i < srv->nlisteners; i++)
+	for (int i = 0; i < srv->nlisteners; i++) {
+		frame__unref(srv->listeners[i]->greet);
 		free(srv->listeners[i]);
+	}
 	srv->nlisteners = 0;
 }
 

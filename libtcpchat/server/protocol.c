@@ -358,6 +358,8 @@ int srv__on_msg(void *ctx, tcpchat_msg *m)
 	} else if (m->type == TCPCHAT_MSG_JOIN) {
 		return unexpected(srv, sc); /* a protocol-1 client's JOIN */
 	}
+	if (srv__people_answer(srv, sc, m))
+		return sc->state == S_DEAD;
 	/* A newer peer's message: say so, and go on. */
 	srv__log(srv, TCPCHAT_LOG_DEBUG, "conn %llu: unknown message type %u",
 	         (unsigned long long)sc->id, (unsigned)m->type);

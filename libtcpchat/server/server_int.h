@@ -17,6 +17,8 @@
  *                topics, and what the members are told
  *   presence.c   WHO, the room list, and the LEAVE of a user who goes
  *   private.c    private messages
+ *   people.c     for people on a codec like line: the greeting, the
+ *                answers to /help and to commands it does not know
  *   commands.c   the thread-safe actions, carried out on the loop
  *   stats.c      counters: plain on the loop, published once per
  *                iteration for stats_get()
@@ -78,7 +80,9 @@ struct listener {
 	tcpchat_server *srv;
 	int fd;
 	int codec_slot;
+	int greet_bad; /* the codec refused the greeting */
 	const tcpchat_codec *codec;
+	struct frame *greet; /* encoded once, for every new connection */
 	union net_addr addr;
 	socklen_t addr_len;
 };
@@ -319,6 +323,16 @@ void srv__on_who(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m);
 void srv__on_rooms(tcpchat_server *srv, struct sconn *sc);
 void srv__announce_leave(tcpchat_server *srv, struct sconn *sc, int reason,
                          const char *why);
+
+/* people.c */
+/* Sends the greeting of a codec with TCPCHAT_CODEC_GREET to a new
+ * connection. */
+void srv__greet(tcpchat_server *srv, struct listener *l, struct sconn *sc);
+/* Answers a TCPCHAT_MSG_UNKNOWN of the line codec (a "/WORD" line):
+ * /help, or an ERROR that says what is wrong.  Returns 1 when it did,
+ * 0 when m is not one (the caller answers as for any unknown type). */
+int srv__people_answer(tcpchat_server *srv, struct sconn *sc,
+                       const tcpchat_msg *m);
 
 /* private.c */
 int srv__private_target(tcpchat_server *srv, struct sconn *sc,
