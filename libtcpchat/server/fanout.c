@@ -300,8 +300,7 @@ void srv__do_flush(tcpchat_server *srv, struct sconn *sc)
 		srv__note_freed(srv, bytes); /* written frames go back */
 	if (rc < 0) {
 		if (sc->state != S_DEAD)
-			srv__close(sc, TCPCHAT_REASON_ERROR, rc,
-			           strerror(errno));
+			srv__lost(sc, rc);
 		return;
 	}
 	srv__set_events(srv, sc, LOOP_READ | (rc == 1 ? LOOP_WRITE : 0));

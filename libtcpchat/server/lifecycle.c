@@ -428,13 +428,19 @@ TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,
 	if (option == TCPCHAT_SOPT_MAX_FRAME)
 		atomic_store(&srv->max_frame_pub, value);
 	if (option == TCPCHAT_SOPT_IDLE_TIMEOUT) {
-		/* Applies at once: every user's timer is set anew. */
-		struct dlist *it;
-		for (it = srv->members.next; it != &srv->members;
-		     it = it->next) {
-			struct sconn *sc = CONTAINER(it, struct sconn, member);
-			if (sc->state == S_JOINED)
-				srv__arm_idle(srv, sc);
+		/* Applies at once: every user's timer, or TCP keepalive, is
+		 * set anew. */
+		struct dlist *lists[] = {&srv->members, &srv->pending};
+		for (size_t i = 0; i < TC_ARRAY_LEN(lists); i++) {
+			struct dlist *it;
+			for (it = lists[i]->next; it != lists[i];
+			     it = it->next) {
+				struct sconn *sc =
+				        CONTAINER(it, struct sconn, member);
+				srv__keepalive(srv, sc, 0);
+				if (sc->state == S_JOINED)
+					srv__arm_idle(srv, sc);
+			}
 		}
 	}
 	return 0;

@@ -109,6 +109,7 @@ static void take_one(tcpchat_server *srv, struct listener *l, int fd,
 		free(sc);
 		return;
 	}
+	srv__keepalive(srv, sc, 1);
 	srv__greet(srv, l, sc);
 }
 

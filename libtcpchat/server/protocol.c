@@ -375,19 +375,14 @@ void srv__on_readable(tcpchat_server *srv, struct sconn *sc)
 	srv->st.bytes_in += res.bytes;
 	if (rc == 0 || rc == 1 || sc->state == S_DEAD)
 		return;
-	if (rc == TCPCHAT_ECLOSED ||
-	    (rc == TCPCHAT_ESYS && errno == ECONNRESET)) {
-		srv__close(sc, TCPCHAT_REASON_CLOSED, 0, "connection closed");
-	} else if (rc == TCPCHAT_EPROTO || rc == TCPCHAT_EMSGSIZE) {
+	if (rc == TCPCHAT_EPROTO || rc == TCPCHAT_EMSGSIZE) {
 		srv->st.proto++;
 		srv__log(srv, TCPCHAT_LOG_WARN, "conn %llu: %s: %s",
 		         (unsigned long long)sc->id, tcpchat_strerror(rc),
 		         res.error);
 		srv__fail(sc, TCPCHAT_REASON_ERROR, rc, res.error);
 	} else {
-		srv__close(sc, TCPCHAT_REASON_ERROR, rc,
-		           rc == TCPCHAT_ESYS ? strerror(errno)
-		                              : tcpchat_strerror(rc));
+		srv__lost(sc, rc);
 	}
 }
 

@@ -243,6 +243,14 @@ void srv__touch(tcpchat_server *srv, struct sconn *sc);
 void srv__arm_idle(tcpchat_server *srv, struct sconn *sc);
 void srv__close(struct sconn *sc, int reason, int error, const char *why);
 void srv__fail(struct sconn *sc, int reason, int err, const char *why);
+/* Closes sc after its transport failed with rc (TCPCHAT_ESYS: errno): a
+ * reset peer is CLOSED, a TCP timeout (keepalive, unacknowledged output)
+ * TIMEOUT, anything else ERROR. */
+void srv__lost(struct sconn *sc, int rc);
+/* TCP keepalive on sc's socket for a codec with TCPCHAT_CODEC_NO_PING
+ * (its peers are never closed for silence), from IDLE_TIMEOUT.  at_accept:
+ * nothing is done when IDLE_TIMEOUT is 0. */
+void srv__keepalive(tcpchat_server *srv, struct sconn *sc, int at_accept);
 void srv__free(tcpchat_server *srv, struct sconn *sc);
 void srv__set_events(tcpchat_server *srv, struct sconn *sc, unsigned ev);
 void srv__pause(tcpchat_server *srv, struct sconn *sc);

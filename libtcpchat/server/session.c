@@ -1,9 +1,18 @@
 /* libtcpchat - a server connection's life: creation, its timer (the
- * handshake deadline, then the idle heartbeat), closing and freeing. */
+ * handshake deadline, then the idle heartbeat) or TCP keepalive, closing
+ * and freeing. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server_int.h"
+
+/* Peers of a codec without PING are people: silence is no reason to
+ * close them (TCP keepalive notices a peer that is gone). */
+static int pinged_codec(const struct sconn *sc)
+{
+	return !(sc->c.codec->flags & TCPCHAT_CODEC_NO_PING);
+}
 
 static void on_io(struct loop_watcher *w, unsigned events)
 {
@@ -40,7 +49,8 @@ static void on_timer(struct loop_timer *t)
 		          "handshake timeout");
 		return;
 	}
-	if (sc->state != S_JOINED || srv->idle_timeout <= 0)
+	if (sc->state != S_JOINED || srv->idle_timeout <= 0 ||
+	    !pinged_codec(sc))
 		return;
 	int64_t half = sc->last_ms + srv->idle_timeout / 2;
 	int64_t full = sc->last_ms + srv->idle_timeout;
@@ -48,11 +58,9 @@ static void on_timer(struct loop_timer *t)
 		loop__timer_at(&srv->loop, t, half);
 	} else if (!sc->pinged) {
 		sc->pinged = 1;
-		if (!(sc->c.codec->flags & TCPCHAT_CODEC_NO_PING)) {
-			tcpchat_msg p = {.type = TCPCHAT_MSG_PING};
-			p.timestamp = srv->wall_ms;
-			srv__send_one(srv, sc, &p);
-		}
+		tcpchat_msg p = {.type = TCPCHAT_MSG_PING};
+		p.timestamp = srv->wall_ms;
+		srv__send_one(srv, sc, &p);
 		loop__timer_at(&srv->loop, t, full);
 	} else if (now >= full) {
 		srv__fail(sc, TCPCHAT_REASON_TIMEOUT, TCPCHAT_ETIMEDOUT,
@@ -70,7 +78,7 @@ void srv__touch(tcpchat_server *srv, struct sconn *sc)
 
 void srv__arm_idle(tcpchat_server *srv, struct sconn *sc)
 {
-	if (srv->idle_timeout > 0)
+	if (srv->idle_timeout > 0 && pinged_codec(sc))
 		loop__timer_at(&srv->loop, &sc->timer,
 		               sc->last_ms + srv->idle_timeout / 2);
 	else
@@ -121,6 +129,17 @@ int srv__session_start(tcpchat_server *srv, struct sconn *sc)
 	srv->st.clients = srv->nconns;
 	srv->st.accepted++;
 	return 0;
+}
+
+void srv__keepalive(tcpchat_server *srv, struct sconn *sc, int at_accept)
+{
+	if (pinged_codec(sc) || sc->c.tp.fd < 0 ||
+	    (at_accept && srv->idle_timeout <= 0))
+		return;
+	if (net__keepalive(sc->c.tp.fd, srv->idle_timeout) != 0) {
+		srv__log(srv, TCPCHAT_LOG_WARN, "conn %llu: TCP keepalive: %s",
+		         (unsigned long long)sc->id, strerror(errno));
+	}
 }
 
 void srv__set_events(tcpchat_server *srv, struct sconn *sc, unsigned ev)
@@ -196,6 +215,19 @@ void srv__close(struct sconn *sc, int reason, int error, const char *why)
 		srv__send_error(srv, sc, TCPCHAT_ESLOW, why, 1);
 	}
 	srv__want_flush(srv, sc); /* a last flush, then it is freed */
+}
+
+void srv__lost(struct sconn *sc, int rc)
+{
+	int e = rc == TCPCHAT_ESYS ? errno : 0;
+	if (rc == TCPCHAT_ECLOSED || e == ECONNRESET)
+		srv__close(sc, TCPCHAT_REASON_CLOSED, 0, "connection closed");
+	else if (e == ETIMEDOUT)
+		srv__close(sc, TCPCHAT_REASON_TIMEOUT, TCPCHAT_ETIMEDOUT,
+		           "peer not responding, TCP timeout");
+	else
+		srv__close(sc, TCPCHAT_REASON_ERROR, rc,
+		           e ? strerror(e) : tcpchat_strerror(rc));
 }
 
 void srv__fail(struct sconn *sc, int reason, int err, const char *why)
