@@ -200,3 +200,19 @@ int net__keepalive(int fd, long long idle_ms)
 	TC_UNUSED(intvl);
 	return 0;
 }
+
+char *net__addr_str(const union net_addr *a, char *buf, size_t cap)
+{
+	char host[INET6_ADDRSTRLEN];
+	if (a->sa.sa_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &a->in6.sin6_addr, host, sizeof host))
+		snprintf(buf, cap, "[%s]:%u", host,
+		         (unsigned)ntohs(a->in6.sin6_port));
+	else if (a->sa.sa_family == AF_INET &&
+	         inet_ntop(AF_INET, &a->in4.sin_addr, host, sizeof host))
+		snprintf(buf, cap, "%s:%u", host,
+		         (unsigned)ntohs(a->in4.sin_port));
+	else
+		snprintf(buf, cap, "?");
+	return buf;
+}

@@ -45,5 +45,8 @@ int net__local_port(int fd);
  * back to the system's.  Returns 0, or TCPCHAT_ESYS (errno) when
  * SO_KEEPALIVE could not be set; the finer options are best effort. */
 int net__keepalive(int fd, long long idle_ms);
+/* Writes the address as "1.2.3.4:port" or "[::1]:port" into buf
+ * (NUL-terminated, cut to cap).  Returns buf. */
+char *net__addr_str(const union net_addr *a, char *buf, size_t cap);
 
 #endif

@@ -46,13 +46,25 @@ void srv__log(tcpchat_server *srv, int level, const char *fmt, ...)
 	srv__emit(srv, &ev);
 }
 
+const char *srv__who(const struct sconn *sc, char *buf, size_t cap)
+{
+	if (sc->name_len)
+		snprintf(buf, cap, "conn %llu (%s)", (unsigned long long)sc->id,
+		         sc->name);
+	else
+		snprintf(buf, cap, "conn %llu", (unsigned long long)sc->id);
+	return buf;
+}
+
 void srv__conn_event(struct sconn *sc, tcpchat_server_event *ev, int type)
 {
 	memset(ev, 0, sizeof *ev);
 	ev->type = type;
 	ev->conn_id = sc->id;
 	ev->peer = &sc->peer.sa;
-	ev->peer_len = sc->peer_len;
+	ev->peer_len = sc->peer.sa.sa_family == AF_INET6
+	                       ? (socklen_t)sizeof sc->peer.in6
+	                       : (socklen_t)sizeof sc->peer.in4;
 	ev->name.ptr = sc->name;
 	ev->name.len = sc->name_len;
 	ev->codec = sc->c.codec->name;

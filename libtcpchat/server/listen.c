@@ -109,6 +109,15 @@ static void take_one(tcpchat_server *srv, struct listener *l, int fd,
 		free(sc);
 		return;
 	}
+	if (srv__logs(srv, TCPCHAT_LOG_DEBUG)) {
+		char from[64], on[64];
+		srv__log(srv, TCPCHAT_LOG_DEBUG,
+		         "conn %llu: accepted from %s on %s@%s",
+		         (unsigned long long)sc->id,
+		         net__addr_str(&sc->peer, from, sizeof from),
+		         l->codec->name,
+		         net__addr_str(&l->addr, on, sizeof on));
+	}
 	srv__keepalive(srv, sc, 1);
 	srv__greet(srv, l, sc);
 }

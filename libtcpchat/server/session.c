@@ -2,6 +2,8 @@
  * handshake deadline, then the idle heartbeat) or TCP keepalive, closing
  * and freeing. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +47,9 @@ static void on_timer(struct loop_timer *t)
 			loop__timer_at(&srv->loop, t, due);
 			return;
 		}
+		srv__log(srv, TCPCHAT_LOG_INFO,
+		         "conn %llu: handshake failed: handshake timeout",
+		         (unsigned long long)sc->id);
 		srv__fail(sc, TCPCHAT_REASON_TIMEOUT, TCPCHAT_ETIMEDOUT,
 		          "handshake timeout");
 		return;
@@ -99,7 +104,7 @@ struct sconn *srv__session_new(tcpchat_server *srv, struct listener *l, int fd,
 	sc->id = ++srv->next_conn_id;
 	sc->codec_slot = (uint8_t)l->codec_slot;
 	sc->peer = *peer;
-	sc->peer_len = (uint8_t)plen;
+	TC_UNUSED(plen); /* told by the family */
 	sc->since_ms = sc->last_ms = srv->loop.now;
 	sc->member.prev = sc->member.next = &sc->member;
 	sc->state = S_HANDSHAKE;
@@ -137,8 +142,9 @@ void srv__keepalive(tcpchat_server *srv, struct sconn *sc, int at_accept)
 	    (at_accept && srv->idle_timeout <= 0))
 		return;
 	if (net__keepalive(sc->c.tp.fd, srv->idle_timeout) != 0) {
-		srv__log(srv, TCPCHAT_LOG_WARN, "conn %llu: TCP keepalive: %s",
-		         (unsigned long long)sc->id, strerror(errno));
+		char who[SRV_WHO_MAX];
+		srv__log(srv, TCPCHAT_LOG_WARN, "%s: TCP keepalive: %s",
+		         srv__who(sc, who, sizeof who), strerror(errno));
 	}
 }
 
@@ -169,12 +175,55 @@ void srv__resume(tcpchat_server *srv, struct sconn *sc)
 	if (sc->state == S_DEAD)
 		return;
 	if (rc < 0) {
-		srv->st.proto++;
-		srv__fail(sc, TCPCHAT_REASON_ERROR, rc, res.error);
+		srv__bad_frame(srv, sc, rc, res.error);
 		return;
 	}
 	if (!sc->paused)
 		srv__set_events(srv, sc, sc->c.w.events | LOOP_READ);
+}
+
+/* "512 B", "1.2 kB", "3.4 MB" or "5.6 GB". */
+static const char *size_str(uint64_t n, char *buf, size_t cap)
+{
+	static const char *const units[] = {"kB", "MB", "GB", "TB"};
+	if (n < 1000) {
+		snprintf(buf, cap, "%" PRIu64 " B", n);
+		return buf;
+	}
+	double v = (double)n / 1000;
+	size_t u = 0;
+	while (v >= 1000 && u + 1 < TC_ARRAY_LEN(units)) {
+		v /= 1000;
+		u++;
+	}
+	snprintf(buf, cap, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+int srv__why_says_more(int reason, const char *why)
+{
+	return why && *why && reason != TCPCHAT_REASON_CLOSED &&
+	       reason != TCPCHAT_REASON_SHUTDOWN &&
+	       (reason != TCPCHAT_REASON_QUIT || strcmp(why, "quit") != 0);
+}
+
+/* The DEBUG line of a close: why, how long, and what went through. */
+static void log_close(tcpchat_server *srv, const struct sconn *sc, int reason,
+                      const char *why)
+{
+	char who[SRV_WHO_MAX], in[32], out[32];
+	int more = srv__why_says_more(reason, why);
+	uint64_t in_bytes = sc->in_bytes;
+	if (srv->reading == sc) /* closed by what it sent */
+		in_bytes += srv->read_res->bytes;
+	srv__log(srv, TCPCHAT_LOG_DEBUG,
+	         "%s: closed (%s%s%s) after %.1f s; in %" PRIu32
+	         " msgs / %s, out %" PRIu32 " frames / %s, dropped %" PRIu64,
+	         srv__who(sc, who, sizeof who), tcpchat_reason_name(reason),
+	         more ? ": " : "", more ? why : "",
+	         (double)(srv->loop.now - sc->since_ms) / 1000, sc->in_msgs,
+	         size_str(in_bytes, in, sizeof in), sc->out_frames,
+	         size_str(sc->out_bytes, out, sizeof out), sc->dropped);
 }
 
 void srv__close(struct sconn *sc, int reason, int error, const char *why)
@@ -182,6 +231,8 @@ void srv__close(struct sconn *sc, int reason, int error, const char *why)
 	tcpchat_server *srv = sc->srv;
 	if (sc->state == S_DEAD)
 		return;
+	if (srv__logs(srv, TCPCHAT_LOG_DEBUG))
+		log_close(srv, sc, reason, why);
 	int joined = sc->state == S_JOINED || sc->state == S_DRAINING;
 	sc->state = S_DEAD;
 	loop__timer_stop(&srv->loop, &sc->timer);
