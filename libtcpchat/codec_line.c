@@ -24,16 +24,22 @@
  *	/topic ROOM TEXT  TOPIC room, body = TEXT
  *	ROOM TEXT       TEXT to room (TEXT not empty)
  *	//TEXT          TEXT "/TEXT" (a leading '/' is doubled by the encoder)
- *	TEXT            TEXT (the current room); an empty line is skipped.
- *	                A line whose first word starts with '#' but is not a
- *	                room name (or has no text after it) is TEXT too.
+ *	TEXT            TEXT (the current room); an empty line, or one of
+ *	                only spaces and tabs, is skipped (a blank TEXT is
+ *	                refused by the protocol anyway).  A line whose first
+ *	                word starts with '#' but is not a room name (or has
+ *	                no text after it) is TEXT too.
  *	/WORD[ ARGS]    TCPCHAT_MSG_UNKNOWN, body = the whole line, when
  *	                WORD (ASCII letters, digits, '_', '-') is none of
  *	                the commands above, and when WORD is join, part,
  *	                msg, rooms, who or topic with arguments that are not
  *	                one of the forms above ("/join", "/join x", "/msg
- *	                bob", "/topic", "/who x").  The protocol layer
- *	                answers it; the encoder cannot write it.
+ *	                bob", "/topic", "/who x").  "/help" is one of them.
+ *	                The encoder cannot write it.  A server answers
+ *	                "/help" with "***" notices listing the commands, and
+ *	                the others with ERROR ENOTYPE: a command with bad
+ *	                arguments with its usage, an unknown one with its
+ *	                word and a hint (line__answer(), codec_line_help.c).
  *	A line starting with quit, ping or pong and more ("/quit now"), or
  *	with '/' and no command word ("/", "/usr/bin", "/ x"), is TEXT, as
  *	in protocol 1.  Blanks (spaces, tabs) before a command's first
@@ -42,6 +48,16 @@
  *	taken as it is.
  *
  * Server to client:
+ *	=== BODY                       a notice (TEXT without sender, room
+ *	                               or target) encoded with
+ *	                               TCPCHAT_HANDSHAKE: the greeting a
+ *	                               server sends at once to a new
+ *	                               connection (the codec has
+ *	                               TCPCHAT_CODEC_GREET).  BODY must start
+ *	                               with a word that ends in ':' ("===
+ *	                               tcpchat: type your name ..."); no
+ *	                               other "=== " line does, and a client
+ *	                               skips such a line
  *	SENDER: BODY                   TEXT (no room, or the default room)
  *	[ROOM] SENDER: BODY            TEXT in another room
  *	*** BODY                       TEXT without sender (a notice)
@@ -66,9 +82,11 @@
  *	=== ROOM N[: TOPIC]            ROOMS entry (code N = members)
  *	=== N rooms                    ROOMS end (code N = rooms)
  * REASON is the word of tcpchat_reason_name() (an unknown word decodes
- * as reason 0 with the whole text as body).  The default room is told by
- * TCPCHAT_MSGF_DEFAULT_ROOM: its TEXT, JOIN and LEAVE lines do not name
- * it (they decode without room).  Room names hold no ':' (see
+ * as reason 0 with the whole text as body).  A client skips a greeting
+ * line, and while TCPCHAT_HANDSHAKE is set in its decode flags (it has
+ * no WELCOME yet) every "=== " line but "=== welcome NAME".  The default
+ * room is told by TCPCHAT_MSGF_DEFAULT_ROOM: its TEXT, JOIN and LEAVE
+ * lines do not name it (they decode without room).  Room names hold no ':' (see
  * tcpchat_room_check), so in "=== topic ROOM: TEXT" the colon ends the
  * room.
  *
@@ -79,7 +97,8 @@
  * private TEXT with an empty body, a plain TEXT that would read back as
  * "ROOM TEXT", a "/part TEXT" whose TEXT starts with '#' or a blank, a
  * TOPIC without room, and, from the server, a private TEXT (not an echo)
- * without sender or a TEXT with both room and target.
+ * without sender, a TEXT with both room and target, or a greeting whose
+ * BODY does not start with a notice word.
  *
  * Carried: type, sender, body, room and target as above; code for LEAVE
  * (the reason), ERROR, WHO and ROOMS; flag ECHO.  Not carried: id,
@@ -345,14 +364,28 @@ static int line_encode_count_s(const tcpchat_msg *msg, tcpchat_buf *out)
 	return rc ? rc : line_put_opt(out, ": ", &msg->body);
 }
 
-static int line_encode_server(const tcpchat_msg *msg, tcpchat_buf *out)
+/* A notice encoded with TCPCHAT_HANDSHAKE: "=== BODY". */
+static int line_is_greeting(const tcpchat_msg *msg, unsigned flags)
+{
+	return (flags & TCPCHAT_HANDSHAKE) && msg->type == TCPCHAT_MSG_TEXT &&
+	       msg->sender.len == 0 && msg->room.len == 0 &&
+	       msg->target.len == 0;
+}
+
+static int line_encode_server(const tcpchat_msg *msg, unsigned flags,
+                              tcpchat_buf *out)
 {
 	char num[32];
 	int rc;
 
 	switch (msg->type) {
 	case TCPCHAT_MSG_TEXT:
-		return line_encode_text_s(msg, out);
+		if (!line_is_greeting(msg, flags))
+			return line_encode_text_s(msg, out);
+		/* cleaning keeps every space and ':' where it is */
+		if (!line_notice_word(msg->body.ptr, msg->body.len))
+			return TCPCHAT_EINVAL;
+		return line_put3(out, "=== ", &msg->body, NULL);
 	case TCPCHAT_MSG_JOIN:
 		rc = line_put3(out, "--> ", &msg->sender, " joined");
 		if (!rc && !(msg->flags & TCPCHAT_MSGF_DEFAULT_ROOM))
@@ -415,7 +448,7 @@ static int line_encode(void *codec_data, const tcpchat_msg *msg, unsigned flags,
 
 	start = out->len;
 	if (flags & TCPCHAT_FROM_SERVER)
-		rc = line_encode_server(msg, out);
+		rc = line_encode_server(msg, flags, out);
 	else
 		rc = line_encode_client(msg, out);
 	if (!rc)
@@ -626,8 +659,8 @@ static void line_client(const char *s, size_t n, tcpchat_msg *out,
 		line_set_str(&out->sender, s, n);
 		return;
 	}
-	if (n == 0)
-		return; /* skipped */
+	if (line_skip_blanks(s, n, 0) == n)
+		return; /* an empty or blank line: skipped */
 	if (line_has_prefix(s, n, "//")) {
 		out->type = TCPCHAT_MSG_TEXT;
 		line_set_str(&out->body, s + 1, n - 1);
@@ -657,6 +690,8 @@ static long line_decode(void *codec_data, const char *data, size_t len,
 
 	memset(out, 0, sizeof(*out));
 	if (ctx->flags & TCPCHAT_FROM_SERVER) {
+		if (line__server_skips(data, n, ctx->flags))
+			return frame; /* a greeting */
 		if (line__parse_server(data, n, out)) {
 			memset(out, 0, sizeof(*out));
 			return line_fail(ctx, TCPCHAT_EPROTO,
@@ -671,7 +706,7 @@ static long line_decode(void *codec_data, const char *data, size_t len,
 static const tcpchat_codec line_codec = {
         .abi = TCPCHAT_CODEC_ABI,
         .name = "line",
-        .flags = TCPCHAT_CODEC_NO_PING,
+        .flags = TCPCHAT_CODEC_NO_PING | TCPCHAT_CODEC_GREET,
         .encode = line_encode,
         .decode = line_decode,
         .codec_data = NULL,

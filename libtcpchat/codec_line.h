@@ -53,9 +53,44 @@ static inline int line_room_ok(const char *s, size_t n)
 	return tcpchat_room_check(s, n) == 0;
 }
 
+/* 1 when s[0..n) starts with a notice word: one or more bytes other
+ * than a space, the last of them ':', then a space or the end ("tcpchat:
+ * type your name").  A greeting is "=== " and such a text: no other
+ * "=== " line starts so (its first word is a number, a room name,
+ * "welcome" or "topic"). */
+static inline int line_notice_word(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && s[i] != ' ')
+		i++;
+	return i >= 2 && s[i - 1] == ':';
+}
+
 /* Parses one line from a server (without its "\n" or "\r\n") into *out.
  * Returns 0, or TCPCHAT_EPROTO when it is none of the server lines
  * (codec_line_parse.c). */
 int line__parse_server(const char *s, size_t n, tcpchat_msg *out);
+
+/* 1 when a client skips the server line s[0..n) (decode flags `flags`):
+ * a greeting ("=== " and a notice word), and, while TCPCHAT_HANDSHAKE is
+ * set, every "=== " line but "=== welcome NAME" (codec_line_parse.c). */
+int line__server_skips(const char *s, size_t n, unsigned flags);
+
+/* ---- help for people (codec_line_help.c) ---- */
+
+/* What a server answers to the line s[0..n), the body of a
+ * TCPCHAT_MSG_UNKNOWN this codec decoded ("/WORD[ ARGS]").  Returns 0 for
+ * "/help" (answer with the lines of line__help_line()); otherwise the
+ * code of a non-fatal ERROR, TCPCHAT_ENOTYPE (the code of any message
+ * the server cannot make out), with its text, NUL-terminated and cut to
+ * fit, in out[0..cap): the usage of a command of this codec whose
+ * arguments fit none of its forms, or for an unknown command its word
+ * and a hint. */
+int line__answer(const char *s, size_t n, char *out, size_t cap);
+
+/* The i-th line of the answer to "/help" (i from 0), or NULL after the
+ * last. */
+const char *line__help_line(size_t i);
 
 #endif

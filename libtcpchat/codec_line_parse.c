@@ -2,7 +2,9 @@
  * client that speaks the line codec receives).  The forms are listed in
  * codec_line.c.  Names (senders, targets) are taken as they are; room
  * names must pass tcpchat_room_check().  Words end at a space (the
- * server writes no other blank between them).
+ * server writes no other blank between them).  The lines a client skips
+ * (a greeting, and the other "=== " lines of the handshake) are told by
+ * line__server_skips().
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -371,4 +373,14 @@ int line__parse_server(const char *s, size_t n, tcpchat_msg *out)
 		return 0;
 	}
 	return TCPCHAT_EPROTO;
+}
+
+int line__server_skips(const char *s, size_t n, unsigned flags)
+{
+	if (!line_has_prefix(s, n, "=== "))
+		return 0;
+	if (line_notice_word(s + 4, n - 4))
+		return 1;
+	return (flags & TCPCHAT_HANDSHAKE) &&
+	       !line_has_prefix(s + 4, n - 4, "welcome ");
 }

@@ -68,9 +68,18 @@ void util__cb_enter(struct util_cb *f, const void *obj);
 void util__cb_leave(struct util_cb *f);
 int util__in_callback(const void *obj);
 
-/* 1 when p[0..n) is acceptable chat text: non-empty, valid UTF-8, no
- * control character but TAB, no DEL. */
+/* 1 when p[0..n) is acceptable text: non-empty, valid UTF-8, no control
+ * character but TAB, no DEL.  The check of reasons and topics. */
 int util__text_ok(const char *p, size_t n);
+
+/* 1 when p[0..n) holds nothing but spaces and tabs (or nothing). */
+int util__blank(const char *p, size_t n);
+
+/* 1 when p[0..n) is acceptable as the body of a TEXT (chat text):
+ * util__text_ok() and not blank, so that a message of only spaces and
+ * tabs is refused like an empty one (the protocol rule, for every codec
+ * and for the server's and the client's own texts). */
+int util__chat_text_ok(const char *p, size_t n);
 
 /* The length of the longest prefix of p[0..n), at most max bytes, that
  * ends on a UTF-8 character boundary (p is valid UTF-8). */

@@ -163,3 +163,56 @@ int net__local_port(int fd)
 		return ntohs(a.in6.sin6_port);
 	return TCPCHAT_EINVAL;
 }
+
+/* Sets an int socket option; errors are ignored by the callers that say
+ * so. */
+static int set_int(int fd, int level, int name, int value)
+{
+	return setsockopt(fd, level, name, &value, sizeof value);
+}
+
+int net__keepalive(int fd, long long idle_ms)
+{
+	int on = idle_ms > 0;
+	if (set_int(fd, SOL_SOCKET, SO_KEEPALIVE, on) < 0)
+		return TCPCHAT_ESYS;
+	/* idle_ms is at most INT32_MAX (the option's range) */
+	int secs = on ? (int)(idle_ms / 1000) : 0;
+	int idle = TC_MAX(1, secs / 2), intvl = TC_MAX(1, secs / 10);
+	if (on) {
+#ifdef TCP_KEEPIDLE
+		set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, idle);
+#elif defined(TCP_KEEPALIVE) /* macOS: the idle time, in seconds */
+		set_int(fd, IPPROTO_TCP, TCP_KEEPALIVE, idle);
+#endif
+#ifdef TCP_KEEPINTVL
+		set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, intvl);
+#endif
+#ifdef TCP_KEEPCNT
+		set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, NET_KEEPCNT);
+#endif
+	}
+#ifdef TCP_USER_TIMEOUT
+	/* 0: the system's default */
+	set_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, on ? (int)idle_ms : 0);
+#endif
+	TC_UNUSED(idle);
+	TC_UNUSED(intvl);
+	return 0;
+}
+
+char *net__addr_str(const union net_addr *a, char *buf, size_t cap)
+{
+	char host[INET6_ADDRSTRLEN];
+	if (a->sa.sa_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &a->in6.sin6_addr, host, sizeof host))
+		snprintf(buf, cap, "[%s]:%u", host,
+		         (unsigned)ntohs(a->in6.sin6_port));
+	else if (a->sa.sa_family == AF_INET &&
+	         inet_ntop(AF_INET, &a->in4.sin_addr, host, sizeof host))
+		snprintf(buf, cap, "%s:%u", host,
+		         (unsigned)ntohs(a->in4.sin_port));
+	else
+		snprintf(buf, cap, "?");
+	return buf;
+}

@@ -200,6 +200,19 @@ int util__text_ok(const char *p, size_t n)
 	return 1;
 }
 
+int util__blank(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != ' ' && p[i] != '\t')
+			return 0;
+	return 1;
+}
+
+int util__chat_text_ok(const char *p, size_t n)
+{
+	return util__text_ok(p, n) && !util__blank(p, n);
+}
+
 size_t util__utf8_cut(const char *p, size_t n, size_t max)
 {
 	if (n <= max)

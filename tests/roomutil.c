@@ -30,6 +30,8 @@ void ru_login_line(struct tu_peer *p, int port, const char *name)
 	char want[64], got[256];
 	ck_assert_int_eq(tu_peer_connect(p, port, tcpchat_codec_line(), 0), 0);
 	ck_assert_int_eq(tu_peer_send_line(p, name), 0);
+	ck_assert_int_eq(tu_peer_line(p, got, sizeof got, TU_TIMEOUT), 1);
+	ck_assert_str_eq(got, TU_LINE_GREETING);
 	snprintf(want, sizeof want, "=== welcome %s", name);
 	ck_assert_int_eq(tu_peer_line(p, got, sizeof got, TU_TIMEOUT), 1);
 	ck_assert_str_eq(got, want);

@@ -408,7 +408,8 @@ START_TEST(test_codec_table)
 		ck_assert_ptr_eq(tcpchat_codec_find(names[i]), c);
 	}
 	ck_assert_uint_eq(tcpchat_codec_binary()->flags, 0);
-	ck_assert_uint_eq(tcpchat_codec_line()->flags, TCPCHAT_CODEC_NO_PING);
+	ck_assert_uint_eq(tcpchat_codec_line()->flags,
+	                  TCPCHAT_CODEC_NO_PING | TCPCHAT_CODEC_GREET);
 	ck_assert_uint_eq(tcpchat_codec_json()->flags, 0);
 	ck_assert_ptr_null(tcpchat_codec_find("xml"));
 	ck_assert_ptr_null(tcpchat_codec_find(""));
@@ -1882,7 +1883,30 @@ static const struct line_dec line_dec[] = {
         {0, "/\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/"))},
         {0, "/x/y\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/x/y"))},
         {0, "//frob\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("/frob"))},
-        {0, "  \n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S("  "))},
+        {0, "  \n", MSG(.type = 0)}, /* blank: skipped */
+        {0, " \t \r\n", MSG(.type = 0)},
+        {0, "\r\n", MSG(.type = 0)},
+        {0, "/help\n", MSG(.type = TCPCHAT_MSG_UNKNOWN, .body = S("/help"))},
+        /* the greeting, skipped in the handshake and after it */
+        {TCPCHAT_FROM_SERVER | TCPCHAT_HANDSHAKE,
+         "=== tcpchat: type your name (1-32 bytes, no spaces)\r\n",
+         MSG(.type = 0)},
+        {TCPCHAT_FROM_SERVER, "=== tcpchat: type your name\n", MSG(.type = 0)},
+        {TCPCHAT_FROM_SERVER, "=== x:\n", MSG(.type = 0)},
+        /* in the handshake every other "=== " line is skipped too */
+        {TCPCHAT_FROM_SERVER | TCPCHAT_HANDSHAKE, "=== 3 online: a b c\n",
+         MSG(.type = 0)},
+        {TCPCHAT_FROM_SERVER | TCPCHAT_HANDSHAKE, "=== hello bob\n",
+         MSG(.type = 0)},
+        {TCPCHAT_FROM_SERVER | TCPCHAT_HANDSHAKE, "=== welcome bob\n",
+         MSG(.type = TCPCHAT_MSG_WELCOME, .code = TCPCHAT_PROTOCOL_VERSION,
+             .sender = S("bob"))},
+        {TCPCHAT_FROM_SERVER | TCPCHAT_HANDSHAKE,
+         "-!- error 8: name already in use\n",
+         MSG(.type = TCPCHAT_MSG_ERROR, .code = 8,
+             .body = S("name already in use"))},
+        {TCPCHAT_FROM_SERVER | TCPCHAT_HANDSHAKE, "*** hi\n",
+         MSG(.type = TCPCHAT_MSG_TEXT, .body = S("hi"))},
         {0, " hi \r\n", MSG(.type = TCPCHAT_MSG_TEXT, .body = S(" hi "))},
         {TCPCHAT_FROM_SERVER, "alice: hi\r\n",
          MSG(.type = TCPCHAT_MSG_TEXT, .sender = S("alice"), .body = S("hi"))},

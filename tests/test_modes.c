@@ -1957,9 +1957,15 @@ static void log_scenario(struct srec *r, int level)
 	ck_assert_int_eq(
 	        tcpchat_server_set_option(srv, TCPCHAT_SOPT_LOG_LEVEL, level),
 	        0);
+	ck_assert_int_eq(
+	        tcpchat_server_set_option(srv, TCPCHAT_SOPT_MAX_CLIENTS, 1), 0);
 	ck_assert_int_eq(tcpchat_server_start(srv), 0);
-	struct tu_peer a;
+	struct tu_peer a, full;
 	ck_assert_int_eq(tu_peer_join(&a, port, NULL, "alice"), 0);
+	/* the server is full: a warning */
+	ck_assert_int_eq(tu_peer_connect(&full, port, NULL, 0), 0);
+	ck_assert_int_eq(tu_peer_wait_closed(&full, TU_TIMEOUT), 1);
+	tu_peer_close(&full);
 	ck_assert_int_eq(tcpchat_server_kick(srv, "ghost", NULL), 0);
 	ck_assert_int_eq(tu_peer_send_raw(&a, garbage, sizeof garbage), 0);
 	ck_assert_int_eq(tu_peer_wait_closed(&a, TU_TIMEOUT), 1);
@@ -1977,6 +1983,10 @@ START_TEST(handler_log_events)
 	ck_assert_int_eq(srec_log_level(&r, "server running"),
 	                 TCPCHAT_LOG_INFO);
 	ck_assert_int_eq(srec_log_level(&r, "no user called ghost"),
+	                 TCPCHAT_LOG_INFO);
+	ck_assert_int_eq(srec_log_level(&r, "server full"), TCPCHAT_LOG_WARN);
+	/* a client's bad frame is its own mistake, not the server's */
+	ck_assert_int_eq(srec_log_level(&r, "protocol error"),
 	                 TCPCHAT_LOG_INFO);
 	ck_assert_int_eq(srec_log_level(&r, "shutting down"), TCPCHAT_LOG_INFO);
 	ck_assert_int_eq(srec_log_level(&r, "server stopped"),

@@ -102,6 +102,9 @@ int tu_peer_expect(struct tu_peer *p, uint32_t type, struct tu_msg *m,
 int tu_peer_recv_raw(struct tu_peer *p, struct tu_msg *m, void *raw, size_t cap,
                      size_t *raw_len, int timeout_ms);
 
+/* The line a line-codec listener greets every new connection with. */
+#define TU_LINE_GREETING "=== tcpchat: type your name (1-32 bytes, no spaces)"
+
 /* Raw lines, for peers of the line codec (or JSON Lines) read as text:
  * tu_peer_send_line() sends line and a newline; tu_peer_line() waits up
  * to timeout_ms for the next line, stored without its newline (and a

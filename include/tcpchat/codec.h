@@ -32,13 +32,31 @@ extern "C" {
 /* Direction and state flags, passed to encode and (in
  * tcpchat_decode_ctx.flags) to decode. */
 #define TCPCHAT_FROM_SERVER 0x1u /* bytes go from a server to a client */
-#define TCPCHAT_HANDSHAKE 0x2u   /* decode only: bytes from a client that
-                                    has not sent its HELLO yet */
+#define TCPCHAT_HANDSHAKE 0x2u   /* the handshake is not over.  Decode,
+                                    without FROM_SERVER: bytes from a
+                                    client that has not sent its HELLO
+                                    yet; with FROM_SERVER: bytes a client
+                                    receives before the WELCOME.  Encode
+                                    (with FROM_SERVER, only for a codec
+                                    with TCPCHAT_CODEC_GREET): the
+                                    greeting, see below */
 
 /* tcpchat_codec.flags */
 #define TCPCHAT_CODEC_NO_PING 0x1u /* peers are people (e.g. nc): the server
-                                      sends them no PING; the idle timeout
-                                      still applies */
+                                      sends them no PING and never closes
+                                      them for being silent; it turns on
+                                      TCP keepalive instead, so that a
+                                      peer that is gone is noticed (see
+                                      TCPCHAT_SOPT_IDLE_TIMEOUT) */
+#define TCPCHAT_CODEC_GREET 0x2u   /* peers are people: the server greets
+                                      every new connection at once, before
+                                      it sends anything, with a notice (a
+                                      TEXT without sender, room or target)
+                                      that it encodes with
+                                      TCPCHAT_FROM_SERVER |
+                                      TCPCHAT_HANDSHAKE.  The encoder may
+                                      refuse it (then nothing is sent);
+                                      its decoder must skip it */
 
 /* Passed to decode by the library. */
 typedef struct tcpchat_decode_ctx {
@@ -61,8 +79,10 @@ typedef struct tcpchat_codec {
 	const char *name; /* short lowercase name, e.g. "binary" */
 	unsigned flags;   /* TCPCHAT_CODEC_* */
 
-	/* Appends exactly one encoded frame for msg to out; flags is 0 or
-	 * TCPCHAT_FROM_SERVER.  Must not change the bytes already in out.
+	/* Appends exactly one encoded frame for msg to out; flags is 0,
+	 * TCPCHAT_FROM_SERVER, or for the greeting of a codec with
+	 * TCPCHAT_CODEC_GREET TCPCHAT_FROM_SERVER | TCPCHAT_HANDSHAKE.
+	 * Must not change the bytes already in out.
 	 * Returns 0, TCPCHAT_ENOMEM, or TCPCHAT_EINVAL when msg cannot be
 	 * expressed by this codec (out is then unchanged). */
 	int (*encode)(void *codec_data, const tcpchat_msg *msg, unsigned flags,
@@ -94,7 +114,11 @@ typedef struct tcpchat_codec {
 TCPCHAT_API const tcpchat_codec *tcpchat_codec_binary(void);
 
 /* line: one message per line of UTF-8 text, for people using nc or
- * telnet. */
+ * telnet.  Its flags are TCPCHAT_CODEC_NO_PING and TCPCHAT_CODEC_GREET:
+ * it writes the greeting as "=== BODY", where BODY must start with a
+ * word that ends in ':', and its decoder skips such lines (and, with
+ * TCPCHAT_HANDSHAKE, every "=== " line but the welcome).  Layout in
+ * tcpchat-protocol(7). */
 TCPCHAT_API const tcpchat_codec *tcpchat_codec_line(void);
 
 /* json: JSON Lines, one JSON object per line. */

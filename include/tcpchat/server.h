@@ -74,10 +74,28 @@ enum tcpchat_server_option {
 	TCPCHAT_SOPT_HANDSHAKE_TIMEOUT = 6, /* [10000] ms to send HELLO; 0: none */
 	TCPCHAT_SOPT_IDLE_TIMEOUT = 7,     /* [120000] ms of silence before the
 	                                      connection is closed; a PING is
-	                                      sent after half of it; 0: none */
+	                                      sent after half of it; 0: none.
+	                                      Codecs with
+	                                      TCPCHAT_CODEC_NO_PING (line):
+	                                      never closed for silence; TCP
+	                                      keepalive instead notices a
+	                                      vanished peer within about this
+	                                      time (SO_KEEPALIVE, KEEPIDLE
+	                                      half of it, KEEPINTVL a tenth,
+	                                      in s, at least 1; KEEPCNT 5;
+	                                      TCP_USER_TIMEOUT this; where
+	                                      the system has them), closed
+	                                      with reason TIMEOUT; 0: no
+	                                      keepalive */
 	TCPCHAT_SOPT_SHUTDOWN_TIMEOUT = 8, /* [2000] ms to flush queues on stop */
 	TCPCHAT_SOPT_LOG_LEVEL = 9,        /* [TCPCHAT_LOG_INFO] highest level
-	                                      delivered as LOG events */
+	                                      delivered as LOG events: WARN
+	                                      what an operator should look
+	                                      at, INFO also failed handshakes
+	                                      and clients' protocol errors,
+	                                      DEBUG also each connection's
+	                                      accept, join, rooms, drops and
+	                                      close (tcpchat_server(3)) */
 	TCPCHAT_SOPT_BACKLOG = 10,         /* [511] listen(2) backlog */
 	TCPCHAT_SOPT_TRIM_HEAP = 11,       /* [0] 1: call malloc_trim(0) (glibc)
 	                                      when the loop is quiet after
@@ -312,7 +330,8 @@ TCPCHAT_API int tcpchat_server_step(tcpchat_server *srv);
 
 /* Sends text[0..len) as a TEXT message from the server (empty sender) to
  * every joined user.  The text is copied.  Returns 0 when queued,
- * TCPCHAT_EINVAL (NULL, empty or invalid UTF-8), TCPCHAT_EMSGSIZE (longer
+ * TCPCHAT_EINVAL (NULL, empty, blank - only spaces and tabs -, invalid
+ * UTF-8 or with control characters but TAB), TCPCHAT_EMSGSIZE (longer
  * than MAX_FRAME) or TCPCHAT_ENOMEM.  Thread-safe. */
 TCPCHAT_API int tcpchat_server_broadcast(tcpchat_server *srv, const char *text,
                                          size_t len);

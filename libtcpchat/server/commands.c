@@ -66,7 +66,7 @@ static int post(tcpchat_server *srv, int type, const char *name,
 
 static int check_text(tcpchat_server *srv, const char *text, size_t len)
 {
-	if (!util__text_ok(text, len))
+	if (!util__chat_text_ok(text, len))
 		return TCPCHAT_EINVAL;
 	if (len > (size_t)atomic_load_explicit(&srv->max_frame_pub,
 	                                       memory_order_relaxed))

@@ -5,6 +5,7 @@
  * iteration, with one batched write each; the slow-consumer policy decides
  * what a full queue means. */
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "server_int.h"
@@ -46,8 +47,7 @@ static void close_later(tcpchat_server *srv, struct sconn *sc, int err)
 		                                : "out of memory");
 		return;
 	}
-	sc->doomed = 1;
-	sc->close_err = err;
+	sc->doomed = (uint8_t)-err; /* the codes are -1 .. -127 */
 	sc->cnext = srv->close_head;
 	srv->close_head = sc;
 }
@@ -62,8 +62,9 @@ static void close_doomed(tcpchat_server *srv)
 		struct sconn *sc = srv->close_head;
 		srv->close_head = sc->cnext;
 		sc->cnext = NULL;
+		int err = -(int)sc->doomed;
 		sc->doomed = 0;
-		close_later(srv, sc, sc->close_err);
+		close_later(srv, sc, err);
 	}
 	srv->reaping = 0;
 }
@@ -86,6 +87,8 @@ void srv__deliver(tcpchat_server *srv, struct sconn *sc, struct frame *f)
 		size_t bytes, frames;
 		int frc = conn__flush(&sc->c, &srv->sh, &bytes, &frames);
 		srv->st.bytes_out += bytes;
+		sc->out_bytes += bytes;
+		sc->out_frames += (uint32_t)frames;
 		if (frc < 0) {
 			srv__want_flush(srv, sc); /* flush_all() closes it */
 			return;
@@ -96,7 +99,7 @@ void srv__deliver(tcpchat_server *srv, struct sconn *sc, struct frame *f)
 	}
 	if (rc == TCPCHAT_EQUEUEFULL) {
 		sc->dropped++;
-		sc->drop_news = 1;
+		sc->drops_new++;
 		srv->st.dropped++;
 		if (srv->policy == TCPCHAT_SLOW_DISCONNECT) {
 			close_later(srv, sc, TCPCHAT_ESLOW);
@@ -296,15 +299,34 @@ void srv__do_flush(tcpchat_server *srv, struct sconn *sc)
 	size_t bytes, frames;
 	int rc = conn__flush(&sc->c, &srv->sh, &bytes, &frames);
 	srv->st.bytes_out += bytes;
+	sc->out_bytes += bytes;
+	sc->out_frames += (uint32_t)frames;
 	if (frames)
 		srv__note_freed(srv, bytes); /* written frames go back */
 	if (rc < 0) {
 		if (sc->state != S_DEAD)
-			srv__close(sc, TCPCHAT_REASON_ERROR, rc,
-			           strerror(errno));
+			srv__lost(sc, rc);
 		return;
 	}
 	srv__set_events(srv, sc, LOOP_READ | (rc == 1 ? LOOP_WRITE : 0));
+}
+
+/* Logs the drops of sc since the last report (once per flush at most). */
+static void report_drops(tcpchat_server *srv, struct sconn *sc)
+{
+	static const char *const policy[] = {"drop-newest", "drop-oldest",
+	                                     "disconnect"};
+	uint32_t n = sc->drops_new;
+	sc->drops_new = 0;
+	if (!srv__logs(srv, TCPCHAT_LOG_DEBUG))
+		return;
+	char who[SRV_WHO_MAX];
+	srv__log(srv, TCPCHAT_LOG_DEBUG,
+	         "%s: dropped %" PRIu32 " frames (queue full, %s), %" PRIu64
+	         " in all",
+	         srv__who(sc, who, sizeof who), n,
+	         policy[srv->policy >= 0 && srv->policy < 3 ? srv->policy : 0],
+	         sc->dropped);
 }
 
 /* End of an iteration: flush every connection that got output, report
@@ -331,8 +353,8 @@ void srv__flush_all(tcpchat_server *srv)
 			}
 			if (!(sc->c.w.events & LOOP_WRITE))
 				srv__do_flush(srv, sc);
-			if (sc->drop_news && sc->state != S_DEAD) {
-				sc->drop_news = 0;
+			if (sc->drops_new && sc->state != S_DEAD) {
+				report_drops(srv, sc);
 				tcpchat_server_event ev;
 				srv__conn_event(sc, &ev, TCPCHAT_SEV_DROP);
 				ev.dropped = sc->dropped;

@@ -46,13 +46,25 @@ void srv__log(tcpchat_server *srv, int level, const char *fmt, ...)
 	srv__emit(srv, &ev);
 }
 
+const char *srv__who(const struct sconn *sc, char *buf, size_t cap)
+{
+	if (sc->name_len)
+		snprintf(buf, cap, "conn %llu (%s)", (unsigned long long)sc->id,
+		         sc->name);
+	else
+		snprintf(buf, cap, "conn %llu", (unsigned long long)sc->id);
+	return buf;
+}
+
 void srv__conn_event(struct sconn *sc, tcpchat_server_event *ev, int type)
 {
 	memset(ev, 0, sizeof *ev);
 	ev->type = type;
 	ev->conn_id = sc->id;
 	ev->peer = &sc->peer.sa;
-	ev->peer_len = sc->peer_len;
+	ev->peer_len = sc->peer.sa.sa_family == AF_INET6
+	                       ? (socklen_t)sizeof sc->peer.in6
+	                       : (socklen_t)sizeof sc->peer.in4;
 	ev->name.ptr = sc->name;
 	ev->name.len = sc->name_len;
 	ev->codec = sc->c.codec->name;
@@ -428,13 +440,19 @@ TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,
 	if (option == TCPCHAT_SOPT_MAX_FRAME)
 		atomic_store(&srv->max_frame_pub, value);
 	if (option == TCPCHAT_SOPT_IDLE_TIMEOUT) {
-		/* Applies at once: every user's timer is set anew. */
-		struct dlist *it;
-		for (it = srv->members.next; it != &srv->members;
-		     it = it->next) {
-			struct sconn *sc = CONTAINER(it, struct sconn, member);
-			if (sc->state == S_JOINED)
-				srv__arm_idle(srv, sc);
+		/* Applies at once: every user's timer, or TCP keepalive, is
+		 * set anew. */
+		struct dlist *lists[] = {&srv->members, &srv->pending};
+		for (size_t i = 0; i < TC_ARRAY_LEN(lists); i++) {
+			struct dlist *it;
+			for (it = lists[i]->next; it != lists[i];
+			     it = it->next) {
+				struct sconn *sc =
+				        CONTAINER(it, struct sconn, member);
+				srv__keepalive(srv, sc, 0);
+				if (sc->state == S_JOINED)
+					srv__arm_idle(srv, sc);
+			}
 		}
 	}
 	return 0;

@@ -107,7 +107,19 @@ static void take_one(tcpchat_server *srv, struct listener *l, int fd,
 		                            : tcpchat_strerror(rc));
 		transport__close(&sc->c.tp, 0);
 		free(sc);
+		return;
 	}
+	if (srv__logs(srv, TCPCHAT_LOG_DEBUG)) {
+		char from[64], on[64];
+		srv__log(srv, TCPCHAT_LOG_DEBUG,
+		         "conn %llu: accepted from %s on %s@%s",
+		         (unsigned long long)sc->id,
+		         net__addr_str(&sc->peer, from, sizeof from),
+		         l->codec->name,
+		         net__addr_str(&l->addr, on, sizeof on));
+	}
+	srv__keepalive(srv, sc, 1);
+	srv__greet(srv, l, sc);
 }
 
 static void on_listen_io(struct loop_watcher *w, unsigned events)
@@ -195,8 +207,10 @@ void srv__close_listeners(tcpchat_server *srv)
 void srv__free_listeners(tcpchat_server *srv)
 {
 	srv__close_listeners(srv);
-	for (int i = 0; i < srv->nlisteners; i++)
+	for (int i = 0; i < srv->nlisteners; i++) {
+		frame__unref(srv->listeners[i]->greet);
 		free(srv->listeners[i]);
+	}
 	srv->nlisteners = 0;
 }
 

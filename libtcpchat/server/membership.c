@@ -105,10 +105,32 @@ int srv__join_room(tcpchat_server *srv, struct sconn *sc, const char *room,
 		return 0; /* closed meanwhile */
 	if (r->topic_len && sc->proto >= 2)
 		srv__send_topic(srv, sc, r);
+	if (srv__logs(srv, TCPCHAT_LOG_DEBUG)) {
+		char who[SRV_WHO_MAX];
+		srv__log(srv, TCPCHAT_LOG_DEBUG, "%s: joined %s%s",
+		         srv__who(sc, who, sizeof who), r->name,
+		         how == JOIN_FORCED ? " (by the server)" : "");
+	}
 	tcpchat_server_event ev;
 	room_event(srv, sc, r, &ev, TCPCHAT_SEV_ROOM_JOINED);
 	srv__emit(srv, &ev);
 	return 0;
+}
+
+/* "conn 7 (alice): parted #dev", with the reason when it is not a plain
+ * part: "parted #dev (kicked: spam)". */
+static void log_part(tcpchat_server *srv, const struct sconn *sc,
+                     const struct room *r, int reason, const char *text,
+                     size_t len)
+{
+	char who[SRV_WHO_MAX];
+	srv__who(sc, who, sizeof who);
+	if (reason == TCPCHAT_REASON_PART && !len)
+		srv__log(srv, TCPCHAT_LOG_DEBUG, "%s: parted %s", who, r->name);
+	else
+		srv__log(srv, TCPCHAT_LOG_DEBUG, "%s: parted %s (%s%s%s)", who,
+		         r->name, tcpchat_reason_name(reason), len ? ": " : "",
+		         len ? text : "");
 }
 
 /* Takes the member out of its room, telling the room (or, in a big room,
@@ -140,6 +162,8 @@ void srv__part_room(tcpchat_server *srv, struct member *mb, int reason,
 		srv__send_to(srv, sc, &l);
 	if (sc->state == S_DEAD)
 		return; /* closed meanwhile: its rooms went with it */
+	if (srv__logs(srv, TCPCHAT_LOG_DEBUG))
+		log_part(srv, sc, r, reason, text, why_len);
 	tcpchat_server_event ev;
 	room_event(srv, sc, r, &ev, TCPCHAT_SEV_ROOM_PART);
 	ev.room.ptr = rname; /* the room may go with its last member */

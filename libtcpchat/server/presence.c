@@ -103,9 +103,7 @@ void srv__announce_leave(tcpchat_server *srv, struct sconn *sc, int reason,
 	m.sender.len = sc->name_len;
 	/* In words when they say more than the reason's own word (protocol
 	 * 1 peers only ever get a kick's). */
-	if (why && reason != TCPCHAT_REASON_CLOSED &&
-	    reason != TCPCHAT_REASON_SHUTDOWN &&
-	    (reason != TCPCHAT_REASON_QUIT || strcmp(why, "quit") != 0)) {
+	if (srv__why_says_more(reason, why)) {
 		m.body.ptr = why;
 		m.body.len = util__utf8_cut(why, strlen(why), LEAVE_REASON_MAX);
 	}

@@ -3,7 +3,7 @@
  * leave, types it does not know, the dispatch of the room requests, and
  * the decisions an application may take later (deferred JOIN, MESSAGE
  * and room JOIN). */
-#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,11 +49,44 @@ void srv__req_error(tcpchat_server *srv, struct sconn *sc,
 	srv__send_one(srv, sc, &m);
 }
 
+/* A failed handshake, logged at INFO (a client's mistake, or a name
+ * taken, is no warning for the operator) with the name asked for, shown
+ * safely (it may be no valid name), when there is one. */
+static void log_handshake(tcpchat_server *srv, const struct sconn *sc,
+                          const tcpchat_str *name, const char *why)
+{
+	if (!srv__logs(srv, TCPCHAT_LOG_INFO))
+		return;
+	if (!name || !name->len) {
+		srv__log(srv, TCPCHAT_LOG_INFO,
+		         "conn %llu: handshake failed: %s",
+		         (unsigned long long)sc->id, why);
+		return;
+	}
+	char shown[TCPCHAT_NAME_MAX + 1];
+	size_t n = TC_MIN(name->len, TCPCHAT_NAME_MAX);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name->ptr[i];
+		shown[i] = c < 0x20 || c == 0x7F ? '?' : (char)c;
+	}
+	shown[n] = '\0';
+	srv__log(srv, TCPCHAT_LOG_INFO, "conn %llu: name '%s%s' refused: %s",
+	         (unsigned long long)sc->id, shown, name->len > n ? "..." : "",
+	         why);
+}
+
+static void handshake_fail(tcpchat_server *srv, struct sconn *sc, int err,
+                           const tcpchat_str *name, const char *why)
+{
+	log_handshake(srv, sc, name, why);
+	srv__fail(sc, TCPCHAT_REASON_ERROR, err, why);
+}
+
 static void refuse_join(tcpchat_server *srv, struct sconn *sc, int err,
-                        const char *why)
+                        const tcpchat_str *name, const char *why)
 {
 	srv->st.refused++;
-	srv__fail(sc, TCPCHAT_REASON_ERROR, err, why);
+	handshake_fail(srv, sc, err, name, why);
 }
 
 /* The user is in: WELCOME to them; the default room, whose members are
@@ -68,6 +101,10 @@ static void complete_join(tcpchat_server *srv, struct sconn *sc)
 	srv->st.users = srv->nusers;
 	srv__touch(srv, sc);
 	srv__arm_idle(srv, sc);
+	srv__log(srv, TCPCHAT_LOG_DEBUG,
+	         "conn %llu: %s joined (protocol %u, %s)",
+	         (unsigned long long)sc->id, sc->name, (unsigned)sc->proto,
+	         sc->c.codec->name);
 
 	tcpchat_msg w = {.type = TCPCHAT_MSG_WELCOME};
 	w.code = sc->proto;
@@ -96,30 +133,32 @@ static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 {
 	if (m->type != TCPCHAT_MSG_HELLO) {
 		srv->st.proto++;
-		srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_EPROTO,
-		          "expected HELLO");
+		handshake_fail(srv, sc, TCPCHAT_EPROTO, NULL, "expected HELLO");
 		return 1;
 	}
-	sc->peer_caps = (uint32_t)m->caps;
+	sc->peer_caps =
+	        (uint8_t)(m->caps & (TCPCHAT_CAP_BASE | TCPCHAT_CAP_ROOMS));
 	if (m->code < 1 || (m->code == 1 && !srv->lobby)) {
 		srv->st.proto++;
-		srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_EVERSION,
-		          m->code == 1 ? "this server needs protocol 2: it has "
-		                         "no default room"
-		                       : "unsupported protocol version (this "
-		                         "server speaks 1 and 2)");
+		handshake_fail(srv, sc, TCPCHAT_EVERSION, NULL,
+		               m->code == 1
+		                       ? "this server needs protocol 2: it "
+		                         "has no default room"
+		                       : "unsupported protocol version "
+		                         "(this server speaks 1 and 2)");
 		return 1;
 	}
 	/* A newer client is answered in the highest version both know. */
 	sc->proto = (uint8_t)TC_MIN(m->code, TCPCHAT_PROTOCOL_VERSION);
 	if (tcpchat_name_check(m->sender.ptr, m->sender.len) != 0) {
-		refuse_join(srv, sc, TCPCHAT_EBADNAME,
+		refuse_join(srv, sc, TCPCHAT_EBADNAME, &m->sender,
 		            "invalid name: use 1-32 bytes of printable UTF-8 "
 		            "without spaces");
 		return 1;
 	}
 	if (srv__name_find(srv, m->sender.ptr, m->sender.len)) {
-		refuse_join(srv, sc, TCPCHAT_ENAMEINUSE, "name already in use");
+		refuse_join(srv, sc, TCPCHAT_ENAMEINUSE, &m->sender,
+		            "name already in use");
 		return 1;
 	}
 	memcpy(sc->name, m->sender.ptr, m->sender.len);
@@ -146,7 +185,7 @@ static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 	if (verdict) {
 		const char *why = ev.refuse_reason ? ev.refuse_reason
 		                                   : "refused by the server";
-		refuse_join(srv, sc, TCPCHAT_EREFUSED, why);
+		refuse_join(srv, sc, TCPCHAT_EREFUSED, &m->sender, why);
 		return 1;
 	}
 	complete_join(srv, sc);
@@ -241,10 +280,11 @@ static void post_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *out,
 
 static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 {
-	if (!util__text_ok(m->body.ptr, m->body.len)) {
-		srv__req_error(srv, sc, m, TCPCHAT_EBADMSG,
-		               "message must be non-empty UTF-8 text without "
-		               "control characters");
+	if (!util__chat_text_ok(m->body.ptr, m->body.len)) {
+		srv__req_error(
+		        srv, sc, m, TCPCHAT_EBADMSG,
+		        "message must be UTF-8 text, not empty or blank, "
+		        "without control characters");
 		return 0;
 	}
 	struct room *r;
@@ -287,7 +327,7 @@ static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 static int on_quit(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m)
 {
 	char why[QUIT_REASON_MAX + 1] = "quit";
-	if (sc->proto >= 2 && util__text_ok(m->body.ptr, m->body.len)) {
+	if (sc->proto >= 2 && util__chat_text_ok(m->body.ptr, m->body.len)) {
 		size_t n = util__utf8_cut(m->body.ptr, m->body.len,
 		                          QUIT_REASON_MAX);
 		memcpy(why, m->body.ptr, n);
@@ -297,11 +337,16 @@ static int on_quit(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m)
 	return 1;
 }
 
-static int unexpected(tcpchat_server *srv, struct sconn *sc)
+static int unexpected(tcpchat_server *srv, struct sconn *sc,
+                      const tcpchat_msg *m)
 {
+	char why[64];
+	snprintf(why, sizeof why, "unexpected %s message",
+	         tcpchat_msg_type_name((int)m->type));
 	srv->st.proto++;
-	srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_EPROTO,
-	          "unexpected message type");
+	srv__log(srv, TCPCHAT_LOG_INFO, "conn %llu: protocol error: %s",
+	         (unsigned long long)sc->id, why);
+	srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_EPROTO, why);
 	return 1;
 }
 
@@ -310,6 +355,7 @@ int srv__on_msg(void *ctx, tcpchat_msg *m)
 	struct sconn *sc = ctx;
 	tcpchat_server *srv = sc->srv;
 	srv->st.in++;
+	sc->in_msgs++;
 	if (sc->state == S_HANDSHAKE)
 		return on_hello(srv, sc, m);
 	if (sc->state != S_JOINED)
@@ -338,7 +384,7 @@ int srv__on_msg(void *ctx, tcpchat_msg *m)
 		return on_quit(srv, sc, m);
 	case TCPCHAT_MSG_HELLO:
 	case TCPCHAT_MSG_WELCOME:
-		return unexpected(srv, sc);
+		return unexpected(srv, sc, m);
 	default:
 		break;
 	}
@@ -355,8 +401,10 @@ int srv__on_msg(void *ctx, tcpchat_msg *m)
 			break;
 		}
 	} else if (m->type == TCPCHAT_MSG_JOIN) {
-		return unexpected(srv, sc); /* a protocol-1 client's JOIN */
+		return unexpected(srv, sc, m); /* a protocol-1 client's JOIN */
 	}
+	if (srv__people_answer(srv, sc, m))
+		return sc->state == S_DEAD;
 	/* A newer peer's message: say so, and go on. */
 	srv__log(srv, TCPCHAT_LOG_DEBUG, "conn %llu: unknown message type %u",
 	         (unsigned long long)sc->id, (unsigned)m->type);
@@ -364,28 +412,44 @@ int srv__on_msg(void *ctx, tcpchat_msg *m)
 	return 0;
 }
 
+/* A bad frame from sc: the client's error (logged at INFO), which ends
+ * its connection.  Its ERROR and the others' LEAVE say what happened, a
+ * frame too large with the limit. */
+void srv__bad_frame(tcpchat_server *srv, struct sconn *sc, int rc,
+                    const char *error)
+{
+	char why[96], who[SRV_WHO_MAX];
+	if (rc == TCPCHAT_EMSGSIZE)
+		snprintf(why, sizeof why, "%s, the limit is %lld bytes",
+		         sc->c.codec == tcpchat_codec_line()
+		                 ? "line too long"
+		                 : "frame too large",
+		         srv->max_frame);
+	else
+		snprintf(why, sizeof why, "%s",
+		         error ? error : tcpchat_strerror(rc));
+	srv->st.proto++;
+	srv__log(srv, TCPCHAT_LOG_INFO, "%s: protocol error: %s",
+	         srv__who(sc, who, sizeof who), why);
+	srv__fail(sc, TCPCHAT_REASON_ERROR, rc, why);
+}
+
 void srv__on_readable(tcpchat_server *srv, struct sconn *sc)
 {
 	struct conn_read_result res;
+	srv->reading = sc; /* a close meanwhile counts these bytes too */
+	srv->read_res = &res;
 	int rc = conn__read(&sc->c, &srv->sh, (size_t)srv->max_frame,
 	                    srv__on_msg, sc, &res);
+	srv->reading = NULL;
 	srv->st.bytes_in += res.bytes;
+	sc->in_bytes += res.bytes;
 	if (rc == 0 || rc == 1 || sc->state == S_DEAD)
 		return;
-	if (rc == TCPCHAT_ECLOSED ||
-	    (rc == TCPCHAT_ESYS && errno == ECONNRESET)) {
-		srv__close(sc, TCPCHAT_REASON_CLOSED, 0, "connection closed");
-	} else if (rc == TCPCHAT_EPROTO || rc == TCPCHAT_EMSGSIZE) {
-		srv->st.proto++;
-		srv__log(srv, TCPCHAT_LOG_WARN, "conn %llu: %s: %s",
-		         (unsigned long long)sc->id, tcpchat_strerror(rc),
-		         res.error);
-		srv__fail(sc, TCPCHAT_REASON_ERROR, rc, res.error);
-	} else {
-		srv__close(sc, TCPCHAT_REASON_ERROR, rc,
-		           rc == TCPCHAT_ESYS ? strerror(errno)
-		                              : tcpchat_strerror(rc));
-	}
+	if (rc == TCPCHAT_EPROTO || rc == TCPCHAT_EMSGSIZE)
+		srv__bad_frame(srv, sc, rc, res.error);
+	else
+		srv__lost(sc, rc);
 }
 
 /* The application's answer to a deferred JOIN or MESSAGE. */
@@ -394,7 +458,8 @@ void srv__decide(tcpchat_server *srv, struct sconn *sc, int accept,
 {
 	if (sc->state == S_JOINING) {
 		if (!accept) {
-			refuse_join(srv, sc, TCPCHAT_EREFUSED,
+			tcpchat_str name = {sc->name, sc->name_len};
+			refuse_join(srv, sc, TCPCHAT_EREFUSED, &name,
 			            reason ? reason : "refused by the server");
 			return;
 		}

@@ -17,6 +17,8 @@
  *                topics, and what the members are told
  *   presence.c   WHO, the room list, and the LEAVE of a user who goes
  *   private.c    private messages
+ *   people.c     for people on a codec like line: the greeting, the
+ *                answers to /help and to commands it does not know
  *   commands.c   the thread-safe actions, carried out on the loop
  *   stats.c      counters: plain on the loop, published once per
  *                iteration for stats_get()
@@ -78,7 +80,9 @@ struct listener {
 	tcpchat_server *srv;
 	int fd;
 	int codec_slot;
+	int greet_bad; /* the codec refused the greeting */
 	const tcpchat_codec *codec;
+	struct frame *greet; /* encoded once, for every new connection */
 	union net_addr addr;
 	socklen_t addr_len;
 };
@@ -134,20 +138,24 @@ struct sconn {
 	struct member *rooms;  /* the user's rooms, newest first */
 	struct room *cur;      /* where TEXT without room or target goes */
 	uint32_t mark; /* fan-out generation that reached it (presence.c) */
-	uint32_t peer_caps; /* what its HELLO announced (the known bits) */
-	int close_err;      /* why it is doomed */
+	uint32_t drops_new; /* drops not reported yet (DROP event, log) */
+	/* what it did, for the log line of its close */
+	uint32_t in_msgs, out_frames;
+	uint64_t in_bytes, out_bytes;
 	uint16_t nrooms;
-	uint8_t state, in_flush, codec_slot, name_len, doomed, pinged;
-	uint8_t paused;    /* input waits for a decision */
-	uint8_t named;     /* in the name directory */
-	uint8_t proto;     /* protocol version: 1 or 2 */
-	uint8_t drop_news; /* drops not reported yet by a DROP event */
-	uint8_t peer_len;  /* of peer */
+	uint8_t peer_caps; /* what its HELLO announced (the known bits) */
+	uint8_t state, in_flush, codec_slot, name_len, pinged;
+	uint8_t doomed;      /* -error when it is to be closed (fanout.c) */
+	uint8_t proto;       /* protocol version: 1 or 2 */
+	unsigned paused : 1; /* input waits for a decision */
+	unsigned named : 1;  /* in the name directory */
 	char name[TCPCHAT_NAME_MAX + 1];
-	union net_addr peer;
+	union net_addr peer; /* IPv4 or IPv6: its length follows */
 };
-/* An idle connection's memory is mostly this struct: keep it small. */
-_Static_assert(sizeof(struct sconn) <= 440, "struct sconn grew");
+/* An idle connection's memory is mostly this struct: keep it small.  (Its
+ * last 16 bytes pay for the counters above, which the DEBUG log line of a
+ * close reports.) */
+_Static_assert(sizeof(struct sconn) <= 456, "struct sconn grew");
 
 /* Counters: plain on the loop thread, published with relaxed atomics
  * once per iteration. */
@@ -193,6 +201,9 @@ struct tcpchat_server {
 	uint32_t mark;      /* fan-out generation (presence.c) */
 	struct sconn *flush_head, *dead_head;
 	struct sconn *close_head; /* closes put off until fan-outs end */
+	/* the connection being read, and what the read took so far */
+	const struct sconn *reading;
+	const struct conn_read_result *read_res;
 	int fanning, reaping;
 	uint64_t nconns, nusers;
 	uint64_t next_conn_id, next_msg_id;
@@ -215,8 +226,19 @@ struct tcpchat_server {
 };
 
 /* lifecycle.c */
+/* Logs a line (a LOG event) when level is at most LOG_LEVEL; nothing is
+ * formatted otherwise.  Never on a per-message path. */
 void srv__log(tcpchat_server *srv, int level, const char *fmt, ...)
         TC_PRINTF(3, 4);
+/* 1 when srv__log() at level would log: for the callers that must work
+ * to make its arguments. */
+static inline int srv__logs(const tcpchat_server *srv, int level)
+{
+	return level <= srv->log_level && srv->handler;
+}
+/* "conn 7" or "conn 7 (alice)" for the log lines of a connection. */
+const char *srv__who(const struct sconn *sc, char *buf, size_t cap);
+#define SRV_WHO_MAX (32 + TCPCHAT_NAME_MAX)
 int srv__emit(tcpchat_server *srv, tcpchat_server_event *ev);
 void srv__conn_event(struct sconn *sc, tcpchat_server_event *ev, int type);
 void srv__note_freed(tcpchat_server *srv, size_t bytes);
@@ -239,6 +261,18 @@ void srv__touch(tcpchat_server *srv, struct sconn *sc);
 void srv__arm_idle(tcpchat_server *srv, struct sconn *sc);
 void srv__close(struct sconn *sc, int reason, int error, const char *why);
 void srv__fail(struct sconn *sc, int reason, int err, const char *why);
+/* 1 when why, the text of a close for reason, says more than the
+ * reason's own word: the others see it in the LEAVE, the log in the
+ * close line. */
+int srv__why_says_more(int reason, const char *why);
+/* Closes sc after its transport failed with rc (TCPCHAT_ESYS: errno): a
+ * reset peer is CLOSED, a TCP timeout (keepalive, unacknowledged output)
+ * TIMEOUT, anything else ERROR. */
+void srv__lost(struct sconn *sc, int rc);
+/* TCP keepalive on sc's socket for a codec with TCPCHAT_CODEC_NO_PING
+ * (its peers are never closed for silence), from IDLE_TIMEOUT.  at_accept:
+ * nothing is done when IDLE_TIMEOUT is 0. */
+void srv__keepalive(tcpchat_server *srv, struct sconn *sc, int at_accept);
 void srv__free(tcpchat_server *srv, struct sconn *sc);
 void srv__set_events(tcpchat_server *srv, struct sconn *sc, unsigned ev);
 void srv__pause(tcpchat_server *srv, struct sconn *sc);
@@ -247,6 +281,10 @@ void srv__resume(tcpchat_server *srv, struct sconn *sc);
 /* protocol.c */
 int srv__on_msg(void *ctx, tcpchat_msg *m);
 void srv__on_readable(tcpchat_server *srv, struct sconn *sc);
+/* sc sent a frame its codec refused (rc: TCPCHAT_EPROTO or
+ * TCPCHAT_EMSGSIZE, error: the codec's words): counted, logged, closed. */
+void srv__bad_frame(tcpchat_server *srv, struct sconn *sc, int rc,
+                    const char *error);
 void srv__decide(tcpchat_server *srv, struct sconn *sc, int accept,
                  const char *reason);
 tcpchat_msg srv__error_msg(const tcpchat_server *srv, const struct sconn *sc,
@@ -319,6 +357,16 @@ void srv__on_who(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m);
 void srv__on_rooms(tcpchat_server *srv, struct sconn *sc);
 void srv__announce_leave(tcpchat_server *srv, struct sconn *sc, int reason,
                          const char *why);
+
+/* people.c */
+/* Sends the greeting of a codec with TCPCHAT_CODEC_GREET to a new
+ * connection. */
+void srv__greet(tcpchat_server *srv, struct listener *l, struct sconn *sc);
+/* Answers a TCPCHAT_MSG_UNKNOWN of the line codec (a "/WORD" line):
+ * /help, or an ERROR that says what is wrong.  Returns 1 when it did,
+ * 0 when m is not one (the caller answers as for any unknown type). */
+int srv__people_answer(tcpchat_server *srv, struct sconn *sc,
+                       const tcpchat_msg *m);
 
 /* private.c */
 int srv__private_target(tcpchat_server *srv, struct sconn *sc,

@@ -1,9 +1,20 @@
 /* libtcpchat - a server connection's life: creation, its timer (the
- * handshake deadline, then the idle heartbeat), closing and freeing. */
+ * handshake deadline, then the idle heartbeat) or TCP keepalive, closing
+ * and freeing. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server_int.h"
+
+/* Peers of a codec without PING are people: silence is no reason to
+ * close them (TCP keepalive notices a peer that is gone). */
+static int pinged_codec(const struct sconn *sc)
+{
+	return !(sc->c.codec->flags & TCPCHAT_CODEC_NO_PING);
+}
 
 static void on_io(struct loop_watcher *w, unsigned events)
 {
@@ -36,11 +47,15 @@ static void on_timer(struct loop_timer *t)
 			loop__timer_at(&srv->loop, t, due);
 			return;
 		}
+		srv__log(srv, TCPCHAT_LOG_INFO,
+		         "conn %llu: handshake failed: handshake timeout",
+		         (unsigned long long)sc->id);
 		srv__fail(sc, TCPCHAT_REASON_TIMEOUT, TCPCHAT_ETIMEDOUT,
 		          "handshake timeout");
 		return;
 	}
-	if (sc->state != S_JOINED || srv->idle_timeout <= 0)
+	if (sc->state != S_JOINED || srv->idle_timeout <= 0 ||
+	    !pinged_codec(sc))
 		return;
 	int64_t half = sc->last_ms + srv->idle_timeout / 2;
 	int64_t full = sc->last_ms + srv->idle_timeout;
@@ -48,11 +63,9 @@ static void on_timer(struct loop_timer *t)
 		loop__timer_at(&srv->loop, t, half);
 	} else if (!sc->pinged) {
 		sc->pinged = 1;
-		if (!(sc->c.codec->flags & TCPCHAT_CODEC_NO_PING)) {
-			tcpchat_msg p = {.type = TCPCHAT_MSG_PING};
-			p.timestamp = srv->wall_ms;
-			srv__send_one(srv, sc, &p);
-		}
+		tcpchat_msg p = {.type = TCPCHAT_MSG_PING};
+		p.timestamp = srv->wall_ms;
+		srv__send_one(srv, sc, &p);
 		loop__timer_at(&srv->loop, t, full);
 	} else if (now >= full) {
 		srv__fail(sc, TCPCHAT_REASON_TIMEOUT, TCPCHAT_ETIMEDOUT,
@@ -70,7 +83,7 @@ void srv__touch(tcpchat_server *srv, struct sconn *sc)
 
 void srv__arm_idle(tcpchat_server *srv, struct sconn *sc)
 {
-	if (srv->idle_timeout > 0)
+	if (srv->idle_timeout > 0 && pinged_codec(sc))
 		loop__timer_at(&srv->loop, &sc->timer,
 		               sc->last_ms + srv->idle_timeout / 2);
 	else
@@ -91,7 +104,7 @@ struct sconn *srv__session_new(tcpchat_server *srv, struct listener *l, int fd,
 	sc->id = ++srv->next_conn_id;
 	sc->codec_slot = (uint8_t)l->codec_slot;
 	sc->peer = *peer;
-	sc->peer_len = (uint8_t)plen;
+	TC_UNUSED(plen); /* told by the family */
 	sc->since_ms = sc->last_ms = srv->loop.now;
 	sc->member.prev = sc->member.next = &sc->member;
 	sc->state = S_HANDSHAKE;
@@ -123,6 +136,18 @@ int srv__session_start(tcpchat_server *srv, struct sconn *sc)
 	return 0;
 }
 
+void srv__keepalive(tcpchat_server *srv, struct sconn *sc, int at_accept)
+{
+	if (pinged_codec(sc) || sc->c.tp.fd < 0 ||
+	    (at_accept && srv->idle_timeout <= 0))
+		return;
+	if (net__keepalive(sc->c.tp.fd, srv->idle_timeout) != 0) {
+		char who[SRV_WHO_MAX];
+		srv__log(srv, TCPCHAT_LOG_WARN, "%s: TCP keepalive: %s",
+		         srv__who(sc, who, sizeof who), strerror(errno));
+	}
+}
+
 void srv__set_events(tcpchat_server *srv, struct sconn *sc, unsigned ev)
 {
 	if (sc->state == S_DEAD)
@@ -150,12 +175,55 @@ void srv__resume(tcpchat_server *srv, struct sconn *sc)
 	if (sc->state == S_DEAD)
 		return;
 	if (rc < 0) {
-		srv->st.proto++;
-		srv__fail(sc, TCPCHAT_REASON_ERROR, rc, res.error);
+		srv__bad_frame(srv, sc, rc, res.error);
 		return;
 	}
 	if (!sc->paused)
 		srv__set_events(srv, sc, sc->c.w.events | LOOP_READ);
+}
+
+/* "512 B", "1.2 kB", "3.4 MB" or "5.6 GB". */
+static const char *size_str(uint64_t n, char *buf, size_t cap)
+{
+	static const char *const units[] = {"kB", "MB", "GB", "TB"};
+	if (n < 1000) {
+		snprintf(buf, cap, "%" PRIu64 " B", n);
+		return buf;
+	}
+	double v = (double)n / 1000;
+	size_t u = 0;
+	while (v >= 1000 && u + 1 < TC_ARRAY_LEN(units)) {
+		v /= 1000;
+		u++;
+	}
+	snprintf(buf, cap, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+int srv__why_says_more(int reason, const char *why)
+{
+	return why && *why && reason != TCPCHAT_REASON_CLOSED &&
+	       reason != TCPCHAT_REASON_SHUTDOWN &&
+	       (reason != TCPCHAT_REASON_QUIT || strcmp(why, "quit") != 0);
+}
+
+/* The DEBUG line of a close: why, how long, and what went through. */
+static void log_close(tcpchat_server *srv, const struct sconn *sc, int reason,
+                      const char *why)
+{
+	char who[SRV_WHO_MAX], in[32], out[32];
+	int more = srv__why_says_more(reason, why);
+	uint64_t in_bytes = sc->in_bytes;
+	if (srv->reading == sc) /* closed by what it sent */
+		in_bytes += srv->read_res->bytes;
+	srv__log(srv, TCPCHAT_LOG_DEBUG,
+	         "%s: closed (%s%s%s) after %.1f s; in %" PRIu32
+	         " msgs / %s, out %" PRIu32 " frames / %s, dropped %" PRIu64,
+	         srv__who(sc, who, sizeof who), tcpchat_reason_name(reason),
+	         more ? ": " : "", more ? why : "",
+	         (double)(srv->loop.now - sc->since_ms) / 1000, sc->in_msgs,
+	         size_str(in_bytes, in, sizeof in), sc->out_frames,
+	         size_str(sc->out_bytes, out, sizeof out), sc->dropped);
 }
 
 void srv__close(struct sconn *sc, int reason, int error, const char *why)
@@ -163,6 +231,8 @@ void srv__close(struct sconn *sc, int reason, int error, const char *why)
 	tcpchat_server *srv = sc->srv;
 	if (sc->state == S_DEAD)
 		return;
+	if (srv__logs(srv, TCPCHAT_LOG_DEBUG))
+		log_close(srv, sc, reason, why);
 	int joined = sc->state == S_JOINED || sc->state == S_DRAINING;
 	sc->state = S_DEAD;
 	loop__timer_stop(&srv->loop, &sc->timer);
@@ -196,6 +266,19 @@ void srv__close(struct sconn *sc, int reason, int error, const char *why)
 		srv__send_error(srv, sc, TCPCHAT_ESLOW, why, 1);
 	}
 	srv__want_flush(srv, sc); /* a last flush, then it is freed */
+}
+
+void srv__lost(struct sconn *sc, int rc)
+{
+	int e = rc == TCPCHAT_ESYS ? errno : 0;
+	if (rc == TCPCHAT_ECLOSED || e == ECONNRESET)
+		srv__close(sc, TCPCHAT_REASON_CLOSED, 0, "connection closed");
+	else if (e == ETIMEDOUT)
+		srv__close(sc, TCPCHAT_REASON_TIMEOUT, TCPCHAT_ETIMEDOUT,
+		           "peer not responding, TCP timeout");
+	else
+		srv__close(sc, TCPCHAT_REASON_ERROR, rc,
+		           e ? strerror(e) : tcpchat_strerror(rc));
 }
 
 void srv__fail(struct sconn *sc, int reason, int err, const char *why)

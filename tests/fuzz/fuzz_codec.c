@@ -161,6 +161,17 @@ static int str_is(tcpchat_str s, const char *lit)
 	return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0;
 }
 
+/* 1 when s holds only spaces and tabs, or nothing. */
+static int all_blank(tcpchat_str s)
+{
+	size_t i;
+
+	for (i = 0; i < s.len; i++)
+		if (!blank(s.ptr[i]))
+			return 0;
+	return 1;
+}
+
 /* 1 when a client line holding body (cleaned first when clean is set)
  * reads as "ROOM TEXT": a room name, a blank, then at least one byte. */
 static int room_text_form(tcpchat_str body, int clean)
@@ -311,7 +322,7 @@ static int line_unambiguous(const tcpchat_msg *m, unsigned dir)
 	if (m->type == TCPCHAT_MSG_HELLO)
 		return m->sender.len > 0;
 	if (m->type == TCPCHAT_MSG_TEXT && !m->target.len && !m->room.len)
-		return m->body.len > 0;
+		return !all_blank(m->body); /* a blank line is skipped */
 	return 1;
 }
 
