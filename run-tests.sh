@@ -19,7 +19,7 @@ need=()
 for cmd_pkg in meson:meson ninja:ninja-build pkg-config:pkg-config \
                cc:gcc python3:python3 nm:binutils mandoc:mandoc \
                clang:clang clang-format:clang-format valgrind:valgrind \
-               tmux:tmux; do
+               tmux:tmux ss:iproute2; do
 	command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || need+=("${cmd_pkg#*:}")
 done
 pkg-config --exists check 2>/dev/null || need+=(check)

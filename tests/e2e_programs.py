@@ -91,6 +91,7 @@ class LinePeer:
     def __init__(self, port):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
         self.buf = b""
+        self.seen = []
 
     def send(self, text):
         self.s.sendall(text.encode() + b"\n")
@@ -101,6 +102,7 @@ class LinePeer:
             while b"\n" in self.buf:
                 line, self.buf = self.buf.split(b"\n", 1)
                 line = line.decode("utf-8", "replace")
+                self.seen.append(line)
                 if re.search(pattern, line):
                     return line
             self.s.settimeout(max(0.01, end - time.monotonic()))
@@ -124,6 +126,10 @@ class LinePeer:
             seen.append(line)
             if re.search(pattern, line):
                 return seen
+
+    def lines_seen(self):
+        """Every line expect() has read so far."""
+        return self.seen
 
     def close(self):
         self.s.close()
@@ -524,6 +530,152 @@ def test_bad_arguments():
                         "/topic")), str(out))
 
 
+def test_nc_people():
+    """What a person on nc meets: a greeting, answers to bad commands, a
+    limit said in words, and no timeout for only reading."""
+    srv, bport, lport, _ = start_server("--max-message", "200",
+                                        "--idle-timeout", "1")
+    raw = socket.create_connection(("127.0.0.1", lport), timeout=DEADLINE)
+    raw.settimeout(DEADLINE)
+    first = b""
+    while not first.endswith(b"\n"):
+        chunk = raw.recv(4096)
+        if not chunk:
+            break
+        first += chunk
+    check("nc: a new connection is greeted before anything is typed",
+          first == b"=== tcpchat: type your name (1-32 bytes, no spaces)\n",
+          repr(first))
+    raw.close()
+    dee, eve = LinePeer(lport), LinePeer(lport)
+    dee.send("dee")
+    eve.send("eve")
+    dee.expect(r"^=== welcome dee$")
+    eve.expect(r"^=== welcome eve$")
+    dee.send("/frobnicate now")
+    got = dee.expect(r"^-!- ")
+    check("nc: an unknown command is answered with a hint",
+          got == "-!- error 24: unknown command /frobnicate: //text sends a "
+                 "line starting with '/', /help lists the commands", got)
+    dee.send("/join")
+    got = dee.expect(r"^-!- ")
+    check("nc: a command without its argument gets its usage",
+          got == "-!- error 24: usage: /join #room", got)
+    dee.send("/help")
+    got = dee.lines_until(r"^\*\*\*   /help ")
+    check("nc: /help lists the commands",
+          got is not None and got[0].startswith("*** commands") and
+          any(l.startswith("***   /msg NAME TEXT") for l in got), str(got))
+    dee.send("//usr is full")
+    check("nc: //text says a line that starts with '/'",
+          eve.expect(r"^dee: /usr is full$") is not None)
+    check("nc: no command text ever reached the others",
+          not any("frobnicate" in l or "/help" in l or l == "dee: /join"
+                  for l in eve.lines_seen()), str(eve.lines_seen()))
+
+    # Silent for three idle timeouts: still there, still served.
+    deadline = time.monotonic() + 3.5
+    while time.monotonic() < deadline:
+        eve.expect(r"^$", timeout=max(0.01, deadline - time.monotonic()))
+    ss = subprocess.run(["ss", "-tno", "state", "established",
+                         f"( sport = :{lport} )"],
+                        capture_output=True, text=True).stdout
+    check("nc: the server keeps line connections with TCP keepalive",
+          "timer:(keepalive" in ss, ss)
+    dee.send("still here?")
+    check("nc: a reader silent for 3 idle timeouts is still served",
+          eve.expect(r"^dee: still here\?$") is not None)
+
+    # A line longer than the limit: the limit in words, for everyone.
+    eve.send("x" * 300)
+    got = eve.expect(r"^-!- ")
+    check("nc: a line over the limit is refused, saying the limit",
+          got == "-!- error 5: line too long, the limit is 200 bytes", got)
+    got = dee.expect(r"^<-- eve left")
+    check("nc: the others see why in words",
+          got == "<-- eve left (error: line too long, the limit is 200 "
+                 "bytes)", got)
+    dee.close()
+    eve.close()
+    srv.p.send_signal(signal.SIGTERM)
+    srv.finish()
+
+
+def test_client_errors():
+    """What tcpchat-client says when it cannot chat, word for word."""
+    srv, bport, lport, jport = start_server()
+    addr = f"127.0.0.1:{bport}"
+    # A port nobody listens on: the one of a server that is gone.
+    gone = socket.socket()
+    gone.bind(("127.0.0.1", 0))
+    dead = gone.getsockname()[1]
+    gone.close()
+    code, out, err = Proc([CLIENT, "--server", f"127.0.0.1:{dead}",
+                           "--name", "x", "--listen-only"]).finish()
+    check("refused: exit 1 and the exact message",
+          code == 1 and err == [f"tcpchat-client: cannot connect to "
+                                f"127.0.0.1:{dead}: Connection refused"],
+          f"{code} {err}")
+
+    # An HTTP server: the JSON client's HELLO line gets an error page.
+    http = socket.socket()
+    http.bind(("127.0.0.1", 0))
+    http.listen(4)
+    hport = http.getsockname()[1]
+
+    def serve_http():
+        c, _ = http.accept()
+        c.recv(4096)
+        c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        c.close()
+    threading.Thread(target=serve_http, daemon=True).start()
+    code, out, err = Proc([CLIENT, "--server", f"127.0.0.1:{hport}",
+                           "--codec", "json", "--name", "x"]).finish()
+    check("HTTP server: exit 1 at once, naming the codec and what it sent",
+          code == 1 and err == [
+              f"tcpchat-client: cannot connect to 127.0.0.1:{hport}: the "
+              "server does not speak the json codec: it sent "
+              "\"HTTP/1.1 400 Bad Request...\" (an HTTP server); --codec "
+              "chooses binary, line or json"], f"{code} {err}")
+    http.close()
+
+    # A binary client at the line listener sees its greeting.
+    code, out, err = Proc([CLIENT, "--server", f"127.0.0.1:{lport}",
+                           "--name", "x", "--listen-only"]).finish()
+    check("binary client at the line port: exit 1, told at once",
+          code == 1 and len(err) == 1 and err[0].startswith(
+              f"tcpchat-client: cannot connect to 127.0.0.1:{lport}: the "
+              "server does not speak the binary codec: it sent \"=== ")
+          and err[0].endswith("; --codec chooses binary, line or json"),
+          f"{code} {err}")
+
+    # No "(type /help)" without a terminal; blank lines are not sent.
+    peer = LinePeer(lport)
+    peer.send("blankwatch")
+    peer.expect(r"^=== welcome blankwatch$")
+    code, out, err = script(addr, "blanks", "   \n\t \nafter blanks\n")
+    check("script mode: the connected line has no /help hint",
+          code == 0 and out[:1] == [f"=== connected to {addr} as blanks"],
+          f"{code} {out} {err}")
+    seen = peer.lines_until(r"^blanks: after blanks$")
+    check("script mode: lines of blanks are not sent",
+          seen is not None and not any(l.startswith("blanks: ") and
+                                       l != "blanks: after blanks"
+                                       for l in seen), str(seen))
+    w = Proc([CLIENT, "--server", addr, "--name", "quietly",
+              "--listen-only"])
+    check("listen-only: the connected line has no /help hint",
+          w.wait_line(r"^=== connected", which="out") is not None and
+          w.out_lines[-1] == f"=== connected to {addr} as quietly",
+          str(w.out_lines))
+    w.p.send_signal(signal.SIGTERM)
+    code, _, _ = w.finish()
+    check("listen-only: SIGTERM exits 143", code == 143, f"{code}")
+    peer.close()
+    srv.p.send_signal(signal.SIGTERM)
+    srv.finish()
+
+
 def main():
     try:
         test_bad_arguments()
@@ -531,6 +683,8 @@ def main():
         test_rooms()
         test_nc_rooms()
         test_host_loop()
+        test_client_errors()
+        test_nc_people()
     finally:
         for p in procs:
             if p.poll() is None:

@@ -25,7 +25,7 @@ TRY_HELP = f"Try '{PROG} --help' for more information."
 # join, close) are checked below as expected failures while this is
 # False: a check that passes anyway fails the test, as a reminder to set
 # it to True once the library writes those lines.
-LIBRARY_DEBUG_LINES = False
+LIBRARY_DEBUG_LINES = True
 
 # "2026-12-02 10:00:00.105 info  TEXT": local time, a level padded to
 # five columns, one space, the text.

@@ -166,7 +166,8 @@ TCPCHAT_API int tcpchat_client_stop(tcpchat_client *cli);
  * handshake is done (messages queued before that wait; texts sent before
  * tcpchat_client_stop() go before the goodbye).  The text is encoded on
  * the caller's thread.  Returns 0 when queued (not yet delivered),
- * TCPCHAT_EINVAL (NULL, empty, invalid UTF-8, or a control character
+ * TCPCHAT_EINVAL (NULL, empty, only spaces and tabs, invalid UTF-8, or a
+ * control character
  * other than tab, e.g. '\n'), TCPCHAT_EMSGSIZE (the encoded frame is
  * larger than the server's limit from its WELCOME; before the WELCOME,
  * larger than MAX_FRAME, and a text queued then that turns out too large
@@ -195,7 +196,8 @@ TCPCHAT_API int tcpchat_client_who(tcpchat_client *cli);
  * tcpchat_client_send().  Each returns 0 when queued, or:
  *   TCPCHAT_EINVAL     NULL cli or argument, or a text or reason that is
  *                      not chat text (empty, invalid UTF-8, control
- *                      characters other than tab);
+ *                      characters other than tab; a text of only
+ *                      spaces and tabs too);
  *   TCPCHAT_EBADROOM   a room name tcpchat_room_check() refuses;
  *   TCPCHAT_EBADNAME   a user name tcpchat_name_check() refuses;
  *   TCPCHAT_EMSGSIZE   a text longer than MAX_FRAME, a topic longer than

@@ -263,7 +263,7 @@ int cli__post(tcpchat_client *cli, const tcpchat_msg *m, int kind,
 TCPCHAT_API int tcpchat_client_send(tcpchat_client *cli, const char *text,
                                     size_t len)
 {
-	if (!cli || !util__text_ok(text, len))
+	if (!cli || !util__chat_text_ok(text, len))
 		return TCPCHAT_EINVAL;
 	if (len > (size_t)atomic_load(&cli->max_frame_pub))
 		return TCPCHAT_EMSGSIZE;

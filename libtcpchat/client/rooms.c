@@ -201,7 +201,7 @@ static int room_arg(const char *room)
 /* Checks text[0..len) as tcpchat_client_send() does. */
 static int text_arg(tcpchat_client *cli, const char *text, size_t len)
 {
-	if (!util__text_ok(text, len))
+	if (!util__chat_text_ok(text, len))
 		return TCPCHAT_EINVAL;
 	if (len > (size_t)atomic_load(&cli->max_frame_pub))
 		return TCPCHAT_EMSGSIZE;

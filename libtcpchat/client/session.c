@@ -246,6 +246,7 @@ static int note_error(tcpchat_client *cli, const tcpchat_msg *m)
 
 static void welcome(tcpchat_client *cli, const tcpchat_msg *m)
 {
+	cli->c.dflags &= ~TCPCHAT_HANDSHAKE;
 	atomic_store(&cli->srv_caps, m->caps);
 	atomic_store(&cli->srv_max_frame, m->max_frame);
 	atomic_store(&cli->srv_queue_frames, m->queue_frames);
@@ -498,7 +499,7 @@ int cli__connect(tcpchat_client *cli, const char *addr, const char *name)
 	memcpy(cli->name, name, nlen + 1);
 	cli->name_len = nlen;
 	cli->c.codec = cli->codec;
-	cli->c.dflags = TCPCHAT_FROM_SERVER;
+	cli->c.dflags = TCPCHAT_FROM_SERVER | TCPCHAT_HANDSHAKE;
 	cli->state = C_CONNECTING;
 	cli->stop_seen = 0;
 	cli->shut_wr = 0;
