@@ -63,11 +63,13 @@ static void draw(void)
 	if (ecol == 0 && erow > 0)
 		fputs("\r\n", stdout); /* leave the pending wrap */
 	int ccol, row = rows_to(cur, &ccol);
-	if (erow > row)
-		fprintf(stdout, "\033[%dA", erow - row);
-	fputs("\r", stdout);
-	if (ccol > 0)
-		fprintf(stdout, "\033[%dC", ccol);
+	if (row != erow || ccol != ecol) { /* the cursor is not at the end */
+		if (erow > row)
+			fprintf(stdout, "\033[%dA", erow - row);
+		fputs("\r", stdout);
+		if (ccol > 0)
+			fprintf(stdout, "\033[%dC", ccol);
+	}
 	crow = row;
 	fflush(stdout);
 }
