@@ -441,14 +441,15 @@ START_TEST(json_lines_of_protocol_2)
 	int ports[2];
 	tcpchat_server *srv = tu_server_new_codecs(codecs, 2, ports);
 	ck_assert_ptr_nonnull(srv);
+	ru_server_option(srv, TCPCHAT_SOPT_EPOCH, 123456789);
 	ck_assert_int_eq(tcpchat_server_start(srv), 0);
 	struct tu_peer b, j;
 	struct tu_msg m;
 	ru_login_json(&j, ports[1], "jay");
 	ru_login_bin(&b, ports[0], "bina");
-	ru_json_line(&j,
-	             "{\"type\":\"join\",\"id\":@ID,\"ts\":@TS,\"code\":2,"
-	             "\"sender\":\"bina\",\"room\":\"#lobby\",\"flags\":4}");
+	ru_json_line(&j, "{\"type\":\"join\",\"id\":@ID,\"ts\":@TS,\"code\":2,"
+	                 "\"sender\":\"bina\",\"room\":\"#lobby\",\"flags\":4,"
+	                 "\"epoch\":123456789}");
 	send_private(&b, "jay", "raw");
 	ru_json_line(
 	        &j, "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
@@ -463,12 +464,13 @@ START_TEST(json_lines_of_protocol_2)
 	ru_send_room(&b, "#lobby", "all");
 	ru_json_line(&j, "{\"type\":\"text\",\"id\":@ID,\"ts\":@TS,"
 	                 "\"sender\":\"bina\",\"body\":\"all\",\"room\":"
-	                 "\"#lobby\",\"flags\":4}");
+	                 "\"#lobby\",\"flags\":4,\"seq\":1}");
 	ck_assert_int_eq(
 	        tu_peer_send_line(&j, "{\"type\":\"join\",\"room\":\"#j\"}"),
 	        0);
-	ru_json_line(&j, "{\"type\":\"join\",\"id\":@ID,\"ts\":@TS,\"code\":1,"
-	                 "\"sender\":\"jay\",\"room\":\"#j\"}");
+	ru_json_line(&j,
+	             "{\"type\":\"join\",\"id\":@ID,\"ts\":@TS,\"code\":1,"
+	             "\"sender\":\"jay\",\"room\":\"#j\",\"epoch\":123456789}");
 	ck_assert_int_eq(tu_peer_send_line(&j, "{\"type\":\"topic\",\"room\":"
 	                                       "\"#j\",\"body\":\"jj\"}"),
 	                 0);

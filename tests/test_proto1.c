@@ -469,17 +469,19 @@ static const char p2_join_request[] =
         "00 00 00 21 01 04 00 00  00 00 00 00 00 00 00 00"
         "00 00 00 00 00 00 00 00  00 00 00 00 03 00 00 00"
         "04 23 64 65 76";
-static const char p2_join[] = "00 00 00 2b 01 04 00 00  00 00 00 00 00 00 00 2d"
+static const char p2_join[] = "00 00 00 38 01 04 00 00  00 00 00 00 00 00 00 2d"
                               "00 00 01 8b cf e5 68 00  00 00 00 03 01 00 00 00"
-                              "05 61 6c 69 63 65 03 00  00 00 04 23 64 65 76";
+                              "05 61 6c 69 63 65 03 00  00 00 04 23 64 65 76 15"
+                              "00 00 00 08 00 00 00 00  07 5b cd 15";
 static const char p2_text_request[] =
         "00 00 00 28 01 03 00 00  00 00 00 00 00 00 00 00"
         "00 00 00 00 00 00 00 00  00 00 00 00 02 00 00 00"
         "02 68 69 03 00 00 00 04  23 64 65 76";
-static const char p2_text[] = "00 00 00 32 01 03 00 00  00 00 00 00 00 00 00 2b"
+static const char p2_text[] = "00 00 00 3f 01 03 00 00  00 00 00 00 00 00 00 2b"
                               "00 00 01 8b cf e5 68 00  00 00 00 00 01 00 00 00"
                               "05 61 6c 69 63 65 02 00  00 00 02 68 69 03 00 00"
-                              "00 04 23 64 65 76";
+                              "00 04 23 64 65 76 14 00  00 00 08 00 00 00 00 00"
+                              "00 00 01";
 static const char p2_private_request[] =
         "00 00 00 27 01 03 00 00  00 00 00 00 00 00 00 00"
         "00 00 00 00 00 00 00 00  00 00 00 00 02 00 00 00"
@@ -530,9 +532,15 @@ static void same_as_example(const unsigned char *raw, size_t n, const char *hex,
 
 START_TEST(protocol_2_examples_byte_for_byte)
 {
+	/* the epoch of the examples */
+	const tcpchat_codec *bin = tcpchat_codec_binary();
 	int port;
-	tcpchat_server *srv = tu_server_start(NULL, &port);
+	tcpchat_server *srv = tu_server_new_codecs(&bin, 1, &port);
 	ck_assert_ptr_nonnull(srv);
+	ck_assert_int_eq(
+	        tcpchat_server_set_option(srv, TCPCHAT_SOPT_EPOCH, 123456789),
+	        0);
+	ck_assert_int_eq(tcpchat_server_start(srv), 0);
 	struct tu_peer a, b, c;
 	struct tu_msg m, e;
 	unsigned char raw[2048];
@@ -560,6 +568,7 @@ START_TEST(protocol_2_examples_byte_for_byte)
 	f_stamp(&f, 0, m.timestamp);
 	f_num(&f, 18, 1024);
 	f_num(&f, 19, 1048576);
+	f_num(&f, 21, 123456789); /* the epoch */
 	f_end(&f);
 	same_bytes(raw, n, &f);
 

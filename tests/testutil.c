@@ -153,6 +153,8 @@ static int take_frame(struct tu_peer *p, struct tu_msg *out, void *raw,
 		out->timestamp = m.timestamp;
 		out->flags = m.flags;
 		out->caps = m.caps;
+		out->seq = m.seq;
+		out->epoch = m.epoch;
 		copy_str(out->sender, sizeof out->sender, m.sender, NULL);
 		copy_str(out->body, sizeof out->body, m.body, &out->body_len);
 		copy_str(out->room, sizeof out->room, m.room, &out->room_len);

@@ -43,6 +43,7 @@ struct tu_msg {
 	size_t target_len;
 	uint32_t flags;
 	uint64_t caps;
+	uint64_t seq, epoch;
 };
 
 /* A raw client socket that encodes and decodes with a codec. */

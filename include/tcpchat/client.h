@@ -304,7 +304,11 @@ TCPCHAT_API int tcpchat_client_current_room(tcpchat_client *cli, char *buf,
  * has the wire form).  With a protocol-2 server:
  *   TEXT in a room     sender, id, timestamp, body, room; flags has
  *                      TCPCHAT_MSGF_DEFAULT_ROOM when room is the
- *                      default room.  Our own room texts are not echoed.
+ *                      default room; seq, the room's sequence number
+ *                      (one more than the last text of the room: a
+ *                      bigger step means texts were missed) and epoch.
+ *                      Our own room texts are not echoed (they take a
+ *                      seq too).
  *   TEXT private       sender, id, timestamp, body, target (the
  *                      addressee).  To us: target is our name.  The copy
  *                      of one we sent: flags TCPCHAT_MSGF_ECHO, sender our

@@ -32,7 +32,8 @@ extern "C" {
 /* Direction and state flags, passed to encode and (in
  * tcpchat_decode_ctx.flags) to decode. */
 #define TCPCHAT_FROM_SERVER 0x1u /* bytes go from a server to a client */
-#define TCPCHAT_HANDSHAKE 0x2u   /* the handshake is not over.  Decode,
+#define TCPCHAT_HANDSHAKE                                                      \
+	0x2u /* the handshake is not over.  Decode,
                                     without FROM_SERVER: bytes from a
                                     client that has not sent its HELLO
                                     yet; with FROM_SERVER: bytes a client
@@ -42,13 +43,15 @@ extern "C" {
                                     greeting, see below */
 
 /* tcpchat_codec.flags */
-#define TCPCHAT_CODEC_NO_PING 0x1u /* peers are people (e.g. nc): the server
+#define TCPCHAT_CODEC_NO_PING                                                  \
+	0x1u /* peers are people (e.g. nc): the server
                                       sends them no PING and never closes
                                       them for being silent; it turns on
                                       TCP keepalive instead, so that a
                                       peer that is gone is noticed (see
                                       TCPCHAT_SOPT_IDLE_TIMEOUT) */
-#define TCPCHAT_CODEC_GREET 0x2u   /* peers are people: the server greets
+#define TCPCHAT_CODEC_GREET                                                    \
+	0x2u /* peers are people: the server greets
                                       every new connection at once, before
                                       it sends anything, with a notice (a
                                       TEXT without sender, room or target)
@@ -60,16 +63,16 @@ extern "C" {
 
 /* Passed to decode by the library. */
 typedef struct tcpchat_decode_ctx {
-	unsigned flags;    /* TCPCHAT_FROM_SERVER, TCPCHAT_HANDSHAKE */
-	size_t max_frame;  /* a frame longer than this must be refused with
+	unsigned flags;     /* TCPCHAT_FROM_SERVER, TCPCHAT_HANDSHAKE */
+	size_t max_frame;   /* a frame longer than this must be refused with
 	                      TCPCHAT_EMSGSIZE, as soon as that is known */
-	char *scratch;     /* writable memory the codec may use for decoded
+	char *scratch;      /* writable memory the codec may use for decoded
 	                      strings (e.g. unescaped JSON); valid until the
 	                      decoded message has been handled */
 	size_t scratch_len; /* at least min(len, max_frame) bytes */
-	const char *error; /* out: on error, a fixed human-readable reason */
+	const char *error;  /* out: on error, a fixed human-readable reason */
 	/* ---- since codec abi 2 (older codecs leave it 0) ---- */
-	size_t need;       /* out, when returning 0: the frame needs at least
+	size_t need; /* out, when returning 0: the frame needs at least
 	                      this many bytes in all (0: unknown); the library
 	                      does not call again before it has them */
 } tcpchat_decode_ctx;

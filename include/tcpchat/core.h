@@ -50,22 +50,22 @@ enum tcpchat_error {
 	TCPCHAT_EVERSION = -12,  /* unsupported protocol version */
 	TCPCHAT_ESTATE = -13,    /* not allowed in the object's current state */
 	TCPCHAT_ERECURSIVE = -14, /* not allowed from inside a callback */
-	TCPCHAT_ENOTFOUND = -15, /* no such user */
-	TCPCHAT_EADDR = -16,     /* address could not be parsed or resolved */
+	TCPCHAT_ENOTFOUND = -15,  /* no such user */
+	TCPCHAT_EADDR = -16,      /* address could not be parsed or resolved */
 	TCPCHAT_EQUEUEFULL = -17, /* outgoing queue full, message not queued */
-	TCPCHAT_ESHUTDOWN = -18, /* the server is shutting down */
-	TCPCHAT_ENOTSUP = -19,   /* not supported by this build or backend */
-	TCPCHAT_EBADMSG = -20,   /* message content refused (e.g. bad UTF-8) */
-	TCPCHAT_EKICKED = -21,   /* disconnected by the server operator */
-	TCPCHAT_ESLOW = -22,     /* disconnected: too slow to read its messages */
-	TCPCHAT_EREMOTE = -23,   /* the server reported an error this library
+	TCPCHAT_ESHUTDOWN = -18,  /* the server is shutting down */
+	TCPCHAT_ENOTSUP = -19,    /* not supported by this build or backend */
+	TCPCHAT_EBADMSG = -20,    /* message content refused (e.g. bad UTF-8) */
+	TCPCHAT_EKICKED = -21,    /* disconnected by the server operator */
+	TCPCHAT_ESLOW = -22,   /* disconnected: too slow to read its messages */
+	TCPCHAT_EREMOTE = -23, /* the server reported an error this library
 	                            does not know (the wire code is passed on) */
-	TCPCHAT_ENOTYPE = -24,   /* the peer does not know that message type */
-	TCPCHAT_EBADROOM = -25,  /* room name is not '#' + 1-63 bytes of
+	TCPCHAT_ENOTYPE = -24, /* the peer does not know that message type */
+	TCPCHAT_EBADROOM = -25,   /* room name is not '#' + 1-63 bytes of
 	                            printable UTF-8 without spaces, commas
 	                            or colons (tcpchat_room_check) */
 	TCPCHAT_ENOTMEMBER = -26, /* not a member of that room */
-	TCPCHAT_ELIMIT = -27     /* a room limit was reached (rooms per
+	TCPCHAT_ELIMIT = -27      /* a room limit was reached (rooms per
 	                            user or per server) */
 };
 
@@ -134,7 +134,8 @@ typedef struct tcpchat_str {
  * it (a type it does not know gets a non-fatal ERROR
  * TCPCHAT_WIRE_NOTYPE, so the protocol can grow). */
 enum tcpchat_msg_type {
-	TCPCHAT_MSG_HELLO = 1,   /* c->s: protocol version in code, name in sender */
+	TCPCHAT_MSG_HELLO =
+	        1, /* c->s: protocol version in code, name in sender */
 	TCPCHAT_MSG_WELCOME = 2, /* s->c: handshake accepted, name in sender,
 	                            protocol 2: the default room in room */
 	TCPCHAT_MSG_TEXT = 3,    /* chat text in body; s->c: sender, id, time
@@ -148,16 +149,17 @@ enum tcpchat_msg_type {
 	                            c->s: quit, or (protocol 2) part the room
 	                            in room, or the current room when room is
 	                            empty and code is TCPCHAT_REASON_PART */
-	TCPCHAT_MSG_ERROR = 6,   /* error code (positive) in code, reason in body */
-	TCPCHAT_MSG_PING = 7,    /* either way; the peer answers with PONG */
+	TCPCHAT_MSG_ERROR =
+	        6, /* error code (positive) in code, reason in body */
+	TCPCHAT_MSG_PING = 7, /* either way; the peer answers with PONG */
 	TCPCHAT_MSG_PONG = 8,
-	TCPCHAT_MSG_WHO = 9,     /* c->s: who is here (protocol 2: in room)?
+	TCPCHAT_MSG_WHO = 9,       /* c->s: who is here (protocol 2: in room)?
 	                            s->c: code = number of users, body = their
 	                            names, space-separated; room as asked */
-	TCPCHAT_MSG_TOPIC = 10,  /* protocol 2.  c->s: set room's topic to
+	TCPCHAT_MSG_TOPIC = 10,    /* protocol 2.  c->s: set room's topic to
 	                            body (empty: clear it).  s->c: room's topic
 	                            is body, set by sender (empty: the server) */
-	TCPCHAT_MSG_ROOMS = 11,  /* protocol 2.  c->s: list the rooms.  s->c:
+	TCPCHAT_MSG_ROOMS = 11,    /* protocol 2.  c->s: list the rooms.  s->c:
 	                            one per room (room, code = members, body =
 	                            topic), then one without room that ends
 	                            the list (code = number of rooms) */
@@ -168,18 +170,23 @@ enum tcpchat_msg_type {
 };
 
 /* tcpchat_msg.flags */
-#define TCPCHAT_MSGF_CLOSING 0x1u /* ERROR: the sender closes the
+#define TCPCHAT_MSGF_CLOSING                                                   \
+	0x1u /* ERROR: the sender closes the
                                      connection after this message */
-#define TCPCHAT_MSGF_ECHO 0x2u    /* s->c: a copy of the receiver's own
+#define TCPCHAT_MSGF_ECHO                                                      \
+	0x2u /* s->c: a copy of the receiver's own
                                      message (a private message it sent) */
-#define TCPCHAT_MSGF_DEFAULT_ROOM 0x4u /* s->c: room is the server's
+#define TCPCHAT_MSGF_DEFAULT_ROOM                                              \
+	0x4u /* s->c: room is the server's
                                           default room */
 
 /* Capabilities, announced in HELLO (client) and WELCOME (server) in
  * tcpchat_msg.caps.  A peer uses a feature only when both announced it. */
-#define TCPCHAT_CAP_BASE 0x1u /* error flags, limits in WELCOME, unknown
+#define TCPCHAT_CAP_BASE                                                       \
+	0x1u /* error flags, limits in WELCOME, unknown
                                  types answered with a non-fatal error */
-#define TCPCHAT_CAP_ROOMS 0x2u /* protocol 2: rooms, private messages,
+#define TCPCHAT_CAP_ROOMS                                                      \
+	0x2u /* protocol 2: rooms, private messages,
                                   topics, the room list */
 
 /* Why a user left (code of a LEAVE message, reason of a LEAVE event). */
@@ -190,8 +197,8 @@ enum tcpchat_reason {
 	TCPCHAT_REASON_ERROR = 4,    /* protocol or I/O error */
 	TCPCHAT_REASON_KICKED = 5,   /* removed by tcpchat_server_kick() */
 	TCPCHAT_REASON_SHUTDOWN = 6, /* the server is shutting down */
-	TCPCHAT_REASON_SLOW = 7,     /* disconnected by the slow-consumer policy */
-	TCPCHAT_REASON_PART = 8      /* protocol 2: left one room, by choice
+	TCPCHAT_REASON_SLOW = 7, /* disconnected by the slow-consumer policy */
+	TCPCHAT_REASON_PART = 8  /* protocol 2: left one room, by choice
 	                                (LEAVE with a room) */
 };
 
@@ -220,29 +227,30 @@ TCPCHAT_API const char *tcpchat_msg_type_name(uint32_t type);
  * "reserved" are carried by the built-in codecs but not yet used by the
  * server; leave them zero. */
 typedef struct tcpchat_msg {
-	uint32_t type;     /* enum tcpchat_msg_type */
-	uint32_t code;     /* HELLO/WELCOME: protocol version; ERROR: error
+	uint32_t type;      /* enum tcpchat_msg_type */
+	uint32_t code;      /* HELLO/WELCOME: protocol version; ERROR: error
 	                      code as a positive number; LEAVE: reason */
-	uint64_t id;       /* server-assigned, increasing; 0 if none */
-	int64_t timestamp; /* server time, milliseconds since the Unix epoch */
+	uint64_t id;        /* server-assigned, increasing; 0 if none */
+	int64_t timestamp;  /* server time, milliseconds since the Unix epoch */
 	tcpchat_str sender; /* who: stamped by the server, never trusted from
 	                       a client; HELLO: the requested name */
-	tcpchat_str body;  /* TEXT: the text; ERROR/LEAVE: human reason */
-	tcpchat_str room;  /* protocol 2: the room ("#name"), if any */
+	tcpchat_str body;   /* TEXT: the text; ERROR/LEAVE: human reason */
+	tcpchat_str room;   /* protocol 2: the room ("#name"), if any */
 	tcpchat_str target; /* protocol 2: TEXT: the user a private message
 	                       is addressed to */
 	/* ---- since codec abi 2 ---- */
-	uint32_t flags;     /* TCPCHAT_MSGF_* */
+	uint32_t flags; /* TCPCHAT_MSGF_* */
 	uint32_t reserved0;
-	uint64_t caps;      /* HELLO, WELCOME: TCPCHAT_CAP_* bits */
-	uint64_t max_frame; /* WELCOME: largest frame the server accepts, in
+	uint64_t caps;         /* HELLO, WELCOME: TCPCHAT_CAP_* bits */
+	uint64_t max_frame;    /* WELCOME: largest frame the server accepts, in
 	                       bytes (0: not said) */
 	uint64_t queue_frames; /* WELCOME: frames the server queues for this */
 	uint64_t queue_bytes;  /* client, and bytes (0: not said) */
-	tcpchat_str ref;    /* reserved: the client's own reference (acks) */
-	tcpchat_str cursor; /* reserved: a position in a history */
-	uint64_t seq;       /* reserved: sequence number within a room */
-	uint64_t epoch;     /* reserved: epoch of a room's history */
+	tcpchat_str ref;       /* reserved: the client's own reference (acks) */
+	tcpchat_str cursor;    /* reserved: a position in a history */
+	uint64_t seq;          /* TEXT to a room: its number in the room, from
+	                       1 (protocol 2; tcpchat-protocol(7)) */
+	uint64_t epoch; /* with seq: the history it belongs to, never 0 */
 	uint64_t reserved[4];
 } tcpchat_msg;
 

@@ -66,13 +66,14 @@ enum tcpchat_slow_policy {
 
 /* Integer options for tcpchat_server_set_option(); defaults in brackets. */
 enum tcpchat_server_option {
-	TCPCHAT_SOPT_MAX_CLIENTS = 1,      /* [10000] connections at once */
-	TCPCHAT_SOPT_MAX_FRAME = 2,        /* [65536] bytes per incoming frame */
-	TCPCHAT_SOPT_QUEUE_FRAMES = 3,     /* [1024] queued frames per client */
-	TCPCHAT_SOPT_QUEUE_BYTES = 4,      /* [1048576] queued bytes per client */
-	TCPCHAT_SOPT_SLOW_POLICY = 5,      /* [DROP_NEWEST] tcpchat_slow_policy */
-	TCPCHAT_SOPT_HANDSHAKE_TIMEOUT = 6, /* [10000] ms to send HELLO; 0: none */
-	TCPCHAT_SOPT_IDLE_TIMEOUT = 7,     /* [120000] ms of silence before the
+	TCPCHAT_SOPT_MAX_CLIENTS = 1,  /* [10000] connections at once */
+	TCPCHAT_SOPT_MAX_FRAME = 2,    /* [65536] bytes per incoming frame */
+	TCPCHAT_SOPT_QUEUE_FRAMES = 3, /* [1024] queued frames per client */
+	TCPCHAT_SOPT_QUEUE_BYTES = 4,  /* [1048576] queued bytes per client */
+	TCPCHAT_SOPT_SLOW_POLICY = 5,  /* [DROP_NEWEST] tcpchat_slow_policy */
+	TCPCHAT_SOPT_HANDSHAKE_TIMEOUT =
+	        6,                     /* [10000] ms to send HELLO; 0: none */
+	TCPCHAT_SOPT_IDLE_TIMEOUT = 7, /* [120000] ms of silence before the
 	                                      connection is closed; a PING is
 	                                      sent after half of it; 0: none.
 	                                      Codecs with
@@ -87,8 +88,9 @@ enum tcpchat_server_option {
 	                                      the system has them), closed
 	                                      with reason TIMEOUT; 0: no
 	                                      keepalive */
-	TCPCHAT_SOPT_SHUTDOWN_TIMEOUT = 8, /* [2000] ms to flush queues on stop */
-	TCPCHAT_SOPT_LOG_LEVEL = 9,        /* [TCPCHAT_LOG_INFO] highest level
+	TCPCHAT_SOPT_SHUTDOWN_TIMEOUT =
+	        8,                      /* [2000] ms to flush queues on stop */
+	TCPCHAT_SOPT_LOG_LEVEL = 9,     /* [TCPCHAT_LOG_INFO] highest level
 	                                      delivered as LOG events: WARN
 	                                      what an operator should look
 	                                      at, INFO also failed handshakes
@@ -96,28 +98,37 @@ enum tcpchat_server_option {
 	                                      DEBUG also each connection's
 	                                      accept, join, rooms, drops and
 	                                      close (tcpchat_server(3)) */
-	TCPCHAT_SOPT_BACKLOG = 10,         /* [511] listen(2) backlog */
-	TCPCHAT_SOPT_TRIM_HEAP = 11,       /* [0] 1: call malloc_trim(0) (glibc)
+	TCPCHAT_SOPT_BACKLOG = 10,      /* [511] listen(2) backlog */
+	TCPCHAT_SOPT_TRIM_HEAP = 11,    /* [0] 1: call malloc_trim(0) (glibc)
 	                                      when the loop is quiet after
 	                                      connections freed memory; it
 	                                      takes every arena lock of the
 	                                      whole process */
-	TCPCHAT_SOPT_BATCH_US = 12,        /* [2000] under load, the longest
+	TCPCHAT_SOPT_BATCH_US = 12,     /* [2000] under load, the longest
 	                                      output waits for more input so
 	                                      that one write carries several
 	                                      messages (only while another
 	                                      message is expected in time, at
 	                                      most a few flushes' worth; never
 	                                      in host-driven mode); 0: never */
-	TCPCHAT_SOPT_USER_ROOMS = 13,      /* [64] rooms one user may be in at
+	TCPCHAT_SOPT_USER_ROOMS = 13,   /* [64] rooms one user may be in at
 	                                      once (the default room counts) */
-	TCPCHAT_SOPT_MAX_ROOMS = 14,       /* [10000] rooms on the server */
-	TCPCHAT_SOPT_ANNOUNCE_MAX = 15     /* [100] joins and parts of a room
+	TCPCHAT_SOPT_MAX_ROOMS = 14,    /* [10000] rooms on the server */
+	TCPCHAT_SOPT_ANNOUNCE_MAX = 15, /* [100] joins and parts of a room
 	                                      with more members than this are
 	                                      not announced to its members
 	                                      (presence is then by WHO); the
 	                                      user who joins or parts is
 	                                      always told.  0: never announce */
+	TCPCHAT_SOPT_EPOCH = 16         /* [random] the epoch of the rooms'
+	                                      sequence numbers, 1..INT64_MAX,
+	                                      carried by every room TEXT with
+	                                      its seq: it tells a client that
+	                                      numbers from before are not of
+	                                      the same history.  Drawn at
+	                                      random when the server is made;
+	                                      0 draws a new one.  Before the
+	                                      loop first runs. */
 };
 
 /* Sets an integer option.  Call before the loop first runs; MAX_FRAME,
@@ -144,8 +155,8 @@ TCPCHAT_API int tcpchat_server_set_default_room(tcpchat_server *srv,
 
 /* Reads an integer option into *value.  Returns 0 or TCPCHAT_EINVAL.
  * Loop thread only. */
-TCPCHAT_API int tcpchat_server_get_option(const tcpchat_server *srv,
-                                          int option, long long *value);
+TCPCHAT_API int tcpchat_server_get_option(const tcpchat_server *srv, int option,
+                                          long long *value);
 
 /* ---- Events ----------------------------------------------------------- */
 
@@ -181,7 +192,8 @@ enum tcpchat_server_event_type {
 	 * receives it and the sender gets an ERROR (TCPCHAT_EREFUSED,
 	 * ev->refuse_reason, same lifetime rule) but stays connected.  A
 	 * deferred message is copied, and stamped again (id, time) when it
-	 * is accepted, so that ids keep increasing. */
+	 * is accepted, so that ids keep increasing.  A room text gets its
+	 * seq and epoch once accepted: here they are 0. */
 	TCPCHAT_SEV_MESSAGE = 3,
 	/* ev->name has left, for ev->reason (enum tcpchat_reason); ev->error
 	 * holds the error code when there is one.  Only for joined users. */
@@ -221,24 +233,24 @@ enum tcpchat_server_event_type {
  * the end, so a handler compiled against an older header keeps working.
  * Everything it points to is valid only until the handler returns. */
 typedef struct tcpchat_server_event {
-	int type;                   /* enum tcpchat_server_event_type */
-	uint64_t conn_id;           /* unique per connection, never 0 */
+	int type;                    /* enum tcpchat_server_event_type */
+	uint64_t conn_id;            /* unique per connection, never 0 */
 	const struct sockaddr *peer; /* peer address */
 	socklen_t peer_len;
-	tcpchat_str name;           /* the user's name (JOIN..DROP) */
-	const tcpchat_msg *msg;     /* MESSAGE: the stamped message */
-	int reason;                 /* LEAVE/DISCONNECT: enum tcpchat_reason */
-	int error;                  /* LEAVE/DISCONNECT: TCPCHAT_E* or 0 */
-	int level;                  /* LOG: enum tcpchat_log_level */
-	const char *text;           /* LOG: the line; LEAVE: reason in words */
-	uint64_t dropped;           /* DROP: messages dropped so far */
-	const char *refuse_reason;  /* out (JOIN, MESSAGE, ROOM_JOIN,
+	tcpchat_str name;          /* the user's name (JOIN..DROP) */
+	const tcpchat_msg *msg;    /* MESSAGE: the stamped message */
+	int reason;                /* LEAVE/DISCONNECT: enum tcpchat_reason */
+	int error;                 /* LEAVE/DISCONNECT: TCPCHAT_E* or 0 */
+	int level;                 /* LOG: enum tcpchat_log_level */
+	const char *text;          /* LOG: the line; LEAVE: reason in words */
+	uint64_t dropped;          /* DROP: messages dropped so far */
+	const char *refuse_reason; /* out (JOIN, MESSAGE, ROOM_JOIN,
 	                               TOPIC): why (a refused CONNECT is
 	                               closed without a word) */
-	const char *codec;          /* codec name of the connection */
+	const char *codec;         /* codec name of the connection */
 	/* ---- since protocol 2 ---- */
-	tcpchat_str room;           /* ROOM_*, TOPIC: the room */
-	int protocol;               /* JOIN and later: the protocol version
+	tcpchat_str room; /* ROOM_*, TOPIC: the room */
+	int protocol;     /* JOIN and later: the protocol version
 	                               the user speaks (1 or 2) */
 } tcpchat_server_event;
 
@@ -249,8 +261,7 @@ typedef struct tcpchat_server_event {
  * return value matters only for CONNECT, JOIN, MESSAGE, ROOM_JOIN and
  * TOPIC (non-zero: refuse); return 0 otherwise. */
 typedef int (*tcpchat_server_handler)(tcpchat_server *srv,
-                                      tcpchat_server_event *ev,
-                                      void *userdata);
+                                      tcpchat_server_event *ev, void *userdata);
 
 /* Installs the event handler (NULL removes it).  Loop thread only; best
  * set before the loop runs. */
@@ -346,9 +357,8 @@ TCPCHAT_API int tcpchat_server_send_to(tcpchat_server *srv, const char *name,
 /* As tcpchat_server_send_to(), addressed by connection id (the conn_id
  * of the user's events), so that a name taken again by someone else is
  * never the one reached.  Thread-safe. */
-TCPCHAT_API int tcpchat_server_send_to_id(tcpchat_server *srv,
-                                          uint64_t conn_id, const char *text,
-                                          size_t len);
+TCPCHAT_API int tcpchat_server_send_to_id(tcpchat_server *srv, uint64_t conn_id,
+                                          const char *text, size_t len);
 
 /* Disconnects the user called name: they get an ERROR (TCPCHAT_EKICKED,
  * reason or "kicked"), the others a LEAVE with reason KICKED.  A reason
@@ -392,16 +402,15 @@ TCPCHAT_API int tcpchat_server_broadcast_room(tcpchat_server *srv,
  * current room does not change.  Returns 0 when queued, TCPCHAT_EINVAL
  * (a NULL, empty or too long name), TCPCHAT_EBADROOM or TCPCHAT_ENOMEM; a user who is gone or a
  * room limit is logged when the command runs.  Thread-safe. */
-TCPCHAT_API int tcpchat_server_room_join(tcpchat_server *srv,
-                                         const char *name, const char *room);
+TCPCHAT_API int tcpchat_server_room_join(tcpchat_server *srv, const char *name,
+                                         const char *room);
 
 /* Takes the user called name out of room: they and the members get a
  * LEAVE for the room with reason KICKED and reason (NULL: none; cut at
  * 256 bytes).  Returns as tcpchat_server_room_join(), or TCPCHAT_EINVAL
  * for a reason that is not chat text.  Thread-safe. */
-TCPCHAT_API int tcpchat_server_room_part(tcpchat_server *srv,
-                                         const char *name, const char *room,
-                                         const char *reason);
+TCPCHAT_API int tcpchat_server_room_part(tcpchat_server *srv, const char *name,
+                                         const char *room, const char *reason);
 
 /* Sets the topic of room to topic (NUL-terminated; NULL or "" clears it),
  * as set by the server (an empty sender): the members get a TOPIC.
@@ -434,30 +443,27 @@ TCPCHAT_API long tcpchat_server_rooms(tcpchat_server *srv,
  * (a view that lives until fn returns) and connection id, until fn
  * returns non-zero.  Returns the number of members, TCPCHAT_ENOTFOUND for
  * a room that does not exist, or TCPCHAT_EINVAL.  Loop thread only. */
-TCPCHAT_API long tcpchat_server_room_members(tcpchat_server *srv,
-                                             const char *room,
-                                             int (*fn)(tcpchat_str name,
-                                                       uint64_t conn_id,
-                                                       void *ud),
-                                             void *ud);
+TCPCHAT_API long tcpchat_server_room_members(
+        tcpchat_server *srv, const char *room,
+        int (*fn)(tcpchat_str name, uint64_t conn_id, void *ud), void *ud);
 
 /* ---- Statistics ------------------------------------------------------- */
 
 typedef struct tcpchat_server_stats {
-	size_t size;            /* set to sizeof(struct) before the call */
-	uint64_t clients;       /* connections open now (joined or not) */
-	uint64_t users;         /* joined users now */
-	uint64_t accepted;      /* connections accepted in total */
-	uint64_t msgs_in;       /* frames decoded from clients */
-	uint64_t msgs_out;      /* frames queued to clients */
-	uint64_t bytes_in;      /* bytes read from sockets */
-	uint64_t bytes_out;     /* bytes written to sockets */
-	uint64_t dropped;       /* frames dropped by the slow-consumer policy */
-	uint64_t proto_errors;  /* connections closed for protocol errors */
-	uint64_t refused;       /* connections refused (full, filter, name) */
+	size_t size;           /* set to sizeof(struct) before the call */
+	uint64_t clients;      /* connections open now (joined or not) */
+	uint64_t users;        /* joined users now */
+	uint64_t accepted;     /* connections accepted in total */
+	uint64_t msgs_in;      /* frames decoded from clients */
+	uint64_t msgs_out;     /* frames queued to clients */
+	uint64_t bytes_in;     /* bytes read from sockets */
+	uint64_t bytes_out;    /* bytes written to sockets */
+	uint64_t dropped;      /* frames dropped by the slow-consumer policy */
+	uint64_t proto_errors; /* connections closed for protocol errors */
+	uint64_t refused;      /* connections refused (full, filter, name) */
 	/* ---- since protocol 2 ---- */
-	uint64_t rooms;         /* rooms now */
-	uint64_t private_msgs;  /* private messages delivered */
+	uint64_t rooms;        /* rooms now */
+	uint64_t private_msgs; /* private messages delivered */
 } tcpchat_server_stats;
 
 /* Fills *out (up to out->size bytes; set out->size first: a caller built

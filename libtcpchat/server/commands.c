@@ -272,7 +272,10 @@ static void run_command(tcpchat_server *srv, const struct cmd *c)
 			return;
 		}
 		m.id = ++srv->next_msg_id;
-		srv__room_stamp(srv, r, &m);
+		if (c->type == CMD_TOPIC)
+			srv__room_stamp(srv, r, &m);
+		else
+			srv__room_post(srv, r, &m);
 		if (c->type == CMD_TOPIC) {
 			m.type = TCPCHAT_MSG_TOPIC;
 			if (srv__room_set_topic(r, &m) != 0) {

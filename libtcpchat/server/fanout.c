@@ -152,6 +152,7 @@ static int proto1_view(const tcpchat_msg *m, tcpchat_msg *out)
 	out->room.ptr = NULL;
 	out->room.len = 0;
 	out->flags = 0;
+	out->seq = out->epoch = 0;
 	if (m->type == TCPCHAT_MSG_JOIN)
 		out->code = 0;
 	if (m->type == TCPCHAT_MSG_LEAVE) {

@@ -298,6 +298,7 @@ TCPCHAT_API int tcpchat_server_new(tcpchat_server **out)
 	srv->policy = TCPCHAT_SLOW_DROP_NEWEST;
 	srv->hs_timeout = 10000;
 	srv->idle_timeout = 120000;
+	srv__roomlog_epoch(srv);
 	srv->shutdown_timeout = 2000;
 	srv->log_level = TCPCHAT_LOG_INFO;
 	srv->backlog = 511;
@@ -428,6 +429,7 @@ static const struct util_opt server_opts[] = {
         SOPT(USER_ROOMS, user_rooms, 1, 65535),
         SOPT(MAX_ROOMS, max_rooms, 1, INT32_MAX),
         SOPT(ANNOUNCE_MAX, announce_max, 0, INT32_MAX),
+        SOPT(EPOCH, epoch, 0, INT64_MAX),
 };
 
 TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,
@@ -439,6 +441,8 @@ TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,
 		return rc;
 	if (option == TCPCHAT_SOPT_MAX_FRAME)
 		atomic_store(&srv->max_frame_pub, value);
+	if (option == TCPCHAT_SOPT_EPOCH && value == 0)
+		srv__roomlog_epoch(srv);
 	if (option == TCPCHAT_SOPT_IDLE_TIMEOUT) {
 		/* Applies at once: every user's timer, or TCP keepalive, is
 		 * set anew. */

@@ -40,6 +40,7 @@ static tcpchat_msg join_msg(tcpchat_server *srv, struct sconn *sc,
 	j.sender.len = sc->name_len;
 	j.code = (uint32_t)TC_MIN(r->nmembers, UINT32_MAX);
 	srv__room_stamp(srv, r, &j);
+	srv__room_mark(srv, r, &j);
 	return j;
 }
 

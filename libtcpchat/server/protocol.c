@@ -119,8 +119,10 @@ static void complete_join(tcpchat_server *srv, struct sconn *sc)
 	}
 	if (sc->proto >= 2) {
 		w.caps |= TCPCHAT_CAP_ROOMS;
-		if (srv->lobby)
+		if (srv->lobby) {
 			srv__room_stamp(srv, srv->lobby, &w);
+			srv__room_mark(srv, srv->lobby, &w);
+		}
 	}
 	srv__send_one(srv, sc, &w);
 	if (srv->lobby && srv__join_room(srv, sc, srv->lobby->name,
@@ -269,7 +271,7 @@ static void post_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *out,
                       struct room *r, struct sconn *to)
 {
 	if (r) {
-		srv__room_stamp(srv, r, out);
+		srv__room_post(srv, r, out);
 		srv__fanout_room(srv, r, out, sc);
 	} else {
 		out->target.ptr = to->name;

@@ -115,6 +115,7 @@ struct room {
 	uint16_t topic_len;
 	uint8_t topic_by_len;
 	char topic_by[TCPCHAT_NAME_MAX + 1]; /* who set it */
+	uint64_t last_seq; /* the last sequence number given (roomlog.c) */
 	uint8_t name_len;
 	uint8_t permanent; /* the default room stays when empty */
 	char name[TCPCHAT_ROOM_MAX + 1];
@@ -178,6 +179,7 @@ struct tcpchat_server {
 	long long hs_timeout, idle_timeout, shutdown_timeout, log_level;
 	long long backlog, trim_heap, batch_us;
 	long long user_rooms, max_rooms, announce_max;
+	long long epoch; /* of the rooms' sequence numbers (roomlog.c) */
 	atomic_llong max_frame_pub; /* for the thread-safe calls */
 	tcpchat_server_handler handler;
 	void *userdata;
@@ -339,6 +341,17 @@ int srv__room_limit(tcpchat_server *srv, const struct sconn *sc, const char *p,
                     size_t n, const char **why);
 void srv__room_stamp(const tcpchat_server *srv, const struct room *r,
                      tcpchat_msg *m);
+
+/* roomlog.c */
+/* Draws a new epoch at random. */
+void srv__roomlog_epoch(tcpchat_server *srv);
+/* Posts the TEXT m to room r: stamps the room and gives m the room's
+ * next sequence number. */
+void srv__room_post(tcpchat_server *srv, struct room *r, tcpchat_msg *m);
+/* Gives m (a JOIN, the WELCOME) the room's last sequence number and the
+ * epoch: where a member's view of the room starts. */
+void srv__room_mark(const tcpchat_server *srv, const struct room *r,
+                    tcpchat_msg *m);
 
 /* membership.c */
 int srv__on_join(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m);
