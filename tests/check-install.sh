@@ -22,9 +22,12 @@ want="include/tcpchat/tcpchat.h include/tcpchat/version.h"
 for f in $want; do
 	find "$tmp/root" -path "*/$f" | grep -q . || { echo "$f was not installed"; exit 1; }
 done
+# The system's own .pc files stay visible: tcpchat.pc may require one
+# (sqlite3, when the library was built with the SQLite store).
+sys_pc=$(pkg-config --variable pc_path pkg-config)
 (
 export PKG_CONFIG_SYSROOT_DIR="$tmp/root"
-export PKG_CONFIG_LIBDIR=$(dirname "$pc")
+export PKG_CONFIG_LIBDIR="$(dirname "$pc"):$sys_pc"
 flags=$(pkg-config --cflags --libs tcpchat)
 echo "pkg-config: $flags"
 ${CC:-cc} -o "$tmp/consumer" "$src/tests/consumer.c" $flags
@@ -63,7 +66,7 @@ for prog in tcpchat-server tcpchat-client; do
 	loads_from_prefix "$prefix/bin/$prog"
 	"$prefix/bin/$prog" --version
 done
-export PKG_CONFIG_LIBDIR="$(dirname "$(find "$prefix" -name tcpchat.pc)")"
+export PKG_CONFIG_LIBDIR="$(dirname "$(find "$prefix" -name tcpchat.pc)"):$sys_pc"
 libdir=$(pkg-config --variable=libdir tcpchat)
 ${CC:-cc} -o "$tmp/consumer-rpath" "$src/tests/consumer.c" \
 	$(pkg-config --cflags --libs tcpchat) -Wl,-rpath,"$libdir"
