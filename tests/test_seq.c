@@ -73,8 +73,8 @@ START_TEST(each_room_counts_its_texts)
 	                 0);
 	want_text(&b, "", "#x", "notice", 4);
 	ru_send_room(&b, "#x", "from ben");
-	ru_send_room(&a, "#x", "from ann");
 	want_text(&a, "ben", "#x", "from ben", 5);
+	ru_send_room(&a, "#x", "from ann");
 	want_text(&b, "ann", "#x", "from ann", 6);
 	/* a join says where the member's view starts, with the epoch */
 	struct tu_peer c;
