@@ -16,7 +16,7 @@
  * Field tags:
  *	1 sender, 2 body, 3 room, 4 target, 5 ref, 6 cursor   strings
  *	16 caps, 17 max_frame, 18 queue_frames, 19 queue_bytes,
- *	20 seq, 21 epoch                                      u64, n = 8
+ *	20 seq, 21 epoch, 22 first, 23 last, 24 oldest        u64, n = 8
  *
  * The encoder writes only non-empty strings and non-zero numbers, in tag
  * order, so a message without the abi-2 fields is the same frame as in
@@ -53,8 +53,11 @@ enum {
 	BIN_TAG_QUEUE_BYTES = 19,
 	BIN_TAG_SEQ = 20,
 	BIN_TAG_EPOCH = 21,
+	BIN_TAG_FIRST = 22,
+	BIN_TAG_LAST = 23,
+	BIN_TAG_OLDEST = 24,
 	BIN_TAG_NUM_FIRST = BIN_TAG_CAPS,
-	BIN_TAG_NUM_LAST = BIN_TAG_EPOCH
+	BIN_TAG_NUM_LAST = BIN_TAG_OLDEST
 };
 
 #define BIN_N_STR (BIN_TAG_STR_LAST)
@@ -71,6 +74,8 @@ static const size_t num_off[BIN_N_NUM] = {
         offsetof(tcpchat_msg, caps),         offsetof(tcpchat_msg, max_frame),
         offsetof(tcpchat_msg, queue_frames), offsetof(tcpchat_msg, queue_bytes),
         offsetof(tcpchat_msg, seq),          offsetof(tcpchat_msg, epoch),
+        offsetof(tcpchat_msg, first),        offsetof(tcpchat_msg, last),
+        offsetof(tcpchat_msg, oldest),
 };
 
 static const tcpchat_str *bin_str(const tcpchat_msg *m, size_t i)

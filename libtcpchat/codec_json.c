@@ -5,7 +5,8 @@
  *
  * The keys, in the order they are written (json_keys[]): type, id, ts,
  * code, sender, body, room, target, then (codec abi 2) flags, caps,
- * max_frame, queue_frames, queue_bytes, ref, cursor, seq, epoch.  "type"
+ * max_frame, queue_frames, queue_bytes, ref, cursor, seq, epoch, first,
+ * last, oldest.  "type"
  * is always written: the type's name, or a plain integer for a type
  * 1..255 that has no name; the numbers only when non-zero and the strings
  * only when non-empty, so a message without the abi-2 fields is the same
@@ -63,6 +64,9 @@ static const struct json_key json_keys[] = {
         JKEY("cursor", JK_STR, cursor),
         JKEY("seq", JK_U64, seq),
         JKEY("epoch", JK_U64, epoch),
+        JKEY("first", JK_U64, first),
+        JKEY("last", JK_U64, last),
+        JKEY("oldest", JK_U64, oldest),
 };
 
 #define JSON_N_KEYS TC_ARRAY_LEN(json_keys)

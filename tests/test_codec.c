@@ -696,12 +696,12 @@ static const struct hostile hostile[] = {
          LIT("\0\0\0\x30" TEXT_HDR "\x07\0\0\0\x01"
              "x"
              "\x0f\0\0\0\0"
-             "\x16\0\0\0\x03"
+             "\x26\0\0\0\x03"
              "abc"
              "\x07\0\0\0\0"),
          .expect = X_OK,
          .type = TCPCHAT_MSG_TEXT,
-         .what = "unknown tags 7, 15, 22 skipped, may repeat"},
+         .what = "unknown tags 7, 15, 38 skipped, may repeat"},
         {.codec = C_BINARY,
          LIT("\0\0\0\x18" HDR("\x01", "\x08")),
          .flags = SRV | HSK,
@@ -1439,7 +1439,7 @@ START_TEST(test_binary_number_tags)
 		for (n = 0; n <= 16; n++) {
 			unsigned char f[4 + 24 + 5 + 16];
 			size_t len = 4 + 24 + 5 + n;
-			int num = tag >= 16 && tag <= 21;
+			int num = tag >= 16 && tag <= 24;
 			struct cu_dec d;
 
 			memset(f, 0, sizeof(f));
@@ -1469,6 +1469,9 @@ START_TEST(test_binary_number_tags)
 				        offsetof(tcpchat_msg, queue_bytes),
 				        offsetof(tcpchat_msg, seq),
 				        offsetof(tcpchat_msg, epoch),
+				        offsetof(tcpchat_msg, first),
+				        offsetof(tcpchat_msg, last),
+				        offsetof(tcpchat_msg, oldest),
 				};
 				uint64_t v;
 
@@ -1760,7 +1763,7 @@ static const struct exact exact[] = {
          "\"flags\":4294967295,\"caps\":18446744073709551615,"
          "\"max_frame\":2,\"queue_frames\":3,\"queue_bytes\":4,"
          "\"ref\":\"r\\\"\\n\",\"cursor\":\"c\",\"seq\":5,\"epoch\":6}\n"},
-        {C_JSON, 0, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1), "{\"type\":12}\n"},
+        {C_JSON, 0, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1), "{\"type\":14}\n"},
         {C_JSON, 0, MSG(.type = 200, .code = 1, .sender = S("a"), .seq = 9),
          "{\"type\":200,\"code\":1,\"sender\":\"a\",\"seq\":9}\n"},
         {C_JSON, 0, MSG(.type = 255), "{\"type\":255}\n"},

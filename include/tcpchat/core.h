@@ -163,7 +163,18 @@ enum tcpchat_msg_type {
 	                            one per room (room, code = members, body =
 	                            topic), then one without room that ends
 	                            the list (code = number of rooms) */
-	TCPCHAT_MSG_TYPE_MAX = 11, /* the highest type this version knows */
+	TCPCHAT_MSG_HISTORY = 12,  /* history (CAP_HISTORY).  c->s: ask for
+	                            room's history (empty room: the current
+	                            one): the latest code texts, those after
+	                            seq (flag AFTER) or before seq (flag
+	                            BEFORE); code 0: the server's default
+	                            number.  s->c: the end of an answer (see
+	                            tcpchat-protocol(7), "History") */
+	TCPCHAT_MSG_ACK = 13,      /* CAP_HISTORY, s->c: the text the client
+	                            sent with ref was accepted: room, seq,
+	                            epoch (or target), id and timestamp are
+	                            what it was given */
+	TCPCHAT_MSG_TYPE_MAX = 13, /* the highest type this version knows */
 	/* A type a codec could not even number (e.g. an unknown JSON type
 	 * name): never on the wire as a number. */
 	TCPCHAT_MSG_UNKNOWN = 0x10000
@@ -179,6 +190,13 @@ enum tcpchat_msg_type {
 #define TCPCHAT_MSGF_DEFAULT_ROOM                                              \
 	0x4u /* s->c: room is the server's
                                           default room */
+#define TCPCHAT_MSGF_HISTORY 0x8u /* s->c TEXT: from the room's history,
+                                     not live */
+#define TCPCHAT_MSGF_AFTER 0x10u  /* c->s HISTORY, JOIN, HELLO: what comes
+                                     after seq (a resume) */
+#define TCPCHAT_MSGF_BEFORE 0x20u /* c->s HISTORY: what comes before seq */
+#define TCPCHAT_MSGF_GAP 0x40u    /* s->c HISTORY: part of what was asked
+                                     is no longer kept (see oldest) */
 
 /* Capabilities, announced in HELLO (client) and WELCOME (server) in
  * tcpchat_msg.caps.  A peer uses a feature only when both announced it. */
@@ -188,6 +206,9 @@ enum tcpchat_msg_type {
 #define TCPCHAT_CAP_ROOMS                                                      \
 	0x2u /* protocol 2: rooms, private messages,
                                   topics, the room list */
+#define TCPCHAT_CAP_HISTORY                                                    \
+	0x4u /* room sequence numbers, history,
+                                    resume, acknowledgments (refs) */
 
 /* Why a user left (code of a LEAVE message, reason of a LEAVE event). */
 enum tcpchat_reason {
@@ -246,12 +267,18 @@ typedef struct tcpchat_msg {
 	                       bytes (0: not said) */
 	uint64_t queue_frames; /* WELCOME: frames the server queues for this */
 	uint64_t queue_bytes;  /* client, and bytes (0: not said) */
-	tcpchat_str ref;       /* reserved: the client's own reference (acks) */
+	tcpchat_str ref;       /* c->s TEXT: the client's own reference,
+	                          1..64 bytes, answered by an ACK (or an
+	                          ERROR) carrying it */
 	tcpchat_str cursor;    /* reserved: a position in a history */
 	uint64_t seq;          /* TEXT to a room: its number in the room, from
 	                       1 (protocol 2; tcpchat-protocol(7)) */
 	uint64_t epoch; /* with seq: the history it belongs to, never 0 */
-	uint64_t reserved[4];
+	uint64_t first;  /* HISTORY s->c: the first and last seq served */
+	uint64_t last;   /* (0 when none was) */
+	uint64_t oldest; /* HISTORY s->c: the oldest seq the server still
+	                    keeps for the room (its last seq + 1 when none) */
+	uint64_t reserved;
 } tcpchat_msg;
 
 /* ---- Growable byte buffer (used by codecs to encode) ------------------ */
