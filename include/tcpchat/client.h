@@ -380,9 +380,10 @@ TCPCHAT_API int tcpchat_client_send_ref(tcpchat_client *cli, const char *room,
 
 /* ---- History (CAP_HISTORY) ------------------------------------------- */
 
-/* Every text of a room carries its seq, numbered by the server from 1,
- * and the epoch of the server's history (a new epoch: numbers from
- * before mean nothing).  The client keeps, per room it is in, the epoch
+/* Every text of a room carries its seq, numbered by the server from 1;
+ * the JOIN and WELCOME marks (and ACKs and history ends) carry the epoch
+ * of the server's history too (a new epoch: numbers from before mean
+ * nothing; a text without one is of its connection's epoch).  The client keeps, per room it is in, the epoch
  * and the last seq it delivered (from texts, from the marks of JOIN and
  * WELCOME messages, from ACKs of our own texts and from resumes); a live
  * text or a resumed one whose seq is not above that position (same
@@ -477,8 +478,8 @@ TCPCHAT_API int tcpchat_client_room_position(tcpchat_client *cli,
  *                      TCPCHAT_MSGF_DEFAULT_ROOM when room is the
  *                      default room; seq, the room's sequence number
  *                      (one more than the last text of the room: a
- *                      bigger step means texts were missed) and epoch.
- *                      Our own room texts are not echoed (they take a
+ *                      bigger step means texts were missed; epoch when
+ *                      the server sets it).  Our own room texts are not echoed (they take a
  *                      seq too).
  *   TEXT private       sender, id, timestamp, body, target (the
  *                      addressee).  To us: target is our name.  The copy

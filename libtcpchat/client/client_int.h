@@ -139,6 +139,7 @@ struct tcpchat_client {
 	size_t unacked_n, unacked_bytes;
 	/* the rooms' positions, kept across a reconnect */
 	struct cpos_list pos;
+	uint64_t srv_epoch; /* the connection's epoch, from its marks */
 	/* reconnecting: from the loss of a connection until a WELCOME or
 	 * giving up; what to rejoin then */
 	int reconnecting;

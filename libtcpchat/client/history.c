@@ -95,6 +95,7 @@ static void mark(struct cpos *p, uint64_t epoch, uint64_t seq)
 
 void cli__hist_welcome(tcpchat_client *cli, const tcpchat_msg *m)
 {
+	cli->srv_epoch = m->epoch;
 	if (m->code < 2 || !cli__room_fits(m->room))
 		return;
 	mark(pos_get(cli, m->room.ptr, m->room.len), m->epoch, m->seq);
@@ -107,7 +108,8 @@ void cli__hist_resume_sent(tcpchat_client *cli, const struct ccmd *c)
 		cli__rooms_requested(cli, c->room);
 }
 
-/* A room text, live or resumed: 1 when it is a duplicate. */
+/* A room text, live or resumed: 1 when it is a duplicate.  A text that
+ * names no epoch is of the connection's. */
 static int text_seen(tcpchat_client *cli, const tcpchat_msg *m)
 {
 	struct cpos *p = cli__pos_find(cli, m->room.ptr, m->room.len);
@@ -115,7 +117,10 @@ static int text_seen(tcpchat_client *cli, const tcpchat_msg *m)
 	if (!p || !m->seq ||
 	    ((m->flags & TCPCHAT_MSGF_HISTORY) && !p->resuming))
 		return 0;
-	if (p->epoch == m->epoch && m->seq <= p->seq) {
+	uint64_t epoch = m->epoch ? m->epoch : cli->srv_epoch;
+	if (!epoch)
+		epoch = p->epoch;
+	if (p->epoch == epoch && m->seq <= p->seq) {
 		cli__log(cli, TCPCHAT_LOG_DEBUG,
 		         "%.*s: text %llu delivered already (at %llu): dropped",
 		         (int)m->room.len, m->room.ptr,
@@ -123,7 +128,7 @@ static int text_seen(tcpchat_client *cli, const tcpchat_msg *m)
 		         (unsigned long long)p->seq);
 		return 1;
 	}
-	p->epoch = m->epoch;
+	p->epoch = epoch;
 	p->seq = m->seq;
 	return 0;
 }
@@ -151,6 +156,8 @@ int cli__hist_on_msg(tcpchat_client *cli, const tcpchat_msg *m)
 {
 	if (atomic_load(&cli->srv_protocol) < 2 || !cli__room_fits(m->room))
 		return 0;
+	if (m->epoch && m->type != TCPCHAT_MSG_TEXT)
+		cli->srv_epoch = m->epoch; /* the server's, from its marks */
 	switch (m->type) {
 	case TCPCHAT_MSG_TEXT:
 		return text_seen(cli, m);
