@@ -178,6 +178,30 @@ struct cu_ev cu_get(struct cu_rec *r, const struct cu_want *w, int nth)
 	return e;
 }
 
+struct cu_ev *cu_copy(struct cu_rec *r, size_t *n)
+{
+	pthread_mutex_lock(&r->mu);
+	*n = r->n;
+	struct cu_ev *v = malloc((r->n ? r->n : 1) * sizeof *v);
+	if (v && r->n)
+		memcpy(v, r->v, r->n * sizeof *v);
+	pthread_mutex_unlock(&r->mu);
+	ck_assert_ptr_nonnull(v);
+	return v;
+}
+
+struct cu_pos cu_watch(struct cu_rec *r)
+{
+	struct cu_pos p;
+	pthread_mutex_lock(&r->mu);
+	p.rc = r->watch_rc;
+	p.epoch = r->watch_epoch;
+	p.seq = r->watch_seq;
+	memcpy(p.current, r->current, sizeof p.current);
+	pthread_mutex_unlock(&r->mu);
+	return p;
+}
+
 struct cu_ev cu_wait_text(struct cu_rec *r, const char *body)
 {
 	struct cu_want w = {.type = TCPCHAT_CEV_MESSAGE,

@@ -61,6 +61,18 @@ struct cu_ev cu_get(struct cu_rec *r, const struct cu_want *w, int nth);
 /* Index of the nth matching event in the record, -1 when none. */
 long cu_index(struct cu_rec *r, const struct cu_want *w, int nth);
 
+/* A copy of the record (free it), its length in *n. */
+struct cu_ev *cu_copy(struct cu_rec *r, size_t *n);
+/* What was recorded after the last event: the watched room's position
+ * (rc is what tcpchat_client_room_position() returned) and the current
+ * room. */
+struct cu_pos {
+	int rc;
+	uint64_t epoch, seq;
+	char current[80];
+};
+struct cu_pos cu_watch(struct cu_rec *r);
+
 /* Waits for a MESSAGE with a TEXT of body; returns it. */
 struct cu_ev cu_wait_text(struct cu_rec *r, const char *body);
 /* Waits for the ACK event of ref; returns it. */

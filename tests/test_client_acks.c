@@ -238,19 +238,17 @@ static struct cu_ev history(struct cu_rec *r, const char *room, int how,
 	struct cu_want end = {.type = TCPCHAT_CEV_MESSAGE,
 	                      .mtype = TCPCHAT_MSG_HISTORY};
 	int before = cu_count(r, &end);
-	long from;
-	pthread_mutex_lock(&r->mu);
-	from = (long)r->n;
-	pthread_mutex_unlock(&r->mu);
+	size_t from;
+	free(cu_copy(r, &from));
 	ck_assert_int_eq(tcpchat_client_history(r->cli, room, how, seq, limit),
 	                 0);
 	ck_assert(cu_wait(r, &end, before + 1));
 	struct cu_ev e = cu_get(r, &end, before);
-	long at = cu_index(r, &end, before);
+	size_t at = (size_t)cu_index(r, &end, before), n;
 	uint64_t next = e.first, texts = 0;
-	pthread_mutex_lock(&r->mu);
-	for (long i = from; i < at; i++) {
-		const struct cu_ev *t = &r->v[i];
+	struct cu_ev *v = cu_copy(r, &n);
+	for (size_t i = from; i < at; i++) {
+		const struct cu_ev *t = &v[i];
 		if (t->type != TCPCHAT_CEV_MESSAGE ||
 		    t->mtype != TCPCHAT_MSG_TEXT)
 			continue;
@@ -260,7 +258,7 @@ static struct cu_ev history(struct cu_rec *r, const char *room, int how,
 		next++;
 		texts++;
 	}
-	pthread_mutex_unlock(&r->mu);
+	free(v);
 	ck_assert_uint_eq(texts, e.code);
 	if (texts)
 		ck_assert_uint_eq(next - 1, e.last);
@@ -281,11 +279,10 @@ START_TEST(history_requests)
 	post_n(&b, "#dev", "h", 8);
 	cu_wait_text(&a, "h8");
 	/* the position follows the live texts */
-	pthread_mutex_lock(&a.mu);
-	ck_assert_int_eq(a.watch_rc, 0);
-	ck_assert_uint_eq(a.watch_epoch, EPOCH);
-	ck_assert_uint_eq(a.watch_seq, 8);
-	pthread_mutex_unlock(&a.mu);
+	struct cu_pos pos = cu_watch(&a);
+	ck_assert_int_eq(pos.rc, 0);
+	ck_assert_uint_eq(pos.epoch, EPOCH);
+	ck_assert_uint_eq(pos.seq, 8);
 
 	struct cu_ev e = history(&a, "#dev", TCPCHAT_HISTORY_LATEST, 0, 3);
 	ck_assert_str_eq(e.room, "#dev");
@@ -311,9 +308,7 @@ START_TEST(history_requests)
 	ck_assert_uint_eq(e.last, 0);
 	/* history is not taken for duplicates, and does not move the
 	 * position */
-	pthread_mutex_lock(&a.mu);
-	ck_assert_uint_eq(a.watch_seq, 8);
-	pthread_mutex_unlock(&a.mu);
+	ck_assert_uint_eq(cu_watch(&a).seq, 8);
 
 	/* 14 texts with 10 kept: 1..4 are gone */
 	post_n(&b, "#dev", "g", 6);
@@ -410,9 +405,10 @@ START_TEST(resume_at_the_seam)
 	/* every seq from 4 to 405 exactly once, in order: history up to
 	 * the end marker, live after it */
 	uint64_t next = 4;
-	pthread_mutex_lock(&a.mu);
-	for (size_t i = 0; i < a.n; i++) {
-		const struct cu_ev *t = &a.v[i];
+	size_t n;
+	struct cu_ev *v = cu_copy(&a, &n);
+	for (size_t i = 0; i < n; i++) {
+		const struct cu_ev *t = &v[i];
 		if (t->type != TCPCHAT_CEV_MESSAGE ||
 		    t->mtype != TCPCHAT_MSG_TEXT || strcmp(t->room, "#seam"))
 			continue;
@@ -421,11 +417,12 @@ START_TEST(resume_at_the_seam)
 		                 (long)i < at_end);
 		next++;
 	}
+	free(v);
 	ck_assert_uint_eq(next, 406);
-	ck_assert_int_eq(a.watch_rc, 0);
-	ck_assert_uint_eq(a.watch_seq, 405);
-	ck_assert_str_eq(a.current, "#seam");
-	pthread_mutex_unlock(&a.mu);
+	struct cu_pos pos = cu_watch(&a);
+	ck_assert_int_eq(pos.rc, 0);
+	ck_assert_uint_eq(pos.seq, 405);
+	ck_assert_str_eq(pos.current, "#seam");
 	ck_assert_uint_eq(end.last, end.seq);
 
 	/* already a member: just the history, then RESUMED again */

@@ -171,15 +171,11 @@ START_TEST(reconnect_resumes)
 	ck_assert_int_eq(rooms_resumed, 3);
 	/* the rooms and the current room are back; the position is the
 	 * last text */
-	pthread_mutex_lock(&a.mu);
-	ck_assert_str_eq(a.current, "#dev");
-	ck_assert_int_eq(a.watch_rc, 0);
-	ck_assert_uint_eq(a.watch_epoch, EPOCH);
-	pthread_mutex_unlock(&a.mu);
-	struct cu_ev kz = cu_wait_ack(&a, "z");
-	pthread_mutex_lock(&a.mu);
-	ck_assert_uint_eq(a.watch_seq, kz.seq);
-	pthread_mutex_unlock(&a.mu);
+	struct cu_pos pos = cu_watch(&a);
+	ck_assert_str_eq(pos.current, "#dev");
+	ck_assert_int_eq(pos.rc, 0);
+	ck_assert_uint_eq(pos.epoch, EPOCH);
+	ck_assert_uint_eq(pos.seq, cu_wait_ack(&a, "z").seq);
 	ck_assert_int_eq(ev_count(&a, TCPCHAT_CEV_CONNECTED), 1);
 	ck_assert_int_eq(ev_count(&a, TCPCHAT_CEV_GAVE_UP), 0);
 

@@ -347,7 +347,7 @@ static int on_msg(void *ctx, tcpchat_msg *m)
 		break; /* TEXT, JOIN, LEAVE, WHO, TOPIC, ROOMS, and types from
 		          the future */
 	}
-	if (cli__acks_on_msg(cli, m) || cli__hist_on_msg(cli, m)) {
+	if (cli__hist_on_msg(cli, m) || cli__acks_on_msg(cli, m)) {
 		cli__rooms_on_msg(cli, m);
 		return cli->state == C_DONE;
 	}
