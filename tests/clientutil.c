@@ -247,6 +247,41 @@ tcpchat_server *cu_server(uint64_t epoch, long history_msgs, int *port)
 	return srv;
 }
 
+void cu_duo_start(struct cu_duo *d, uint64_t epoch, long history_msgs,
+                  const char *watch)
+{
+	d->srv = cu_server(epoch, history_msgs, &d->port);
+	cu_init(&d->a, watch);
+	cu_init(&d->b, NULL);
+	cu_start(&d->a, d->port, "alice");
+	cu_start(&d->b, d->port, "bob");
+}
+
+void cu_duo_stop(struct cu_duo *d)
+{
+	cu_stop(&d->a);
+	cu_stop(&d->b);
+	cu_fini(&d->a);
+	cu_fini(&d->b);
+	tu_server_stop(d->srv);
+}
+
+int cu_listen(int *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	ck_assert_int_eq(listen(fd, 16), 0);
+	socklen_t len = sizeof a;
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
 /* ---- the proxy ------------------------------------------------------------ */
 
 #define PROXY_MAX 16
@@ -370,17 +405,7 @@ void cu_proxy_start(struct cu_proxy *p, int upstream)
 	memset(p, 0, sizeof *p);
 	p->upstream = upstream;
 	ck_assert_int_eq(pipe(p->wake), 0);
-	p->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ge(p->lfd, 0);
-	struct sockaddr_in a;
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(p->lfd, (struct sockaddr *)&a, sizeof a), 0);
-	ck_assert_int_eq(listen(p->lfd, 16), 0);
-	socklen_t len = sizeof a;
-	ck_assert_int_eq(getsockname(p->lfd, (struct sockaddr *)&a, &len), 0);
-	p->port = ntohs(a.sin_port);
+	p->lfd = cu_listen(&p->port);
 	ck_assert_int_eq(pthread_create(&p->th, NULL, proxy_main, p), 0);
 }
 

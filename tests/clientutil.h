@@ -84,6 +84,21 @@ void cu_join(struct cu_rec *r, const char *name, const char *room);
  * history_msgs: texts kept per room (0: the default). */
 tcpchat_server *cu_server(uint64_t epoch, long history_msgs, int *port);
 
+/* A server from cu_server() and two recording clients connected to it
+ * as "alice" (a, watching watch) and "bob" (b). */
+struct cu_duo {
+	tcpchat_server *srv;
+	int port;
+	struct cu_rec a, b;
+};
+void cu_duo_start(struct cu_duo *d, uint64_t epoch, long history_msgs,
+                  const char *watch);
+/* Stops and frees both clients and the server. */
+void cu_duo_stop(struct cu_duo *d);
+
+/* A listening TCP socket on 127.0.0.1, an ephemeral port in *port. */
+int cu_listen(int *port);
+
 /* A TCP proxy on 127.0.0.1 in its own thread, to 127.0.0.1:upstream. */
 struct cu_proxy {
 	int lfd, port, upstream, wake[2];

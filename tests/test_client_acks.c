@@ -5,8 +5,6 @@
  * resume while another client posts (no duplicate, no hole).  Against a
  * raw peer acting as a server: duplicates dropped, texts refused with
  * ECLOSED when the connection ends, and ENOTSUP without CAP_HISTORY. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,140 +36,113 @@ static int send_ref(struct cu_rec *r, const char *room, const char *target,
 
 START_TEST(ack_room_text)
 {
-	int port;
-	tcpchat_server *srv = cu_server(EPOCH, 0, &port);
-	struct cu_rec a, b;
-	cu_init(&a, NULL);
-	cu_init(&b, NULL);
-	cu_start(&a, port, "alice");
-	cu_start(&b, port, "bob");
+	struct cu_duo d;
+	cu_duo_start(&d, EPOCH, 0, NULL);
 	char lobby[TCPCHAT_ROOM_MAX + 1];
-	default_room(&a, lobby);
+	default_room(&d.a, lobby);
 
-	ck_assert_int_eq(send_ref(&a, NULL, NULL, "hello", "r-1"), 0);
-	struct cu_ev ack = cu_wait_ack(&a, "r-1");
+	ck_assert_int_eq(send_ref(&d.a, NULL, NULL, "hello", "r-1"), 0);
+	struct cu_ev ack = cu_wait_ack(&d.a, "r-1");
 	ck_assert_int_eq(ack.error, 0);
 	ck_assert_uint_eq(ack.mtype, TCPCHAT_MSG_ACK);
 	ck_assert_str_eq(ack.room, lobby);
 	ck_assert_uint_eq(ack.epoch, EPOCH);
 	ck_assert_uint_ge(ack.seq, 1);
 	ck_assert_uint_ne(ack.id, 0);
-	struct cu_ev got = cu_wait_text(&b, "hello");
+	struct cu_ev got = cu_wait_text(&d.b, "hello");
 	ck_assert_uint_eq(got.id, ack.id);
 	ck_assert_uint_eq(got.seq, ack.seq);
 	ck_assert_str_eq(got.sender, "alice");
 	/* the ACK is not also a MESSAGE, and our text is not echoed */
 	struct cu_want m = {.type = TCPCHAT_CEV_MESSAGE,
 	                    .mtype = TCPCHAT_MSG_ACK};
-	ck_assert_int_eq(cu_count(&a, &m), 0);
+	ck_assert_int_eq(cu_count(&d.a, &m), 0);
 
 	/* a room named explicitly, and a ref made by the library */
-	cu_join(&a, "alice", "#dev");
-	cu_join(&b, "bob", "#dev");
+	cu_join(&d.a, "alice", "#dev");
+	cu_join(&d.b, "bob", "#dev");
 	char ref[TCPCHAT_REF_MAX + 1] = "";
-	ck_assert_int_eq(tcpchat_client_send_ref(a.cli, "#dev", NULL, "in dev",
-	                                         6, NULL, ref),
+	ck_assert_int_eq(tcpchat_client_send_ref(d.a.cli, "#dev", NULL,
+	                                         "in dev", 6, NULL, ref),
 	                 0);
 	ck_assert_int_gt((int)strlen(ref), 17);
 	ck_assert_int_eq(ref[16], '-');
-	ack = cu_wait_ack(&a, ref);
+	ack = cu_wait_ack(&d.a, ref);
 	ck_assert_int_eq(ack.error, 0);
 	ck_assert_str_eq(ack.room, "#dev");
 	ck_assert_uint_eq(ack.seq, 1);
-	ck_assert_uint_eq(cu_wait_text(&b, "in dev").seq, 1);
+	ck_assert_uint_eq(cu_wait_text(&d.b, "in dev").seq, 1);
 	/* a second made ref differs */
 	char ref2[TCPCHAT_REF_MAX + 1] = "";
-	ck_assert_int_eq(tcpchat_client_send_ref(a.cli, "#dev", NULL, "again",
+	ck_assert_int_eq(tcpchat_client_send_ref(d.a.cli, "#dev", NULL, "again",
 	                                         5, NULL, ref2),
 	                 0);
 	ck_assert_str_ne(ref, ref2);
-	ck_assert_uint_eq(cu_wait_ack(&a, ref2).seq, 2);
+	ck_assert_uint_eq(cu_wait_ack(&d.a, ref2).seq, 2);
 
-	cu_stop(&a);
-	cu_stop(&b);
-	cu_fini(&a);
-	cu_fini(&b);
-	tu_server_stop(srv);
+	cu_duo_stop(&d);
 }
 END_TEST
 
 START_TEST(ack_private_and_refused)
 {
-	int port;
-	tcpchat_server *srv = cu_server(EPOCH, 0, &port);
-	struct cu_rec a, b;
-	cu_init(&a, NULL);
-	cu_init(&b, NULL);
-	cu_start(&a, port, "alice");
-	cu_start(&b, port, "bob");
+	struct cu_duo d;
+	cu_duo_start(&d, EPOCH, 0, NULL);
 
-	ck_assert_int_eq(send_ref(&a, NULL, "bob", "psst", "p-1"), 0);
-	struct cu_ev ack = cu_wait_ack(&a, "p-1");
+	ck_assert_int_eq(send_ref(&d.a, NULL, "bob", "psst", "p-1"), 0);
+	struct cu_ev ack = cu_wait_ack(&d.a, "p-1");
 	ck_assert_int_eq(ack.error, 0);
 	ck_assert_str_eq(ack.target, "bob");
 	ck_assert_uint_eq(ack.seq, 0);
-	struct cu_ev got = cu_wait_text(&b, "psst");
+	struct cu_ev got = cu_wait_text(&d.b, "psst");
 	ck_assert_uint_eq(got.id, ack.id);
 
 	/* refused: not a member, nobody of that name */
-	ck_assert_int_eq(send_ref(&a, "#elsewhere", NULL, "no", "n-1"), 0);
-	ack = cu_wait_ack(&a, "n-1");
+	ck_assert_int_eq(send_ref(&d.a, "#elsewhere", NULL, "no", "n-1"), 0);
+	ack = cu_wait_ack(&d.a, "n-1");
 	ck_assert_int_eq(ack.error, TCPCHAT_ENOTMEMBER);
 	ck_assert_uint_eq(ack.mtype, TCPCHAT_MSG_ERROR);
 	ck_assert_str_eq(ack.room, "#elsewhere");
-	ck_assert_int_eq(send_ref(&a, NULL, "nobody", "no", "n-2"), 0);
-	ack = cu_wait_ack(&a, "n-2");
+	ck_assert_int_eq(send_ref(&d.a, NULL, "nobody", "no", "n-2"), 0);
+	ack = cu_wait_ack(&d.a, "n-2");
 	ck_assert_int_eq(ack.error, TCPCHAT_ENOTFOUND);
 	ck_assert_uint_eq(ack.mtype, TCPCHAT_MSG_ERROR);
 	/* the refusals are not also MESSAGE events */
 	struct cu_want err = {.type = TCPCHAT_CEV_MESSAGE,
 	                      .mtype = TCPCHAT_MSG_ERROR};
-	ck_assert_int_eq(cu_count(&a, &err), 0);
+	ck_assert_int_eq(cu_count(&d.a, &err), 0);
 	/* a plain text without RECONNECT has no ref, and no ACK */
-	ck_assert_int_eq(tcpchat_client_send(a.cli, "plain", 5), 0);
-	cu_wait_text(&b, "plain");
+	ck_assert_int_eq(tcpchat_client_send(d.a.cli, "plain", 5), 0);
+	cu_wait_text(&d.b, "plain");
 	struct cu_want acks = {.type = TCPCHAT_CEV_ACK};
-	ck_assert_int_eq(cu_count(&a, &acks), 3);
+	ck_assert_int_eq(cu_count(&d.a, &acks), 3);
 
-	cu_stop(&a);
-	cu_stop(&b);
-	cu_fini(&a);
-	cu_fini(&b);
-	tu_server_stop(srv);
+	cu_duo_stop(&d);
 }
 END_TEST
 
 START_TEST(same_ref_twice)
 {
-	int port;
-	tcpchat_server *srv = cu_server(EPOCH, 0, &port);
-	struct cu_rec a, b;
-	cu_init(&a, NULL);
-	cu_init(&b, NULL);
-	cu_start(&a, port, "alice");
-	cu_start(&b, port, "bob");
-	ck_assert_int_eq(send_ref(&a, NULL, NULL, "once", "dup-1"), 0);
-	ck_assert_int_eq(send_ref(&a, NULL, NULL, "once", "dup-1"), 0);
+	struct cu_duo d;
+	cu_duo_start(&d, EPOCH, 0, NULL);
+	ck_assert_int_eq(send_ref(&d.a, NULL, NULL, "once", "dup-1"), 0);
+	ck_assert_int_eq(send_ref(&d.a, NULL, NULL, "once", "dup-1"), 0);
 	struct cu_want w = {.type = TCPCHAT_CEV_ACK, .ref = "dup-1"};
-	ck_assert(cu_wait(&a, &w, 2));
-	struct cu_ev k1 = cu_get(&a, &w, 0), k2 = cu_get(&a, &w, 1);
+	ck_assert(cu_wait(&d.a, &w, 2));
+	struct cu_ev k1 = cu_get(&d.a, &w, 0), k2 = cu_get(&d.a, &w, 1);
 	ck_assert_int_eq(k1.error, 0);
 	ck_assert_int_eq(k2.error, 0);
 	ck_assert_uint_eq(k1.id, k2.id);
 	ck_assert_uint_eq(k1.seq, k2.seq);
 	/* bob sees it once: a text sent after it arrives, "once" is alone */
-	ck_assert_int_eq(send_ref(&a, NULL, NULL, "after", "dup-2"), 0);
-	cu_wait_text(&b, "after");
+	ck_assert_int_eq(send_ref(&d.a, NULL, NULL, "after", "dup-2"), 0);
+	cu_wait_text(&d.b, "after");
 	struct cu_want t = {.type = TCPCHAT_CEV_MESSAGE,
 	                    .mtype = TCPCHAT_MSG_TEXT,
 	                    .body = "once"};
-	ck_assert_int_eq(cu_count(&b, &t), 1);
-	ck_assert_uint_eq(cu_wait_ack(&a, "dup-2").seq, k1.seq + 1);
-	cu_stop(&a);
-	cu_stop(&b);
-	cu_fini(&a);
-	cu_fini(&b);
-	tu_server_stop(srv);
+	ck_assert_int_eq(cu_count(&d.b, &t), 1);
+	ck_assert_uint_eq(cu_wait_ack(&d.a, "dup-2").seq, k1.seq + 1);
+	cu_duo_stop(&d);
 }
 END_TEST
 
@@ -267,24 +238,19 @@ static struct cu_ev history(struct cu_rec *r, const char *room, int how,
 
 START_TEST(history_requests)
 {
-	int port;
-	tcpchat_server *srv = cu_server(EPOCH, 10, &port);
-	struct cu_rec a, b;
-	cu_init(&a, "#dev");
-	cu_init(&b, NULL);
-	cu_start(&a, port, "alice");
-	cu_start(&b, port, "bob");
-	cu_join(&a, "alice", "#dev");
-	cu_join(&b, "bob", "#dev");
-	post_n(&b, "#dev", "h", 8);
-	cu_wait_text(&a, "h8");
+	struct cu_duo d;
+	cu_duo_start(&d, EPOCH, 10, "#dev");
+	cu_join(&d.a, "alice", "#dev");
+	cu_join(&d.b, "bob", "#dev");
+	post_n(&d.b, "#dev", "h", 8);
+	cu_wait_text(&d.a, "h8");
 	/* the position follows the live texts */
-	struct cu_pos pos = cu_watch(&a);
+	struct cu_pos pos = cu_watch(&d.a);
 	ck_assert_int_eq(pos.rc, 0);
 	ck_assert_uint_eq(pos.epoch, EPOCH);
 	ck_assert_uint_eq(pos.seq, 8);
 
-	struct cu_ev e = history(&a, "#dev", TCPCHAT_HISTORY_LATEST, 0, 3);
+	struct cu_ev e = history(&d.a, "#dev", TCPCHAT_HISTORY_LATEST, 0, 3);
 	ck_assert_str_eq(e.room, "#dev");
 	ck_assert_uint_eq(e.code, 3);
 	ck_assert_uint_eq(e.first, 6);
@@ -294,52 +260,48 @@ START_TEST(history_requests)
 	ck_assert_uint_eq(e.oldest, 1);
 	ck_assert_uint_eq(e.flags & TCPCHAT_MSGF_GAP, 0);
 
-	e = history(&a, NULL, TCPCHAT_HISTORY_AFTER, 2, 4); /* current room */
+	e = history(&d.a, NULL, TCPCHAT_HISTORY_AFTER, 2, 4); /* current room */
 	ck_assert_uint_eq(e.first, 3);
 	ck_assert_uint_eq(e.last, 6);
-	e = history(&a, "#dev", TCPCHAT_HISTORY_BEFORE, 5, 3);
+	e = history(&d.a, "#dev", TCPCHAT_HISTORY_BEFORE, 5, 3);
 	ck_assert_uint_eq(e.first, 2);
 	ck_assert_uint_eq(e.last, 4);
-	e = history(&a, "#dev", TCPCHAT_HISTORY_LATEST, 0, 0);
+	e = history(&d.a, "#dev", TCPCHAT_HISTORY_LATEST, 0, 0);
 	ck_assert_uint_eq(e.code, 8);
-	e = history(&a, "#dev", TCPCHAT_HISTORY_AFTER, 8, 5);
+	e = history(&d.a, "#dev", TCPCHAT_HISTORY_AFTER, 8, 5);
 	ck_assert_uint_eq(e.code, 0);
 	ck_assert_uint_eq(e.first, 0);
 	ck_assert_uint_eq(e.last, 0);
 	/* history is not taken for duplicates, and does not move the
 	 * position */
-	ck_assert_uint_eq(cu_watch(&a).seq, 8);
+	ck_assert_uint_eq(cu_watch(&d.a).seq, 8);
 
 	/* 14 texts with 10 kept: 1..4 are gone */
-	post_n(&b, "#dev", "g", 6);
-	cu_wait_text(&a, "g6");
-	e = history(&a, "#dev", TCPCHAT_HISTORY_AFTER, 1, 20);
+	post_n(&d.b, "#dev", "g", 6);
+	cu_wait_text(&d.a, "g6");
+	e = history(&d.a, "#dev", TCPCHAT_HISTORY_AFTER, 1, 20);
 	ck_assert_uint_ne(e.flags & TCPCHAT_MSGF_GAP, 0);
 	ck_assert_uint_eq(e.oldest, 5);
 	ck_assert_uint_eq(e.first, 5);
 	ck_assert_uint_eq(e.last, 14);
-	e = history(&a, "#dev", TCPCHAT_HISTORY_LATEST, 0, 2);
+	e = history(&d.a, "#dev", TCPCHAT_HISTORY_LATEST, 0, 2);
 	ck_assert_uint_eq(e.first, 13);
 	ck_assert_uint_eq(e.flags & TCPCHAT_MSGF_GAP, 0);
 	/* latest that cannot be filled because older texts are gone */
-	e = history(&a, "#dev", TCPCHAT_HISTORY_BEFORE, 7, 5);
+	e = history(&d.a, "#dev", TCPCHAT_HISTORY_BEFORE, 7, 5);
 	ck_assert_uint_ne(e.flags & TCPCHAT_MSGF_GAP, 0);
 	ck_assert_uint_eq(e.first, 5);
 	ck_assert_uint_eq(e.last, 6);
 
 	/* not a member */
-	ck_assert_int_eq(tcpchat_client_history(a.cli, "#other", 0, 0, 0), 0);
+	ck_assert_int_eq(tcpchat_client_history(d.a.cli, "#other", 0, 0, 0), 0);
 	struct cu_want nm = {.type = TCPCHAT_CEV_MESSAGE,
 	                     .mtype = TCPCHAT_MSG_ERROR,
 	                     .room = "#other"};
-	ck_assert(cu_wait(&a, &nm, 1));
-	ck_assert_uint_eq(cu_get(&a, &nm, 0).code, TCPCHAT_WIRE_NOTMEMBER);
+	ck_assert(cu_wait(&d.a, &nm, 1));
+	ck_assert_uint_eq(cu_get(&d.a, &nm, 0).code, TCPCHAT_WIRE_NOTMEMBER);
 
-	cu_stop(&a);
-	cu_stop(&b);
-	cu_fini(&a);
-	cu_fini(&b);
-	tu_server_stop(srv);
+	cu_duo_stop(&d);
 }
 END_TEST
 
@@ -374,39 +336,34 @@ static int cond_sent(void *arg)
 
 START_TEST(resume_at_the_seam)
 {
-	int port;
-	tcpchat_server *srv = cu_server(EPOCH, 0, &port);
-	struct cu_rec a, b;
-	cu_init(&a, "#seam");
-	cu_init(&b, NULL);
-	cu_start(&a, port, "alice");
-	cu_start(&b, port, "bob");
-	cu_join(&b, "bob", "#seam");
-	post_n(&b, "#seam", "pre", 5); /* seq 1..5 */
+	struct cu_duo d;
+	cu_duo_start(&d, EPOCH, 0, "#seam");
+	cu_join(&d.b, "bob", "#seam");
+	post_n(&d.b, "#seam", "pre", 5); /* seq 1..5 */
 
-	struct poster p = {.b = &b, .n = 400};
+	struct poster p = {.b = &d.b, .n = 400};
 	pthread_t th;
 	ck_assert_int_eq(pthread_create(&th, NULL, post_thread, &p), 0);
 	ck_assert(tu_wait_until(cond_sent, &p, TU_TIMEOUT));
 	/* resume from seq 3 while bob keeps posting */
-	ck_assert_int_eq(tcpchat_client_room_resume(a.cli, "#seam", EPOCH, 3),
+	ck_assert_int_eq(tcpchat_client_room_resume(d.a.cli, "#seam", EPOCH, 3),
 	                 0);
 	pthread_join(th, NULL);
-	cu_wait_text(&a, "s400");
+	cu_wait_text(&d.a, "s400");
 
 	struct cu_want res = {.type = TCPCHAT_CEV_RESUMED};
-	ck_assert(cu_wait(&a, &res, 1));
-	struct cu_ev end = cu_get(&a, &res, 0);
+	ck_assert(cu_wait(&d.a, &res, 1));
+	struct cu_ev end = cu_get(&d.a, &res, 0);
 	ck_assert_str_eq(end.evroom, "#seam");
 	ck_assert_uint_eq(end.mtype, TCPCHAT_MSG_HISTORY);
 	ck_assert_uint_eq(end.first, 4);
 	ck_assert_uint_eq(end.flags & TCPCHAT_MSGF_GAP, 0);
-	long at_end = cu_index(&a, &res, 0);
+	long at_end = cu_index(&d.a, &res, 0);
 	/* every seq from 4 to 405 exactly once, in order: history up to
 	 * the end marker, live after it */
 	uint64_t next = 4;
 	size_t n;
-	struct cu_ev *v = cu_copy(&a, &n);
+	struct cu_ev *v = cu_copy(&d.a, &n);
 	for (size_t i = 0; i < n; i++) {
 		const struct cu_ev *t = &v[i];
 		if (t->type != TCPCHAT_CEV_MESSAGE ||
@@ -419,36 +376,33 @@ START_TEST(resume_at_the_seam)
 	}
 	free(v);
 	ck_assert_uint_eq(next, 406);
-	struct cu_pos pos = cu_watch(&a);
+	struct cu_pos pos = cu_watch(&d.a);
 	ck_assert_int_eq(pos.rc, 0);
 	ck_assert_uint_eq(pos.seq, 405);
 	ck_assert_str_eq(pos.current, "#seam");
 	ck_assert_uint_eq(end.last, end.seq);
 
 	/* already a member: just the history, then RESUMED again */
-	ck_assert_int_eq(tcpchat_client_room_resume(a.cli, "#seam", EPOCH, 400),
-	                 0);
-	ck_assert(cu_wait(&a, &res, 2));
-	end = cu_get(&a, &res, 1);
+	ck_assert_int_eq(
+	        tcpchat_client_room_resume(d.a.cli, "#seam", EPOCH, 400), 0);
+	ck_assert(cu_wait(&d.a, &res, 2));
+	end = cu_get(&d.a, &res, 1);
 	ck_assert_uint_eq(end.first, 401);
 	ck_assert_uint_eq(end.last, 405);
 	/* an epoch of another server: all that is kept, with the gap */
-	ck_assert_int_eq(tcpchat_client_room_resume(a.cli, "#seam", 1, 400), 0);
-	ck_assert(cu_wait(&a, &res, 3));
-	end = cu_get(&a, &res, 2);
+	ck_assert_int_eq(tcpchat_client_room_resume(d.a.cli, "#seam", 1, 400),
+	                 0);
+	ck_assert(cu_wait(&d.a, &res, 3));
+	end = cu_get(&d.a, &res, 2);
 	ck_assert_uint_ne(end.flags & TCPCHAT_MSGF_GAP, 0);
 	ck_assert_uint_eq(end.first, 1);
 	struct cu_want join = {.type = TCPCHAT_CEV_MESSAGE,
 	                       .mtype = TCPCHAT_MSG_JOIN,
 	                       .sender = "alice",
 	                       .room = "#seam"};
-	ck_assert_int_eq(cu_count(&a, &join), 1);
+	ck_assert_int_eq(cu_count(&d.a, &join), 1);
 
-	cu_stop(&a);
-	cu_stop(&b);
-	cu_fini(&a);
-	cu_fini(&b);
-	tu_server_stop(srv);
+	cu_duo_stop(&d);
 }
 END_TEST
 
@@ -459,25 +413,18 @@ struct fake {
 	struct tu_peer p;
 };
 
-static void fake_listen(struct fake *f)
+/* Listens, and starts a (with the recording handler) connecting to the
+ * fake server. */
+static void fake_start(struct fake *f, struct cu_rec *a, const char *watch)
 {
 	memset(f, 0, sizeof *f);
-	f->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ge(f->lfd, 0);
-	struct sockaddr_in a;
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(f->lfd, (struct sockaddr *)&a, sizeof a), 0);
-	ck_assert_int_eq(listen(f->lfd, 4), 0);
-}
-
-static int fake_port(struct fake *f)
-{
-	struct sockaddr_in a;
-	socklen_t len = sizeof a;
-	ck_assert_int_eq(getsockname(f->lfd, (struct sockaddr *)&a, &len), 0);
-	return ntohs(a.sin_port);
+	int port;
+	f->lfd = cu_listen(&port);
+	cu_init(a, watch);
+	char addr[32];
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+	ck_assert_int_eq(tcpchat_client_connect(a->cli, addr, "alice"), 0);
+	ck_assert_int_eq(tcpchat_client_start(a->cli), 0);
 }
 
 /* Accepts the client, takes its HELLO and answers WELCOME (protocol 2,
@@ -530,13 +477,8 @@ static void fake_close(struct fake *f)
 START_TEST(raw_duplicates_and_closed)
 {
 	struct fake f;
-	fake_listen(&f);
 	struct cu_rec a;
-	cu_init(&a, "#lobby");
-	char addr[32];
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", fake_port(&f));
-	ck_assert_int_eq(tcpchat_client_connect(a.cli, addr, "alice"), 0);
-	ck_assert_int_eq(tcpchat_client_start(a.cli), 0);
+	fake_start(&f, &a, "#lobby");
 	fake_welcome(&f, TCPCHAT_CAP_BASE | TCPCHAT_CAP_ROOMS |
 	                         TCPCHAT_CAP_HISTORY);
 	fake_text(&f, 4, "old"); /* at the WELCOME's mark: seen */
@@ -578,13 +520,8 @@ END_TEST
 START_TEST(raw_without_history)
 {
 	struct fake f;
-	fake_listen(&f);
 	struct cu_rec a;
-	cu_init(&a, NULL);
-	char addr[32];
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", fake_port(&f));
-	ck_assert_int_eq(tcpchat_client_connect(a.cli, addr, "alice"), 0);
-	ck_assert_int_eq(tcpchat_client_start(a.cli), 0);
+	fake_start(&f, &a, NULL);
 	/* queued before the WELCOME: refused once the server is known */
 	ck_assert_int_eq(send_ref(&a, NULL, NULL, "early", "e-1"), 0);
 	ck_assert_int_eq(tcpchat_client_history(a.cli, NULL, 0, 0, 0), 0);

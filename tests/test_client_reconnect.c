@@ -29,6 +29,16 @@ static void reconnect_on(struct cu_rec *r, long min, long max, long tries)
 	                 0);
 }
 
+/* Makes a a recording client with reconnect on, connected as alice to
+ * port. */
+static void start_alice(struct cu_rec *a, int port, long min, long max,
+                        long tries)
+{
+	cu_init(a, NULL);
+	reconnect_on(a, min, max, tries);
+	cu_start(a, port, "alice");
+}
+
 static int count_text(struct cu_rec *r, const char *body)
 {
 	struct cu_want w = {.type = TCPCHAT_CEV_MESSAGE,
@@ -193,9 +203,7 @@ START_TEST(gives_up)
 	int port;
 	tcpchat_server *srv = cu_server(EPOCH, 0, &port);
 	struct cu_rec a;
-	cu_init(&a, NULL);
-	reconnect_on(&a, 4, 10, 5);
-	cu_start(&a, port, "alice");
+	start_alice(&a, port, 4, 10, 5);
 	tu_server_stop(srv); /* nothing listens on the port any more */
 	struct cu_want rec = {.type = TCPCHAT_CEV_RECONNECTING};
 	ck_assert(cu_wait(&a, &rec, 1));
@@ -238,9 +246,7 @@ START_TEST(not_after_kick)
 	int port;
 	tcpchat_server *srv = cu_server(EPOCH, 0, &port);
 	struct cu_rec a;
-	cu_init(&a, NULL);
-	reconnect_on(&a, 1, 5, 0);
-	cu_start(&a, port, "alice");
+	start_alice(&a, port, 1, 5, 0);
 	ck_assert_int_eq(tcpchat_server_kick(srv, "alice", "out"), 0);
 	ck_assert_int_eq(tcpchat_client_join(a.cli), TCPCHAT_EKICKED);
 	ck_assert_int_eq(ev_count(&a, TCPCHAT_CEV_RECONNECTING), 0);
