@@ -211,6 +211,10 @@ long cli__list_find(const struct croom_list *l, const char *room, size_t n);
 int cli__list_add(struct croom_list *l, const char *room, size_t n);
 int cli__list_copy(struct croom_list *dst, const struct croom_list *src);
 tcpchat_str cli__str(const char *s);
+/* Posts a JOIN of room: kind CC_JOIN, or CC_RESUME after seq of epoch
+ * (any thread). */
+int cli__post_join(tcpchat_client *cli, const char *room, int kind,
+                   uint64_t epoch, uint64_t seq);
 /* Checks a room argument: 0, TCPCHAT_EINVAL (NULL) or TCPCHAT_EBADROOM. */
 int cli__room_arg(const char *room);
 /* Checks a text as tcpchat_client_send() does: 0, TCPCHAT_EINVAL or

@@ -221,23 +221,7 @@ TCPCHAT_API int tcpchat_client_room_resume(tcpchat_client *cli,
                                            const char *room, uint64_t epoch,
                                            uint64_t after_seq)
 {
-	if (!cli)
-		return TCPCHAT_EINVAL;
-	int rc = cli__room_arg(room);
-	if (rc)
-		return rc;
-	tcpchat_msg m = {.type = TCPCHAT_MSG_JOIN};
-	m.room = cli__str(room);
-	m.flags = TCPCHAT_MSGF_AFTER;
-	m.seq = after_seq;
-	m.epoch = epoch;
-	struct ccmd meta;
-	memset(&meta, 0, sizeof meta);
-	meta.kind = CC_RESUME;
-	snprintf(meta.room, sizeof meta.room, "%s", room);
-	meta.epoch = epoch;
-	meta.seq = after_seq;
-	return cli__post_cmd(cli, &m, &meta);
+	return cli__post_join(cli, room, CC_RESUME, epoch, after_seq);
 }
 
 TCPCHAT_API int tcpchat_client_room_position(tcpchat_client *cli,

@@ -1,6 +1,7 @@
 /* libtcpchat - the client's rooms (protocol 2): the thread-safe room
  * calls, and the client's own view of the rooms it is in, kept from the
  * WELCOME and from its own JOIN and LEAVE confirmations. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -229,7 +230,8 @@ tcpchat_str cli__str(const char *s)
 	return v;
 }
 
-TCPCHAT_API int tcpchat_client_room_join(tcpchat_client *cli, const char *room)
+int cli__post_join(tcpchat_client *cli, const char *room, int kind,
+                   uint64_t epoch, uint64_t seq)
 {
 	if (!cli)
 		return TCPCHAT_EINVAL;
@@ -238,7 +240,21 @@ TCPCHAT_API int tcpchat_client_room_join(tcpchat_client *cli, const char *room)
 		return rc;
 	tcpchat_msg m = {.type = TCPCHAT_MSG_JOIN};
 	m.room = cli__str(room);
-	return cli__post(cli, &m, CC_JOIN, room);
+	struct ccmd meta;
+	memset(&meta, 0, sizeof meta);
+	meta.kind = kind;
+	snprintf(meta.room, sizeof meta.room, "%s", room);
+	if (kind == CC_RESUME) {
+		m.flags = TCPCHAT_MSGF_AFTER;
+		m.seq = meta.seq = seq;
+		m.epoch = meta.epoch = epoch;
+	}
+	return cli__post_cmd(cli, &m, &meta);
+}
+
+TCPCHAT_API int tcpchat_client_room_join(tcpchat_client *cli, const char *room)
+{
+	return cli__post_join(cli, room, CC_JOIN, 0, 0);
 }
 
 TCPCHAT_API int tcpchat_client_room_part(tcpchat_client *cli, const char *room,
