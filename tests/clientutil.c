@@ -202,11 +202,31 @@ struct cu_pos cu_watch(struct cu_rec *r)
 	return p;
 }
 
+void cu_dump(struct cu_rec *r)
+{
+	size_t n;
+	struct cu_ev *v = cu_copy(r, &n);
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr,
+		        "%zu: ev %d err %d msg %u flags %x room %s sender %s "
+		        "body %s ref %s seq %llu epoch %llu first %llu last "
+		        "%llu\n",
+		        i, v[i].type, v[i].error, v[i].mtype, v[i].flags,
+		        v[i].room, v[i].sender, v[i].body, v[i].ref,
+		        (unsigned long long)v[i].seq,
+		        (unsigned long long)v[i].epoch,
+		        (unsigned long long)v[i].first,
+		        (unsigned long long)v[i].last);
+	free(v);
+}
+
 struct cu_ev cu_wait_text(struct cu_rec *r, const char *body)
 {
 	struct cu_want w = {.type = TCPCHAT_CEV_MESSAGE,
 	                    .mtype = TCPCHAT_MSG_TEXT,
 	                    .body = body};
+	if (!cu_wait(r, &w, 1))
+		cu_dump(r);
 	ck_assert_msg(cu_wait(r, &w, 1), "no text '%s'", body);
 	return cu_get(r, &w, 0);
 }

@@ -73,7 +73,11 @@ struct cu_pos {
 };
 struct cu_pos cu_watch(struct cu_rec *r);
 
-/* Waits for a MESSAGE with a TEXT of body; returns it. */
+/* Prints the record on stderr. */
+void cu_dump(struct cu_rec *r);
+
+/* Waits for a MESSAGE with a TEXT of body; returns it (the record is
+ * printed when it does not come). */
 struct cu_ev cu_wait_text(struct cu_rec *r, const char *body);
 /* Waits for the ACK event of ref; returns it. */
 struct cu_ev cu_wait_ack(struct cu_rec *r, const char *ref);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clientutil.h"
 
@@ -198,6 +199,72 @@ START_TEST(reconnect_resumes)
 }
 END_TEST
 
+/* A server on 127.0.0.1:port (0: any) keeping its rooms in the SQLite
+ * file at path; its port in *port. */
+static tcpchat_server *store_server(const char *path, int *port)
+{
+	tcpchat_server *srv;
+	ck_assert_int_eq(tcpchat_server_new(&srv), 0);
+	ck_assert_int_eq(tu_server_timers(srv), 0);
+	char addr[32], err[256];
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", *port);
+	ck_assert_int_eq(tcpchat_server_listen(srv, addr, NULL), 0);
+	*port = tcpchat_server_port(srv, 0);
+	ck_assert_int_eq(tcpchat_server_open_store(srv, path,
+	                                           TCPCHAT_STORE_CREATE, err,
+	                                           sizeof err),
+	                 0);
+	ck_assert_int_eq(tcpchat_server_start(srv), 0);
+	return srv;
+}
+
+/* The server restarts on the same port and the same store: the client
+ * reconnects, gets what was posted before the restart and after its
+ * loss exactly once, and its unacknowledged text is not posted twice. */
+START_TEST(server_restart_with_store)
+{
+#if TEST_EXPECT_SQLITE
+	char path[] = "/tmp/tcpchat-reconnect-XXXXXX";
+	int tmp = mkstemp(path);
+	ck_assert_int_ge(tmp, 0);
+	close(tmp);
+	unlink(path);
+	int port = 0;
+	tcpchat_server *srv = store_server(path, &port);
+	struct cu_rec a, b;
+	start_alice(&a, port, 5, 50, 0);
+	cu_init(&b, NULL);
+	cu_start(&b, port, "bob");
+	ck_assert_int_eq(tcpchat_client_send(b.cli, "before", 6), 0);
+	cu_wait_text(&a, "before");
+	ck_assert_int_eq(tcpchat_client_send(a.cli, "mine", 4), 0);
+	cu_wait_text(&b, "mine");
+	ck_assert_int_eq(tcpchat_client_send(b.cli, "lost?", 5), 0);
+	cu_stop(&b);
+	tu_server_stop(srv);
+	srv = store_server(path, &port);
+	cu_start(&b, port, "bob");
+	ck_assert_int_eq(tcpchat_client_send(b.cli, "after", 5), 0);
+	struct cu_want res = {.type = TCPCHAT_CEV_RESUMED};
+	ck_assert(cu_wait(&a, &res, 1));
+	cu_wait_text(&a, "after");
+	ck_assert_uint_eq(cu_get(&a, &res, 0).flags & TCPCHAT_MSGF_GAP, 0);
+	ck_assert_int_eq(count_text(&a, "before"), 1);
+	ck_assert_int_eq(count_text(&a, "lost?"), 1);
+	ck_assert_int_eq(count_text(&a, "after"), 1);
+	struct cu_want ack = {.type = TCPCHAT_CEV_ACK};
+	ck_assert(cu_wait(&a, &ack, 1));
+	ck_assert_int_eq(cu_get(&a, &ack, 0).error, 0);
+	cu_stop(&a);
+	cu_stop(&b);
+	cu_fini(&a);
+	cu_fini(&b);
+	tu_server_stop(srv);
+	unlink(path);
+#endif
+}
+END_TEST
+
 START_TEST(gives_up)
 {
 	int port;
@@ -350,6 +417,7 @@ static Suite *suite(void)
 	Suite *s = suite_create("client_reconnect");
 	TCase *tc = tcase_create("reconnect");
 	tcase_add_test(tc, reconnect_resumes);
+	tcase_add_test(tc, server_restart_with_store);
 	tcase_add_test(tc, gives_up);
 	tcase_add_test(tc, not_after_kick);
 	tcase_add_test(tc, stop_while_waiting);

@@ -383,12 +383,14 @@ TCPCHAT_API int tcpchat_client_send_ref(tcpchat_client *cli, const char *room,
 /* Every text of a room carries its seq, numbered by the server from 1;
  * the JOIN and WELCOME marks (and ACKs and history ends) carry the epoch
  * of the server's history too (a new epoch: numbers from before mean
- * nothing; a text without one is of its connection's epoch).  The client keeps, per room it is in, the epoch
- * and the last seq it delivered (from texts, from the marks of JOIN and
- * WELCOME messages, from ACKs of our own texts and from resumes); a live
- * text or a resumed one whose seq is not above that position (same
- * epoch) is a duplicate and is not delivered (it can only happen around
- * a resume; logged at DEBUG). */
+ * nothing; a text without one is of its connection's epoch).  The
+ * client keeps, per room it is in, a position: the epoch and the last
+ * seq it delivered or was told of (texts, the marks of JOIN and WELCOME
+ * messages, ACKs of our own texts, resumes); a reconnect resumes from
+ * it.  A live text or a resumed one whose seq is not above the last seq
+ * delivered as a text (same epoch) is a duplicate and is not delivered
+ * (it can only happen around a resume; logged at DEBUG).  A mark alone
+ * never makes a text a duplicate. */
 
 enum tcpchat_history_how {
 	TCPCHAT_HISTORY_LATEST = 0, /* the latest limit texts */

@@ -70,7 +70,10 @@ struct cunacked {
 /* Where the client is in one room's history (loop thread). */
 struct cpos {
 	char room[TCPCHAT_ROOM_MAX + 1];
-	uint64_t epoch, seq; /* the last seq delivered, of that epoch */
+	uint64_t epoch, seq; /* the position, of that epoch: the last seq
+	                        delivered or marked */
+	uint64_t seen;       /* the last seq delivered as a text: what is
+	                        not above it is a duplicate */
 	int resuming;        /* a resume was asked: until its HISTORY end,
 	                        marks do not move seq */
 };

@@ -51,7 +51,7 @@ struct cpos *cli__pos_set(tcpchat_client *cli, const char *room, uint64_t epoch,
 	struct cpos *p = pos_get(cli, room, strlen(room));
 	if (p) {
 		p->epoch = epoch;
-		p->seq = seq;
+		p->seq = p->seen = seq;
 		p->resuming = resuming;
 	}
 	return p;
@@ -78,9 +78,12 @@ void cli__hist_free(tcpchat_client *cli)
 	memset(&cli->pos, 0, sizeof cli->pos);
 }
 
-/* A mark (the room's last seq, e.g. of a JOIN): the position moves up to
- * it, or to it when the epoch changed; not while a resume is under way
- * (the texts it brings are below the mark). */
+/* A mark (the room's last seq, e.g. of a JOIN, or the seq of our own
+ * text in an ACK): the position moves up to it, or to it when the epoch
+ * changed; not while a resume is under way (the texts it brings are
+ * below the mark).  A mark is not a delivery: a server that numbers a
+ * text before it publishes it (a durable store) may send it after the
+ * mark, and it is not a duplicate. */
 static void mark(struct cpos *p, uint64_t epoch, uint64_t seq)
 {
 	if (!p || !epoch || p->resuming)
@@ -88,6 +91,7 @@ static void mark(struct cpos *p, uint64_t epoch, uint64_t seq)
 	if (p->epoch != epoch) {
 		p->epoch = epoch;
 		p->seq = seq;
+		p->seen = 0;
 	} else if (seq > p->seq) {
 		p->seq = seq;
 	}
@@ -120,16 +124,18 @@ static int text_seen(tcpchat_client *cli, const tcpchat_msg *m)
 	uint64_t epoch = m->epoch ? m->epoch : cli->srv_epoch;
 	if (!epoch)
 		epoch = p->epoch;
-	if (p->epoch == epoch && m->seq <= p->seq) {
+	if (p->epoch == epoch && m->seq <= p->seen) {
 		cli__log(cli, TCPCHAT_LOG_DEBUG,
 		         "%.*s: text %llu delivered already (at %llu): dropped",
 		         (int)m->room.len, m->room.ptr,
 		         (unsigned long long)m->seq,
-		         (unsigned long long)p->seq);
+		         (unsigned long long)p->seen);
 		return 1;
 	}
+	if (p->epoch != epoch || m->seq > p->seq)
+		p->seq = m->seq;
 	p->epoch = epoch;
-	p->seq = m->seq;
+	p->seen = m->seq;
 	return 0;
 }
 
@@ -141,9 +147,12 @@ static int history_end(tcpchat_client *cli, const tcpchat_msg *m)
 	if (!p || !p->resuming)
 		return 0;
 	p->resuming = 0;
-	if (p->epoch != m->epoch || m->seq > p->seq) {
+	/* The texts served moved the position; the marker's seq (the
+	 * room's last) is not taken: it may count texts still on their
+	 * way. */
+	if (p->epoch != m->epoch) {
 		p->epoch = m->epoch;
-		p->seq = m->seq;
+		p->seq = p->seen = m->last;
 	}
 	tcpchat_client_event ev = {.type = TCPCHAT_CEV_RESUMED};
 	ev.msg = m;
