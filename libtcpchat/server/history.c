@@ -27,9 +27,10 @@ struct hist_msg {
 	char data[]; /* sender, then body */
 };
 
-static size_t hist_size(const struct hist_msg *h)
+/* What HISTORY_BYTES counts of a text: its sender and body. */
+static size_t hist_text(const struct hist_msg *h)
 {
-	return sizeof *h + h->sender_len + h->body_len;
+	return (size_t)h->sender_len + h->body_len;
 }
 
 static struct hist_msg *hist_at(const struct room *r, uint32_t i)
@@ -43,8 +44,8 @@ static void hist_drop_oldest(tcpchat_server *srv, struct room *r)
 	r->hist[r->hhead] = NULL;
 	r->hhead = (r->hhead + 1) & (r->hcap - 1);
 	r->hcount--;
-	r->hbytes -= hist_size(h);
-	srv->hist_bytes -= hist_size(h);
+	r->hbytes -= hist_text(h);
+	srv->hist_bytes -= sizeof *h + hist_text(h);
 	free(h);
 }
 
@@ -90,8 +91,8 @@ void srv__hist_add(tcpchat_server *srv, struct room *r, const tcpchat_msg *m)
 	size_t cap = (size_t)srv->history_bytes;
 	if (max == 0)
 		return;
-	size_t n = sizeof(struct hist_msg) + m->sender.len + m->body.len;
-	struct hist_msg *h = n <= cap ? malloc(n) : NULL;
+	size_t n = m->sender.len + m->body.len;
+	struct hist_msg *h = n <= cap ? malloc(sizeof *h + n) : NULL;
 	while (r->hcount && (r->hcount >= max || r->hbytes + n > cap))
 		hist_drop_oldest(srv, r);
 	if (!h || hist_grow(r) != 0) {
@@ -111,7 +112,7 @@ void srv__hist_add(tcpchat_server *srv, struct room *r, const tcpchat_msg *m)
 	r->hist[(r->hhead + r->hcount) & (r->hcap - 1)] = h;
 	r->hcount++;
 	r->hbytes += n;
-	srv->hist_bytes += n;
+	srv->hist_bytes += sizeof *h + n;
 }
 
 /* Index of the first kept text with seq > after (hcount: none). */
