@@ -76,14 +76,16 @@ struct ack_rec *srv__ack_find(tcpchat_server *srv, const struct sconn *sc,
 }
 
 /* Forgets the ACKs older than the window, and the oldest beyond keep
- * (a pending one stays: its commit is on its way). */
+ * (a pending one stays: its commit is on its way).  The window is timed
+ * on the clock read now: srv->wall_ms is that of the loop's wake-up. */
 static void expire(tcpchat_server *srv, uint64_t keep)
 {
+	int64_t now = util__wall_ms();
 	while (!dl_empty(&srv->acks_age)) {
 		struct ack_rec *a =
 		        CONTAINER(srv->acks_age.next, struct ack_rec, age);
-		if (a->pending || (a->at_ms + srv->ack_window > srv->wall_ms &&
-		                   srv->nacks <= keep))
+		if (a->pending ||
+		    (a->at_ms + srv->ack_window > now && srv->nacks <= keep))
 			break;
 		rec_unlink(srv, a);
 	}
@@ -135,7 +137,7 @@ struct ack_rec *srv__ack_new(tcpchat_server *srv, const struct sconn *sc,
 	if (!a)
 		return NULL;
 	memset(a, 0, sizeof *a);
-	a->at_ms = srv->wall_ms;
+	a->at_ms = util__wall_ms();
 	a->id = m->id;
 	a->seq = m->seq;
 	a->epoch = m->seq ? (uint64_t)srv->epoch : 0;
