@@ -170,6 +170,7 @@ START_TEST(ack_of_a_room_text)
 	ck_assert_uint_eq(k.seq, 1);
 	/* a text without a reference has no ACK */
 	ru_send_room(&a, "#a", "plain");
+	ru_still_here(&a);
 	WANT_TEXTS(srv, &b, "end", "again", "lobby", "plain");
 	want_no_ack(srv, &a, "end2");
 	RU_FINISH(srv, &a, &b);
@@ -216,6 +217,7 @@ START_TEST(a_resend_is_posted_once)
 	k2 = want_ack(&a, "r1", "#lobby", NULL);
 	same_ack(&k, &k2);
 	ru_send_room(&a, "#lobby", "marker");
+	ru_still_here(&a);
 	WANT_TEXTS(srv, &b, "end", "once", "marker");
 	/* another user's r1 is its own */
 	send_ref(&b, "#lobby", NULL, "mine", "r1");
@@ -359,6 +361,7 @@ START_TEST(bad_references)
 	send_ref(&a, "#lobby", NULL, "utf-8", "caf\xc3\xa9 \xe2\x9c\x93");
 	want_ack(&a, "caf\xc3\xa9 \xe2\x9c\x93", "#lobby", NULL);
 	send_ref(&a, "#lobby", NULL, "empty", "");
+	ru_still_here(&a);
 	WANT_TEXTS(srv, &b, "end", "sixty-four", "utf-8", "empty");
 	want_no_ack(srv, &a, "end2");
 	RU_FINISH(srv, &a, &b);
@@ -418,6 +421,7 @@ START_TEST(dedup_across_a_reconnect)
 	k2 = want_ack(&a, "p1", NULL, "ben");
 	same_ack(&kp, &k2);
 	ru_send_room(&a, "#lobby", "after");
+	ru_still_here(&a);
 	WANT_TEXTS(srv, &b, "end", "before", "private", "after");
 	RU_FINISH(srv, &a, &b);
 }
@@ -439,6 +443,7 @@ START_TEST(protocol_1_has_no_references)
 	ck_assert_uint_eq(e.code, TCPCHAT_WIRE_BADMSG);
 	ck_assert_str_eq(e.ref, "");
 	ck_assert_int_eq(tu_peer_send_text(&a, "without"), 0);
+	ru_still_here(&a);
 	WANT_TEXTS(srv, &b, "end", "without");
 	/* no ACK either */
 	ru_mark(srv, "end2");
