@@ -30,22 +30,24 @@ static int veto_handler(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
 static tcpchat_server *server(int *port, int *json_port, long long window,
                               long long max)
 {
-	const tcpchat_codec *codecs[] = {tcpchat_codec_binary(),
-	                                 tcpchat_codec_json()};
-	int ports[2];
-	tcpchat_server *srv =
-	        tu_server_new_codecs(codecs, json_port ? 2 : 1, ports);
-	ck_assert_ptr_nonnull(srv);
-	*port = ports[0];
-	if (json_port)
-		*json_port = ports[1];
-	ru_server_option(srv, TCPCHAT_SOPT_EPOCH, EPOCH);
+	tcpchat_server *srv = ru_server_epoch(port, json_port, EPOCH);
 	if (window >= 0)
 		ru_server_option(srv, TCPCHAT_SOPT_ACK_WINDOW, window);
 	if (max >= 0)
 		ru_server_option(srv, TCPCHAT_SOPT_ACK_MAX, max);
 	tcpchat_server_set_handler(srv, veto_handler, NULL);
 	ru_server_go(srv);
+	return srv;
+}
+
+/* The same, with ann (a) and ben (b) logged in. */
+static tcpchat_server *pair(struct tu_peer *a, struct tu_peer *b,
+                            long long window, long long max)
+{
+	int port;
+	tcpchat_server *srv = server(&port, NULL, window, max);
+	ru_login_bin(a, port, "ann");
+	ru_login_bin(b, port, "ben");
 	return srv;
 }
 
@@ -145,12 +147,9 @@ static void want_no_ack(tcpchat_server *srv, struct tu_peer *p,
 
 START_TEST(ack_of_a_room_text)
 {
-	int port;
-	tcpchat_server *srv = server(&port, NULL, -1, -1);
 	struct tu_peer a, b;
 	struct tu_msg t;
-	ru_login_bin(&a, port, "ann");
-	ru_login_bin(&b, port, "ben");
+	tcpchat_server *srv = pair(&a, &b, -1, -1);
 	ru_join(&a, "ann", "#a");
 	ru_join(&b, "ben", "#a");
 	send_ref(&a, "#a", NULL, "hello", "r1");
@@ -179,12 +178,9 @@ END_TEST
 
 START_TEST(ack_of_a_private_text)
 {
-	int port;
-	tcpchat_server *srv = server(&port, NULL, -1, -1);
 	struct tu_peer a, b;
 	struct tu_msg t;
-	ru_login_bin(&a, port, "ann");
-	ru_login_bin(&b, port, "ben");
+	tcpchat_server *srv = pair(&a, &b, -1, -1);
 	send_ref(&a, NULL, "ben", "psst", "p1");
 	struct tu_msg k = want_ack(&a, "p1", NULL, "ben");
 	ru_want(&b, TCPCHAT_MSG_TEXT, "ann", "", &t);
@@ -202,11 +198,8 @@ END_TEST
 
 START_TEST(a_resend_is_posted_once)
 {
-	int port;
-	tcpchat_server *srv = server(&port, NULL, -1, -1);
 	struct tu_peer a, b;
-	ru_login_bin(&a, port, "ann");
-	ru_login_bin(&b, port, "ben");
+	tcpchat_server *srv = pair(&a, &b, -1, -1);
 	send_ref(&a, "#lobby", NULL, "once", "r1");
 	struct tu_msg k = want_ack(&a, "r1", "#lobby", NULL);
 	/* the same text, or another one: the reference decides */
@@ -254,11 +247,8 @@ static void wall_wait(int ms)
 
 START_TEST(a_resend_after_the_window_is_posted_again)
 {
-	int port;
-	tcpchat_server *srv = server(&port, NULL, 1, -1);
 	struct tu_peer a, b;
-	ru_login_bin(&a, port, "ann");
-	ru_login_bin(&b, port, "ben");
+	tcpchat_server *srv = pair(&a, &b, 1, -1);
 	send_ref(&a, "#lobby", NULL, "one", "r1");
 	struct tu_msg k = want_ack(&a, "r1", "#lobby", NULL);
 	wall_wait(3);
@@ -273,11 +263,8 @@ END_TEST
 
 START_TEST(no_window_no_dedup)
 {
-	int port;
-	tcpchat_server *srv = server(&port, NULL, 0, -1);
 	struct tu_peer a, b;
-	ru_login_bin(&a, port, "ann");
-	ru_login_bin(&b, port, "ben");
+	tcpchat_server *srv = pair(&a, &b, 0, -1);
 	send_ref(&a, "#lobby", NULL, "one", "r1");
 	struct tu_msg k = want_ack(&a, "r1", "#lobby", NULL);
 	send_ref(&a, "#lobby", NULL, "two", "r1");
@@ -290,11 +277,8 @@ END_TEST
 
 START_TEST(the_oldest_beyond_ack_max_is_forgotten)
 {
-	int port;
-	tcpchat_server *srv = server(&port, NULL, -1, 2);
 	struct tu_peer a, b;
-	ru_login_bin(&a, port, "ann");
-	ru_login_bin(&b, port, "ben");
+	tcpchat_server *srv = pair(&a, &b, -1, 2);
 	send_ref(&a, "#lobby", NULL, "t1", "r1");
 	want_ack(&a, "r1", "#lobby", NULL);
 	send_ref(&a, "#lobby", NULL, "t2", "r2");
@@ -334,11 +318,8 @@ static void want_ref_error(struct tu_peer *p, const char *ref, size_t ref_len,
 
 START_TEST(bad_references)
 {
-	int port;
-	tcpchat_server *srv = server(&port, NULL, -1, -1);
 	struct tu_peer a, b;
-	ru_login_bin(&a, port, "ann");
-	ru_login_bin(&b, port, "ben");
+	tcpchat_server *srv = pair(&a, &b, -1, -1);
 	char ref[66];
 	memset(ref, 'r', 65);
 	ref[65] = '\0';
@@ -370,12 +351,9 @@ END_TEST
 
 START_TEST(a_refused_text_carries_its_reference)
 {
-	int port;
-	tcpchat_server *srv = server(&port, NULL, -1, -1);
 	struct tu_peer a, b;
 	struct tu_msg e;
-	ru_login_bin(&a, port, "ann");
-	ru_login_bin(&b, port, "ben");
+	tcpchat_server *srv = pair(&a, &b, -1, -1);
 	ru_join(&b, "ben", "#ben");
 	send_ref(&a, "#ben", NULL, "let me in", "x1");
 	ru_want_error(&a, TCPCHAT_WIRE_NOTMEMBER, &e);

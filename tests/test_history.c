@@ -21,16 +21,7 @@
 static tcpchat_server *server(int *port, int *json_port, long long msgs,
                               long long bytes)
 {
-	const tcpchat_codec *codecs[] = {tcpchat_codec_binary(),
-	                                 tcpchat_codec_json()};
-	int ports[2];
-	tcpchat_server *srv =
-	        tu_server_new_codecs(codecs, json_port ? 2 : 1, ports);
-	ck_assert_ptr_nonnull(srv);
-	*port = ports[0];
-	if (json_port)
-		*json_port = ports[1];
-	ru_server_option(srv, TCPCHAT_SOPT_EPOCH, EPOCH);
+	tcpchat_server *srv = ru_server_epoch(port, json_port, EPOCH);
 	if (msgs >= 0)
 		ru_server_option(srv, TCPCHAT_SOPT_HISTORY_MSGS, msgs);
 	if (bytes >= 0)
@@ -63,6 +54,18 @@ static void ask(struct tu_peer *p, const char *room, uint32_t flags,
 	m.epoch = epoch;
 	m.code = limit;
 	ck_assert_int_eq(tu_peer_send_msg(p, &m), 0);
+}
+
+/* JOIN room resuming after seq of epoch (0: none). */
+static void join_after(struct tu_peer *p, const char *room, uint64_t seq,
+                       uint64_t epoch)
+{
+	tcpchat_msg j = {.type = TCPCHAT_MSG_JOIN, .flags = TCPCHAT_MSGF_AFTER};
+	j.room.ptr = room;
+	j.room.len = strlen(room);
+	j.seq = seq;
+	j.epoch = epoch;
+	ck_assert_int_eq(tu_peer_send_msg(p, &j), 0);
 }
 
 /* A HISTORY answer: the seqs of its texts and its end marker. */
@@ -203,10 +206,7 @@ START_TEST(default_limit_and_cap)
 	     1050, 1, 1100, 0);
 	/* a resume is not capped: it gets all that is kept */
 	ru_login_bin(&b, port, "ben");
-	tcpchat_msg j = {.type = TCPCHAT_MSG_JOIN, .flags = TCPCHAT_MSGF_AFTER};
-	j.room.ptr = "#big";
-	j.room.len = 4;
-	ck_assert_int_eq(tu_peer_send_msg(&b, &j), 0);
+	join_after(&b, "#big", 0, 0);
 	want(collect(&b, "#big"), 1100, 1, 1100, 1, 1100, 0);
 	RU_FINISH(srv, &a, &b);
 }
@@ -334,12 +334,7 @@ START_TEST(foreign_epoch)
 	want(collect(&a, "#e"), 2, 6, 7, 6, 10, 1);
 	/* a resume too */
 	ru_login_bin(&b, port, "ben");
-	tcpchat_msg j = {.type = TCPCHAT_MSG_JOIN, .flags = TCPCHAT_MSGF_AFTER};
-	j.room.ptr = "#e";
-	j.room.len = 2;
-	j.seq = 9;
-	j.epoch = EPOCH + 1;
-	ck_assert_int_eq(tu_peer_send_msg(&b, &j), 0);
+	join_after(&b, "#e", 9, EPOCH + 1);
 	want(collect(&b, "#e"), 5, 6, 10, 6, 10, 1);
 	RU_FINISH(srv, &a, &b);
 }
@@ -371,11 +366,7 @@ START_TEST(an_empty_room_keeps_its_history)
 	want(r, 3, 1, 3, 1, 3, 0);
 	ck_assert_str_eq(r->text.sender, "ann");
 	post(&b, "#quiet", 4, 4);
-	tcpchat_msg j = {.type = TCPCHAT_MSG_JOIN, .flags = TCPCHAT_MSGF_AFTER};
-	j.room.ptr = "#quiet";
-	j.room.len = 6;
-	j.seq = 3;
-	ck_assert_int_eq(tu_peer_send_msg(&a, &j), 0);
+	join_after(&a, "#quiet", 3, 0);
 	r = collect(&a, "#quiet");
 	want(r, 1, 4, 4, 1, 4, 0);
 	ck_assert_str_eq(r->text.sender, "ben");
@@ -565,12 +556,7 @@ START_TEST(join_after_while_texts_come)
 	post(&a, "#r", 1, 10);
 	struct poster ps;
 	poster_start(&ps, &a, "#r", 10);
-	tcpchat_msg j = {.type = TCPCHAT_MSG_JOIN, .flags = TCPCHAT_MSGF_AFTER};
-	j.room.ptr = "#r";
-	j.room.len = 2;
-	j.seq = 4;
-	j.epoch = EPOCH;
-	ck_assert_int_eq(tu_peer_send_msg(&b, &j), 0);
+	join_after(&b, "#r", 4, EPOCH);
 	want_seamless(&b, "#r", TCPCHAT_MSG_JOIN, 4, &ps);
 	RU_FINISH(srv, &a, &b);
 }
@@ -616,11 +602,7 @@ START_TEST(join_after_when_in)
 	post(&a, "#in", 1, 6);
 	ru_want(&b, TCPCHAT_MSG_TEXT, "ann", "#in", &m);
 	ck_assert_uint_eq(m.seq, 1);
-	tcpchat_msg j = {.type = TCPCHAT_MSG_JOIN, .flags = TCPCHAT_MSGF_AFTER};
-	j.room.ptr = "#in";
-	j.room.len = 3;
-	j.seq = 2;
-	ck_assert_int_eq(tu_peer_send_msg(&b, &j), 0);
+	join_after(&b, "#in", 2, 0);
 	struct answer *r = collect(&b, "#in");
 	want(r, 4, 3, 6, 1, 6, 0);
 	/* the live texts 2..6 came before; no JOIN */
