@@ -332,6 +332,13 @@ START_TEST(foreign_epoch)
 	want(collect(&a, "#e"), 5, 6, 10, 6, 10, 1);
 	ask(&a, "#e", 0, 0, EPOCH + 1, 2);
 	want(collect(&a, "#e"), 2, 6, 7, 6, 10, 1);
+	/* even when nothing is gone: the numbers the asker had are void */
+	ru_join(&a, "ann", "#new");
+	post(&a, "#new", 1, 2);
+	ask(&a, "#new", TCPCHAT_MSGF_AFTER, 0, EPOCH + 1, 0);
+	want(collect(&a, "#new"), 2, 1, 2, 1, 2, 1);
+	ask(&a, "#new", TCPCHAT_MSGF_AFTER, 0, EPOCH, 0);
+	want(collect(&a, "#new"), 2, 1, 2, 1, 2, 0);
 	/* a resume too */
 	ru_login_bin(&b, port, "ben");
 	join_after(&b, "#e", 9, EPOCH + 1);

@@ -167,19 +167,28 @@ static void serve_range(tcpchat_server *srv, struct sconn *sc, struct room *r,
 }
 
 /* Whether the request's seq belongs to this server's history: a request
- * that names another epoch is answered from the oldest kept. */
+ * that names another epoch is answered from the oldest kept, with a gap
+ * (its numbers do not go on here). */
 static int foreign_epoch(const tcpchat_server *srv, const tcpchat_msg *m)
 {
 	return m->epoch && m->epoch != (uint64_t)srv->epoch;
 }
 
+/* The seq a request for the texts after one starts after, and in *gap
+ * whether some of what it asks is gone. */
+static uint64_t after_of(const tcpchat_server *srv, const struct room *r,
+                         const tcpchat_msg *m, int *gap)
+{
+	uint64_t after = foreign_epoch(srv, m) ? 0 : m->seq;
+	*gap = foreign_epoch(srv, m) || after + 1 < srv__hist_oldest(r);
+	return after;
+}
+
 void srv__hist_resume(tcpchat_server *srv, struct sconn *sc, struct room *r,
                       const tcpchat_msg *req)
 {
-	uint64_t after = foreign_epoch(srv, req) ? 0 : req->seq;
-	uint64_t oldest = srv__hist_oldest(r);
-	int gap = foreign_epoch(srv, req) ? oldest > 1 || req->seq > 0
-	                                  : after + 1 < oldest;
+	int gap;
+	uint64_t after = after_of(srv, r, req, &gap);
 	if (after > r->last_seq) /* from the future: nothing to give */
 		after = r->last_seq;
 	serve_range(srv, sc, r, hist_after(r, after), r->hcount, gap);
@@ -222,11 +231,8 @@ void srv__on_history(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 	uint32_t from, to;
 	int gap;
 	if (foreign_epoch(srv, m) || (m->flags & TCPCHAT_MSGF_AFTER)) {
-		uint64_t after = foreign_epoch(srv, m) ? 0 : m->seq;
-		from = hist_after(r, after);
+		from = hist_after(r, after_of(srv, r, m, &gap));
 		to = r->hcount - from > limit ? from + limit : r->hcount;
-		gap = foreign_epoch(srv, m) ? oldest > 1 || m->seq > 0
-		                            : after + 1 < oldest;
 	} else {
 		/* the latest, or those before seq */
 		to = r->hcount;
