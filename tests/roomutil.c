@@ -237,6 +237,21 @@ tcpchat_server *ru_server_new(int *port)
 	return srv;
 }
 
+tcpchat_server *ru_server_epoch(int *port, int *json_port, long long epoch)
+{
+	const tcpchat_codec *codecs[] = {tcpchat_codec_binary(),
+	                                 tcpchat_codec_json()};
+	int ports[2];
+	tcpchat_server *srv =
+	        tu_server_new_codecs(codecs, json_port ? 2 : 1, ports);
+	ck_assert_ptr_nonnull(srv);
+	*port = ports[0];
+	if (json_port)
+		*json_port = ports[1];
+	ru_server_option(srv, TCPCHAT_SOPT_EPOCH, epoch);
+	return srv;
+}
+
 void ru_server_go(tcpchat_server *srv)
 {
 	ck_assert_int_eq(tcpchat_server_start(srv), 0);

@@ -94,6 +94,9 @@ void ru_json_line(struct tu_peer *p, const char *want_tpl);
 void ru_server_option(tcpchat_server *srv, int opt, long long v);
 /* A binary server, not started. */
 tcpchat_server *ru_server_new(int *port);
+/* A server, not started, with the given epoch and a binary listener, and
+ * a JSON Lines one when json_port is not NULL. */
+tcpchat_server *ru_server_epoch(int *port, int *json_port, long long epoch);
 void ru_server_go(tcpchat_server *srv);
 /* Waits until the server counts that many users and rooms (UINT64_MAX:
  * any).  1 if it did. */

@@ -62,6 +62,7 @@ static void rec_unlink(tcpchat_server *srv, struct ack_rec *a)
 struct ack_rec *srv__ack_find(tcpchat_server *srv, const struct sconn *sc,
                               const tcpchat_str *ref)
 {
+	srv__acks_expire(srv); /* a record past the window is no answer */
 	if (!srv->nabuckets)
 		return NULL;
 	size_t k = rec_hash(srv, sc->name, sc->name_len, ref) &
@@ -74,18 +75,25 @@ struct ack_rec *srv__ack_find(tcpchat_server *srv, const struct sconn *sc,
 	return NULL;
 }
 
-/* Forgets the ACKs older than the window, and the oldest beyond ACK_MAX
- * (a pending one stays: its commit is on its way). */
-void srv__acks_expire(tcpchat_server *srv)
+/* Forgets the ACKs older than the window, and the oldest beyond keep
+ * (a pending one stays: its commit is on its way).  The window is timed
+ * on the clock read now: srv->wall_ms is that of the loop's wake-up. */
+static void expire(tcpchat_server *srv, uint64_t keep)
 {
+	int64_t now = util__wall_ms();
 	while (!dl_empty(&srv->acks_age)) {
 		struct ack_rec *a =
 		        CONTAINER(srv->acks_age.next, struct ack_rec, age);
-		if (a->pending || (a->at_ms + srv->ack_window > srv->wall_ms &&
-		                   srv->nacks <= (uint64_t)srv->ack_max))
+		if (a->pending ||
+		    (a->at_ms + srv->ack_window > now && srv->nacks <= keep))
 			break;
 		rec_unlink(srv, a);
 	}
+}
+
+void srv__acks_expire(tcpchat_server *srv)
+{
+	expire(srv, (uint64_t)srv->ack_max);
 }
 
 static int rehash(tcpchat_server *srv)
@@ -122,7 +130,7 @@ struct ack_rec *srv__ack_remember(tcpchat_server *srv, const char *name,
 {
 	if (srv->ack_max == 0 || srv->ack_window == 0 || !srv__ref_ok(&m->ref))
 		return NULL;
-	srv__acks_expire(srv);
+	expire(srv, (uint64_t)srv->ack_max - 1); /* room for this one */
 	if (srv->nacks + 1 > srv->nabuckets && rehash(srv) != 0)
 		return NULL;
 	const tcpchat_str *dest = m->target.len ? &m->target : &m->room;
@@ -130,7 +138,7 @@ struct ack_rec *srv__ack_remember(tcpchat_server *srv, const char *name,
 	if (!a)
 		return NULL;
 	memset(a, 0, sizeof *a);
-	a->at_ms = m->timestamp;
+	a->at_ms = m->timestamp; /* a text loaded from the store: its own */
 	a->id = m->id;
 	a->seq = m->seq;
 	a->epoch = m->seq ? (uint64_t)srv->epoch : 0;

@@ -75,7 +75,7 @@ static int load_room(const struct store_room *s, void *ud)
 int srv__durable_open(tcpchat_server *srv, struct store *s, char *err,
                       size_t errlen)
 {
-	if (srv->durable || srv->running) {
+	if (srv->durable || srv->ran) {
 		if (err && errlen)
 			snprintf(err, errlen,
 			         "a store must be opened before the server "
@@ -119,7 +119,7 @@ TCPCHAT_API int tcpchat_server_open_store(tcpchat_server *srv, const char *path,
 			snprintf(err, errlen, "invalid argument");
 		return TCPCHAT_EINVAL;
 	}
-	if (srv->durable || srv->running) {
+	if (srv->durable || srv->ran) {
 		if (err && errlen)
 			snprintf(err, errlen,
 			         "a store must be opened before the server "

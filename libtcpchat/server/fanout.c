@@ -123,8 +123,8 @@ void srv__deliver(tcpchat_server *srv, struct sconn *sc, struct frame *f)
 /* Queues the control frame f (kept by the queue: the caller keeps its
  * own reference) outside the queue limits.  Returns 0, or an error after
  * which sc is closed. */
-static int push_control(tcpchat_server *srv, struct sconn *sc,
-                        struct frame *f, uint32_t type)
+static int push_control(tcpchat_server *srv, struct sconn *sc, struct frame *f,
+                        uint32_t type)
 {
 	int rc = f ? conn__push(&sc->c, &srv->sh, f, UINT32_MAX, SIZE_MAX)
 	           : TCPCHAT_ENOMEM;

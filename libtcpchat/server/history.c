@@ -27,9 +27,10 @@ struct hist_msg {
 	char data[]; /* sender, then body */
 };
 
-static size_t hist_size(const struct hist_msg *h)
+/* What HISTORY_BYTES counts of a text: its sender and body. */
+static size_t hist_text(const struct hist_msg *h)
 {
-	return sizeof *h + h->sender_len + h->body_len;
+	return (size_t)h->sender_len + h->body_len;
 }
 
 static struct hist_msg *hist_at(const struct room *r, uint32_t i)
@@ -43,8 +44,8 @@ static void hist_drop_oldest(tcpchat_server *srv, struct room *r)
 	r->hist[r->hhead] = NULL;
 	r->hhead = (r->hhead + 1) & (r->hcap - 1);
 	r->hcount--;
-	r->hbytes -= hist_size(h);
-	srv->hist_bytes -= hist_size(h);
+	r->hbytes -= hist_text(h);
+	srv->hist_bytes -= sizeof *h + hist_text(h);
 	free(h);
 }
 
@@ -90,8 +91,8 @@ void srv__hist_add(tcpchat_server *srv, struct room *r, const tcpchat_msg *m)
 	size_t cap = (size_t)srv->history_bytes;
 	if (max == 0)
 		return;
-	size_t n = sizeof(struct hist_msg) + m->sender.len + m->body.len;
-	struct hist_msg *h = n <= cap ? malloc(n) : NULL;
+	size_t n = m->sender.len + m->body.len;
+	struct hist_msg *h = n <= cap ? malloc(sizeof *h + n) : NULL;
 	while (r->hcount && (r->hcount >= max || r->hbytes + n > cap))
 		hist_drop_oldest(srv, r);
 	if (!h || hist_grow(r) != 0) {
@@ -111,7 +112,7 @@ void srv__hist_add(tcpchat_server *srv, struct room *r, const tcpchat_msg *m)
 	r->hist[(r->hhead + r->hcount) & (r->hcap - 1)] = h;
 	r->hcount++;
 	r->hbytes += n;
-	srv->hist_bytes += n;
+	srv->hist_bytes += sizeof *h + n;
 }
 
 /* Index of the first kept text with seq > after (hcount: none). */
@@ -166,19 +167,28 @@ static void serve_range(tcpchat_server *srv, struct sconn *sc, struct room *r,
 }
 
 /* Whether the request's seq belongs to this server's history: a request
- * that names another epoch is answered from the oldest kept. */
+ * that names another epoch is answered from the oldest kept, with a gap
+ * (its numbers do not go on here). */
 static int foreign_epoch(const tcpchat_server *srv, const tcpchat_msg *m)
 {
 	return m->epoch && m->epoch != (uint64_t)srv->epoch;
 }
 
+/* The seq a request for the texts after one starts after, and in *gap
+ * whether some of what it asks is gone. */
+static uint64_t after_of(const tcpchat_server *srv, const struct room *r,
+                         const tcpchat_msg *m, int *gap)
+{
+	uint64_t after = foreign_epoch(srv, m) ? 0 : m->seq;
+	*gap = foreign_epoch(srv, m) || after + 1 < srv__hist_oldest(r);
+	return after;
+}
+
 void srv__hist_resume(tcpchat_server *srv, struct sconn *sc, struct room *r,
                       const tcpchat_msg *req)
 {
-	uint64_t after = foreign_epoch(srv, req) ? 0 : req->seq;
-	uint64_t oldest = srv__hist_oldest(r);
-	int gap = foreign_epoch(srv, req) ? oldest > 1 || req->seq > 0
-	                                  : after + 1 < oldest;
+	int gap;
+	uint64_t after = after_of(srv, r, req, &gap);
 	if (after > r->last_seq) /* from the future: nothing to give */
 		after = r->last_seq;
 	serve_range(srv, sc, r, hist_after(r, after), r->hcount, gap);
@@ -221,11 +231,8 @@ void srv__on_history(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 	uint32_t from, to;
 	int gap;
 	if (foreign_epoch(srv, m) || (m->flags & TCPCHAT_MSGF_AFTER)) {
-		uint64_t after = foreign_epoch(srv, m) ? 0 : m->seq;
-		from = hist_after(r, after);
+		from = hist_after(r, after_of(srv, r, m, &gap));
 		to = r->hcount - from > limit ? from + limit : r->hcount;
-		gap = foreign_epoch(srv, m) ? oldest > 1 || m->seq > 0
-		                            : after + 1 < oldest;
 	} else {
 		/* the latest, or those before seq */
 		to = r->hcount;

@@ -212,6 +212,7 @@ static int begin(void *obj)
 	if (rc)
 		return rc;
 	srv->running = 1;
+	srv->ran = 1;
 	srv->stopping = 0;
 	loop__update_now(&srv->loop);
 	srv->wall_ms = util__wall_ms();

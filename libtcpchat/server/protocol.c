@@ -507,6 +507,9 @@ void srv__bad_frame(tcpchat_server *srv, struct sconn *sc, int rc,
 void srv__on_readable(tcpchat_server *srv, struct sconn *sc)
 {
 	struct conn_read_result res;
+	if (srv->inputs == 0) /* the first input of this wait: what it
+	                         stamps is of now, not of the last wake */
+		srv->wall_ms = util__wall_ms();
 	srv->reading = sc; /* a close meanwhile counts these bytes too */
 	srv->read_res = &res;
 	int rc = conn__read(&sc->c, &srv->sh, (size_t)srv->max_frame,

@@ -237,6 +237,7 @@ struct tcpchat_server {
 	int busy;
 	/* run state */
 	int running, stopping, abort_stop;
+	int ran; /* the loop has run (a store can no longer be opened) */
 	atomic_int stop_req;
 	struct stat_set st;
 	struct stat_pub pub;
