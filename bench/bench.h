@@ -66,13 +66,15 @@ enum {
 	TC_LEAVE = 5,
 	TC_ERROR = 6,
 	TC_PING = 7,
-	TC_PONG = 8
+	TC_PONG = 8,
+	TC_ACK = 13
 };
 #define TC_HDR 24 /* version..code */
 #define TC_FIELD 5
 #define TC_TAG_SENDER 1
 #define TC_TAG_BODY 2
 #define TC_TAG_ROOM 3
+#define TC_TAG_REF 5
 #define TC_TAG_CAPS 16
 #define TC_CAPS_V2 0x3 /* TCPCHAT_CAP_BASE | TCPCHAT_CAP_ROOMS */
 #define TC_WIRE_VERSION 12

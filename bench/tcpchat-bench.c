@@ -260,7 +260,9 @@ static void send_login(struct conn *c)
 		c->hello_version = (uint8_t)G.tc_version;
 		tc_frame(c, TC_HELLO, 0, (uint32_t)G.tc_version, name,
 		         strlen(name), NULL, 0,
-		         G.tc_version >= 2 ? TC_CAPS_V2 : 0);
+		         G.mode == M_DURABLE ? durable_caps()
+		         : G.tc_version >= 2 ? TC_CAPS_V2
+		                             : 0);
 		break;
 	case P_REDIS:
 		if (c->role == R_SEND) {
@@ -284,6 +286,8 @@ static void send_login(struct conn *c)
 			snprintf(line, sizeof line, "SUB %s 1\r\n", chan);
 			out_str(c, line);
 		}
+		if (G.mode == M_DURABLE)
+			durable_login(c);
 		out_str(c, "PING\r\n");
 		break;
 	}
@@ -452,7 +456,9 @@ static long tc_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 		uint64_t id = get_u64(p + 8);
 		uint32_t code = get_u32(p + 24);
 		const char *text = NULL, *sender = NULL, *room = NULL;
-		size_t tlen = 0, slen = 0, rlen = 0, off = 4 + TC_HDR;
+		const char *ref = NULL;
+		size_t tlen = 0, slen = 0, rlen = 0, reflen = 0;
+		size_t off = 4 + TC_HDR;
 		while (off < end) {
 			if (end - off < TC_FIELD) {
 				warn(NULL, "tcpchat: truncated field");
@@ -474,6 +480,9 @@ static long tc_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 			} else if (tag == TC_TAG_ROOM) {
 				room = (const char *)p + off;
 				rlen = n;
+			} else if (tag == TC_TAG_REF) {
+				ref = (const char *)p + off;
+				reflen = n;
 			}
 			off += n;
 		}
@@ -517,8 +526,16 @@ static long tc_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 			G.notices++;
 			break;
 		case TC_ERROR:
+			if (G.mode == M_DURABLE && ref && c->state == C_READY)
+				durable_tc_ack(c, ref, reflen, 0, now);
 			server_error(c, code, text ? text : "(no reason)",
 			             text ? tlen : 11);
+			break;
+		case TC_ACK:
+			if (G.mode == M_DURABLE && c->state == C_READY)
+				durable_tc_ack(c, ref, reflen, 1, now);
+			else
+				G.unknown_msgs++;
 			break;
 		case TC_PING:
 			G.pings++;
@@ -727,6 +744,12 @@ static long resp_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 				break;
 			used = (size_t)k;
 			nitems = 1;
+			if (G.mode == M_DURABLE && c->state == C_READY &&
+			    (items[0].type == '-' || items[0].type == '$')) {
+				/* the answer to the oldest XADD in flight */
+				durable_fifo_reply(c, items[0].type == '$',
+				                   now);
+			}
 			if (items[0].type == '-') {
 				server_error(c, 0, items[0].str, items[0].len);
 			} else if (items[0].type == ':') {
@@ -812,7 +835,13 @@ static long nats_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 				     "nats: payload not followed by CR LF");
 				return -1;
 			}
-			on_payload(c, s + line, (size_t)n, now);
+			if (G.mode != M_DURABLE)
+				on_payload(c, s + line, (size_t)n, now);
+			else if (durable_nats_msg(c, tok[1], tlen[1], s + line,
+			                          (size_t)n, now) != 0)
+				warn(NULL, "nats: a message on '%.*s'",
+				     (int)(tlen[1] < 60 ? tlen[1] : 60),
+				     tok[1]);
 			pos += line + (size_t)n + 2;
 			continue;
 		}
@@ -820,7 +849,8 @@ static long nats_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 			G.pings++;
 			out_str(c, "PONG\r\n");
 		} else if (word_is(s, ll, "PONG")) {
-			conn_ready(c);
+			if (G.mode != M_DURABLE || durable_pong_ready(c))
+				conn_ready(c);
 		} else if (word_is(s, ll, "INFO")) {
 			if (!c->got_info) {
 				c->got_info = 1;
@@ -1341,6 +1371,9 @@ static void setup_connections(void)
 			    G.timeout, G.nready, G.nconns, G.host, G.port,
 			    joining ? " (some got no JOIN confirmation: does "
 			              "the server know rooms, protocol 2?)"
+			    : G.mode == M_DURABLE && G.proto == P_NATS
+			            ? " (no answer to the stream creation: is "
+			              "JetStream on, nats-server -js?)"
 			            : "");
 		}
 		loop_once(deadline);
@@ -1385,6 +1418,8 @@ static void run_traffic(void)
 		                                           : next_check;
 		if (G.mode == M_THROUGHPUT)
 			refill(now);
+		else if (G.mode == M_DURABLE)
+			durable_refill(now);
 		loop_once(deadline);
 		now = mono_ns();
 		if (G.phase == PH_WARMUP && now >= G.t_start) {
@@ -1398,7 +1433,9 @@ static void run_traffic(void)
 		}
 		if (G.phase == PH_DRAIN && now >= next_check) {
 			next_check = now + 10 * MS;
-			if (drain_done() || now >= G.drain_deadline)
+			if ((G.mode == M_DURABLE ? durable_drain_done()
+			                         : drain_done()) ||
+			    now >= G.drain_deadline)
 				G.phase = PH_DONE;
 		}
 	}
@@ -1764,14 +1801,17 @@ static void usage(void)
 	       "(default tcpchat)\n"
 	       "  --host H           server address (default 127.0.0.1)\n"
 	       "  --port N           default 7070 / 6379 / 4222 by protocol\n"
-	       "  --mode M           throughput, rate, idle, storm or rooms "
-	       "(default\n"
-	       "                     throughput)\n"
+	       "  --mode M           throughput, rate, idle, storm, rooms or "
+	       "durable\n"
+	       "                     (default throughput)\n"
 	       "  --receivers R      receiving connections (default 10)\n"
-	       "  --senders S        sending connections (default 1)\n"
+	       "  --senders S        sending connections (default 1; durable: "
+	       "publishers, 4)\n"
 	       "  --size B           payload bytes, %d..%d (default 64)\n"
 	       "  --window N         throughput: messages in flight per "
-	       "sender (default 256)\n"
+	       "sender (default 256);\n"
+	       "                     durable: unacknowledged messages per "
+	       "publisher (64)\n"
 	       "  --rate M           rate, rooms: messages/s over all senders "
 	       "(default 1000)\n"
 	       "  --tick US          rate: at most one send wake-up per US "
@@ -1863,7 +1903,7 @@ static void parse_options(int argc, char **argv)
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
-	int c, port = -1;
+	int c, port = -1, receivers_set = 0, senders_set = 0, window_set = 0;
 	G.proto = P_TCPCHAT;
 	G.mode = M_THROUGHPUT;
 	G.host = "127.0.0.1";
@@ -1917,22 +1957,28 @@ static void parse_options(int argc, char **argv)
 				G.mode = M_STORM;
 			else if (!strcmp(optarg, "rooms"))
 				G.mode = M_ROOMS;
+			else if (!strcmp(optarg, "durable"))
+				G.mode = M_DURABLE;
 			else
-				usage_error("invalid --mode '%s' (throughput, "
-				            "rate, idle, storm or rooms)",
-				            optarg);
+				usage_error(
+				        "invalid --mode '%s' (throughput, "
+				        "rate, idle, storm, rooms or durable)",
+				        optarg);
 			break;
 		case 'r':
 			G.receivers = opt_long("receivers", optarg, 1, 1000000);
+			receivers_set = 1;
 			break;
 		case 's':
 			G.senders = opt_long("senders", optarg, 1, 100000);
+			senders_set = 1;
 			break;
 		case 'b':
 			G.size = opt_long("size", optarg, MIN_SIZE, MAX_SIZE);
 			break;
 		case 'w':
 			G.window = opt_long("window", optarg, 1, 1000000);
+			window_set = 1;
 			break;
 		case 'R':
 			G.rate = opt_double("rate", optarg, 0.001, 1e8);
@@ -2002,7 +2048,20 @@ static void parse_options(int argc, char **argv)
 	if (idle && (G.rooms >= 0 || G.members >= 0))
 		usage_error("--rooms and --members are not for --mode %s",
 		            mode_names[G.mode]);
-	if (G.mode == M_ROOMS) {
+	if (G.mode == M_DURABLE) {
+		/* publishers only, all to room #r000 (tcpchat) */
+		if (receivers_set || G.rooms >= 0 || G.members >= 0)
+			usage_error(
+			        "--receivers, --rooms and --members are not "
+			        "for --mode durable");
+		if (!senders_set)
+			G.senders = 4;
+		if (!window_set)
+			G.window = 64;
+		G.receivers = 0;
+		G.rooms = 1;
+		G.members = 0;
+	} else if (G.mode == M_ROOMS) {
 		if (G.rooms < 0)
 			G.rooms = 100;
 		if (G.members < 0)
@@ -2169,7 +2228,10 @@ int main(int argc, char **argv)
 	G.last_progress = xcalloc(ns, sizeof *G.last_progress);
 	G.next_due = xcalloc(ns, sizeof *G.next_due);
 	G.period_ns = 1e9 * (double)G.senders / G.rate;
-	build_frame();
+	if (G.mode == M_DURABLE)
+		durable_setup();
+	else
+		build_frame();
 
 	if (is_rate()) {
 		G.tfd = timerfd_create(CLOCK_MONOTONIC,
@@ -2185,5 +2247,5 @@ int main(int argc, char **argv)
 
 	setup_connections();
 	run_traffic();
-	return report_traffic();
+	return G.mode == M_DURABLE ? durable_report() : report_traffic();
 }
