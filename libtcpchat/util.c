@@ -65,9 +65,9 @@ TCPCHAT_API const char *tcpchat_reason_name(uint32_t reason)
 TCPCHAT_API const char *tcpchat_msg_type_name(uint32_t type)
 {
 	static const char *const names[] = {
-	        NULL,    "hello", "welcome", "text", "join",  "leave",
-	        "error", "ping",  "pong",    "who",  "topic", "rooms",
-	        "history", "ack",
+	        NULL,    "hello", "welcome", "text", "join",
+	        "leave", "error", "ping",    "pong", "who",
+	        "topic", "rooms", "history", "ack",
 	};
 	if (type >= TC_ARRAY_LEN(names))
 		return NULL;

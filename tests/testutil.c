@@ -155,6 +155,10 @@ static int take_frame(struct tu_peer *p, struct tu_msg *out, void *raw,
 		out->caps = m.caps;
 		out->seq = m.seq;
 		out->epoch = m.epoch;
+		out->first = m.first;
+		out->last = m.last;
+		out->oldest = m.oldest;
+		copy_str(out->ref, sizeof out->ref, m.ref, NULL);
 		copy_str(out->sender, sizeof out->sender, m.sender, NULL);
 		copy_str(out->body, sizeof out->body, m.body, &out->body_len);
 		copy_str(out->room, sizeof out->room, m.room, &out->room_len);

@@ -44,6 +44,8 @@ struct tu_msg {
 	uint32_t flags;
 	uint64_t caps;
 	uint64_t seq, epoch;
+	uint64_t first, last, oldest; /* HISTORY end */
+	char ref[80];
 };
 
 /* A raw client socket that encodes and decodes with a codec. */

@@ -190,12 +190,15 @@ enum tcpchat_msg_type {
 #define TCPCHAT_MSGF_DEFAULT_ROOM                                              \
 	0x4u /* s->c: room is the server's
                                           default room */
-#define TCPCHAT_MSGF_HISTORY 0x8u /* s->c TEXT: from the room's history,
+#define TCPCHAT_MSGF_HISTORY                                                   \
+	0x8u /* s->c TEXT: from the room's history,
                                      not live */
-#define TCPCHAT_MSGF_AFTER 0x10u  /* c->s HISTORY, JOIN, HELLO: what comes
+#define TCPCHAT_MSGF_AFTER                                                     \
+	0x10u                     /* c->s HISTORY, JOIN, HELLO: what comes
                                      after seq (a resume) */
 #define TCPCHAT_MSGF_BEFORE 0x20u /* c->s HISTORY: what comes before seq */
-#define TCPCHAT_MSGF_GAP 0x40u    /* s->c HISTORY: part of what was asked
+#define TCPCHAT_MSGF_GAP                                                       \
+	0x40u /* s->c HISTORY: part of what was asked
                                      is no longer kept (see oldest) */
 
 /* Capabilities, announced in HELLO (client) and WELCOME (server) in
@@ -273,7 +276,7 @@ typedef struct tcpchat_msg {
 	tcpchat_str cursor;    /* reserved: a position in a history */
 	uint64_t seq;          /* TEXT to a room: its number in the room, from
 	                       1 (protocol 2; tcpchat-protocol(7)) */
-	uint64_t epoch; /* with seq: the history it belongs to, never 0 */
+	uint64_t epoch;  /* with seq: the history it belongs to, never 0 */
 	uint64_t first;  /* HISTORY s->c: the first and last seq served */
 	uint64_t last;   /* (0 when none was) */
 	uint64_t oldest; /* HISTORY s->c: the oldest seq the server still

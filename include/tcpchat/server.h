@@ -89,8 +89,8 @@ enum tcpchat_server_option {
 	                                      with reason TIMEOUT; 0: no
 	                                      keepalive */
 	TCPCHAT_SOPT_SHUTDOWN_TIMEOUT =
-	        8,                      /* [2000] ms to flush queues on stop */
-	TCPCHAT_SOPT_LOG_LEVEL = 9,     /* [TCPCHAT_LOG_INFO] highest level
+	        8,                       /* [2000] ms to flush queues on stop */
+	TCPCHAT_SOPT_LOG_LEVEL = 9,      /* [TCPCHAT_LOG_INFO] highest level
 	                                      delivered as LOG events: WARN
 	                                      what an operator should look
 	                                      at, INFO also failed handshakes
@@ -98,29 +98,29 @@ enum tcpchat_server_option {
 	                                      DEBUG also each connection's
 	                                      accept, join, rooms, drops and
 	                                      close (tcpchat_server(3)) */
-	TCPCHAT_SOPT_BACKLOG = 10,      /* [511] listen(2) backlog */
-	TCPCHAT_SOPT_TRIM_HEAP = 11,    /* [0] 1: call malloc_trim(0) (glibc)
+	TCPCHAT_SOPT_BACKLOG = 10,       /* [511] listen(2) backlog */
+	TCPCHAT_SOPT_TRIM_HEAP = 11,     /* [0] 1: call malloc_trim(0) (glibc)
 	                                      when the loop is quiet after
 	                                      connections freed memory; it
 	                                      takes every arena lock of the
 	                                      whole process */
-	TCPCHAT_SOPT_BATCH_US = 12,     /* [2000] under load, the longest
+	TCPCHAT_SOPT_BATCH_US = 12,      /* [2000] under load, the longest
 	                                      output waits for more input so
 	                                      that one write carries several
 	                                      messages (only while another
 	                                      message is expected in time, at
 	                                      most a few flushes' worth; never
 	                                      in host-driven mode); 0: never */
-	TCPCHAT_SOPT_USER_ROOMS = 13,   /* [64] rooms one user may be in at
+	TCPCHAT_SOPT_USER_ROOMS = 13,    /* [64] rooms one user may be in at
 	                                      once (the default room counts) */
-	TCPCHAT_SOPT_MAX_ROOMS = 14,    /* [10000] rooms on the server */
-	TCPCHAT_SOPT_ANNOUNCE_MAX = 15, /* [100] joins and parts of a room
+	TCPCHAT_SOPT_MAX_ROOMS = 14,     /* [10000] rooms on the server */
+	TCPCHAT_SOPT_ANNOUNCE_MAX = 15,  /* [100] joins and parts of a room
 	                                      with more members than this are
 	                                      not announced to its members
 	                                      (presence is then by WHO); the
 	                                      user who joins or parts is
 	                                      always told.  0: never announce */
-	TCPCHAT_SOPT_EPOCH = 16         /* [random] the epoch of the rooms'
+	TCPCHAT_SOPT_EPOCH = 16,         /* [random] the epoch of the rooms'
 	                                      sequence numbers, 1..INT64_MAX,
 	                                      carried by every room TEXT with
 	                                      its seq: it tells a client that
@@ -128,7 +128,25 @@ enum tcpchat_server_option {
 	                                      the same history.  Drawn at
 	                                      random when the server is made;
 	                                      0 draws a new one.  Before the
-	                                      loop first runs. */
+	                                      loop first runs.  With a store
+	                                      (tcpchat_server_open_store),
+	                                      the store's epoch, and setting
+	                                      it is TCPCHAT_ESTATE. */
+	TCPCHAT_SOPT_HISTORY_MSGS = 17,  /* [1000] texts of each room kept
+	                                    in memory for HISTORY requests
+	                                    and resumes; 0: none */
+	TCPCHAT_SOPT_HISTORY_BYTES = 18, /* [1048576] bytes (sender and
+	                                    body) of each room's history */
+	TCPCHAT_SOPT_ACK_WINDOW = 19,    /* [120000] ms a text's ACK is
+	                                    remembered: a resend of its ref by
+	                                    the same user within it is not
+	                                    posted again; 0: no de-duplication */
+	TCPCHAT_SOPT_ACK_MAX = 20,       /* [65536] ACKs remembered at most,
+	                                    the oldest forgotten first */
+	TCPCHAT_SOPT_RETAIN_MSGS = 21,   /* [0] with a store: texts of each
+	                                    room kept on disk; 0: no limit */
+	TCPCHAT_SOPT_RETAIN_AGE = 22     /* [0] with a store: ms a text is
+	                                    kept on disk; 0: no limit */
 };
 
 /* Sets an integer option.  Call before the loop first runs; MAX_FRAME,

@@ -233,7 +233,8 @@ static void run_room_command(tcpchat_server *srv, const struct cmd *c,
 	}
 	size_t rlen = strlen(c->room);
 	if (c->type == CMD_ROOM_JOIN) {
-		int rc = srv__join_room(srv, to, c->room, rlen, JOIN_FORCED);
+		int rc = srv__join_room(srv, to, c->room, rlen, JOIN_FORCED,
+		                        NULL);
 		if (rc)
 			srv__log(srv, TCPCHAT_LOG_INFO,
 			         "room join: %s to %s: %s", to->name, c->room,
@@ -272,11 +273,13 @@ static void run_command(tcpchat_server *srv, const struct cmd *c)
 			return;
 		}
 		m.id = ++srv->next_msg_id;
-		if (c->type == CMD_TOPIC)
-			srv__room_stamp(srv, r, &m);
-		else
-			srv__room_post(srv, r, &m);
-		if (c->type == CMD_TOPIC) {
+		if (c->type == CMD_ROOM_BROADCAST) {
+			tcpchat_str noref = {NULL, 0};
+			srv__room_post(srv, r, &m, NULL, noref);
+			return;
+		}
+		srv__room_stamp(srv, r, &m);
+		{
 			m.type = TCPCHAT_MSG_TOPIC;
 			if (srv__room_set_topic(r, &m) != 0) {
 				srv__log(srv, TCPCHAT_LOG_ERROR,

@@ -307,6 +307,11 @@ TCPCHAT_API int tcpchat_server_new(tcpchat_server **out)
 	srv->user_rooms = 64;
 	srv->max_rooms = 10000;
 	srv->announce_max = 100;
+	srv->history_msgs = 1000;
+	srv->history_bytes = 1 << 20;
+	srv->ack_window = 120000;
+	srv->ack_max = 65536;
+	dl_init(&srv->acks_age);
 	srv->gap_us = INT32_MAX;
 	atomic_init(&srv->max_frame_pub, srv->max_frame);
 	dl_init(&srv->members);
@@ -378,6 +383,8 @@ TCPCHAT_API void tcpchat_server_destroy(tcpchat_server *srv)
 	srv__free_commands(srv);
 	if (srv->reserve_fd >= 0)
 		close(srv->reserve_fd);
+	srv__durable_close(srv);
+	srv__acks_fini(srv);
 	srv__dir_fini(srv);
 	srv__rooms_fini(srv);
 	conn__shared_fini(&srv->sh);
@@ -430,6 +437,12 @@ static const struct util_opt server_opts[] = {
         SOPT(MAX_ROOMS, max_rooms, 1, INT32_MAX),
         SOPT(ANNOUNCE_MAX, announce_max, 0, INT32_MAX),
         SOPT(EPOCH, epoch, 0, INT64_MAX),
+        SOPT(HISTORY_MSGS, history_msgs, 0, 1 << 20),
+        SOPT(HISTORY_BYTES, history_bytes, 0, INT32_MAX),
+        SOPT(ACK_WINDOW, ack_window, 0, INT32_MAX),
+        SOPT(ACK_MAX, ack_max, 0, INT32_MAX),
+        SOPT(RETAIN_MSGS, retain_msgs, 0, INT64_MAX),
+        SOPT(RETAIN_AGE, retain_age, 0, INT64_MAX),
 };
 
 TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,

@@ -71,15 +71,17 @@ static void announce_join(tcpchat_server *srv, struct sconn *sc, struct room *r,
  * (the default room at login: the WELCOME tells the user).  Returns 0,
  * TCPCHAT_ELIMIT or TCPCHAT_ENOMEM, after telling a user who asked. */
 int srv__join_room(tcpchat_server *srv, struct sconn *sc, const char *room,
-                   size_t len, int how)
+                   size_t len, int how, const tcpchat_msg *resume)
 {
 	struct room *r = srv__room_find(srv, room, len);
 	if (r && srv__member_of(sc, r)) {
 		/* Already in: the user alone is told again, nobody else. */
 		if (how == JOIN_ASKED)
 			sc->cur = r;
-		if (how != JOIN_LOGIN)
+		if (how != JOIN_LOGIN && !resume)
 			confirm_join(srv, sc, r);
+		if (resume)
+			srv__hist_resume(srv, sc, r, resume);
 		return 0;
 	}
 	const char *why = "server out of memory";
@@ -106,6 +108,8 @@ int srv__join_room(tcpchat_server *srv, struct sconn *sc, const char *room,
 		return 0; /* closed meanwhile */
 	if (r->topic_len && sc->proto >= 2)
 		srv__send_topic(srv, sc, r);
+	if (resume && sc->state != S_DEAD)
+		srv__hist_resume(srv, sc, r, resume);
 	if (srv__logs(srv, TCPCHAT_LOG_DEBUG)) {
 		char who[SRV_WHO_MAX];
 		srv__log(srv, TCPCHAT_LOG_DEBUG, "%s: joined %s%s",
@@ -218,7 +222,8 @@ int srv__on_join(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 			return 0;
 		}
 	}
-	srv__join_room(srv, sc, m->room.ptr, m->room.len, JOIN_ASKED);
+	srv__join_room(srv, sc, m->room.ptr, m->room.len, JOIN_ASKED,
+	               m->flags & TCPCHAT_MSGF_AFTER ? m : NULL);
 	return sc->state == S_DEAD;
 }
 

@@ -45,6 +45,8 @@ void srv__req_error(tcpchat_server *srv, struct sconn *sc,
 	if (sc->proto >= 2) {
 		m.room = req->room;
 		m.target = req->target;
+		if (req->type == TCPCHAT_MSG_TEXT && srv__ref_ok(&req->ref))
+			m.ref = req->ref;
 	}
 	srv__send_one(srv, sc, &m);
 }
@@ -118,17 +120,45 @@ static void complete_join(tcpchat_server *srv, struct sconn *sc)
 		w.queue_bytes = (uint64_t)srv->queue_bytes;
 	}
 	if (sc->proto >= 2) {
-		w.caps |= TCPCHAT_CAP_ROOMS;
+		w.caps |= TCPCHAT_CAP_ROOMS | TCPCHAT_CAP_HISTORY;
 		if (srv->lobby) {
 			srv__room_stamp(srv, srv->lobby, &w);
 			srv__room_mark(srv, srv->lobby, &w);
 		}
 	}
 	srv__send_one(srv, sc, &w);
-	if (srv->lobby && srv__join_room(srv, sc, srv->lobby->name,
-	                                 srv->lobby->name_len, JOIN_LOGIN) != 0)
+	if (srv->lobby &&
+	    srv__join_room(srv, sc, srv->lobby->name, srv->lobby->name_len,
+	                   JOIN_LOGIN, NULL) != 0)
 		srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_ENOMEM,
 		          "server out of memory");
+	struct held_msg *h = sc->held;
+	sc->held = NULL;
+	if (h && srv->lobby && sc->state == S_JOINED)
+		srv__hist_resume(srv, sc, srv->lobby, &h->m); /* HELLO AFTER */
+	free(h);
+}
+
+/* A HELLO that resumes the default room: what it asks is kept until the
+ * user is in.  Returns 0, or 1 after closing sc (no memory). */
+static int keep_resume(tcpchat_server *srv, struct sconn *sc,
+                       const tcpchat_msg *m)
+{
+	if (!(m->flags & TCPCHAT_MSGF_AFTER) || sc->proto < 2 || !srv->lobby)
+		return 0;
+	struct held_msg *h = malloc(sizeof *h);
+	if (!h) {
+		srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_ENOMEM,
+		          "server out of memory");
+		return 1;
+	}
+	memset(h, 0, sizeof *h);
+	h->m.type = TCPCHAT_MSG_HELLO;
+	h->m.flags = TCPCHAT_MSGF_AFTER;
+	h->m.seq = m->seq;
+	h->m.epoch = m->epoch;
+	sc->held = h;
+	return 0;
 }
 
 static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
@@ -139,7 +169,8 @@ static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 		return 1;
 	}
 	sc->peer_caps =
-	        (uint8_t)(m->caps & (TCPCHAT_CAP_BASE | TCPCHAT_CAP_ROOMS));
+	        (uint8_t)(m->caps & (TCPCHAT_CAP_BASE | TCPCHAT_CAP_ROOMS |
+	                             TCPCHAT_CAP_HISTORY));
 	if (m->code < 1 || (m->code == 1 && !srv->lobby)) {
 		srv->st.proto++;
 		handshake_fail(srv, sc, TCPCHAT_EVERSION, NULL,
@@ -173,6 +204,8 @@ static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 		          "server out of memory");
 		return 1;
 	}
+	if (keep_resume(srv, sc, m))
+		return 1;
 
 	tcpchat_server_event ev;
 	srv__conn_event(sc, &ev, TCPCHAT_SEV_JOIN);
@@ -199,7 +232,7 @@ static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
  * after an ERROR when there is no memory for it. */
 int srv__hold(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m)
 {
-	size_t n = m->body.len + m->room.len + m->target.len;
+	size_t n = m->body.len + m->room.len + m->target.len + m->ref.len;
 	struct held_msg *h = malloc(sizeof *h + n);
 	if (!h) {
 		srv__send_error(srv, sc, TCPCHAT_ENOMEM, "server out of memory",
@@ -208,7 +241,7 @@ int srv__hold(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m)
 	}
 	h->m = *m;
 	char *p = h->data;
-	tcpchat_str *strs[] = {&h->m.body, &h->m.room, &h->m.target};
+	tcpchat_str *strs[] = {&h->m.body, &h->m.room, &h->m.target, &h->m.ref};
 	for (size_t i = 0; i < TC_ARRAY_LEN(strs); i++) {
 		if (strs[i]->len)
 			memcpy(p, strs[i]->ptr, strs[i]->len);
@@ -266,18 +299,47 @@ static int text_dest(tcpchat_server *srv, struct sconn *sc,
 	return 0;
 }
 
-/* Sends a stamped TEXT on its way, to room r or to user to. */
+/* Sends a stamped TEXT on its way, to room r or to user to; its ref (if
+ * any) is the sender's alone: the others get the text without it. */
 static void post_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *out,
                       struct room *r, struct sconn *to)
 {
+	tcpchat_str ref = out->ref;
+	out->ref.ptr = NULL;
+	out->ref.len = 0;
 	if (r) {
-		srv__room_post(srv, r, out);
-		srv__fanout_room(srv, r, out, sc);
-	} else {
-		out->target.ptr = to->name;
-		out->target.len = to->name_len;
-		srv__private_deliver(srv, sc, to, out);
+		srv__room_post(srv, r, out, sc, ref);
+		return;
 	}
+	out->target.ptr = to->name;
+	out->target.len = to->name_len;
+	srv__private_deliver(srv, sc, to, out);
+	if (ref.len && sc->state == S_JOINED) {
+		out->ref = ref;
+		srv__ack_send(srv, sc, srv__ack_new(srv, sc, out, 0), out);
+	}
+}
+
+/* A TEXT with a ref: a bad one is refused, a known one (a resend) gets
+ * its first ACK again.  Returns 1 when the text is answered so. */
+static int ref_answered(tcpchat_server *srv, struct sconn *sc,
+                        const tcpchat_msg *m)
+{
+	if (!m->ref.len)
+		return 0;
+	if (sc->proto < 2 || !srv__ref_ok(&m->ref)) {
+		srv__req_error(srv, sc, m, TCPCHAT_EBADMSG,
+		               sc->proto < 2 ? "references need protocol 2"
+		                             : "a reference is 1-64 bytes of "
+		                               "UTF-8 without control "
+		                               "characters");
+		return 1;
+	}
+	const struct ack_rec *a = srv__ack_find(srv, sc, &m->ref);
+	if (!a)
+		return 0;
+	srv__ack_again(srv, sc, a);
+	return 1;
 }
 
 static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
@@ -289,6 +351,8 @@ static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 		        "without control characters");
 		return 0;
 	}
+	if (ref_answered(srv, sc, m))
+		return sc->state == S_DEAD;
 	struct room *r;
 	struct sconn *to;
 	if (text_dest(srv, sc, m, &r, &to))
@@ -299,6 +363,7 @@ static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 	out.sender.ptr = sc->name;
 	out.sender.len = sc->name_len;
 	out.body = m->body;
+	out.ref = m->ref;
 	if (r) {
 		srv__room_stamp(srv, r, &out);
 	} else {
@@ -399,6 +464,9 @@ int srv__on_msg(void *ctx, tcpchat_msg *m)
 		case TCPCHAT_MSG_ROOMS:
 			srv__on_rooms(srv, sc);
 			return sc->state == S_DEAD;
+		case TCPCHAT_MSG_HISTORY:
+			srv__on_history(srv, sc, m);
+			return sc->state == S_DEAD;
 		default:
 			break;
 		}
@@ -485,7 +553,8 @@ void srv__decide(tcpchat_server *srv, struct sconn *sc, int accept,
 		                       : "message refused");
 	} else if (h->m.type == TCPCHAT_MSG_JOIN) {
 		srv__join_room(srv, sc, h->m.room.ptr, h->m.room.len,
-		               JOIN_ASKED);
+		               JOIN_ASKED,
+		               h->m.flags & TCPCHAT_MSGF_AFTER ? &h->m : NULL);
 	} else {
 		/* Where it goes is looked up again: the room or the target
 		 * may have gone meanwhile. */

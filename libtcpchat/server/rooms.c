@@ -24,6 +24,7 @@ static void room_free(tcpchat_server *srv, struct room *r)
 	dl_del(&r->link);
 	srv->nrooms--;
 	srv->st.rooms = srv->nrooms;
+	srv__hist_clear(srv, r);
 	free(r->topic);
 	free(r);
 }
@@ -159,10 +160,13 @@ void srv__member_remove(tcpchat_server *srv, struct member *mb)
 	srv__room_gc(srv, r);
 }
 
-/* An empty room goes, unless it is the default room. */
+/* An empty room goes, unless it is the default room or has had texts:
+ * its numbers must go on where they stopped (never given twice in an
+ * epoch), and its history stays for those who come back. */
 void srv__room_gc(tcpchat_server *srv, struct room *r)
 {
-	if (r->nmembers == 0 && !r->permanent)
+	if (r->nmembers == 0 && !r->permanent && r->last_seq == 0 &&
+	    r->pending == 0)
 		room_free(srv, r);
 }
 

@@ -116,6 +116,11 @@ struct room {
 	uint8_t topic_by_len;
 	char topic_by[TCPCHAT_NAME_MAX + 1]; /* who set it */
 	uint64_t last_seq; /* the last sequence number given (roomlog.c) */
+	/* its history (history.c): a ring of hcap (a power of two) */
+	struct hist_msg **hist;
+	uint32_t hcap, hhead, hcount;
+	uint32_t pending; /* texts waiting for their commit (durable.c) */
+	size_t hbytes;
 	uint8_t name_len;
 	uint8_t permanent; /* the default room stays when empty */
 	char name[TCPCHAT_ROOM_MAX + 1];
@@ -180,6 +185,16 @@ struct tcpchat_server {
 	long long backlog, trim_heap, batch_us;
 	long long user_rooms, max_rooms, announce_max;
 	long long epoch; /* of the rooms' sequence numbers (roomlog.c) */
+	long long history_msgs, history_bytes; /* per room (history.c) */
+	long long ack_window, ack_max;         /* acks.c */
+	long long retain_msgs, retain_age;     /* in the store (durable.c) */
+	size_t hist_bytes;                     /* in every room's history */
+	/* acknowledgments remembered (acks.c) */
+	struct ack_rec **abuckets;
+	size_t nabuckets;
+	uint64_t nacks;
+	struct dlist acks_age;
+	struct durable *durable;    /* the store and its writer, or NULL */
 	atomic_llong max_frame_pub; /* for the thread-safe calls */
 	tcpchat_server_handler handler;
 	void *userdata;
@@ -345,21 +360,65 @@ void srv__room_stamp(const tcpchat_server *srv, const struct room *r,
 /* roomlog.c */
 /* Draws a new epoch at random. */
 void srv__roomlog_epoch(tcpchat_server *srv);
-/* Posts the TEXT m to room r: stamps the room and gives m the room's
- * next sequence number. */
-void srv__room_post(tcpchat_server *srv, struct room *r, tcpchat_msg *m);
+/* Posts the stamped TEXT m (no ref) to room r from `from` (NULL: the
+ * server): numbered, kept in the history, fanned out to the members but
+ * `from`, and acknowledged to `from` when ref is not empty - at once, or
+ * once committed when there is a store. */
+void srv__room_post(tcpchat_server *srv, struct room *r, tcpchat_msg *m,
+                    struct sconn *from, tcpchat_str ref);
+/* Keeps the numbered text m in r's history and fans it out. */
+void srv__room_publish(tcpchat_server *srv, struct room *r,
+                       const tcpchat_msg *m, const struct sconn *except);
 /* Gives m (a JOIN, the WELCOME) the room's last sequence number and the
  * epoch: where a member's view of the room starts. */
 void srv__room_mark(const tcpchat_server *srv, const struct room *r,
                     tcpchat_msg *m);
+
+/* history.c */
+void srv__hist_add(tcpchat_server *srv, struct room *r, const tcpchat_msg *m);
+void srv__hist_clear(tcpchat_server *srv, struct room *r);
+/* The oldest seq r's history keeps (its last seq + 1 when none). */
+uint64_t srv__hist_oldest(const struct room *r);
+/* Sends sc r's texts after req->seq (req: a JOIN or HELLO with AFTER, its
+ * epoch) and the HISTORY end: a resume. */
+void srv__hist_resume(tcpchat_server *srv, struct sconn *sc, struct room *r,
+                      const tcpchat_msg *req);
+void srv__on_history(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m);
+
+/* acks.c */
+struct ack_rec;
+/* 1 when ref is a valid reference: 1..64 bytes of UTF-8 text. */
+int srv__ref_ok(const tcpchat_str *ref);
+struct ack_rec *srv__ack_find(tcpchat_server *srv, const struct sconn *sc,
+                              const tcpchat_str *ref);
+struct ack_rec *srv__ack_new(tcpchat_server *srv, const struct sconn *sc,
+                             const tcpchat_msg *m, int pending);
+void srv__ack_send(tcpchat_server *srv, struct sconn *sc,
+                   const struct ack_rec *a, const tcpchat_msg *m);
+void srv__ack_again(tcpchat_server *srv, struct sconn *sc,
+                    const struct ack_rec *a);
+void srv__ack_commit(tcpchat_server *srv, struct ack_rec *a,
+                     const tcpchat_msg *m);
+void srv__ack_forget(tcpchat_server *srv, struct ack_rec *a);
+void srv__acks_expire(tcpchat_server *srv);
+void srv__acks_fini(tcpchat_server *srv);
+
+/* durable.c: the store, written off the loop thread */
+struct durable;
+void srv__durable_post(tcpchat_server *srv, struct room *r, tcpchat_msg *m,
+                       struct sconn *from, tcpchat_str ref);
+/* Waits for what is on its way to the disk, stops the writer and closes
+ * the store (nothing without one). */
+void srv__durable_close(tcpchat_server *srv);
 
 /* membership.c */
 int srv__on_join(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m);
 int srv__on_part(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m);
 int srv__on_topic(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m);
 enum { JOIN_ASKED, JOIN_FORCED, JOIN_LOGIN };
+/* resume: a JOIN with AFTER (its seq and epoch), or NULL. */
 int srv__join_room(tcpchat_server *srv, struct sconn *sc, const char *room,
-                   size_t len, int how);
+                   size_t len, int how, const tcpchat_msg *resume);
 void srv__part_room(tcpchat_server *srv, struct member *mb, int reason,
                     const char *why, size_t why_len);
 void srv__send_topic(tcpchat_server *srv, struct sconn *sc,
