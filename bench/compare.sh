@@ -64,7 +64,7 @@ durable_window=64
 data_root=${TMPDIR:-/tmp}
 
 usage() {
-	sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 die() {
