@@ -333,6 +333,41 @@ if "$server_bin" --help 2>/dev/null | grep -q -- '--log-level'; then
 	tcpchat_extra=(--log-level warn)
 fi
 
+# awk functions of the tables: median(key) of the values in vals[key]
+# ("-" when none), human(v) (1.23M, 45k), num(v, fmt) ("-" stays "-").
+awk_lib='
+function median(key,    n, i, j, t, a, parts) {
+	n = split(vals[key], parts, " ")
+	j = 0
+	for (i = 1; i <= n; i++)
+		if (parts[i] != "" && parts[i] != "-")
+			a[++j] = parts[i] + 0
+	if (j == 0)
+		return "-"
+	for (i = 2; i <= j; i++) {            # insertion sort, j is small
+		t = a[i]
+		for (n = i - 1; n >= 1 && a[n] > t; n--)
+			a[n + 1] = a[n]
+		a[n + 1] = t
+	}
+	if (j % 2)
+		return a[(j + 1) / 2]
+	return (a[j / 2] + a[j / 2 + 1]) / 2
+}
+function human(v) {
+	if (v == "-")
+		return "-"
+	v += 0
+	if (v >= 1e6)
+		return sprintf("%.2fM", v / 1e6)
+	if (v >= 1e4)
+		return sprintf("%.0fk", v / 1e3)
+	return sprintf("%.0f", v)
+}
+function num(v, fmt) {
+	return v == "-" ? "-" : sprintf(fmt, v)
+}'
+
 # ---- server control ---------------------------------------------------------------------
 server_pid=""
 data_dir="" # the server's files in durable cells, a fresh temp dir per run
@@ -624,38 +659,7 @@ if [ "$fixed" = 1 ]; then
 		-v frac="$fraction" -v fixed="$fixed_rate" -v capfile="$capacity_from" \
 		-v cald="$cal_duration" -v tick="$tick" -v load0="$load0" -v load1="$load1" \
 		-v busy0="$busy0" -v ncpu="$(nproc)" \
-		-v offers="$offers" '
-	function median(key,    n, i, j, t, a, parts) {
-		n = split(vals[key], parts, " ")
-		j = 0
-		for (i = 1; i <= n; i++)
-			if (parts[i] != "" && parts[i] != "-")
-				a[++j] = parts[i] + 0
-		if (j == 0)
-			return "-"
-		for (i = 2; i <= j; i++) {
-			t = a[i]
-			for (n = i - 1; n >= 1 && a[n] > t; n--)
-				a[n + 1] = a[n]
-			a[n + 1] = t
-		}
-		if (j % 2)
-			return a[(j + 1) / 2]
-		return (a[j / 2] + a[j / 2 + 1]) / 2
-	}
-	function human(v) {
-		if (v == "-")
-			return "-"
-		v += 0
-		if (v >= 1e6)
-			return sprintf("%.2fM", v / 1e6)
-		if (v >= 1e4)
-			return sprintf("%.0fk", v / 1e3)
-		return sprintf("%.0f", v)
-	}
-	function num(v, fmt) {
-		return v == "-" ? "-" : sprintf(fmt, v)
-	}
+		-v offers="$offers" "$awk_lib"'
 	function ratio(a, b) {
 		return (a == "-" || b == "-" || b <= 0) ? "-" : sprintf("%.2f", a / b)
 	}
@@ -850,38 +854,7 @@ if [ "$durable" = 1 ]; then
 	echo
 	awk -v repeat="$repeat" -v duration="$duration" -v warmup="$warmup" \
 		-v window="$window" -v pubs="$publishers" -v dwin="$durable_window" \
-		-v fs="$(stat -f -c %T "$data_root")" '
-	function median(key,    n, i, j, t, a, parts) {
-		n = split(vals[key], parts, " ")
-		j = 0
-		for (i = 1; i <= n; i++)
-			if (parts[i] != "" && parts[i] != "-")
-				a[++j] = parts[i] + 0
-		if (j == 0)
-			return "-"
-		for (i = 2; i <= j; i++) {
-			t = a[i]
-			for (n = i - 1; n >= 1 && a[n] > t; n--)
-				a[n + 1] = a[n]
-			a[n + 1] = t
-		}
-		if (j % 2)
-			return a[(j + 1) / 2]
-		return (a[j / 2] + a[j / 2 + 1]) / 2
-	}
-	function human(v) {
-		if (v == "-")
-			return "-"
-		if (v >= 1e6)
-			return sprintf("%.2fM", v / 1e6)
-		if (v >= 1e4)
-			return sprintf("%.0fk", v / 1e3)
-		return sprintf("%.0f", v)
-	}
-	function num(v, fmt) {
-		return v == "-" ? "-" : sprintf(fmt, v)
-	}
-	# the median of key in cell c, with "!" when one of its runs failed
+		-v fs="$(stat -f -c %T "$data_root")" "$awk_lib"'
 	function cellv(c, key, fmt) {
 		if (!(c in ran))
 			return "n/a"
@@ -966,34 +939,7 @@ done
 # ---- the table -------------------------------------------------------------------------
 echo
 awk -v servers="$servers" -v cells="${cells[*]}" -v repeat="$repeat" \
-	-v duration="$duration" -v warmup="$warmup" -v window="$window" '
-function median(key,    n, i, j, t, a, parts) {
-	n = split(vals[key], parts, " ")
-	j = 0
-	for (i = 1; i <= n; i++)
-		if (parts[i] != "" && parts[i] != "-")
-			a[++j] = parts[i] + 0
-	if (j == 0)
-		return "-"
-	for (i = 2; i <= j; i++) {            # insertion sort, j is small
-		t = a[i]
-		for (n = i - 1; n >= 1 && a[n] > t; n--)
-			a[n + 1] = a[n]
-		a[n + 1] = t
-	}
-	if (j % 2)
-		return a[(j + 1) / 2]
-	return (a[j / 2] + a[j / 2 + 1]) / 2
-}
-function human(v) {
-	if (v == "-")
-		return "-"
-	if (v >= 1e6)
-		return sprintf("%.2fM", v / 1e6)
-	if (v >= 1e4)
-		return sprintf("%.0fk", v / 1e3)
-	return sprintf("%.0f", v)
-}
+	-v duration="$duration" -v warmup="$warmup" -v window="$window" "$awk_lib"'
 function label(c,    p) {
 	split(c, p, "_")
 	if (p[1] == "thr")
