@@ -21,7 +21,18 @@
 #define MAX_LISTEN 16
 
 /* Long options without a short form. */
-enum { OPT_USER_ROOMS = 256, OPT_MAX_ROOMS, OPT_ANNOUNCE_MAX, OPT_BATCH_US };
+enum {
+	OPT_USER_ROOMS = 256,
+	OPT_MAX_ROOMS,
+	OPT_ANNOUNCE_MAX,
+	OPT_BATCH_US,
+	OPT_STORE,
+	OPT_FSYNC,
+	OPT_HISTORY,
+	OPT_RETAIN,
+	OPT_RETAIN_DAYS,
+	OPT_ACK_WINDOW
+};
 
 static int log_level = TCPCHAT_LOG_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -288,7 +299,7 @@ static void print_stats(tcpchat_server *srv, struct stats_clock *sc)
 	    "msgs_out_rate=%.1f/s bytes_in=%llu bytes_in_rate=%.1f/s "
 	    "bytes_out=%llu bytes_out_rate=%.1f/s dropped=%llu "
 	    "dropped_new=%llu proto_errors=%llu refused=%llu rooms=%llu "
-	    "private=%llu",
+	    "private=%llu saved=%llu unsaved=%llu",
 	    uptime_str(seconds_between(&sc->start, &now), up, sizeof up), dt,
 	    (unsigned long long)s.clients, (unsigned long long)s.users,
 	    (unsigned long long)s.accepted, (unsigned long long)s.msgs_in,
@@ -298,7 +309,8 @@ static void print_stats(tcpchat_server *srv, struct stats_clock *sc)
 	    rate(s.bytes_out, p->bytes_out, dt), (unsigned long long)s.dropped,
 	    delta(s.dropped, p->dropped), (unsigned long long)s.proto_errors,
 	    (unsigned long long)s.refused, (unsigned long long)s.rooms,
-	    (unsigned long long)s.private_msgs);
+	    (unsigned long long)s.private_msgs, (unsigned long long)s.saved,
+	    (unsigned long long)s.unsaved);
 	sc->prev = s;
 	sc->last = now;
 }
@@ -345,6 +357,22 @@ static void usage(FILE *out)
 	        "      --batch-us N      under load, how long output may wait\n"
 	        "                        for more input to share a write\n"
 	        "                        (default 2000; 0: never)\n"
+	        "      --store FILE      keep rooms, texts and numbers in the\n"
+	        "                        SQLite file FILE (created if "
+	        "missing)\n"
+	        "      --fsync           with --store: each commit waits for\n"
+	        "                        the disk (survives a power loss)\n"
+	        "      --history N       texts of each room kept in memory "
+	        "for\n"
+	        "                        history and resume (default 1000)\n"
+	        "      --retain N        with --store: texts of each room "
+	        "kept\n"
+	        "                        on disk (default: all)\n"
+	        "      --retain-days D   with --store: days a text is kept on\n"
+	        "                        disk (default: forever)\n"
+	        "      --ack-window S    seconds a text's reference is\n"
+	        "                        remembered against resends (default\n"
+	        "                        120; 0: never)\n"
 	        "  -s, --stats S         print statistics every S seconds "
 	        "(also on\n"
 	        "                        SIGUSR1); 0 disables (default 0)\n"
@@ -438,6 +466,12 @@ int main(int argc, char **argv)
 	        {"max-rooms", required_argument, NULL, OPT_MAX_ROOMS},
 	        {"announce-max", required_argument, NULL, OPT_ANNOUNCE_MAX},
 	        {"batch-us", required_argument, NULL, OPT_BATCH_US},
+	        {"store", required_argument, NULL, OPT_STORE},
+	        {"fsync", no_argument, NULL, OPT_FSYNC},
+	        {"history", required_argument, NULL, OPT_HISTORY},
+	        {"retain", required_argument, NULL, OPT_RETAIN},
+	        {"retain-days", required_argument, NULL, OPT_RETAIN_DAYS},
+	        {"ack-window", required_argument, NULL, OPT_ACK_WINDOW},
 	        {"log-level", required_argument, NULL, 'L'},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, 'V'},
@@ -448,8 +482,10 @@ int main(int argc, char **argv)
 	long long max_clients = -1, max_msg = -1, idle = -1, queue = -1;
 	long long policy = -1, stats_every = 0, queue_bytes = -1;
 	long long user_rooms = -1, max_rooms = -1, announce_max = -1;
-	long long batch_us = -1;
-	const char *default_room = "#lobby";
+	long long batch_us = -1, history = -1, retain = -1, retain_days = -1;
+	long long ack_window = -1;
+	const char *default_room = "#lobby", *store = NULL;
+	int fsync_each = 0;
 	int c;
 
 	opterr = 0;
@@ -550,6 +586,37 @@ int main(int argc, char **argv)
 				           "(0..1000000)",
 				           optarg);
 			break;
+		case OPT_STORE:
+			if (!*optarg)
+				return bad("invalid --store '' (a file name)");
+			store = optarg;
+			break;
+		case OPT_FSYNC:
+			fsync_each = 1;
+			break;
+		case OPT_HISTORY:
+			if (number(optarg, 0, 1 << 20, &history))
+				return bad(
+				        "invalid --history '%s' (0..1048576)",
+				        optarg);
+			break;
+		case OPT_RETAIN:
+			if (number(optarg, 1, INT64_MAX, &retain))
+				return bad("invalid --retain '%s' (1 or more)",
+				           optarg);
+			break;
+		case OPT_RETAIN_DAYS:
+			if (number(optarg, 1, 36500, &retain_days))
+				return bad("invalid --retain-days '%s' "
+				           "(1..36500)",
+				           optarg);
+			break;
+		case OPT_ACK_WINDOW:
+			if (number(optarg, 0, 86400, &ack_window))
+				return bad("invalid --ack-window '%s' "
+				           "(0..86400)",
+				           optarg);
+			break;
 		case 'L':
 			if (!strcmp(optarg, "error"))
 				log_level = TCPCHAT_LOG_ERROR;
@@ -581,6 +648,8 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return bad("unexpected argument '%s'", argv[optind]);
+	if (!store && (fsync_each || retain > 0 || retain_days > 0))
+		return bad("--fsync, --retain and --retain-days need --store");
 	if (nlisten == 0) {
 		listens[0].codec = tcpchat_codec_binary();
 		listens[0].addr = "127.0.0.1:7070";
@@ -638,11 +707,41 @@ int main(int argc, char **argv)
 		                          announce_max);
 	if (batch_us >= 0)
 		tcpchat_server_set_option(srv, TCPCHAT_SOPT_BATCH_US, batch_us);
+	if (history >= 0)
+		tcpchat_server_set_option(srv, TCPCHAT_SOPT_HISTORY_MSGS,
+		                          history);
+	if (retain > 0)
+		tcpchat_server_set_option(srv, TCPCHAT_SOPT_RETAIN_MSGS,
+		                          retain);
+	if (retain_days > 0)
+		tcpchat_server_set_option(srv, TCPCHAT_SOPT_RETAIN_AGE,
+		                          retain_days * 86400000LL);
+	if (ack_window >= 0)
+		tcpchat_server_set_option(srv, TCPCHAT_SOPT_ACK_WINDOW,
+		                          ack_window * 1000);
 	rc = tcpchat_server_set_default_room(srv, default_room);
 	if (rc) {
 		fprintf(stderr, PROG ": %s\n", tcpchat_strerror(rc));
 		tcpchat_server_destroy(srv);
 		return 1;
+	}
+	if (store) {
+		char err[512];
+		rc = tcpchat_server_open_store(
+		        srv, store,
+		        TCPCHAT_STORE_CREATE |
+		                (fsync_each ? TCPCHAT_STORE_FSYNC : 0),
+		        err, sizeof err);
+		if (rc) {
+			fprintf(stderr, PROG ": %s\n",
+			        err[0] ? err : tcpchat_strerror(rc));
+			tcpchat_server_destroy(srv);
+			return 1;
+		}
+		tcpchat_server_stats st = {.size = sizeof st};
+		tcpchat_server_stats_get(srv, &st);
+		say("info", "store %s: %llu rooms", store,
+		    (unsigned long long)st.rooms);
 	}
 
 	for (int i = 0; i < nlisten; i++) {

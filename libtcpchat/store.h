@@ -39,6 +39,8 @@ struct store_msg {
 	uint64_t id;       /* the server-wide message id */
 	int64_t timestamp; /* ms since the Unix epoch */
 	tcpchat_str sender, body;
+	tcpchat_str ref; /* the sender's reference (empty: none), so that a
+	                    resend after a restart is known */
 	uint32_t flags;
 };
 

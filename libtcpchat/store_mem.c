@@ -9,8 +9,8 @@ struct mem_msg {
 	uint64_t seq, id;
 	int64_t timestamp;
 	uint32_t flags;
-	size_t sender_len, body_len;
-	char data[]; /* sender, then body */
+	size_t sender_len, body_len, ref_len;
+	char data[]; /* sender, body, ref */
 };
 
 struct mem_room {
@@ -262,7 +262,8 @@ static int batch_prepare(struct mem_store *ms, struct mem_batch *b,
 		if (!room_name_ok(m[i].room) || m[i].seq == 0 ||
 		    m[i].seq > (uint64_t)INT64_MAX ||
 		    (m[i].sender.len && !m[i].sender.ptr) ||
-		    (m[i].body.len && !m[i].body.ptr)) {
+		    (m[i].body.len && !m[i].body.ptr) ||
+		    (m[i].ref.len && !m[i].ref.ptr)) {
 			ms->err = "invalid message";
 			return TCPCHAT_EINVAL;
 		}
@@ -275,7 +276,8 @@ static int batch_prepare(struct mem_store *ms, struct mem_batch *b,
 		}
 		r->pending_seq = m[i].seq;
 		r->pending_n++;
-		mm = malloc(sizeof(*mm) + m[i].sender.len + m[i].body.len);
+		mm = malloc(sizeof(*mm) + m[i].sender.len + m[i].body.len +
+		            m[i].ref.len);
 		if (!mm)
 			return TCPCHAT_ENOMEM;
 		mm->seq = m[i].seq;
@@ -284,6 +286,10 @@ static int batch_prepare(struct mem_store *ms, struct mem_batch *b,
 		mm->flags = m[i].flags;
 		mm->sender_len = m[i].sender.len;
 		mm->body_len = m[i].body.len;
+		mm->ref_len = m[i].ref.len;
+		if (m[i].ref.len)
+			memcpy(mm->data + m[i].sender.len + m[i].body.len,
+			       m[i].ref.ptr, m[i].ref.len);
 		if (m[i].sender.len)
 			memcpy(mm->data, m[i].sender.ptr, m[i].sender.len);
 		if (m[i].body.len)
@@ -417,6 +423,8 @@ static long mem_read(struct store *s, tcpchat_str room, uint64_t after,
 		        .timestamp = mm->timestamp,
 		        .sender = {mm->data, mm->sender_len},
 		        .body = {mm->data + mm->sender_len, mm->body_len},
+		        .ref = {mm->data + mm->sender_len + mm->body_len,
+		                mm->ref_len},
 		        .flags = mm->flags,
 		};
 		int rc = fn(&out, ud);

@@ -11,8 +11,8 @@ static const char *const query_sql[Q_N] = {
         [Q_COMMIT] = "COMMIT",
         [Q_ROLLBACK] = "ROLLBACK",
         [Q_MAXSEQ] = "SELECT max_seq FROM rooms WHERE name = ?1",
-        [Q_INSERT] = "INSERT INTO msgs(room, seq, id, ts, sender, body, flags)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        [Q_INSERT] = "INSERT INTO msgs(room, seq, id, ts, sender, body, flags,"
+                     " ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         [Q_ROOM_SEQ] = "INSERT INTO rooms(name, last_seq, max_seq)"
                        " VALUES (?1, ?2, ?2) ON CONFLICT(name) DO UPDATE"
                        " SET max_seq = excluded.max_seq,"
@@ -24,7 +24,7 @@ static const char *const query_sql[Q_N] = {
                          " topic = excluded.topic,"
                          " topic_by = excluded.topic_by,"
                          " topic_ts = excluded.topic_ts",
-        [Q_READ] = "SELECT seq, id, ts, sender, body, flags FROM msgs"
+        [Q_READ] = "SELECT seq, id, ts, sender, body, flags, ref FROM msgs"
                    " WHERE room = ?1 AND seq > ?2 AND seq < ?3"
                    " ORDER BY seq LIMIT ?4",
         [Q_BACK_START] = "SELECT seq FROM msgs"
@@ -172,7 +172,7 @@ static int insert_msgs(struct sq_store *ss, const struct store_msg *m, size_t n)
 		int first = i == 0 || !same_room(m[i].room, m[i - 1].room);
 
 		if (!room_ok(m[i].room) || !str_ok(m[i].sender) ||
-		    !str_ok(m[i].body) || m[i].seq == 0 ||
+		    !str_ok(m[i].body) || !str_ok(m[i].ref) || m[i].seq == 0 ||
 		    m[i].seq > (uint64_t)INT64_MAX) {
 			snprintf(ss->err, sizeof ss->err, "invalid message");
 			return TCPCHAT_EINVAL;
@@ -195,6 +195,10 @@ static int insert_msgs(struct sq_store *ss, const struct store_msg *m, size_t n)
 		bind_str(ins, 5, m[i].sender, 0);
 		bind_str(ins, 6, m[i].body, 0);
 		sqlite3_bind_int64(ins, 7, m[i].flags);
+		if (m[i].ref.len)
+			bind_str(ins, 8, m[i].ref, 0);
+		else
+			sqlite3_bind_null(ins, 8);
 		if ((rc = run(ss, ins)) != 0)
 			return rc;
 		if ((i + 1 == n || !same_room(m[i].room, m[i + 1].room)) &&
@@ -297,6 +301,7 @@ static long sq_read(struct store *s, tcpchat_str room, uint64_t after,
 		        .sender = col_str(st, 3),
 		        .body = col_str(st, 4),
 		        .flags = (uint32_t)sqlite3_column_int64(st, 5),
+		        .ref = col_str(st, 6),
 		};
 		int stop = fn(&out, ud);
 

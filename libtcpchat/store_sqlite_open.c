@@ -41,7 +41,7 @@ int store__sqlite_open(struct store **out, const char *path, int flags,
 
 /* The schema this library writes and reads; a file with a newer one is
  * refused.  'tcpc' in PRAGMA application_id marks a tcpchat store. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define APP_ID 0x74637063
 
 static const char schema_sql[] =
@@ -52,8 +52,13 @@ static const char schema_sql[] =
         " WITHOUT ROWID;"
         "CREATE TABLE msgs(room TEXT NOT NULL, seq INTEGER NOT NULL,"
         " id INTEGER NOT NULL, ts INTEGER NOT NULL, sender BLOB NOT NULL,"
-        " body BLOB NOT NULL, flags INTEGER NOT NULL,"
+        " body BLOB NOT NULL, flags INTEGER NOT NULL, ref BLOB,"
         " PRIMARY KEY(room, seq)) WITHOUT ROWID;";
+
+/* From schema 1: the senders' references. */
+static const char upgrade_1_sql[] =
+        "BEGIN; ALTER TABLE msgs ADD COLUMN ref BLOB;"
+        " UPDATE meta SET value = 2 WHERE key = 'schema'; COMMIT;";
 
 /* Runs sql (no rows wanted); on failure, err says "cannot open path: ...". */
 static int open_exec(sqlite3 *db, const char *path, const char *sql, char *err,
@@ -151,6 +156,9 @@ static int open_schema(struct sq_store *ss, const char *path, char *err,
 		        path);
 		return TCPCHAT_EPROTO;
 	}
+	if (version == 1 &&
+	    (rc = open_exec(db, path, upgrade_1_sql, err, errlen)) != 0)
+		return rc;
 	ss->epoch = (uint64_t)epoch;
 	return 0;
 }

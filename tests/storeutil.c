@@ -96,6 +96,8 @@ void su_fill(struct store_msg *m, const char *room, uint64_t seq)
 	m->flags = (uint32_t)seq & 3;
 	m->sender = su_str("alice");
 	m->body = su_str(b);
+	m->ref.ptr = NULL;
+	m->ref.len = 0;
 }
 
 int su_append(struct store *s, const char *room, uint64_t from, uint64_t to,

@@ -322,7 +322,7 @@ START_TEST(test_foreign_and_newer)
 	sql(e.path, "PRAGMA journal_mode=DELETE;"
 	            "UPDATE meta SET value = 99 WHERE key = 'schema'");
 	open_fails(e.path, 0, TCPCHAT_EVERSION,
-	           "schema version 99 is newer than this library's (1)");
+	           "schema version 99 is newer than this library's (2)");
 	sql(e.path, "UPDATE meta SET value = 1 WHERE key = 'schema';"
 	            "DELETE FROM meta WHERE key = 'epoch'");
 	open_fails(e.path, 0, TCPCHAT_EPROTO, "damaged");

@@ -171,6 +171,46 @@ TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,
 TCPCHAT_API int tcpchat_server_set_default_room(tcpchat_server *srv,
                                                 const char *room);
 
+/* tcpchat_server_open_store() flags. */
+#define TCPCHAT_STORE_CREATE 0x1 /* create the file when it is missing */
+#define TCPCHAT_STORE_FSYNC                                                    \
+	0x2 /* each commit waits for the disk (survives
+                                    a power loss); without it a commit
+                                    survives a crash of the process */
+
+/* Keeps the rooms' texts, numbers and topics in the SQLite file at path
+ * (a build with the `sqlite` feature), so that they survive a crash and a
+ * restart.  Loads what the file holds first: the rooms, their last
+ * numbers, topics and latest HISTORY_MSGS texts, and the references of
+ * the texts of the last ACK_WINDOW ms (a client resending one after a
+ * restart gets its ACK, not a second post); the epoch becomes the file's
+ * own.  Set HISTORY_MSGS, ACK_WINDOW, RETAIN_MSGS and RETAIN_AGE before.
+ *
+ * From then on a room text is written by a thread of the server's own,
+ * in batches (everything accepted while the previous commit ran goes in
+ * one transaction), never on the loop thread; it is fanned out, kept in
+ * the history and acknowledged once committed.  A text the disk refuses
+ * is posted to nobody: its sender gets an ERROR (with its ref), it is
+ * counted in the stats' `unsaved`, logged at ERROR, and the chat goes on.
+ * The file stays locked until tcpchat_server_destroy(), which commits
+ * what was accepted before it closes it.
+ *
+ * Call once, before the loop first runs.  Returns 0, or (err, when not
+ * NULL, then holds errlen bytes at most of a NUL-terminated sentence such
+ * as "cannot open /x/y.db: unable to open database file"):
+ *   TCPCHAT_ENOTFOUND  the file is missing and TCPCHAT_STORE_CREATE was
+ *                      not given;
+ *   TCPCHAT_ESYS       it cannot be opened, created or written;
+ *   TCPCHAT_ESTATE     another process (or server) has it open, or a
+ *                      store is open already, or the loop runs;
+ *   TCPCHAT_EPROTO     it is not a tcpchat store, or is corrupt;
+ *   TCPCHAT_EVERSION   it was written by a newer libtcpchat;
+ *   TCPCHAT_ENOTSUP    the library was built without SQLite;
+ *   TCPCHAT_EINVAL, TCPCHAT_ENOMEM.
+ * Loop thread only. */
+TCPCHAT_API int tcpchat_server_open_store(tcpchat_server *srv, const char *path,
+                                          int flags, char *err, size_t errlen);
+
 /* Reads an integer option into *value.  Returns 0 or TCPCHAT_EINVAL.
  * Loop thread only. */
 TCPCHAT_API int tcpchat_server_get_option(const tcpchat_server *srv, int option,
@@ -482,6 +522,10 @@ typedef struct tcpchat_server_stats {
 	/* ---- since protocol 2 ---- */
 	uint64_t rooms;        /* rooms now */
 	uint64_t private_msgs; /* private messages delivered */
+	/* ---- since history ---- */
+	uint64_t saved;   /* room texts committed to the store */
+	uint64_t unsaved; /* room texts the store refused (disk error): not
+	                     posted, their senders told with an ERROR */
 } tcpchat_server_stats;
 
 /* Fills *out (up to out->size bytes; set out->size first: a caller built

@@ -112,45 +112,51 @@ static int rehash(tcpchat_server *srv)
 	return 0;
 }
 
-/* Remembers the ACK of m (a stamped TEXT with a ref) from sc; pending:
- * its seq comes with the commit.  Returns the record, or NULL when there
- * is no memory for it (the text then goes without de-duplication). */
-struct ack_rec *srv__ack_new(tcpchat_server *srv, const struct sconn *sc,
-                             const tcpchat_msg *m, int pending)
+/* Remembers the ACK of m (a stamped TEXT with a ref) from the user
+ * name[0..nlen); pending: its seq comes with the commit.  Returns the
+ * record, or NULL when there is no memory for it (the text then goes
+ * without de-duplication). */
+struct ack_rec *srv__ack_remember(tcpchat_server *srv, const char *name,
+                                  size_t nlen, const tcpchat_msg *m,
+                                  int pending)
 {
-	if (srv->ack_max == 0 || srv->ack_window == 0)
+	if (srv->ack_max == 0 || srv->ack_window == 0 || !srv__ref_ok(&m->ref))
 		return NULL;
 	srv__acks_expire(srv);
 	if (srv->nacks + 1 > srv->nabuckets && rehash(srv) != 0)
 		return NULL;
 	const tcpchat_str *dest = m->target.len ? &m->target : &m->room;
-	struct ack_rec *a =
-	        malloc(sizeof *a + sc->name_len + m->ref.len + dest->len);
+	struct ack_rec *a = malloc(sizeof *a + nlen + m->ref.len + dest->len);
 	if (!a)
 		return NULL;
 	memset(a, 0, sizeof *a);
-	a->at_ms = srv->wall_ms;
+	a->at_ms = m->timestamp;
 	a->id = m->id;
 	a->seq = m->seq;
 	a->epoch = m->seq ? (uint64_t)srv->epoch : 0;
 	a->ts = m->timestamp;
 	a->pending = (uint8_t)pending;
 	a->is_private = m->target.len != 0;
-	a->name_len = sc->name_len;
+	a->name_len = (uint8_t)nlen;
 	a->ref_len = (uint8_t)m->ref.len;
 	a->dest_len = (uint8_t)dest->len;
-	memcpy(a->data, sc->name, sc->name_len);
+	memcpy(a->data, name, nlen);
 	memcpy(a->data + a->name_len, m->ref.ptr, m->ref.len);
 	if (dest->len)
 		memcpy(a->data + a->name_len + a->ref_len, dest->ptr,
 		       dest->len);
-	size_t k = rec_hash(srv, sc->name, sc->name_len, &m->ref) &
-	           (srv->nabuckets - 1);
+	size_t k = rec_hash(srv, name, nlen, &m->ref) & (srv->nabuckets - 1);
 	a->hnext = srv->abuckets[k];
 	srv->abuckets[k] = a;
 	dl_push(&srv->acks_age, &a->age);
 	srv->nacks++;
 	return a;
+}
+
+struct ack_rec *srv__ack_new(tcpchat_server *srv, const struct sconn *sc,
+                             const tcpchat_msg *m, int pending)
+{
+	return srv__ack_remember(srv, sc->name, sc->name_len, m, pending);
 }
 
 /* The ACK of a text, from its record or (no record) from the text. */

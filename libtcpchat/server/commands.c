@@ -286,6 +286,7 @@ static void run_command(tcpchat_server *srv, const struct cmd *c)
 				         "topic: out of memory");
 				return;
 			}
+			srv__durable_topic(srv, r);
 			m.body.ptr = r->topic;
 		}
 		srv__fanout_room(srv, r, &m, NULL);

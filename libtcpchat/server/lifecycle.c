@@ -112,6 +112,7 @@ static void on_wake(struct loop *l, void *data)
 	 * before stop() is then carried out before the shutdown drops
 	 * commands. */
 	int stop = atomic_load(&srv->stop_req);
+	srv__durable_reap(srv);
 	srv__run_commands(srv);
 	if (stop && !srv->stopping)
 		srv__begin_shutdown(srv);
@@ -173,6 +174,7 @@ static int iterate(void *obj, int timeout_ms)
 	/* Published before the flush too, so that whatever a peer sees of
 	 * this iteration's output is already counted. */
 	srv__stats_publish(srv);
+	srv__durable_kick(srv);
 	int64_t f0 = srv->flush_head && srv->batch_us ? util__now_us() : 0;
 	srv__flush_all(srv);
 	if (f0) /* what a flush costs, smoothed */
@@ -448,6 +450,8 @@ static const struct util_opt server_opts[] = {
 TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,
                                           long long value)
 {
+	if (srv && srv->durable && option == TCPCHAT_SOPT_EPOCH)
+		return TCPCHAT_ESTATE; /* the store's */
 	int rc = util__opt_set(srv, server_opts, TC_ARRAY_LEN(server_opts),
 	                       option, value);
 	if (rc)

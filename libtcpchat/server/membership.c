@@ -299,6 +299,7 @@ int srv__on_topic(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 	}
 	t.id = ++srv->next_msg_id;
 	t.body.ptr = r->topic;
+	srv__durable_topic(srv, r);
 	srv__fanout_room(srv, r, &t, NULL);
 	return sc->state == S_DEAD;
 }

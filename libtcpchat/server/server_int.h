@@ -167,12 +167,12 @@ _Static_assert(sizeof(struct sconn) <= 456, "struct sconn grew");
  * once per iteration. */
 struct stat_set {
 	uint64_t clients, users, accepted, in, out, bytes_in, bytes_out,
-	        dropped, proto, refused, rooms, privates;
+	        dropped, proto, refused, rooms, privates, saved, unsaved;
 };
 typedef _Atomic uint64_t counter;
 struct stat_pub {
 	counter clients, users, accepted, in, out, bytes_in, bytes_out, dropped,
-	        proto, refused, rooms, privates;
+	        proto, refused, rooms, privates, saved, unsaved;
 };
 
 struct tcpchat_server {
@@ -393,6 +393,9 @@ struct ack_rec *srv__ack_find(tcpchat_server *srv, const struct sconn *sc,
                               const tcpchat_str *ref);
 struct ack_rec *srv__ack_new(tcpchat_server *srv, const struct sconn *sc,
                              const tcpchat_msg *m, int pending);
+struct ack_rec *srv__ack_remember(tcpchat_server *srv, const char *name,
+                                  size_t nlen, const tcpchat_msg *m,
+                                  int pending);
 void srv__ack_send(tcpchat_server *srv, struct sconn *sc,
                    const struct ack_rec *a, const tcpchat_msg *m);
 void srv__ack_again(tcpchat_server *srv, struct sconn *sc,
@@ -410,6 +413,21 @@ void srv__durable_post(tcpchat_server *srv, struct room *r, tcpchat_msg *m,
 /* Waits for what is on its way to the disk, stops the writer and closes
  * the store (nothing without one). */
 void srv__durable_close(tcpchat_server *srv);
+/* A topic change, to be saved with the next batch. */
+void srv__durable_topic(tcpchat_server *srv, struct room *r);
+/* End of an iteration: the next batch to the writer, if it is free. */
+void srv__durable_kick(tcpchat_server *srv);
+/* Wake callback: settles a batch the writer is done with. */
+void srv__durable_reap(tcpchat_server *srv);
+/* Shutdown: commits and settles everything accepted so far. */
+void srv__durable_drain(tcpchat_server *srv);
+struct store;
+int srv__durable_start(tcpchat_server *srv, struct store *s);
+/* Uses the open store s (which it then owns, also on failure): loads its
+ * rooms, numbers and recent history and starts the writer.  Before the
+ * loop first runs.  Returns 0 or an error, with words in err. */
+int srv__durable_open(tcpchat_server *srv, struct store *s, char *err,
+                      size_t errlen);
 
 /* membership.c */
 int srv__on_join(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m);

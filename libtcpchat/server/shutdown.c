@@ -10,6 +10,8 @@ void srv__on_stop_timer(struct loop_timer *t)
 void srv__begin_shutdown(tcpchat_server *srv)
 {
 	srv->stopping = 1;
+	/* What was accepted is committed, and acknowledged, first. */
+	srv__durable_drain(srv);
 	loop__timer_start(&srv->loop, &srv->stop_timer,
 	                  srv->abort_stop ? 0 : srv->shutdown_timeout, 0);
 	srv__close_listeners(srv);

@@ -23,6 +23,8 @@ void srv__stats_publish(tcpchat_server *srv)
 	PUB(refused);
 	PUB(rooms);
 	PUB(privates);
+	PUB(saved);
+	PUB(unsaved);
 }
 
 TCPCHAT_API int tcpchat_server_stats_get(tcpchat_server *srv,
@@ -45,6 +47,8 @@ TCPCHAT_API int tcpchat_server_stats_get(tcpchat_server *srv,
 	s.refused = LD(refused);
 	s.rooms = LD(rooms);
 	s.private_msgs = LD(privates);
+	s.saved = LD(saved);
+	s.unsaved = LD(unsaved);
 	memcpy(out, &s, s.size);
 	return 0;
 }
