@@ -190,12 +190,12 @@ if [ "$fixed" = 1 ]; then
 	done
 	[ ${#cells[@]} -gt 0 ] || { echo "compare.sh: no cells" >&2; exit 2; }
 elif [ "$durable" = 1 ]; then
-	# dur_CONFIG: acknowledged posting (SERVER: tcpchat store and memory,
-	# redis everysec and always, nats jetstream); fan_MODE_STORE: the
+	# dur_SERVER_CONFIG: acknowledged posting (tcpchat store, store with
+	# fsync and memory, redis everysec and always, nats jetstream); fan_MODE_STORE: the
 	# tcpchat fan-out (thr: throughput, 100 receivers; rate: 1000 msg/s
 	# to 100 receivers) with the store on and off.
 	: "${repeat:=3}" "${duration:=5}"
-	cells=(dur_tcpchat_store dur_tcpchat_memory dur_redis_everysec
+	cells=(dur_tcpchat_store dur_tcpchat_fsync dur_tcpchat_memory dur_redis_everysec
 		dur_redis_always dur_nats_jetstream fan_thr_store fan_thr_memory
 		fan_rate_store fan_rate_memory)
 elif [ "$quick" = 1 ]; then
@@ -434,6 +434,7 @@ start_server() {
 	esac
 	case "$cell" in
 	dur_tcpchat_store | fan_*_store) tc_opts+=(--store "$data_dir/chat.db") ;;
+	dur_tcpchat_fsync) tc_opts+=(--store "$data_dir/chat.db" --fsync) ;;
 	dur_redis_*)
 		redis_aof=(--appendonly yes --appendfsync "${cell#dur_redis_}"
 			--dir "$data_dir")
@@ -833,7 +834,7 @@ if [ "$durable" = 1 ]; then
 		*) srv=tcpchat ;;
 		esac
 		[[ " $servers " == *" $srv "* ]] || continue
-		if [[ "$cell" == *_store ]] && [ "$has_store" = 0 ]; then
+		if [[ "$cell" == *_store || "$cell" == *_fsync ]] && [ "$has_store" = 0 ]; then
 			echo "compare.sh: $server_bin has no --store option; $cell skipped" >&2
 			continue
 		fi
@@ -881,9 +882,9 @@ if [ "$durable" = 1 ]; then
 			lost[c] += f["lost"]
 	}
 	END {
-		n = split("dur_tcpchat_store dur_tcpchat_memory dur_redis_everysec dur_redis_always dur_nats_jetstream", D, " ")
-		split("tcpchat|tcpchat|redis|redis|nats", E, "|")
-		split("--store (SQLite)|memory history, no store|AOF, appendfsync everysec|AOF, appendfsync always|JetStream, file storage", K, "|")
+		n = split("dur_tcpchat_store dur_tcpchat_fsync dur_tcpchat_memory dur_redis_everysec dur_redis_always dur_nats_jetstream", D, " ")
+		split("tcpchat|tcpchat|tcpchat|redis|redis|nats", E, "|")
+		split("--store (SQLite)|--store --fsync|memory history, no store|AOF, appendfsync everysec|AOF, appendfsync always|JetStream, file storage", K, "|")
 		printf "== durable posting: %s publishers x %s messages in flight, 64 B, one room/stream/subject; median of %d run(s) of %s s after %s s warm-up; data on %s ==\n", pubs, dwin, repeat, duration, warmup, fs
 		printf "%-8s %-28s | %9s %10s %10s %12s %8s\n", "engine", "config", "msgs/s", "ACK p50 us", "ACK p99 us", "CPU s/1000", "unacked"
 		for (i = 1; i <= n; i++) {
