@@ -846,16 +846,19 @@ if [ "$durable" = 1 ]; then
 	summary_keys='acked_per_s|delivered_per_s|p50_us|p99_us|server_cpu_s_per_1k|server_ns_per_msg|unacked|lost'
 	failures=0
 	run=0
+	load0=$(cut -d' ' -f1-3 /proc/loadavg)
 	for todo in "${runs_todo[@]}"; do
 		for k in $(seq 1 "$repeat"); do
 			one_run "${todo%%:*}" "${todo#*:}" "$k" "$duration" "$(bench_args "${todo%%:*}")"
 		done
 	done
+	load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 	echo
 	awk -v repeat="$repeat" -v duration="$duration" -v warmup="$warmup" \
 		-v window="$window" -v pubs="$publishers" -v dwin="$durable_window" \
-		-v fs="$(stat -f -c %T "$data_root")" "$awk_lib"'
+		-v fs="$(stat -f -c %T "$data_root")" -v load0="$load0" \
+		-v load1="$load1" -v ncpu="$(nproc)" "$awk_lib"'
 	function cellv(c, key, fmt) {
 		if (!(c in ran))
 			return "n/a"
@@ -912,6 +915,7 @@ if [ "$durable" = 1 ]; then
 			print "ns/dlv: server CPU ns per delivered message (delivery = one copy to one receiver)."
 		}
 		print "*: the bench used >= 90% of a core.  !: a run failed (see run-CELL-SERVER-N.txt).  n/a: not run."
+		printf "load average (1/5/15 min) on %s CPUs: %s before the runs, %s after.\n", ncpu, load0, load1
 	}' "$results" | tee "$out/table.txt"
 
 	echo
