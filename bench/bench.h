@@ -220,6 +220,10 @@ void conn_flush(struct conn *c);
 void conn_ready(struct conn *c);
 size_t room_name(long k, char *buf, size_t n);
 int sending(void);
+/* The payload of G.size bytes at p: 'a'..'z' (fill), then its header
+ * (stamp): send time, sender and sequence number; see tcpchat-bench.c. */
+void fill_payload(char *p);
+void stamp_payload(char *p, int64_t now, long s, uint64_t seq);
 uint64_t batch_cap(uint64_t count);
 
 /* ---- durable.c ------------------------------------------------------------ */

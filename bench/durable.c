@@ -153,8 +153,7 @@ static void build_pub(long s, struct pub *p)
 		p->num_off += plen + (size_t)G.size;
 	p->frame = xmalloc(p->len);
 	memcpy(p->frame, pre, plen);
-	for (long i = 0; i < G.size; i++)
-		p->frame[plen + (size_t)i] = (char)('a' + i % 26);
+	fill_payload(p->frame + plen);
 	memcpy(p->frame + plen + (size_t)G.size, suf, slen);
 }
 
@@ -188,10 +187,7 @@ static void send_msgs(long s, uint64_t count, int64_t now)
 		uint64_t n = p->next++;
 		char *pl = o + p->payload_off;
 		memcpy(o, p->frame, p->len);
-		pl[0] = 'b';
-		put_hex(pl + 1, (uint64_t)now, 16);
-		put_hex(pl + 17, (uint64_t)s, 6);
-		put_hex(pl + 23, n, 10);
+		stamp_payload(pl, now, s, n);
 		if (p->num_off)
 			put_hex(o + p->num_off, n, 10);
 		p->sent_at[n % (uint64_t)G.window] = now;

@@ -1106,6 +1106,20 @@ static void open_more(void)
 
 /* ---- generating messages -------------------------------------------------- */
 
+void fill_payload(char *p)
+{
+	for (long i = 0; i < G.size; i++)
+		p[i] = (char)('a' + i % 26);
+}
+
+void stamp_payload(char *p, int64_t now, long s, uint64_t seq)
+{
+	p[0] = 'b';
+	put_hex(p + 1, (uint64_t)now, 16);
+	put_hex(p + 17, (uint64_t)s, 6);
+	put_hex(p + 23, seq, 10);
+}
+
 /* Encodes the message of room k (k < 0: no room) into out, with a
  * payload of 'a'..'z'; sets G.payload_off and returns the length. */
 static size_t encode_frame(long k, char *out)
@@ -1157,8 +1171,7 @@ static size_t encode_frame(long k, char *out)
 	G.payload_off = plen;
 	if (out) {
 		memcpy(out, pre, plen);
-		for (long i = 0; i < G.size; i++)
-			out[plen + (size_t)i] = (char)('a' + i % 26);
+		fill_payload(out + plen);
 		memcpy(out + plen + (size_t)G.size, suf, slen);
 	}
 	return plen + (size_t)G.size + slen;
@@ -1187,10 +1200,7 @@ static void gen_msgs(long s, uint64_t count, int64_t now)
 	for (uint64_t i = 0; i < count; i++) {
 		char *pl = p + G.payload_off;
 		memcpy(p, frame, G.frame_len);
-		pl[0] = 'b';
-		put_hex(pl + 1, (uint64_t)now, 16);
-		put_hex(pl + 17, (uint64_t)s, 6);
-		put_hex(pl + 23, G.next_seq[s]++, 10);
+		stamp_payload(pl, now, s, G.next_seq[s]++);
 		p += G.frame_len;
 	}
 	c->outlen += G.frame_len * count;
