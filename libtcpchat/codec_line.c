@@ -22,6 +22,12 @@
  *	/who ROOM       WHO room
  *	/topic ROOM     TOPIC room, empty body (clears the topic)
  *	/topic ROOM TEXT  TOPIC room, body = TEXT
+ *	/history        HISTORY, the current room, code 0 (the latest texts,
+ *	                as many as the server's default)
+ *	/history N      HISTORY, code = N: 1..1000 in decimal digits, without
+ *	                sign or leading zero
+ *	/history ROOM   HISTORY room, code 0
+ *	/history ROOM N HISTORY room, code = N
  *	ROOM TEXT       TEXT to room (TEXT not empty)
  *	//TEXT          TEXT "/TEXT" (a leading '/' is doubled by the encoder)
  *	TEXT            TEXT (the current room); an empty line, or one of
@@ -32,9 +38,11 @@
  *	/WORD[ ARGS]    TCPCHAT_MSG_UNKNOWN, body = the whole line, when
  *	                WORD (ASCII letters, digits, '_', '-') is none of
  *	                the commands above, and when WORD is join, part,
- *	                msg, rooms, who or topic with arguments that are not
- *	                one of the forms above ("/join", "/join x", "/msg
- *	                bob", "/topic", "/who x").  "/help" is one of them.
+ *	                msg, rooms, who, topic or history with arguments that
+ *	                are not one of the forms above ("/join", "/join x",
+ *	                "/msg bob", "/topic", "/who x", "/history 0",
+ *	                "/history 1001", "/history 5 #dev").  "/help" is one
+ *	                of them.
  *	                The encoder cannot write it.  A server answers
  *	                "/help" with "***" notices listing the commands, and
  *	                the others with ERROR ENOTYPE: a command with bad
@@ -81,6 +89,18 @@
  *	=== topic ROOM cleared[ by NAME]  TOPIC with an empty body
  *	=== ROOM N[: TOPIC]            ROOMS entry (code N = members)
  *	=== N rooms                    ROOMS end (code N = rooms)
+ *	~ LINE                         a TEXT from the history (flag
+ *	                               HISTORY): LINE is its live line, one
+ *	                               of the TEXT lines above ("~ alice:
+ *	                               hi", "~ [#dev] *** x")
+ *	=== history ROOM: N (FIRST-LAST)  HISTORY end: code N texts were
+ *	                               served, seq FIRST to LAST; the room is
+ *	                               named, the default room too
+ *	=== history ROOM: 0            HISTORY end, none served (first and
+ *	                               last 0)
+ *	=== history ...[, before OLDEST gone]  HISTORY end with flag GAP:
+ *	                               oldest = OLDEST (without GAP, oldest
+ *	                               is not written and decodes as 0)
  * REASON is the word of tcpchat_reason_name() (an unknown word decodes
  * as reason 0 with the whole text as body).  A client skips a greeting
  * line, and while TCPCHAT_HANDSHAKE is set in its decode flags (it has
@@ -96,14 +116,22 @@
  * both room and target, a target that is not a user name, a room or
  * private TEXT with an empty body, a plain TEXT that would read back as
  * "ROOM TEXT", a "/part TEXT" whose TEXT starts with '#' or a blank, a
- * TOPIC without room, and, from the server, a private TEXT (not an echo)
- * without sender, a TEXT with both room and target, or a greeting whose
- * BODY does not start with a notice word.
+ * TOPIC without room, a HISTORY with a code above 1000 or a selector
+ * (flag AFTER or BEFORE: the line has none, and the latest texts are not
+ * what was asked), and, from the server, a private TEXT (not an echo)
+ * without sender, a TEXT with both room and target, a greeting whose
+ * BODY does not start with a notice word, or a HISTORY without room.  It
+ * refuses ACK in both directions: a server never sends it to a line peer,
+ * and a line client never sends a ref to be acknowledged.  A notice from
+ * the history is never a greeting: it is written "~ *** BODY".
  *
  * Carried: type, sender, body, room and target as above; code for LEAVE
- * (the reason), ERROR, WHO and ROOMS; flag ECHO.  Not carried: id,
- * timestamp, the other flags and codes, and every other field of codec
- * abi 2 (caps, max_frame, the queue limits, ref, cursor, seq, epoch).
+ * (the reason), ERROR, WHO, ROOMS and HISTORY; first, last and (with
+ * GAP) oldest of the server's HISTORY; flags ECHO, HISTORY (a server's
+ * TEXT) and GAP (a server's HISTORY).  Not carried: id, timestamp, the
+ * other flags and codes, and every other field of codec abi 2 (caps,
+ * max_frame, the queue limits, ref, cursor, seq, epoch): so a history
+ * text has no seq on a line, a JOIN or HELLO no resume point.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -269,7 +297,9 @@ static int line_encode_client(const tcpchat_msg *msg, tcpchat_buf *out)
 		return rc ? rc : line_put_opt(out, " ", &msg->body);
 	case TCPCHAT_MSG_ROOMS:
 		return line_puts(out, "/rooms");
-	default:
+	case TCPCHAT_MSG_HISTORY:
+		return line__encode_history_c(msg, out);
+	default: /* ACK among them: never sent on a line */
 		return TCPCHAT_EINVAL;
 	}
 }
@@ -286,6 +316,10 @@ static int line_encode_text_s(const tcpchat_msg *msg, tcpchat_buf *out)
 {
 	int rc;
 
+	/* from the history: the live line after "~ " (line_encode() drops
+	 * what was written when a check below fails) */
+	if ((msg->flags & TCPCHAT_MSGF_HISTORY) && line_puts(out, "~ "))
+		return TCPCHAT_ENOMEM;
 	if (msg->target.len > 0) {
 		if (msg->room.len > 0)
 			return TCPCHAT_EINVAL;
@@ -364,12 +398,13 @@ static int line_encode_count_s(const tcpchat_msg *msg, tcpchat_buf *out)
 	return rc ? rc : line_put_opt(out, ": ", &msg->body);
 }
 
-/* A notice encoded with TCPCHAT_HANDSHAKE: "=== BODY". */
+/* A notice (not from the history) encoded with TCPCHAT_HANDSHAKE: "===
+ * BODY". */
 static int line_is_greeting(const tcpchat_msg *msg, unsigned flags)
 {
 	return (flags & TCPCHAT_HANDSHAKE) && msg->type == TCPCHAT_MSG_TEXT &&
-	       msg->sender.len == 0 && msg->room.len == 0 &&
-	       msg->target.len == 0;
+	       !(msg->flags & TCPCHAT_MSGF_HISTORY) && msg->sender.len == 0 &&
+	       msg->room.len == 0 && msg->target.len == 0;
 }
 
 static int line_encode_server(const tcpchat_msg *msg, unsigned flags,
@@ -408,7 +443,9 @@ static int line_encode_server(const tcpchat_msg *msg, unsigned flags,
 		return line_encode_count_s(msg, out);
 	case TCPCHAT_MSG_TOPIC:
 		return line_encode_topic_s(msg, out);
-	default:
+	case TCPCHAT_MSG_HISTORY:
+		return line__encode_history_s(msg, out);
+	default: /* ACK among them: never sent to a line peer */
 		return TCPCHAT_EINVAL;
 	}
 }
@@ -422,6 +459,7 @@ static int line_has_room(uint32_t type, unsigned flags)
 	case TCPCHAT_MSG_LEAVE:
 	case TCPCHAT_MSG_WHO:
 	case TCPCHAT_MSG_TOPIC:
+	case TCPCHAT_MSG_HISTORY:
 		return 1;
 	case TCPCHAT_MSG_ROOMS:
 		return (flags & TCPCHAT_FROM_SERVER) != 0;
@@ -575,14 +613,16 @@ static int line_command(const char *s, size_t n, size_t w, tcpchat_msg *out)
 	static const struct {
 		const char *word;
 		uint32_t type;
-		int text; /* the arguments end with a TEXT */
+		int (*args)(const char *s, size_t n, size_t a, uint32_t type,
+		            tcpchat_msg *out);
 	} cmds[] = {
-	        {"join", TCPCHAT_MSG_JOIN, 0},
-	        {"who", TCPCHAT_MSG_WHO, 0},
-	        {"rooms", TCPCHAT_MSG_ROOMS, 0},
-	        {"part", TCPCHAT_MSG_LEAVE, 1},
-	        {"msg", TCPCHAT_MSG_TEXT, 1},
-	        {"topic", TCPCHAT_MSG_TOPIC, 1},
+	        {"join", TCPCHAT_MSG_JOIN, line_args_room},
+	        {"who", TCPCHAT_MSG_WHO, line_args_room},
+	        {"rooms", TCPCHAT_MSG_ROOMS, line_args_room},
+	        {"part", TCPCHAT_MSG_LEAVE, line_args_text},
+	        {"msg", TCPCHAT_MSG_TEXT, line_args_text},
+	        {"topic", TCPCHAT_MSG_TOPIC, line_args_text},
+	        {"history", TCPCHAT_MSG_HISTORY, line__args_history},
 	};
 	static const struct {
 		const char *word;
@@ -609,10 +649,7 @@ static int line_command(const char *s, size_t n, size_t w, tcpchat_msg *out)
 	for (i = 0; i < TC_ARRAY_LEN(cmds); i++) {
 		if (!line_is_exactly(s + 1, w - 1, cmds[i].word))
 			continue;
-		if (cmds[i].text)
-			rc = line_args_text(s, n, a, cmds[i].type, out);
-		else
-			rc = line_args_room(s, n, a, cmds[i].type, out);
+		rc = cmds[i].args(s, n, a, cmds[i].type, out);
 		break;
 	}
 	if (rc) {

@@ -1,6 +1,7 @@
 /* libtcpchat - the line codec's shared helpers: codec_line.c (framing,
- * encoding, client lines) and codec_line_parse.c (server lines).  Not
- * installed.  Every helper reads s[0..n) only. */
+ * encoding, client lines), codec_line_parse.c (server lines) and
+ * codec_line_history.c (the history lines).  Not installed.  Every helper
+ * reads s[0..n) only. */
 #ifndef TCPCHAT_CODEC_LINE_H
 #define TCPCHAT_CODEC_LINE_H
 
@@ -67,6 +68,24 @@ static inline int line_notice_word(const char *s, size_t n)
 	return i >= 2 && s[i - 1] == ':';
 }
 
+/* Parses the decimal number at the start of s[0..n) into *v.  Returns
+ * the count of digits, or 0 when there is none or it overflows. */
+static inline size_t line_u64(const char *s, size_t n, uint64_t *v)
+{
+	size_t i = 0;
+
+	*v = 0;
+	while (i < n && s[i] >= '0' && s[i] <= '9') {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		if (*v > (UINT64_MAX - d) / 10)
+			return 0;
+		*v = *v * 10 + d;
+		i++;
+	}
+	return i;
+}
+
 /* Parses one line from a server (without its "\n" or "\r\n") into *out.
  * Returns 0, or TCPCHAT_EPROTO when it is none of the server lines
  * (codec_line_parse.c). */
@@ -76,6 +95,32 @@ int line__parse_server(const char *s, size_t n, tcpchat_msg *out);
  * a greeting ("=== " and a notice word), and, while TCPCHAT_HANDSHAKE is
  * set, every "=== " line but "=== welcome NAME" (codec_line_parse.c). */
 int line__server_skips(const char *s, size_t n, unsigned flags);
+
+/* ---- the history lines (codec_line_history.c) ---- */
+
+/* The most texts "/history N" asks for (the server's largest limit). */
+#define LINE_HISTORY_MAX 1000
+
+/* Appends "/history[ ROOM][ N]" for the client's HISTORY msg (room
+ * already checked).  Returns 0, TCPCHAT_EINVAL for a code above
+ * LINE_HISTORY_MAX or a selector (flag AFTER or BEFORE), which the line
+ * cannot carry, or TCPCHAT_ENOMEM. */
+int line__encode_history_c(const tcpchat_msg *msg, tcpchat_buf *out);
+
+/* Appends "=== history ROOM: N[ (FIRST-LAST)][, before OLDEST gone]" for
+ * the server's HISTORY msg.  Returns 0, TCPCHAT_EINVAL without a room, or
+ * TCPCHAT_ENOMEM. */
+int line__encode_history_s(const tcpchat_msg *msg, tcpchat_buf *out);
+
+/* The arguments of "/history", s[a..n) after the blanks that follow the
+ * word: 0 when they are one of its forms (*out is the HISTORY), -1 when
+ * not.  The type is unused (the signature of the other commands'). */
+int line__args_history(const char *s, size_t n, size_t a, uint32_t type,
+                       tcpchat_msg *out);
+
+/* What follows "=== history " in a server line.  Returns 0 (*out is the
+ * HISTORY end) or TCPCHAT_EPROTO. */
+int line__parse_history(const char *s, size_t n, tcpchat_msg *out);
 
 /* ---- help for people (codec_line_help.c) ---- */
 

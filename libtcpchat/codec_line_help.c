@@ -21,6 +21,7 @@ static const struct {
         {"who", "usage: /who [#room]"},
         {"rooms", "usage: /rooms"},
         {"topic", "usage: /topic #room [TEXT]"},
+        {"history", "usage: /history [ROOM] [N]"},
 };
 
 /* The answer to "/help", one notice per line. */
@@ -33,6 +34,8 @@ static const char *const line_help[] = {
         "  /who [#room]            who is online, or in #room",
         "  /rooms                  the rooms, with their sizes and topics",
         "  /topic #room [TEXT]     set the topic of #room (no TEXT: clear it)",
+        ("  /history [#room] [N]    the last N texts of #room, or your "
+         "current room"),
         "  //TEXT                  say a line that starts with '/'",
         "  /quit                   leave the chat",
         "  /help                   this list",

@@ -4,7 +4,8 @@
  * names must pass tcpchat_room_check().  Words end at a space (the
  * server writes no other blank between them).  The lines a client skips
  * (a greeting, and the other "=== " lines of the handshake) are told by
- * line__server_skips().
+ * line__server_skips().  A text from the history is its live line with
+ * "~ " in front.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -58,17 +59,13 @@ static int line_reason(const char *s, size_t n)
  * the count of digits, or 0 when there is none or it overflows. */
 static size_t line_number(const char *s, size_t n, uint32_t *code)
 {
-	size_t i = 0;
+	uint64_t v;
+	size_t i = line_u64(s, n, &v);
 
 	*code = 0;
-	while (i < n && s[i] >= '0' && s[i] <= '9') {
-		unsigned d = (unsigned)(s[i] - '0');
-
-		if (*code > (UINT32_MAX - d) / 10)
-			return 0;
-		*code = *code * 10 + d;
-		i++;
-	}
+	if (v > UINT32_MAX)
+		return 0;
+	*code = (uint32_t)v;
 	return i;
 }
 
@@ -339,12 +336,15 @@ static int line_status(const char *s, size_t n, tcpchat_msg *out)
 	}
 	if (line_has_prefix(s, n, "topic "))
 		return line_topic(s + 6, n - 6, out);
+	if (line_has_prefix(s, n, "history "))
+		return line__parse_history(s + 8, n - 8, out);
 	if (n > 0 && s[0] == '#')
 		return line_rooms_entry(s, n, out);
 	return line_count(s, n, out);
 }
 
-int line__parse_server(const char *s, size_t n, tcpchat_msg *out)
+/* Every server line but a text from the history. */
+static int line_parse_live(const char *s, size_t n, tcpchat_msg *out)
 {
 	if (line_chat(s, n, out)) {
 		out->type = TCPCHAT_MSG_TEXT;
@@ -373,6 +373,20 @@ int line__parse_server(const char *s, size_t n, tcpchat_msg *out)
 		return 0;
 	}
 	return TCPCHAT_EPROTO;
+}
+
+int line__parse_server(const char *s, size_t n, tcpchat_msg *out)
+{
+	int rc;
+
+	if (!line_has_prefix(s, n, "~ "))
+		return line_parse_live(s, n, out);
+	/* "~ " and the live line of a TEXT: a text from the history */
+	rc = line_parse_live(s + 2, n - 2, out);
+	if (rc || out->type != TCPCHAT_MSG_TEXT)
+		return TCPCHAT_EPROTO;
+	out->flags |= TCPCHAT_MSGF_HISTORY;
+	return 0;
 }
 
 int line__server_skips(const char *s, size_t n, unsigned flags)

@@ -10,6 +10,7 @@ static const struct {
 	uint32_t wire;
 } wire_map[] = {
         {TCPCHAT_ENOMEM, TCPCHAT_WIRE_NOMEM},
+        {TCPCHAT_ESYS, TCPCHAT_WIRE_SYS},
         {TCPCHAT_EPROTO, TCPCHAT_WIRE_PROTO},
         {TCPCHAT_EMSGSIZE, TCPCHAT_WIRE_MSGSIZE},
         {TCPCHAT_ETIMEDOUT, TCPCHAT_WIRE_TIMEDOUT},
@@ -59,6 +60,7 @@ int proto__legacy_fatal(uint32_t wire_code)
 	case TCPCHAT_WIRE_NOTFOUND:
 	case TCPCHAT_WIRE_NOTSUP:
 	case TCPCHAT_WIRE_NOTYPE:
+	case TCPCHAT_WIRE_SYS:
 		return 0;
 	default:
 		return 1;

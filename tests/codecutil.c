@@ -99,6 +99,81 @@ void cu_check_msg(const char *what, const tcpchat_msg *got,
 	cu_check_str(what, "cursor", got->cursor, want->cursor);
 	cu_check_u64(what, "seq", got->seq, want->seq);
 	cu_check_u64(what, "epoch", got->epoch, want->epoch);
+	cu_check_u64(what, "first", got->first, want->first);
+	cu_check_u64(what, "last", got->last, want->last);
+	cu_check_u64(what, "oldest", got->oldest, want->oldest);
+}
+
+/* A decoded string lies inside the decoded frame (the line codec does not
+ * copy). */
+static void cu_check_in(const struct cu_dec *d, tcpchat_str s, size_t len)
+{
+	if (s.len == 0)
+		return;
+	ck_assert(s.ptr >= d->copy && s.ptr + s.len <= d->copy + len);
+}
+
+void cu_line_form(const struct cu_form *f, int i)
+{
+	const tcpchat_codec *c = tcpchat_codec_line();
+	const char *line = f->line;
+	size_t n = strlen(line);
+	tcpchat_buf b = {0};
+	struct cu_dec d;
+
+	ck_assert_int_eq(tcpchat_buf_append(&b, "keep", 4), 0);
+	ck_assert_int_eq(c->encode(NULL, &f->in, f->enc, &b), 0);
+	ck_assert_mem_eq(b.data, "keep", 4);
+	ck_assert_msg(b.len - 4 == n && memcmp(b.data + 4, line, n) == 0,
+	              "#%d: got \"%.*s\", want \"%s\"", i, (int)(b.len - 4),
+	              b.data + 4, line);
+	tcpchat_buf_free(&b);
+
+	cu_dec_run(&d, c, line, n, f->dec, MAX_FRAME);
+	ck_assert_msg(d.rc == (long)n, "\"%s\": got %ld (%s)", line, d.rc,
+	              d.ctx.error ? d.ctx.error : "-");
+	cu_check_msg(line, &d.msg, &f->back);
+	cu_check_in(&d, d.msg.room, n);
+	cu_check_in(&d, d.msg.target, n);
+	cu_dec_free(&d);
+
+	/* what was read back is written the same way again */
+	ck_assert_int_eq(c->encode(NULL, &f->back, f->enc, &b), 0);
+	ck_assert_msg(b.len == n && memcmp(b.data, line, n) == 0,
+	              "#%d again: got \"%.*s\", want \"%s\"", i, (int)b.len,
+	              b.data, line);
+	tcpchat_buf_free(&b);
+}
+
+void cu_line_bad_server_line(const char *in)
+{
+	struct cu_dec d;
+
+	cu_dec_run(&d, tcpchat_codec_line(), in, strlen(in),
+	           TCPCHAT_FROM_SERVER, MAX_FRAME);
+	ck_assert_msg(d.rc == TCPCHAT_EPROTO, "\"%s\": got %ld, type %u", in,
+	              d.rc, (unsigned)d.msg.type);
+	ck_assert_ptr_nonnull(d.ctx.error);
+	ck_assert_uint_eq(d.msg.type, 0);
+	ck_assert_uint_eq(d.msg.flags, 0);
+	ck_assert_uint_eq(d.msg.first, 0);
+	ck_assert_uint_eq(d.msg.oldest, 0);
+	cu_dec_free(&d);
+}
+
+void cu_line_einval(const struct cu_bad_enc *e)
+{
+	const tcpchat_codec *c = tcpchat_codec_line();
+	tcpchat_buf b = {0};
+	int rc;
+
+	ck_assert_int_eq(tcpchat_buf_append(&b, "keep", 4), 0);
+	rc = c->encode(NULL, &e->msg, e->flags, &b);
+	ck_assert_msg(rc == TCPCHAT_EINVAL, "%s: got %d (\"%.*s\")", e->what,
+	              rc, (int)b.len, b.data);
+	ck_assert_uint_eq(b.len, 4);
+	ck_assert_mem_eq(b.data, "keep", 4);
+	tcpchat_buf_free(&b);
 }
 
 size_t cu_from_hex(const char *hex, unsigned char *out, size_t cap)

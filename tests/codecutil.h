@@ -56,6 +56,35 @@ void cu_check_u64(const char *what, const char *field, uint64_t got,
 void cu_check_msg(const char *what, const tcpchat_msg *got,
                   const tcpchat_msg *want);
 
+/* ---- the line codec ---- */
+
+/* A line form: the message in, encoded with flags enc, is exactly line;
+ * decoded with flags dec, line is back. */
+struct cu_form {
+	unsigned enc, dec;
+	tcpchat_msg in;
+	const char *line;
+	tcpchat_msg back;
+};
+
+/* Asserts the form f (the i-th of its table, for failures), and that back
+ * is written as line again. */
+void cu_line_form(const struct cu_form *f, int i);
+
+/* The line codec refuses the server line in (TCPCHAT_EPROTO, with an
+ * error text and an empty message). */
+void cu_line_bad_server_line(const char *in);
+
+/* A message the line codec refuses to encode with flags. */
+struct cu_bad_enc {
+	unsigned flags;
+	tcpchat_msg msg;
+	const char *what;
+};
+
+/* Asserts TCPCHAT_EINVAL, the buffer left as it was. */
+void cu_line_einval(const struct cu_bad_enc *e);
+
 /* The bytes of a hex dump ("01 0a ..."; spaces and newlines skipped) in
  * out[0..cap): returns how many. */
 size_t cu_from_hex(const char *hex, unsigned char *out, size_t cap);

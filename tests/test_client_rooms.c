@@ -1,8 +1,8 @@
 /* The client's side of protocol 2 over loopback: the room calls, what
  * they put on the wire, argument checks, the client's view of its rooms
  * and current room, ENOTSUP against a protocol-1 server (a raw test peer
- * acting as a server), and against a real server: join and part
- * confirmations, room texts that reach only the members, private
+ * acting as a server; the HELLO announces CAP_HISTORY too), and against a
+ * real server: join and part confirmations, room texts that reach only the members, private
  * messages with the echo, topics, the room list, calls from other
  * threads. */
 #include <arpa/inet.h>
@@ -438,7 +438,8 @@ START_TEST(hello_announces_protocol_2)
 	fake_welcome(&f, 2, "#lobby", 0, &h);
 	ck_assert_str_eq(h.sender, "alice");
 	ck_assert_uint_eq(h.code, 2);
-	ck_assert_uint_eq(h.caps, TCPCHAT_CAP_BASE | TCPCHAT_CAP_ROOMS);
+	ck_assert_uint_eq(h.caps, TCPCHAT_CAP_BASE | TCPCHAT_CAP_ROOMS |
+	                                  TCPCHAT_CAP_HISTORY);
 	ck_assert(wait_ge(&r.connected, 1));
 	int rc;
 	tcpchat_server_info s = info_of(r.cli, &rc);

@@ -224,14 +224,7 @@ END_TEST
 
 /* ---- line: every form, both directions, exact bytes ------------------- */
 
-struct form {
-	unsigned enc, dec; /* encode flags, decode flags */
-	tcpchat_msg in;
-	const char *line; /* exactly what the encoder writes */
-	tcpchat_msg back; /* what the decoder reads from it */
-};
-
-static const struct form forms[] = {
+static const struct cu_form forms[] = {
         /* ---- server to client ---- */
         {SRV, SRV,
          MSG(.type = T_TEXT, .id = 4, .timestamp = 9, .sender = S("alice"),
@@ -524,34 +517,7 @@ static const struct form forms[] = {
 
 START_TEST(test_line_forms)
 {
-	const struct form *f = &forms[_i];
-	const tcpchat_codec *c = tcpchat_codec_line();
-	size_t n = strlen(f->line);
-	tcpchat_buf b = {0};
-	struct cu_dec d;
-
-	ck_assert_int_eq(tcpchat_buf_append(&b, "keep", 4), 0);
-	ck_assert_int_eq(c->encode(NULL, &f->in, f->enc, &b), 0);
-	ck_assert_mem_eq(b.data, "keep", 4);
-	ck_assert_msg(b.len - 4 == n && memcmp(b.data + 4, f->line, n) == 0,
-	              "#%d: got \"%.*s\", want \"%s\"", _i, (int)(b.len - 4),
-	              b.data + 4, f->line);
-	tcpchat_buf_free(&b);
-
-	cu_dec_run(&d, c, f->line, n, f->dec, MAX_FRAME);
-	ck_assert_msg(d.rc == (long)n, "\"%s\": got %ld (%s)", f->line, d.rc,
-	              d.ctx.error ? d.ctx.error : "-");
-	cu_check_msg(f->line, &d.msg, &f->back);
-	check_in(&d, d.msg.room, n);
-	check_in(&d, d.msg.target, n);
-	cu_dec_free(&d);
-
-	/* what was read back is written the same way again */
-	ck_assert_int_eq(c->encode(NULL, &f->back, f->enc, &b), 0);
-	ck_assert_msg(b.len == n && memcmp(b.data, f->line, n) == 0,
-	              "#%d again: got \"%.*s\", want \"%s\"", _i, (int)b.len,
-	              b.data, f->line);
-	tcpchat_buf_free(&b);
+	cu_line_form(&forms[_i], _i);
 }
 END_TEST
 
@@ -621,27 +587,13 @@ static const char *const bad_server_lines[] = {
 
 START_TEST(test_line_bad_server_lines)
 {
-	const char *in = bad_server_lines[_i];
-	struct cu_dec d;
-
-	cu_dec_run(&d, tcpchat_codec_line(), in, strlen(in), SRV, MAX_FRAME);
-	ck_assert_msg(d.rc == TCPCHAT_EPROTO, "\"%s\": got %ld, type %u", in,
-	              d.rc, (unsigned)d.msg.type);
-	ck_assert_ptr_nonnull(d.ctx.error);
-	ck_assert_uint_eq(d.msg.type, 0);
-	cu_dec_free(&d);
+	cu_line_bad_server_line(bad_server_lines[_i]);
 }
 END_TEST
 
 /* ---- line: what the encoder refuses ----------------------------------- */
 
-struct bad_enc {
-	unsigned flags;
-	tcpchat_msg msg;
-	const char *what;
-};
-
-static const struct bad_enc line_einval[] = {
+static const struct cu_bad_enc line_einval[] = {
         /* client */
         {0,
          MSG(.type = T_TEXT, .room = S("#dev"), .target = S("bob"),
@@ -738,18 +690,7 @@ static const struct bad_enc line_einval[] = {
 
 START_TEST(test_line_einval)
 {
-	const struct bad_enc *e = &line_einval[_i];
-	const tcpchat_codec *c = tcpchat_codec_line();
-	tcpchat_buf b = {0};
-	int rc;
-
-	ck_assert_int_eq(tcpchat_buf_append(&b, "keep", 4), 0);
-	rc = c->encode(NULL, &e->msg, e->flags, &b);
-	ck_assert_msg(rc == TCPCHAT_EINVAL, "%s: got %d (\"%.*s\")", e->what,
-	              rc, (int)b.len, b.data);
-	ck_assert_uint_eq(b.len, 4);
-	ck_assert_mem_eq(b.data, "keep", 4);
-	tcpchat_buf_free(&b);
+	cu_line_einval(&line_einval[_i]);
 }
 END_TEST
 

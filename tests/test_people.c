@@ -380,6 +380,8 @@ static const char *const help[] = {
         "  /who [#room]            who is online, or in #room",
         "  /rooms                  the rooms, with their sizes and topics",
         "  /topic #room [TEXT]     set the topic of #room (no TEXT: clear it)",
+        ("  /history [#room] [N]    the last N texts of #room, or your "
+         "current room"),
         "  //TEXT                  say a line that starts with '/'",
         "  /quit                   leave the chat",
         "  /help                   this list",
@@ -407,6 +409,7 @@ START_TEST(line_help_and_unknown_commands)
 	        {"/rooms x", "-!- error 24: usage: /rooms"},
 	        {"/topic", "-!- error 24: usage: /topic #room [TEXT]"},
 	        {"/part #a,b", "-!- error 24: usage: /part [#room] [reason]"},
+	        {"/history 0", "-!- error 24: usage: /history [ROOM] [N]"},
 	};
 	struct tu_ports ports;
 	tcpchat_server *srv = mixed(&ports, NULL, TCPCHAT_LOG_INFO);

@@ -31,6 +31,13 @@
  * rooms, send to a room or to one user, list rooms and set topics (see
  * "Rooms" below).  Against a server that answers protocol 1, the room
  * calls return TCPCHAT_ENOTSUP and the rest works as before.
+ *
+ * With a server that announces TCPCHAT_CAP_HISTORY the client also sends
+ * texts with a reference and reports the server's acknowledgment (see
+ * "Acknowledgments"), asks for a room's history and resumes a room from
+ * a position (see "History"), and with TCPCHAT_COPT_RECONNECT it
+ * reconnects by itself after a lost connection, resuming where it was
+ * (see "Reconnecting").
  */
 #ifndef TCPCHAT_CLIENT_H
 #define TCPCHAT_CLIENT_H
@@ -54,7 +61,15 @@ enum tcpchat_client_option {
 	                                     server before a PING; twice that
 	                                     closes the connection; 0: none */
 	TCPCHAT_COPT_LOG_LEVEL = 6,     /* [TCPCHAT_LOG_INFO] */
-	TCPCHAT_COPT_STOP_TIMEOUT = 7   /* [2000] ms to flush on stop */
+	TCPCHAT_COPT_STOP_TIMEOUT = 7,  /* [2000] ms to flush on stop */
+	TCPCHAT_COPT_RECONNECT = 8,     /* [0] 1: reconnect after a lost
+	                                     connection (see "Reconnecting") */
+	TCPCHAT_COPT_RECONNECT_MIN = 9, /* [250] ms, 1..: the first delay's
+	                                     bound; it doubles per attempt */
+	TCPCHAT_COPT_RECONNECT_MAX = 10,  /* [30000] ms, 1..: the largest
+	                                      bound of a delay */
+	TCPCHAT_COPT_RECONNECT_TRIES = 11 /* [0] attempts before giving up
+	                                       (0: never give up) */
 };
 
 /* Sets an integer option.  Returns 0 or TCPCHAT_EINVAL.  Loop thread
@@ -87,7 +102,36 @@ enum tcpchat_client_event_type {
 	 * run() returns and step() returns 1. */
 	TCPCHAT_CEV_DISCONNECTED = 3,
 	/* A log line: ev->level, ev->text. */
-	TCPCHAT_CEV_LOG = 4
+	TCPCHAT_CEV_LOG = 4,
+	/* The answer to a text sent with a ref, exactly one per such text.
+	 * Accepted: ev->error 0 and ev->msg the server's ACK (ref; room,
+	 * seq and epoch for a room text, or target; id, timestamp).
+	 * Refused: ev->error < 0 and ev->msg an ERROR carrying the ref (and
+	 * the room or target): the server's (ev->error is its code mapped
+	 * with tcpchat_error_from_wire()), or one made by the library when
+	 * the text was not sent: TCPCHAT_ECLOSED (the connection is gone
+	 * for good), TCPCHAT_ENOTSUP (the server has no CAP_HISTORY),
+	 * TCPCHAT_EMSGSIZE (over the server's limit); msg->code is then the
+	 * wire code of ev->error, or 0 when it has none. */
+	TCPCHAT_CEV_ACK = 5,
+	/* The connection was lost and the client will try again in
+	 * ev->delay_ms: ev->attempt (from 1), ev->error, ev->reason and
+	 * ev->text say why it was lost (or why the last attempt failed). */
+	TCPCHAT_CEV_RECONNECTING = 6,
+	/* An attempt succeeded: ev->name, ev->attempt.  (The first connect
+	 * of tcpchat_client_connect() reports CONNECTED instead.) */
+	TCPCHAT_CEV_RECONNECTED = 7,
+	/* A resume is complete (a reconnect's, or
+	 * tcpchat_client_room_resume()'s): ev->room, and ev->msg the
+	 * server's HISTORY end marker (flags TCPCHAT_MSGF_GAP when texts
+	 * after the position are gone; oldest; first/last the texts served,
+	 * which came before as MESSAGE events; seq the room's last seq;
+	 * epoch).  The marker is not also a MESSAGE event. */
+	TCPCHAT_CEV_RESUMED = 8,
+	/* Reconnecting ends without a connection: RECONNECT_TRIES attempts
+	 * failed, or the server refused us for good (ev->error).
+	 * DISCONNECTED follows. */
+	TCPCHAT_CEV_GAVE_UP = 9
 };
 
 /* Passed by pointer to the handler; fields are only ever added at the
@@ -104,7 +148,14 @@ typedef struct tcpchat_client_event {
 	                           closing ERROR (tcpchat-protocol(7)), 0 if
 	                           it sent none; a code this library does not
 	                           know gives error TCPCHAT_EREMOTE */
+	/* ---- since CAP_HISTORY ---- */
+	uint32_t attempt;  /* RECONNECTING, RECONNECTED, GAVE_UP: attempts
+	                      so far in this cycle, from 1 */
+	uint32_t delay_ms; /* RECONNECTING: when the attempt starts */
+	tcpchat_str room;  /* RESUMED: the room resumed */
 } tcpchat_client_event;
+/* ev->error is also set for ACK (0 or < 0), RECONNECTING and GAVE_UP;
+ * ev->msg for ACK and RESUMED; ev->text for RECONNECTING and GAVE_UP. */
 
 /* Runs on the loop thread.  May call tcpchat_client_send(),
  * tcpchat_client_stop() and the other thread-safe functions; must not
@@ -298,6 +349,129 @@ TCPCHAT_API long tcpchat_client_rooms_joined(tcpchat_client *cli,
 TCPCHAT_API int tcpchat_client_current_room(tcpchat_client *cli, char *buf,
                                             size_t size);
 
+/* ---- Acknowledgments (CAP_HISTORY) ------------------------------------ */
+
+#define TCPCHAT_REF_MAX 64 /* bytes in a ref */
+
+/* Queues text[0..len) with a ref: to room (NUL-terminated, we must be in
+ * it), or privately to the user target, or with both NULL to the current
+ * room.  The server answers it with an ACK, or refuses it with an ERROR
+ * carrying the ref: either way exactly one TCPCHAT_CEV_ACK event follows
+ * (see there), on the loop thread.  A text the server has already
+ * accepted under the same ref (within its ACK window) is not posted
+ * again: the ACK repeats the first one's id and seq.
+ *
+ * ref: NUL-terminated, 1..TCPCHAT_REF_MAX bytes of valid UTF-8 without
+ * control characters; NULL: the library makes one, unique to this client
+ * ("<16 hex digits>-<counter>").  ref_out: NULL, or a buffer of
+ * TCPCHAT_REF_MAX + 1 bytes that receives the ref used, NUL-terminated.
+ *
+ * Until the ACK event the library keeps the text: with
+ * TCPCHAT_COPT_RECONNECT it is sent again, with its ref, on the next
+ * connection.  Returns 0 when queued, or as tcpchat_client_send_room()
+ * (both room and target set: TCPCHAT_EINVAL; a ref that is not valid:
+ * TCPCHAT_EINVAL), and TCPCHAT_ENOTSUP when the server's WELCOME did not
+ * announce TCPCHAT_CAP_HISTORY (a text queued before the WELCOME is then
+ * not sent: its ACK event says TCPCHAT_ENOTSUP).  Thread-safe. */
+TCPCHAT_API int tcpchat_client_send_ref(tcpchat_client *cli, const char *room,
+                                        const char *target, const char *text,
+                                        size_t len, const char *ref,
+                                        char *ref_out);
+
+/* ---- History (CAP_HISTORY) ------------------------------------------- */
+
+/* Every text of a room carries its seq, numbered by the server from 1;
+ * the JOIN and WELCOME marks (and ACKs and history ends) carry the epoch
+ * of the server's history too (a new epoch: numbers from before mean
+ * nothing; a text without one is of its connection's epoch).  The
+ * client keeps, per room it is in, a position: the epoch and the last
+ * seq it delivered or was told of (texts, the marks of JOIN and WELCOME
+ * messages, ACKs of our own texts, resumes); a reconnect resumes from
+ * it.  A live text or a resumed one whose seq is not above the last seq
+ * delivered as a text (same epoch) is a duplicate and is not delivered
+ * (it can only happen around a resume; logged at DEBUG).  A mark alone
+ * never makes a text a duplicate. */
+
+enum tcpchat_history_how {
+	TCPCHAT_HISTORY_LATEST = 0, /* the latest limit texts */
+	TCPCHAT_HISTORY_AFTER = 1,  /* the first limit texts after seq (seq 0:
+	                               from the oldest kept) */
+	TCPCHAT_HISTORY_BEFORE = 2  /* the last limit texts before seq */
+};
+
+/* Asks for the history of room (NULL: the current room), which we must
+ * be in (else ERROR NOTMEMBER): limit texts at most (0: the server's
+ * default, 50; the server caps it at 1000), chosen by how and seq.  The
+ * answer: MESSAGE events of TEXTs with TCPCHAT_MSGF_HISTORY, oldest first
+ * (they do not move the room's position and are never taken for
+ * duplicates), then one MESSAGE of type TCPCHAT_MSG_HISTORY, the end:
+ * room, epoch, seq (the room's last seq), code (texts served), first and
+ * last (their seq range, 0 when none), oldest (the oldest seq kept) and
+ * flags TCPCHAT_MSGF_GAP when some of what was asked is gone.  Returns 0
+ * when queued, TCPCHAT_EINVAL (bad how), TCPCHAT_EBADROOM,
+ * TCPCHAT_ENOTSUP (no CAP_HISTORY; asked before the WELCOME: not sent,
+ * logged at ERROR), and as tcpchat_client_send().  Thread-safe. */
+TCPCHAT_API int tcpchat_client_history(tcpchat_client *cli, const char *room,
+                                       int how, uint64_t seq, uint32_t limit);
+
+/* Joins room and resumes it from a position: the server sends the
+ * texts after after_seq that it still keeps (all of them), as MESSAGE
+ * events of TEXTs with TCPCHAT_MSGF_HISTORY, and then live texts, with
+ * no duplicate and no hole between them.  epoch: the epoch after_seq is
+ * of (0: none; a different epoch than the server's makes it send from its
+ * oldest text, with the GAP flag).  The room's position becomes (epoch,
+ * after_seq); the end of the history is a TCPCHAT_CEV_RESUMED event.
+ * Not a member yet: the JOIN confirmation comes first and the room
+ * becomes the current room as with tcpchat_client_room_join(); already
+ * a member: just the history.  Returns as tcpchat_client_room_join(),
+ * and TCPCHAT_ENOTSUP without CAP_HISTORY.  Thread-safe. */
+TCPCHAT_API int tcpchat_client_room_resume(tcpchat_client *cli,
+                                           const char *room, uint64_t epoch,
+                                           uint64_t after_seq);
+
+/* Stores the position of room (NUL-terminated), a room we are in: the
+ * epoch and the last seq delivered (0 and 0 when the server has no
+ * history).  Returns 0, TCPCHAT_ENOTMEMBER (not in the room) or
+ * TCPCHAT_EINVAL.  Loop thread only (e.g. from the handler). */
+TCPCHAT_API int tcpchat_client_room_position(tcpchat_client *cli,
+                                             const char *room, uint64_t *epoch,
+                                             uint64_t *seq);
+
+/* ---- Reconnecting (TCPCHAT_COPT_RECONNECT) ----------------------------- */
+
+/* With TCPCHAT_COPT_RECONNECT set to 1, a connection that was up and is
+ * lost (the server closed it or shut down, an I/O error, the heartbeat,
+ * the server's slow-consumer policy) is not the end: the client reports
+ * TCPCHAT_CEV_RECONNECTING and tries again after a delay drawn at random
+ * in [0, min(RECONNECT_MAX, RECONNECT_MIN * 2^(attempt - 1))] ms (full
+ * jitter), up to RECONNECT_TRIES attempts (0: for ever).  Not after
+ * tcpchat_client_stop(), nor after a kick or a refusal for good (a bad
+ * name, the version, the application's refusal); a name in use is tried
+ * again (the server may not have seen the old connection go yet).  A
+ * first connect that fails is not retried.
+ *
+ * On success: TCPCHAT_CEV_RECONNECTED; the HELLO asks for the default
+ * room's texts after our position; every other room we were in is
+ * joined again with a resume from its position (the current room last,
+ * so it stays current), unconfirmed join requests are sent again, then
+ * every text not yet acknowledged is sent again with its ref, in the
+ * order first sent (the server does not post twice what it already
+ * has), then whatever was queued meanwhile.  Each resumed room ends with
+ * TCPCHAT_CEV_RESUMED.  Without CAP_HISTORY on the new server the rooms
+ * are joined without a resume and unacknowledged texts are refused with
+ * TCPCHAT_ENOTSUP.
+ *
+ * Meanwhile the send calls keep queuing (within QUEUE_FRAMES and
+ * QUEUE_BYTES, counting the unacknowledged texts; beyond that they
+ * return TCPCHAT_EQUEUEFULL), tcpchat_client_is_connected() says 0 and
+ * the rooms view is empty.  With RECONNECT on, every text gets a ref
+ * (one the library makes when sent with tcpchat_client_send(),
+ * tcpchat_client_send_room() or tcpchat_client_send_private()), so it is
+ * never lost nor posted twice across a reconnect, and each has its ACK
+ * event.  When the client gives up: TCPCHAT_CEV_GAVE_UP, ACK events
+ * refusing the unacknowledged texts with TCPCHAT_ECLOSED, then
+ * TCPCHAT_CEV_DISCONNECTED. */
+
 /* ---- Received messages ------------------------------------------------ */
 
 /* MESSAGE events carry ev->msg as the server sent it (tcpchat-protocol(7)
@@ -306,8 +480,8 @@ TCPCHAT_API int tcpchat_client_current_room(tcpchat_client *cli, char *buf,
  *                      TCPCHAT_MSGF_DEFAULT_ROOM when room is the
  *                      default room; seq, the room's sequence number
  *                      (one more than the last text of the room: a
- *                      bigger step means texts were missed) and epoch.
- *                      Our own room texts are not echoed (they take a
+ *                      bigger step means texts were missed; epoch when
+ *                      the server sets it).  Our own room texts are not echoed (they take a
  *                      seq too).
  *   TEXT private       sender, id, timestamp, body, target (the
  *                      addressee).  To us: target is our name.  The copy
@@ -339,7 +513,13 @@ TCPCHAT_API int tcpchat_client_current_room(tcpchat_client *cli, char *buf,
  *                      creation order, at most 1000; then one without
  *                      room whose code is the total number of rooms.
  *   ERROR              code is a wire code; new in protocol 2:
- *                      TCPCHAT_WIRE_BADROOM, _NOTMEMBER, _LIMIT.
+ *                      TCPCHAT_WIRE_BADROOM, _NOTMEMBER, _LIMIT.  An
+ *                      ERROR that refuses a text sent with a ref is an
+ *                      ACK event instead.
+ *   TEXT with flag     a text from a room's history (tcpchat_client_
+ *   HISTORY            history(), or a resume); as a room text.
+ *   HISTORY            the end of a history answer (see
+ *                      tcpchat_client_history()).
  * A protocol-1 server sends no room, target, flags, TOPIC or ROOMS. */
 
 /* Host-driven mode, called by the host's loop thread (as for

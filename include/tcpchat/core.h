@@ -94,6 +94,8 @@ enum tcpchat_wire_error {
 	TCPCHAT_WIRE_REFUSED = 11,   /* refused by the server application */
 	TCPCHAT_WIRE_VERSION = 12,   /* unsupported protocol version */
 	TCPCHAT_WIRE_NOMEM = 2,      /* the server ran out of memory */
+	TCPCHAT_WIRE_SYS = 3,        /* the server failed at something (e.g.
+	                                its disk: a text it could not save) */
 	TCPCHAT_WIRE_NOTFOUND = 15,  /* no such user */
 	TCPCHAT_WIRE_SHUTDOWN = 18,  /* the server is shutting down */
 	TCPCHAT_WIRE_NOTSUP = 19,    /* not supported (e.g. a room or target

@@ -41,34 +41,75 @@ static void unaccount(tcpchat_client *cli, size_t len)
 	atomic_fetch_sub(&cli->cmd_bytes, len);
 }
 
+int cli__cmd_needs_history(const struct ccmd *c)
+{
+	return c->kind == CC_HIST || c->kind == CC_RESUME ||
+	       (c->ref[0] && !c->ref_auto);
+}
+
+/* Why the connected server cannot take c: 0, or an error code with the
+ * reason in why. */
+static int cmd_refusal(tcpchat_client *cli, const struct ccmd *c, char *why,
+                       size_t size)
+{
+	uint64_t limit = atomic_load(&cli->srv_max_frame);
+	unsigned proto = atomic_load(&cli->srv_protocol);
+	if ((c->kind != CC_PLAIN || c->v2) && proto < 2) {
+		snprintf(why, size,
+		         "the server speaks protocol %u, without rooms", proto);
+		return TCPCHAT_ENOTSUP;
+	}
+	if (cli__cmd_needs_history(c) &&
+	    !(atomic_load(&cli->srv_caps) & TCPCHAT_CAP_HISTORY)) {
+		snprintf(why, size, "the server keeps no history");
+		return TCPCHAT_ENOTSUP;
+	}
+	if (limit && c->f->len > limit) {
+		snprintf(why, size,
+		         "a message of %u bytes is over the server's limit of "
+		         "%llu",
+		         (unsigned)c->f->len, (unsigned long long)limit);
+		return TCPCHAT_EMSGSIZE;
+	}
+	return 0;
+}
+
+static void send_cmd(tcpchat_client *cli, const struct ccmd *c)
+{
+	char why[160];
+	int rc = cmd_refusal(cli, c, why, sizeof why);
+	if (!rc && cli__push_frame(cli, c->f) != 0) {
+		rc = TCPCHAT_ENOMEM;
+		snprintf(why, sizeof why, "could not queue a message");
+	}
+	if (rc) {
+		cli__log(cli, TCPCHAT_LOG_ERROR, "not sent: %s", why);
+		if (c->ref[0])
+			cli__acks_refuse_cmd(cli, c, rc, why);
+		return;
+	}
+	if (c->kind == CC_JOIN)
+		cli__rooms_requested(cli, c->room);
+	else if (c->kind == CC_RESUME)
+		cli__hist_resume_sent(cli, c);
+	if (c->ref[0])
+		cli__acks_sent(cli, c);
+}
+
 /* Takes every posted frame; queues them while connected, else drops
- * them (they were for a connection that is over). */
+ * them (they were for a connection that is over; a text with a ref gets
+ * its ACK event). */
 void cli__take_commands(tcpchat_client *cli)
 {
 	struct loop_cmd *n = loop__take(&cli->loop);
-	uint64_t limit = atomic_load(&cli->srv_max_frame);
 	while (n) {
 		struct ccmd *c = (struct ccmd *)n;
 		n = n->next;
-		if (cli->state == C_CONNECTED) {
-			if (c->kind != CC_PLAIN &&
-			    atomic_load(&cli->srv_protocol) < 2)
-				cli__log(cli, TCPCHAT_LOG_ERROR,
-				         "not sent: the server speaks protocol "
-				         "%u, without rooms",
-				         atomic_load(&cli->srv_protocol));
-			else if (limit && c->f->len > limit)
-				cli__log(cli, TCPCHAT_LOG_ERROR,
-				         "not sent: a message of %u bytes is "
-				         "over the server's limit of %llu",
-				         (unsigned)c->f->len,
-				         (unsigned long long)limit);
-			else if (cli__push_frame(cli, c->f) != 0)
-				cli__log(cli, TCPCHAT_LOG_ERROR,
-				         "could not queue a message");
-			else if (c->kind == CC_JOIN)
-				cli__rooms_requested(cli, c->room);
-		}
+		if (cli->state == C_CONNECTED)
+			send_cmd(cli, c);
+		else if (c->ref[0])
+			cli__acks_refuse_cmd(cli, c, TCPCHAT_ECLOSED,
+			                     "not connected");
 		unaccount(cli, c->f->len);
 		frame__unref(c->f);
 		free(c);
@@ -85,8 +126,10 @@ static void on_wake(struct loop *l, void *data)
 	 * a stop is then queued before the goodbye. */
 	int stop = atomic_load(&cli->stop_req);
 	int abort_now = atomic_load(&cli->abort_req);
-	/* During the handshake texts stay posted: they go after WELCOME. */
-	if (cli->state != C_CONNECTING && cli->state != C_HANDSHAKE)
+	/* During the handshake, and while waiting to reconnect, texts stay
+	 * posted: they go after WELCOME. */
+	if (cli->state != C_CONNECTING && cli->state != C_HANDSHAKE &&
+	    cli->state != C_WAITING)
 		cli__take_commands(cli);
 	if (abort_now)
 		cli__finish(cli, 0, TCPCHAT_REASON_QUIT, "client destroyed");
@@ -94,6 +137,9 @@ static void on_wake(struct loop *l, void *data)
 		cli->stop_seen = 1;
 		if (cli->state == C_CONNECTED)
 			cli__begin_close(cli);
+		else if (cli->state == C_WAITING)
+			cli__finish(cli, 0, TCPCHAT_REASON_QUIT,
+			            "stopped while reconnecting");
 	}
 }
 
@@ -209,13 +255,16 @@ TCPCHAT_API int tcpchat_client_server_info(tcpchat_client *cli,
 
 /* ---- thread-safe sends ---------------------------------------------------- */
 
-int cli__post(tcpchat_client *cli, const tcpchat_msg *m, int kind,
-              const char *room)
+int cli__post_cmd(tcpchat_client *cli, const tcpchat_msg *m,
+                  const struct ccmd *meta)
 {
 	if (!atomic_load(&cli->alive))
 		return TCPCHAT_ECLOSED;
-	if (kind != CC_PLAIN && atomic_load(&cli->have_info) &&
-	    atomic_load(&cli->srv_protocol) < 2)
+	if (atomic_load(&cli->have_info) &&
+	    (((meta->kind != CC_PLAIN || meta->v2) &&
+	      atomic_load(&cli->srv_protocol) < 2) ||
+	     (cli__cmd_needs_history(meta) &&
+	      !(atomic_load(&cli->srv_caps) & TCPCHAT_CAP_HISTORY))))
 		return TCPCHAT_ENOTSUP;
 	tcpchat_buf b = {0};
 	int rc = cli->codec->encode(cli->codec->codec_data, m, 0, &b);
@@ -251,26 +300,29 @@ int cli__post(tcpchat_client *cli, const tcpchat_msg *m, int kind,
 		unaccount(cli, len);
 		return TCPCHAT_ENOMEM;
 	}
+	*c = *meta;
 	c->f = f;
-	c->kind = kind;
-	c->room[0] = '\0';
-	if (room)
-		snprintf(c->room, sizeof c->room, "%s", room);
 	loop__post(&cli->loop, &c->node);
 	return 0;
+}
+
+int cli__post(tcpchat_client *cli, const tcpchat_msg *m, int kind,
+              const char *room)
+{
+	struct ccmd meta;
+	memset(&meta, 0, sizeof meta);
+	meta.kind = kind;
+	if (room)
+		snprintf(meta.room, sizeof meta.room, "%s", room);
+	return cli__post_cmd(cli, m, &meta);
 }
 
 TCPCHAT_API int tcpchat_client_send(tcpchat_client *cli, const char *text,
                                     size_t len)
 {
-	if (!cli || !util__chat_text_ok(text, len))
+	if (!cli)
 		return TCPCHAT_EINVAL;
-	if (len > (size_t)atomic_load(&cli->max_frame_pub))
-		return TCPCHAT_EMSGSIZE;
-	tcpchat_msg m = {.type = TCPCHAT_MSG_TEXT};
-	m.body.ptr = text;
-	m.body.len = len;
-	return cli__post(cli, &m, CC_PLAIN, NULL);
+	return cli__post_text(cli, NULL, NULL, text, len, NULL, NULL, 0);
 }
 
 TCPCHAT_API int tcpchat_client_who(tcpchat_client *cli)
@@ -343,6 +395,14 @@ TCPCHAT_API int tcpchat_client_new(tcpchat_client **out)
 	cli->ping_interval = 30000;
 	cli->log_level = TCPCHAT_LOG_INFO;
 	cli->stop_timeout = 2000;
+	cli->reconnect_min = 250;
+	cli->reconnect_max = 30000;
+	cli->unacked_tail = &cli->unacked;
+	uint64_t key[2];
+	util__random_key(key);
+	snprintf(cli->ref_prefix, sizeof cli->ref_prefix, "%016llx",
+	         (unsigned long long)key[0]);
+	cli->rng = key[1] | 1;
 	cli->codec = tcpchat_codec_binary();
 	cli->c.tp.fd = -1;
 	cli->c.w.fd = -1;
@@ -389,10 +449,13 @@ TCPCHAT_API void tcpchat_client_destroy(tcpchat_client *cli)
 	conn__clear(&cli->c, &cli->sh);
 	loop__timer_stop(&cli->loop, &cli->timer);
 	cli->state = C_DONE;
+	cli->handler = NULL;     /* no more events */
 	cli__take_commands(cli); /* frees what is still posted */
 	conn__shared_fini(&cli->sh);
 	loop__fini(&cli->loop);
 	cli__rooms_free(cli);
+	cli__acks_free(cli);
+	cli__hist_free(cli);
 	pthread_mutex_destroy(&cli->room_mu);
 	free(cli);
 }
@@ -410,6 +473,10 @@ static const struct util_opt client_opts[] = {
         COPT(PING_INTERVAL, ping_interval, 0, INT32_MAX),
         COPT(LOG_LEVEL, log_level, 0, TCPCHAT_LOG_DEBUG),
         COPT(STOP_TIMEOUT, stop_timeout, 0, INT32_MAX),
+        COPT(RECONNECT, reconnect, 0, 1),
+        COPT(RECONNECT_MIN, reconnect_min, 1, INT32_MAX),
+        COPT(RECONNECT_MAX, reconnect_max, 1, INT32_MAX),
+        COPT(RECONNECT_TRIES, reconnect_tries, 0, INT32_MAX),
 };
 
 TCPCHAT_API int tcpchat_client_set_option(tcpchat_client *cli, int option,
@@ -422,6 +489,7 @@ TCPCHAT_API int tcpchat_client_set_option(tcpchat_client *cli, int option,
 	atomic_store(&cli->max_frame_pub, cli->max_frame);
 	atomic_store(&cli->queue_frames_pub, cli->queue_frames);
 	atomic_store(&cli->queue_bytes_pub, cli->queue_bytes);
+	atomic_store(&cli->reconnect_pub, (int)cli->reconnect);
 	if (option == TCPCHAT_COPT_PING_INTERVAL && cli->state == C_CONNECTED)
 		cli__arm_timer(cli);
 	return 0;

@@ -1,6 +1,7 @@
 /* libtcpchat - the client's rooms (protocol 2): the thread-safe room
  * calls, and the client's own view of the rooms it is in, kept from the
  * WELCOME and from its own JOIN and LEAVE confirmations. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,7 +9,7 @@
 
 /* ---- the view (loop thread) --------------------------------------------- */
 
-static long list_find(const struct croom_list *l, const char *room, size_t n)
+long cli__list_find(const struct croom_list *l, const char *room, size_t n)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (strlen(l->v[i]) == n && memcmp(l->v[i], room, n) == 0)
@@ -23,7 +24,7 @@ static void list_remove(struct croom_list *l, size_t i)
 }
 
 /* Appends room[0..n) (n <= TCPCHAT_ROOM_MAX).  0 or TCPCHAT_ENOMEM. */
-static int list_add(struct croom_list *l, const char *room, size_t n)
+int cli__list_add(struct croom_list *l, const char *room, size_t n)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 8;
@@ -36,6 +37,15 @@ static int list_add(struct croom_list *l, const char *room, size_t n)
 	memcpy(l->v[l->n], room, n);
 	l->v[l->n][n] = '\0';
 	l->n++;
+	return 0;
+}
+
+int cli__list_copy(struct croom_list *dst, const struct croom_list *src)
+{
+	dst->n = 0;
+	for (size_t i = 0; i < src->n; i++)
+		if (cli__list_add(dst, src->v[i], strlen(src->v[i])))
+			return TCPCHAT_ENOMEM;
 	return 0;
 }
 
@@ -66,12 +76,16 @@ void cli__rooms_free(tcpchat_client *cli)
 {
 	free(cli->joined.v);
 	free(cli->pending.v);
+	free(cli->rejoin.v);
+	free(cli->rejoin_pending.v);
 	memset(&cli->joined, 0, sizeof cli->joined);
 	memset(&cli->pending, 0, sizeof cli->pending);
+	memset(&cli->rejoin, 0, sizeof cli->rejoin);
+	memset(&cli->rejoin_pending, 0, sizeof cli->rejoin_pending);
 }
 
 /* A room name as a server sent it: usable when it fits. */
-static int room_fits(tcpchat_str r)
+int cli__room_fits(tcpchat_str r)
 {
 	return r.len > 0 && r.len <= TCPCHAT_ROOM_MAX && r.ptr;
 }
@@ -80,14 +94,14 @@ void cli__rooms_welcome(tcpchat_client *cli, const tcpchat_msg *m)
 {
 	atomic_store(&cli->srv_protocol, m->code ? m->code : 1);
 	cli__rooms_reset(cli, 0);
-	if (m->code < 2 || !room_fits(m->room))
+	if (m->code < 2 || !cli__room_fits(m->room))
 		return;
 	pthread_mutex_lock(&cli->room_mu);
 	memcpy(cli->default_room, m->room.ptr, m->room.len);
 	cli->default_room[m->room.len] = '\0';
 	pthread_mutex_unlock(&cli->room_mu);
 	set_current(cli, m->room.ptr, m->room.len);
-	if (list_add(&cli->joined, m->room.ptr, m->room.len))
+	if (cli__list_add(&cli->joined, m->room.ptr, m->room.len))
 		cli__log(cli, TCPCHAT_LOG_ERROR, "out of memory: room list");
 }
 
@@ -95,11 +109,11 @@ void cli__rooms_requested(tcpchat_client *cli, const char *room)
 {
 	if (cli->pending.n == PENDING_MAX)
 		list_remove(&cli->pending, 0);
-	if (list_add(&cli->pending, room, strlen(room)))
+	if (cli__list_add(&cli->pending, room, strlen(room)))
 		cli__log(cli, TCPCHAT_LOG_ERROR, "out of memory: room list");
 }
 
-static int is_self(const tcpchat_client *cli, tcpchat_str who)
+int cli__is_self(const tcpchat_client *cli, tcpchat_str who)
 {
 	return who.len == cli->name_len &&
 	       memcmp(who.ptr, cli->name, who.len) == 0;
@@ -109,10 +123,10 @@ static int is_self(const tcpchat_client *cli, tcpchat_str who)
  * current room), or one the server made (the current room stays). */
 static void joined(tcpchat_client *cli, tcpchat_str r)
 {
-	if (list_find(&cli->joined, r.ptr, r.len) < 0 &&
-	    list_add(&cli->joined, r.ptr, r.len))
+	if (cli__list_find(&cli->joined, r.ptr, r.len) < 0 &&
+	    cli__list_add(&cli->joined, r.ptr, r.len))
 		cli__log(cli, TCPCHAT_LOG_ERROR, "out of memory: room list");
-	long i = list_find(&cli->pending, r.ptr, r.len);
+	long i = cli__list_find(&cli->pending, r.ptr, r.len);
 	if (i >= 0) {
 		list_remove(&cli->pending, (size_t)i);
 		set_current(cli, r.ptr, r.len);
@@ -123,7 +137,7 @@ static void joined(tcpchat_client *cli, tcpchat_str r)
  * back to the default room if we are still in it, else to none. */
 static void parted(tcpchat_client *cli, tcpchat_str r)
 {
-	long i = list_find(&cli->joined, r.ptr, r.len);
+	long i = cli__list_find(&cli->joined, r.ptr, r.len);
 	if (i >= 0)
 		list_remove(&cli->joined, (size_t)i);
 	pthread_mutex_lock(&cli->room_mu);
@@ -135,7 +149,7 @@ static void parted(tcpchat_client *cli, tcpchat_str r)
 	if (!was_current)
 		return;
 	size_t n = strlen(def);
-	if (n && list_find(&cli->joined, def, n) >= 0)
+	if (n && cli__list_find(&cli->joined, def, n) >= 0)
 		set_current(cli, def, n);
 	else
 		set_current(cli, "", 0);
@@ -143,15 +157,17 @@ static void parted(tcpchat_client *cli, tcpchat_str r)
 
 void cli__rooms_on_msg(tcpchat_client *cli, const tcpchat_msg *m)
 {
-	if (atomic_load(&cli->srv_protocol) < 2 || !room_fits(m->room))
+	if (atomic_load(&cli->srv_protocol) < 2 || !cli__room_fits(m->room))
 		return;
-	if (m->type == TCPCHAT_MSG_JOIN && is_self(cli, m->sender)) {
+	if (m->type == TCPCHAT_MSG_JOIN && cli__is_self(cli, m->sender)) {
 		joined(cli, m->room);
-	} else if (m->type == TCPCHAT_MSG_LEAVE && is_self(cli, m->sender)) {
+	} else if (m->type == TCPCHAT_MSG_LEAVE &&
+	           cli__is_self(cli, m->sender)) {
 		parted(cli, m->room);
 	} else if (m->type == TCPCHAT_MSG_ERROR) {
 		/* an ERROR that names a room we asked to join refuses it */
-		long i = list_find(&cli->pending, m->room.ptr, m->room.len);
+		long i =
+		        cli__list_find(&cli->pending, m->room.ptr, m->room.len);
 		if (i >= 0)
 			list_remove(&cli->pending, (size_t)i);
 	}
@@ -191,7 +207,7 @@ TCPCHAT_API int tcpchat_client_current_room(tcpchat_client *cli, char *buf,
 
 /* ---- the thread-safe calls ------------------------------------------------ */
 
-static int room_arg(const char *room)
+int cli__room_arg(const char *room)
 {
 	if (!room)
 		return TCPCHAT_EINVAL;
@@ -199,7 +215,7 @@ static int room_arg(const char *room)
 }
 
 /* Checks text[0..len) as tcpchat_client_send() does. */
-static int text_arg(tcpchat_client *cli, const char *text, size_t len)
+int cli__text_arg(tcpchat_client *cli, const char *text, size_t len)
 {
 	if (!util__chat_text_ok(text, len))
 		return TCPCHAT_EINVAL;
@@ -208,22 +224,37 @@ static int text_arg(tcpchat_client *cli, const char *text, size_t len)
 	return 0;
 }
 
-static tcpchat_str str_of(const char *s)
+tcpchat_str cli__str(const char *s)
 {
 	tcpchat_str v = {s, s ? strlen(s) : 0};
 	return v;
 }
 
-TCPCHAT_API int tcpchat_client_room_join(tcpchat_client *cli, const char *room)
+int cli__post_join(tcpchat_client *cli, const char *room, int kind,
+                   uint64_t epoch, uint64_t seq)
 {
 	if (!cli)
 		return TCPCHAT_EINVAL;
-	int rc = room_arg(room);
+	int rc = cli__room_arg(room);
 	if (rc)
 		return rc;
 	tcpchat_msg m = {.type = TCPCHAT_MSG_JOIN};
-	m.room = str_of(room);
-	return cli__post(cli, &m, CC_JOIN, room);
+	m.room = cli__str(room);
+	struct ccmd meta;
+	memset(&meta, 0, sizeof meta);
+	meta.kind = kind;
+	snprintf(meta.room, sizeof meta.room, "%s", room);
+	if (kind == CC_RESUME) {
+		m.flags = TCPCHAT_MSGF_AFTER;
+		m.seq = meta.seq = seq;
+		m.epoch = meta.epoch = epoch;
+	}
+	return cli__post_cmd(cli, &m, &meta);
+}
+
+TCPCHAT_API int tcpchat_client_room_join(tcpchat_client *cli, const char *room)
+{
+	return cli__post_join(cli, room, CC_JOIN, 0, 0);
 }
 
 TCPCHAT_API int tcpchat_client_room_part(tcpchat_client *cli, const char *room,
@@ -231,17 +262,17 @@ TCPCHAT_API int tcpchat_client_room_part(tcpchat_client *cli, const char *room,
 {
 	if (!cli)
 		return TCPCHAT_EINVAL;
-	int rc = room ? room_arg(room) : 0;
+	int rc = room ? cli__room_arg(room) : 0;
 	if (rc)
 		return rc;
-	tcpchat_str why = str_of(reason);
+	tcpchat_str why = cli__str(reason);
 	if (why.len && !util__text_ok(why.ptr, why.len))
 		return TCPCHAT_EINVAL;
 	if (why.len > (size_t)atomic_load(&cli->max_frame_pub))
 		return TCPCHAT_EMSGSIZE;
 	tcpchat_msg m = {.type = TCPCHAT_MSG_LEAVE};
 	m.code = TCPCHAT_REASON_PART;
-	m.room = str_of(room);
+	m.room = cli__str(room);
 	m.body = why;
 	return cli__post(cli, &m, CC_V2, NULL);
 }
@@ -251,16 +282,10 @@ TCPCHAT_API int tcpchat_client_send_room(tcpchat_client *cli, const char *room,
 {
 	if (!cli)
 		return TCPCHAT_EINVAL;
-	int rc = room_arg(room);
-	if (!rc)
-		rc = text_arg(cli, text, len);
+	int rc = cli__room_arg(room);
 	if (rc)
 		return rc;
-	tcpchat_msg m = {.type = TCPCHAT_MSG_TEXT};
-	m.room = str_of(room);
-	m.body.ptr = text;
-	m.body.len = len;
-	return cli__post(cli, &m, CC_V2, NULL);
+	return cli__post_text(cli, room, NULL, text, len, NULL, NULL, 0);
 }
 
 TCPCHAT_API int tcpchat_client_send_private(tcpchat_client *cli,
@@ -271,14 +296,7 @@ TCPCHAT_API int tcpchat_client_send_private(tcpchat_client *cli,
 		return TCPCHAT_EINVAL;
 	if (tcpchat_name_check(name, strlen(name)))
 		return TCPCHAT_EBADNAME;
-	int rc = text_arg(cli, text, len);
-	if (rc)
-		return rc;
-	tcpchat_msg m = {.type = TCPCHAT_MSG_TEXT};
-	m.target = str_of(name);
-	m.body.ptr = text;
-	m.body.len = len;
-	return cli__post(cli, &m, CC_V2, NULL);
+	return cli__post_text(cli, NULL, name, text, len, NULL, NULL, 0);
 }
 
 /* 1 when m with body text[0..cut(n)) encodes within limit; n == 0 always
@@ -301,7 +319,7 @@ TCPCHAT_API size_t tcpchat_client_text_fit(tcpchat_client *cli,
                                            const char *text, size_t len)
 {
 	if (!cli || !text || !len || (room && name) ||
-	    (room && room_arg(room)) ||
+	    (room && cli__room_arg(room)) ||
 	    (name && tcpchat_name_check(name, strlen(name))))
 		return 0;
 	uint64_t limit = atomic_load(&cli->srv_max_frame);
@@ -309,8 +327,8 @@ TCPCHAT_API size_t tcpchat_client_text_fit(tcpchat_client *cli,
 	if (!limit)
 		limit = cap;
 	tcpchat_msg m = {.type = TCPCHAT_MSG_TEXT};
-	m.room = str_of(room);
-	m.target = str_of(name);
+	m.room = cli__str(room);
+	m.target = cli__str(name);
 	tcpchat_buf b = {0};
 	/* The largest n whose prefix fits: encoded sizes grow with n. */
 	size_t lo = 0, hi = TC_MIN(len, cap);
@@ -341,11 +359,11 @@ TCPCHAT_API int tcpchat_client_who_room(tcpchat_client *cli, const char *room)
 {
 	if (!cli)
 		return TCPCHAT_EINVAL;
-	int rc = room_arg(room);
+	int rc = cli__room_arg(room);
 	if (rc)
 		return rc;
 	tcpchat_msg m = {.type = TCPCHAT_MSG_WHO};
-	m.room = str_of(room);
+	m.room = cli__str(room);
 	return cli__post(cli, &m, CC_V2, NULL);
 }
 
@@ -354,16 +372,16 @@ TCPCHAT_API int tcpchat_client_set_topic(tcpchat_client *cli, const char *room,
 {
 	if (!cli)
 		return TCPCHAT_EINVAL;
-	int rc = room_arg(room);
+	int rc = cli__room_arg(room);
 	if (rc)
 		return rc;
-	tcpchat_str t = str_of(topic);
+	tcpchat_str t = cli__str(topic);
 	if (t.len > TCPCHAT_TOPIC_MAX)
 		return TCPCHAT_EMSGSIZE;
 	if (t.len && !util__text_ok(t.ptr, t.len))
 		return TCPCHAT_EINVAL;
 	tcpchat_msg m = {.type = TCPCHAT_MSG_TOPIC};
-	m.room = str_of(room);
+	m.room = cli__str(room);
 	m.body = t;
 	return cli__post(cli, &m, CC_V2, NULL);
 }

@@ -32,7 +32,7 @@ static int reason_of(int err)
 	}
 }
 
-static void drop_connection(tcpchat_client *cli)
+void cli__drop_connection(tcpchat_client *cli)
 {
 	loop__unwatch(&cli->loop, &cli->c.w);
 	transport__close(&cli->c.tp, 0);
@@ -44,7 +44,11 @@ void cli__finish(tcpchat_client *cli, int err, int reason, const char *why)
 {
 	if (cli->state == C_DONE || cli->state == C_IDLE)
 		return;
-	drop_connection(cli);
+	if (cli__reconnect_wanted(cli, err)) {
+		cli__reconnect_lost(cli, err, reason, why);
+		return;
+	}
+	cli__drop_connection(cli);
 	loop__timer_stop(&cli->loop, &cli->timer);
 	cli__publish_queue(cli);
 	cli->state = C_DONE;
@@ -52,6 +56,11 @@ void cli__finish(tcpchat_client *cli, int err, int reason, const char *why)
 	atomic_store(&cli->connected, 0);
 	atomic_store(&cli->alive, 0);
 	cli__rooms_reset(cli, 1);
+	cli__reconnect_end(cli, err, why);
+	/* Every text with a ref gets its answer before DISCONNECTED. */
+	cli__take_commands(cli);
+	cli__acks_refuse_all(cli, TCPCHAT_ECLOSED, "disconnected");
+	cli__pos_clear(cli);
 	tcpchat_client_event ev = {.type = TCPCHAT_CEV_DISCONNECTED};
 	ev.reason = reason;
 	ev.error = err;
@@ -84,7 +93,7 @@ int cli__push_frame(tcpchat_client *cli, struct frame *f)
 	return rc;
 }
 
-static int push_msg(tcpchat_client *cli, const tcpchat_msg *m)
+int cli__push_msg(tcpchat_client *cli, const tcpchat_msg *m)
 {
 	cli->sh.enc.len = 0;
 	int rc = cli->codec->encode(cli->codec->codec_data, m, 0, &cli->sh.enc);
@@ -102,7 +111,7 @@ void cli__begin_close(tcpchat_client *cli)
 {
 	tcpchat_msg m = {.type = TCPCHAT_MSG_LEAVE};
 	m.code = TCPCHAT_REASON_QUIT;
-	push_msg(cli, &m);
+	cli__push_msg(cli, &m);
 	cli->state = C_CLOSING;
 	cli->deadline = cli->loop.now + cli->stop_timeout;
 	cli__arm_timer(cli);
@@ -117,6 +126,7 @@ void cli__arm_timer(tcpchat_client *cli)
 	case C_CONNECTING:
 	case C_HANDSHAKE:
 	case C_CLOSING:
+	case C_WAITING:
 		if (cli->deadline)
 			due = cli->deadline;
 		break;
@@ -175,6 +185,20 @@ void cli__on_timer(struct loop_timer *t)
 			return;
 		}
 		break;
+	case C_WAITING:
+		if (now >= cli->deadline) {
+			int rc = cli__dial(cli);
+			if (rc) {
+				char why[160];
+				snprintf(why, sizeof why, "connect: %s",
+				         rc == TCPCHAT_ESYS
+				                 ? strerror(errno)
+				                 : tcpchat_strerror(rc));
+				cli__finish(cli, rc, TCPCHAT_REASON_ERROR, why);
+			}
+			return;
+		}
+		break;
 	case C_CONNECTED:
 		if (cli->ping_interval <= 0)
 			return;
@@ -187,7 +211,7 @@ void cli__on_timer(struct loop_timer *t)
 		if (!cli->ping_sent &&
 		    now - cli->last_rx_ms >= cli->ping_interval) {
 			tcpchat_msg p = {.type = TCPCHAT_MSG_PING};
-			push_msg(cli, &p);
+			cli__push_msg(cli, &p);
 			cli->ping_sent = 1;
 		}
 		break;
@@ -257,11 +281,16 @@ static void welcome(tcpchat_client *cli, const tcpchat_msg *m)
 	atomic_store(&cli->connected, 1);
 	cli->deadline = 0;
 	cli__arm_timer(cli);
-	tcpchat_client_event ev = {.type = TCPCHAT_CEV_CONNECTED};
-	ev.name.ptr = cli->name;
-	ev.name.len = cli->name_len;
-	cli__log(cli, TCPCHAT_LOG_INFO, "joined as %s", cli->name);
-	cli__emit(cli, &ev);
+	cli__hist_welcome(cli, m);
+	if (cli->reconnecting) {
+		cli__reconnect_welcome(cli);
+	} else {
+		tcpchat_client_event ev = {.type = TCPCHAT_CEV_CONNECTED};
+		ev.name.ptr = cli->name;
+		ev.name.len = cli->name_len;
+		cli__log(cli, TCPCHAT_LOG_INFO, "joined as %s", cli->name);
+		cli__emit(cli, &ev);
+	}
 	/* Texts queued during the handshake go now, before the goodbye of
 	 * a stop that came meanwhile. */
 	if (cli->state == C_CONNECTED)
@@ -302,7 +331,7 @@ static int on_msg(void *ctx, tcpchat_msg *m)
 	case TCPCHAT_MSG_PING: {
 		tcpchat_msg p = {.type = TCPCHAT_MSG_PONG};
 		p.id = m->id;
-		push_msg(cli, &p);
+		cli__push_msg(cli, &p);
 		return 0;
 	}
 	case TCPCHAT_MSG_PONG:
@@ -317,6 +346,10 @@ static int on_msg(void *ctx, tcpchat_msg *m)
 	default:
 		break; /* TEXT, JOIN, LEAVE, WHO, TOPIC, ROOMS, and types from
 		          the future */
+	}
+	if (cli__hist_on_msg(cli, m) || cli__acks_on_msg(cli, m)) {
+		cli__rooms_on_msg(cli, m);
+		return cli->state == C_DONE;
 	}
 	cli__rooms_on_msg(cli, m);
 	tcpchat_client_event ev = {.type = TCPCHAT_CEV_MESSAGE};
@@ -383,7 +416,7 @@ static void connected_check(tcpchat_client *cli)
 	if (cli->addr_next < cli->addrs.n) {
 		cli__log(cli, TCPCHAT_LOG_DEBUG, "connect: %s; next address",
 		         strerror(err));
-		drop_connection(cli);
+		cli__drop_connection(cli);
 		if (connect_next(cli) == 0)
 			return;
 		err = errno;
@@ -484,24 +517,15 @@ static int connect_next(tcpchat_client *cli)
 	return rc;
 }
 
-int cli__connect(tcpchat_client *cli, const char *addr, const char *name)
+int cli__dial(tcpchat_client *cli)
 {
-	size_t nlen = strlen(name);
-	if (tcpchat_name_check(name, nlen) != 0)
-		return TCPCHAT_EBADNAME;
-	int rc = net__resolve(addr, 0, &cli->addrs);
-	if (rc)
-		return rc;
 	cli->addr_next = 0;
-	rc = connect_next(cli);
+	int rc = connect_next(cli);
 	if (rc)
 		return rc;
-	memcpy(cli->name, name, nlen + 1);
-	cli->name_len = nlen;
 	cli->c.codec = cli->codec;
 	cli->c.dflags = TCPCHAT_FROM_SERVER | TCPCHAT_HANDSHAKE;
 	cli->state = C_CONNECTING;
-	cli->stop_seen = 0;
 	cli->shut_wr = 0;
 	cli->last_error = 0;
 	cli->last_wire = 0;
@@ -513,20 +537,40 @@ int cli__connect(tcpchat_client *cli, const char *addr, const char *name)
 	cli->deadline = cli->connect_timeout > 0
 	                        ? cli->loop.now + cli->connect_timeout
 	                        : 0;
-	atomic_store(&cli->stop_req, 0);
 	atomic_store(&cli->have_info, 0);
 	atomic_store(&cli->srv_caps, 0);
 	atomic_store(&cli->srv_max_frame, 0);
 	atomic_store(&cli->srv_protocol, 0);
-	cli__rooms_reset(cli, 0);
-	atomic_store(&cli->alive, 1);
 	cli__arm_timer(cli);
 	tcpchat_msg hello = {.type = TCPCHAT_MSG_HELLO};
 	hello.code = TCPCHAT_PROTOCOL_VERSION;
 	hello.sender.ptr = cli->name;
-	hello.sender.len = nlen;
-	hello.caps = TCPCHAT_CAP_BASE | TCPCHAT_CAP_ROOMS;
-	rc = push_msg(cli, &hello);
+	hello.sender.len = cli->name_len;
+	hello.caps = TCPCHAT_CAP_BASE | TCPCHAT_CAP_ROOMS | TCPCHAT_CAP_HISTORY;
+	cli__reconnect_hello(cli, &hello);
+	return cli__push_msg(cli, &hello);
+}
+
+int cli__connect(tcpchat_client *cli, const char *addr, const char *name)
+{
+	size_t nlen = strlen(name);
+	if (tcpchat_name_check(name, nlen) != 0)
+		return TCPCHAT_EBADNAME;
+	int rc = net__resolve(addr, 0, &cli->addrs);
+	if (rc)
+		return rc;
+	memcpy(cli->name, name, nlen + 1);
+	cli->name_len = nlen;
+	cli->stop_seen = 0;
+	cli->reconnecting = 0;
+	cli->attempt = 0;
+	atomic_store(&cli->stop_req, 0);
+	cli__rooms_reset(cli, 0);
+	cli__pos_clear(cli);
+	rc = cli__dial(cli);
+	if (rc && cli->state != C_CONNECTING)
+		return rc; /* nothing to connect to */
+	atomic_store(&cli->alive, 1);
 	if (rc) {
 		cli__finish(cli, rc, TCPCHAT_REASON_ERROR,
 		            "cannot encode HELLO");

@@ -186,8 +186,15 @@ void srv__ack_send(tcpchat_server *srv, struct sconn *sc,
 		k.epoch = m->seq ? (uint64_t)srv->epoch : 0;
 		k.timestamp = m->timestamp;
 	}
-	if (sc->state == S_JOINED)
-		srv__send_one(srv, sc, &k);
+	/* Only to a peer that can take one: a person on the line codec
+	 * never sends a ref, but may hold the name of one who did. */
+	if (sc->state != S_JOINED || sc->proto < 2)
+		return;
+	struct frame *f = srv__encode(srv, sc->c.codec, &k);
+	if (!f)
+		return;
+	srv__deliver_control(srv, sc, f);
+	frame__unref(f);
 }
 
 /* A resend of a known ref: its first ACK again (a pending one is

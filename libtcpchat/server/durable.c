@@ -8,18 +8,21 @@
  * back.  The loop then keeps each text in the room's history, fans it out
  * and sends its ACK: nobody ever sees a number that is not on disk.
  *
- * A batch the store refuses (a disk error) is not shown to anyone: its
- * numbers are taken back (one batch at a time is at the disk, so they are
- * the room's last ones), each sender gets an ERROR carrying its ref, the
- * log says why, and the chat goes on with the next batch.
+ * A room's last_seq moves only when a batch is committed: a JOIN or a
+ * HISTORY answer meanwhile shows the number on disk, never one that may
+ * yet be refused.  A batch the store refuses (a disk error) is not shown
+ * to anyone: its numbers are given again to the next batch, each sender
+ * gets an ERROR carrying its ref, the log says why, and the chat goes on.
  *
  * Retention (RETAIN_MSGS, RETAIN_AGE) is applied by the writer to the
- * rooms it writes, at most once a second, and to every room at start. */
+ * rooms it wrote since it last did, at most once a second, once more when
+ * it stops, and to every room at start. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../store.h"
 #include "server_int.h"
@@ -59,6 +62,8 @@ struct durable {
 	size_t next_n;
 	long long retain_msgs, retain_age;
 	int64_t last_trim;
+	char **dirty; /* writer: rooms written since the last trim */
+	size_t ndirty, dirty_cap;
 	struct loop *loop;
 };
 
@@ -77,18 +82,55 @@ static void batch_free(struct batch *b)
 	free(b);
 }
 
-static void trim_rooms(struct durable *du, const struct store_room *rooms,
+/* Notes the rooms of a committed batch for the next trim.  A room that
+ * cannot be noted (no memory) waits for a later batch or the next start. */
+static void note_rooms(struct durable *du, const struct store_room *rooms,
                        size_t n)
 {
 	if (!du->retain_msgs && !du->retain_age)
 		return;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = 0;
+		while (k < du->ndirty &&
+		       (strlen(du->dirty[k]) != rooms[i].room.len ||
+		        memcmp(du->dirty[k], rooms[i].room.ptr,
+		               rooms[i].room.len) != 0))
+			k++;
+		if (k < du->ndirty)
+			continue;
+		if (du->ndirty == du->dirty_cap) {
+			size_t cap = du->dirty_cap ? du->dirty_cap * 2 : 8;
+			char **d = realloc(du->dirty, cap * sizeof *d);
+			if (!d)
+				return;
+			du->dirty = d;
+			du->dirty_cap = cap;
+		}
+		char *name = malloc(rooms[i].room.len + 1);
+		if (!name)
+			return;
+		memcpy(name, rooms[i].room.ptr, rooms[i].room.len);
+		name[rooms[i].room.len] = '\0';
+		du->dirty[du->ndirty++] = name;
+	}
+}
+
+/* Trims the noted rooms, at most once a second unless forced. */
+static void trim_rooms(struct durable *du, int force)
+{
+	if (!du->ndirty)
+		return;
 	int64_t now = util__wall_ms();
-	if (du->last_trim && now - du->last_trim < TRIM_EVERY_MS)
+	if (!force && du->last_trim && now - du->last_trim < TRIM_EVERY_MS)
 		return;
 	du->last_trim = now;
-	for (size_t i = 0; i < n; i++)
-		store__trim(du->store, rooms[i].room, (uint64_t)du->retain_msgs,
+	for (size_t i = 0; i < du->ndirty; i++) {
+		tcpchat_str room = {du->dirty[i], strlen(du->dirty[i])};
+		store__trim(du->store, room, (uint64_t)du->retain_msgs,
 		            du->retain_age ? now - du->retain_age : 0);
+		free(du->dirty[i]);
+	}
+	du->ndirty = 0;
 }
 
 static void *writer(void *arg)
@@ -96,27 +138,44 @@ static void *writer(void *arg)
 	struct durable *du = arg;
 	pthread_mutex_lock(&du->mu);
 	for (;;) {
-		while (!du->todo && !du->quit)
-			pthread_cond_wait(&du->cv, &du->mu);
+		while (!du->todo && !du->quit) {
+			if (!du->ndirty) {
+				pthread_cond_wait(&du->cv, &du->mu);
+				continue;
+			}
+			/* rooms wait for their trim: not longer than that */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += TRIM_EVERY_MS / 1000;
+			if (pthread_cond_timedwait(&du->cv, &du->mu, &ts) ==
+			    ETIMEDOUT) {
+				pthread_mutex_unlock(&du->mu);
+				trim_rooms(du, 1);
+				pthread_mutex_lock(&du->mu);
+			}
+		}
 		struct batch *b = du->todo;
 		du->todo = NULL;
-		if (!b)
-			break; /* quit, nothing left */
+		if (!b) {
+			pthread_mutex_unlock(&du->mu);
+			trim_rooms(du, 1);
+			return NULL; /* quit, nothing left */
+		}
 		pthread_mutex_unlock(&du->mu);
 		b->rc = store__append(du->store, b->sm, b->n, b->rooms,
 		                      b->nrooms);
 		if (b->rc)
 			snprintf(b->err, sizeof b->err, "%s",
 			         store__errmsg(du->store));
-		else
-			trim_rooms(du, b->rooms, b->nrooms);
+		else {
+			note_rooms(du, b->rooms, b->nrooms);
+			trim_rooms(du, 0);
+		}
 		pthread_mutex_lock(&du->mu);
 		du->done = b;
 		pthread_cond_broadcast(&du->cv);
 		loop__wake(du->loop);
 	}
-	pthread_mutex_unlock(&du->mu);
-	return NULL;
 }
 
 /* Starts the writer for the store s (owned from then on).  Returns 0,
@@ -236,8 +295,22 @@ static struct batch *build(tcpchat_server *srv, struct durable *du)
 	char *tp = b->topics;
 	for (struct dmsg *d = b->head; d; d = d->next) {
 		struct room *r = d->room;
+		/* the room's state, once per batch: its last one wins */
+		size_t k = 0;
+		while (k < b->nrooms && b->rooms[k].room.ptr != r->name)
+			k++;
+		struct store_room *st = &b->rooms[k];
+		if (k == b->nrooms) {
+			b->nrooms++;
+			st->room.ptr = r->name;
+			st->room.len = r->name_len;
+			st->last_seq = r->last_seq;
+		}
 		if (!d->state_only) {
-			d->m.seq = ++r->last_seq;
+			/* the room's last_seq moves when the batch is
+			 * committed: until then a JOIN or HISTORY shows
+			 * what is on disk */
+			d->m.seq = ++st->last_seq;
 			struct store_msg *s = &b->sm[b->n++];
 			s->room.ptr = r->name;
 			s->room.len = r->name_len;
@@ -248,16 +321,6 @@ static struct batch *build(tcpchat_server *srv, struct durable *du)
 			s->body = d->m.body;
 			s->ref = d->m.ref;
 		}
-		/* the room's state, once per batch: its last one wins */
-		size_t k = 0;
-		while (k < b->nrooms && b->rooms[k].room.ptr != r->name)
-			k++;
-		if (k == b->nrooms)
-			b->nrooms++;
-		struct store_room *st = &b->rooms[k];
-		st->room.ptr = r->name;
-		st->room.len = r->name_len;
-		st->last_seq = r->last_seq;
 		if (r->topic_len)
 			memcpy(tp, r->topic, r->topic_len);
 		st->topic.ptr = tp;
@@ -294,10 +357,6 @@ static void settle(tcpchat_server *srv, struct batch *b)
 		srv__log(srv, TCPCHAT_LOG_ERROR,
 		         "store: %zu texts not saved, refused: %s", b->n,
 		         b->err[0] ? b->err : tcpchat_strerror(b->rc));
-		/* the numbers go back: they were the rooms' last ones */
-		for (struct dmsg *d = b->head; d; d = d->next)
-			if (!d->state_only && d->room->last_seq >= d->m.seq)
-				d->room->last_seq = d->m.seq - 1;
 	}
 	for (struct dmsg *d = b->head; d; d = d->next) {
 		d->room->pending--;
@@ -324,6 +383,7 @@ static void settle(tcpchat_server *srv, struct batch *b)
 			continue;
 		}
 		srv->st.saved++;
+		d->room->last_seq = d->m.seq;
 		srv__room_publish(srv, d->room, &m, from);
 		if (d->ack)
 			srv__ack_commit(srv, d->ack, &m);
@@ -387,6 +447,7 @@ void srv__durable_close(tcpchat_server *srv)
 		du->next = d->next;
 		free(d);
 	}
+	free(du->dirty);
 	store__close(du->store);
 	pthread_cond_destroy(&du->cv);
 	pthread_mutex_destroy(&du->mu);

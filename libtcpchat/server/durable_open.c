@@ -76,6 +76,10 @@ int srv__durable_open(tcpchat_server *srv, struct store *s, char *err,
                       size_t errlen)
 {
 	if (srv->durable || srv->running) {
+		if (err && errlen)
+			snprintf(err, errlen,
+			         "a store must be opened before the server "
+			         "runs, once");
 		store__close(s);
 		return TCPCHAT_ESTATE;
 	}

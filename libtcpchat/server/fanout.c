@@ -120,24 +120,40 @@ void srv__deliver(tcpchat_server *srv, struct sconn *sc, struct frame *f)
 	srv__want_flush(srv, sc);
 }
 
+/* Queues the control frame f (kept by the queue: the caller keeps its
+ * own reference) outside the queue limits.  Returns 0, or an error after
+ * which sc is closed. */
+static int push_control(tcpchat_server *srv, struct sconn *sc,
+                        struct frame *f, uint32_t type)
+{
+	int rc = f ? conn__push(&sc->c, &srv->sh, f, UINT32_MAX, SIZE_MAX)
+	           : TCPCHAT_ENOMEM;
+	if (rc == 0) {
+		srv->st.out++;
+		srv__want_flush(srv, sc);
+		return 0;
+	}
+	srv__log(srv, TCPCHAT_LOG_ERROR, "conn %llu: cannot queue a %s: %s",
+	         (unsigned long long)sc->id, tcpchat_msg_type_name(type),
+	         tcpchat_strerror(rc));
+	if (sc->state != S_DEAD)
+		close_later(srv, sc, TCPCHAT_ENOMEM);
+	return rc;
+}
+
 /* Sends one control message to one connection: no queue limit, so an
  * ERROR or a WELCOME is never lost to the slow-consumer policy. */
 void srv__send_one(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m)
 {
 	struct frame *f = srv__encode(srv, sc->c.codec, m);
-	int rc = f ? conn__push(&sc->c, &srv->sh, f, UINT32_MAX, SIZE_MAX)
-	           : TCPCHAT_ENOMEM;
+	push_control(srv, sc, f, m->type);
 	frame__unref(f);
-	if (rc == 0) {
-		srv->st.out++;
-		srv__want_flush(srv, sc);
-		return;
-	}
-	srv__log(srv, TCPCHAT_LOG_ERROR, "conn %llu: cannot queue a %s: %s",
-	         (unsigned long long)sc->id,
-	         tcpchat_msg_type_name((int)m->type), tcpchat_strerror(rc));
-	if (sc->state != S_DEAD)
-		close_later(srv, sc, TCPCHAT_ENOMEM);
+}
+
+void srv__deliver_control(tcpchat_server *srv, struct sconn *sc,
+                          struct frame *f)
+{
+	push_control(srv, sc, f, TCPCHAT_MSG_ACK);
 }
 
 /* What a protocol-1 peer gets of m, in *out: the same message without

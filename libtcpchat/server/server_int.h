@@ -320,6 +320,9 @@ struct frame *srv__encode(tcpchat_server *srv, const tcpchat_codec *codec,
 void srv__want_flush(tcpchat_server *srv, struct sconn *sc);
 void srv__deliver(tcpchat_server *srv, struct sconn *sc, struct frame *f);
 void srv__send_one(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m);
+/* Queues the encoded ACK f outside the queue limits, as srv__send_one. */
+void srv__deliver_control(tcpchat_server *srv, struct sconn *sc,
+                          struct frame *f);
 void srv__fanout(tcpchat_server *srv, const tcpchat_msg *m,
                  const struct sconn *except);
 void srv__fanout_room(tcpchat_server *srv, struct room *r, const tcpchat_msg *m,

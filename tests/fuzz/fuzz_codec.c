@@ -110,7 +110,8 @@ static int nums_eq(const tcpchat_msg *a, const tcpchat_msg *b)
 	       a->caps == b->caps && a->max_frame == b->max_frame &&
 	       a->queue_frames == b->queue_frames &&
 	       a->queue_bytes == b->queue_bytes && a->seq == b->seq &&
-	       a->epoch == b->epoch;
+	       a->epoch == b->epoch && a->first == b->first &&
+	       a->last == b->last && a->oldest == b->oldest;
 }
 
 static int msg_eq(const tcpchat_msg *a, const tcpchat_msg *b)
@@ -193,8 +194,12 @@ static int line_room_type(uint32_t type, unsigned dir)
 {
 	return type == TCPCHAT_MSG_TEXT || type == TCPCHAT_MSG_JOIN ||
 	       type == TCPCHAT_MSG_LEAVE || type == TCPCHAT_MSG_WHO ||
-	       type == TCPCHAT_MSG_TOPIC || (dir && type == TCPCHAT_MSG_ROOMS);
+	       type == TCPCHAT_MSG_TOPIC || type == TCPCHAT_MSG_HISTORY ||
+	       (dir && type == TCPCHAT_MSG_ROOMS);
 }
+
+/* The most texts a client's "/history N" asks for. */
+#define LINE_HISTORY_MAX 1000
 
 /* What the line codec can express in direction dir (1: from the server),
  * written from the list of line forms in codec_line.c. */
@@ -211,6 +216,7 @@ static int line_can_encode(const tcpchat_msg *m, unsigned dir)
 			       ((m->flags & TCPCHAT_MSGF_ECHO) ||
 			        m->sender.len);
 		case TCPCHAT_MSG_TOPIC:
+		case TCPCHAT_MSG_HISTORY:
 			return m->room.len > 0;
 		case TCPCHAT_MSG_WELCOME:
 		case TCPCHAT_MSG_JOIN:
@@ -242,6 +248,10 @@ static int line_can_encode(const tcpchat_msg *m, unsigned dir)
 	case TCPCHAT_MSG_JOIN:
 	case TCPCHAT_MSG_TOPIC:
 		return m->room.len > 0;
+	case TCPCHAT_MSG_HISTORY:
+		/* no selector on a line */
+		return m->code <= LINE_HISTORY_MAX &&
+		       !(m->flags & (TCPCHAT_MSGF_AFTER | TCPCHAT_MSGF_BEFORE));
 	case TCPCHAT_MSG_LEAVE:
 		if (m->room.len || m->code != TCPCHAT_REASON_PART ||
 		    !m->body.len)
@@ -252,24 +262,39 @@ static int line_can_encode(const tcpchat_msg *m, unsigned dir)
 	}
 }
 
+/* The flags a line of direction dir may carry for m: ECHO on a server's
+ * private echo, HISTORY on a server's TEXT, GAP on a server's HISTORY. */
+static uint32_t line_flags_carried(const tcpchat_msg *m, unsigned dir)
+{
+	if (dir && m->type == TCPCHAT_MSG_TEXT)
+		return TCPCHAT_MSGF_HISTORY |
+		       (m->target.len && !m->sender.len ? TCPCHAT_MSGF_ECHO
+		                                        : 0);
+	if (dir && m->type == TCPCHAT_MSG_HISTORY)
+		return TCPCHAT_MSGF_GAP;
+	return 0;
+}
+
 /* A message the line decoder may produce from a line of direction flags:
  * only the fields the codec carries, for the types that carry them. */
 static int line_fields_ok(const tcpchat_msg *m, unsigned flags)
 {
 	unsigned dir = flags & TCPCHAT_FROM_SERVER;
+	int end = dir && m->type == TCPCHAT_MSG_HISTORY; /* HISTORY end */
 
 	if (m->id || m->timestamp || m->caps || m->max_frame ||
 	    m->queue_frames || m->queue_bytes || m->seq || m->epoch ||
 	    m->ref.len || m->cursor.len)
 		return 0;
+	if (!end && (m->first || m->last || m->oldest))
+		return 0;
 	if (m->room.len && (!line_room_type(m->type, dir) || !room_ok(m->room)))
 		return 0;
 	if (m->target.len && (m->type != TCPCHAT_MSG_TEXT || m->room.len))
 		return 0;
-	if (m->flags && (m->flags != TCPCHAT_MSGF_ECHO || !dir ||
-	                 !m->target.len || m->sender.len))
+	if (m->flags & ~line_flags_carried(m, dir))
 		return 0;
-	if ((m->type == TCPCHAT_MSG_TOPIC ||
+	if ((m->type == TCPCHAT_MSG_TOPIC || end ||
 	     (!dir && m->type == TCPCHAT_MSG_JOIN)) &&
 	    !m->room.len)
 		return 0;
@@ -287,7 +312,7 @@ static int line_fields_ok(const tcpchat_msg *m, unsigned flags)
 		 * target "*" */
 		if (m->target.len && !dir && !name_ok(m->target))
 			return 0;
-		if (m->target.len && dir && !m->flags &&
+		if (m->target.len && dir && !(m->flags & TCPCHAT_MSGF_ECHO) &&
 		    !str_is(m->target, "*"))
 			return 0;
 		return m->code == 0;
@@ -297,6 +322,14 @@ static int line_fields_ok(const tcpchat_msg *m, unsigned flags)
 		return 1;
 	case TCPCHAT_MSG_ROOMS:
 		return dir || m->code == 0;
+	case TCPCHAT_MSG_HISTORY:
+		/* first and last only with texts, oldest only with GAP */
+		if (dir)
+			return (m->code || (!m->first && !m->last)) &&
+			       ((m->flags & TCPCHAT_MSGF_GAP) || !m->oldest);
+		return m->code <= LINE_HISTORY_MAX;
+	case TCPCHAT_MSG_ACK:
+		return 0; /* never on a line */
 	default:
 		return m->code == 0;
 	}
@@ -359,6 +392,10 @@ static void line_expect(const tcpchat_msg *m, unsigned dir, tcpchat_msg *w)
 		case TCPCHAT_MSG_WHO:
 			w->room = m->room;
 			break;
+		case TCPCHAT_MSG_HISTORY:
+			w->code = m->code;
+			w->room = m->room;
+			break;
 		default:
 			break;
 		}
@@ -379,6 +416,7 @@ static void line_expect(const tcpchat_msg *m, unsigned dir, tcpchat_msg *w)
 			if (!def)
 				w->room = m->room;
 		}
+		w->flags |= m->flags & TCPCHAT_MSGF_HISTORY;
 		break;
 	case TCPCHAT_MSG_LEAVE:
 		w->code = m->code <= TCPCHAT_REASON_PART ? m->code : 0;
@@ -412,6 +450,18 @@ static void line_expect(const tcpchat_msg *m, unsigned dir, tcpchat_msg *w)
 		w->room = m->room;
 		if (m->room.len)
 			w->body = m->body;
+		break;
+	case TCPCHAT_MSG_HISTORY:
+		w->code = m->code;
+		w->room = m->room;
+		if (m->code) {
+			w->first = m->first;
+			w->last = m->last;
+		}
+		if (m->flags & TCPCHAT_MSGF_GAP) {
+			w->flags = TCPCHAT_MSGF_GAP;
+			w->oldest = m->oldest;
+		}
 		break;
 	default:
 		break;
@@ -685,16 +735,18 @@ static uint8_t take_byte(const uint8_t **p, size_t *left)
 
 /* Input layout: type byte, control byte (bit 7: a special type instead,
  * bit 6: flags may exceed 16 bits, bits 0-5: which of the six abi-2
- * numbers follow), code, id, timestamp, flags (4), the chosen numbers, six
- * string lengths, then the strings; what is left makes the body longer. */
+ * numbers follow), a second control byte (bits 0-2: which of first, last
+ * and oldest follow), code, id, timestamp, flags (4), the chosen numbers,
+ * six string lengths, then the strings; what is left makes the body
+ * longer. */
 static void build_msg(const uint8_t *data, size_t size, tcpchat_msg *m)
 {
 	static const uint32_t special[] = {TCPCHAT_MSG_UNKNOWN, 256, UINT32_MAX,
 	                                   0};
-	uint64_t *nums[6];
+	uint64_t *nums[9];
 	const uint8_t *p = data;
 	size_t left = size;
-	uint8_t type, ctl, lens[6] = {0};
+	uint8_t type, ctl, ctl2, lens[6] = {0};
 	size_t i;
 
 	memset(m, 0, sizeof(*m));
@@ -704,9 +756,13 @@ static void build_msg(const uint8_t *data, size_t size, tcpchat_msg *m)
 	nums[3] = &m->queue_bytes;
 	nums[4] = &m->seq;
 	nums[5] = &m->epoch;
+	nums[6] = &m->first;
+	nums[7] = &m->last;
+	nums[8] = &m->oldest;
 
 	type = take_byte(&p, &left);
 	ctl = take_byte(&p, &left);
+	ctl2 = take_byte(&p, &left);
 	m->type = (ctl & 0x80) ? special[type % 4] : type;
 	m->code = (uint32_t)take_n(&p, &left, 4);
 	m->id = take_u64(&p, &left);
@@ -714,8 +770,8 @@ static void build_msg(const uint8_t *data, size_t size, tcpchat_msg *m)
 	m->flags = (uint32_t)take_n(&p, &left, 4);
 	if (!(ctl & 0x40))
 		m->flags &= 0xFFFF;
-	for (i = 0; i < 6; i++)
-		if (ctl & (1u << i))
+	for (i = 0; i < 9; i++)
+		if ((i < 6 ? ctl >> i : ctl2 >> (i - 6)) & 1u)
 			*nums[i] = take_u64(&p, &left);
 	for (i = 0; i < 6; i++)
 		lens[i] = take_byte(&p, &left);

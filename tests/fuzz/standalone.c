@@ -59,6 +59,31 @@ static const struct {
              "=== topic #dev cleared by a\n=== topic #dev cleared\n"
              "=== #dev 3: t\n=== #dev 0\n=== 2 rooms\n[#a b] x: y\n"
              "*** x\n** x\n-> ** x\n=== topic #dev\n=== #dev x\n"),
+        /* history: the client's /history, good and malformed */
+        SEED("\x01/history\n/history 20\n/history #dev\n/history #dev 1000\n"
+             "/history  #dev \t 7 \n/history 0\n/history 05\n/history 1001\n"
+             "/history 18446744073709551616\n/history -1\n/history 5 #dev\n"
+             "/history #dev x\n/history #a,b 5\n/history x\n/HISTORY\n"
+             "~ alice: hi\n"),
+        /* history: texts from it and the end line, good and malformed */
+        SEED("\x04~ alice: hi\n~ [#dev] bob: x\n~ *** n\n~ [#dev] *** n\n"
+             "~ *bob* psst\n~ -> *bob* psst\n~alice: hi\n"
+             "=== history #dev: 2 (9-10), before 9 gone\n"
+             "=== history #dev: 0\n=== history #dev: 0, before 4 gone\n"
+             "=== history #dev: 1 (0-0)\n"
+             "=== history #a: 4294967295 (18446744073709551615-1), before "
+             "18446744073709551615 gone\n~\n~ \n~ ~ a: b\n~ --> a joined\n"
+             "~ === history #dev: 0\n=== history #dev\n"
+             "=== history #dev: 0 (1-2)\n=== history #dev: 2\n"
+             "=== history #dev: 2 (1-2\n=== history #dev: 4294967296 (1-2)\n"
+             "=== history #dev: 0, before 18446744073709551616 gone\n"
+             "=== history #dev: 2 (1-2), before 9\n=== history: x\n"),
+        SEED("\x0a~ *** tcpchat: x\n=== history #dev: 0\n=== welcome a\n"
+             "=== history #dev: 1 (3-3)\n"),
+        SEED("\x02{\"type\":\"history\",\"room\":\"#dev\",\"code\":2,"
+             "\"first\":9,\"last\":10,\"oldest\":9,\"flags\":64}\n"
+             "{\"type\":\"ack\",\"ref\":\"r1\",\"room\":\"#dev\","
+             "\"seq\":3,\"epoch\":1}\n"),
         SEED("\x02{\"type\":\"topic\",\"room\":\"#dev\",\"body\":\"x\","
              "\"sender\":\"a\",\"ts\":1}\n{\"type\":\"rooms\",\"room\":"
              "\"#r\",\"code\":3,\"flags\":4}\n{\"type\":\"text\","
@@ -111,7 +136,16 @@ static const uint32_t flag_set[] = {
         TCPCHAT_MSGF_DEFAULT_ROOM,
         TCPCHAT_MSGF_ECHO | TCPCHAT_MSGF_DEFAULT_ROOM,
         TCPCHAT_MSGF_CLOSING,
+        TCPCHAT_MSGF_HISTORY,
+        TCPCHAT_MSGF_HISTORY | TCPCHAT_MSGF_DEFAULT_ROOM,
+        TCPCHAT_MSGF_HISTORY | TCPCHAT_MSGF_ECHO,
+        TCPCHAT_MSGF_GAP,
+        TCPCHAT_MSGF_GAP | TCPCHAT_MSGF_DEFAULT_ROOM,
+        TCPCHAT_MSGF_AFTER,
+        TCPCHAT_MSGF_BEFORE,
 };
+/* Limits of "/history N", and numbers around them. */
+static const uint32_t codes[] = {0, 1, 50, 999, 1000, 1001, UINT32_MAX};
 
 #define PICK(a) (a)[next() % (sizeof(a) / sizeof((a)[0]))]
 
@@ -138,6 +172,15 @@ static void add_rooms(tcpchat_msg *m)
 	if (next() % 2)
 		m->code =
 		        (uint32_t)(next() % 10); /* reasons, PART among them */
+	else if (next() % 2)
+		m->code = PICK(codes);
+	/* the history fields */
+	if (next() % 3 == 0) {
+		m->first = next() % 2 ? next() % 100 : next();
+		m->last = next() % 2 ? next() % 100 : UINT64_MAX;
+	}
+	if (next() % 3 == 0)
+		m->oldest = next() % 2 ? next() % 100 : next();
 }
 
 /* Writes m as an input of the harness's encode mode (see build_msg() in
@@ -146,14 +189,20 @@ static size_t encode_input(const tcpchat_msg *m, uint8_t *in, size_t cap)
 {
 	const tcpchat_str *strs[6] = {&m->sender, &m->body, &m->room,
 	                              &m->target, &m->ref,  &m->cursor};
+	const uint64_t nums[3] = {m->first, m->last, m->oldest};
 	size_t n = 0, i;
+	uint8_t ctl2 = 0;
 	int k;
 
-	if (cap < 1 + 2 + 4 + 8 + 8 + 4 + 6)
+	if (cap < 1 + 3 + 4 + 8 + 8 + 4 + 3 * 8 + 6)
 		return 0;
+	for (i = 0; i < 3; i++)
+		if (nums[i])
+			ctl2 |= (uint8_t)(1u << i);
 	in[n++] = 0x80;
 	in[n++] = (uint8_t)m->type;
-	in[n++] = 0x00; /* no abi-2 numbers */
+	in[n++] = 0x00; /* none of the six other abi-2 numbers */
+	in[n++] = ctl2; /* first, last, oldest when not 0 */
 	for (k = 24; k >= 0; k -= 8)
 		in[n++] = (uint8_t)(m->code >> k);
 	for (k = 56; k >= 0; k -= 8)
@@ -162,6 +211,9 @@ static size_t encode_input(const tcpchat_msg *m, uint8_t *in, size_t cap)
 		in[n++] = (uint8_t)((uint64_t)m->timestamp >> k);
 	for (k = 24; k >= 0; k -= 8)
 		in[n++] = (uint8_t)(m->flags >> k);
+	for (i = 0; i < 3; i++)
+		for (k = 56; nums[i] && k >= 0; k -= 8)
+			in[n++] = (uint8_t)(nums[i] >> k);
 	for (i = 0; i < 6; i++) {
 		if (strs[i]->len > 255)
 			return 0;
@@ -231,6 +283,9 @@ int main(void)
 				m.queue_bytes = next() % 2 ? next() : 0;
 				m.seq = next() % 2 ? next() : 0;
 				m.epoch = next() % 2 ? next() : 0;
+				m.first = next() % 2 ? next() : 0;
+				m.last = next() % 2 ? next() : 0;
+				m.oldest = next() % 2 ? next() : 0;
 				if (next() % 2) {
 					m.ref.ptr = "r-1";
 					m.ref.len = 3;
