@@ -11,12 +11,16 @@
 #   bench/compare.sh --fixed [--fraction F] [--cells "10x64 100x512 ..."]
 #                    [--cal-duration S] [--rate D | --capacity-from FILE]
 #                    [--tick US] [other options as above]
+#   bench/compare.sh --durable [--publishers N] [--durable-window W]
+#                    [--data-dir DIR] [other options as above]
 #
 # Every run gets a fresh server process (so that its peak RSS belongs to
 # that run), started on a loopback port and stopped by its pid.  Raw
 # RESULT lines and server logs are kept in the --out directory.  --fixed
 # measures server CPU per delivery at a fixed fraction of the slowest
-# server's saturated rate (see bench/README.md).
+# server's saturated rate (see bench/README.md).  --durable measures
+# acknowledged posting with durable storage: tcpchat-server --store,
+# Redis streams with an append-only file, NATS JetStream.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -53,9 +57,14 @@ tick=${FIXED_TICK:-20}
 port_tcpchat=17070
 port_redis=16379
 port_nats=14222
+# --durable
+durable=0
+publishers=4
+durable_window=64
+data_root=${TMPDIR:-/tmp}
 
 usage() {
-	sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 die() {
@@ -93,6 +102,10 @@ while [ $# -gt 0 ]; do
 	--capacity-from) need_arg "$@"; capacity_from=$2; shift ;;
 	--tick) need_arg "$@"; tick=$2; shift ;;
 	--no-install) install=0 ;;
+	--durable) durable=1 ;;
+	--publishers) need_arg "$@"; publishers=$2; shift ;;
+	--durable-window) need_arg "$@"; durable_window=$2; shift ;;
+	--data-dir) need_arg "$@"; data_root=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "compare.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 	esac
@@ -105,7 +118,7 @@ for s in $servers; do
 	*) echo "compare.sh: unknown server '$s' (tcpchat, redis, nats)" >&2; exit 2 ;;
 	esac
 done
-for v in "$repeat" "$window" "$idle_conns" "$storm_conns" "$rooms_rate"; do
+for v in "$repeat" "$window" "$idle_conns" "$storm_conns" "$rooms_rate" "$publishers" "$durable_window"; do
 	[[ -z "$v" || "$v" =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: '$v' is not a positive integer" >&2; exit 2; }
 done
 for v in "$duration" "$warmup"; do
@@ -114,6 +127,13 @@ done
 if [ "$quick" = 1 ] && [ "$fixed" = 1 ]; then
 	echo "compare.sh: --quick and --fixed do not go together (use --cells and --duration)" >&2
 	exit 2
+fi
+if [ "$durable" = 1 ] && { [ "$quick" = 1 ] || [ "$fixed" = 1 ] || [ -n "$only" ]; }; then
+	echo "compare.sh: --durable goes with neither --quick, --fixed nor --only (use --repeat and --duration)" >&2
+	exit 2
+fi
+if [ "$durable" = 1 ]; then
+	[ -d "$data_root" ] && [ -w "$data_root" ] || { echo "compare.sh: --data-dir '$data_root' is not a writable directory" >&2; exit 2; }
 fi
 for v in "$server_bin" "$bench_bin"; do
 	[ -z "$v" ] || [ -x "$v" ] || { echo "compare.sh: '$v' is not an executable file" >&2; exit 2; }
@@ -169,6 +189,15 @@ if [ "$fixed" = 1 ]; then
 		fi
 	done
 	[ ${#cells[@]} -gt 0 ] || { echo "compare.sh: no cells" >&2; exit 2; }
+elif [ "$durable" = 1 ]; then
+	# dur_SERVER_CONFIG: acknowledged posting (tcpchat store, store with
+	# fsync and memory, redis everysec and always, nats jetstream); fan_MODE_STORE: the
+	# tcpchat fan-out (thr: throughput, 100 receivers; rate: 1000 msg/s
+	# to 100 receivers) with the store on and off.
+	: "${repeat:=3}" "${duration:=5}"
+	cells=(dur_tcpchat_store dur_tcpchat_fsync dur_tcpchat_memory dur_redis_everysec
+		dur_redis_always dur_nats_jetstream fan_thr_store fan_thr_memory
+		fan_rate_store fan_rate_memory)
 elif [ "$quick" = 1 ]; then
 	: "${repeat:=1}" "${duration:=3}" "${idle_conns:=2000}" "${storm_conns:=10000}"
 	cells=(thr_100_1_64 thr_1000_1_64 big_1000_1_64 rate_100_1000
@@ -304,8 +333,44 @@ if "$server_bin" --help 2>/dev/null | grep -q -- '--log-level'; then
 	tcpchat_extra=(--log-level warn)
 fi
 
+# awk functions of the tables: median(key) of the values in vals[key]
+# ("-" when none), human(v) (1.23M, 45k), num(v, fmt) ("-" stays "-").
+awk_lib='
+function median(key,    n, i, j, t, a, parts) {
+	n = split(vals[key], parts, " ")
+	j = 0
+	for (i = 1; i <= n; i++)
+		if (parts[i] != "" && parts[i] != "-")
+			a[++j] = parts[i] + 0
+	if (j == 0)
+		return "-"
+	for (i = 2; i <= j; i++) {            # insertion sort, j is small
+		t = a[i]
+		for (n = i - 1; n >= 1 && a[n] > t; n--)
+			a[n + 1] = a[n]
+		a[n + 1] = t
+	}
+	if (j % 2)
+		return a[(j + 1) / 2]
+	return (a[j / 2] + a[j / 2 + 1]) / 2
+}
+function human(v) {
+	if (v == "-")
+		return "-"
+	v += 0
+	if (v >= 1e6)
+		return sprintf("%.2fM", v / 1e6)
+	if (v >= 1e4)
+		return sprintf("%.0fk", v / 1e3)
+	return sprintf("%.0f", v)
+}
+function num(v, fmt) {
+	return v == "-" ? "-" : sprintf(fmt, v)
+}'
+
 # ---- server control ---------------------------------------------------------------------
 server_pid=""
+data_dir="" # the server's files in durable cells, a fresh temp dir per run
 
 stop_server() {
 	local pid=$server_pid i
@@ -321,10 +386,19 @@ stop_server() {
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
 	wait "$pid" 2>/dev/null || true
+	drop_data
+}
+
+drop_data() {
+	if [ -n "$data_dir" ]; then
+		rm -rf "$data_dir"
+		data_dir=""
+	fi
 }
 
 cleanup() {
 	stop_server
+	drop_data
 }
 trap cleanup EXIT
 trap 'echo "compare.sh: interrupted" >&2; exit 130' INT TERM
@@ -346,11 +420,27 @@ start_server() {
 			tc_opts=(--max-clients "${cell#storm_}")
 		fi
 	fi
+	local redis_aof=(--appendonly no) nats_js=()
 	port=$(server_port "$name")
 	log="$out/$name-server.log"
 	if port_open "$port"; then
 		die "port $port is already in use (another server running?)"
 	fi
+	# Durable cells: the server's files go to a fresh temp dir.
+	case "$cell" in
+	dur_* | fan_*)
+		data_dir=$(mktemp -d "$data_root/tcpchat-bench.XXXXXX")
+		;;
+	esac
+	case "$cell" in
+	dur_tcpchat_store | fan_*_store) tc_opts+=(--store "$data_dir/chat.db") ;;
+	dur_tcpchat_fsync) tc_opts+=(--store "$data_dir/chat.db" --fsync) ;;
+	dur_redis_*)
+		redis_aof=(--appendonly yes --appendfsync "${cell#dur_redis_}"
+			--dir "$data_dir")
+		;;
+	dur_nats_jetstream) nats_js=(-js -sd "$data_dir") ;;
+	esac
 	case "$name" in
 	tcpchat)
 		"$server_bin" --listen "binary@127.0.0.1:$port" "${tc_opts[@]}" \
@@ -358,13 +448,13 @@ start_server() {
 		;;
 	redis)
 		redis-server --port "$port" --bind 127.0.0.1 --save '' \
-			--appendonly no --client-output-buffer-limit 'pubsub 0 0 0' \
+			"${redis_aof[@]}" --client-output-buffer-limit 'pubsub 0 0 0' \
 			--maxclients 20000 --daemonize no --logfile '' \
 			>>"$log" 2>&1 &
 		;;
 	nats)
 		nats-server -a 127.0.0.1 -p "$port" -c "$out/nats.conf" \
-			>>"$log" 2>&1 &
+			"${nats_js[@]}" >>"$log" 2>&1 &
 		;;
 	esac
 	server_pid=$!
@@ -399,6 +489,14 @@ bench_args() {
 	storm) echo "--mode storm --connections $2" ;;
 	rooms) echo "--mode rooms --rooms $2 --members $3 --rate $4 --size 64 --duration $duration --warmup $warmup" ;;
 	big) echo "--mode throughput --receivers $2 --senders $3 --size $4 --window $window --rooms 100 --members 3 --duration $duration --warmup $warmup" ;;
+	dur) echo "--mode durable --senders $publishers --window $durable_window --size 64 --duration $duration --warmup $warmup" ;;
+	fan)
+		if [ "$2" = thr ]; then
+			echo "--mode throughput --receivers 100 --senders 1 --size 64 --window $window --duration $duration --warmup $warmup"
+		else
+			echo "--mode rate --receivers 100 --senders 1 --size 64 --rate 1000 --duration $duration --warmup $warmup"
+		fi
+		;;
 	esac
 }
 
@@ -562,38 +660,7 @@ if [ "$fixed" = 1 ]; then
 		-v frac="$fraction" -v fixed="$fixed_rate" -v capfile="$capacity_from" \
 		-v cald="$cal_duration" -v tick="$tick" -v load0="$load0" -v load1="$load1" \
 		-v busy0="$busy0" -v ncpu="$(nproc)" \
-		-v offers="$offers" '
-	function median(key,    n, i, j, t, a, parts) {
-		n = split(vals[key], parts, " ")
-		j = 0
-		for (i = 1; i <= n; i++)
-			if (parts[i] != "" && parts[i] != "-")
-				a[++j] = parts[i] + 0
-		if (j == 0)
-			return "-"
-		for (i = 2; i <= j; i++) {
-			t = a[i]
-			for (n = i - 1; n >= 1 && a[n] > t; n--)
-				a[n + 1] = a[n]
-			a[n + 1] = t
-		}
-		if (j % 2)
-			return a[(j + 1) / 2]
-		return (a[j / 2] + a[j / 2 + 1]) / 2
-	}
-	function human(v) {
-		if (v == "-")
-			return "-"
-		v += 0
-		if (v >= 1e6)
-			return sprintf("%.2fM", v / 1e6)
-		if (v >= 1e4)
-			return sprintf("%.0fk", v / 1e3)
-		return sprintf("%.0f", v)
-	}
-	function num(v, fmt) {
-		return v == "-" ? "-" : sprintf(fmt, v)
-	}
+		-v offers="$offers" "$awk_lib"'
 	function ratio(a, b) {
 		return (a == "-" || b == "-" || b <= 0) ? "-" : sprintf("%.2f", a / b)
 	}
@@ -751,6 +818,115 @@ if [ "$fixed" = 1 ]; then
 	exit 0
 fi
 
+# ---- durable mode ----------------------------------------------------------------------------
+# Every dur_SERVER_CONFIG cell of a server in --servers, then the tcpchat
+# fan-out cells with the store on and off (when tcpchat is in --servers);
+# a fresh server and temp dir per run.  Two tables.
+if [ "$durable" = 1 ]; then
+	has_store=0
+	if "$server_bin" --help 2>/dev/null | grep -q -- '--store'; then
+		has_store=1
+	fi
+	runs_todo=()
+	for cell in "${cells[@]}"; do
+		case "$cell" in
+		dur_*) srv=${cell#dur_}; srv=${srv%%_*} ;;
+		*) srv=tcpchat ;;
+		esac
+		[[ " $servers " == *" $srv "* ]] || continue
+		if [[ "$cell" == *_store || "$cell" == *_fsync ]] && [ "$has_store" = 0 ]; then
+			echo "compare.sh: $server_bin has no --store option; $cell skipped" >&2
+			continue
+		fi
+		runs_todo+=("$cell:$srv")
+	done
+	[ ${#runs_todo[@]} -gt 0 ] || die "nothing to run for --servers '$servers'"
+	nruns=$((${#runs_todo[@]} * repeat))
+	echo "compare.sh: durable: ${#runs_todo[@]} cells x $repeat repeat(s) = $nruns runs; data in $data_root ($(stat -f -c %T "$data_root")); output in $out"
+	summary_keys='acked_per_s|delivered_per_s|p50_us|p99_us|server_cpu_s_per_1k|server_ns_per_msg|unacked|lost'
+	failures=0
+	run=0
+	load0=$(cut -d' ' -f1-3 /proc/loadavg)
+	for todo in "${runs_todo[@]}"; do
+		for k in $(seq 1 "$repeat"); do
+			one_run "${todo%%:*}" "${todo#*:}" "$k" "$duration" "$(bench_args "${todo%%:*}")"
+		done
+	done
+	load1=$(cut -d' ' -f1-3 /proc/loadavg)
+
+	echo
+	awk -v repeat="$repeat" -v duration="$duration" -v warmup="$warmup" \
+		-v window="$window" -v pubs="$publishers" -v dwin="$durable_window" \
+		-v fs="$(stat -f -c %T "$data_root")" -v load0="$load0" \
+		-v load1="$load1" -v ncpu="$(nproc)" "$awk_lib"'
+	function cellv(c, key, fmt) {
+		if (!(c in ran))
+			return "n/a"
+		return num(median(c SUBSEP key), fmt) (failed[c] ? "!" : "")
+	}
+	{
+		delete f
+		for (i = 1; i <= NF; i++) {
+			eq = index($i, "=")
+			if (eq)
+				f[substr($i, 1, eq - 1)] = substr($i, eq + 1)
+		}
+		c = f["cell"]
+		ran[c] = 1
+		if (f["rc"] != 0)
+			failed[c]++
+		split("acked_per_s p50_us p99_us server_cpu_s_per_1k delivered_per_s server_ns_per_msg bench_cpu_pct", keys, " ")
+		for (i in keys)
+			if (keys[i] in f)
+				vals[c SUBSEP keys[i]] = vals[c SUBSEP keys[i]] " " f[keys[i]]
+		if (("unacked" in f) && f["unacked"] != "-")
+			unacked[c] += f["unacked"]
+		if (("lost" in f) && f["lost"] != "-")
+			lost[c] += f["lost"]
+	}
+	END {
+		n = split("dur_tcpchat_store dur_tcpchat_fsync dur_tcpchat_memory dur_redis_everysec dur_redis_always dur_nats_jetstream", D, " ")
+		split("tcpchat|tcpchat|tcpchat|redis|redis|nats", E, "|")
+		split("--store (SQLite)|--store --fsync|memory history, no store|AOF, appendfsync everysec|AOF, appendfsync always|JetStream, file storage", K, "|")
+		printf "== durable posting: %s publishers x %s messages in flight, 64 B, one room/stream/subject; median of %d run(s) of %s s after %s s warm-up; data on %s ==\n", pubs, dwin, repeat, duration, warmup, fs
+		printf "%-8s %-28s | %9s %10s %10s %12s %8s\n", "engine", "config", "msgs/s", "ACK p50 us", "ACK p99 us", "CPU s/1000", "unacked"
+		for (i = 1; i <= n; i++) {
+			c = D[i]
+			if (!(c in ran))
+				continue
+			a = median(c SUBSEP "acked_per_s")
+			cpu = median(c SUBSEP "bench_cpu_pct")
+			printf "%-8s %-28s | %9s %10s %10s %12s %8s\n", E[i], K[i], human(a) (cpu != "-" && cpu >= 90 ? "*" : "") (failed[c] ? "!" : ""), num(median(c SUBSEP "p50_us"), "%.0f"), num(median(c SUBSEP "p99_us"), "%.0f"), num(median(c SUBSEP "server_cpu_s_per_1k"), "%.4f"), unacked[c] + 0
+		}
+		print "msgs/s: acknowledged messages per second over all publishers.  ACK p50/p99: send -> ACK"
+		print "latency.  CPU s/1000: server CPU seconds per 1000 acknowledged messages.  unacked: left"
+		print "without an answer at the end, summed over the runs."
+		if (("fan_thr_memory" in ran) || ("fan_thr_store" in ran) || ("fan_rate_memory" in ran) || ("fan_rate_store" in ran)) {
+			printf "\n== tcpchat fan-out with the store off and on: 1 sender, 100 receivers, 64 B ==\n"
+			printf "%-28s | %-30s | %-22s\n", "", "throughput, window " window, "rate 1000 msg/s"
+			printf "%-28s | %9s %9s %10s | %9s %12s\n", "config", "deliv/s", "ns/dlv", "lost", "ns/dlv", "p99 us"
+			split("memory|store", S, "|")
+			split("memory history, no store|--store (SQLite)", L, "|")
+			for (i = 1; i <= 2; i++) {
+				t = "fan_thr_" S[i]
+				r = "fan_rate_" S[i]
+				printf "%-28s | %9s %9s %10s | %9s %12s\n", L[i], (t in ran) ? human(median(t SUBSEP "delivered_per_s")) (failed[t] ? "!" : "") : "n/a", cellv(t, "server_ns_per_msg", "%.0f"), (t in lost) ? lost[t] : "-", cellv(r, "server_ns_per_msg", "%.0f"), cellv(r, "p99_us", "%.0f")
+			}
+			print "ns/dlv: server CPU ns per delivered message (delivery = one copy to one receiver)."
+		}
+		print "*: the bench used >= 90% of a core.  !: a run failed (see run-CELL-SERVER-N.txt).  n/a: not run."
+		printf "load average (1/5/15 min) on %s CPUs: %s before the runs, %s after.\n", ncpu, load0, load1
+	}' "$results" | tee "$out/table.txt"
+
+	echo
+	echo "compare.sh: raw results in $results, logs in $out"
+	if [ "$failures" -gt 0 ]; then
+		echo "compare.sh: $failures run(s) failed" >&2
+		exit 1
+	fi
+	exit 0
+fi
+
 # ---- the runs ---------------------------------------------------------------------------------
 nruns=$((${#cells[@]} * $(echo $servers | wc -w) * repeat))
 echo "compare.sh: ${#cells[@]} cells x servers ($servers) x $repeat repeat(s) = $nruns runs; output in $out"
@@ -768,34 +944,7 @@ done
 # ---- the table -------------------------------------------------------------------------
 echo
 awk -v servers="$servers" -v cells="${cells[*]}" -v repeat="$repeat" \
-	-v duration="$duration" -v warmup="$warmup" -v window="$window" '
-function median(key,    n, i, j, t, a, parts) {
-	n = split(vals[key], parts, " ")
-	j = 0
-	for (i = 1; i <= n; i++)
-		if (parts[i] != "" && parts[i] != "-")
-			a[++j] = parts[i] + 0
-	if (j == 0)
-		return "-"
-	for (i = 2; i <= j; i++) {            # insertion sort, j is small
-		t = a[i]
-		for (n = i - 1; n >= 1 && a[n] > t; n--)
-			a[n + 1] = a[n]
-		a[n + 1] = t
-	}
-	if (j % 2)
-		return a[(j + 1) / 2]
-	return (a[j / 2] + a[j / 2 + 1]) / 2
-}
-function human(v) {
-	if (v == "-")
-		return "-"
-	if (v >= 1e6)
-		return sprintf("%.2fM", v / 1e6)
-	if (v >= 1e4)
-		return sprintf("%.0fk", v / 1e3)
-	return sprintf("%.0f", v)
-}
+	-v duration="$duration" -v warmup="$warmup" -v window="$window" "$awk_lib"'
 function label(c,    p) {
 	split(c, p, "_")
 	if (p[1] == "thr")

@@ -24,301 +24,13 @@
  * pair, split into sequence gaps and messages after the last arrival.
  * Delivered/s and server CPU use the same window by receive time.
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/timerfd.h>
-#include <time.h>
-#include <unistd.h>
+#include "bench.h"
 
-#define PROG "tcpchat-bench"
+const char *const proto_names[] = {"tcpchat", "redis", "nats"};
+const char *const mode_names[] = {"throughput", "rate",  "idle",
+                                  "storm",      "rooms", "durable"};
 
-#define HDR_LEN 33         /* payload header, see above */
-#define MIN_SIZE 40        /* smallest --size */
-#define MAX_SIZE (1 << 20) /* largest --size */
-#define READ_CHUNK (256 * 1024)
-#define READ_ROUNDS 4        /* reads per readiness, for fairness */
-#define MAX_LINE 8192        /* longest control line (NATS, RESP) */
-#define MAX_CONNECTING 256   /* connections in connect/login at once */
-#define OUT_LIMIT (4u << 20) /* a sender stops generating above this */
-#define MAX_EVENTS 1024
-#define MAX_PAIRS (16L * 1024 * 1024)
-#define MAX_WARN 5 /* warnings of one kind printed */
-#define NS 1000000000LL
-#define MS 1000000LL
-#define TIMER_TAG UINT64_MAX
-
-#define HIST_SUBBITS 4
-#define HIST_SUB (1u << HIST_SUBBITS)
-#define HIST_BUCKETS (64u * HIST_SUB)
-
-enum proto { P_TCPCHAT, P_REDIS, P_NATS };
-enum mode { M_THROUGHPUT, M_RATE, M_IDLE, M_STORM, M_ROOMS };
-enum role { R_RECV, R_SEND, R_IDLE };
-enum cstate { C_NEW, C_CONNECTING, C_LOGIN, C_READY, C_DEAD };
-enum phase { PH_SETUP, PH_WARMUP, PH_MEASURE, PH_DRAIN, PH_DONE };
-
-/* tcpchat binary codec */
-enum {
-	TC_HELLO = 1,
-	TC_WELCOME = 2,
-	TC_TEXT = 3,
-	TC_JOIN = 4,
-	TC_LEAVE = 5,
-	TC_ERROR = 6,
-	TC_PING = 7,
-	TC_PONG = 8
-};
-#define TC_HDR 24 /* version..code */
-#define TC_FIELD 5
-#define TC_TAG_SENDER 1
-#define TC_TAG_BODY 2
-#define TC_TAG_ROOM 3
-#define TC_TAG_CAPS 16
-#define TC_CAPS_V2 0x3 /* TCPCHAT_CAP_BASE | TCPCHAT_CAP_ROOMS */
-#define TC_WIRE_VERSION 12
-#define ROOM_NAME_MAX 24
-
-static const char *const proto_names[] = {"tcpchat", "redis", "nats"};
-static const char *const mode_names[] = {"throughput", "rate", "idle", "storm",
-                                         "rooms"};
-
-struct conn {
-	int fd;
-	uint8_t role, state, epout, got_info;
-	uint32_t idx;          /* receiver, sender or idle index */
-	uint32_t room;         /* room index (with rooms), else 0 */
-	uint8_t joining;       /* tcpchat: JOIN sent, confirmation not yet in */
-	uint8_t hello_version; /* tcpchat: the version of our HELLO */
-	char *in;              /* partial frame carried between reads */
-	size_t inlen, incap;
-	char *out; /* bytes not yet written */
-	size_t outoff, outlen, outcap;
-};
-
-struct sample {
-	int64_t t;
-	double bench_cpu;
-	uint64_t srv_ticks;
-	int srv_ok;
-};
-
-static struct {
-	/* options */
-	int proto, mode;
-	const char *host;
-	int port;
-	long receivers, senders, size, window, connections;
-	double rate, duration, warmup, drain, timeout, settle;
-	long server_pid;
-	int64_t tick_ns; /* rate mode: shortest time between wake-ups */
-	int tick_set;
-	long rooms;    /* 0: no rooms (one channel, the default room) */
-	long members;  /* rooms mode: per room; else idle members of the
-	               * rooms other than room 0 */
-	long parallel; /* connections in connect/login at once */
-	int tc_version, tc_version_fixed; /* tcpchat HELLO version */
-
-	/* layout */
-	int mesh;        /* rooms mode: every member sends to its room */
-	int self_echo;   /* a publisher gets its own messages (Redis) */
-	long extra;      /* idle members of rooms 1.. (throughput, rate) */
-	long pub_expect; /* Redis: subscribers a PUBLISH should reach */
-	int room_width;
-
-	/* setup */
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
-	int ep, tfd;
-	struct conn *conns;
-	long nconns, next_open, connecting, nready;
-	char *rbuf;
-	size_t rbuf_cap, max_frame, max_partial;
-	char *frame; /* encoded messages, one per room that gets traffic;
-	              * payload header overwritten */
-	size_t frame_len, payload_off;
-	int64_t setup_ns;
-
-	/* traffic */
-	int phase;
-	int64_t t0, t_start, t_end, drain_deadline, last_rx_ns;
-	long probe, alive_recv, alive_send;
-	uint64_t *next_seq, *sent_win, *win_first, *stall_base, *last_base;
-	int64_t *last_progress;
-	double *next_due, period_ns;
-	uint64_t *expect; /* [receiver * senders + sender] */
-	uint32_t *got;    /* in-window arrivals, same index */
-	struct sample s0, s1;
-
-	/* counters */
-	uint64_t sent_total, sent_win_total, rx_win, rx_sendwin, rx_total;
-	uint64_t reordered, bad_payload, other_rx, notices, server_errors;
-	uint64_t closed, window_resets, rate_missed, pings, pub_replies;
-	uint64_t pub_short, bytes_in, unknown_msgs;
-	uint64_t batches_win; /* gen_msgs calls with in-window messages */
-	unsigned warned_close, warned_error, warned_payload;
-
-	/* latency histogram, ns */
-	uint64_t hist[HIST_BUCKETS];
-	uint64_t hist_n, hist_max;
-} G;
-
-/* ---- small helpers ------------------------------------------------------- */
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
-__attribute__((noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	fflush(stdout);
-	fprintf(stderr, PROG ": ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-static void usage_error(const char *fmt, ...)
-        __attribute__((format(printf, 1, 2))) __attribute__((noreturn));
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, PROG ": ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry '" PROG " --help' for more information.\n");
-	exit(2);
-}
-
-static void warn(unsigned *count, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-static void warn(unsigned *count, const char *fmt, ...)
-{
-	va_list ap;
-	if (count && (*count)++ >= MAX_WARN)
-		return;
-	fprintf(stderr, PROG ": warning: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
-}
-
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (!p)
-		die("out of memory (%zu bytes)", n);
-	return p;
-}
-
-static void *xcalloc(size_t n, size_t each)
-{
-	void *p = calloc(n ? n : 1, each ? each : 1);
-	if (!p)
-		die("out of memory (%zu x %zu bytes)", n, each);
-	return p;
-}
-
-static void put_u16(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 8);
-	p[1] = (unsigned char)v;
-}
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-	put_u32(p, (uint32_t)(v >> 32));
-	put_u32(p + 4, (uint32_t)v);
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-	return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
-}
-
-static const char hexdig[] = "0123456789abcdef";
-
-static void put_hex(char *p, uint64_t v, int n)
-{
-	for (int i = n - 1; i >= 0; i--) {
-		p[i] = hexdig[v & 15];
-		v >>= 4;
-	}
-}
-
-static int get_hex(const char *p, int n, uint64_t *out)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-		unsigned d;
-		if (ch >= '0' && ch <= '9')
-			d = ch - '0';
-		else if (ch >= 'a' && ch <= 'f')
-			d = ch - 'a' + 10u;
-		else
-			return -1;
-		v = v << 4 | d;
-	}
-	*out = v;
-	return 0;
-}
-
-/* Parses an unsigned decimal number of at most 18 digits. */
-static int get_dec(const char *p, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-	if (n == 0 || n > 18)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return -1;
-		v = v * 10 + (uint64_t)(p[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
+struct bench G;
 
 /* ---- rooms and layout ------------------------------------------------------
  * Rooms mode ("mesh"): connection i is member i % members of room
@@ -328,7 +40,7 @@ static int get_dec(const char *p, size_t n, uint64_t *out)
 
 /* The name of room k: "#r007" (tcpchat) or "r007" (Redis channel, NATS
  * subject); all of the same length, so all frames are. */
-static size_t room_name(long k, char *buf, size_t n)
+size_t room_name(long k, char *buf, size_t n)
 {
 	int len = snprintf(buf, n, "%sr%0*ld", G.proto == P_TCPCHAT ? "#" : "",
 	                   G.room_width, k);
@@ -378,129 +90,7 @@ static size_t pair_index(long r, long s)
 	return (size_t)r * (size_t)G.senders + (size_t)s;
 }
 
-/* ---- latency histogram ----------------------------------------------------
- * Values below 16 have a bucket each; above, every power of two [2^k,
- * 2^(k+1)) is split into 16 linear sub-buckets: relative error <= 1/16. */
-
-static unsigned hist_index(uint64_t v)
-{
-	if (v < HIST_SUB)
-		return (unsigned)v;
-	unsigned k = 63u - (unsigned)__builtin_clzll(v);
-	unsigned sub = (unsigned)(v >> (k - HIST_SUBBITS)) & (HIST_SUB - 1);
-	return (k - HIST_SUBBITS + 1) * HIST_SUB + sub;
-}
-
-static void hist_bounds(unsigned i, uint64_t *lo, uint64_t *width)
-{
-	if (i < HIST_SUB) {
-		*lo = i;
-		*width = 1;
-		return;
-	}
-	unsigned k = i / HIST_SUB + HIST_SUBBITS - 1;
-	unsigned sub = i % HIST_SUB;
-	*lo = (uint64_t)(HIST_SUB + sub) << (k - HIST_SUBBITS);
-	*width = (uint64_t)1 << (k - HIST_SUBBITS);
-}
-
-static void hist_add(int64_t v)
-{
-	uint64_t u = v > 0 ? (uint64_t)v : 0;
-	G.hist[hist_index(u)]++;
-	G.hist_n++;
-	if (u > G.hist_max)
-		G.hist_max = u;
-}
-
-/* The value at quantile q (0..1], as the middle of its bucket, in ns. */
-static double hist_quantile(double q)
-{
-	if (G.hist_n == 0)
-		return -1;
-	uint64_t want = (uint64_t)(q * (double)G.hist_n + 0.999999);
-	if (want < 1)
-		want = 1;
-	if (want > G.hist_n)
-		want = G.hist_n;
-	uint64_t seen = 0;
-	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-		seen += G.hist[i];
-		if (seen >= want) {
-			uint64_t lo, w;
-			hist_bounds(i, &lo, &w);
-			double mid = (double)lo + (double)(w - 1) / 2.0;
-			return mid > (double)G.hist_max ? (double)G.hist_max
-			                                : mid;
-		}
-	}
-	return (double)G.hist_max;
-}
-
-/* ---- /proc and rusage ----------------------------------------------------- */
-
-static int proc_cpu_ticks(long pid, uint64_t *ticks)
-{
-	char path[64], buf[2048];
-	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* fields after "(comm)": 3 state ... 14 utime, 15 stime */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return -1;
-	p++;
-	unsigned long long ut = 0, st = 0;
-	for (int field = 3; field <= 15; field++) {
-		while (*p == ' ')
-			p++;
-		if (!*p)
-			return -1;
-		if (field == 14)
-			ut = strtoull(p, NULL, 10);
-		if (field == 15)
-			st = strtoull(p, NULL, 10);
-		while (*p && *p != ' ')
-			p++;
-	}
-	*ticks = ut + st;
-	return 0;
-}
-
-/* VmRSS and VmHWM in kB, -1 when unknown. */
-static int proc_mem(long pid, long *rss_kb, long *hwm_kb)
-{
-	char path[64], line[256];
-	*rss_kb = *hwm_kb = -1;
-	snprintf(path, sizeof path, "/proc/%ld/status", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof line, f)) {
-		if (!strncmp(line, "VmRSS:", 6))
-			*rss_kb = strtol(line + 6, NULL, 10);
-		else if (!strncmp(line, "VmHWM:", 6))
-			*hwm_kb = strtol(line + 6, NULL, 10);
-	}
-	fclose(f);
-	return *rss_kb >= 0 ? 0 : -1;
-}
-
-static double self_cpu_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static void take_sample(struct sample *s)
+void take_sample(struct sample *s)
 {
 	s->t = mono_ns();
 	s->bench_cpu = self_cpu_s();
@@ -512,7 +102,7 @@ static void take_sample(struct sample *s)
 
 static void conn_lost(struct conn *c, const char *why);
 
-static const char *conn_name(const struct conn *c, char *buf, size_t n)
+const char *conn_name(const struct conn *c, char *buf, size_t n)
 {
 	static const char tag[] = {'r', 's', 'i'};
 	snprintf(buf, n, "%c%" PRIu32, tag[c->role], c->idx);
@@ -532,7 +122,7 @@ static void set_out(struct conn *c, int on)
 }
 
 /* Makes room for n more bytes at c->out + c->outlen. */
-static char *out_reserve(struct conn *c, size_t n)
+char *out_reserve(struct conn *c, size_t n)
 {
 	if (c->outoff == c->outlen)
 		c->outoff = c->outlen = 0;
@@ -556,23 +146,23 @@ static char *out_reserve(struct conn *c, size_t n)
 	return c->out + c->outlen;
 }
 
-static void out_append(struct conn *c, const void *data, size_t n)
+void out_append(struct conn *c, const void *data, size_t n)
 {
 	memcpy(out_reserve(c, n), data, n);
 	c->outlen += n;
 }
 
-static void out_str(struct conn *c, const char *s)
+void out_str(struct conn *c, const char *s)
 {
 	out_append(c, s, strlen(s));
 }
 
-static size_t out_pending(const struct conn *c)
+size_t out_pending(const struct conn *c)
 {
 	return c->outlen - c->outoff;
 }
 
-static void conn_flush(struct conn *c)
+void conn_flush(struct conn *c)
 {
 	while (c->state != C_DEAD && c->outoff < c->outlen) {
 		ssize_t n = send(c->fd, c->out + c->outoff,
@@ -670,7 +260,9 @@ static void send_login(struct conn *c)
 		c->hello_version = (uint8_t)G.tc_version;
 		tc_frame(c, TC_HELLO, 0, (uint32_t)G.tc_version, name,
 		         strlen(name), NULL, 0,
-		         G.tc_version >= 2 ? TC_CAPS_V2 : 0);
+		         G.mode == M_DURABLE ? durable_caps()
+		         : G.tc_version >= 2 ? TC_CAPS_V2
+		                             : 0);
 		break;
 	case P_REDIS:
 		if (c->role == R_SEND) {
@@ -694,6 +286,8 @@ static void send_login(struct conn *c)
 			snprintf(line, sizeof line, "SUB %s 1\r\n", chan);
 			out_str(c, line);
 		}
+		if (G.mode == M_DURABLE)
+			durable_login(c);
 		out_str(c, "PING\r\n");
 		break;
 	}
@@ -704,7 +298,7 @@ static void open_more(void);
 static void start_connect(struct conn *c);
 static void conn_close(struct conn *c);
 
-static void conn_ready(struct conn *c)
+void conn_ready(struct conn *c)
 {
 	if (c->state != C_LOGIN)
 		return;
@@ -834,7 +428,7 @@ static void on_payload(struct conn *c, const char *p, size_t n, int64_t now)
 	if (in_window) {
 		G.got[pair]++;
 		G.rx_sendwin++;
-		hist_add(now - (int64_t)ts);
+		hist_add(&G.lat, now - (int64_t)ts);
 	}
 }
 
@@ -862,7 +456,9 @@ static long tc_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 		uint64_t id = get_u64(p + 8);
 		uint32_t code = get_u32(p + 24);
 		const char *text = NULL, *sender = NULL, *room = NULL;
-		size_t tlen = 0, slen = 0, rlen = 0, off = 4 + TC_HDR;
+		const char *ref = NULL;
+		size_t tlen = 0, slen = 0, rlen = 0, reflen = 0;
+		size_t off = 4 + TC_HDR;
 		while (off < end) {
 			if (end - off < TC_FIELD) {
 				warn(NULL, "tcpchat: truncated field");
@@ -884,6 +480,9 @@ static long tc_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 			} else if (tag == TC_TAG_ROOM) {
 				room = (const char *)p + off;
 				rlen = n;
+			} else if (tag == TC_TAG_REF) {
+				ref = (const char *)p + off;
+				reflen = n;
 			}
 			off += n;
 		}
@@ -927,8 +526,16 @@ static long tc_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 			G.notices++;
 			break;
 		case TC_ERROR:
+			if (G.mode == M_DURABLE && ref && c->state == C_READY)
+				durable_tc_ack(c, ref, reflen, 0, now);
 			server_error(c, code, text ? text : "(no reason)",
 			             text ? tlen : 11);
+			break;
+		case TC_ACK:
+			if (G.mode == M_DURABLE && c->state == C_READY)
+				durable_tc_ack(c, ref, reflen, 1, now);
+			else
+				G.unknown_msgs++;
 			break;
 		case TC_PING:
 			G.pings++;
@@ -1137,6 +744,12 @@ static long resp_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 				break;
 			used = (size_t)k;
 			nitems = 1;
+			if (G.mode == M_DURABLE && c->state == C_READY &&
+			    (items[0].type == '-' || items[0].type == '$')) {
+				/* the answer to the oldest XADD in flight */
+				durable_fifo_reply(c, items[0].type == '$',
+				                   now);
+			}
 			if (items[0].type == '-') {
 				server_error(c, 0, items[0].str, items[0].len);
 			} else if (items[0].type == ':') {
@@ -1222,7 +835,13 @@ static long nats_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 				     "nats: payload not followed by CR LF");
 				return -1;
 			}
-			on_payload(c, s + line, (size_t)n, now);
+			if (G.mode != M_DURABLE)
+				on_payload(c, s + line, (size_t)n, now);
+			else if (durable_nats_msg(c, tok[1], tlen[1], s + line,
+			                          (size_t)n, now) != 0)
+				warn(NULL, "nats: a message on '%.*s'",
+				     (int)(tlen[1] < 60 ? tlen[1] : 60),
+				     tok[1]);
 			pos += line + (size_t)n + 2;
 			continue;
 		}
@@ -1230,7 +849,8 @@ static long nats_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 			G.pings++;
 			out_str(c, "PONG\r\n");
 		} else if (word_is(s, ll, "PONG")) {
-			conn_ready(c);
+			if (G.mode != M_DURABLE || durable_pong_ready(c))
+				conn_ready(c);
 		} else if (word_is(s, ll, "INFO")) {
 			if (!c->got_info) {
 				c->got_info = 1;
@@ -1486,6 +1106,20 @@ static void open_more(void)
 
 /* ---- generating messages -------------------------------------------------- */
 
+void fill_payload(char *p)
+{
+	for (long i = 0; i < G.size; i++)
+		p[i] = (char)('a' + i % 26);
+}
+
+void stamp_payload(char *p, int64_t now, long s, uint64_t seq)
+{
+	p[0] = 'b';
+	put_hex(p + 1, (uint64_t)now, 16);
+	put_hex(p + 17, (uint64_t)s, 6);
+	put_hex(p + 23, seq, 10);
+}
+
 /* Encodes the message of room k (k < 0: no room) into out, with a
  * payload of 'a'..'z'; sets G.payload_off and returns the length. */
 static size_t encode_frame(long k, char *out)
@@ -1537,8 +1171,7 @@ static size_t encode_frame(long k, char *out)
 	G.payload_off = plen;
 	if (out) {
 		memcpy(out, pre, plen);
-		for (long i = 0; i < G.size; i++)
-			out[plen + (size_t)i] = (char)('a' + i % 26);
+		fill_payload(out + plen);
 		memcpy(out + plen + (size_t)G.size, suf, slen);
 	}
 	return plen + (size_t)G.size + slen;
@@ -1567,10 +1200,7 @@ static void gen_msgs(long s, uint64_t count, int64_t now)
 	for (uint64_t i = 0; i < count; i++) {
 		char *pl = p + G.payload_off;
 		memcpy(p, frame, G.frame_len);
-		pl[0] = 'b';
-		put_hex(pl + 1, (uint64_t)now, 16);
-		put_hex(pl + 17, (uint64_t)s, 6);
-		put_hex(pl + 23, G.next_seq[s]++, 10);
+		stamp_payload(pl, now, s, G.next_seq[s]++);
 		p += G.frame_len;
 	}
 	c->outlen += G.frame_len * count;
@@ -1585,7 +1215,7 @@ static void gen_msgs(long s, uint64_t count, int64_t now)
 }
 
 /* At most OUT_LIMIT bytes (and at least one message) per batch. */
-static uint64_t batch_cap(uint64_t count)
+uint64_t batch_cap(uint64_t count)
 {
 	uint64_t most = OUT_LIMIT / G.frame_len;
 	if (most < 1)
@@ -1593,7 +1223,7 @@ static uint64_t batch_cap(uint64_t count)
 	return count < most ? count : most;
 }
 
-static int sending(void)
+int sending(void)
 {
 	return G.phase == PH_WARMUP || G.phase == PH_MEASURE;
 }
@@ -1751,6 +1381,9 @@ static void setup_connections(void)
 			    G.timeout, G.nready, G.nconns, G.host, G.port,
 			    joining ? " (some got no JOIN confirmation: does "
 			              "the server know rooms, protocol 2?)"
+			    : G.mode == M_DURABLE && G.proto == P_NATS
+			            ? " (no answer to the stream creation: is "
+			              "JetStream on, nats-server -js?)"
 			            : "");
 		}
 		loop_once(deadline);
@@ -1795,6 +1428,8 @@ static void run_traffic(void)
 		                                           : next_check;
 		if (G.mode == M_THROUGHPUT)
 			refill(now);
+		else if (G.mode == M_DURABLE)
+			durable_refill(now);
 		loop_once(deadline);
 		now = mono_ns();
 		if (G.phase == PH_WARMUP && now >= G.t_start) {
@@ -1808,7 +1443,9 @@ static void run_traffic(void)
 		}
 		if (G.phase == PH_DRAIN && now >= next_check) {
 			next_check = now + 10 * MS;
-			if (drain_done() || now >= G.drain_deadline)
+			if ((G.mode == M_DURABLE ? durable_drain_done()
+			                         : drain_done()) ||
+			    now >= G.drain_deadline)
 				G.phase = PH_DONE;
 		}
 	}
@@ -1869,42 +1506,6 @@ static void settle(void)
 		}
 		loop_once(G.last_rx_ns + quiet);
 	}
-}
-
-/* ---- output ----------------------------------------------------------------- */
-
-struct kv {
-	char buf[4096];
-	size_t len;
-};
-
-static void kv_add(struct kv *kv, const char *key, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static void kv_add(struct kv *kv, const char *key, const char *fmt, ...)
-{
-	va_list ap;
-	if (kv->len >= sizeof kv->buf)
-		return;
-	int n = snprintf(kv->buf + kv->len, sizeof kv->buf - kv->len,
-	                 " %s=", key);
-	if (n > 0)
-		kv->len += (size_t)n;
-	if (kv->len >= sizeof kv->buf)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(kv->buf + kv->len, sizeof kv->buf - kv->len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		kv->len += (size_t)n;
-}
-
-/* A number, or "-" when v < 0 (unknown or not applicable). */
-static void kv_num(struct kv *kv, const char *key, double v, int decimals)
-{
-	if (v < 0)
-		kv_add(kv, key, "-");
-	else
-		kv_add(kv, key, "%.*f", decimals, v);
 }
 
 static void report_idle(long rss0, long rss1, long hwm)
@@ -2021,9 +1622,10 @@ static int report_traffic(void)
 	double deliv_ps = win > 0 ? (double)G.rx_win / win : 0;
 	double bench_cpu =
 	        win > 0 ? (G.s1.bench_cpu - G.s0.bench_cpu) / win * 100.0 : -1;
-	double p50 = hist_quantile(0.50), p99 = hist_quantile(0.99);
-	double p999 = hist_quantile(0.999);
-	double mx = G.hist_n ? (double)G.hist_max : -1;
+	double p50 = hist_quantile(&G.lat, 0.50),
+	       p99 = hist_quantile(&G.lat, 0.99);
+	double p999 = hist_quantile(&G.lat, 0.999);
+	double mx = G.lat.hist_n ? (double)G.lat.hist_max : -1;
 	double srv_cpu = -1, ns_msg = -1;
 	long rss = -1, hwm = -1;
 	if (G.server_pid > 0) {
@@ -2091,10 +1693,11 @@ static int report_traffic(void)
 		       gaps, undelivered);
 	if (dup)
 		printf("duplicates      %" PRIu64 "\n", dup);
-	if (G.hist_n)
+	if (G.lat.hist_n)
 		printf("latency         p50 %.1f us, p99 %.1f us, p99.9 %.1f "
 		       "us, max %.1f us (%" PRIu64 " samples)\n",
-		       p50 / 1e3, p99 / 1e3, p999 / 1e3, mx / 1e3, G.hist_n);
+		       p50 / 1e3, p99 / 1e3, p999 / 1e3, mx / 1e3,
+		       G.lat.hist_n);
 	else
 		printf("latency         no samples\n");
 	if (G.server_pid > 0) {
@@ -2160,7 +1763,7 @@ static int report_traffic(void)
 	kv_add(&kv, "rss_per_conn_bytes", "-");
 	kv_add(&kv, "setup_s", "%.2f", (double)G.setup_ns / NS);
 	kv_add(&kv, "closed", "%" PRIu64, G.closed);
-	kv_add(&kv, "samples", "%" PRIu64, G.hist_n);
+	kv_add(&kv, "samples", "%" PRIu64, G.lat.hist_n);
 	kv_add(&kv, "gaps", "%" PRIu64, gaps);
 	kv_add(&kv, "undelivered", "%" PRIu64, undelivered);
 	kv_add(&kv, "window_resets", "%" PRIu64, G.window_resets);
@@ -2208,14 +1811,17 @@ static void usage(void)
 	       "(default tcpchat)\n"
 	       "  --host H           server address (default 127.0.0.1)\n"
 	       "  --port N           default 7070 / 6379 / 4222 by protocol\n"
-	       "  --mode M           throughput, rate, idle, storm or rooms "
-	       "(default\n"
-	       "                     throughput)\n"
+	       "  --mode M           throughput, rate, idle, storm, rooms or "
+	       "durable\n"
+	       "                     (default throughput)\n"
 	       "  --receivers R      receiving connections (default 10)\n"
-	       "  --senders S        sending connections (default 1)\n"
+	       "  --senders S        sending connections (default 1; durable: "
+	       "publishers, 4)\n"
 	       "  --size B           payload bytes, %d..%d (default 64)\n"
 	       "  --window N         throughput: messages in flight per "
-	       "sender (default 256)\n"
+	       "sender (default 256);\n"
+	       "                     durable: unacknowledged messages per "
+	       "publisher (64)\n"
 	       "  --rate M           rate, rooms: messages/s over all senders "
 	       "(default 1000)\n"
 	       "  --tick US          rate: at most one send wake-up per US "
@@ -2307,7 +1913,7 @@ static void parse_options(int argc, char **argv)
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
-	int c, port = -1;
+	int c, port = -1, receivers_set = 0, senders_set = 0, window_set = 0;
 	G.proto = P_TCPCHAT;
 	G.mode = M_THROUGHPUT;
 	G.host = "127.0.0.1";
@@ -2361,22 +1967,28 @@ static void parse_options(int argc, char **argv)
 				G.mode = M_STORM;
 			else if (!strcmp(optarg, "rooms"))
 				G.mode = M_ROOMS;
+			else if (!strcmp(optarg, "durable"))
+				G.mode = M_DURABLE;
 			else
-				usage_error("invalid --mode '%s' (throughput, "
-				            "rate, idle, storm or rooms)",
-				            optarg);
+				usage_error(
+				        "invalid --mode '%s' (throughput, "
+				        "rate, idle, storm, rooms or durable)",
+				        optarg);
 			break;
 		case 'r':
 			G.receivers = opt_long("receivers", optarg, 1, 1000000);
+			receivers_set = 1;
 			break;
 		case 's':
 			G.senders = opt_long("senders", optarg, 1, 100000);
+			senders_set = 1;
 			break;
 		case 'b':
 			G.size = opt_long("size", optarg, MIN_SIZE, MAX_SIZE);
 			break;
 		case 'w':
 			G.window = opt_long("window", optarg, 1, 1000000);
+			window_set = 1;
 			break;
 		case 'R':
 			G.rate = opt_double("rate", optarg, 0.001, 1e8);
@@ -2446,7 +2058,20 @@ static void parse_options(int argc, char **argv)
 	if (idle && (G.rooms >= 0 || G.members >= 0))
 		usage_error("--rooms and --members are not for --mode %s",
 		            mode_names[G.mode]);
-	if (G.mode == M_ROOMS) {
+	if (G.mode == M_DURABLE) {
+		/* publishers only, all to room #r000 (tcpchat) */
+		if (receivers_set || G.rooms >= 0 || G.members >= 0)
+			usage_error(
+			        "--receivers, --rooms and --members are not "
+			        "for --mode durable");
+		if (!senders_set)
+			G.senders = 4;
+		if (!window_set)
+			G.window = 64;
+		G.receivers = 0;
+		G.rooms = 1;
+		G.members = 0;
+	} else if (G.mode == M_ROOMS) {
 		if (G.rooms < 0)
 			G.rooms = 100;
 		if (G.members < 0)
@@ -2613,7 +2238,10 @@ int main(int argc, char **argv)
 	G.last_progress = xcalloc(ns, sizeof *G.last_progress);
 	G.next_due = xcalloc(ns, sizeof *G.next_due);
 	G.period_ns = 1e9 * (double)G.senders / G.rate;
-	build_frame();
+	if (G.mode == M_DURABLE)
+		durable_setup();
+	else
+		build_frame();
 
 	if (is_rate()) {
 		G.tfd = timerfd_create(CLOCK_MONOTONIC,
@@ -2629,5 +2257,5 @@ int main(int argc, char **argv)
 
 	setup_connections();
 	run_traffic();
-	return report_traffic();
+	return G.mode == M_DURABLE ? durable_report() : report_traffic();
 }

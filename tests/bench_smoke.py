@@ -2,72 +2,232 @@
 """Smoke test of tcpchat-bench against tcpchat-server: about a second of
 traffic per run with tiny parameters (broadcast, rooms, a room among
 rooms), then every message must have arrived; and a small login storm.
+Then short durable runs (acknowledged posting) against tcpchat-server
+with --store, and against Redis (append-only file, everysec) and NATS
+JetStream when they are installed: every run must get acknowledgments
+and print a well-formed RESULT line.
 usage: bench_smoke.py SERVER BENCH"""
+import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 server, bench = sys.argv[1:3]
-srv = subprocess.Popen([server, "--listen", "binary@127.0.0.1:0", "--queue",
-                        "65536", "--idle-timeout", "0", "-L", "warn"],
-                       stderr=subprocess.PIPE, text=True)
 failed = 0
-try:
-    port = None
-    end = time.monotonic() + 10
-    while port is None and time.monotonic() < end:
-        line = srv.stderr.readline()
-        m = re.search(r"listening on \S+:(\d+) \(", line)
+passed = 0
+
+RESULT_RE = re.compile(r"^RESULT( [a-z0-9_]+=[^ =]+)+$")
+DURABLE_KEYS = ["proto", "mode", "senders", "size", "window", "duration",
+                "sent_per_s", "acked_per_s", "acked", "refused", "unacked",
+                "p50_us", "p99_us", "p999_us", "max_us", "server_cpu_s",
+                "server_cpu_s_per_1k", "server_rss_kb", "server_hwm_kb",
+                "bench_cpu_pct", "connections", "setup_s", "closed",
+                "samples", "stray"]
+
+
+def result_of(stdout):
+    """The last RESULT line and its keys and values, in order."""
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
+    if not lines:
+        return None, []
+    return lines[-1], [kv.split("=", 1) for kv in lines[-1].split()[1:]]
+
+
+def report(ok, what, out):
+    global passed
+    if ok:
+        print("ok - " + what)
+        passed += 1
+    else:
+        fail(what)
+        print(out.stdout[-2000:], out.stderr[-2000:])
+
+
+def fail(what):
+    global failed
+    print("FAIL - " + what)
+    failed += 1
+
+
+def wait_for_line(proc, pattern, seconds=10):
+    """The first match of pattern in proc's stderr, or None."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        line = proc.stderr.readline()
+        if not line:
+            return None
+        m = re.search(pattern, line)
         if m:
-            port = m.group(1)
-    if port is None:
-        print("FAIL - server did not report its port")
-        sys.exit(1)
-    runs = [
-        ["--mode", "throughput", "--receivers", "5", "--senders", "2",
-         "--window", "32", "--duration", "1", "--warmup", "0.2"],
-        ["--mode", "rate", "--rate", "500", "--receivers", "3",
-         "--senders", "1", "--duration", "1", "--warmup", "0.2"],
-        # protocol 2: 4 rooms of 3 members, each sending to its room
-        ["--mode", "rooms", "--rooms", "4", "--members", "3", "--rate",
-         "600", "--duration", "1", "--warmup", "0.2"],
-        # receivers and senders in room 0 of 3, 2 idle members in the others
-        ["--mode", "throughput", "--receivers", "4", "--senders", "2",
-         "--rooms", "3", "--members", "2", "--window", "32",
-         "--duration", "1", "--warmup", "0.2"],
-        # clients that never read after WELCOME
-        ["--mode", "storm", "--connections", "300", "--settle", "0.2"],
-    ]
-    for args in runs:
-        out = subprocess.run([bench, "--proto", "tcpchat", "--port", port,
-                              "--server-pid", str(srv.pid), *args],
-                             capture_output=True, text=True, timeout=60)
-        res = dict(kv.split("=", 1) for line in out.stdout.splitlines()
-                   if line.startswith("RESULT ") for kv in line.split()[1:])
-        if "storm" in args:
-            ok = (out.returncode == 0 and res.get("connections") == "300"
-                  and res.get("closed") == "0"
-                  and res.get("rss_per_conn_bytes") is not None
-                  and float(res.get("setup_s", "-1")) >= 0)
-        else:
-            ok = (out.returncode == 0 and res.get("lost") == "0"
-                  and res.get("reordered") == "0"
-                  and float(res.get("delivered_per_s", "0")) > 0
-                  and res.get("undelivered", "0") == "0"
-                  and res.get("bad_payloads", "0") == "0")
-        print(("ok - " if ok else "FAIL - ") + " ".join(args[:2]) +
-              f": delivered/s={res.get('delivered_per_s')} lost={res.get('lost')}"
-              f" reordered={res.get('reordered')} setup_s={res.get('setup_s')}"
-              f" exit={out.returncode}")
-        if not ok:
-            failed += 1
-            print(out.stdout[-2000:], out.stderr[-2000:])
-finally:
-    srv.terminate()
+            return m
+    return None
+
+
+def stop(proc):
+    proc.terminate()
     try:
-        srv.wait(timeout=10)
+        proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        srv.kill()
-print(f"{len(runs) - failed} passed, {failed} failed")
+        proc.kill()
+        proc.wait()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def durable_run(proto, port, pid):
+    """A short durable run; checks the acknowledgments and the RESULT
+    line."""
+    out = subprocess.run([bench, "--proto", proto, "--port", str(port),
+                          "--server-pid", str(pid), "--mode", "durable",
+                          "--senders", "2", "--window", "16",
+                          "--duration", "0.5", "--warmup", "0.2",
+                          "--timeout", "10"],
+                         capture_output=True, text=True, timeout=60)
+    line, kvs = result_of(out.stdout)
+    res = dict(kvs)
+    ok = (out.returncode == 0 and line is not None
+          and RESULT_RE.match(line) is not None
+          and [k for k, _ in kvs] == DURABLE_KEYS
+          and res.get("proto") == proto and res.get("mode") == "durable"
+          and int(res.get("acked", "0")) > 0
+          and float(res.get("acked_per_s", "0")) > 0
+          and res.get("refused") == "0" and res.get("unacked") == "0"
+          and res.get("stray") == "0"
+          and re.fullmatch(r"[0-9.]+", res.get("p99_us", "")) is not None)
+    report(ok, f"durable {proto}: acked={res.get('acked')} "
+               f"acked/s={res.get('acked_per_s')} p99_us={res.get('p99_us')}"
+               f" exit={out.returncode}", out)
+
+
+def fanout_runs():
+    srv = subprocess.Popen([server, "--listen", "binary@127.0.0.1:0",
+                            "--queue", "65536", "--idle-timeout", "0",
+                            "-L", "warn"],
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        m = wait_for_line(srv, r"listening on \S+:(\d+) \(")
+        if m is None:
+            print("FAIL - server did not report its port")
+            sys.exit(1)
+        port = m.group(1)
+        runs = [
+            ["--mode", "throughput", "--receivers", "5", "--senders", "2",
+             "--window", "32", "--duration", "1", "--warmup", "0.2"],
+            ["--mode", "rate", "--rate", "500", "--receivers", "3",
+             "--senders", "1", "--duration", "1", "--warmup", "0.2"],
+            # protocol 2: 4 rooms of 3 members, each sending to its room
+            ["--mode", "rooms", "--rooms", "4", "--members", "3", "--rate",
+             "600", "--duration", "1", "--warmup", "0.2"],
+            # receivers and senders in room 0 of 3, 2 idle members in the
+            # others
+            ["--mode", "throughput", "--receivers", "4", "--senders", "2",
+             "--rooms", "3", "--members", "2", "--window", "32",
+             "--duration", "1", "--warmup", "0.2"],
+            # clients that never read after WELCOME
+            ["--mode", "storm", "--connections", "300", "--settle", "0.2"],
+        ]
+        for args in runs:
+            out = subprocess.run([bench, "--proto", "tcpchat", "--port", port,
+                                  "--server-pid", str(srv.pid), *args],
+                                 capture_output=True, text=True, timeout=60)
+            res = dict(result_of(out.stdout)[1])
+            if "storm" in args:
+                ok = (out.returncode == 0 and res.get("connections") == "300"
+                      and res.get("closed") == "0"
+                      and res.get("rss_per_conn_bytes") is not None
+                      and float(res.get("setup_s", "-1")) >= 0)
+            else:
+                ok = (out.returncode == 0 and res.get("lost") == "0"
+                      and res.get("reordered") == "0"
+                      and float(res.get("delivered_per_s", "0")) > 0
+                      and res.get("undelivered", "0") == "0"
+                      and res.get("bad_payloads", "0") == "0")
+            report(ok, " ".join(args[:2]) +
+                   f": delivered/s={res.get('delivered_per_s')}"
+                   f" lost={res.get('lost')} reordered={res.get('reordered')}"
+                   f" setup_s={res.get('setup_s')} exit={out.returncode}", out)
+    finally:
+        stop(srv)
+
+
+def durable_tcpchat(tmp):
+    help_text = subprocess.run([server, "--help"], capture_output=True,
+                               text=True).stdout
+    store = ["--store", os.path.join(tmp, "chat.db")]
+    if "--store" not in help_text:
+        print("note - tcpchat-server has no --store: durable run with the "
+              "memory history")
+        store = []
+    srv = subprocess.Popen([server, "--listen", "binary@127.0.0.1:0",
+                            "--idle-timeout", "0", "-L", "warn", *store],
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        m = wait_for_line(srv, r"listening on \S+:(\d+) \(")
+        if m is None:
+            print("FAIL - server did not report its port")
+            sys.exit(1)
+        durable_run("tcpchat", m.group(1), srv.pid)
+    finally:
+        stop(srv)
+
+
+def durable_redis(tmp):
+    exe = shutil.which("redis-server")
+    if exe is None:
+        print("skip - durable redis: no redis-server")
+        return
+    port = free_port()
+    srv = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1",
+                            "--save", "", "--appendonly", "yes",
+                            "--appendfsync", "everysec", "--dir", tmp,
+                            "--daemonize", "no", "--logfile", ""],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 10
+        while not port_open(port) and time.monotonic() < end:
+            if srv.poll() is not None:
+                break
+            time.sleep(0.02)
+        durable_run("redis", port, srv.pid)
+    finally:
+        stop(srv)
+
+
+def durable_nats(tmp):
+    exe = shutil.which("nats-server") or (
+        "/usr/sbin/nats-server" if os.access("/usr/sbin/nats-server", os.X_OK)
+        else None)
+    if exe is None:
+        print("skip - durable nats: no nats-server")
+        return
+    srv = subprocess.Popen([exe, "-a", "127.0.0.1", "-p", "-1", "-js",
+                            "-sd", tmp], stderr=subprocess.PIPE, text=True)
+    try:
+        m = wait_for_line(srv, r"Listening for client connections on "
+                               r"\S+:(\d+)")
+        if m is None:
+            fail("nats-server did not report its port")
+            return
+        durable_run("nats", m.group(1), srv.pid)
+    finally:
+        stop(srv)
+
+
+fanout_runs()
+for run in (durable_tcpchat, durable_redis, durable_nats):
+    with tempfile.TemporaryDirectory(prefix="bench-smoke-") as tmp:
+        run(tmp)
+print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
