@@ -10,10 +10,12 @@ import pty
 import queue
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -511,6 +513,10 @@ def test_bad_arguments():
         ([CLIENT, "--name", "x", "--room", "dev"], "invalid --room"),
         ([CLIENT, "--name", "x", "--room", "#a b"], "invalid --room"),
         ([CLIENT, "--name", "x", "--to", "two words"], "invalid --to"),
+        ([CLIENT, "--name", "x", "--history", "abc"],
+         "invalid --history 'abc' (a number of texts, 0..1000; the file of "
+         "typed lines is --history-file)"),
+        ([CLIENT, "--name", "x", "--history", "1001"], "invalid --history"),
     ]
     for args, word in cases:
         code, out, err = Proc(args).finish()
@@ -676,6 +682,82 @@ def test_client_errors():
     srv.finish()
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def store_server(port, store):
+    """A server with a store on a fixed binary port; returns it once it
+    listens."""
+    srv = Proc([SERVER, "--listen", f"binary@127.0.0.1:{port}",
+                "--store", store, "--log-level", "debug"])
+    check("store server listens",
+          srv.wait_line(r"listening on \S+:\d+") is not None)
+    return srv
+
+
+def test_history_reconnect():
+    """--history N at login, /history, and a reconnect across a restart
+    of the server (killed with SIGKILL) on the same port."""
+    tmp = tempfile.mkdtemp(prefix="tcpchat-e2e-")
+    store = os.path.join(tmp, "chat.db")
+    port = free_port()
+    addr = f"127.0.0.1:{port}"
+    srv = store_server(port, store)
+    code, _, err = script(addr, "poster", "one\ntwo\nthree\n")
+    check("poster sends three texts", code == 0, f"{code} {err}")
+
+    w = watcher(addr, "late", "--history", "2")
+    stamp = r"\[\d\d:\d\d\] "
+    check("--history 2: the second text, with its time",
+          w.wait_line(rf"^{stamp}poster: two$", which="out") is not None,
+          str(w.out_lines))
+    check("--history 2: the third text",
+          w.wait_line(rf"^{stamp}poster: three$", which="out") is not None,
+          str(w.out_lines))
+    check("--history 2: the end line",
+          w.wait_line(r"^-!- #lobby: 2 texts \(2-3\)$", which="out")
+          is not None, str(w.out_lines))
+    check("--history 2: not the first text",
+          not any("poster: one" in l for l in w.out_lines), str(w.out_lines))
+
+    asker = Proc([CLIENT, "--server", addr, "--name", "asker"],
+                 stdin="/history 1\n")
+    check("/history 1: the latest text",
+          asker.wait_line(rf"^{stamp}poster: three$", which="out")
+          is not None, str(asker.out_lines))
+    check("/history 1: the end line",
+          asker.wait_line(r"^-!- #lobby: 1 texts \(3-3\)$", which="out")
+          is not None, str(asker.out_lines))
+    asker.p.stdin.close()
+    code, out, err = asker.finish()
+    check("/history: exits 0", code == 0, f"{code} {err}")
+
+    srv.p.kill()
+    srv.finish()
+    check("server killed: the client says it reconnects",
+          w.wait_line(r"^-!- connection lost \(.*\); reconnecting in "
+                      r"\d+\.\d s \(attempt \d+\)$", which="out")
+          is not None, str(w.out_lines))
+    srv = store_server(port, store)
+    check("server back: the client says it reconnected",
+          w.wait_line(r"^-!- reconnected$", which="out") is not None,
+          str(w.out_lines))
+    code, _, err = script(addr, "poster", "after restart\n")
+    check("poster sends after the restart", code == 0, f"{code} {err}")
+    check("the reconnected client gets the text",
+          w.wait_line(r"^poster: after restart$", which="out") is not None,
+          str(w.out_lines))
+    stop_watcher(w, "late")
+    srv.p.send_signal(signal.SIGTERM)
+    srv.finish()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     try:
         test_bad_arguments()
@@ -685,6 +767,7 @@ def main():
         test_host_loop()
         test_client_errors()
         test_nc_people()
+        test_history_reconnect()
     finally:
         for p in procs:
             if p.poll() is None:

@@ -22,6 +22,8 @@ struct app {
 	/* set by main() before the connection starts, then read-only */
 	int tty, color, listen_only, quiet;
 	long long count; /* exit after this many TEXT messages; 0: never */
+	int history;     /* --history: texts to show after a join; 0: none */
+	int reconnect;   /* reconnect after a lost connection */
 	const char *rooms[ROOMS_MAX]; /* --room, in order */
 	int nrooms;
 	const char *to;     /* --to: script lines go to this user */
@@ -66,6 +68,30 @@ void view_discard(void);
 
 /* Handles one line typed or read from stdin.  Returns 1 to quit. */
 int input_line(const char *s, size_t n);
+
+/* ---- seq.c: where each room stands ----------------------------------- */
+
+/* Loop thread: takes the client's position of room as the last seen. */
+void seq_mark(tcpchat_client *cli, tcpchat_str room);
+
+/* Loop thread: room is at seq (of epoch; 0: the current one), e.g. after
+ * our own text's ACK or a resume. */
+void seq_set(tcpchat_str room, uint64_t epoch, uint64_t seq);
+
+/* Loop thread: a live text of room numbered seq arrived.  Returns how
+ * many texts were skipped since the last one seen (0: none). */
+uint64_t seq_text(tcpchat_str room, uint64_t epoch, uint64_t seq);
+
+/* Loop thread: we are out of room. */
+void seq_forget(tcpchat_str room);
+
+/* With --history: show the history of room once its join is confirmed.
+ * Thread-safe. */
+void seq_want_history(const char *room);
+
+/* 1 when room's history was wanted (and no longer is), else 0.
+ * Thread-safe. */
+int seq_take_history(tcpchat_str room);
 
 /* ---- words.c: names and rooms seen, for completion --------------------- */
 

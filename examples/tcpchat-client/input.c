@@ -14,6 +14,8 @@ static void help(void)
 	view_status("/msg NAME text       a private message");
 	view_status("#room text           say text in a room you are in");
 	view_status("/who [#room]  /rooms  /topic #room [text]");
+	view_status("/history [#room] [N] the latest N texts of a room "
+	            "(20)");
 	view_status("/quit or Ctrl-D      leave; //text sends \"/text\"");
 	view_status("Tab completes commands, names and rooms; Up and Down "
 	            "recall lines");
@@ -113,6 +115,28 @@ static char *word(char **s)
 	return w;
 }
 
+/* "/history [#room] [N]": the latest N texts (20) of room (the current
+ * one). */
+static void history(char *rest)
+{
+	const char *room = *rest == '#' ? word(&rest) : NULL;
+	const char *num = word(&rest);
+	long n = 20;
+	if (*num) {
+		char *end;
+		n = strtol(num, &end, 10);
+		if (*end || n < 1 || n > 1000)
+			n = -1;
+	}
+	if (n < 0 || *rest) {
+		view_error("usage: /history [#room] [N] (N: 1..1000)");
+		return;
+	}
+	report("/history",
+	       tcpchat_client_history(G.cli, room, TCPCHAT_HISTORY_LATEST, 0,
+	                              (uint32_t)n));
+}
+
 /* A line starting with '/' (not "//").  Returns 1 to quit. */
 static int slash(char *line)
 {
@@ -137,8 +161,10 @@ static int slash(char *line)
 		room = word(&rest);
 		if (!*room || *rest)
 			view_error("usage: /join #room");
-		else
+		else {
+			seq_want_history(room);
 			report("/join", tcpchat_client_room_join(G.cli, room));
+		}
 	} else if (!strcmp(cmd, "/part")) {
 		room = *rest == '#' ? word(&rest) : NULL;
 		report("/part", tcpchat_client_room_part(G.cli, room,
@@ -149,6 +175,8 @@ static int slash(char *line)
 			view_error("usage: /msg NAME text");
 		else
 			say(NULL, arg, rest, strlen(rest));
+	} else if (!strcmp(cmd, "/history")) {
+		history(rest);
 	} else if (!strcmp(cmd, "/topic")) {
 		room = word(&rest);
 		if (!*room)

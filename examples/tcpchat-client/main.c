@@ -253,19 +253,28 @@ static void usage(FILE *out)
 	        "                        terminal, lines go to the last one\n"
 	        "      --to NAME         without a terminal, send lines "
 	        "privately to NAME\n"
-	        "      --history FILE    keep typed lines in FILE (default\n"
+	        "      --history N       show the latest N texts (0..1000) of "
+	        "each room\n"
+	        "                        joined (default 0: none)\n"
+	        "      --no-reconnect    exit when the connection is lost "
+	        "instead of\n"
+	        "                        reconnecting\n"
+	        "      --history-file FILE  keep typed lines in FILE "
+	        "(default\n"
 	        "                        $XDG_DATA_HOME/tcpchat/history)\n"
-	        "      --no-history      do not keep typed lines across runs\n"
+	        "      --no-history-file  do not keep typed lines across "
+	        "runs\n"
 	        "      --no-color        no colours even on a terminal\n"
 	        "  -h, --help            show this help and exit\n"
 	        "  -V, --version         show the version and exit\n"
 	        "\n"
 	        "Commands: /join #ROOM, /part [#ROOM] [REASON], /msg NAME "
 	        "TEXT, /rooms,\n"
-	        "/who [#ROOM], /topic #ROOM [TEXT], /quit, /help; '#ROOM TEXT' "
-	        "sends to\n"
-	        "ROOM, '//TEXT' sends '/TEXT', any other line goes to the "
-	        "current room.\n"
+	        "/who [#ROOM], /topic #ROOM [TEXT], /history [#ROOM] [N], "
+	        "/quit, /help;\n"
+	        "'#ROOM TEXT' sends to ROOM, '//TEXT' sends '/TEXT', any other "
+	        "line goes\n"
+	        "to the current room.\n"
 	        "On a terminal: Tab completes, Up and Down recall lines, "
 	        "Ctrl-D quits.\n"
 	        "Without a terminal, each line of stdin is handled so; at its "
@@ -305,8 +314,10 @@ static int options(int argc, char **argv, const tcpchat_codec **codec,
 	        {"no-color", no_argument, NULL, 'N'},
 	        {"room", required_argument, NULL, 'R'},
 	        {"to", required_argument, NULL, 'T'},
-	        {"history", required_argument, NULL, 'H'},
-	        {"no-history", no_argument, NULL, 'X'},
+	        {"history", required_argument, NULL, 'Y'},
+	        {"history-file", required_argument, NULL, 'H'},
+	        {"no-history-file", no_argument, NULL, 'X'},
+	        {"no-reconnect", no_argument, NULL, 'Z'},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, 'V'},
 	        {NULL, 0, NULL, 0},
@@ -314,6 +325,7 @@ static int options(int argc, char **argv, const tcpchat_codec **codec,
 	const char *name = NULL, *hist = NULL;
 	int no_color = 0, no_history = 0, c;
 	G.server = "127.0.0.1:7070";
+	G.reconnect = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":n:s:C:rc:qhV", opts, NULL)) !=
 	       -1) {
@@ -369,9 +381,26 @@ static int options(int argc, char **argv, const tcpchat_codec **codec,
 				           optarg);
 			G.to = optarg;
 			break;
+		case 'Y': {
+			char *end;
+			errno = 0;
+			long v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 0 || v > 1000)
+				return bad(
+				        "invalid --history '%s' (a number of "
+				        "texts, 0..1000; the file of typed "
+				        "lines is --history-file)",
+				        optarg);
+			G.history = (int)v;
+			break;
+		}
+		case 'Z':
+			G.reconnect = 0;
+			break;
 		case 'H':
 			if (!*optarg)
-				return bad("%s", "--history needs a file name");
+				return bad("%s",
+				           "--history-file needs a file name");
 			hist = optarg;
 			break;
 		case 'X':
@@ -420,9 +449,11 @@ static int start(const tcpchat_codec *codec)
 	}
 	tcpchat_client_set_codec(G.cli, codec);
 	tcpchat_client_set_handler(G.cli, view_on_event, NULL);
+	tcpchat_client_set_option(G.cli, TCPCHAT_COPT_RECONNECT, G.reconnect);
 	rc = tcpchat_client_connect(G.cli, G.server, G.name);
 	/* queued now, sent right after the handshake, before any line */
 	for (int i = 0; rc == 0 && i < G.nrooms; i++) {
+		seq_want_history(G.rooms[i]);
 		rc = tcpchat_client_room_join(G.cli, G.rooms[i]);
 		if (rc) {
 			fprintf(stderr, PROG ": cannot join %s: %s\n",

@@ -92,21 +92,28 @@ void view_discard(void)
 	}
 }
 
-/* Formats a line: "HH:MM " with a terminal, then "[#room] " unless room
- * is empty, then "WHO: " when who is set (coloured on a terminal), then
+/* Formats a line: "HH:MM " with a terminal, then "[HH:MM] " with stamp
+ * (milliseconds since the Unix epoch; -1: none), then "[#room] " unless
+ * room is empty, then "WHO: " when who is set (coloured on a terminal), then
  * the text, of any length. */
-static void vline(tcpchat_str room, tcpchat_str who, const char *fmt,
-                  va_list ap) __attribute__((format(printf, 3, 0)));
-static void vline(tcpchat_str room, tcpchat_str who, const char *fmt,
-                  va_list ap)
+static void vline(int64_t stamp, tcpchat_str room, tcpchat_str who,
+                  const char *fmt, va_list ap)
+        __attribute__((format(printf, 4, 0)));
+static void vline(int64_t stamp, tcpchat_str room, tcpchat_str who,
+                  const char *fmt, va_list ap)
 {
 	char head[TCPCHAT_ROOM_MAX + TCPCHAT_NAME_MAX + 64];
 	size_t o = 0;
+	struct tm tm;
 	if (G.tty) {
 		time_t t = time(NULL);
-		struct tm tm;
 		localtime_r(&t, &tm);
 		o += strftime(head, sizeof head, "%H:%M ", &tm);
+	}
+	if (stamp >= 0) {
+		time_t t = (time_t)(stamp / 1000);
+		localtime_r(&t, &tm);
+		o += strftime(head + o, sizeof head - o, "[%H:%M] ", &tm);
 	}
 	if (room.len)
 		o += (size_t)snprintf(head + o, sizeof head - o, "[%.*s] ",
@@ -133,13 +140,14 @@ static void vline(tcpchat_str room, tcpchat_str who, const char *fmt,
 	free(buf);
 }
 
-static void line_in(tcpchat_str room, tcpchat_str who, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static void line_in(tcpchat_str room, tcpchat_str who, const char *fmt, ...)
+static void line_in(int64_t stamp, tcpchat_str room, tcpchat_str who,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void line_in(int64_t stamp, tcpchat_str room, tcpchat_str who,
+                    const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vline(room, who, fmt, ap);
+	vline(stamp, room, who, fmt, ap);
 	va_end(ap);
 }
 
@@ -150,7 +158,7 @@ static void line(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vline(none, none, fmt, ap);
+	vline(-1, none, none, fmt, ap);
 	va_end(ap);
 }
 
@@ -200,7 +208,7 @@ void view_own(const char *room, const char *text, size_t n)
 	}
 	tcpchat_str r = {room, strlen(room)};
 	tcpchat_str me = {G.name, strlen(G.name)};
-	line_in(shown_room(r, 0), me, "%.*s", (int)n, text);
+	line_in(-1, shown_room(r, 0), me, "%.*s", (int)n, text);
 }
 
 static void show_text(tcpchat_client *cli, const tcpchat_msg *m)
@@ -209,13 +217,23 @@ static void show_text(tcpchat_client *cli, const tcpchat_msg *m)
 		line("-> *%.*s* %.*s", S(m->target), S(m->body));
 		return; /* our own: not counted */
 	}
+	int64_t stamp = -1;
+	if (m->flags & TCPCHAT_MSGF_HISTORY)
+		stamp = m->timestamp > 0 ? m->timestamp : 0;
+	else if (m->room.len && m->seq) {
+		uint64_t missed = seq_text(m->room, m->epoch, m->seq);
+		if (missed)
+			line("-!- %.*s: %llu texts missed", S(m->room),
+			     (unsigned long long)missed);
+	}
 	if (m->target.len)
-		line("*%.*s* %.*s", S(m->sender), S(m->body));
+		line_in(stamp, none, none, "*%.*s* %.*s", S(m->sender),
+		        S(m->body));
 	else if (m->sender.len)
-		line_in(shown_room(m->room, m->flags), m->sender, "%.*s",
+		line_in(stamp, shown_room(m->room, m->flags), m->sender, "%.*s",
 		        S(m->body));
 	else
-		line_in(shown_room(m->room, m->flags), none, "*** %.*s",
+		line_in(stamp, shown_room(m->room, m->flags), none, "*** %.*s",
 		        S(m->body));
 	long long n = atomic_fetch_add(&G.received, 1) + 1;
 	if (G.count && n >= G.count)
@@ -260,6 +278,44 @@ static void note_words(const tcpchat_msg *m)
 	}
 }
 
+/* Asks for the latest --history texts of room, when the server keeps
+ * any. */
+static void ask_history(tcpchat_client *cli, tcpchat_str room)
+{
+	char r[TCPCHAT_ROOM_MAX + 1];
+	if (!G.history || !room.len || room.len >= sizeof r)
+		return;
+	memcpy(r, room.ptr, room.len);
+	r[room.len] = '\0';
+	int rc = tcpchat_client_history(cli, r, TCPCHAT_HISTORY_LATEST, 0,
+	                                (uint32_t)G.history);
+	if (rc && rc != TCPCHAT_ENOTSUP)
+		view_error("history of %s: %s", r, tcpchat_strerror(rc));
+}
+
+/* Our join of room is confirmed. */
+static void own_join(tcpchat_client *cli, tcpchat_str room)
+{
+	seq_mark(cli, room);
+	if (seq_take_history(room))
+		ask_history(cli, room);
+}
+
+/* The end of a history answer. */
+static void history_end(const tcpchat_msg *m)
+{
+	char gap[64] = "";
+	if (m->flags & TCPCHAT_MSGF_GAP)
+		snprintf(gap, sizeof gap, ", before %llu gone",
+		         (unsigned long long)m->oldest);
+	if (m->code)
+		line("-!- %.*s: %u texts (%llu-%llu)%s", S(m->room), m->code,
+		     (unsigned long long)m->first, (unsigned long long)m->last,
+		     gap);
+	else
+		line("-!- %.*s: 0 texts%s", S(m->room), gap);
+}
+
 static void show_msg(tcpchat_client *cli, const tcpchat_msg *m)
 {
 	char in[TCPCHAT_ROOM_MAX + 2];
@@ -270,10 +326,14 @@ static void show_msg(tcpchat_client *cli, const tcpchat_msg *m)
 		show_text(cli, m);
 		break;
 	case TCPCHAT_MSG_JOIN:
+		if (is_me(m->sender) && m->room.len)
+			own_join(cli, m->room);
 		if (!G.quiet)
 			line("--> %.*s joined%s", S(m->sender), in);
 		break;
 	case TCPCHAT_MSG_LEAVE:
+		if (is_me(m->sender) && m->room.len)
+			seq_forget(m->room);
 		if (!G.quiet)
 			line("<-- %.*s left%s (%s%s%.*s)", S(m->sender), in,
 			     tcpchat_reason_name(m->code),
@@ -307,6 +367,9 @@ static void show_msg(tcpchat_client *cli, const tcpchat_msg *m)
 			line("=== %.*s %u%s%.*s", S(m->room), m->code,
 			     m->body.len ? ": " : "", S(m->body));
 		break;
+	case TCPCHAT_MSG_HISTORY:
+		history_end(m);
+		break;
 	case TCPCHAT_MSG_ERROR:
 		if (!(m->flags & TCPCHAT_MSGF_CLOSING))
 			line("-!- %.*s", S(m->body));
@@ -329,6 +392,10 @@ static void connected(tcpchat_client *cli, tcpchat_str name)
 	pthread_mutex_unlock(&G.out);
 	atomic_store(&G.connected, 1);
 	atomic_store(&G.ever_connected, 1);
+	tcpchat_str dflt = {info.default_room, strlen(info.default_room)};
+	seq_mark(cli, dflt);
+	if (info.caps & TCPCHAT_CAP_HISTORY)
+		ask_history(cli, dflt);
 	if (info.protocol < 2 && (G.nrooms || G.to)) {
 		fprintf(stderr,
 		        PROG ": the server has no rooms nor private "
@@ -385,6 +452,34 @@ static void disconnected(const tcpchat_client_event *ev)
 	}
 }
 
+/* The answer to one of our texts: the room moves past it; a refusal is
+ * shown as the server's error was before texts had refs. */
+static void acked(const tcpchat_client_event *ev)
+{
+	const tcpchat_msg *m = ev->msg;
+	if (!m)
+		return;
+	if (ev->error == 0 && m->room.len)
+		seq_set(m->room, m->epoch, m->seq);
+	else if (ev->error < 0 && m->body.len)
+		line("-!- %.*s", S(m->body));
+	else if (ev->error < 0)
+		view_error("not sent: %s", tcpchat_strerror(ev->error));
+}
+
+/* A room resumed after a reconnect: where it stands now, and whether
+ * texts were lost meanwhile. */
+static void resumed(const tcpchat_client_event *ev)
+{
+	const tcpchat_msg *m = ev->msg;
+	if (!m)
+		return;
+	seq_set(ev->room, m->epoch, m->seq);
+	if (m->flags & TCPCHAT_MSGF_GAP)
+		view_error("%.*s: texts before seq %llu are gone", S(ev->room),
+		           (unsigned long long)m->oldest);
+}
+
 int view_on_event(tcpchat_client *cli, const tcpchat_client_event *ev, void *ud)
 {
 	(void)ud;
@@ -397,6 +492,27 @@ int view_on_event(tcpchat_client *cli, const tcpchat_client_event *ev, void *ud)
 		break;
 	case TCPCHAT_CEV_DISCONNECTED:
 		disconnected(ev);
+		break;
+	case TCPCHAT_CEV_ACK:
+		acked(ev);
+		break;
+	case TCPCHAT_CEV_RECONNECTING:
+		atomic_store(&G.connected, 0);
+		view_error("connection lost (%s); reconnecting in %.1f s "
+		           "(attempt %u)",
+		           ev->text ? ev->text : tcpchat_strerror(ev->error),
+		           ev->delay_ms / 1000.0, ev->attempt);
+		break;
+	case TCPCHAT_CEV_RECONNECTED:
+		atomic_store(&G.connected, 1);
+		view_error("reconnected");
+		break;
+	case TCPCHAT_CEV_RESUMED:
+		resumed(ev);
+		break;
+	case TCPCHAT_CEV_GAVE_UP:
+		view_error("gave up reconnecting: %s",
+		           ev->text ? ev->text : tcpchat_strerror(ev->error));
 		break;
 	default:
 		break;

@@ -329,6 +329,12 @@ TCPCHAT_API size_t tcpchat_client_text_fit(tcpchat_client *cli,
 	tcpchat_msg m = {.type = TCPCHAT_MSG_TEXT};
 	m.room = cli__str(room);
 	m.target = cli__str(name);
+	/* With RECONNECT every text carries a ref the library makes: count
+	 * the longest one ("<16 hex digits>-<20 digits>"). */
+	static const char longest_ref[] =
+	        "0123456789abcdef-18446744073709551615";
+	if (atomic_load(&cli->reconnect_pub))
+		m.ref = cli__str(longest_ref);
 	tcpchat_buf b = {0};
 	/* The largest n whose prefix fits: encoded sizes grow with n. */
 	size_t lo = 0, hi = TC_MIN(len, cap);
