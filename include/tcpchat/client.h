@@ -297,7 +297,9 @@ TCPCHAT_API int tcpchat_client_send_private(tcpchat_client *cli,
  * message goes to room when room is set, else to the user name when name
  * is set, else to the current room (both set: invalid).  A program
  * splits a long text with it, cutting where it returns, instead of
- * getting TCPCHAT_EMSGSIZE.  Returns len when all of it fits, 0 when not
+ * getting TCPCHAT_EMSGSIZE.  With TCPCHAT_COPT_RECONNECT on, room is
+ * left for the longest ref the library makes (every text then carries
+ * one).  Returns len when all of it fits, 0 when not
  * even its first character does or an argument is invalid (NULL cli or
  * text, len 0, a bad room or name).  text is not checked otherwise (see
  * tcpchat_client_send()).  Thread-safe; encodes up to about
