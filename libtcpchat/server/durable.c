@@ -408,6 +408,7 @@ void srv__durable_reap(tcpchat_server *srv)
 		return;
 	du->inflight = 0;
 	settle(srv, b);
+	srv->inputs++; /* output to share a write, as input is */
 	srv__durable_kick(srv);
 }
 

@@ -128,12 +128,14 @@ static void on_wake(struct loop *l, void *data)
 static void coalesce(tcpchat_server *srv)
 {
 	int64_t now = util__now_us();
-	uint64_t msgs = srv->st.in - srv->in_seen;
+	/* With a store, texts go out when committed, not when read. */
+	uint64_t *seen = srv->durable ? &srv->st.saved : &srv->st.in;
+	uint64_t msgs = *seen - srv->in_seen;
 	if (msgs) {
 		int64_t gap = (now - srv->last_in_us) / (int64_t)msgs;
 		srv->gap_us += (gap - srv->gap_us) / 8;
 		srv->last_in_us = now;
-		srv->in_seen = srv->st.in;
+		srv->in_seen = *seen;
 	}
 	if (!srv->batch_us || !srv->flush_head || !msgs || srv->stopping ||
 	    srv->run.stepping)
@@ -142,11 +144,12 @@ static void coalesce(tcpchat_server *srv)
 	int64_t until = now + window;
 	while (srv->gap_us < until - now) {
 		srv->inputs = 0;
+		srv__durable_kick(srv); /* what came meanwhile, to the disk */
 		if (loop__poll_us(&srv->loop, until - now) <= 0 || !srv->inputs)
 			break;
 		now = util__now_us();
 	}
-	srv->in_seen = srv->st.in;
+	srv->in_seen = *seen;
 	srv->last_in_us = util__now_us();
 }
 
