@@ -498,8 +498,11 @@ int view_on_event(tcpchat_client *cli, const tcpchat_client_event *ev, void *ud)
 		break;
 	case TCPCHAT_CEV_RECONNECTING:
 		atomic_store(&G.connected, 0);
-		view_error("connection lost (%s); reconnecting in %.1f s "
-		           "(attempt %u)",
+		/* the first attempt follows the loss, the others a failed
+		 * attempt */
+		view_error("%s (%s); reconnecting in %.1f s (attempt %u)",
+		           ev->attempt > 1 ? "cannot reconnect"
+		                           : "connection lost",
 		           ev->text ? ev->text : tcpchat_strerror(ev->error),
 		           ev->delay_ms / 1000.0, ev->attempt);
 		break;
