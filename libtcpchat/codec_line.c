@@ -8,6 +8,9 @@
  * Client to server:
  *	NAME            while in the handshake: HELLO, code = protocol
  *	                version (2), caps 0 (spaces/tabs trimmed)
+ *	NAME PASSWORD   while in the handshake: HELLO sender = NAME, body =
+ *	                PASSWORD, the rest of the line after the blanks
+ *	                that follow NAME, as typed (the credential)
  *	/quit           LEAVE, reason quit
  *	/ping  /pong    PING, PONG
  *	/join ROOM      JOIN room
@@ -268,13 +271,29 @@ static int line_encode_leave_c(const tcpchat_msg *msg, tcpchat_buf *out)
 	return rc ? rc : line_put_opt(out, " ", &msg->body);
 }
 
+/* "NAME" or "NAME CREDENTIAL": a name with a blank, or a credential that
+ * starts with one, would not read back the same. */
+static int line_encode_hello_c(const tcpchat_msg *msg, tcpchat_buf *out)
+{
+	size_t i;
+
+	for (i = 0; i < msg->sender.len; i++)
+		if (line_is_blank(msg->sender.ptr[i]))
+			return TCPCHAT_EINVAL;
+	if (msg->body.len &&
+	    (msg->sender.len == 0 || line_is_blank(msg->body.ptr[0])))
+		return TCPCHAT_EINVAL;
+	int rc = line_put_clean(out, &msg->sender);
+	return rc ? rc : line_put_opt(out, " ", &msg->body);
+}
+
 static int line_encode_client(const tcpchat_msg *msg, tcpchat_buf *out)
 {
 	int rc;
 
 	switch (msg->type) {
 	case TCPCHAT_MSG_HELLO:
-		return line_put_clean(out, &msg->sender);
+		return line_encode_hello_c(msg, out);
 	case TCPCHAT_MSG_TEXT:
 		return line_encode_text_c(msg, out);
 	case TCPCHAT_MSG_JOIN:
@@ -687,13 +706,16 @@ static void line_client(const char *s, size_t n, tcpchat_msg *out,
 			s++;
 			n--;
 		}
-		while (n > 0 && line_is_blank(s[n - 1]))
-			n--;
 		if (n == 0)
 			return; /* skipped */
 		out->type = TCPCHAT_MSG_HELLO;
 		out->code = TCPCHAT_PROTOCOL_VERSION;
-		line_set_str(&out->sender, s, n);
+		for (w = 0; w < n && !line_is_blank(s[w]);)
+			w++;
+		line_set_str(&out->sender, s, w);
+		w = line_skip_blanks(s, n, w);
+		if (w < n) /* the credential, as typed */
+			line_set_str(&out->body, s + w, n - w);
 		return;
 	}
 	if (line_skip_blanks(s, n, 0) == n)

@@ -200,9 +200,11 @@ static const struct line_in client_lines[] = {
         {HSK, "  alice \r\n",
          MSG(.type = TCPCHAT_MSG_HELLO, .code = 2, .sender = S("alice"))},
         {HSK, "/join #dev\n",
-         MSG(.type = TCPCHAT_MSG_HELLO, .code = 2, .sender = S("/join #dev"))},
+         MSG(.type = TCPCHAT_MSG_HELLO, .code = 2, .sender = S("/join"),
+             .body = S("#dev"))},
         {HSK, "#dev hi\n",
-         MSG(.type = TCPCHAT_MSG_HELLO, .code = 2, .sender = S("#dev hi"))},
+         MSG(.type = TCPCHAT_MSG_HELLO, .code = 2, .sender = S("#dev"),
+             .body = S("hi"))},
 };
 
 START_TEST(test_line_client_lines)

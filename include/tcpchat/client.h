@@ -189,6 +189,18 @@ TCPCHAT_API void tcpchat_client_destroy(tcpchat_client *cli);
 TCPCHAT_API int tcpchat_client_connect(tcpchat_client *cli, const char *addr,
                                        const char *name);
 
+/* Sets the credential (a password) sent in the handshake's HELLO from
+ * the next tcpchat_client_connect() on, reconnections included: cred is
+ * copied (NUL-terminated, at most TCPCHAT_CREDENTIAL_MAX bytes of UTF-8
+ * without control characters but TAB); NULL or "" clears it.  The copy
+ * is overwritten with zeros when replaced and by
+ * tcpchat_client_destroy().  The library never logs it.  Returns 0,
+ * TCPCHAT_EINVAL, TCPCHAT_ESTATE (connected or connecting) or
+ * TCPCHAT_ENOMEM.  Loop thread only; not from a callback (as
+ * tcpchat_client_connect()). */
+TCPCHAT_API int tcpchat_client_set_credential(tcpchat_client *cli,
+                                              const char *cred);
+
 /* Blocking mode: runs until disconnected or stopped.  Returns 0 after
  * tcpchat_client_stop(), otherwise the error that ended the connection,
  * the same as the DISCONNECTED event's ev->error (e.g. TCPCHAT_ESYS for a

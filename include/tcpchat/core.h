@@ -328,6 +328,10 @@ enum tcpchat_log_level {
  * Thread-safe. */
 TCPCHAT_API int tcpchat_name_check(const char *name, size_t len);
 
+/* Bytes of a credential (a password) in a HELLO's body: a server
+ * refuses a longer one, or one with a control character but TAB. */
+#define TCPCHAT_CREDENTIAL_MAX 1024
+
 /* ---- Rooms ------------------------------------------------------------ */
 
 #define TCPCHAT_ROOM_MAX 64   /* bytes in a room name, '#' included */

@@ -236,9 +236,13 @@ enum tcpchat_server_event_type {
 	/* A TCP connection arrived from ev->peer.  Return non-zero to refuse
 	 * it (it is closed at once, nothing is sent). */
 	TCPCHAT_SEV_CONNECT = 1,
-	/* ev->name asks to join.  Return TCPCHAT_ACCEPT, TCPCHAT_DEFER or
+	/* ev->name asks to join, from ev->peer, with ev->credential (empty
+	 * when the client sent none: accepting it then is the
+	 * application's choice).  Return TCPCHAT_ACCEPT, TCPCHAT_DEFER or
 	 * non-zero to refuse; a refused client gets an ERROR with
-	 * ev->refuse_reason and is closed.  refuse_reason is read after the
+	 * ev->refuse_reason and is closed.  A deferred JOIN (say, to check
+	 * a password on another thread) still ends at the handshake
+	 * timeout if no answer comes in time.  refuse_reason is read after the
 	 * handler returns, so it must not point into the handler's stack:
 	 * use a string literal or memory that outlives the call (NULL: a
 	 * default text). */
@@ -310,6 +314,16 @@ typedef struct tcpchat_server_event {
 	tcpchat_str room; /* ROOM_*, TOPIC: the room */
 	int protocol;     /* JOIN and later: the protocol version
 	                               the user speaks (1 or 2) */
+	/* ---- since authentication ---- */
+	/* JOIN: the credential the client sent in its HELLO's body (a
+	 * password; empty when none).  Already checked: at most
+	 * TCPCHAT_CREDENTIAL_MAX bytes of UTF-8 without control characters.
+	 * Valid only until the handler returns: a handler that defers
+	 * copies it.  Never log it. */
+	tcpchat_str credential;
+	/* JOIN: the subject of the client's TLS certificate.  Always NULL
+	 * in this version (no TLS yet). */
+	const char *tls_subject;
 } tcpchat_server_event;
 
 /* The event handler.  Runs on the loop thread.  It may call the server's

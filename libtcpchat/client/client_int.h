@@ -103,6 +103,8 @@ struct tcpchat_client {
 	const tcpchat_codec *codec;
 	char name[TCPCHAT_NAME_MAX + 1];
 	size_t name_len;
+	char *credential; /* sent in HELLO's body; NULL: none */
+	size_t credential_len;
 	struct net_addrs addrs;
 	int addr_next; /* the address to try after the current one */
 	int state;

@@ -349,6 +349,42 @@ TCPCHAT_API int tcpchat_client_connect(tcpchat_client *cli, const char *addr,
 	return cli__connect(cli, addr, name);
 }
 
+/* Overwrites n bytes at p in a way the compiler keeps. */
+static void wipe(char *p, size_t n)
+{
+	volatile char *v = p;
+	while (n--)
+		*v++ = 0;
+}
+
+TCPCHAT_API int tcpchat_client_set_credential(tcpchat_client *cli,
+                                              const char *cred)
+{
+	if (!cli)
+		return TCPCHAT_EINVAL;
+	if (util__in_callback(cli))
+		return TCPCHAT_ERECURSIVE;
+	if (cli->state != C_IDLE && cli->state != C_DONE)
+		return TCPCHAT_ESTATE;
+	size_t n = cred ? strlen(cred) : 0;
+	if (n > TCPCHAT_CREDENTIAL_MAX || (n && !util__text_ok(cred, n)))
+		return TCPCHAT_EINVAL;
+	char *copy = NULL;
+	if (n) {
+		copy = malloc(n + 1);
+		if (!copy)
+			return TCPCHAT_ENOMEM;
+		memcpy(copy, cred, n + 1);
+	}
+	if (cli->credential) {
+		wipe(cli->credential, cli->credential_len);
+		free(cli->credential);
+	}
+	cli->credential = copy;
+	cli->credential_len = n;
+	return 0;
+}
+
 static int codec_ok(const tcpchat_codec *c)
 {
 	return c->abi >= 1 && c->abi <= TCPCHAT_CODEC_ABI && c->encode &&
@@ -457,6 +493,7 @@ TCPCHAT_API void tcpchat_client_destroy(tcpchat_client *cli)
 	cli__acks_free(cli);
 	cli__hist_free(cli);
 	pthread_mutex_destroy(&cli->room_mu);
+	tcpchat_client_set_credential(cli, NULL);
 	free(cli);
 }
 

@@ -546,6 +546,8 @@ int cli__dial(tcpchat_client *cli)
 	hello.code = TCPCHAT_PROTOCOL_VERSION;
 	hello.sender.ptr = cli->name;
 	hello.sender.len = cli->name_len;
+	hello.body.ptr = cli->credential;
+	hello.body.len = cli->credential_len;
 	hello.caps = TCPCHAT_CAP_BASE | TCPCHAT_CAP_ROOMS | TCPCHAT_CAP_HISTORY;
 	cli__reconnect_hello(cli, &hello);
 	return cli__push_msg(cli, &hello);

@@ -189,6 +189,14 @@ static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 		            "without spaces");
 		return 1;
 	}
+	if (m->body.len > TCPCHAT_CREDENTIAL_MAX ||
+	    (m->body.len && !util__text_ok(m->body.ptr, m->body.len))) {
+		/* The name is logged, never the credential. */
+		refuse_join(srv, sc, TCPCHAT_EREFUSED, &m->sender,
+		            "invalid credential: use at most 1024 bytes of "
+		            "UTF-8 without control characters");
+		return 1;
+	}
 	if (srv__name_find(srv, m->sender.ptr, m->sender.len)) {
 		refuse_join(srv, sc, TCPCHAT_ENAMEINUSE, &m->sender,
 		            "name already in use");
@@ -209,6 +217,7 @@ static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 
 	tcpchat_server_event ev;
 	srv__conn_event(sc, &ev, TCPCHAT_SEV_JOIN);
+	ev.credential = m->body;
 	int verdict = srv__emit(srv, &ev);
 	if (sc->state == S_DEAD)
 		return 1;
