@@ -17,6 +17,8 @@
 
 #include <tcpchat/tcpchat.h>
 
+#include "tcpchat-server-auth.h"
+
 #define PROG "tcpchat-server"
 #define MAX_LISTEN 16
 
@@ -31,8 +33,14 @@ enum {
 	OPT_HISTORY,
 	OPT_RETAIN,
 	OPT_RETAIN_DAYS,
-	OPT_ACK_WINDOW
+	OPT_ACK_WINDOW,
+	OPT_USERS,
+	OPT_ANONYMOUS,
+	OPT_HASH_PASSWORD
 };
+
+/* With --users: the checker of logins (NULL without). */
+static struct auth *auth;
 
 static int log_level = TCPCHAT_LOG_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -67,9 +75,7 @@ static void say(const char *label, const char *fmt, ...)
 
 /* A line of a level (enum tcpchat_log_level), printed when --log-level
  * lets it through. */
-static void log_at(int level, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-static void log_at(int level, const char *fmt, ...)
+void log_at(int level, const char *fmt, ...)
 {
 	if (level < TCPCHAT_LOG_ERROR || level > log_level)
 		return;
@@ -79,7 +85,7 @@ static void log_at(int level, const char *fmt, ...)
 	va_end(ap);
 }
 
-static const char *peer_str(const struct sockaddr *sa, char *buf, size_t n)
+const char *peer_str(const struct sockaddr *sa, char *buf, size_t n)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
 	int port = 0;
@@ -180,6 +186,11 @@ static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
 	(void)ud;
 	switch (ev->type) {
 	case TCPCHAT_SEV_JOIN:
+		if (auth) {
+			int verdict = auth_on_join(auth, ev);
+			if (verdict != TCPCHAT_ACCEPT)
+				return verdict; /* the checker logs the rest */
+		}
 		log_at(TCPCHAT_LOG_INFO, "conn %llu: %.*s joined from %s (%s)",
 		       (unsigned long long)ev->conn_id, (int)ev->name.len,
 		       ev->name.ptr, peer_str(ev->peer, peer, sizeof peer),
@@ -373,6 +384,13 @@ static void usage(FILE *out)
 	        "      --ack-window S    seconds a text's reference is\n"
 	        "                        remembered against resends (default\n"
 	        "                        120; 0: never)\n"
+	        "      --users FILE      logins: lines name:hash (yescrypt or\n"
+	        "                        bcrypt); a listed name needs its\n"
+	        "                        password; SIGHUP reads FILE again\n"
+	        "      --anonymous yes|no  with --users: may names FILE does\n"
+	        "                        not list join? (default yes)\n"
+	        "      --hash-password   read a password on stdin, print its\n"
+	        "                        hash for --users, and exit\n"
 	        "  -s, --stats S         print statistics every S seconds "
 	        "(also on\n"
 	        "                        SIGUSR1); 0 disables (default 0)\n"
@@ -472,6 +490,9 @@ int main(int argc, char **argv)
 	        {"retain", required_argument, NULL, OPT_RETAIN},
 	        {"retain-days", required_argument, NULL, OPT_RETAIN_DAYS},
 	        {"ack-window", required_argument, NULL, OPT_ACK_WINDOW},
+	        {"users", required_argument, NULL, OPT_USERS},
+	        {"anonymous", required_argument, NULL, OPT_ANONYMOUS},
+	        {"hash-password", no_argument, NULL, OPT_HASH_PASSWORD},
 	        {"log-level", required_argument, NULL, 'L'},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, 'V'},
@@ -484,7 +505,8 @@ int main(int argc, char **argv)
 	long long user_rooms = -1, max_rooms = -1, announce_max = -1;
 	long long batch_us = -1, history = -1, retain = -1, retain_days = -1;
 	long long ack_window = -1;
-	const char *default_room = "#lobby", *store = NULL;
+	const char *default_room = "#lobby", *store = NULL, *users = NULL;
+	int anonymous = 1;
 	int fsync_each = 0;
 	int c;
 
@@ -635,6 +657,18 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case OPT_USERS:
+			users = optarg;
+			break;
+		case OPT_ANONYMOUS:
+			if (strcmp(optarg, "yes") && strcmp(optarg, "no"))
+				return bad("invalid --anonymous '%s' (yes or "
+				           "no)",
+				           optarg);
+			anonymous = strcmp(optarg, "yes") == 0;
+			break;
+		case OPT_HASH_PASSWORD:
+			return auth_hash_password();
 		case 'V':
 			printf(PROG " %s (protocol %d)\n",
 			       tcpchat_version(NULL), TCPCHAT_PROTOCOL_VERSION);
@@ -650,6 +684,18 @@ int main(int argc, char **argv)
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!store && (fsync_each || retain > 0 || retain_days > 0))
 		return bad("--fsync, --retain and --retain-days need --store");
+	if (users) {
+		char err[512];
+		if (!auth_available()) {
+			fprintf(stderr, PROG ": --users: " AUTH_NO_CRYPT "\n");
+			return 2;
+		}
+		auth = auth_new(users, anonymous, err, sizeof err);
+		if (!auth) {
+			fprintf(stderr, PROG ": %s\n", err);
+			return 1;
+		}
+	}
 	if (nlisten == 0) {
 		listens[0].codec = tcpchat_codec_binary();
 		listens[0].addr = "127.0.0.1:7070";
@@ -673,6 +719,7 @@ int main(int argc, char **argv)
 	int rc = tcpchat_server_new(&srv);
 	if (rc) {
 		fprintf(stderr, PROG ": %s\n", tcpchat_strerror(rc));
+		auth_free(auth);
 		return 1;
 	}
 	tcpchat_server_set_handler(srv, on_event, NULL);
@@ -722,6 +769,7 @@ int main(int argc, char **argv)
 	rc = tcpchat_server_set_default_room(srv, default_room);
 	if (rc) {
 		fprintf(stderr, PROG ": %s\n", tcpchat_strerror(rc));
+		auth_free(auth);
 		tcpchat_server_destroy(srv);
 		return 1;
 	}
@@ -735,6 +783,7 @@ int main(int argc, char **argv)
 		if (rc) {
 			fprintf(stderr, PROG ": %s\n",
 			        err[0] ? err : tcpchat_strerror(rc));
+			auth_free(auth);
 			tcpchat_server_destroy(srv);
 			return 1;
 		}
@@ -752,6 +801,7 @@ int main(int argc, char **argv)
 			        listens[i].addr,
 			        rc == TCPCHAT_ESYS ? strerror(errno)
 			                           : tcpchat_strerror(rc));
+			auth_free(auth);
 			tcpchat_server_destroy(srv);
 			return 1;
 		}
@@ -762,9 +812,15 @@ int main(int argc, char **argv)
 		    listens[i].codec->name);
 	}
 	rc = tcpchat_server_start(srv);
+	if (!rc && auth && auth_start(auth, srv) != 0) {
+		tcpchat_server_stop(srv);
+		tcpchat_server_join(srv);
+		rc = TCPCHAT_ESYS;
+	}
 	if (rc) {
 		fprintf(stderr, PROG ": cannot start: %s\n",
 		        tcpchat_strerror(rc));
+		auth_free(auth);
 		tcpchat_server_destroy(srv);
 		return 1;
 	}
@@ -786,6 +842,10 @@ int main(int argc, char **argv)
 			        (long)((left - (double)wait.tv_sec) * 1e9);
 		}
 		int sig = sigtimedwait(&sigs, NULL, &wait);
+		if (sig == SIGHUP && auth) {
+			auth_reload(auth);
+			continue;
+		}
 		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
 			say("info", "%s: shutting down",
 			    sig == SIGINT    ? "SIGINT"
@@ -807,6 +867,7 @@ int main(int argc, char **argv)
 	tcpchat_server_stop(srv);
 	rc = tcpchat_server_join(srv);
 	print_stats(srv, &clock);
+	auth_free(auth);
 	tcpchat_server_destroy(srv);
 	drop_forget_all();
 	if (rc) {

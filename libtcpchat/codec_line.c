@@ -271,17 +271,15 @@ static int line_encode_leave_c(const tcpchat_msg *msg, tcpchat_buf *out)
 	return rc ? rc : line_put_opt(out, " ", &msg->body);
 }
 
-/* "NAME" or "NAME CREDENTIAL": a name with a blank, or a credential that
- * starts with one, would not read back the same. */
+/* "NAME" or "NAME CREDENTIAL": with a credential, a name with a blank,
+ * or a credential that starts with one, would not read back the same. */
 static int line_encode_hello_c(const tcpchat_msg *msg, tcpchat_buf *out)
 {
-	size_t i;
+	const tcpchat_str *n = &msg->sender;
 
-	for (i = 0; i < msg->sender.len; i++)
-		if (line_is_blank(msg->sender.ptr[i]))
-			return TCPCHAT_EINVAL;
 	if (msg->body.len &&
-	    (msg->sender.len == 0 || line_is_blank(msg->body.ptr[0])))
+	    (n->len == 0 || line_word_end(n->ptr, n->len, 0) < n->len ||
+	     line_is_blank(msg->body.ptr[0])))
 		return TCPCHAT_EINVAL;
 	int rc = line_put_clean(out, &msg->sender);
 	return rc ? rc : line_put_opt(out, " ", &msg->body);

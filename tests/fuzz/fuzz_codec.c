@@ -163,6 +163,21 @@ static int str_is(tcpchat_str s, const char *lit)
 }
 
 /* 1 when s holds only spaces and tabs, or nothing. */
+static int has_blank(tcpchat_str s)
+{
+	for (size_t i = 0; i < s.len; i++)
+		if (blank(s.ptr[i]))
+			return 1;
+	return 0;
+}
+
+/* A HELLO with a credential: "NAME CREDENTIAL" must read back as one. */
+static int line_hello_ok(const tcpchat_msg *m)
+{
+	return !m->body.len || (m->sender.len && !has_blank(m->sender) &&
+	                        !blank(m->body.ptr[0]));
+}
+
 static int all_blank(tcpchat_str s)
 {
 	size_t i;
@@ -233,6 +248,7 @@ static int line_can_encode(const tcpchat_msg *m, unsigned dir)
 	}
 	switch (m->type) {
 	case TCPCHAT_MSG_HELLO:
+		return line_hello_ok(m);
 	case TCPCHAT_MSG_PING:
 	case TCPCHAT_MSG_PONG:
 	case TCPCHAT_MSG_WHO:
@@ -353,7 +369,7 @@ static int line_unambiguous(const tcpchat_msg *m, unsigned dir)
 		return 1;
 	}
 	if (m->type == TCPCHAT_MSG_HELLO)
-		return m->sender.len > 0;
+		return m->sender.len > 0 && !has_blank(m->sender);
 	if (m->type == TCPCHAT_MSG_TEXT && !m->target.len && !m->room.len)
 		return !all_blank(m->body); /* a blank line is skipped */
 	return 1;
@@ -373,6 +389,7 @@ static void line_expect(const tcpchat_msg *m, unsigned dir, tcpchat_msg *w)
 		case TCPCHAT_MSG_HELLO:
 			w->code = TCPCHAT_PROTOCOL_VERSION;
 			w->sender = m->sender;
+			w->body = m->body; /* the credential */
 			break;
 		case TCPCHAT_MSG_LEAVE:
 			w->room = m->room;
