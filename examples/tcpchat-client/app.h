@@ -29,6 +29,7 @@ struct app {
 	const char *to;     /* --to: script lines go to this user */
 	const char *server; /* --server, as given */
 	char name[TCPCHAT_NAME_MAX + 1];
+	char *password; /* --password-file or $TCPCHAT_PASSWORD; NULL: none */
 	tcpchat_client *cli;
 	int wake[2]; /* terminal: the loop thread wakes the main thread */
 

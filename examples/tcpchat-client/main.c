@@ -264,6 +264,10 @@ static void usage(FILE *out)
 	        "                        $XDG_DATA_HOME/tcpchat/history)\n"
 	        "      --no-history-file  do not keep typed lines across "
 	        "runs\n"
+	        "      --password-file FILE  send the first line of FILE as "
+	        "the\n"
+	        "                        password (else $TCPCHAT_PASSWORD, "
+	        "if set)\n"
 	        "      --no-color        no colours even on a terminal\n"
 	        "  -h, --help            show this help and exit\n"
 	        "  -V, --version         show the version and exit\n"
@@ -299,6 +303,29 @@ static int bad(const char *fmt, ...)
 	return 2;
 }
 
+/* --password-file: the first line of file, without its line end, into
+ * G.password.  0, or -1 with errno set (0: an empty first line). */
+static int read_password(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	if (!f)
+		return -1;
+	char *line = NULL;
+	size_t cap = 0;
+	errno = 0;
+	ssize_t n = getline(&line, &cap, f);
+	fclose(f);
+	if (n > 0)
+		line[strcspn(line, "\r\n")] = '\0';
+	if (n <= 0 || !line[0]) {
+		free(line);
+		return -1;
+	}
+	free(G.password);
+	G.password = line;
+	return 0;
+}
+
 /* Parses the options into G; *history is the history file (NULL: none).
  * Returns -1 to go on, else the exit status. */
 static int options(int argc, char **argv, const tcpchat_codec **codec,
@@ -318,6 +345,7 @@ static int options(int argc, char **argv, const tcpchat_codec **codec,
 	        {"history-file", required_argument, NULL, 'H'},
 	        {"no-history-file", no_argument, NULL, 'X'},
 	        {"no-reconnect", no_argument, NULL, 'Z'},
+	        {"password-file", required_argument, NULL, 'P'},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, 'V'},
 	        {NULL, 0, NULL, 0},
@@ -397,6 +425,13 @@ static int options(int argc, char **argv, const tcpchat_codec **codec,
 		case 'Z':
 			G.reconnect = 0;
 			break;
+		case 'P':
+			if (read_password(optarg) != 0)
+				return bad("cannot read --password-file '%s': "
+				           "%s",
+				           optarg,
+				           errno ? strerror(errno) : "empty");
+			break;
 		case 'H':
 			if (!*optarg)
 				return bad("%s",
@@ -430,6 +465,9 @@ static int options(int argc, char **argv, const tcpchat_codec **codec,
 		           "UTF-8 without spaces",
 		           name);
 	snprintf(G.name, sizeof G.name, "%s", name);
+	const char *env = getenv("TCPCHAT_PASSWORD");
+	if (!G.password && env && *env && !(G.password = strdup(env)))
+		return bad("%s", strerror(errno));
 	G.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) && !G.listen_only;
 	G.color = G.tty && !no_color && !getenv("NO_COLOR");
 	*history = NULL;
@@ -450,6 +488,21 @@ static int start(const tcpchat_codec *codec)
 	tcpchat_client_set_codec(G.cli, codec);
 	tcpchat_client_set_handler(G.cli, view_on_event, NULL);
 	tcpchat_client_set_option(G.cli, TCPCHAT_COPT_RECONNECT, G.reconnect);
+	if (G.password) {
+		rc = tcpchat_client_set_credential(G.cli, G.password);
+		/* the library keeps its own copy */
+		memset(G.password, 0, strlen(G.password));
+		free(G.password);
+		G.password = NULL;
+		if (rc) {
+			fprintf(stderr,
+			        PROG ": unusable password: %s (at most %d "
+			             "bytes of UTF-8 without control "
+			             "characters)\n",
+			        tcpchat_strerror(rc), TCPCHAT_CREDENTIAL_MAX);
+			return 2;
+		}
+	}
 	rc = tcpchat_client_connect(G.cli, G.server, G.name);
 	/* queued now, sent right after the handshake, before any line */
 	for (int i = 0; rc == 0 && i < G.nrooms; i++) {
