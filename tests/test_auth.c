@@ -31,7 +31,8 @@ static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
 	if (ev->type == TCPCHAT_SEV_JOIN) {
 		s->joins++;
 		s->cred_len = ev->credential.len;
-		memcpy(s->cred, ev->credential.ptr, ev->credential.len);
+		if (ev->credential.len) /* else ptr may be NULL */
+			memcpy(s->cred, ev->credential.ptr, ev->credential.len);
 		s->tls_subject_set = ev->tls_subject != NULL;
 	} else if (ev->type == TCPCHAT_SEV_LOG && strstr(ev->text, "SECRET")) {
 		s->leaked = 1;
