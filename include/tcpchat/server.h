@@ -145,8 +145,28 @@ enum tcpchat_server_option {
 	                                    the oldest forgotten first */
 	TCPCHAT_SOPT_RETAIN_MSGS = 21,   /* [0] with a store: texts of each
 	                                    room kept on disk; 0: no limit */
-	TCPCHAT_SOPT_RETAIN_AGE = 22     /* [0] with a store: ms a text is
+	TCPCHAT_SOPT_RETAIN_AGE = 22,    /* [0] with a store: ms a text is
 	                                    kept on disk; 0: no limit */
+	/* 23..29 are kept for the per-connection rate limits.  Per-address
+	 * limits, checked when a connection is accepted: an IPv4 address
+	 * counts alone, an IPv6 one by its /64 prefix; a connection over a
+	 * limit gets an ERROR TCPCHAT_EFULL that says which and is closed
+	 * (stats: refused and refused_addr; an INFO line at most once a
+	 * second per address).  Loopback is not exempt.  They may change
+	 * at any time from the loop thread; a connection accepted while all
+	 * three limits were 0 is never counted against its address. */
+	TCPCHAT_SOPT_ADDR_CONNS = 30,     /* [64] connections open at once from
+	                                 one address; 0: no limit */
+	TCPCHAT_SOPT_ADDR_RATE = 31,      /* [20] new connections per second
+	                                 from one address (a token bucket
+	                                 of ADDR_BURST); 0: no limit */
+	TCPCHAT_SOPT_ADDR_BURST = 32,     /* [40] new connections one address
+	                                 may open at once, 1.. */
+	TCPCHAT_SOPT_ADDR_HANDSHAKES = 33 /* [8] connections from one
+	                                 address that have not finished
+	                                 their handshake (JOIN decided),
+	                                 so that a slow one cannot take up
+	                                 MAX_CLIENTS; 0: no limit */
 };
 
 /* Sets an integer option.  Call before the loop first runs; MAX_FRAME,
@@ -526,6 +546,10 @@ typedef struct tcpchat_server_stats {
 	uint64_t saved;   /* room texts committed to the store */
 	uint64_t unsaved; /* room texts the store refused (disk error): not
 	                     posted, their senders told with an ERROR */
+	/* ---- since per-address limits ---- */
+	uint64_t refused_addr; /* connections refused by ADDR_CONNS,
+	                          ADDR_RATE or ADDR_HANDSHAKES (also in
+	                          refused) */
 } tcpchat_server_stats;
 
 /* Fills *out (up to out->size bytes; set out->size first: a caller built
