@@ -538,7 +538,8 @@ typedef struct tcpchat_server_stats {
 	uint64_t bytes_out;    /* bytes written to sockets */
 	uint64_t dropped;      /* frames dropped by the slow-consumer policy */
 	uint64_t proto_errors; /* connections closed for protocol errors */
-	uint64_t refused;      /* connections refused (full, filter, name) */
+	uint64_t refused;      /* connections refused (full, address
+	                          limits, filter, name) */
 	/* ---- since protocol 2 ---- */
 	uint64_t rooms;        /* rooms now */
 	uint64_t private_msgs; /* private messages delivered */
