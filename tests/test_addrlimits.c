@@ -7,6 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+
+#include "server/server_int.h"
 #include "testutil.h"
 
 static const tcpchat_codec *bin(void)
@@ -356,6 +359,126 @@ START_TEST(options)
 }
 END_TEST
 
+/* ---- the table of addresses, driven directly ------------------------------ */
+
+static union net_addr v4(uint32_t host)
+{
+	union net_addr a;
+	memset(&a, 0, sizeof a);
+	a.in4.sin_family = AF_INET;
+	a.in4.sin_addr.s_addr = htonl(host);
+	return a;
+}
+
+static union net_addr v6(const char *text)
+{
+	union net_addr a;
+	memset(&a, 0, sizeof a);
+	a.in6.sin6_family = AF_INET6;
+	ck_assert_int_eq(inet_pton(AF_INET6, text, &a.in6.sin6_addr), 1);
+	return a;
+}
+
+/* Admits a connection from a: 1 when taken (and counted), 0 refused. */
+static int admit(tcpchat_server *srv, const union net_addr *a)
+{
+	int counted = 0;
+	const char *why = srv__peer_admit(srv, a, &counted);
+	return why == NULL && counted;
+}
+
+/* Entries go once their address has no connection and a full bucket. */
+START_TEST(table_frees)
+{
+	tcpchat_server *srv = NULL;
+	ck_assert_int_eq(tcpchat_server_new(&srv), 0);
+	srv_opt(srv, TCPCHAT_SOPT_ADDR_RATE, 10);
+	srv_opt(srv, TCPCHAT_SOPT_ADDR_BURST, 20);
+	srv->loop.now = 1000;
+	union net_addr a = v4(0x0a000001);
+	ck_assert_int_eq(admit(srv, &a), 1);
+	ck_assert_uint_eq(srv->npeers, 1);
+	srv__peer_handshake_done(srv, &a);
+	srv__peer_gone(srv, &a, 0);
+	/* One token short: kept, on the idle list. */
+	ck_assert_uint_eq(srv->npeers, 1);
+	srv->loop.now += 100; /* refilled: the next accept sweeps it */
+	union net_addr b = v4(0x0a000002);
+	ck_assert_int_eq(admit(srv, &b), 1);
+	ck_assert_uint_eq(srv->npeers, 1);
+	srv__peer_gone(srv, &b, 1);
+	srv->loop.now += 2000;
+	/* A gone connection with a full bucket frees its entry at once. */
+	ck_assert_int_eq(admit(srv, &b), 1);
+	srv->loop.now += 2000;
+	srv__peer_gone(srv, &b, 1);
+	ck_assert_uint_eq(srv->npeers, 0);
+	tcpchat_server_destroy(srv);
+}
+END_TEST
+
+/* A scan of more addresses than the table holds, each draining its
+ * bucket: the table stays bounded and new addresses are still taken. */
+START_TEST(table_bounded)
+{
+	tcpchat_server *srv = NULL;
+	ck_assert_int_eq(tcpchat_server_new(&srv), 0);
+	srv_opt(srv, TCPCHAT_SOPT_ADDR_BURST, 1);
+	srv_opt(srv, TCPCHAT_SOPT_ADDR_RATE, 1);
+	srv->loop.now = 1000;
+	enum { SCAN = 70000 };
+	for (uint32_t i = 0; i < SCAN; i++) {
+		union net_addr a = v4(0x0b000000 + i);
+		ck_assert_int_eq(admit(srv, &a), 1);
+		srv__peer_gone(srv, &a, 1); /* bucket empty: kept */
+		if (srv->npeers > 65536)
+			ck_abort_msg("table grew to %zu", srv->npeers);
+	}
+	ck_assert_uint_eq(srv->npeers, 65536);
+	/* The newest are remembered: refused at once. */
+	union net_addr last = v4(0x0b000000 + SCAN - 1);
+	int counted;
+	ck_assert_ptr_nonnull(srv__peer_admit(srv, &last, &counted));
+	ck_assert_uint_eq(srv->st.refused_addr, 1);
+	/* Refilled: every entry goes, a few per accept. */
+	for (uint32_t i = 0; i < 30000 && srv->npeers > 1; i++) {
+		srv->loop.now += 1000;
+		union net_addr a = v4(0x0c000000 + i);
+		ck_assert_int_eq(admit(srv, &a), 1);
+		srv__peer_gone(srv, &a, 1);
+	}
+	ck_assert_uint_le(srv->npeers, 1);
+	tcpchat_server_destroy(srv);
+}
+END_TEST
+
+/* IPv6 by /64; IPv4-mapped as IPv4. */
+START_TEST(table_keys)
+{
+	tcpchat_server *srv = NULL;
+	ck_assert_int_eq(tcpchat_server_new(&srv), 0);
+	srv_opt(srv, TCPCHAT_SOPT_ADDR_CONNS, 1);
+	srv->loop.now = 1000;
+	union net_addr a = v6("2001:db8:1:2::1");
+	union net_addr same64 = v6("2001:db8:1:2:ffff::9");
+	union net_addr other64 = v6("2001:db8:1:3::1");
+	union net_addr v4a = v4(0x7f000001);
+	union net_addr mapped = v6("::ffff:127.0.0.1");
+	int counted;
+	ck_assert_int_eq(admit(srv, &a), 1);
+	ck_assert_ptr_nonnull(srv__peer_admit(srv, &same64, &counted));
+	ck_assert_int_eq(admit(srv, &other64), 1);
+	ck_assert_int_eq(admit(srv, &v4a), 1);
+	ck_assert_ptr_nonnull(srv__peer_admit(srv, &mapped, &counted));
+	srv__peer_gone(srv, &a, 1);
+	ck_assert_int_eq(admit(srv, &same64), 1);
+	srv__peer_gone(srv, &same64, 1);
+	srv__peer_gone(srv, &other64, 1);
+	srv__peer_gone(srv, &v4a, 1);
+	tcpchat_server_destroy(srv);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("addrlimits");
@@ -368,6 +491,12 @@ static Suite *suite(void)
 	tcase_add_test(tc, ipv6_counts_apart);
 	tcase_add_test(tc, limits_off);
 	tcase_add_test(tc, options);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("table");
+	tcase_set_timeout(tc, 60 * tu_slow());
+	tcase_add_test(tc, table_frees);
+	tcase_add_test(tc, table_bounded);
+	tcase_add_test(tc, table_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -8,9 +8,10 @@
  * hash would let them fill one bucket).  An entry lives while its address
  * has a connection counted, or its bucket is not full again: an entry
  * freed earlier would hand its address a fresh burst.  Idle entries wait
- * on a list in the order they became idle, and every bucket is full
- * ADDR_BURST / ADDR_RATE seconds after, so the list's head is always the
- * first to go; a few are freed at each accept.
+ * on a list in the order they became idle, and a few from its head are
+ * freed at each accept once their bucket is full; as every bucket is full
+ * at most ADDR_BURST / ADDR_RATE seconds after it went idle, none waits
+ * much longer than that behind the head.
  *
  * The table holds PEERS_MAX entries at most.  When a new address finds it
  * full, the oldest idle entry goes early (its bucket is the nearest to
@@ -33,7 +34,6 @@ struct peer {
 	struct peer *hnext;
 	struct dlist idle; /* srv->peers_idle while it has no connection */
 	int64_t refill_ms; /* when tokens was last brought up to date */
-	int64_t idle_ms;   /* when its last connection went */
 	int64_t log_ms;    /* its last refusal line */
 	double tokens;     /* new connections it may open now */
 	uint32_t conns, hs;
@@ -145,23 +145,23 @@ static int peers_grow(tcpchat_server *srv)
 	return 0;
 }
 
-/* Milliseconds after which an idle entry's bucket is full for sure. */
-static int64_t refill_span(const tcpchat_server *srv)
+static void refill(const tcpchat_server *srv, struct peer *p);
+
+/* 1 when p's bucket is full (brought up to date first). */
+static int bucket_full(const tcpchat_server *srv, struct peer *p)
 {
-	if (srv->addr_rate <= 0)
-		return 0;
-	return (srv->addr_burst * 1000 + srv->addr_rate - 1) / srv->addr_rate;
+	refill(srv, p);
+	return srv->addr_rate <= 0 || p->tokens >= (double)srv->addr_burst;
 }
 
 /* Frees idle entries whose bucket is full by now, oldest first, at most
  * max of them. */
 static void peers_sweep(tcpchat_server *srv, int max)
 {
-	int64_t due = srv->loop.now - refill_span(srv);
 	while (max-- > 0 && !dl_empty(&srv->peers_idle)) {
 		struct peer *p =
 		        CONTAINER(srv->peers_idle.next, struct peer, idle);
-		if (p->idle_ms > due)
+		if (!bucket_full(srv, p))
 			return;
 		peer_free(srv, p);
 	}
@@ -255,10 +255,8 @@ const char *srv__peer_admit(tcpchat_server *srv, const union net_addr *a,
 	if (why) {
 		srv->st.refused_addr++;
 		log_refusal(srv, p, a, why);
-		if (!p->conns && dl_empty(&p->idle)) {
-			p->idle_ms = srv->loop.now;
+		if (!p->conns && dl_empty(&p->idle))
 			dl_push(&srv->peers_idle, &p->idle);
-		}
 		return why;
 	}
 	if (srv->addr_rate > 0)
@@ -295,12 +293,10 @@ void srv__peer_gone(tcpchat_server *srv, const union net_addr *a, int in_hs)
 		p->conns--;
 	if (p->conns)
 		return;
-	refill(srv, p);
-	if (p->tokens >= (double)srv->addr_burst || srv->addr_rate <= 0) {
+	if (bucket_full(srv, p)) {
 		peer_free(srv, p);
 		return;
 	}
-	p->idle_ms = srv->loop.now;
 	dl_del(&p->idle);
 	dl_push(&srv->peers_idle, &p->idle);
 }
