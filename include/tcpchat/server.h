@@ -172,8 +172,9 @@ enum tcpchat_server_option {
 /* Sets an integer option.  Call before the loop first runs; MAX_FRAME,
  * QUEUE_*, SLOW_POLICY, the timeouts, LOG_LEVEL and TRIM_HEAP may also be
  * changed later from the loop thread (e.g. from a callback or between
- * steps), and so may BATCH_US and the ADDR_* options.  They apply from then on: IDLE_TIMEOUT at once to every user,
- * HANDSHAKE_TIMEOUT to connections accepted later (0 also stops the
+ * steps), and so may BATCH_US and the ADDR_* options.  They apply from
+ * then on: IDLE_TIMEOUT at once to every user, ADDR_* to connections
+ * accepted later, HANDSHAKE_TIMEOUT to connections accepted later (0 also stops the
  * pending handshake deadlines), MAX_FRAME to frames not yet started and
  * to the checks of the thread-safe calls.  Returns 0, or TCPCHAT_EINVAL
  * for an unknown option or a value out of range (the option then keeps
