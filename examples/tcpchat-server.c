@@ -27,6 +27,10 @@ enum {
 	OPT_USER_ROOMS = 256,
 	OPT_MAX_ROOMS,
 	OPT_ANNOUNCE_MAX,
+	OPT_ADDR_CONNS,
+	OPT_ADDR_RATE,
+	OPT_ADDR_BURST,
+	OPT_ADDR_HANDSHAKES,
 	OPT_BATCH_US,
 	OPT_STORE,
 	OPT_FSYNC,
@@ -310,7 +314,7 @@ static void print_stats(tcpchat_server *srv, struct stats_clock *sc)
 	    "msgs_out_rate=%.1f/s bytes_in=%llu bytes_in_rate=%.1f/s "
 	    "bytes_out=%llu bytes_out_rate=%.1f/s dropped=%llu "
 	    "dropped_new=%llu proto_errors=%llu refused=%llu rooms=%llu "
-	    "private=%llu saved=%llu unsaved=%llu",
+	    "private=%llu saved=%llu unsaved=%llu refused_addr=%llu",
 	    uptime_str(seconds_between(&sc->start, &now), up, sizeof up), dt,
 	    (unsigned long long)s.clients, (unsigned long long)s.users,
 	    (unsigned long long)s.accepted, (unsigned long long)s.msgs_in,
@@ -321,10 +325,13 @@ static void print_stats(tcpchat_server *srv, struct stats_clock *sc)
 	    delta(s.dropped, p->dropped), (unsigned long long)s.proto_errors,
 	    (unsigned long long)s.refused, (unsigned long long)s.rooms,
 	    (unsigned long long)s.private_msgs, (unsigned long long)s.saved,
-	    (unsigned long long)s.unsaved);
+	    (unsigned long long)s.unsaved, (unsigned long long)s.refused_addr);
 	sc->prev = s;
 	sc->last = now;
 }
+
+static const char *const addr_opt_names[] = {"addr-conns", "addr-rate",
+                                             "addr-burst", "addr-handshakes"};
 
 static void usage(FILE *out)
 {
@@ -365,6 +372,16 @@ static void usage(FILE *out)
 	        "      --announce-max N  joins and parts of rooms with more\n"
 	        "                        members are not announced (default\n"
 	        "                        100; 0: never)\n"
+	        "      --addr-conns N    connections open at once from one\n"
+	        "                        address (IPv6: its /64; default 64;\n"
+	        "                        0: no limit)\n"
+	        "      --addr-rate N     new connections per second from one\n"
+	        "                        address (default 20; 0: no limit)\n"
+	        "      --addr-burst N    new connections one address may open\n"
+	        "                        at once (default 40)\n"
+	        "      --addr-handshakes N  connections from one address not\n"
+	        "                        logged in yet (default 8; 0: no\n"
+	        "                        limit)\n"
 	        "      --batch-us N      under load, how long output may wait\n"
 	        "                        for more input to share a write\n"
 	        "                        (default 2000; 0: never)\n"
@@ -483,6 +500,11 @@ int main(int argc, char **argv)
 	        {"user-rooms", required_argument, NULL, OPT_USER_ROOMS},
 	        {"max-rooms", required_argument, NULL, OPT_MAX_ROOMS},
 	        {"announce-max", required_argument, NULL, OPT_ANNOUNCE_MAX},
+	        {"addr-conns", required_argument, NULL, OPT_ADDR_CONNS},
+	        {"addr-rate", required_argument, NULL, OPT_ADDR_RATE},
+	        {"addr-burst", required_argument, NULL, OPT_ADDR_BURST},
+	        {"addr-handshakes", required_argument, NULL,
+	         OPT_ADDR_HANDSHAKES},
 	        {"batch-us", required_argument, NULL, OPT_BATCH_US},
 	        {"store", required_argument, NULL, OPT_STORE},
 	        {"fsync", no_argument, NULL, OPT_FSYNC},
@@ -503,6 +525,8 @@ int main(int argc, char **argv)
 	long long max_clients = -1, max_msg = -1, idle = -1, queue = -1;
 	long long policy = -1, stats_every = 0, queue_bytes = -1;
 	long long user_rooms = -1, max_rooms = -1, announce_max = -1;
+	/* --addr-conns, --addr-rate, --addr-burst, --addr-handshakes */
+	long long addr[4] = {-1, -1, -1, -1};
 	long long batch_us = -1, history = -1, retain = -1, retain_days = -1;
 	long long ack_window = -1;
 	const char *default_room = "#lobby", *store = NULL, *users = NULL;
@@ -602,6 +626,18 @@ int main(int argc, char **argv)
 				           "(0..2147483647)",
 				           optarg);
 			break;
+		case OPT_ADDR_CONNS:
+		case OPT_ADDR_RATE:
+		case OPT_ADDR_BURST:
+		case OPT_ADDR_HANDSHAKES: {
+			int k = c - OPT_ADDR_CONNS;
+			long long lo = c == OPT_ADDR_BURST ? 1 : 0;
+			if (number(optarg, lo, INT32_MAX, &addr[k]))
+				return bad(
+				        "invalid --%s '%s' (%lld..2147483647)",
+				        addr_opt_names[k], optarg, lo);
+			break;
+		}
 		case OPT_BATCH_US:
 			if (number(optarg, 0, 1000000, &batch_us))
 				return bad("invalid --batch-us '%s' "
@@ -752,6 +788,10 @@ int main(int argc, char **argv)
 	if (announce_max >= 0)
 		tcpchat_server_set_option(srv, TCPCHAT_SOPT_ANNOUNCE_MAX,
 		                          announce_max);
+	for (int k = 0; k < 4; k++)
+		if (addr[k] >= 0)
+			tcpchat_server_set_option(
+			        srv, TCPCHAT_SOPT_ADDR_CONNS + k, addr[k]);
 	if (batch_us >= 0)
 		tcpchat_server_set_option(srv, TCPCHAT_SOPT_BATCH_US, batch_us);
 	if (history >= 0)

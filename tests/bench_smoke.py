@@ -110,11 +110,15 @@ def durable_run(proto, port, pid):
                f"acked/s={res.get('acked_per_s')} p99_us={res.get('p99_us')}"
                f" exit={out.returncode}", out)
 
+# Every bench client comes from 127.0.0.1.
+NO_ADDR_LIMITS = ["--addr-conns", "0", "--addr-rate", "0",
+                  "--addr-handshakes", "0"]
+
 
 def fanout_runs():
     srv = subprocess.Popen([server, "--listen", "binary@127.0.0.1:0",
                             "--queue", "65536", "--idle-timeout", "0",
-                            "-L", "warn"],
+                            "-L", "warn", *NO_ADDR_LIMITS],
                            stderr=subprocess.PIPE, text=True)
     try:
         m = wait_for_line(srv, r"listening on \S+:(\d+) \(")
@@ -171,7 +175,8 @@ def durable_tcpchat(tmp):
               "memory history")
         store = []
     srv = subprocess.Popen([server, "--listen", "binary@127.0.0.1:0",
-                            "--idle-timeout", "0", "-L", "warn", *store],
+                            "--idle-timeout", "0", "-L", "warn", *store,
+                            *NO_ADDR_LIMITS],
                            stderr=subprocess.PIPE, text=True)
     try:
         m = wait_for_line(srv, r"listening on \S+:(\d+) \(")

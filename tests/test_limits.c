@@ -342,6 +342,9 @@ START_TEST(many_clients)
 	srv_opt(srv, TCPCHAT_SOPT_IDLE_TIMEOUT, 0);
 	/* Every join announced, whatever N is. */
 	srv_opt(srv, TCPCHAT_SOPT_ANNOUNCE_MAX, N);
+	/* All of them from 127.0.0.1, at once. */
+	srv_opt(srv, TCPCHAT_SOPT_ADDR_CONNS, 0);
+	srv_opt(srv, TCPCHAT_SOPT_ADDR_RATE, 0);
 	int port = srv_listen(srv, 0, NULL);
 	ck_assert_int_eq(tcpchat_server_start(srv), 0);
 

@@ -145,15 +145,36 @@ enum tcpchat_server_option {
 	                                    the oldest forgotten first */
 	TCPCHAT_SOPT_RETAIN_MSGS = 21,   /* [0] with a store: texts of each
 	                                    room kept on disk; 0: no limit */
-	TCPCHAT_SOPT_RETAIN_AGE = 22     /* [0] with a store: ms a text is
+	TCPCHAT_SOPT_RETAIN_AGE = 22,    /* [0] with a store: ms a text is
 	                                    kept on disk; 0: no limit */
+	/* 23..29 are kept for the per-connection rate limits.  Per-address
+	 * limits, checked when a connection is accepted: an IPv4 address
+	 * counts alone, an IPv6 one by its /64 prefix; a connection over a
+	 * limit gets an ERROR TCPCHAT_EFULL that says which and is closed
+	 * (stats: refused and refused_addr; an INFO line at most once a
+	 * second per address).  Loopback is not exempt.  They may change
+	 * at any time from the loop thread; a connection accepted while all
+	 * three limits were 0 is never counted against its address. */
+	TCPCHAT_SOPT_ADDR_CONNS = 30,     /* [64] connections open at once from
+	                                 one address; 0: no limit */
+	TCPCHAT_SOPT_ADDR_RATE = 31,      /* [20] new connections per second
+	                                 from one address (a token bucket
+	                                 of ADDR_BURST); 0: no limit */
+	TCPCHAT_SOPT_ADDR_BURST = 32,     /* [40] new connections one address
+	                                 may open at once, 1.. */
+	TCPCHAT_SOPT_ADDR_HANDSHAKES = 33 /* [8] connections from one
+	                                 address that have not finished
+	                                 their handshake (JOIN decided),
+	                                 so that a slow one cannot take up
+	                                 MAX_CLIENTS; 0: no limit */
 };
 
 /* Sets an integer option.  Call before the loop first runs; MAX_FRAME,
  * QUEUE_*, SLOW_POLICY, the timeouts, LOG_LEVEL and TRIM_HEAP may also be
  * changed later from the loop thread (e.g. from a callback or between
- * steps), and so may BATCH_US.  They apply from then on: IDLE_TIMEOUT at once to every user,
- * HANDSHAKE_TIMEOUT to connections accepted later (0 also stops the
+ * steps), and so may BATCH_US and the ADDR_* options.  They apply from
+ * then on: IDLE_TIMEOUT at once to every user, ADDR_* to connections
+ * accepted later, HANDSHAKE_TIMEOUT to connections accepted later (0 also stops the
  * pending handshake deadlines), MAX_FRAME to frames not yet started and
  * to the checks of the thread-safe calls.  Returns 0, or TCPCHAT_EINVAL
  * for an unknown option or a value out of range (the option then keeps
@@ -532,7 +553,8 @@ typedef struct tcpchat_server_stats {
 	uint64_t bytes_out;    /* bytes written to sockets */
 	uint64_t dropped;      /* frames dropped by the slow-consumer policy */
 	uint64_t proto_errors; /* connections closed for protocol errors */
-	uint64_t refused;      /* connections refused (full, filter, name) */
+	uint64_t refused;      /* connections refused (full, address
+	                          limits, filter, name) */
 	/* ---- since protocol 2 ---- */
 	uint64_t rooms;        /* rooms now */
 	uint64_t private_msgs; /* private messages delivered */
@@ -540,6 +562,10 @@ typedef struct tcpchat_server_stats {
 	uint64_t saved;   /* room texts committed to the store */
 	uint64_t unsaved; /* room texts the store refused (disk error): not
 	                     posted, their senders told with an ERROR */
+	/* ---- since per-address limits ---- */
+	uint64_t refused_addr; /* connections refused by ADDR_CONNS,
+	                          ADDR_RATE or ADDR_HANDSHAKES (also in
+	                          refused) */
 } tcpchat_server_stats;
 
 /* Fills *out (up to out->size bytes; set out->size first: a caller built

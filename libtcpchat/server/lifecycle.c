@@ -317,6 +317,7 @@ TCPCHAT_API int tcpchat_server_new(tcpchat_server **out)
 	srv->history_bytes = 1 << 20;
 	srv->ack_window = 120000;
 	srv->ack_max = 65536;
+	srv__peers_init(srv);
 	dl_init(&srv->acks_age);
 	srv->gap_us = INT32_MAX;
 	atomic_init(&srv->max_frame_pub, srv->max_frame);
@@ -392,6 +393,7 @@ TCPCHAT_API void tcpchat_server_destroy(tcpchat_server *srv)
 	srv__durable_close(srv);
 	srv__acks_fini(srv);
 	srv__dir_fini(srv);
+	srv__peers_fini(srv);
 	srv__rooms_fini(srv);
 	conn__shared_fini(&srv->sh);
 	loop__fini(&srv->loop);
@@ -449,6 +451,10 @@ static const struct util_opt server_opts[] = {
         SOPT(ACK_MAX, ack_max, 0, INT32_MAX),
         SOPT(RETAIN_MSGS, retain_msgs, 0, INT64_MAX),
         SOPT(RETAIN_AGE, retain_age, 0, INT64_MAX),
+        SOPT(ADDR_CONNS, addr_conns, 0, INT32_MAX),
+        SOPT(ADDR_RATE, addr_rate, 0, INT32_MAX),
+        SOPT(ADDR_BURST, addr_burst, 1, INT32_MAX),
+        SOPT(ADDR_HANDSHAKES, addr_handshakes, 0, INT32_MAX),
 };
 
 TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,

@@ -74,6 +74,15 @@ static int out_of_fds(tcpchat_server *srv, struct listener *l)
 	return 0;
 }
 
+/* Closes and frees a connection that never started. */
+static void discard(tcpchat_server *srv, struct sconn *sc)
+{
+	if (sc->addr_counted)
+		srv__peer_gone(srv, &sc->peer, 1);
+	transport__close(&sc->c.tp, 0);
+	free(sc);
+}
+
 static void take_one(tcpchat_server *srv, struct listener *l, int fd,
                      const union net_addr *peer, socklen_t plen)
 {
@@ -84,19 +93,27 @@ static void take_one(tcpchat_server *srv, struct listener *l, int fd,
 		refuse_now(srv, fd, l->codec, TCPCHAT_EFULL, "server full");
 		return;
 	}
+	int counted;
+	const char *why = srv__peer_admit(srv, peer, &counted);
+	if (why) {
+		refuse_now(srv, fd, l->codec, TCPCHAT_EFULL, why);
+		return;
+	}
 	struct sconn *sc = srv__session_new(srv, l, fd, peer, plen);
 	if (!sc) {
+		if (counted)
+			srv__peer_gone(srv, peer, 1);
 		refuse_now(srv, fd, l->codec, TCPCHAT_ENOMEM,
 		           "server out of memory");
 		return;
 	}
+	sc->addr_counted = sc->addr_hs = counted ? 1 : 0;
 	tcpchat_server_event ev;
 	srv__conn_event(sc, &ev, TCPCHAT_SEV_CONNECT);
 	if (srv__emit(srv, &ev)) {
 		srv->st.refused++;
 		srv__stats_publish(srv); /* the peer sees the close now */
-		transport__close(&sc->c.tp, 0);
-		free(sc);
+		discard(srv, sc);
 		return;
 	}
 	int rc = srv__session_start(srv, sc);
@@ -105,8 +122,7 @@ static void take_one(tcpchat_server *srv, struct listener *l, int fd,
 		         "cannot watch a connection: %s",
 		         rc == TCPCHAT_ESYS ? strerror(errno)
 		                            : tcpchat_strerror(rc));
-		transport__close(&sc->c.tp, 0);
-		free(sc);
+		discard(srv, sc);
 		return;
 	}
 	if (srv__logs(srv, TCPCHAT_LOG_DEBUG)) {

@@ -11,6 +11,7 @@
  *                to a room, to everyone or to one, the slow-consumer
  *                policy, the end-of-iteration flush
  *   directory.c  users by name (seeded hash) and connections by id
+ *   peers.c      per-address limits at accept (seeded hash of addresses)
  *   rooms.c      rooms by name (seeded hash), membership, topics, limits,
  *                and the loop-thread room queries
  *   membership.c joining and parting rooms (asked, deferred, forced),
@@ -155,6 +156,8 @@ struct sconn {
 	uint8_t proto;       /* protocol version: 1 or 2 */
 	unsigned paused : 1; /* input waits for a decision */
 	unsigned named : 1;  /* in the name directory */
+	unsigned addr_counted : 1; /* counted against its address (peers.c) */
+	unsigned addr_hs : 1;      /* ... and in its handshake there */
 	char name[TCPCHAT_NAME_MAX + 1];
 	union net_addr peer; /* IPv4 or IPv6: its length follows */
 };
@@ -167,12 +170,13 @@ _Static_assert(sizeof(struct sconn) <= 456, "struct sconn grew");
  * once per iteration. */
 struct stat_set {
 	uint64_t clients, users, accepted, in, out, bytes_in, bytes_out,
-	        dropped, proto, refused, rooms, privates, saved, unsaved;
+	        dropped, proto, refused, rooms, privates, saved, unsaved,
+	        refused_addr;
 };
 typedef _Atomic uint64_t counter;
 struct stat_pub {
 	counter clients, users, accepted, in, out, bytes_in, bytes_out, dropped,
-	        proto, refused, rooms, privates, saved, unsaved;
+	        proto, refused, rooms, privates, saved, unsaved, refused_addr;
 };
 
 struct tcpchat_server {
@@ -188,7 +192,14 @@ struct tcpchat_server {
 	long long history_msgs, history_bytes; /* per room (history.c) */
 	long long ack_window, ack_max;         /* acks.c */
 	long long retain_msgs, retain_age;     /* in the store (durable.c) */
-	size_t hist_bytes;                     /* in every room's history */
+	/* per-address limits (peers.c) */
+	long long addr_conns, addr_rate, addr_burst, addr_handshakes;
+	struct peer **pbuckets;
+	size_t npbuckets, npeers;
+	struct dlist
+	        peers_idle;    /* entries without a connection, oldest first */
+	int64_t peers_warn_ms; /* the last "too many addresses" line */
+	size_t hist_bytes;     /* in every room's history */
 	/* acknowledgments remembered (acks.c) */
 	struct ack_rec **abuckets;
 	size_t nabuckets;
@@ -343,6 +354,23 @@ void srv__name_remove(tcpchat_server *srv, struct sconn *sc);
 struct sconn *srv__id_find(tcpchat_server *srv, uint64_t id);
 int srv__id_insert(tcpchat_server *srv, struct sconn *sc);
 void srv__id_remove(tcpchat_server *srv, struct sconn *sc);
+
+/* peers.c */
+struct peer;
+void srv__peers_init(tcpchat_server *srv);
+void srv__peers_fini(tcpchat_server *srv);
+/* 1 when any per-address limit is on. */
+int srv__peers_on(const tcpchat_server *srv);
+/* Decides on a new connection from a: NULL to take it (*counted is then
+ * 1 when it counts against its address, which srv__peer_gone undoes), or
+ * the words of the limit that refuses it (counted in refused_addr and
+ * logged at most once a second per address). */
+const char *srv__peer_admit(tcpchat_server *srv, const union net_addr *a,
+                            int *counted);
+/* A counted connection from a finished its handshake. */
+void srv__peer_handshake_done(tcpchat_server *srv, const union net_addr *a);
+/* A counted connection from a is gone; in_hs: during its handshake. */
+void srv__peer_gone(tcpchat_server *srv, const union net_addr *a, int in_hs);
 
 /* rooms.c */
 int srv__rooms_init(tcpchat_server *srv);

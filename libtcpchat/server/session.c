@@ -83,6 +83,11 @@ void srv__touch(tcpchat_server *srv, struct sconn *sc)
 
 void srv__arm_idle(tcpchat_server *srv, struct sconn *sc)
 {
+	/* Armed first when the user is in: the handshake is over. */
+	if (sc->addr_hs) {
+		sc->addr_hs = 0;
+		srv__peer_handshake_done(srv, &sc->peer);
+	}
 	if (srv->idle_timeout > 0 && pinged_codec(sc))
 		loop__timer_at(&srv->loop, &sc->timer,
 		               sc->last_ms + srv->idle_timeout / 2);
@@ -235,6 +240,10 @@ void srv__close(struct sconn *sc, int reason, int error, const char *why)
 		log_close(srv, sc, reason, why);
 	int joined = sc->state == S_JOINED || sc->state == S_DRAINING;
 	sc->state = S_DEAD;
+	if (sc->addr_counted) {
+		srv__peer_gone(srv, &sc->peer, sc->addr_hs);
+		sc->addr_counted = sc->addr_hs = 0;
+	}
 	loop__timer_stop(&srv->loop, &sc->timer);
 	dl_del(&sc->member);
 	srv__name_remove(srv, sc);
