@@ -145,14 +145,41 @@ enum tcpchat_server_option {
 	                                    the oldest forgotten first */
 	TCPCHAT_SOPT_RETAIN_MSGS = 21,   /* [0] with a store: texts of each
 	                                    room kept on disk; 0: no limit */
-	TCPCHAT_SOPT_RETAIN_AGE = 22     /* [0] with a store: ms a text is
+	TCPCHAT_SOPT_RETAIN_AGE = 22,    /* [0] with a store: ms a text is
 	                                    kept on disk; 0: no limit */
+	/* Per-connection rate limits: two token buckets for each joined
+	 * user, one counting messages and one counting frame bytes.  Every
+	 * message counts but PONG, ERROR and LEAVE.  A message over either
+	 * limit is not carried out; its sender gets one non-fatal ERROR
+	 * TCPCHAT_WIRE_RATE per burst ("too fast: retry in 1.2 s"), with
+	 * the room, target and ref of the message that began it (messages
+	 * refused later in the same burst get no answer).  The burst ends
+	 * when a message passes with both buckets at least half full
+	 * again.  The defaults let a person type and paste freely. */
+	TCPCHAT_SOPT_RATE_MSGS = 23,        /* [20] messages per second a
+	                                    user's bucket refills; 0: no
+	                                    message limit.  At most 1000000 */
+	TCPCHAT_SOPT_RATE_BURST = 24,       /* [40] messages the bucket holds:
+	                                    sent at once before the limit
+	                                    applies.  1..1000000 */
+	TCPCHAT_SOPT_RATE_BYTES = 25,       /* [65536] frame bytes per second;
+	                                    0: no byte limit */
+	TCPCHAT_SOPT_RATE_BYTES_BURST = 26, /* [262144] frame bytes the bucket
+	                                    holds, at least 64 (a frame
+	                                    larger than this passes only
+	                                    with a full bucket) */
+	TCPCHAT_SOPT_RATE_KICK = 27         /* [10] seconds a burst may last
+	                                    before the user is disconnected
+	                                    (ERROR TCPCHAT_WIRE_RATE
+	                                    "flooding", reason ERROR);
+	                                    0: never */
 };
 
 /* Sets an integer option.  Call before the loop first runs; MAX_FRAME,
  * QUEUE_*, SLOW_POLICY, the timeouts, LOG_LEVEL and TRIM_HEAP may also be
  * changed later from the loop thread (e.g. from a callback or between
- * steps), and so may BATCH_US.  They apply from then on: IDLE_TIMEOUT at once to every user,
+ * steps), and so may BATCH_US and the RATE_* options (from the next
+ * message on).  They apply from then on: IDLE_TIMEOUT at once to every user,
  * HANDSHAKE_TIMEOUT to connections accepted later (0 also stops the
  * pending handshake deadlines), MAX_FRAME to frames not yet started and
  * to the checks of the thread-safe calls.  Returns 0, or TCPCHAT_EINVAL
@@ -526,6 +553,9 @@ typedef struct tcpchat_server_stats {
 	uint64_t saved;   /* room texts committed to the store */
 	uint64_t unsaved; /* room texts the store refused (disk error): not
 	                     posted, their senders told with an ERROR */
+	/* ---- since rate limits ---- */
+	uint64_t limited; /* messages refused by the rate limits
+	                     (TCPCHAT_SOPT_RATE_MSGS, _RATE_BYTES) */
 } tcpchat_server_stats;
 
 /* Fills *out (up to out->size bytes; set out->size first: a caller built

@@ -317,6 +317,11 @@ TCPCHAT_API int tcpchat_server_new(tcpchat_server **out)
 	srv->history_bytes = 1 << 20;
 	srv->ack_window = 120000;
 	srv->ack_max = 65536;
+	srv->rate_msgs = 20;
+	srv->rate_burst = 40;
+	srv->rate_bytes = 65536;
+	srv->rate_bytes_burst = 262144;
+	srv->rate_kick = 10;
 	dl_init(&srv->acks_age);
 	srv->gap_us = INT32_MAX;
 	atomic_init(&srv->max_frame_pub, srv->max_frame);
@@ -449,6 +454,11 @@ static const struct util_opt server_opts[] = {
         SOPT(ACK_MAX, ack_max, 0, INT32_MAX),
         SOPT(RETAIN_MSGS, retain_msgs, 0, INT64_MAX),
         SOPT(RETAIN_AGE, retain_age, 0, INT64_MAX),
+        SOPT(RATE_MSGS, rate_msgs, 0, 1000000),
+        SOPT(RATE_BURST, rate_burst, 1, 1000000),
+        SOPT(RATE_BYTES, rate_bytes, 0, INT32_MAX),
+        SOPT(RATE_BYTES_BURST, rate_bytes_burst, 64, INT32_MAX),
+        SOPT(RATE_KICK, rate_kick, 0, 2000000),
 };
 
 TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,

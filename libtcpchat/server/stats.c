@@ -25,6 +25,7 @@ void srv__stats_publish(tcpchat_server *srv)
 	PUB(privates);
 	PUB(saved);
 	PUB(unsaved);
+	PUB(limited);
 }
 
 TCPCHAT_API int tcpchat_server_stats_get(tcpchat_server *srv,
@@ -49,6 +50,7 @@ TCPCHAT_API int tcpchat_server_stats_get(tcpchat_server *srv,
 	s.private_msgs = LD(privates);
 	s.saved = LD(saved);
 	s.unsaved = LD(unsaved);
+	s.limited = LD(limited);
 	memcpy(out, &s, s.size);
 	return 0;
 }
