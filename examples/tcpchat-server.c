@@ -31,7 +31,11 @@ enum {
 	OPT_HISTORY,
 	OPT_RETAIN,
 	OPT_RETAIN_DAYS,
-	OPT_ACK_WINDOW
+	OPT_ACK_WINDOW,
+	OPT_RATE,
+	OPT_RATE_BURST,
+	OPT_RATE_BYTES,
+	OPT_RATE_KICK
 };
 
 static int log_level = TCPCHAT_LOG_INFO;
@@ -299,7 +303,7 @@ static void print_stats(tcpchat_server *srv, struct stats_clock *sc)
 	    "msgs_out_rate=%.1f/s bytes_in=%llu bytes_in_rate=%.1f/s "
 	    "bytes_out=%llu bytes_out_rate=%.1f/s dropped=%llu "
 	    "dropped_new=%llu proto_errors=%llu refused=%llu rooms=%llu "
-	    "private=%llu saved=%llu unsaved=%llu",
+	    "private=%llu saved=%llu unsaved=%llu limited=%llu",
 	    uptime_str(seconds_between(&sc->start, &now), up, sizeof up), dt,
 	    (unsigned long long)s.clients, (unsigned long long)s.users,
 	    (unsigned long long)s.accepted, (unsigned long long)s.msgs_in,
@@ -310,7 +314,7 @@ static void print_stats(tcpchat_server *srv, struct stats_clock *sc)
 	    delta(s.dropped, p->dropped), (unsigned long long)s.proto_errors,
 	    (unsigned long long)s.refused, (unsigned long long)s.rooms,
 	    (unsigned long long)s.private_msgs, (unsigned long long)s.saved,
-	    (unsigned long long)s.unsaved);
+	    (unsigned long long)s.unsaved, (unsigned long long)s.limited);
 	sc->prev = s;
 	sc->last = now;
 }
@@ -373,6 +377,15 @@ static void usage(FILE *out)
 	        "      --ack-window S    seconds a text's reference is\n"
 	        "                        remembered against resends (default\n"
 	        "                        120; 0: never)\n"
+	        "      --rate N          messages per second one user may\n"
+	        "                        send (default 20; 0: no limit)\n"
+	        "      --rate-burst N    messages sent at once before --rate\n"
+	        "                        applies (default 40)\n"
+	        "      --rate-bytes N    bytes per second one user may send\n"
+	        "                        (default 65536; 0: no limit)\n"
+	        "      --rate-kick S     disconnect a user over the limits "
+	        "for\n"
+	        "                        S seconds (default 10; 0: never)\n"
 	        "  -s, --stats S         print statistics every S seconds "
 	        "(also on\n"
 	        "                        SIGUSR1); 0 disables (default 0)\n"
@@ -472,6 +485,10 @@ int main(int argc, char **argv)
 	        {"retain", required_argument, NULL, OPT_RETAIN},
 	        {"retain-days", required_argument, NULL, OPT_RETAIN_DAYS},
 	        {"ack-window", required_argument, NULL, OPT_ACK_WINDOW},
+	        {"rate", required_argument, NULL, OPT_RATE},
+	        {"rate-burst", required_argument, NULL, OPT_RATE_BURST},
+	        {"rate-bytes", required_argument, NULL, OPT_RATE_BYTES},
+	        {"rate-kick", required_argument, NULL, OPT_RATE_KICK},
 	        {"log-level", required_argument, NULL, 'L'},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, 'V'},
@@ -483,7 +500,8 @@ int main(int argc, char **argv)
 	long long policy = -1, stats_every = 0, queue_bytes = -1;
 	long long user_rooms = -1, max_rooms = -1, announce_max = -1;
 	long long batch_us = -1, history = -1, retain = -1, retain_days = -1;
-	long long ack_window = -1;
+	long long ack_window = -1, rate_msgs = -1, rate_burst = -1;
+	long long rate_bytes = -1, rate_kick = -1;
 	const char *default_room = "#lobby", *store = NULL;
 	int fsync_each = 0;
 	int c;
@@ -617,6 +635,29 @@ int main(int argc, char **argv)
 				           "(0..86400)",
 				           optarg);
 			break;
+		case OPT_RATE:
+			if (number(optarg, 0, 1000000, &rate_msgs))
+				return bad("invalid --rate '%s' (0..1000000)",
+				           optarg);
+			break;
+		case OPT_RATE_BURST:
+			if (number(optarg, 1, 1000000, &rate_burst))
+				return bad("invalid --rate-burst '%s' "
+				           "(1..1000000)",
+				           optarg);
+			break;
+		case OPT_RATE_BYTES:
+			if (number(optarg, 0, INT32_MAX, &rate_bytes))
+				return bad("invalid --rate-bytes '%s' "
+				           "(0..2147483647)",
+				           optarg);
+			break;
+		case OPT_RATE_KICK:
+			if (number(optarg, 0, 86400, &rate_kick))
+				return bad(
+				        "invalid --rate-kick '%s' (0..86400)",
+				        optarg);
+			break;
 		case 'L':
 			if (!strcmp(optarg, "error"))
 				log_level = TCPCHAT_LOG_ERROR;
@@ -719,6 +760,19 @@ int main(int argc, char **argv)
 	if (ack_window >= 0)
 		tcpchat_server_set_option(srv, TCPCHAT_SOPT_ACK_WINDOW,
 		                          ack_window * 1000);
+	const struct {
+		int opt;
+		long long v;
+	} rates[] = {
+	        {TCPCHAT_SOPT_RATE_MSGS, rate_msgs},
+	        {TCPCHAT_SOPT_RATE_BURST, rate_burst},
+	        {TCPCHAT_SOPT_RATE_BYTES, rate_bytes},
+	        {TCPCHAT_SOPT_RATE_KICK, rate_kick},
+	};
+	for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++)
+		if (rates[i].v >= 0)
+			tcpchat_server_set_option(srv, rates[i].opt,
+			                          rates[i].v);
 	rc = tcpchat_server_set_default_room(srv, default_room);
 	if (rc) {
 		fprintf(stderr, PROG ": %s\n", tcpchat_strerror(rc));

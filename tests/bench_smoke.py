@@ -114,6 +114,7 @@ def durable_run(proto, port, pid):
 def fanout_runs():
     srv = subprocess.Popen([server, "--listen", "binary@127.0.0.1:0",
                             "--queue", "65536", "--idle-timeout", "0",
+                            "--rate", "0", "--rate-bytes", "0",
                             "-L", "warn"],
                            stderr=subprocess.PIPE, text=True)
     try:
@@ -171,7 +172,8 @@ def durable_tcpchat(tmp):
               "memory history")
         store = []
     srv = subprocess.Popen([server, "--listen", "binary@127.0.0.1:0",
-                            "--idle-timeout", "0", "-L", "warn", *store],
+                            "--idle-timeout", "0", "--rate", "0",
+                            "--rate-bytes", "0", "-L", "warn", *store],
                            stderr=subprocess.PIPE, text=True)
     try:
         m = wait_for_line(srv, r"listening on \S+:(\d+) \(")
