@@ -381,7 +381,8 @@ static void usage(FILE *out)
 	        "                        send (default 20; 0: no limit)\n"
 	        "      --rate-burst N    messages sent at once before --rate\n"
 	        "                        applies (default 40)\n"
-	        "      --rate-bytes N    bytes per second one user may send\n"
+	        "      --rate-bytes N    bytes per second one user may send,\n"
+	        "                        in bursts of up to 4 s worth\n"
 	        "                        (default 65536; 0: no limit)\n"
 	        "      --rate-kick S     disconnect a user over the limits "
 	        "for\n"
@@ -773,6 +774,12 @@ int main(int argc, char **argv)
 		if (rates[i].v >= 0)
 			tcpchat_server_set_option(srv, rates[i].opt,
 			                          rates[i].v);
+	if (rate_bytes > 0) /* bursts of four seconds' worth */
+		tcpchat_server_set_option(srv, TCPCHAT_SOPT_RATE_BYTES_BURST,
+		                          rate_bytes < 16 ? 64
+		                          : rate_bytes > INT32_MAX / 4
+		                                  ? INT32_MAX
+		                                  : rate_bytes * 4);
 	rc = tcpchat_server_set_default_room(srv, default_room);
 	if (rc) {
 		fprintf(stderr, PROG ": %s\n", tcpchat_strerror(rc));
