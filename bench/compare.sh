@@ -332,6 +332,11 @@ tcpchat_extra=()
 if "$server_bin" --help 2>/dev/null | grep -q -- '--log-level'; then
 	tcpchat_extra=(--log-level warn)
 fi
+# A benchmark sends as fast as it can: no per-user rate limits (the other
+# servers have none either).
+if "$server_bin" --help 2>/dev/null | grep -q -- '--rate-bytes'; then
+	tcpchat_extra+=(--rate 0 --rate-bytes 0)
+fi
 
 # awk functions of the tables: median(key) of the values in vals[key]
 # ("-" when none), human(v) (1.23M, 45k), num(v, fmt) ("-" stays "-").
