@@ -35,6 +35,29 @@ static tcpchat_server *limited_server(int *port, long long rate,
 	return srv;
 }
 
+/* A limited server (as limited_server()) with two users in its default
+ * room: reader, who reads, and alice, who talks. */
+struct chat {
+	tcpchat_server *srv;
+	struct tu_peer reader, alice;
+};
+
+static void chat_open(struct chat *c, long long rate, long long burst,
+                      long long bytes, long long bytes_burst, long long kick)
+{
+	int port;
+	c->srv = limited_server(&port, rate, burst, bytes, bytes_burst, kick);
+	ck_assert_int_eq(tu_peer_join(&c->reader, port, bin(), "reader"), 0);
+	ck_assert_int_eq(tu_peer_join(&c->alice, port, bin(), "alice"), 0);
+}
+
+static void chat_close(struct chat *c)
+{
+	tu_peer_close(&c->alice);
+	tu_peer_close(&c->reader);
+	tu_server_stop(c->srv);
+}
+
 static void send_ref(struct tu_peer *p, const char *text, const char *ref)
 {
 	tcpchat_msg t = {.type = TCPCHAT_MSG_TEXT};
@@ -163,28 +186,25 @@ END_TEST
  * new burst gets a new ERROR. */
 START_TEST(burst_then_refill)
 {
-	int port;
-	tcpchat_server *srv = limited_server(&port, 2, 4, 0, 262144, 0);
-	struct tu_peer reader, alice;
+	struct chat c;
 	struct tu_msg m;
-	ck_assert_int_eq(tu_peer_join(&reader, port, bin(), "reader"), 0);
-	ck_assert_int_eq(tu_peer_join(&alice, port, bin(), "alice"), 0);
+	chat_open(&c, 2, 4, 0, 262144, 0);
 	int64_t t0 = tu_now_ms();
 	for (int i = 0; i < 4; i++) {
 		char text[16];
 		snprintf(text, sizeof text, "t%d", i);
-		ck_assert_int_eq(tu_peer_send_text(&alice, text), 0);
+		ck_assert_int_eq(tu_peer_send_text(&c.alice, text), 0);
 	}
-	send_ref(&alice, "refused", "r5");
-	send_ref(&alice, "refused too", "r6");
-	expect_rate_error(&alice, &m);
+	send_ref(&c.alice, "refused", "r5");
+	send_ref(&c.alice, "refused too", "r6");
+	expect_rate_error(&c.alice, &m);
 	ck_assert_str_eq(m.ref, "r5");
 	ck_assert_msg(strncmp(m.body, "too fast: retry in ", 19) == 0,
 	              "body '%s'", m.body);
 	for (int i = 0; i < 4; i++) {
 		char want[16];
 		snprintf(want, sizeof want, "t%d", i);
-		ck_assert_int_eq(tu_peer_expect(&reader, TCPCHAT_MSG_TEXT, &m,
+		ck_assert_int_eq(tu_peer_expect(&c.reader, TCPCHAT_MSG_TEXT, &m,
 		                                TU_TIMEOUT),
 		                 1);
 		ck_assert_str_eq(m.body, want);
@@ -193,26 +213,24 @@ START_TEST(burst_then_refill)
 	 * while the bucket refills (2 s to full; half of it and one text:
 	 * 1.5 s, when the burst is over). */
 	while (tu_now_ms() < t0 + 1800) {
-		int rc = tu_peer_recv(&alice, &m, 50);
+		int rc = tu_peer_recv(&c.alice, &m, 50);
 		ck_assert_int_ge(rc, 0);
 		ck_assert_msg(rc == 0 || m.type != TCPCHAT_MSG_ERROR,
 		              "second ERROR '%s'", m.body);
-		rc = tu_peer_recv(&reader, &m, 0);
+		rc = tu_peer_recv(&c.reader, &m, 0);
 		ck_assert_msg(rc == 0 || m.type != TCPCHAT_MSG_TEXT,
 		              "refused text '%s' delivered", m.body);
 	}
-	ck_assert_uint_eq(tu_stats(srv).limited, 2);
-	ck_assert_int_eq(tu_peer_send_text(&alice, "after"), 0);
+	ck_assert_uint_eq(tu_stats(c.srv).limited, 2);
+	ck_assert_int_eq(tu_peer_send_text(&c.alice, "after"), 0);
 	ck_assert_int_eq(
-	        tu_peer_expect(&reader, TCPCHAT_MSG_TEXT, &m, TU_TIMEOUT), 1);
+	        tu_peer_expect(&c.reader, TCPCHAT_MSG_TEXT, &m, TU_TIMEOUT), 1);
 	ck_assert_str_eq(m.body, "after");
 	/* A new burst: a new ERROR */
 	for (int i = 0; i < 6; i++)
-		ck_assert_int_eq(tu_peer_send_text(&alice, "again"), 0);
-	expect_rate_error(&alice, &m);
-	tu_peer_close(&alice);
-	tu_peer_close(&reader);
-	tu_server_stop(srv);
+		ck_assert_int_eq(tu_peer_send_text(&c.alice, "again"), 0);
+	expect_rate_error(&c.alice, &m);
+	chat_close(&c);
 }
 END_TEST
 
@@ -267,27 +285,22 @@ END_TEST
  * does not. */
 START_TEST(byte_limit)
 {
-	int port;
-	tcpchat_server *srv = limited_server(&port, 0, 40, 100, 2000, 0);
-	struct tu_peer reader, alice;
+	struct chat c;
 	struct tu_msg m;
-	ck_assert_int_eq(tu_peer_join(&reader, port, bin(), "reader"), 0);
-	ck_assert_int_eq(tu_peer_join(&alice, port, bin(), "alice"), 0);
+	chat_open(&c, 0, 40, 100, 2000, 0);
 	char text[901];
 	memset(text, 'b', 900);
 	text[900] = '\0';
 	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(tu_peer_send_text(&alice, text), 0);
-	expect_rate_error(&alice, &m);
+		ck_assert_int_eq(tu_peer_send_text(&c.alice, text), 0);
+	expect_rate_error(&c.alice, &m);
 	for (int i = 0; i < 2; i++)
-		ck_assert_int_eq(tu_peer_expect(&reader, TCPCHAT_MSG_TEXT, &m,
+		ck_assert_int_eq(tu_peer_expect(&c.reader, TCPCHAT_MSG_TEXT, &m,
 		                                TU_TIMEOUT),
 		                 1);
-	ck_assert(tu_wait_until(limited_seen, srv, TU_TIMEOUT));
-	ck_assert_uint_eq(tu_stats(srv).limited, 1);
-	tu_peer_close(&alice);
-	tu_peer_close(&reader);
-	tu_server_stop(srv);
+	ck_assert(tu_wait_until(limited_seen, c.srv, TU_TIMEOUT));
+	ck_assert_uint_eq(tu_stats(c.srv).limited, 1);
+	chat_close(&c);
 }
 END_TEST
 
@@ -295,30 +308,26 @@ END_TEST
 START_TEST(limits_off)
 {
 	enum { N = 500 };
-	int port;
-	tcpchat_server *srv = limited_server(&port, 0, 1, 0, 64, 1);
-	struct tu_peer reader, alice;
+	struct chat c;
 	struct tu_msg m;
-	ck_assert_int_eq(tu_peer_join(&reader, port, bin(), "reader"), 0);
-	ck_assert_int_eq(tu_peer_join(&alice, port, bin(), "alice"), 0);
+	chat_open(&c, 0, 1, 0, 64, 1);
 	for (int i = 0; i < N; i++)
-		ck_assert_int_eq(tu_peer_send_text(&alice, "fast"), 0);
+		ck_assert_int_eq(tu_peer_send_text(&c.alice, "fast"), 0);
 	ck_assert_int_eq(
-	        tu_peer_send(&alice, TCPCHAT_MSG_PING, 0, NULL, NULL, NULL), 0);
+	        tu_peer_send(&c.alice, TCPCHAT_MSG_PING, 0, NULL, NULL, NULL),
+	        0);
 	for (int i = 0; i < N; i++)
-		ck_assert_int_eq(tu_peer_expect(&reader, TCPCHAT_MSG_TEXT, &m,
+		ck_assert_int_eq(tu_peer_expect(&c.reader, TCPCHAT_MSG_TEXT, &m,
 		                                TU_TIMEOUT),
 		                 1);
 	/* The PONG comes after every text was handled, and no ERROR
 	 * before it. */
 	do {
-		ck_assert_int_eq(tu_peer_recv(&alice, &m, TU_TIMEOUT), 1);
+		ck_assert_int_eq(tu_peer_recv(&c.alice, &m, TU_TIMEOUT), 1);
 		ck_assert_uint_ne(m.type, TCPCHAT_MSG_ERROR);
 	} while (m.type != TCPCHAT_MSG_PONG);
-	ck_assert_uint_eq(tu_stats(srv).limited, 0);
-	tu_peer_close(&alice);
-	tu_peer_close(&reader);
-	tu_server_stop(srv);
+	ck_assert_uint_eq(tu_stats(c.srv).limited, 0);
+	chat_close(&c);
 }
 END_TEST
 
