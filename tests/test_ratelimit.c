@@ -4,6 +4,7 @@
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "testutil.h"
 
@@ -137,6 +138,12 @@ START_TEST(flooder_does_not_crowd_out_others)
 	ck_assert_int_eq(tu_peer_join(&reader, port, bin(), "reader"), 0);
 	ck_assert_int_eq(tu_peer_join(&flooder, port, bin(), "flooder"), 0);
 	ck_assert_int_eq(tu_peer_join(&bob, port, bin(), "bob"), 0);
+	/* A small socket buffer: what the reader has not read yet waits in
+	 * its queue at the server, as for a reader across a real network. */
+	int small = 4096;
+	ck_assert_int_eq(setsockopt(reader.fd, SOL_SOCKET, SO_RCVBUF, &small,
+	                            sizeof small),
+	                 0);
 
 	char text[160];
 	memset(text, 'x', sizeof text);
