@@ -336,6 +336,11 @@ fi
 if "$server_bin" --help 2>/dev/null | grep -q -- '--addr-conns'; then
 	tcpchat_extra+=(--addr-conns 0 --addr-rate 0 --addr-handshakes 0)
 fi
+# A benchmark sends as fast as it can: no per-user rate limits (the other
+# servers have none either).
+if "$server_bin" --help 2>/dev/null | grep -q -- '--rate-bytes'; then
+	tcpchat_extra+=(--rate 0 --rate-bytes 0)
+fi
 
 # awk functions of the tables: median(key) of the values in vals[key]
 # ("-" when none), human(v) (1.23M, 45k), num(v, fmt) ("-" stays "-").

@@ -40,7 +40,11 @@ enum {
 	OPT_ACK_WINDOW,
 	OPT_USERS,
 	OPT_ANONYMOUS,
-	OPT_HASH_PASSWORD
+	OPT_HASH_PASSWORD,
+	OPT_RATE,
+	OPT_RATE_BURST,
+	OPT_RATE_BYTES,
+	OPT_RATE_KICK
 };
 
 /* With --users: the checker of logins (NULL without). */
@@ -314,7 +318,8 @@ static void print_stats(tcpchat_server *srv, struct stats_clock *sc)
 	    "msgs_out_rate=%.1f/s bytes_in=%llu bytes_in_rate=%.1f/s "
 	    "bytes_out=%llu bytes_out_rate=%.1f/s dropped=%llu "
 	    "dropped_new=%llu proto_errors=%llu refused=%llu rooms=%llu "
-	    "private=%llu saved=%llu unsaved=%llu refused_addr=%llu",
+	    "private=%llu saved=%llu unsaved=%llu refused_addr=%llu "
+	    "limited=%llu",
 	    uptime_str(seconds_between(&sc->start, &now), up, sizeof up), dt,
 	    (unsigned long long)s.clients, (unsigned long long)s.users,
 	    (unsigned long long)s.accepted, (unsigned long long)s.msgs_in,
@@ -325,7 +330,8 @@ static void print_stats(tcpchat_server *srv, struct stats_clock *sc)
 	    delta(s.dropped, p->dropped), (unsigned long long)s.proto_errors,
 	    (unsigned long long)s.refused, (unsigned long long)s.rooms,
 	    (unsigned long long)s.private_msgs, (unsigned long long)s.saved,
-	    (unsigned long long)s.unsaved, (unsigned long long)s.refused_addr);
+	    (unsigned long long)s.unsaved, (unsigned long long)s.refused_addr,
+	    (unsigned long long)s.limited);
 	sc->prev = s;
 	sc->last = now;
 }
@@ -408,6 +414,16 @@ static void usage(FILE *out)
 	        "                        not list join? (default yes)\n"
 	        "      --hash-password   read a password on stdin, print its\n"
 	        "                        hash for --users, and exit\n"
+	        "      --rate N          messages per second one user may\n"
+	        "                        send (default 20; 0: no limit)\n"
+	        "      --rate-burst N    messages sent at once before --rate\n"
+	        "                        applies (default 40)\n"
+	        "      --rate-bytes N    bytes per second one user may send,\n"
+	        "                        in bursts of up to 4 s worth\n"
+	        "                        (default 65536; 0: no limit)\n"
+	        "      --rate-kick S     disconnect a user over the limits "
+	        "for\n"
+	        "                        S seconds (default 10; 0: never)\n"
 	        "  -s, --stats S         print statistics every S seconds "
 	        "(also on\n"
 	        "                        SIGUSR1); 0 disables (default 0)\n"
@@ -515,6 +531,10 @@ int main(int argc, char **argv)
 	        {"users", required_argument, NULL, OPT_USERS},
 	        {"anonymous", required_argument, NULL, OPT_ANONYMOUS},
 	        {"hash-password", no_argument, NULL, OPT_HASH_PASSWORD},
+	        {"rate", required_argument, NULL, OPT_RATE},
+	        {"rate-burst", required_argument, NULL, OPT_RATE_BURST},
+	        {"rate-bytes", required_argument, NULL, OPT_RATE_BYTES},
+	        {"rate-kick", required_argument, NULL, OPT_RATE_KICK},
 	        {"log-level", required_argument, NULL, 'L'},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, 'V'},
@@ -528,7 +548,8 @@ int main(int argc, char **argv)
 	/* --addr-conns, --addr-rate, --addr-burst, --addr-handshakes */
 	long long addr[4] = {-1, -1, -1, -1};
 	long long batch_us = -1, history = -1, retain = -1, retain_days = -1;
-	long long ack_window = -1;
+	long long ack_window = -1, rate_msgs = -1, rate_burst = -1;
+	long long rate_bytes = -1, rate_kick = -1;
 	const char *default_room = "#lobby", *store = NULL, *users = NULL;
 	int anonymous = 1;
 	int fsync_each = 0;
@@ -675,6 +696,29 @@ int main(int argc, char **argv)
 				           "(0..86400)",
 				           optarg);
 			break;
+		case OPT_RATE:
+			if (number(optarg, 0, 1000000, &rate_msgs))
+				return bad("invalid --rate '%s' (0..1000000)",
+				           optarg);
+			break;
+		case OPT_RATE_BURST:
+			if (number(optarg, 1, 1000000, &rate_burst))
+				return bad("invalid --rate-burst '%s' "
+				           "(1..1000000)",
+				           optarg);
+			break;
+		case OPT_RATE_BYTES:
+			if (number(optarg, 0, INT32_MAX, &rate_bytes))
+				return bad("invalid --rate-bytes '%s' "
+				           "(0..2147483647)",
+				           optarg);
+			break;
+		case OPT_RATE_KICK:
+			if (number(optarg, 0, 86400, &rate_kick))
+				return bad(
+				        "invalid --rate-kick '%s' (0..86400)",
+				        optarg);
+			break;
 		case 'L':
 			if (!strcmp(optarg, "error"))
 				log_level = TCPCHAT_LOG_ERROR;
@@ -806,6 +850,25 @@ int main(int argc, char **argv)
 	if (ack_window >= 0)
 		tcpchat_server_set_option(srv, TCPCHAT_SOPT_ACK_WINDOW,
 		                          ack_window * 1000);
+	const struct {
+		int opt;
+		long long v;
+	} rates[] = {
+	        {TCPCHAT_SOPT_RATE_MSGS, rate_msgs},
+	        {TCPCHAT_SOPT_RATE_BURST, rate_burst},
+	        {TCPCHAT_SOPT_RATE_BYTES, rate_bytes},
+	        {TCPCHAT_SOPT_RATE_KICK, rate_kick},
+	};
+	for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++)
+		if (rates[i].v >= 0)
+			tcpchat_server_set_option(srv, rates[i].opt,
+			                          rates[i].v);
+	if (rate_bytes > 0) /* bursts of four seconds' worth */
+		tcpchat_server_set_option(srv, TCPCHAT_SOPT_RATE_BYTES_BURST,
+		                          rate_bytes < 16 ? 64
+		                          : rate_bytes > INT32_MAX / 4
+		                                  ? INT32_MAX
+		                                  : rate_bytes * 4);
 	rc = tcpchat_server_set_default_room(srv, default_room);
 	if (rc) {
 		fprintf(stderr, PROG ": %s\n", tcpchat_strerror(rc));

@@ -141,6 +141,7 @@ static int decode_all(struct conn *c, struct conn_shared *sh, char *buf,
 		}
 		c->need = 0;
 		pos += (size_t)k;
+		res->frame = (size_t)k;
 		if (m.type && fn(ctx, &m)) {
 			rc = 1;
 			break;
@@ -211,6 +212,7 @@ int conn__read(struct conn *c, struct conn_shared *sh, size_t max_frame,
                conn_msg_fn fn, void *ctx, struct conn_read_result *res)
 {
 	res->bytes = 0;
+	res->frame = 0;
 	res->error = NULL;
 	res->head_len = 0;
 	int rc = shared_size(sh, max_frame);
@@ -258,6 +260,7 @@ int conn__resume(struct conn *c, struct conn_shared *sh, size_t max_frame,
                  conn_msg_fn fn, void *ctx, struct conn_read_result *res)
 {
 	res->bytes = 0;
+	res->frame = 0;
 	res->error = NULL;
 	res->head_len = 0;
 	if (!c->rlen)

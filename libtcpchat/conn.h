@@ -82,6 +82,7 @@ typedef int (*conn_msg_fn)(void *ctx, tcpchat_msg *msg);
 
 struct conn_read_result {
 	size_t bytes;      /* bytes read */
+	size_t frame;      /* bytes of the frame whose message fn has */
 	const char *error; /* reason on EPROTO/EMSGSIZE */
 	/* on EPROTO/EMSGSIZE: the first bytes of the frame that failed; on
 	 * ECLOSED: of the partial frame left (head_len 0: none) */

@@ -27,6 +27,7 @@ static const struct {
         {TCPCHAT_EBADROOM, TCPCHAT_WIRE_BADROOM},
         {TCPCHAT_ENOTMEMBER, TCPCHAT_WIRE_NOTMEMBER},
         {TCPCHAT_ELIMIT, TCPCHAT_WIRE_LIMIT},
+        {TCPCHAT_ERATE, TCPCHAT_WIRE_RATE},
         {TCPCHAT_ESLOW, TCPCHAT_WIRE_SLOW},
         {TCPCHAT_ENOTYPE, TCPCHAT_WIRE_NOTYPE},
 };
@@ -61,6 +62,7 @@ int proto__legacy_fatal(uint32_t wire_code)
 	case TCPCHAT_WIRE_NOTSUP:
 	case TCPCHAT_WIRE_NOTYPE:
 	case TCPCHAT_WIRE_SYS:
+	case TCPCHAT_WIRE_RATE:
 		return 0;
 	default:
 		return 1;

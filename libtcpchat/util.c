@@ -35,6 +35,7 @@ static const char *const error_names[] = {
         [25] = "invalid room name: '#' and 1-63 bytes, no space , or :",
         [26] = "not a member of that room",
         [27] = "too many rooms",
+        [28] = "sending too fast",
 };
 
 TCPCHAT_API const char *tcpchat_strerror(int err)

@@ -110,9 +110,9 @@ def durable_run(proto, port, pid):
                f"acked/s={res.get('acked_per_s')} p99_us={res.get('p99_us')}"
                f" exit={out.returncode}", out)
 
-# Every bench client comes from 127.0.0.1.
+# Every bench client comes from 127.0.0.1, and sends as fast as it can.
 NO_ADDR_LIMITS = ["--addr-conns", "0", "--addr-rate", "0",
-                  "--addr-handshakes", "0"]
+                  "--addr-handshakes", "0", "--rate", "0", "--rate-bytes", "0"]
 
 
 def fanout_runs():

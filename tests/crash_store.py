@@ -58,7 +58,7 @@ class Server:
     def __init__(self, path, port):
         self.p = subprocess.Popen(
             [args.server, "-l", f"json@127.0.0.1:{port}", "--store", path,
-             "-L", "warn"],
+             "--rate", "0", "--rate-bytes", "0", "-L", "warn"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE)
         end = time.monotonic() + DEADLINE

@@ -35,7 +35,7 @@ STATS_KEYS = ["uptime", "interval", "clients", "users", "accepted",
               "msgs_in", "msgs_in_rate", "msgs_out", "msgs_out_rate",
               "bytes_in", "bytes_in_rate", "bytes_out", "bytes_out_rate",
               "dropped", "dropped_new", "proto_errors", "refused", "rooms",
-              "private", "saved", "unsaved", "refused_addr"]
+              "private", "saved", "unsaved", "refused_addr", "limited"]
 UPTIME = re.compile(r"^(\d+d\d\dh\d\dm\d\ds|\d+h\d\dm\d\ds|\d+m\d\ds|\d+s)$")
 
 procs = []
@@ -444,7 +444,7 @@ def flood(policy, level, pattern):
     pattern.  Returns the stopped server."""
     srv, (port,) = start("--listen", "line@127.0.0.1:0", "--queue", "4",
                          "--slow-policy", policy, "--log-level", "warn",
-                         "--stats", "1")
+                         "--stats", "1", "--rate", "0", "--rate-bytes", "0")
     slow = socket.socket()
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.settimeout(DEADLINE)
@@ -519,6 +519,9 @@ def test_bad_arguments():
         (["--queue-bytes", "63"],
          "invalid --queue-bytes '63' (64..2147483647)"),
         (["--batch-us", "1e3"], "invalid --batch-us '1e3' (0..1000000)"),
+        (["--rate", "-1"], "invalid --rate '-1' (0..1000000)"),
+        (["--rate-burst", "0"], "invalid --rate-burst '0' (1..1000000)"),
+        (["--rate-kick", "x"], "invalid --rate-kick 'x' (0..86400)"),
         (["--bogus"], "unknown option '--bogus'"),
         (["-Z"], "unknown option '-Z'"),
         (["extra"], "unexpected argument 'extra'"),

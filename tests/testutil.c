@@ -383,6 +383,10 @@ int tu_server_timers(tcpchat_server *srv)
 	if (rc == 0)
 		rc = tcpchat_server_set_option(srv, TCPCHAT_SOPT_IDLE_TIMEOUT,
 		                               tu_ms(120000));
+	if (rc == 0)
+		rc = tcpchat_server_set_option(srv, TCPCHAT_SOPT_RATE_MSGS, 0);
+	if (rc == 0)
+		rc = tcpchat_server_set_option(srv, TCPCHAT_SOPT_RATE_BYTES, 0);
 	return rc;
 }
 

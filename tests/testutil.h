@@ -125,8 +125,10 @@ void tu_peer_close(struct tu_peer *p);
 /* Sets the timers of a test server: the default handshake (10 s) and idle
  * (120 s) timeouts scaled by tu_ms(), so that a slow run does not see
  * PINGs or timeouts a plain one never does, and a shutdown timeout of
- * TU_TIMEOUT, so that a slow stop still flushes every queue.  Tests of a
- * timer set their own value after this.  0 or an error code. */
+ * TU_TIMEOUT, so that a slow stop still flushes every queue; and no
+ * rate limits, so that a test may send as fast as it can.  Tests of a
+ * timer or of the rate limits set their own values after this.  0 or an
+ * error code. */
 int tu_server_timers(tcpchat_server *srv);
 
 /* A server on 127.0.0.1 port 0 with the given codec and the timers of

@@ -65,13 +65,15 @@ enum tcpchat_error {
 	                            printable UTF-8 without spaces, commas
 	                            or colons (tcpchat_room_check) */
 	TCPCHAT_ENOTMEMBER = -26, /* not a member of that room */
-	TCPCHAT_ELIMIT = -27      /* a room limit was reached (rooms per
+	TCPCHAT_ELIMIT = -27,     /* a room limit was reached (rooms per
 	                            user or per server) */
+	TCPCHAT_ERATE = -28       /* sending too fast: the server's rate
+	                            limits refused the message */
 };
 
 /* Lowest (most negative) error code; every code in
  * [TCPCHAT_ERROR_MIN, 0] has a name. */
-#define TCPCHAT_ERROR_MIN TCPCHAT_ELIMIT
+#define TCPCHAT_ERROR_MIN TCPCHAT_ERATE
 
 /* Returns a fixed, human-readable English string for an error code; never
  * NULL ("unknown error" for codes it does not know).  Thread-safe. */
@@ -106,7 +108,10 @@ enum tcpchat_wire_error {
 	TCPCHAT_WIRE_NOTYPE = 24,    /* unknown message type */
 	TCPCHAT_WIRE_BADROOM = 25,   /* invalid room name */
 	TCPCHAT_WIRE_NOTMEMBER = 26, /* not a member of that room */
-	TCPCHAT_WIRE_LIMIT = 27      /* too many rooms */
+	TCPCHAT_WIRE_LIMIT = 27,     /* too many rooms */
+	TCPCHAT_WIRE_RATE = 28       /* sending too fast: the message was not
+	                                delivered; the body says when to
+	                                retry */
 };
 
 /* Maps a library error code to the wire code that reports it (a code

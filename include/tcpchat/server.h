@@ -155,26 +155,53 @@ enum tcpchat_server_option {
 	 * second per address).  Loopback is not exempt.  They may change
 	 * at any time from the loop thread; a connection accepted while all
 	 * three limits were 0 is never counted against its address. */
-	TCPCHAT_SOPT_ADDR_CONNS = 30,     /* [64] connections open at once from
+	TCPCHAT_SOPT_ADDR_CONNS = 30,      /* [64] connections open at once from
 	                                 one address; 0: no limit */
-	TCPCHAT_SOPT_ADDR_RATE = 31,      /* [20] new connections per second
+	TCPCHAT_SOPT_ADDR_RATE = 31,       /* [20] new connections per second
 	                                 from one address (a token bucket
 	                                 of ADDR_BURST); 0: no limit */
-	TCPCHAT_SOPT_ADDR_BURST = 32,     /* [40] new connections one address
+	TCPCHAT_SOPT_ADDR_BURST = 32,      /* [40] new connections one address
 	                                 may open at once, 1.. */
-	TCPCHAT_SOPT_ADDR_HANDSHAKES = 33 /* [8] connections from one
+	TCPCHAT_SOPT_ADDR_HANDSHAKES = 33, /* [8] connections from one
 	                                 address that have not finished
 	                                 their handshake (JOIN decided),
 	                                 so that a slow one cannot take up
 	                                 MAX_CLIENTS; 0: no limit */
+	/* Per-connection rate limits: two token buckets for each joined
+	 * user, one counting messages and one counting frame bytes.  Every
+	 * message counts but PONG, ERROR and LEAVE.  A message over either
+	 * limit is not carried out; its sender gets one non-fatal ERROR
+	 * TCPCHAT_WIRE_RATE per burst ("too fast: retry in 1.2 s"), with
+	 * the room, target and ref of the message that began it (messages
+	 * refused later in the same burst get no answer).  The burst ends
+	 * when a message passes with both buckets at least half full
+	 * again.  The defaults let a person type and paste freely. */
+	TCPCHAT_SOPT_RATE_MSGS = 23,        /* [20] messages per second a
+	                                    user's bucket refills; 0: no
+	                                    message limit.  At most 1000000 */
+	TCPCHAT_SOPT_RATE_BURST = 24,       /* [40] messages the bucket holds:
+	                                    sent at once before the limit
+	                                    applies.  1..1000000 */
+	TCPCHAT_SOPT_RATE_BYTES = 25,       /* [65536] frame bytes per second;
+	                                    0: no byte limit */
+	TCPCHAT_SOPT_RATE_BYTES_BURST = 26, /* [262144] frame bytes the bucket
+	                                    holds, at least 64 (a frame
+	                                    larger than this passes only
+	                                    with a full bucket) */
+	TCPCHAT_SOPT_RATE_KICK = 27         /* [10] seconds a burst may last
+	                                    before the user is disconnected
+	                                    (ERROR TCPCHAT_WIRE_RATE
+	                                    "flooding", reason ERROR);
+	                                    0: never */
 };
 
 /* Sets an integer option.  Call before the loop first runs; MAX_FRAME,
  * QUEUE_*, SLOW_POLICY, the timeouts, LOG_LEVEL and TRIM_HEAP may also be
  * changed later from the loop thread (e.g. from a callback or between
- * steps), and so may BATCH_US and the ADDR_* options.  They apply from
- * then on: IDLE_TIMEOUT at once to every user, ADDR_* to connections
- * accepted later, HANDSHAKE_TIMEOUT to connections accepted later (0 also stops the
+ * steps), and so may BATCH_US, the ADDR_* and the RATE_* options.  They
+ * apply from then on: IDLE_TIMEOUT at once to every user, ADDR_* to
+ * connections accepted later, RATE_* from the next message on,
+ * HANDSHAKE_TIMEOUT to connections accepted later (0 also stops the
  * pending handshake deadlines), MAX_FRAME to frames not yet started and
  * to the checks of the thread-safe calls.  Returns 0, or TCPCHAT_EINVAL
  * for an unknown option or a value out of range (the option then keeps
@@ -566,6 +593,9 @@ typedef struct tcpchat_server_stats {
 	uint64_t refused_addr; /* connections refused by ADDR_CONNS,
 	                          ADDR_RATE or ADDR_HANDSHAKES (also in
 	                          refused) */
+	/* ---- since rate limits ---- */
+	uint64_t limited; /* messages refused by the rate limits
+	                     (TCPCHAT_SOPT_RATE_MSGS, _RATE_BYTES) */
 } tcpchat_server_stats;
 
 /* Fills *out (up to out->size bytes; set out->size first: a caller built

@@ -318,6 +318,11 @@ TCPCHAT_API int tcpchat_server_new(tcpchat_server **out)
 	srv->ack_window = 120000;
 	srv->ack_max = 65536;
 	srv__peers_init(srv);
+	srv->rate_msgs = 20;
+	srv->rate_burst = 40;
+	srv->rate_bytes = 65536;
+	srv->rate_bytes_burst = 262144;
+	srv->rate_kick = 10;
 	dl_init(&srv->acks_age);
 	srv->gap_us = INT32_MAX;
 	atomic_init(&srv->max_frame_pub, srv->max_frame);
@@ -455,6 +460,11 @@ static const struct util_opt server_opts[] = {
         SOPT(ADDR_RATE, addr_rate, 0, INT32_MAX),
         SOPT(ADDR_BURST, addr_burst, 1, INT32_MAX),
         SOPT(ADDR_HANDSHAKES, addr_handshakes, 0, INT32_MAX),
+        SOPT(RATE_MSGS, rate_msgs, 0, 1000000),
+        SOPT(RATE_BURST, rate_burst, 1, 1000000),
+        SOPT(RATE_BYTES, rate_bytes, 0, INT32_MAX),
+        SOPT(RATE_BYTES_BURST, rate_bytes_burst, 64, INT32_MAX),
+        SOPT(RATE_KICK, rate_kick, 0, 2000000),
 };
 
 TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,

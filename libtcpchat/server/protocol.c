@@ -436,7 +436,11 @@ int srv__on_msg(void *ctx, tcpchat_msg *m)
 		return on_hello(srv, sc, m);
 	if (sc->state != S_JOINED)
 		return 0; /* draining on shutdown: ignore */
+	size_t fb = srv->reading == sc ? srv->read_res->frame : m->body.len;
+	int limited = srv__rate_charge(srv, sc, m, fb);
 	srv__touch(srv, sc);
+	if (limited)
+		return sc->state == S_DEAD;
 	switch (m->type) {
 	case TCPCHAT_MSG_TEXT:
 		return on_text(srv, sc, m);

@@ -21,6 +21,7 @@
  *   people.c     for people on a codec like line: the greeting, the
  *                answers to /help and to commands it does not know
  *   commands.c   the thread-safe actions, carried out on the loop
+ *   ratelimit.c  each user's message and byte rate limits
  *   stats.c      counters: plain on the loop, published once per
  *                iteration for stats_get()
  *   shutdown.c   graceful stop */
@@ -149,6 +150,10 @@ struct sconn {
 	/* what it did, for the log line of its close */
 	uint32_t in_msgs, out_frames;
 	uint64_t in_bytes, out_bytes;
+	/* rate limits (ratelimit.c): what each bucket owes, in us of
+	 * refill, as of last_ms; when the current burst began, in ms since
+	 * since_ms (| 1; 0: none) */
+	uint32_t rate_dm, rate_db, rate_over;
 	uint16_t nrooms;
 	uint8_t peer_caps; /* what its HELLO announced (the known bits) */
 	uint8_t state, in_flush, codec_slot, name_len, pinged;
@@ -163,20 +168,21 @@ struct sconn {
 };
 /* An idle connection's memory is mostly this struct: keep it small.  (Its
  * last 16 bytes pay for the counters above, which the DEBUG log line of a
- * close reports.) */
-_Static_assert(sizeof(struct sconn) <= 456, "struct sconn grew");
+ * close reports, and 16 more for the rate limits' three words.) */
+_Static_assert(sizeof(struct sconn) <= 472, "struct sconn grew");
 
 /* Counters: plain on the loop thread, published with relaxed atomics
  * once per iteration. */
 struct stat_set {
 	uint64_t clients, users, accepted, in, out, bytes_in, bytes_out,
 	        dropped, proto, refused, rooms, privates, saved, unsaved,
-	        refused_addr;
+	        refused_addr, limited;
 };
 typedef _Atomic uint64_t counter;
 struct stat_pub {
 	counter clients, users, accepted, in, out, bytes_in, bytes_out, dropped,
-	        proto, refused, rooms, privates, saved, unsaved, refused_addr;
+	        proto, refused, rooms, privates, saved, unsaved, refused_addr,
+	        limited;
 };
 
 struct tcpchat_server {
@@ -199,7 +205,9 @@ struct tcpchat_server {
 	struct dlist
 	        peers_idle;    /* entries without a connection, oldest first */
 	int64_t peers_warn_ms; /* the last "too many addresses" line */
-	size_t hist_bytes;     /* in every room's history */
+	long long rate_msgs, rate_burst, rate_bytes, rate_bytes_burst;
+	long long rate_kick; /* s (ratelimit.c) */
+	size_t hist_bytes;   /* in every room's history */
 	/* acknowledgments remembered (acks.c) */
 	struct ack_rec **abuckets;
 	size_t nabuckets;
@@ -499,6 +507,14 @@ void srv__private_deliver(tcpchat_server *srv, struct sconn *from,
 /* commands.c */
 void srv__run_commands(tcpchat_server *srv);
 void srv__free_commands(tcpchat_server *srv);
+
+/* ratelimit.c */
+/* Charges m, a message of fb frame bytes from the joined user sc, to its
+ * buckets; call before srv__touch().  Returns 0 when m may be carried
+ * out, or 1 when it is refused: sc is told once per burst, and closed
+ * when the burst lasted RATE_KICK (check sc->state).  Loop thread. */
+int srv__rate_charge(tcpchat_server *srv, struct sconn *sc,
+                     const tcpchat_msg *m, size_t fb);
 
 /* stats.c */
 void srv__stats_publish(tcpchat_server *srv);

@@ -26,6 +26,7 @@ void srv__stats_publish(tcpchat_server *srv)
 	PUB(saved);
 	PUB(unsaved);
 	PUB(refused_addr);
+	PUB(limited);
 }
 
 TCPCHAT_API int tcpchat_server_stats_get(tcpchat_server *srv,
@@ -51,6 +52,7 @@ TCPCHAT_API int tcpchat_server_stats_get(tcpchat_server *srv,
 	s.saved = LD(saved);
 	s.unsaved = LD(unsaved);
 	s.refused_addr = LD(refused_addr);
+	s.limited = LD(limited);
 	memcpy(out, &s, s.size);
 	return 0;
 }
