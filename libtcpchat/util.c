@@ -36,6 +36,7 @@ static const char *const error_names[] = {
         [26] = "not a member of that room",
         [27] = "too many rooms",
         [28] = "sending too fast",
+        [29] = "TLS failed",
 };
 
 TCPCHAT_API const char *tcpchat_strerror(int err)

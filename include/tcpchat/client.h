@@ -189,6 +189,22 @@ TCPCHAT_API void tcpchat_client_destroy(tcpchat_client *cli);
 TCPCHAT_API int tcpchat_client_connect(tcpchat_client *cli, const char *addr,
                                        const char *name);
 
+/* Makes the next tcpchat_client_connect() (and its reconnections) speak
+ * TLS with cfg: the server's certificate is verified against
+ * cfg->ca_file or the system's store, and must carry cfg->server_name or
+ * the host connected to.  cfg->cert_file/key_file give the client's own
+ * certificate.  The files are read now.  NULL: plain TCP again.  A
+ * failed handshake or check ends the connection with TCPCHAT_ETLS and a
+ * reason ("certificate verify failed: certificate has expired"); with
+ * TCPCHAT_COPT_RECONNECT, a certificate that fails to verify is not
+ * retried.  Returns 0, TCPCHAT_ETLS (err as tcpchat_server_set_tls),
+ * TCPCHAT_ENOTSUP (built without TLS), TCPCHAT_EINVAL, TCPCHAT_ESTATE
+ * (connected or connecting) or TCPCHAT_ENOMEM.  Loop thread only; not
+ * from a callback (as tcpchat_client_connect()). */
+TCPCHAT_API int tcpchat_client_set_tls(tcpchat_client *cli,
+                                       const tcpchat_tls_config *cfg, char *err,
+                                       size_t errlen);
+
 /* Sets the credential (a password) sent in the handshake's HELLO from
  * the next tcpchat_client_connect() on, reconnections included: cred is
  * copied (NUL-terminated, at most TCPCHAT_CREDENTIAL_MAX bytes of UTF-8

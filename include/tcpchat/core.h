@@ -67,13 +67,16 @@ enum tcpchat_error {
 	TCPCHAT_ENOTMEMBER = -26, /* not a member of that room */
 	TCPCHAT_ELIMIT = -27,     /* a room limit was reached (rooms per
 	                            user or per server) */
-	TCPCHAT_ERATE = -28       /* sending too fast: the server's rate
+	TCPCHAT_ERATE = -28,      /* sending too fast: the server's rate
 	                            limits refused the message */
+	TCPCHAT_ETLS = -29        /* TLS failed: a certificate or key that
+	                            cannot be loaded, a handshake or a
+	                            certificate check that failed */
 };
 
 /* Lowest (most negative) error code; every code in
  * [TCPCHAT_ERROR_MIN, 0] has a name. */
-#define TCPCHAT_ERROR_MIN TCPCHAT_ERATE
+#define TCPCHAT_ERROR_MIN TCPCHAT_ETLS
 
 /* Returns a fixed, human-readable English string for an error code; never
  * NULL ("unknown error" for codes it does not know).  Thread-safe. */
@@ -353,6 +356,43 @@ TCPCHAT_API int tcpchat_room_check(const char *room, size_t len);
 /* Returns 1 when p[0..len) is valid UTF-8 (no overlongs, no surrogates,
  * nothing above U+10FFFF), else 0.  Thread-safe. */
 TCPCHAT_API int tcpchat_utf8_valid(const char *p, size_t len);
+
+/* ---- TLS ----------------------------------------------------------------- */
+
+/* What tcpchat_server_set_tls() and tcpchat_client_set_tls() read.  The
+ * strings are file names (NUL-terminated), read by the call itself: the
+ * library keeps none of these pointers.  TLS 1.2 and 1.3 only. */
+typedef struct tcpchat_tls_config {
+	/* PEM certificate chain (leaf first): required for a server; for a
+	 * client, its own certificate, presented when the server asks
+	 * (NULL: none). */
+	const char *cert_file;
+	/* PEM private key of cert_file (NULL: read from cert_file). */
+	const char *key_file;
+	/* PEM certificates of trusted CAs.  A client verifies the server's
+	 * certificate against them (NULL: the system's store).  A server
+	 * asks each client for a certificate and verifies it against them
+	 * (NULL: it asks for none). */
+	const char *ca_file;
+	/* Client only: the name the server's certificate must carry, also
+	 * sent as SNI.  NULL: the host of the address connected to (an IP
+	 * address is then checked against the certificate's IP entries and
+	 * no SNI is sent). */
+	const char *server_name;
+	int flags; /* TCPCHAT_TLS_* */
+} tcpchat_tls_config;
+
+/* Server with ca_file: a client without a valid certificate is refused
+ * at the handshake (otherwise a certificate is optional, and one that
+ * does not verify is refused). */
+#define TCPCHAT_TLS_REQUIRE_CERT 0x1
+/* Client: do not verify the server's certificate nor its name.  For
+ * tests only: the connection is then open to any man in the middle. */
+#define TCPCHAT_TLS_NO_VERIFY 0x2
+
+/* Returns 1 when the library was built with TLS (OpenSSL), else 0.
+ * Thread-safe. */
+TCPCHAT_API int tcpchat_tls_available(void);
 
 #ifdef __cplusplus
 }

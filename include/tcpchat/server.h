@@ -369,8 +369,10 @@ typedef struct tcpchat_server_event {
 	 * Valid only until the handler returns: a handler that defers
 	 * copies it.  Never log it. */
 	tcpchat_str credential;
-	/* JOIN: the subject of the client's TLS certificate.  Always NULL
-	 * in this version (no TLS yet). */
+	/* JOIN: the subject of the client's verified TLS certificate, as
+	 * RFC 2253 text ("CN=alice,O=Example"); NULL on a plain TCP
+	 * listener or when the client sent no certificate.  Valid only
+	 * until the handler returns. */
 	const char *tls_subject;
 } tcpchat_server_event;
 
@@ -413,6 +415,34 @@ TCPCHAT_API void tcpchat_server_destroy(tcpchat_server *srv);
  * EADDRINUSE).  Loop thread only. */
 TCPCHAT_API int tcpchat_server_listen(tcpchat_server *srv, const char *addr,
                                       const tcpchat_codec *codec);
+
+/* Loads the TLS certificate, key and (optionally) the CA file of cfg for
+ * the TLS listeners (tcpchat_server_listen_tls).  The files are read
+ * now, on the calling thread; what they hold applies to connections
+ * accepted from then on, while open connections keep theirs.  Call it
+ * again to replace them (say, on SIGHUP): on any error nothing changes.
+ * Returns 0, or (err, when not NULL, then holds errlen bytes at most of
+ * a NUL-terminated sentence such as "cannot load key /x/k.pem: no such
+ * file"):
+ *   TCPCHAT_ETLS     a file is missing, unreadable or not PEM, or the key
+ *                    does not match the certificate;
+ *   TCPCHAT_ENOTSUP  the library was built without TLS;
+ *   TCPCHAT_EINVAL   cfg or cfg->cert_file is NULL, or flags are unknown;
+ *   TCPCHAT_ENOMEM.
+ * Thread-safe. */
+TCPCHAT_API int tcpchat_server_set_tls(tcpchat_server *srv,
+                                       const tcpchat_tls_config *cfg, char *err,
+                                       size_t errlen);
+
+/* As tcpchat_server_listen(), but every connection accepted there speaks
+ * TLS (the server's handshake first, then codec's bytes inside it).  A
+ * client that is not speaking TLS gets one line of plain text saying the
+ * port needs TLS, and is closed.  The handshake counts toward the
+ * handshake timeout.  Returns as tcpchat_server_listen(), or
+ * TCPCHAT_ESTATE before tcpchat_server_set_tls() succeeded, or
+ * TCPCHAT_ENOTSUP without TLS.  Loop thread only. */
+TCPCHAT_API int tcpchat_server_listen_tls(tcpchat_server *srv, const char *addr,
+                                          const tcpchat_codec *codec);
 
 /* Returns the local port of the index-th listener (in the order they
  * were added), or a negative TCPCHAT_E* code.  Useful after port 0.
