@@ -19,13 +19,14 @@ need=()
 for cmd_pkg in meson:meson ninja:ninja-build pkg-config:pkg-config \
                cc:gcc python3:python3 nm:binutils mandoc:mandoc \
                clang:clang clang-format:clang-format valgrind:valgrind \
-               tmux:tmux ss:iproute2; do
+               tmux:tmux ss:iproute2 openssl:openssl; do
 	command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || need+=("${cmd_pkg#*:}")
 done
 pkg-config --exists check 2>/dev/null || need+=(check)
 pkg-config --exists libedit 2>/dev/null || need+=(libedit-dev)
 pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)
 pkg-config --exists libcrypt 2>/dev/null || need+=(libcrypt-dev)
+pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
 # clang's sanitizer runtimes are only recommended by clang, not required.
 dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || need+=(libclang-rt-14-dev)
 if [ ${#need[@]} -gt 0 ]; then

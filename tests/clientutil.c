@@ -62,6 +62,8 @@ static int handler(tcpchat_client *cli, const tcpchat_client_event *ev,
 	copy_view(e->evroom, sizeof e->evroom, ev->room);
 	if (ev->type == TCPCHAT_CEV_LOG && ev->text)
 		snprintf(e->body, sizeof e->body, "%s", ev->text);
+	else if (ev->text)
+		snprintf(e->text, sizeof e->text, "%s", ev->text);
 	if (r->watch[0])
 		r->watch_rc = tcpchat_client_room_position(
 		        cli, r->watch, &r->watch_epoch, &r->watch_seq);
@@ -210,13 +212,13 @@ void cu_dump(struct cu_rec *r)
 		fprintf(stderr,
 		        "%zu: ev %d err %d msg %u flags %x room %s sender %s "
 		        "body %s ref %s seq %llu epoch %llu first %llu last "
-		        "%llu\n",
+		        "%llu text %s\n",
 		        i, v[i].type, v[i].error, v[i].mtype, v[i].flags,
 		        v[i].room, v[i].sender, v[i].body, v[i].ref,
 		        (unsigned long long)v[i].seq,
 		        (unsigned long long)v[i].epoch,
 		        (unsigned long long)v[i].first,
-		        (unsigned long long)v[i].last);
+		        (unsigned long long)v[i].last, v[i].text);
 	free(v);
 }
 

@@ -20,6 +20,7 @@ struct cu_ev {
 	uint64_t id, seq, epoch, first, last, oldest;
 	char sender[64], room[80], target[64], body[256], ref[80];
 	char evroom[80]; /* ev->room */
+	char text[256];  /* ev->text of DISCONNECTED, RECONNECTING, GAVE_UP */
 };
 
 struct cu_rec {
