@@ -19,7 +19,7 @@ need=()
 for cmd_pkg in meson:meson ninja:ninja-build pkg-config:pkg-config \
                cc:gcc python3:python3 nm:binutils mandoc:mandoc \
                clang:clang clang-format:clang-format valgrind:valgrind \
-               tmux:tmux ss:iproute2 openssl:openssl; do
+               tmux:tmux ss:iproute2; do
 	command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || need+=("${cmd_pkg#*:}")
 done
 pkg-config --exists check 2>/dev/null || need+=(check)
@@ -27,6 +27,7 @@ pkg-config --exists libedit 2>/dev/null || need+=(libedit-dev)
 pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)
 pkg-config --exists libcrypt 2>/dev/null || need+=(libcrypt-dev)
 pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # clang's sanitizer runtimes are only recommended by clang, not required.
 dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || need+=(libclang-rt-14-dev)
 if [ ${#need[@]} -gt 0 ]; then
@@ -58,21 +59,21 @@ echo "run-tests: format check"
 bash scripts/check-format.sh
 
 echo "run-tests: default build"
-setup build -Dlibedit=enabled -Dsqlite=enabled -Dcrypt=enabled
+setup build -Dlibedit=enabled -Dsqlite=enabled -Dcrypt=enabled -Dtls=enabled
 meson test -C build --print-errorlogs
 [ $quick -eq 1 ] && exit 0
 
 echo "run-tests: AddressSanitizer + UBSan (clang)"
 CC=clang setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
-	-Dsqlite=enabled -Dcrypt=enabled
+	-Dsqlite=enabled -Dcrypt=enabled -Dtls=enabled
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C build-asan --print-errorlogs
 
 echo "run-tests: poll(2) backend"
 # and tcpchat-client's own line editor instead of libedit's, and
-# tcpchat-server without libcrypt
-setup build-poll -Dpoller=poll -Dlibedit=disabled -Dcrypt=disabled
+# tcpchat-server without libcrypt, the library without TLS
+setup build-poll -Dpoller=poll -Dlibedit=disabled -Dcrypt=disabled -Dtls=disabled
 meson test -C build-poll --print-errorlogs
 
 echo "run-tests: ThreadSanitizer (unit suites)"

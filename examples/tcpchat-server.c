@@ -18,6 +18,7 @@
 #include <tcpchat/tcpchat.h>
 
 #include "tcpchat-server-auth.h"
+#include "tcpchat-server-tls.h"
 
 #define PROG "tcpchat-server"
 #define MAX_LISTEN 16
@@ -44,7 +45,11 @@ enum {
 	OPT_RATE,
 	OPT_RATE_BURST,
 	OPT_RATE_BYTES,
-	OPT_RATE_KICK
+	OPT_RATE_KICK,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_CA,
+	OPT_TLS_REQUIRE_CERT
 };
 
 /* With --users: the checker of logins (NULL without). */
@@ -424,6 +429,14 @@ static void usage(FILE *out)
 	        "      --rate-kick S     disconnect a user over the limits "
 	        "for\n"
 	        "                        S seconds (default 10; 0: never)\n"
+	        "      --tls-cert FILE   PEM certificate chain of the tls+ "
+	        "listeners\n"
+	        "      --tls-key FILE    its PEM private key (default: in\n"
+	        "                        --tls-cert); SIGHUP reads both again\n"
+	        "      --tls-ca FILE     ask TLS clients for a certificate "
+	        "signed\n"
+	        "                        by these CAs\n"
+	        "      --tls-require-cert  refuse TLS clients without one\n"
 	        "  -s, --stats S         print statistics every S seconds "
 	        "(also on\n"
 	        "                        SIGUSR1); 0 disables (default 0)\n"
@@ -465,6 +478,7 @@ static int number(const char *s, long long min, long long max, long long *out)
 struct listen_spec {
 	const tcpchat_codec *codec;
 	const char *addr;
+	int tls; /* tls+CODEC@ */
 };
 
 /* The address a listener is bound to: its HOST as given with the port it
@@ -485,6 +499,15 @@ static int parse_listen(const char *arg, struct listen_spec *ls)
 	const char *at = strchr(arg, '@');
 	ls->codec = tcpchat_codec_binary();
 	ls->addr = arg;
+	ls->tls = 0;
+	if (at && (!strncmp(arg, "tls+", 4) || !strncmp(arg, "tls@", 4))) {
+		ls->tls = 1;
+		arg += arg[3] == '+' ? 4 : 3;
+		if (*arg == '@') {
+			ls->addr = arg + 1;
+			return *ls->addr ? 0 : -1;
+		}
+	}
 	if (at) {
 		char name[16];
 		size_t n = (size_t)(at - arg);
@@ -535,6 +558,10 @@ int main(int argc, char **argv)
 	        {"rate-burst", required_argument, NULL, OPT_RATE_BURST},
 	        {"rate-bytes", required_argument, NULL, OPT_RATE_BYTES},
 	        {"rate-kick", required_argument, NULL, OPT_RATE_KICK},
+	        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+	        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+	        {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+	        {"tls-require-cert", no_argument, NULL, OPT_TLS_REQUIRE_CERT},
 	        {"log-level", required_argument, NULL, 'L'},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, 'V'},
@@ -553,6 +580,8 @@ int main(int argc, char **argv)
 	const char *default_room = "#lobby", *store = NULL, *users = NULL;
 	int anonymous = 1;
 	int fsync_each = 0;
+	struct tls_files tls = {0};
+	int any_tls = 0;
 	int c;
 
 	opterr = 0;
@@ -564,9 +593,11 @@ int main(int argc, char **argv)
 				return bad("too many listeners (at most %s)",
 				           "16");
 			if (parse_listen(optarg, &listens[nlisten]))
-				return bad("invalid --listen '%s' (want "
-				           "[binary|line|json@]HOST:PORT)",
-				           optarg);
+				return bad(
+				        "invalid --listen '%s' (want "
+				        "[tls+][binary|line|json@]HOST:PORT)",
+				        optarg);
+			any_tls |= listens[nlisten].tls;
 			nlisten++;
 			break;
 		case 'c':
@@ -749,6 +780,21 @@ int main(int argc, char **argv)
 			break;
 		case OPT_HASH_PASSWORD:
 			return auth_hash_password();
+		case OPT_TLS_CERT:
+		case OPT_TLS_KEY:
+		case OPT_TLS_CA: {
+			const char **f = c == OPT_TLS_CERT  ? &tls.cert
+			                 : c == OPT_TLS_KEY ? &tls.key
+			                                    : &tls.ca;
+			if (!*optarg)
+				return bad("option '%s' needs a file name",
+				           argv[optind - 1]);
+			*f = optarg;
+			break;
+		}
+		case OPT_TLS_REQUIRE_CERT:
+			tls.require_cert = 1;
+			break;
 		case 'V':
 			printf(PROG " %s (protocol %d)\n",
 			       tcpchat_version(NULL), TCPCHAT_PROTOCOL_VERSION);
@@ -764,6 +810,9 @@ int main(int argc, char **argv)
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!store && (fsync_each || retain > 0 || retain_days > 0))
 		return bad("--fsync, --retain and --retain-days need --store");
+	const char *tls_bad = tls_check(&tls, any_tls);
+	if (tls_bad)
+		return bad("%s", tls_bad);
 	if (users) {
 		char err[512];
 		if (!auth_available()) {
@@ -896,9 +945,17 @@ int main(int argc, char **argv)
 		    (unsigned long long)st.rooms);
 	}
 
+	if (any_tls && tls_load(srv, &tls, 0) != 0) {
+		auth_free(auth);
+		tcpchat_server_destroy(srv);
+		return 1;
+	}
 	for (int i = 0; i < nlisten; i++) {
-		rc = tcpchat_server_listen(srv, listens[i].addr,
-		                           listens[i].codec);
+		rc = listens[i].tls
+		             ? tcpchat_server_listen_tls(srv, listens[i].addr,
+		                                         listens[i].codec)
+		             : tcpchat_server_listen(srv, listens[i].addr,
+		                                     listens[i].codec);
 		if (rc) {
 			fprintf(stderr, PROG ": cannot listen on %s: %s\n",
 			        listens[i].addr,
@@ -909,10 +966,10 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		char bound[300];
-		say("info", "listening on %s (%s codec)",
+		say("info", "listening on %s (%s%s codec)",
 		    bound_str(listens[i].addr, tcpchat_server_port(srv, i),
 		              bound, sizeof bound),
-		    listens[i].codec->name);
+		    listens[i].tls ? "TLS, " : "", listens[i].codec->name);
 	}
 	rc = tcpchat_server_start(srv);
 	if (!rc && auth && auth_start(auth, srv) != 0) {
@@ -945,8 +1002,11 @@ int main(int argc, char **argv)
 			        (long)((left - (double)wait.tv_sec) * 1e9);
 		}
 		int sig = sigtimedwait(&sigs, NULL, &wait);
-		if (sig == SIGHUP && auth) {
-			auth_reload(auth);
+		if (sig == SIGHUP && (auth || any_tls)) {
+			if (auth)
+				auth_reload(auth);
+			if (any_tls)
+				tls_load(srv, &tls, 1);
 			continue;
 		}
 		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {

@@ -222,7 +222,11 @@ int conn__read(struct conn *c, struct conn_shared *sh, size_t max_frame,
 	char *buf = read_target(c, sh, max_frame, &have, &cap);
 	if (!buf)
 		return TCPCHAT_ENOMEM;
-	for (int round = 0; round < READ_ROUNDS && rc == 0; round++) {
+	/* Past READ_ROUNDS, only what the transport already holds is read:
+	 * the loop would not say it is there. */
+	for (int round = 0;
+	     rc == 0 && (round < READ_ROUNDS || transport__pending(&c->tp));
+	     round++) {
 		size_t space = cap - have;
 		if (space == 0)
 			break;
@@ -423,6 +427,9 @@ int conn__flush(struct conn *c, struct conn_shared *sh, size_t *written,
 {
 	*written = 0;
 	*frames = 0;
+	int rc = transport__flush(&c->tp);
+	if (rc)
+		return rc == TRANSPORT_AGAIN ? 1 : rc;
 	while (c->qcount) {
 		struct iovec iov[FLUSH_IOV];
 		int cnt = gather(c, sh, iov);
@@ -430,7 +437,7 @@ int conn__flush(struct conn *c, struct conn_shared *sh, size_t *written,
 		if (n == TRANSPORT_AGAIN)
 			return 1;
 		if (n < 0)
-			return TCPCHAT_ESYS;
+			return (int)n;
 		*written += (size_t)n;
 		c->qbytes -= (size_t)n;
 		size_t left = (size_t)n;
@@ -450,7 +457,7 @@ int conn__flush(struct conn *c, struct conn_shared *sh, size_t *written,
 		}
 	}
 	ring_release(c, sh);
-	return 0;
+	return c->tp.held ? 1 : 0;
 }
 
 void conn__drop_unsent(struct conn *c)

@@ -69,11 +69,20 @@ struct conn {
  * LOOP_WRITE) plus what its transport needs to make progress. */
 static inline unsigned conn__interest(const struct conn *c, unsigned ev)
 {
+	if (c->tp.wants & TRANSPORT_WRITE_WAITS_READ)
+		ev = (ev & ~LOOP_WRITE) | LOOP_READ;
 	if (c->tp.wants & TRANSPORT_WANT_READ)
 		ev |= LOOP_READ;
 	if (c->tp.wants & TRANSPORT_WANT_WRITE)
 		ev |= LOOP_WRITE;
 	return ev;
+}
+
+/* 1 when nothing is left to write: no frame queued, no byte held by
+ * the transport. */
+static inline int conn__drained(const struct conn *c)
+{
+	return c->qcount == 0 && c->tp.held == 0;
 }
 
 /* Called for each decoded message; return non-zero to stop reading
@@ -111,8 +120,8 @@ int conn__push(struct conn *c, struct conn_shared *sh, struct frame *f,
 int conn__drop_oldest(struct conn *c);
 
 /* Writes queued frames with as few writes as possible.  Returns 0 when
- * the queue is empty, 1 when the transport takes no more now, or
- * TCPCHAT_ESYS.  *written gets the bytes written, *frames the frames
+ * everything is written (conn__drained), 1 when the transport takes no
+ * more now, or the transport's error (TCPCHAT_ESYS, TCPCHAT_ETLS).  *written gets the bytes written, *frames the frames
  * completed. */
 int conn__flush(struct conn *c, struct conn_shared *sh, size_t *written,
                 size_t *frames);

@@ -17,6 +17,9 @@
  * the connection only reads, or the reverse). */
 #define TRANSPORT_WANT_READ 0x1u
 #define TRANSPORT_WANT_WRITE 0x2u
+/* Output cannot move until the socket is readable (a TLS handshake waits
+ * for the peer): waiting for writability would only spin. */
+#define TRANSPORT_WRITE_WAITS_READ 0x4u
 
 struct transport;
 
@@ -38,17 +41,33 @@ struct transport_ops {
 	 * close does not answer with a reset that could discard our last
 	 * bytes) when drain is set, then closes the descriptor. */
 	void (*close)(struct transport *t, int drain);
+	/* Optional (NULL: the transport holds nothing).  Pushes the bytes it
+	 * took but could not send yet (held): 0 once none are left,
+	 * TRANSPORT_AGAIN, or an error code. */
+	int (*flush)(struct transport *t);
+	/* Optional: input bytes already read from the socket and waiting in
+	 * the transport (the loop is not told about them). */
+	size_t (*pending)(const struct transport *t);
+	/* Optional: the subject of the peer's verified certificate, or
+	 * NULL. */
+	const char *(*peer_subject)(const struct transport *t);
+	/* Optional: why the last call failed with TCPCHAT_ETLS, or NULL. */
+	const char *(*error)(const struct transport *t);
 };
 
 struct transport {
 	const struct transport_ops *ops;
 	int fd;         /* -1 once closed */
 	unsigned wants; /* TRANSPORT_WANT_* */
+	size_t held;    /* bytes taken by writev, not yet on the wire */
 	void *impl;     /* the transport's own state, e.g. an SSL object */
 };
 
 /* Plain TCP over an open, non-blocking socket. */
 void transport__tcp(struct transport *t, int fd);
+
+/* Completes a non-blocking TCP connect on fd, as ops->connected. */
+int transport__tcp_connected(int fd);
 
 /* For a socket refused before it becomes a connection: one write attempt
  * of data[0..len), then close. */
@@ -68,6 +87,25 @@ static inline void transport__shutdown(struct transport *t)
 {
 	if (t->fd >= 0)
 		t->ops->shutdown(t);
+}
+static inline int transport__flush(struct transport *t)
+{
+	return t->held && t->ops->flush ? t->ops->flush(t) : 0;
+}
+static inline size_t transport__pending(const struct transport *t)
+{
+	return t->ops->pending ? t->ops->pending(t) : 0;
+}
+static inline const char *transport__peer_subject(const struct transport *t)
+{
+	return t->fd >= 0 && t->ops->peer_subject ? t->ops->peer_subject(t)
+	                                          : NULL;
+}
+/* Why the last TCPCHAT_ETLS: never NULL. */
+static inline const char *transport__error(const struct transport *t)
+{
+	const char *e = t->ops->error ? t->ops->error(t) : NULL;
+	return e ? e : "TLS error";
 }
 static inline void transport__close(struct transport *t, int drain)
 {

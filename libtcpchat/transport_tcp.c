@@ -8,11 +8,11 @@
 
 #define DRAIN_ROUNDS 16
 
-static int tcp_connected(struct transport *t)
+int transport__tcp_connected(int fd)
 {
 	int err = 0;
 	socklen_t len = sizeof err;
-	if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err == EINPROGRESS || err == EALREADY)
 		return TRANSPORT_AGAIN;
@@ -24,9 +24,14 @@ static int tcp_connected(struct transport *t)
 	 * address says it is done. */
 	struct sockaddr_storage peer;
 	socklen_t plen = sizeof peer;
-	if (getpeername(t->fd, (struct sockaddr *)&peer, &plen) < 0)
+	if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0)
 		return errno == ENOTCONN ? TRANSPORT_AGAIN : TCPCHAT_ESYS;
 	return 0;
+}
+
+static int tcp_connected(struct transport *t)
+{
+	return transport__tcp_connected(t->fd);
 }
 
 static ssize_t tcp_read(struct transport *t, void *buf, size_t len)
@@ -91,6 +96,7 @@ void transport__tcp(struct transport *t, int fd)
 	t->ops = &tcp_ops;
 	t->fd = fd;
 	t->wants = 0;
+	t->held = 0;
 	t->impl = NULL;
 }
 

@@ -37,7 +37,8 @@ LD_LIBRARY_PATH="$libdir" "$tmp/consumer"
 [ -f "$libdir/libtcpchat.a" ] || exit 0
 ${CC:-cc} -o "$tmp/consumer-static" "$src/tests/consumer.c" \
 	$(pkg-config --cflags tcpchat) "$libdir/libtcpchat.a" \
-	$(pkg-config --libs-only-other --static tcpchat) -pthread
+	$(pkg-config --libs --static tcpchat | sed 's/-L[^ ]*//g; s/-ltcpchat//') \
+	-pthread
 "$tmp/consumer-static"
 )
 [ "$programs" = yes ] || exit 0

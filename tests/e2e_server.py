@@ -502,7 +502,7 @@ def test_bad_arguments():
          "invalid --max-clients 'lots' (1..1000000)"),
         (["--listen", "gopher@127.0.0.1:1"],
          "invalid --listen 'gopher@127.0.0.1:1' "
-         "(want [binary|line|json@]HOST:PORT)"),
+         "(want [tls+][binary|line|json@]HOST:PORT)"),
         (["--slow-policy", "panic"],
          "invalid --slow-policy 'panic' "
          "(drop-newest, drop-oldest or disconnect)"),

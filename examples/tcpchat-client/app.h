@@ -30,6 +30,8 @@ struct app {
 	const char *server; /* --server, as given */
 	char name[TCPCHAT_NAME_MAX + 1];
 	char *password; /* --password-file or $TCPCHAT_PASSWORD; NULL: none */
+	int tls;        /* --tls or any --tls-* option */
+	tcpchat_tls_config tls_cfg;
 	tcpchat_client *cli;
 	int wake[2]; /* terminal: the loop thread wakes the main thread */
 

@@ -268,6 +268,16 @@ static void usage(FILE *out)
 	        "the\n"
 	        "                        password (else $TCPCHAT_PASSWORD, "
 	        "if set)\n"
+	        "      --tls             speak TLS, checking the server's "
+	        "certificate\n"
+	        "                        against the system's CAs and its "
+	        "name\n"
+	        "      --tls-ca FILE     ... against the CAs in FILE instead\n"
+	        "      --tls-cert FILE   present this certificate (and "
+	        "--tls-key FILE)\n"
+	        "      --tls-server-name NAME  the name the certificate must "
+	        "carry\n"
+	        "                        (default: the host of --server)\n"
 	        "      --no-color        no colours even on a terminal\n"
 	        "  -h, --help            show this help and exit\n"
 	        "  -V, --version         show the version and exit\n"
@@ -346,6 +356,11 @@ static int options(int argc, char **argv, const tcpchat_codec **codec,
 	        {"no-history-file", no_argument, NULL, 'X'},
 	        {"no-reconnect", no_argument, NULL, 'Z'},
 	        {"password-file", required_argument, NULL, 'P'},
+	        {"tls", no_argument, NULL, 'S'},
+	        {"tls-ca", required_argument, NULL, 'A'},
+	        {"tls-cert", required_argument, NULL, 'E'},
+	        {"tls-key", required_argument, NULL, 'K'},
+	        {"tls-server-name", required_argument, NULL, 'W'},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, 'V'},
 	        {NULL, 0, NULL, 0},
@@ -432,6 +447,24 @@ static int options(int argc, char **argv, const tcpchat_codec **codec,
 				           optarg,
 				           errno ? strerror(errno) : "empty");
 			break;
+		case 'S':
+			G.tls = 1;
+			break;
+		case 'A':
+		case 'E':
+		case 'K':
+		case 'W': {
+			const char **v = c == 'A'   ? &G.tls_cfg.ca_file
+			                 : c == 'E' ? &G.tls_cfg.cert_file
+			                 : c == 'K' ? &G.tls_cfg.key_file
+			                            : &G.tls_cfg.server_name;
+			if (!*optarg)
+				return bad("option '%s' needs a value",
+				           argv[optind - 1]);
+			*v = optarg;
+			G.tls = 1;
+			break;
+		}
 		case 'H':
 			if (!*optarg)
 				return bad("%s",
@@ -501,6 +534,15 @@ static int start(const tcpchat_codec *codec)
 			             "characters)\n",
 			        tcpchat_strerror(rc), TCPCHAT_CREDENTIAL_MAX);
 			return 2;
+		}
+	}
+	if (G.tls) {
+		char err[512];
+		rc = tcpchat_client_set_tls(G.cli, &G.tls_cfg, err, sizeof err);
+		if (rc) {
+			fprintf(stderr, PROG ": %s\n",
+			        err[0] ? err : tcpchat_strerror(rc));
+			return rc == TCPCHAT_ENOTSUP ? 2 : 1;
 		}
 	}
 	rc = tcpchat_client_connect(G.cli, G.server, G.name);

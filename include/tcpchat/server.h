@@ -626,6 +626,10 @@ typedef struct tcpchat_server_stats {
 	/* ---- since rate limits ---- */
 	uint64_t limited; /* messages refused by the rate limits
 	                     (TCPCHAT_SOPT_RATE_MSGS, _RATE_BYTES) */
+	/* ---- since TLS ---- */
+	uint64_t tls_failed; /* TLS connections closed because their
+	                        handshake or a record failed (a plaintext
+	                        client, a certificate refused, ...) */
 } tcpchat_server_stats;
 
 /* Fills *out (up to out->size bytes; set out->size first: a caller built

@@ -106,7 +106,10 @@ struct tcpchat_client {
 	char *credential; /* sent in HELLO's body; NULL: none */
 	size_t credential_len;
 	struct net_addrs addrs;
-	int addr_next; /* the address to try after the current one */
+	int addr_next;       /* the address to try after the current one */
+	struct tls_ctx *tls; /* NULL: plain TCP (tls.c) */
+	char tls_host[256];  /* the host connected to, checked by TLS */
+	int tls_fatal;       /* the last TLS failure was a certificate's */
 	int state;
 	int stop_seen, shut_wr;
 	int last_error;     /* the server's closing ERROR, as a library code */
@@ -196,6 +199,14 @@ void cli__arm_timer(tcpchat_client *cli);
 void cli__publish_queue(tcpchat_client *cli);
 int cli__push_frame(tcpchat_client *cli, struct frame *f);
 void cli__on_timer(struct loop_timer *t);
+
+/* tls.c (loop thread) */
+void cli__tls_free(tcpchat_client *cli);
+/* Makes the transport of a new connection over fd: TLS when set.
+ * Returns 0, or an error (fd is then not taken). */
+int cli__transport(tcpchat_client *cli, int fd);
+/* Ends the connection after its TLS failed (TCPCHAT_ETLS). */
+void cli__tls_failed(tcpchat_client *cli);
 
 /* rooms.c (loop thread) */
 /* Forgets the view (no rooms, no current room); keep_default: 1 keeps

@@ -154,7 +154,7 @@ static int iterate(void *obj, int timeout_ms)
 	if (cli->state != C_DONE && !(cli->c.w.events & LOOP_WRITE) &&
 	    cli->c.qcount)
 		cli__flush(cli);
-	else if (cli->state == C_CLOSING && !cli->c.qcount)
+	else if (cli->state == C_CLOSING && conn__drained(&cli->c))
 		cli__flush(cli); /* sends the FIN */
 	return cli->state == C_DONE;
 }
@@ -494,6 +494,7 @@ TCPCHAT_API void tcpchat_client_destroy(tcpchat_client *cli)
 	cli__hist_free(cli);
 	pthread_mutex_destroy(&cli->room_mu);
 	tcpchat_client_set_credential(cli, NULL);
+	cli__tls_free(cli);
 	free(cli);
 }
 

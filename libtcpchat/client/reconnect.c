@@ -22,6 +22,10 @@ int cli__reconnect_wanted(tcpchat_client *cli, int err)
 	case TCPCHAT_EVERSION:
 	case TCPCHAT_ENOMEM:
 		return 0;
+	case TCPCHAT_ETLS:
+		if (cli->tls_fatal) /* the same certificate fails again */
+			return 0;
+		break;
 	default:
 		break;
 	}

@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../tls.h"
 #include "client_int.h"
 
 void cli__publish_queue(tcpchat_client *cli)
@@ -233,6 +235,10 @@ void cli__flush(tcpchat_client *cli)
 	size_t bytes, frames;
 	int rc = conn__flush(&cli->c, &cli->sh, &bytes, &frames);
 	cli__publish_queue(cli);
+	if (rc == TCPCHAT_ETLS) {
+		cli__tls_failed(cli);
+		return;
+	}
 	if (rc < 0) {
 		char why[128];
 		snprintf(why, sizeof why, "write: %s", strerror(errno));
@@ -392,6 +398,14 @@ static void quote_bytes(char *out, size_t size, const char *bytes, size_t n,
 static void finish_foreign(tcpchat_client *cli, const char *head, size_t n,
                            size_t total)
 {
+	static const char tls_only[] = "error: this port needs TLS";
+	if (n >= 16 &&
+	    !memcmp(head, tls_only, TC_MIN(n, sizeof tls_only - 1))) {
+		cli__finish(cli, TCPCHAT_EPROTO, TCPCHAT_REASON_ERROR,
+		            "the server speaks TLS on this port: connect "
+		            "with TLS");
+		return;
+	}
 	char shown[4 * sizeof((struct conn_read_result *)0)->head + 8];
 	char why[320];
 	quote_bytes(shown, sizeof shown, head, n, total > n);
@@ -406,10 +420,19 @@ static void finish_foreign(tcpchat_client *cli, const char *head, size_t n,
 static void connected_check(tcpchat_client *cli)
 {
 	int rc = cli->c.tp.ops->connected(&cli->c.tp);
-	if (rc == TRANSPORT_AGAIN)
+	if (rc == TRANSPORT_AGAIN) {
+		if (cli->c.tp.wants) /* a TLS handshake: only what it needs */
+			loop__set(&cli->loop, &cli->c.w,
+			          conn__interest(&cli->c, 0));
 		return;
+	}
 	if (rc == 0) {
 		cli->state = C_HANDSHAKE;
+		set_events(cli, LOOP_READ | LOOP_WRITE);
+		return;
+	}
+	if (rc == TCPCHAT_ETLS) {
+		cli__tls_failed(cli);
 		return;
 	}
 	int err = errno;
@@ -471,6 +494,8 @@ static void on_read(tcpchat_client *cli)
 		               res.head_len + 1); /* more may follow */
 	} else if (rc == TCPCHAT_EPROTO || rc == TCPCHAT_EMSGSIZE) {
 		cli__finish(cli, rc, TCPCHAT_REASON_ERROR, res.error);
+	} else if (rc == TCPCHAT_ETLS) {
+		cli__tls_failed(cli);
 	} else {
 		char why[128];
 		snprintf(why, sizeof why, "read: %s",
@@ -491,8 +516,13 @@ static void on_io(struct loop_watcher *w, unsigned events)
 	if (events & LOOP_WRITE)
 		cli__flush(cli);
 	if (cli->c.tp.fd >= 0 && cli->state != C_DONE &&
-	    (events & (LOOP_READ | LOOP_ERROR)))
+	    ((events & (LOOP_READ | LOOP_ERROR)) ||
+	     transport__pending(&cli->c.tp)))
 		on_read(cli);
+	/* A TLS read may leave output to move. */
+	if (cli->c.tp.fd >= 0 && cli->state != C_DONE &&
+	    conn__interest(&cli->c, cli->c.w.events) != cli->c.w.events)
+		set_events(cli, cli->c.w.events);
 }
 
 /* Starts a connect to the next address.  Returns 0 or TCPCHAT_ESYS. */
@@ -505,7 +535,12 @@ static int connect_next(tcpchat_client *cli)
 		rc = net__connect(&cli->addrs.a[i], cli->addrs.len[i], &fd);
 		if (rc)
 			continue;
-		transport__tcp(&cli->c.tp, fd);
+		rc = cli__transport(cli, fd);
+		if (rc) {
+			close(fd);
+			errno = EPROTO;
+			continue;
+		}
 		rc = loop__watch(&cli->loop, &cli->c.w, fd,
 		                 LOOP_READ | LOOP_WRITE, on_io, cli);
 		if (rc == 0)
@@ -561,6 +596,7 @@ int cli__connect(tcpchat_client *cli, const char *addr, const char *name)
 	int rc = net__resolve(addr, 0, &cli->addrs);
 	if (rc)
 		return rc;
+	tls__host_of(addr, cli->tls_host, sizeof cli->tls_host);
 	memcpy(cli->name, name, nlen + 1);
 	cli->name_len = nlen;
 	cli->stop_seen = 0;

@@ -360,7 +360,7 @@ void srv__flush_all(tcpchat_server *srv)
 			sc->fnext = NULL;
 			if (sc->state == S_DEAD) {
 				size_t b, f;
-				if (sc->c.qcount) {
+				if (!conn__drained(&sc->c)) {
 					conn__flush(&sc->c, &srv->sh, &b, &f);
 					srv->st.bytes_out += b;
 				}

@@ -69,6 +69,7 @@ void srv__conn_event(struct sconn *sc, tcpchat_server_event *ev, int type)
 	ev->name.len = sc->name_len;
 	ev->codec = sc->c.codec->name;
 	ev->protocol = sc->proto;
+	ev->tls_subject = transport__peer_subject(&sc->c.tp);
 }
 
 /* ---- heap trimming (opt-in) -------------------------------------------- */
@@ -353,6 +354,7 @@ TCPCHAT_API int tcpchat_server_new(tcpchat_server **out)
 		return rc;
 	}
 	srv->reserve_fd = srv__spare_fd();
+	srv__tls_init(srv);
 	*out = srv;
 	return 0;
 }
@@ -402,6 +404,7 @@ TCPCHAT_API void tcpchat_server_destroy(tcpchat_server *srv)
 	srv__rooms_fini(srv);
 	conn__shared_fini(&srv->sh);
 	loop__fini(&srv->loop);
+	srv__tls_fini(srv);
 	free(srv);
 }
 
@@ -410,7 +413,7 @@ TCPCHAT_API int tcpchat_server_listen(tcpchat_server *srv, const char *addr,
 {
 	if (!srv || !addr)
 		return TCPCHAT_EINVAL;
-	return srv__add_listener(srv, addr, codec);
+	return srv__add_listener(srv, addr, codec, 0);
 }
 
 TCPCHAT_API int tcpchat_server_port(const tcpchat_server *srv, int index)

@@ -237,7 +237,7 @@ static int codec_ok(const tcpchat_codec *c)
 }
 
 int srv__add_listener(tcpchat_server *srv, const char *addr,
-                      const tcpchat_codec *codec)
+                      const tcpchat_codec *codec, int tls)
 {
 	if (!codec)
 		codec = tcpchat_codec_binary();
@@ -258,6 +258,7 @@ int srv__add_listener(tcpchat_server *srv, const char *addr,
 		return TCPCHAT_ENOMEM;
 	l->srv = srv;
 	l->codec = codec;
+	l->tls = tls;
 	l->w.fd = -1;
 	/* Every address the name has, until one can be bound. */
 	for (int i = 0; i < as.n; i++) {

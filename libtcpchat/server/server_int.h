@@ -28,6 +28,7 @@
 #ifndef TCPCHAT_SERVER_INT_H
 #define TCPCHAT_SERVER_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -82,6 +83,7 @@ struct listener {
 	tcpchat_server *srv;
 	int fd;
 	int codec_slot;
+	int tls;       /* connections speak TLS (srv->tls) */
 	int greet_bad; /* the codec refused the greeting */
 	const tcpchat_codec *codec;
 	struct frame *greet; /* encoded once, for every new connection */
@@ -168,26 +170,30 @@ struct sconn {
 };
 /* An idle connection's memory is mostly this struct: keep it small.  (Its
  * last 16 bytes pay for the counters above, which the DEBUG log line of a
- * close reports, and 16 more for the rate limits' three words.) */
-_Static_assert(sizeof(struct sconn) <= 472, "struct sconn grew");
+ * close reports, 16 more for the rate limits' three words, and 8 for
+ * the bytes a TLS transport holds.) */
+_Static_assert(sizeof(struct sconn) <= 480, "struct sconn grew");
 
 /* Counters: plain on the loop thread, published with relaxed atomics
  * once per iteration. */
 struct stat_set {
 	uint64_t clients, users, accepted, in, out, bytes_in, bytes_out,
 	        dropped, proto, refused, rooms, privates, saved, unsaved,
-	        refused_addr, limited;
+	        refused_addr, limited, tls_failed;
 };
 typedef _Atomic uint64_t counter;
 struct stat_pub {
 	counter clients, users, accepted, in, out, bytes_in, bytes_out, dropped,
 	        proto, refused, rooms, privates, saved, unsaved, refused_addr,
-	        limited;
+	        limited, tls_failed;
 };
 
 struct tcpchat_server {
 	struct loop loop;
 	struct conn_shared sh;
+	/* TLS listeners' configuration (tls.c), replaced from any thread */
+	pthread_mutex_t tls_lock;
+	struct tls_ctx *tls;
 	struct runner run;
 	/* options */
 	long long max_clients, max_frame, queue_frames, queue_bytes, policy;
@@ -284,7 +290,7 @@ void srv__note_freed(tcpchat_server *srv, size_t bytes);
 int srv__open_listeners(tcpchat_server *srv);
 void srv__close_listeners(tcpchat_server *srv);
 int srv__add_listener(tcpchat_server *srv, const char *addr,
-                      const tcpchat_codec *codec);
+                      const tcpchat_codec *codec, int tls);
 int srv__listener_port(const tcpchat_server *srv, int index);
 void srv__free_listeners(tcpchat_server *srv);
 int srv__spare_fd(void);
@@ -503,6 +509,15 @@ int srv__private_target(tcpchat_server *srv, struct sconn *sc,
                         const tcpchat_msg *m, struct sconn **out);
 void srv__private_deliver(tcpchat_server *srv, struct sconn *from,
                           struct sconn *to, const tcpchat_msg *m);
+
+/* tls.c */
+void srv__tls_init(tcpchat_server *srv);
+void srv__tls_fini(tcpchat_server *srv);
+/* Makes t a TLS transport over fd with the current configuration.
+ * Returns 0, or an error (fd is then not taken). */
+int srv__tls_transport(tcpchat_server *srv, struct transport *t, int fd);
+/* Logs and closes sc after its TLS failed (TCPCHAT_ETLS). */
+void srv__tls_failed(struct sconn *sc);
 
 /* commands.c */
 void srv__run_commands(tcpchat_server *srv);

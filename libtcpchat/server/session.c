@@ -25,10 +25,15 @@ static void on_io(struct loop_watcher *w, unsigned events)
 	if (events & LOOP_WRITE)
 		srv__do_flush(srv, sc);
 	if (sc->state != S_DEAD && !sc->paused &&
-	    (events & (LOOP_READ | LOOP_ERROR))) {
+	    ((events & (LOOP_READ | LOOP_ERROR)) ||
+	     transport__pending(&sc->c.tp))) {
 		srv__on_readable(srv, sc);
 		srv->inputs++;
 	}
+	/* A TLS read may leave output to move (the handshake is done). */
+	if (sc->state != S_DEAD &&
+	    conn__interest(&sc->c, sc->c.w.events) != sc->c.w.events)
+		srv__set_events(srv, sc, sc->c.w.events);
 }
 
 /* One timer per connection, re-armed lazily: input only notes the time
@@ -101,7 +106,12 @@ struct sconn *srv__session_new(tcpchat_server *srv, struct listener *l, int fd,
 	struct sconn *sc = calloc(1, sizeof *sc);
 	if (!sc)
 		return NULL;
-	transport__tcp(&sc->c.tp, fd);
+	if (!l->tls) {
+		transport__tcp(&sc->c.tp, fd);
+	} else if (srv__tls_transport(srv, &sc->c.tp, fd) != 0) {
+		free(sc);
+		return NULL;
+	}
 	sc->c.w.fd = -1;
 	sc->c.codec = l->codec;
 	sc->c.dflags = TCPCHAT_HANDSHAKE;
@@ -183,8 +193,11 @@ void srv__resume(tcpchat_server *srv, struct sconn *sc)
 		srv__bad_frame(srv, sc, rc, res.error);
 		return;
 	}
-	if (!sc->paused)
+	if (!sc->paused) {
 		srv__set_events(srv, sc, sc->c.w.events | LOOP_READ);
+		if (transport__pending(&sc->c.tp))
+			srv__on_readable(srv, sc); /* the loop would not say */
+	}
 }
 
 /* "512 B", "1.2 kB", "3.4 MB" or "5.6 GB". */
@@ -282,6 +295,8 @@ void srv__lost(struct sconn *sc, int rc)
 	int e = rc == TCPCHAT_ESYS ? errno : 0;
 	if (rc == TCPCHAT_ECLOSED || e == ECONNRESET)
 		srv__close(sc, TCPCHAT_REASON_CLOSED, 0, "connection closed");
+	else if (rc == TCPCHAT_ETLS)
+		srv__tls_failed(sc);
 	else if (e == ETIMEDOUT)
 		srv__close(sc, TCPCHAT_REASON_TIMEOUT, TCPCHAT_ETIMEDOUT,
 		           "peer not responding, TCP timeout");

@@ -43,7 +43,7 @@ void srv__finish_shutdown(tcpchat_server *srv)
 	while (it != &srv->members) {
 		struct sconn *sc = CONTAINER(it, struct sconn, member);
 		it = it->next;
-		if (late || sc->c.qcount == 0)
+		if (late || conn__drained(&sc->c))
 			srv__close(sc, TCPCHAT_REASON_SHUTDOWN,
 			           TCPCHAT_ESHUTDOWN, "server shutting down");
 	}

@@ -27,6 +27,7 @@ void srv__stats_publish(tcpchat_server *srv)
 	PUB(unsaved);
 	PUB(refused_addr);
 	PUB(limited);
+	PUB(tls_failed);
 }
 
 TCPCHAT_API int tcpchat_server_stats_get(tcpchat_server *srv,
@@ -53,6 +54,7 @@ TCPCHAT_API int tcpchat_server_stats_get(tcpchat_server *srv,
 	s.unsaved = LD(unsaved);
 	s.refused_addr = LD(refused_addr);
 	s.limited = LD(limited);
+	s.tls_failed = LD(tls_failed);
 	memcpy(out, &s, s.size);
 	return 0;
 }
