@@ -198,17 +198,20 @@ def tls_client(port, name, *args, text=None):
     return p
 
 
-def refused(what, port, args, reason, srv, keeper, carol):
+def refused(what, port, args, reason, srv, keeper, carol, tls_port=True):
     """A client that must fail: exit 1, one stderr line naming reason; the
-    server logs the failed handshake and keeps serving keeper."""
+    server logs the failed handshake (on a TLS port) and keeps serving
+    keeper."""
     mark = srv.err.mark()
     code, _, err = tls_client(port, "refused", *args, text="never sent\n")
     check(f"{what}: exit 1", code == 1, f"{code} {err}")
     check(f"{what}: one stderr line with '{reason}'",
           len(err) == 1 and re.search(reason, err[0]) is not None, str(err))
-    check(f"{what}: the server logs the failed handshake",
-          srv.err.wait(r"info .*conn \d+: TLS handshake failed: \S", mark)
-          is not None)
+    print(f"# {what}: {err}")
+    if tls_port:
+        check(f"{what}: the server logs the failed handshake",
+              srv.err.wait(r"info .*conn \d+: TLS handshake failed: \S",
+                           mark) is not None)
     t = f"after {what}"
     carol.send(t)
     check(f"{what}: the server keeps serving",
@@ -316,7 +319,7 @@ def test_chat():
             "certificate verify failed", srv, alice, carol)
     refused("TLS client on a plain port", pbin, list(ca),
             "wrong version number|packet length|unexpected eof", srv, alice,
-            carol)
+            carol, tls_port=False)
     code, _, err = tls_client(tbin, "plainc", text="x\n")
     check("plain tcpchat-client on a TLS port: exit 1 with a message",
           code == 1 and len(err) >= 1, f"{code} {err}")
@@ -418,11 +421,11 @@ def test_require_cert():
     sc.finish()
     if keeper:
         refused("no client certificate", tbin, ["--tls-ca", cert("ca.pem")],
-                r"certificate|alert|handshake", srv, keeper, carol)
+                "certificate required", srv, keeper, carol)
         refused("a certificate of another CA", tbin,
                 ["--tls-ca", cert("ca.pem"), "--tls-cert",
                  cert("badclient.pem"), "--tls-key", cert("badclient.key")],
-                r"certificate|alert|handshake", srv, keeper, carol)
+                "unknown ca", srv, keeper, carol)
         keeper.p.send_signal(signal.SIGINT)
         keeper.finish()
     carol.close()
