@@ -204,10 +204,9 @@ static tcpchat_tls_config ccfg(const char *ca, const char *cert,
 	return c;
 }
 
-/* Starts a client as name to 127.0.0.1:port with codec, over TLS with cfg
- * (NULL: plain TCP), without waiting. */
-static void cli_go(struct cu_rec *r, int port, const tcpchat_codec *codec,
-                   const tcpchat_tls_config *cfg, const char *name)
+/* A recording client with codec, over TLS with cfg (NULL: plain TCP). */
+static void cli_new(struct cu_rec *r, const tcpchat_codec *codec,
+                    const tcpchat_tls_config *cfg)
 {
 	cu_init(r, NULL);
 	ck_assert_int_eq(tcpchat_client_set_codec(r->cli, codec), 0);
@@ -216,10 +215,34 @@ static void cli_go(struct cu_rec *r, int port, const tcpchat_codec *codec,
 		int rc = tcpchat_client_set_tls(r->cli, cfg, err, sizeof err);
 		ck_assert_msg(rc == 0, "client set_tls: %d %s", rc, err);
 	}
-	char addr[32];
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+}
+
+/* Connects a client of cli_new() as name to host:port and starts it. */
+static void cli_launch(struct cu_rec *r, const char *host, int port,
+                       const char *name)
+{
+	char addr[64];
+	snprintf(addr, sizeof addr, "%s:%d", host, port);
 	ck_assert_int_eq(tcpchat_client_connect(r->cli, addr, name), 0);
 	ck_assert_int_eq(tcpchat_client_start(r->cli), 0);
+}
+
+/* Starts a client as name to 127.0.0.1:port with codec, over TLS with cfg
+ * (NULL: plain TCP), without waiting. */
+static void cli_go(struct cu_rec *r, int port, const tcpchat_codec *codec,
+                   const tcpchat_tls_config *cfg, const char *name)
+{
+	cli_new(r, codec, cfg);
+	cli_launch(r, "127.0.0.1", port, name);
+}
+
+/* Waits for r's CONNECTED event. */
+static void cli_connected(struct cu_rec *r, const char *name)
+{
+	struct cu_want w = {.type = TCPCHAT_CEV_CONNECTED};
+	if (!cu_wait(r, &w, 1))
+		cu_dump(r);
+	ck_assert_msg(cu_count(r, &w) == 1, "%s did not connect", name);
 }
 
 /* As cli_go(), and waits for CONNECTED. */
@@ -227,10 +250,7 @@ static void cli_join(struct cu_rec *r, int port, const tcpchat_codec *codec,
                      const tcpchat_tls_config *cfg, const char *name)
 {
 	cli_go(r, port, codec, cfg, name);
-	struct cu_want w = {.type = TCPCHAT_CEV_CONNECTED};
-	if (!cu_wait(r, &w, 1))
-		cu_dump(r);
-	ck_assert_msg(cu_count(r, &w) == 1, "%s did not connect", name);
+	cli_connected(r, name);
 }
 
 static void cli_done(struct cu_rec *r)
@@ -949,6 +969,207 @@ START_TEST(test_replace_while_connected)
 }
 END_TEST
 
+/* ---- hostile and broken peers, counted -------------------------------- */
+
+struct failed_arg {
+	tcpchat_server *srv;
+	uint64_t want;
+};
+
+static int cond_failed(void *p)
+{
+	struct failed_arg *a = p;
+	return tu_stats(a->srv).tls_failed >= a->want;
+}
+
+START_TEST(test_broken_handshakes)
+{
+	struct tsrv s;
+	srv_new(&s, "server.pem", "ca.pem", 0);
+	ck_assert_int_eq(
+	        tcpchat_server_set_option(s.srv, TCPCHAT_SOPT_HANDSHAKE_TIMEOUT,
+	                                  tu_ms(500)),
+	        0);
+	ck_assert_int_eq(tcpchat_server_start(s.srv), 0);
+	tcpchat_tls_config good = ccfg("ca.pem", "client.pem", "localhost");
+	struct cu_rec a, b;
+	cli_join(&a, s.tls[0], NULL, &good, "alice");
+	uint64_t failed0 = tu_stats(s.srv).tls_failed;
+
+	/* a handshake record of garbage */
+	struct tu_peer p;
+	ck_assert_int_eq(tu_peer_connect(&p, s.tls[0], NULL, 0), 0);
+	static const unsigned char junk[] = {0x16, 0x03, 0x01, 0x00, 0x08,
+	                                     0xde, 0xad, 0xbe, 0xef, 0x00,
+	                                     0x11, 0x22, 0x33};
+	tu_peer_send_raw(&p, junk, sizeof junk);
+	ck_assert_msg(tu_peer_wait_closed(&p, TU_TIMEOUT), "junk: not closed");
+	tu_peer_close(&p);
+	/* half a record, then silence: the handshake timeout ends it */
+	ck_assert_int_eq(tu_peer_connect(&p, s.tls[1], NULL, 0), 0);
+	tu_peer_send_raw(&p, junk, 3);
+	ck_assert_msg(tu_peer_wait_closed(&p, TU_TIMEOUT), "stall: not closed");
+	tu_peer_close(&p);
+	/* nothing at all */
+	ck_assert_int_eq(tu_peer_connect(&p, s.tls[2], NULL, 0), 0);
+	ck_assert_msg(tu_peer_wait_closed(&p, TU_TIMEOUT),
+	              "silent: not closed");
+	tu_peer_close(&p);
+	/* a TLS peer that leaves in the middle of the handshake: its
+	 * ClientHello goes out, the server answers, nothing more */
+	ck_assert_int_eq(tu_peer_connect(&p, s.tls[0], NULL, 0), 0);
+	{
+		SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+		SSL *ssl = SSL_new(ctx);
+		BIO *wbio = BIO_new(BIO_s_mem());
+		SSL_set_bio(ssl, BIO_new(BIO_s_mem()), wbio);
+		SSL_set_connect_state(ssl);
+		ck_assert_int_eq(SSL_do_handshake(ssl), -1);
+		char *hello;
+		long n = BIO_get_mem_data(wbio, &hello);
+		ck_assert_int_gt(n, 0);
+		tu_peer_send_raw(&p, hello, (size_t)n);
+		struct pollfd pfd = {.fd = p.fd, .events = POLLIN};
+		ck_assert_int_eq(poll(&pfd, 1, TU_TIMEOUT), 1);
+		SSL_free(ssl);
+		SSL_CTX_free(ctx);
+	}
+	tu_peer_close(&p);
+	/* a certificate of another CA */
+	tcpchat_tls_config bad = ccfg("ca.pem", "badclient.pem", "localhost");
+	cli_refused(s.tls[0], &bad, "mallory", "unknown ca");
+
+	/* the garbage and the certificate at least (timeouts may count as
+	 * such or not) */
+	struct failed_arg fa = {s.srv, failed0 + 2};
+	ck_assert_msg(tu_wait_until(cond_failed, &fa, TU_TIMEOUT),
+	              "tls_failed went from %llu to %llu",
+	              (unsigned long long)failed0,
+	              (unsigned long long)tu_stats(s.srv).tls_failed);
+	cli_join(&b, s.tls[2], tcpchat_codec_json(), &good, "bob");
+	chat(&a, &b, "after the broken ones");
+	cli_done(&a);
+	cli_done(&b);
+	srv_stop(&s);
+}
+END_TEST
+
+/* ---- reconnecting, IPv6, shutting down ---------------------------------- */
+
+static void set_reconnect(tcpchat_client *c)
+{
+	ck_assert_int_eq(
+	        tcpchat_client_set_option(c, TCPCHAT_COPT_RECONNECT, 1), 0);
+	ck_assert_int_eq(
+	        tcpchat_client_set_option(c, TCPCHAT_COPT_RECONNECT_MIN, 20),
+	        0);
+	ck_assert_int_eq(
+	        tcpchat_client_set_option(c, TCPCHAT_COPT_RECONNECT_MAX, 100),
+	        0);
+}
+
+START_TEST(test_reconnect)
+{
+	struct tsrv s;
+	srv_start(&s, "server.pem", NULL, 0);
+	struct cu_proxy px;
+	cu_proxy_start(&px, s.tls[0]);
+	tcpchat_tls_config good = ccfg("ca.pem", NULL, "localhost");
+	struct cu_rec a, b;
+	cli_new(&a, NULL, &good);
+	set_reconnect(a.cli);
+	cli_launch(&a, "127.0.0.1", px.port, "alice");
+	cli_connected(&a, "alice");
+	cli_join(&b, s.tls[0], NULL, &good, "bob");
+	chat(&a, &b, "before the cut");
+	cu_proxy_cut(&px);
+	struct cu_want ok = {.type = TCPCHAT_CEV_RECONNECTED};
+	if (!cu_wait(&a, &ok, 1))
+		cu_dump(&a);
+	ck_assert_msg(cu_count(&a, &ok) >= 1, "alice did not reconnect");
+	chat(&a, &b, "after the cut");
+
+	/* a certificate that fails to verify is not tried again */
+	struct cu_rec c;
+	tcpchat_tls_config wrong = ccfg("other-ca.pem", NULL, "localhost");
+	cli_new(&c, NULL, &wrong);
+	set_reconnect(c.cli);
+	cli_launch(&c, "127.0.0.1", s.tls[0], "carol");
+	struct cu_want d = {.type = TCPCHAT_CEV_DISCONNECTED};
+	if (!cu_wait(&c, &d, 1))
+		cu_dump(&c);
+	struct cu_ev e = cu_get(&c, &d, 0);
+	ck_assert_int_eq(e.error, TCPCHAT_ETLS);
+	ck_assert_msg(strstr(e.text, "certificate verify failed"), "'%s'",
+	              e.text);
+	struct cu_want again = {.type = TCPCHAT_CEV_RECONNECTING};
+	ck_assert_int_eq(cu_count(&c, &again), 0);
+	tcpchat_client_join(c.cli);
+	cu_fini(&c);
+
+	cli_done(&a);
+	cli_done(&b);
+	cu_proxy_stop(&px);
+	srv_stop(&s);
+}
+END_TEST
+
+/* ::1 where the system has IPv6 (the certificate names it). */
+START_TEST(test_ipv6)
+{
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	struct sockaddr_in6 a6 = {0};
+	a6.sin6_family = AF_INET6;
+	a6.sin6_addr = in6addr_loopback;
+	int have = fd >= 0 && bind(fd, (struct sockaddr *)&a6, sizeof a6) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (!have)
+		return;
+	struct tsrv s;
+	srv_new(&s, "server.pem", NULL, 0);
+	ck_assert_int_eq(tcpchat_server_listen_tls(s.srv, "[::1]:0", NULL), 0);
+	int port6 = tcpchat_server_port(s.srv, 5);
+	ck_assert_int_gt(port6, 0);
+	ck_assert_int_eq(tcpchat_server_start(s.srv), 0);
+	tcpchat_tls_config by_ip = ccfg("ca.pem", NULL, NULL);
+	struct cu_rec a, b;
+	cli_new(&a, NULL, &by_ip);
+	cli_launch(&a, "[::1]", port6, "alice");
+	cli_connected(&a, "alice");
+	cli_join(&b, s.tls[0], NULL, &by_ip, "bob");
+	chat(&a, &b, "IPv6");
+	cli_done(&a);
+	cli_done(&b);
+	srv_stop(&s);
+}
+END_TEST
+
+START_TEST(test_shutdown)
+{
+	struct tsrv s;
+	srv_start(&s, "server.pem", NULL, 0);
+	tcpchat_tls_config good = ccfg("ca.pem", NULL, "localhost");
+	struct cu_rec a, b;
+	cli_join(&a, s.tls[0], NULL, &good, "alice");
+	cli_join(&b, s.tls[1], tcpchat_codec_line(), &good, "bob");
+	chat(&a, &b, "before the end");
+	tcpchat_server_stop(s.srv);
+	struct cu_want d = {.type = TCPCHAT_CEV_DISCONNECTED};
+	ck_assert(cu_wait(&a, &d, 1));
+	ck_assert(cu_wait(&b, &d, 1));
+	/* the closing ERROR came through TLS */
+	ck_assert_int_eq(cu_get(&a, &d, 0).error, TCPCHAT_ESHUTDOWN);
+	ck_assert_int_eq(cu_get(&b, &d, 0).error, TCPCHAT_ESHUTDOWN);
+	ck_assert_int_eq(tcpchat_server_join(s.srv), 0);
+	tcpchat_client_join(a.cli);
+	tcpchat_client_join(b.cli);
+	cu_fini(&a);
+	cu_fini(&b);
+	srv_free(&s);
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
 	Suite *s = suite_create("tls");
@@ -963,6 +1184,10 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, test_verify_failures);
 	tcase_add_test(tc, test_plain_on_tls);
 	tcase_add_test(tc, test_replace_while_connected);
+	tcase_add_test(tc, test_broken_handshakes);
+	tcase_add_test(tc, test_reconnect);
+	tcase_add_test(tc, test_ipv6);
+	tcase_add_test(tc, test_shutdown);
 	suite_add_tcase(s, tc);
 	return s;
 }
