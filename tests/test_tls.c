@@ -302,6 +302,29 @@ static void chat(struct cu_rec *a, struct cu_rec *b, const char *tag)
 	cu_wait_text(a, t2);
 }
 
+/* from sends n texts; to receives them all, in order. */
+static void burst(struct cu_rec *from, struct cu_rec *to, const char *name,
+                  int n)
+{
+	struct cu_want w = {.type = TCPCHAT_CEV_MESSAGE,
+	                    .mtype = TCPCHAT_MSG_TEXT,
+	                    .sender = name};
+	int before = cu_count(to, &w);
+	for (int i = 0; i < n; i++) {
+		char t[48];
+		snprintf(t, sizeof t, "burst %s %04d", name, i);
+		ck_assert_int_eq(tcpchat_client_send(from->cli, t, strlen(t)),
+		                 0);
+	}
+	ck_assert_msg(cu_wait(to, &w, before + n), "%d of %d texts",
+	              cu_count(to, &w) - before, n);
+	for (int i = 0; i < n; i++) {
+		char t[48];
+		snprintf(t, sizeof t, "burst %s %04d", name, i);
+		ck_assert_str_eq(cu_get(to, &w, before + i).body, t);
+	}
+}
+
 /* ---- a TLS peer of the test's own (OpenSSL, blocking) ----------------- */
 
 struct tpeer {
@@ -613,6 +636,10 @@ static void chat_in_mode(int mode)
 	cli_join(&a, s.tls[0], NULL, &cl, "alice");
 	cli_join(&b, s.tls[1], tcpchat_codec_line(), &cl, "bob");
 	chat(&a, &b, mode == 0 ? "thread" : mode == 1 ? "run" : "step");
+	/* a burst each way: records the loop must drain without the fd
+	 * telling it */
+	burst(&a, &b, "alice", 300);
+	burst(&b, &a, "bob", 300);
 	ck_assert_str_eq(srv_subject(&s, "bob"), "CN=alice");
 	cli_done(&a);
 	cli_done(&b);
