@@ -334,11 +334,13 @@ struct tpeer {
 	size_t last_len; /* the length of the last frame taken */
 };
 
-/* Connects to 127.0.0.1:port over TLS trusting ca, checking the name
- * localhost; rcvbuf: the socket's receive buffer (0: the default).
- * Returns 0 or -1 (the handshake failed). */
+/* Connects to 127.0.0.1:port over TLS trusting ca.pem, checking the name
+ * localhost; rcvbuf: the socket's receive buffer (0: the default);
+ * version: the only TLS version spoken (0: any); cert: the certificate
+ * shown (NAME.pem with NAME.key; NULL: none).  Returns 0 or -1 (the
+ * handshake failed). */
 static int tpeer_connect(struct tpeer *t, int port, const tcpchat_codec *codec,
-                         int rcvbuf)
+                         int rcvbuf, int version, const char *cert)
 {
 	memset(t, 0, sizeof *t);
 	t->p.codec = codec ? codec : tcpchat_codec_binary();
@@ -363,6 +365,20 @@ static int tpeer_connect(struct tpeer *t, int port, const tcpchat_codec *codec,
 	ck_assert_int_eq(
 	        SSL_CTX_load_verify_locations(t->ctx, cf("ca.pem"), NULL), 1);
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+	if (version) {
+		SSL_CTX_set_security_level(t->ctx, 0); /* TLS 1.1 too */
+		SSL_CTX_set_min_proto_version(t->ctx, version);
+		SSL_CTX_set_max_proto_version(t->ctx, version);
+	}
+	if (cert) {
+		tcpchat_tls_config c = scfg(cert, NULL, 0);
+		ck_assert_int_eq(
+		        SSL_CTX_use_certificate_chain_file(t->ctx, c.cert_file),
+		        1);
+		ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(t->ctx, c.key_file,
+		                                             SSL_FILETYPE_PEM),
+		                 1);
+	}
 	t->ssl = SSL_new(t->ctx);
 	ck_assert_ptr_nonnull(t->ssl);
 	ck_assert_int_eq(SSL_set1_host(t->ssl, "localhost"), 1);
@@ -441,16 +457,22 @@ static int tpeer_expect(struct tpeer *t, uint32_t type, struct tu_msg *m)
 	return rc;
 }
 
-static void tpeer_join(struct tpeer *t, int port, int rcvbuf, const char *name)
+/* Sends HELLO with name; 1 when the WELCOME came, -1 if not. */
+static int tpeer_hello(struct tpeer *t, const char *name)
 {
-	ck_assert_int_eq(tpeer_connect(t, port, NULL, rcvbuf), 0);
 	tcpchat_msg h = {.type = TCPCHAT_MSG_HELLO};
 	h.code = TCPCHAT_PROTOCOL_VERSION;
 	h.sender.ptr = name;
 	h.sender.len = strlen(name);
 	tpeer_send(t, &h);
 	struct tu_msg m;
-	ck_assert_int_eq(tpeer_expect(t, TCPCHAT_MSG_WELCOME, &m), 1);
+	return tpeer_expect(t, TCPCHAT_MSG_WELCOME, &m);
+}
+
+static void tpeer_join(struct tpeer *t, int port, int rcvbuf, const char *name)
+{
+	ck_assert_int_eq(tpeer_connect(t, port, NULL, rcvbuf, 0, NULL), 0);
+	ck_assert_int_eq(tpeer_hello(t, name), 1);
 }
 
 /* ---- fixture ----------------------------------------------------------- */
@@ -970,7 +992,7 @@ START_TEST(test_replace_while_connected)
 	cli_join(&a, s.tls[0], NULL, &good, "alice");
 	struct tpeer t;
 	char cn[64];
-	ck_assert_int_eq(tpeer_connect(&t, s.tls[0], NULL, 0), 0);
+	ck_assert_int_eq(tpeer_connect(&t, s.tls[0], NULL, 0, 0, NULL), 0);
 	tpeer_cn(&t, cn, sizeof cn);
 	ck_assert_str_eq(cn, "localhost");
 	tpeer_close(&t);
@@ -980,8 +1002,9 @@ START_TEST(test_replace_while_connected)
 	cli_refused(s.tls[0], &good, "late", "hostname mismatch");
 	/* another one for the right names */
 	srv_tls(&s, "server2.pem", NULL, 0);
-	ck_assert_int_eq(tpeer_connect(&t, s.tls[1], tcpchat_codec_line(), 0),
-	                 0);
+	ck_assert_int_eq(
+	        tpeer_connect(&t, s.tls[1], tcpchat_codec_line(), 0, 0, NULL),
+	        0);
 	tpeer_cn(&t, cn, sizeof cn);
 	ck_assert_str_eq(cn, "localhost-2");
 	tpeer_close(&t);
@@ -996,7 +1019,7 @@ START_TEST(test_replace_while_connected)
 }
 END_TEST
 
-/* ---- hostile and broken peers, counted -------------------------------- */
+/* ---- versions, key updates ------------------------------------------- */
 
 struct failed_arg {
 	tcpchat_server *srv;
@@ -1008,6 +1031,75 @@ static int cond_failed(void *p)
 	struct failed_arg *a = p;
 	return tu_stats(a->srv).tls_failed >= a->want;
 }
+
+/* t sends a text that a receives, a one that t receives. */
+static void tpeer_chat(struct tpeer *t, const char *tname, struct cu_rec *a,
+                       const char *tag)
+{
+	char t1[64], t2[64];
+	snprintf(t1, sizeof t1, "%s from %s", tag, tname);
+	snprintf(t2, sizeof t2, "%s to %s", tag, tname);
+	tpeer_text(t, t1, strlen(t1));
+	cu_wait_text(a, t1);
+	ck_assert_int_eq(tcpchat_client_send(a->cli, t2, strlen(t2)), 0);
+	struct tu_msg m;
+	ck_assert_int_eq(tpeer_expect(t, TCPCHAT_MSG_TEXT, &m), 1);
+	ck_assert_str_eq(m.body, t2);
+}
+
+START_TEST(test_versions_and_key_updates)
+{
+	struct tsrv s;
+	srv_start(&s, "server.pem", "ca.pem", TCPCHAT_TLS_REQUIRE_CERT);
+	tcpchat_tls_config with = ccfg("ca.pem", "client.pem", "localhost");
+	struct cu_rec a;
+	cli_join(&a, s.tls[0], NULL, &with, "alice");
+	uint64_t failed0 = tu_stats(s.srv).tls_failed;
+
+	struct tpeer t;
+	ck_assert_int_eq(tpeer_connect(&t, s.tls[0], NULL, 0, TLS1_2_VERSION,
+	                               "client.pem"),
+	                 0);
+	ck_assert_str_eq(SSL_get_version(t.ssl), "TLSv1.2");
+	ck_assert_int_eq(tpeer_hello(&t, "t12"), 1);
+	ck_assert_str_eq(srv_subject(&s, "t12"), "CN=alice");
+	tpeer_chat(&t, "t12", &a, "TLS 1.2");
+	tpeer_close(&t);
+	/* TLS 1.2 without a certificate fails in the handshake itself */
+	ck_assert_int_eq(
+	        tpeer_connect(&t, s.tls[0], NULL, 0, TLS1_2_VERSION, NULL), -1);
+	tpeer_close(&t);
+	/* TLS 1.1: not spoken */
+	ck_assert_int_eq(tpeer_connect(&t, s.tls[0], NULL, 0, TLS1_1_VERSION,
+	                               "client.pem"),
+	                 -1);
+	tpeer_close(&t);
+
+	/* TLS 1.3 key updates, asked of the server too, both ways */
+	ck_assert_int_eq(tpeer_connect(&t, s.tls[0], NULL, 0, TLS1_3_VERSION,
+	                               "client.pem"),
+	                 0);
+	ck_assert_int_eq(tpeer_hello(&t, "t13"), 1);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(
+		        SSL_key_update(t.ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+		char tag[32];
+		snprintf(tag, sizeof tag, "key update %d", i);
+		tpeer_chat(&t, "t13", &a, tag);
+	}
+	tpeer_close(&t);
+
+	struct failed_arg fa = {s.srv, failed0 + 2};
+	ck_assert_msg(tu_wait_until(cond_failed, &fa, TU_TIMEOUT),
+	              "tls_failed went from %llu to %llu",
+	              (unsigned long long)failed0,
+	              (unsigned long long)tu_stats(s.srv).tls_failed);
+	cli_done(&a);
+	srv_stop(&s);
+}
+END_TEST
+
+/* ---- hostile and broken peers, counted -------------------------------- */
 
 START_TEST(test_broken_handshakes)
 {
@@ -1211,6 +1303,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, test_verify_failures);
 	tcase_add_test(tc, test_plain_on_tls);
 	tcase_add_test(tc, test_replace_while_connected);
+	tcase_add_test(tc, test_versions_and_key_updates);
 	tcase_add_test(tc, test_broken_handshakes);
 	tcase_add_test(tc, test_reconnect);
 	tcase_add_test(tc, test_ipv6);
