@@ -822,6 +822,69 @@ START_TEST(test_large_and_burst)
 }
 END_TEST
 
+/* The slow-consumer policies drop frames from the queue of a reader
+ * whose TLS writes are stuck half-way: what it reads still decodes, in
+ * order, with gaps. */
+static void drop_policy(int policy)
+{
+	struct tsrv s;
+	srv_new(&s, "server.pem", NULL, 0);
+	ck_assert_int_eq(
+	        tcpchat_server_set_option(s.srv, TCPCHAT_SOPT_QUEUE_FRAMES, 32),
+	        0);
+	ck_assert_int_eq(tcpchat_server_set_option(
+	                         s.srv, TCPCHAT_SOPT_SLOW_POLICY, policy),
+	                 0);
+	ck_assert_int_eq(tcpchat_server_start(s.srv), 0);
+	struct tpeer rd;
+	tpeer_join(&rd, s.tls[0], 4096, "reader");
+	tcpchat_tls_config cl = ccfg("ca.pem", NULL, "localhost");
+	struct cu_rec w;
+	cli_join(&w, s.tls[0], NULL, &cl, "writer");
+	tcpchat_server_stats st0 = tu_stats(s.srv);
+	enum { N = 3000 };
+	static char text[2000];
+	for (int i = 0; i < N; i++) {
+		memset(text, 'x', sizeof text);
+		memcpy(text, "n-", 2);
+		char num[8];
+		snprintf(num, sizeof num, "%05d", i);
+		memcpy(text + 2, num, 5);
+		send_retry(w.cli, text, sizeof text);
+	}
+	struct in_arg ia = {s.srv, st0.msgs_in + N};
+	ck_assert(tu_wait_until(cond_msgs_in, &ia, TU_TIMEOUT));
+	/* the snapshot that counts the texts in counts their drops */
+	uint64_t dropped = tu_stats(s.srv).dropped - st0.dropped;
+	ck_assert_uint_gt(dropped, 0);
+	int last = -1, got = 0;
+	struct tu_msg m;
+	while (got < N - (int)dropped) {
+		ck_assert_msg(tpeer_expect(&rd, TCPCHAT_MSG_TEXT, &m) == 1,
+		              "policy %d: stopped after %d (%d texts of %d)",
+		              policy, last, got, N - (int)dropped);
+		ck_assert_uint_eq(m.body_len, sizeof text);
+		int n = atoi(m.body + 2);
+		ck_assert_msg(n > last, "policy %d: %d after %d", policy, n,
+		              last);
+		last = n;
+		got++;
+	}
+	if (policy == TCPCHAT_SLOW_DROP_OLDEST)
+		ck_assert_int_eq(last, N - 1);
+	ck_assert_int_lt(got, N);
+	tpeer_close(&rd);
+	cli_done(&w);
+	srv_stop(&s);
+}
+
+START_TEST(test_drops_under_tls)
+{
+	drop_policy(TCPCHAT_SLOW_DROP_NEWEST);
+	drop_policy(TCPCHAT_SLOW_DROP_OLDEST);
+}
+END_TEST
+
 /* ---- client certificates ----------------------------------------------- */
 
 START_TEST(test_client_cert_subject)
@@ -1298,6 +1361,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, test_codecs);
 	tcase_add_test(tc, test_run_modes);
 	tcase_add_test(tc, test_large_and_burst);
+	tcase_add_test(tc, test_drops_under_tls);
 	tcase_add_test(tc, test_client_cert_subject);
 	tcase_add_test(tc, test_require_cert);
 	tcase_add_test(tc, test_verify_failures);
