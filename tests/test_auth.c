@@ -70,10 +70,13 @@ static void check_cred(struct seen *s, int joins, const char *want)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static int hello_with(struct tu_peer *p, int port, const char *name,
-                      const char *cred, size_t cred_len)
+/* Connects with codec (NULL: binary) and sends HELLO name with
+ * cred[0..cred_len) (a line codec peer: the line "NAME CRED"). */
+static int hello_with_codec(struct tu_peer *p, int port,
+                            const tcpchat_codec *codec, const char *name,
+                            const char *cred, size_t cred_len)
 {
-	ck_assert_int_eq(tu_peer_connect(p, port, NULL, 0), 0);
+	ck_assert_int_eq(tu_peer_connect(p, port, codec, 0), 0);
 	tcpchat_msg h = {.type = TCPCHAT_MSG_HELLO};
 	h.code = TCPCHAT_PROTOCOL_VERSION;
 	h.caps = TU_CAPS2;
@@ -84,21 +87,10 @@ static int hello_with(struct tu_peer *p, int port, const char *name,
 	return tu_peer_send_msg(p, &h);
 }
 
-/* Connects with codec and sends HELLO name with cred (a line codec
- * peer: the line "NAME CRED"). */
-static int hello_with_codec(struct tu_peer *p, int port,
-                            const tcpchat_codec *codec, const char *name,
-                            const char *cred)
+static int hello_with(struct tu_peer *p, int port, const char *name,
+                      const char *cred, size_t cred_len)
 {
-	ck_assert_int_eq(tu_peer_connect(p, port, codec, 0), 0);
-	tcpchat_msg h = {.type = TCPCHAT_MSG_HELLO};
-	h.code = TCPCHAT_PROTOCOL_VERSION;
-	h.caps = TU_CAPS2;
-	h.sender.ptr = name;
-	h.sender.len = strlen(name);
-	h.body.ptr = cred;
-	h.body.len = strlen(cred);
-	return tu_peer_send_msg(p, &h);
+	return hello_with_codec(p, port, NULL, name, cred, cred_len);
 }
 
 START_TEST(join_event_carries_the_credential)
@@ -463,7 +455,8 @@ START_TEST(deferred_joins_answered_from_threads)
 		snprintf(name, sizeof name, "u%02d", i);
 		snprintf(cred, sizeof cred, "SECRET-%02d", i);
 		ck_assert_int_eq(hello_with_codec(&p[i], port[i % 3],
-		                                  codecs[i % 3], name, cred),
+		                                  codecs[i % 3], name, cred,
+		                                  strlen(cred)),
 		                 0);
 	}
 	ck_assert_msg(tu_wait_until(all_deferred, &d, TU_TIMEOUT),
