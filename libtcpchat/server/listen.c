@@ -19,13 +19,17 @@ int srv__spare_fd(void)
 	return open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-static void refuse_now(tcpchat_server *srv, int fd, const tcpchat_codec *codec,
+/* Refuses a connection of listener l before it starts, with an ERROR
+ * in l's codec (a TLS peer gets no word: plaintext would only garble
+ * its handshake, and a handshake costs what refusing saves). */
+static void refuse_now(tcpchat_server *srv, int fd, const struct listener *l,
                        int err, const char *why)
 {
+	const tcpchat_codec *codec = l->codec;
 	tcpchat_msg m = srv__error_msg(srv, NULL, err, why, 1);
 	srv->sh.enc.len = 0;
-	if (codec->encode(codec->codec_data, &m, TCPCHAT_FROM_SERVER,
-	                  &srv->sh.enc) != 0)
+	if (l->tls || codec->encode(codec->codec_data, &m, TCPCHAT_FROM_SERVER,
+	                            &srv->sh.enc) != 0)
 		srv->sh.enc.len = 0;
 	srv->st.refused++;
 	/* The peer hears of it now, before the iteration ends: count first. */
@@ -90,21 +94,20 @@ static void take_one(tcpchat_server *srv, struct listener *l, int fd,
 		srv__log(srv, TCPCHAT_LOG_WARN,
 		         "refusing a connection: server full (%llu)",
 		         (unsigned long long)srv->nconns);
-		refuse_now(srv, fd, l->codec, TCPCHAT_EFULL, "server full");
+		refuse_now(srv, fd, l, TCPCHAT_EFULL, "server full");
 		return;
 	}
 	int counted;
 	const char *why = srv__peer_admit(srv, peer, &counted);
 	if (why) {
-		refuse_now(srv, fd, l->codec, TCPCHAT_EFULL, why);
+		refuse_now(srv, fd, l, TCPCHAT_EFULL, why);
 		return;
 	}
 	struct sconn *sc = srv__session_new(srv, l, fd, peer, plen);
 	if (!sc) {
 		if (counted)
 			srv__peer_gone(srv, peer, 1);
-		refuse_now(srv, fd, l->codec, TCPCHAT_ENOMEM,
-		           "server out of memory");
+		refuse_now(srv, fd, l, TCPCHAT_ENOMEM, "server out of memory");
 		return;
 	}
 	sc->addr_counted = sc->addr_hs = counted ? 1 : 0;
