@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,6 +258,14 @@ static void cli_done(struct cu_rec *r)
 {
 	cu_stop(r);
 	cu_fini(r);
+}
+
+/* Stops and frees two clients and the server. */
+static void all_done(struct tsrv *s, struct cu_rec *a, struct cu_rec *b)
+{
+	cli_done(a);
+	cli_done(b);
+	srv_stop(s);
 }
 
 /* Connects as cli_go() and waits for the DISCONNECTED event, which it
@@ -568,9 +577,7 @@ START_TEST(test_set_tls_errors)
 	cli_join(&a, s.tls[0], NULL, &cl, "alice");
 	cli_join(&b, s.tls[0], NULL, &cl, "bob");
 	chat(&a, &b, "old config");
-	cli_done(&a);
-	cli_done(&b);
-	srv_stop(&s);
+	all_done(&s, &a, &b);
 }
 END_TEST
 
@@ -717,16 +724,31 @@ static void send_retry(tcpchat_client *cli, const char *text, size_t len)
 	ck_assert_int_eq(rc, 0);
 }
 
-struct in_arg {
+/* Waits until the counter at offset field of the server's stats reaches
+ * want; 1 if it did within TU_TIMEOUT. */
+struct stat_arg {
 	tcpchat_server *srv;
+	size_t field;
 	uint64_t want;
 };
 
-static int cond_msgs_in(void *p)
+static int cond_stat(void *p)
 {
-	struct in_arg *a = p;
-	return tu_stats(a->srv).msgs_in >= a->want;
+	struct stat_arg *a = p;
+	tcpchat_server_stats st = tu_stats(a->srv);
+	uint64_t v;
+	memcpy(&v, (const char *)&st + a->field, sizeof v);
+	return v >= a->want;
 }
+
+static int wait_stat(tcpchat_server *srv, size_t field, uint64_t want)
+{
+	struct stat_arg a = {srv, field, want};
+	return tu_wait_until(cond_stat, &a, TU_TIMEOUT);
+}
+
+#define WAIT_STAT(srv, name, want)                                             \
+	wait_stat((srv), offsetof(tcpchat_server_stats, name), (want))
 
 START_TEST(test_large_and_burst)
 {
@@ -763,9 +785,8 @@ START_TEST(test_large_and_burst)
 		send_retry(w.cli, t, strlen(t));
 	}
 	/* the server has everything while the reader has read nothing */
-	struct in_arg ia = {s.srv, st0.msgs_in + BIG_N + SMALL_N};
 	ck_assert_msg(
-	        tu_wait_until(cond_msgs_in, &ia, TU_TIMEOUT),
+	        WAIT_STAT(s.srv, msgs_in, st0.msgs_in + BIG_N + SMALL_N),
 	        "the server got %llu texts",
 	        (unsigned long long)(tu_stats(s.srv).msgs_in - st0.msgs_in));
 	uint64_t out = tu_stats(s.srv).bytes_out - st0.bytes_out;
@@ -852,8 +873,7 @@ static void drop_policy(int policy)
 		memcpy(text + 2, num, 5);
 		send_retry(w.cli, text, sizeof text);
 	}
-	struct in_arg ia = {s.srv, st0.msgs_in + N};
-	ck_assert(tu_wait_until(cond_msgs_in, &ia, TU_TIMEOUT));
+	ck_assert(WAIT_STAT(s.srv, msgs_in, st0.msgs_in + N));
 	/* the snapshot that counts the texts in counts their drops */
 	uint64_t dropped = tu_stats(s.srv).dropped - st0.dropped;
 	ck_assert_uint_gt(dropped, 0);
@@ -931,9 +951,7 @@ START_TEST(test_require_cert)
 	ck_assert_ptr_null(srv_subject(&s, "mallory"));
 	chat(&a, &b, "after");
 	ck_assert_str_eq(srv_subject(&s, "bob"), "CN=alice");
-	cli_done(&a);
-	cli_done(&b);
-	srv_stop(&s);
+	all_done(&s, &a, &b);
 }
 END_TEST
 
@@ -1038,9 +1056,7 @@ START_TEST(test_plain_on_tls)
 	cli_refused(s.line, &good, "tls-on-line", "wrong version number");
 	chat(&a, &b, "after the TLS ones");
 	ck_assert_ptr_null(srv_subject(&s, "plain"));
-	cli_done(&a);
-	cli_done(&b);
-	srv_stop(&s);
+	all_done(&s, &a, &b);
 }
 END_TEST
 
@@ -1076,24 +1092,11 @@ START_TEST(test_replace_while_connected)
 	chat(&a, &b, "across replacements");
 	struct cu_want d = {.type = TCPCHAT_CEV_DISCONNECTED};
 	ck_assert_int_eq(cu_count(&a, &d), 0);
-	cli_done(&a);
-	cli_done(&b);
-	srv_stop(&s);
+	all_done(&s, &a, &b);
 }
 END_TEST
 
 /* ---- versions, key updates ------------------------------------------- */
-
-struct failed_arg {
-	tcpchat_server *srv;
-	uint64_t want;
-};
-
-static int cond_failed(void *p)
-{
-	struct failed_arg *a = p;
-	return tu_stats(a->srv).tls_failed >= a->want;
-}
 
 /* t sends a text that a receives, a one that t receives. */
 static void tpeer_chat(struct tpeer *t, const char *tname, struct cu_rec *a,
@@ -1152,8 +1155,7 @@ START_TEST(test_versions_and_key_updates)
 	}
 	tpeer_close(&t);
 
-	struct failed_arg fa = {s.srv, failed0 + 2};
-	ck_assert_msg(tu_wait_until(cond_failed, &fa, TU_TIMEOUT),
+	ck_assert_msg(WAIT_STAT(s.srv, tls_failed, failed0 + 2),
 	              "tls_failed went from %llu to %llu",
 	              (unsigned long long)failed0,
 	              (unsigned long long)tu_stats(s.srv).tls_failed);
@@ -1223,16 +1225,13 @@ START_TEST(test_broken_handshakes)
 
 	/* the garbage and the certificate at least (timeouts may count as
 	 * such or not) */
-	struct failed_arg fa = {s.srv, failed0 + 2};
-	ck_assert_msg(tu_wait_until(cond_failed, &fa, TU_TIMEOUT),
+	ck_assert_msg(WAIT_STAT(s.srv, tls_failed, failed0 + 2),
 	              "tls_failed went from %llu to %llu",
 	              (unsigned long long)failed0,
 	              (unsigned long long)tu_stats(s.srv).tls_failed);
 	cli_join(&b, s.tls[2], tcpchat_codec_json(), &good, "bob");
 	chat(&a, &b, "after the broken ones");
-	cli_done(&a);
-	cli_done(&b);
-	srv_stop(&s);
+	all_done(&s, &a, &b);
 }
 END_TEST
 
@@ -1321,9 +1320,7 @@ START_TEST(test_ipv6)
 	cli_connected(&a, "alice");
 	cli_join(&b, s.tls[0], NULL, &by_ip, "bob");
 	chat(&a, &b, "IPv6");
-	cli_done(&a);
-	cli_done(&b);
-	srv_stop(&s);
+	all_done(&s, &a, &b);
 }
 END_TEST
 
