@@ -257,6 +257,7 @@ START_TEST(hostile_credentials_in_every_codec)
 	        {"SECRET\x01", 7, 0},         /* a control byte */
 	        {"SECRET\x1b[2J", 10, 0},     /* an escape sequence */
 	        {"SECRET\x7f", 7, 0},         /* DEL */
+	        {"SECRET\xc2\x9b", 8, 0},     /* C1: U+009B, a CSI */
 	        {"SEC\0RET", 7, 0},           /* NUL */
 	        {"SECRET\xff\xfe", 8, 1},     /* not UTF-8 */
 	        {"SECRET\xc3", 7, 1},         /* a cut sequence */

@@ -117,8 +117,8 @@ static struct expect want_buf;
 /* ---- what the server must do ------------------------------------------ */
 
 /* The rules of tcpchat_server_event.credential: at most
- * TCPCHAT_CREDENTIAL_MAX bytes of UTF-8 without control characters (TAB
- * is none), or empty. */
+ * TCPCHAT_CREDENTIAL_MAX bytes of UTF-8 without control characters (C0
+ * but TAB, DEL, C1), or empty. */
 static int cred_ok(const char *p, size_t n)
 {
 	if (n == 0)
@@ -129,6 +129,8 @@ static int cred_ok(const char *p, size_t n)
 		unsigned char c = (unsigned char)p[i];
 		if ((c < 0x20 && c != '\t') || c == 0x7F)
 			return 0;
+		if (c == 0xC2 && (unsigned char)p[i + 1] < 0xA0)
+			return 0; /* U+0080..U+009F */
 	}
 	return 1;
 }
