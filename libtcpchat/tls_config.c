@@ -25,6 +25,10 @@ const char *tls__reason(char *buf, size_t cap)
 {
 	unsigned long e = ERR_peek_error();
 	const char *r = e ? ERR_reason_error_string(e) : NULL;
+#ifdef ERR_SYSTEM_ERROR
+	if (e && ERR_SYSTEM_ERROR(e)) /* "No such file or directory" */
+		r = strerror(ERR_GET_REASON(e));
+#endif
 	if (!r && e) {
 		ERR_error_string_n(e, buf, cap);
 		r = buf;

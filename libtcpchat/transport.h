@@ -42,8 +42,10 @@ struct transport_ops {
 	 * bytes) when drain is set, then closes the descriptor. */
 	void (*close)(struct transport *t, int drain);
 	/* Optional (NULL: the transport holds nothing).  Pushes the bytes it
-	 * took but could not send yet (held): 0 once none are left,
-	 * TRANSPORT_AGAIN, or an error code. */
+	 * took but could not send yet (held), and whatever its wants were
+	 * waiting for: 0 once nothing is left, TRANSPORT_AGAIN, or an error
+	 * code.  A read that waited for the socket to take output is then
+	 * announced by pending(). */
 	int (*flush)(struct transport *t);
 	/* Optional: input bytes already read from the socket and waiting in
 	 * the transport (the loop is not told about them). */
@@ -90,7 +92,7 @@ static inline void transport__shutdown(struct transport *t)
 }
 static inline int transport__flush(struct transport *t)
 {
-	return t->held && t->ops->flush ? t->ops->flush(t) : 0;
+	return (t->held || t->wants) && t->ops->flush ? t->ops->flush(t) : 0;
 }
 static inline size_t transport__pending(const struct transport *t)
 {

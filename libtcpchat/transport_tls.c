@@ -45,6 +45,7 @@ struct tls_conn {
 	int verify_failed;
 	enum wait wr; /* what held output waits for */
 	int rd_wants_write;
+	int read_again; /* a read that wanted to write may go on now */
 	char *subject;
 	char why[200];
 };
@@ -259,8 +260,12 @@ static int tls_flush(struct transport *t)
 	struct tls_conn *tc = t->impl;
 	if (tc->failed)
 		return failed(tc);
-	if (!tc->hs_done)
-		return TRANSPORT_AGAIN; /* the handshake moves on reads */
+	if (!tc->hs_done) /* the handshake moves on reads */
+		return t->held ? TRANSPORT_AGAIN : 0;
+	if (tc->rd_wants_write) { /* writable now: SSL_read may go on */
+		tc->rd_wants_write = 0;
+		tc->read_again = 1;
+	}
 	int rc = 0;
 	while (t->held) {
 		rc = write_some(tc, tc->held + tc->off, t->held);
@@ -344,6 +349,7 @@ static ssize_t tls_read(struct transport *t, void *buf, size_t len)
 			return rc;
 	}
 	tc->rd_wants_write = 0;
+	tc->read_again = 0;
 	size_t got = 0;
 	int end = 0, rc = 0;
 	while (got < len) {
@@ -420,8 +426,9 @@ static void tls_close(struct transport *t, int drain)
 static size_t tls_pending(const struct transport *t)
 {
 	const struct tls_conn *tc = t->impl;
-	return tc && tc->hs_done && !tc->failed ? (size_t)SSL_pending(tc->ssl)
-	                                        : 0;
+	if (!tc || !tc->hs_done || tc->failed)
+		return 0;
+	return (size_t)SSL_pending(tc->ssl) + (size_t)tc->read_again;
 }
 
 static const char *tls_subject(const struct transport *t)

@@ -305,6 +305,16 @@ static void welcome(tcpchat_client *cli, const tcpchat_msg *m)
 		cli__begin_close(cli);
 }
 
+#define TLS_PORT_WHY "the server speaks TLS on this port: connect with TLS"
+
+/* 1 when body is the notice of a TLS port (transport_tls.c). */
+static int tls_notice(tcpchat_str body)
+{
+	static const char notice[] = "this port needs TLS";
+	return body.len == sizeof notice - 1 &&
+	       !memcmp(body.ptr, notice, body.len);
+}
+
 static int on_handshake_msg(tcpchat_client *cli, tcpchat_msg *m)
 {
 	switch (m->type) {
@@ -319,9 +329,14 @@ static int on_handshake_msg(tcpchat_client *cli, tcpchat_msg *m)
 	case TCPCHAT_MSG_PONG:
 		return 0;
 	default:
-		cli__finish(cli, TCPCHAT_EPROTO, TCPCHAT_REASON_ERROR,
-		            "the server answered the handshake with a "
-		            "message that is not a WELCOME");
+		/* the plain line "error: this port needs TLS" of a TLS port,
+		 * as the line codec reads it */
+		cli__finish(
+		        cli, TCPCHAT_EPROTO, TCPCHAT_REASON_ERROR,
+		        tls_notice(m->body)
+		                ? TLS_PORT_WHY
+		                : "the server answered the handshake with a "
+		                  "message that is not a WELCOME");
 		return 1;
 	}
 }
@@ -402,8 +417,7 @@ static void finish_foreign(tcpchat_client *cli, const char *head, size_t n,
 	if (n >= 16 &&
 	    !memcmp(head, tls_only, TC_MIN(n, sizeof tls_only - 1))) {
 		cli__finish(cli, TCPCHAT_EPROTO, TCPCHAT_REASON_ERROR,
-		            "the server speaks TLS on this port: connect "
-		            "with TLS");
+		            TLS_PORT_WHY);
 		return;
 	}
 	char shown[4 * sizeof((struct conn_read_result *)0)->head + 8];
