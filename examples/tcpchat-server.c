@@ -18,6 +18,7 @@
 #include <tcpchat/tcpchat.h>
 
 #include "tcpchat-server-auth.h"
+#include "tcpchat-server-rules.h"
 
 #define PROG "tcpchat-server"
 #define MAX_LISTEN 16
@@ -44,11 +45,15 @@ enum {
 	OPT_RATE,
 	OPT_RATE_BURST,
 	OPT_RATE_BYTES,
-	OPT_RATE_KICK
+	OPT_RATE_KICK,
+	OPT_RULES
 };
 
 /* With --users: the checker of logins (NULL without). */
 static struct auth *auth;
+/* With --rules: who may join, speak, set topics and kick (NULL without:
+ * everything but kicks is allowed). */
+static struct rules_live *rules;
 
 static int log_level = TCPCHAT_LOG_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -185,6 +190,56 @@ static int close_level(const tcpchat_server_event *ev)
 	return TCPCHAT_LOG_INFO;
 }
 
+static void free_rules(void)
+{
+	rules_live_free(rules);
+}
+
+/* What the rules say to a ROOM_JOIN, MESSAGE (room texts only), TOPIC
+ * or ROOM_KICK.  Loop thread (the reason is in a static buffer, read by
+ * the library as soon as the handler returns). */
+static int rules_verdict(tcpchat_server_event *ev)
+{
+	static char why[160];
+	tcpchat_str room = ev->room;
+	int act = RULES_KICK;
+	if (ev->type == TCPCHAT_SEV_MESSAGE) {
+		if (!ev->msg->room.len || ev->msg->target.len)
+			return TCPCHAT_ACCEPT; /* private: not moderated */
+		room = ev->msg->room;
+		act = RULES_SPEAK;
+	} else if (ev->type == TCPCHAT_SEV_ROOM_JOIN) {
+		act = RULES_JOIN;
+	} else if (ev->type == TCPCHAT_SEV_TOPIC) {
+		act = RULES_TOPIC;
+	}
+	int reg = auth && auth_registered(auth, ev->conn_id);
+	if (rules ? rules_live_allow(rules, room.ptr, room.len, ev->name.ptr,
+	                             ev->name.len, reg, act)
+	          : act != RULES_KICK) {
+		ev->allow = 1;
+		return TCPCHAT_ACCEPT;
+	}
+	int n = (int)room.len;
+	if (act == RULES_JOIN)
+		snprintf(why, sizeof why, "you may not join %.*s", n, room.ptr);
+	else if (act == RULES_SPEAK)
+		snprintf(why, sizeof why,
+		         "%.*s is moderated: you may not speak there", n,
+		         room.ptr);
+	else if (act == RULES_TOPIC)
+		snprintf(why, sizeof why,
+		         "only operators set the topic of %.*s", n, room.ptr);
+	else
+		snprintf(why, sizeof why, "not an operator of %.*s", n,
+		         room.ptr);
+	ev->refuse_reason = why;
+	log_at(TCPCHAT_LOG_DEBUG, "conn %llu: %.*s: %s",
+	       (unsigned long long)ev->conn_id, (int)ev->name.len, ev->name.ptr,
+	       why);
+	return TCPCHAT_REFUSE;
+}
+
 /* Accepted connections, room joins and parts are not printed here: the
  * library logs them at debug with more detail (LOG events). */
 static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
@@ -204,7 +259,13 @@ static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
 		       ev->name.ptr, peer_str(ev->peer, peer, sizeof peer),
 		       ev->codec);
 		break;
+	case TCPCHAT_SEV_ROOM_JOIN:
+	case TCPCHAT_SEV_MESSAGE:
+	case TCPCHAT_SEV_ROOM_KICK:
+		return rules_verdict(ev);
 	case TCPCHAT_SEV_LEAVE:
+		if (auth)
+			auth_forget(auth, ev->conn_id);
 		drop_forget(ev->conn_id);
 		log_at(close_level(ev), "conn %llu: %.*s left (%s%s%s)",
 		       (unsigned long long)ev->conn_id, (int)ev->name.len,
@@ -213,6 +274,8 @@ static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
 		       ev->error ? (ev->text ? ev->text : "") : "");
 		break;
 	case TCPCHAT_SEV_DISCONNECT:
+		if (auth)
+			auth_forget(auth, ev->conn_id);
 		drop_forget(ev->conn_id);
 		log_at(close_level(ev),
 		       "conn %llu: %s closed before joining (%s: %s)",
@@ -232,6 +295,8 @@ static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
 			       (unsigned long long)ev->dropped);
 		break;
 	case TCPCHAT_SEV_TOPIC:
+		if (rules_verdict(ev))
+			return TCPCHAT_REFUSE;
 		log_at(TCPCHAT_LOG_INFO,
 		       "conn %llu: %.*s sets the topic of %.*s",
 		       (unsigned long long)ev->conn_id, (int)ev->name.len,
@@ -414,6 +479,11 @@ static void usage(FILE *out)
 	        "                        not list join? (default yes)\n"
 	        "      --hash-password   read a password on stdin, print its\n"
 	        "                        hash for --users, and exit\n"
+	        "      --rules FILE      who may join, speak, set topics and\n"
+	        "                        kick, room by room (see "
+	        "tcpchat-server(1));\n"
+	        "                        SIGHUP reads FILE again; without it\n"
+	        "                        nobody may kick\n"
 	        "      --rate N          messages per second one user may\n"
 	        "                        send (default 20; 0: no limit)\n"
 	        "      --rate-burst N    messages sent at once before --rate\n"
@@ -535,6 +605,7 @@ int main(int argc, char **argv)
 	        {"rate-burst", required_argument, NULL, OPT_RATE_BURST},
 	        {"rate-bytes", required_argument, NULL, OPT_RATE_BYTES},
 	        {"rate-kick", required_argument, NULL, OPT_RATE_KICK},
+	        {"rules", required_argument, NULL, OPT_RULES},
 	        {"log-level", required_argument, NULL, 'L'},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, 'V'},
@@ -551,6 +622,7 @@ int main(int argc, char **argv)
 	long long ack_window = -1, rate_msgs = -1, rate_burst = -1;
 	long long rate_bytes = -1, rate_kick = -1;
 	const char *default_room = "#lobby", *store = NULL, *users = NULL;
+	const char *rules_file = NULL;
 	int anonymous = 1;
 	int fsync_each = 0;
 	int c;
@@ -749,6 +821,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_HASH_PASSWORD:
 			return auth_hash_password();
+		case OPT_RULES:
+			rules_file = optarg;
+			break;
 		case 'V':
 			printf(PROG " %s (protocol %d)\n",
 			       tcpchat_version(NULL), TCPCHAT_PROTOCOL_VERSION);
@@ -775,6 +850,16 @@ int main(int argc, char **argv)
 			fprintf(stderr, PROG ": %s\n", err);
 			return 1;
 		}
+	}
+	if (rules_file) {
+		char err[512];
+		rules = rules_live_new(rules_file, err, sizeof err);
+		if (!rules) {
+			fprintf(stderr, PROG ": %s\n", err);
+			auth_free(auth);
+			return 1;
+		}
+		atexit(free_rules);
 	}
 	if (nlisten == 0) {
 		listens[0].codec = tcpchat_codec_binary();
@@ -945,8 +1030,16 @@ int main(int argc, char **argv)
 			        (long)((left - (double)wait.tv_sec) * 1e9);
 		}
 		int sig = sigtimedwait(&sigs, NULL, &wait);
-		if (sig == SIGHUP && auth) {
-			auth_reload(auth);
+		if (sig == SIGHUP && (auth || rules)) {
+			char err[512];
+			if (auth)
+				auth_reload(auth);
+			if (rules && rules_live_reload(rules, err, sizeof err))
+				log_at(TCPCHAT_LOG_WARN,
+				       "%s; the rules in force stay", err);
+			else if (rules)
+				log_at(TCPCHAT_LOG_INFO,
+				       "rules read again from %s", rules_file);
 			continue;
 		}
 		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {

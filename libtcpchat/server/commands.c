@@ -16,7 +16,9 @@ enum cmd_type {
 	CMD_ROOM_BROADCAST,
 	CMD_ROOM_JOIN,
 	CMD_ROOM_PART,
-	CMD_TOPIC
+	CMD_TOPIC,
+	CMD_ROOM_BAN,
+	CMD_ROOM_UNBAN
 };
 
 struct cmd {
@@ -197,6 +199,27 @@ TCPCHAT_API int tcpchat_server_set_topic(tcpchat_server *srv, const char *room,
 	return post_room(srv, CMD_TOPIC, NULL, 0, room, topic, len);
 }
 
+TCPCHAT_API int tcpchat_server_room_ban(tcpchat_server *srv, const char *room,
+                                        const char *name, const char *reason)
+{
+	if (!srv || !room || !name ||
+	    tcpchat_name_check(name, strlen(name)) != 0)
+		return TCPCHAT_EINVAL;
+	size_t len = 0;
+	if (reason && *reason && check_reason(reason, &len))
+		return TCPCHAT_EINVAL;
+	return post_room(srv, CMD_ROOM_BAN, name, 0, room, reason, len);
+}
+
+TCPCHAT_API int tcpchat_server_room_unban(tcpchat_server *srv, const char *room,
+                                          const char *name)
+{
+	if (!srv || !room || !name ||
+	    tcpchat_name_check(name, strlen(name)) != 0)
+		return TCPCHAT_EINVAL;
+	return post_room(srv, CMD_ROOM_UNBAN, name, 0, room, NULL, 0);
+}
+
 static struct sconn *target(tcpchat_server *srv, const struct cmd *c)
 {
 	struct sconn *sc =
@@ -290,6 +313,11 @@ static void run_command(tcpchat_server *srv, const struct cmd *c)
 			m.body.ptr = r->topic;
 		}
 		srv__fanout_room(srv, r, &m, NULL);
+		return;
+	}
+	if (c->type == CMD_ROOM_BAN || c->type == CMD_ROOM_UNBAN) {
+		srv__ban_command(srv, c->type == CMD_ROOM_UNBAN, c->room,
+		                 c->name, c->text, c->len);
 		return;
 	}
 	struct sconn *to = target(srv, c);
