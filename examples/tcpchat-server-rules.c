@@ -156,6 +156,9 @@ static int add_who(struct who *who, const struct word *w, size_t k, int is_op,
 	for (size_t i = 1; i < k; i++) {
 		if (word_is(w[i], "*") && !is_op) {
 			who->any = 1;
+		} else if (word_is(w[i], "*")) {
+			strcpy(bad, "*");
+			return -1;
 		} else if (word_is(w[i], "@registered")) {
 			who->registered = 1;
 		} else if (tcpchat_name_check(w[i].s, w[i].n) == 0 &&
