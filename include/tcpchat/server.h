@@ -512,7 +512,8 @@ TCPCHAT_API int tcpchat_server_kick_id(tcpchat_server *srv, uint64_t conn_id,
                                        const char *reason);
 
 /* Answers a decision the handler deferred (TCPCHAT_DEFER) for connection
- * conn_id: accept() lets the user join, or the held message go out;
+ * conn_id: accept() lets the user join, or the held message go out (a
+ * held KICK is checked again: the room or the target may have gone);
  * refuse() closes the joining connection with an ERROR TCPCHAT_EREFUSED
  * (reason, or a default text; cut at 256 bytes), or refuses the held
  * message with a non-fatal ERROR.  Input waiting behind it is handled
