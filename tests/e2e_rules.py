@@ -24,6 +24,8 @@ import tempfile
 import threading
 import time
 
+import e2eutil
+
 SERVER, CLIENT = sys.argv[1:3]
 CRYPT = sys.argv[3:] != ["--no-crypt"]
 DEADLINE = 10.0
@@ -54,54 +56,9 @@ def check(name, cond, detail=""):
         print(f"FAIL - {name} {detail}")
 
 
-class Server:
-    """tcpchat-server on ports chosen by the system, its stderr kept."""
-
-    def __init__(self, *args):
-        self.p = subprocess.Popen(
-            [SERVER, "-l", "line@127.0.0.1:0", "-l", "127.0.0.1:0",
-             "--log-level", "info", *args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True, errors="replace")
-        procs.append(self.p)
-        self.lines = []
-        self.cv = threading.Condition()
-        threading.Thread(target=self._pump, daemon=True).start()
-        self.line_port = int(self.wait(r"listening on 127\.0\.0\.1:(\d+) "
-                                       r"\(line codec\)").group(1))
-        self.bin_port = int(self.wait(r"listening on 127\.0\.0\.1:(\d+) "
-                                      r"\(binary codec\)").group(1))
-
-    def _pump(self):
-        for line in self.p.stderr:
-            with self.cv:
-                self.lines.append(line.rstrip("\n"))
-                self.cv.notify_all()
-
-    def mark(self):
-        with self.cv:
-            return len(self.lines)
-
-    def wait(self, pattern, start=0, timeout=DEADLINE):
-        end = time.monotonic() + timeout
-        with self.cv:
-            while True:
-                for line in self.lines[start:]:
-                    m = re.search(pattern, line)
-                    if m:
-                        return m
-                left = end - time.monotonic()
-                if left <= 0:
-                    return None
-                self.cv.wait(left)
-
-    def stop(self):
-        self.p.send_signal(signal.SIGTERM)
-        try:
-            return self.p.wait(timeout=DEADLINE)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return "timeout"
+def Server(*args):
+    """tcpchat-server (e2eutil.Server) logging at info."""
+    return e2eutil.Server(SERVER, procs, *args, log_level="info")
 
 
 class Peer:

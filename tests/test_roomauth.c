@@ -146,6 +146,23 @@ static void want_error(struct tu_peer *p, uint32_t code, const char *body)
 		ck_assert_str_eq(m.body, body);
 }
 
+/* A started binary server with the handler of o (none when o is NULL),
+ * and two users in #dev: a, called name, and b, called bob. */
+static tcpchat_server *two_in_dev(struct ops *o, struct tu_peer *a,
+                                  const char *name, struct tu_peer *b)
+{
+	int port;
+	tcpchat_server *srv = ru_server_new(&port);
+	if (o)
+		tcpchat_server_set_handler(srv, on_event, o);
+	ru_server_go(srv);
+	ru_login_bin(a, port, name);
+	ru_login_bin(b, port, "bob");
+	ru_join(a, name, "#dev");
+	ru_join(b, "bob", "#dev");
+	return srv;
+}
+
 /* ---- kicks --------------------------------------------------------------- */
 
 START_TEST(kick_by_an_operator_on_every_codec)
@@ -219,14 +236,8 @@ END_TEST
 
 START_TEST(kicks_are_refused_without_a_handler_that_allows_them)
 {
-	int port;
-	tcpchat_server *srv = ru_server_new(&port);
-	ru_server_go(srv);
 	struct tu_peer a, b;
-	ru_login_bin(&a, port, "alice");
-	ru_login_bin(&b, port, "bob");
-	ru_join(&a, "alice", "#dev");
-	ru_join(&b, "bob", "#dev");
+	tcpchat_server *srv = two_in_dev(NULL, &a, "alice", &b);
 	send_kick(&a, "#dev", "bob", NULL, 0);
 	want_error(&a, TCPCHAT_WIRE_REFUSED, "not an operator of #dev");
 	send_kick(&a, "#dev", "bob", NULL, TCPCHAT_MSGF_BAN);
@@ -236,13 +247,7 @@ START_TEST(kicks_are_refused_without_a_handler_that_allows_them)
 
 	/* a handler that does not know the event returns 0: refused too */
 	struct ops *o = ops_new(MODE_IGNORANT);
-	srv = ru_server_new(&port);
-	tcpchat_server_set_handler(srv, on_event, o);
-	ru_server_go(srv);
-	ru_login_bin(&a, port, "opal");
-	ru_login_bin(&b, port, "bob");
-	ru_join(&a, "opal", "#dev");
-	ru_join(&b, "bob", "#dev");
+	srv = two_in_dev(o, &a, "opal", &b);
 	send_kick(&a, "#dev", "bob", NULL, 0);
 	want_error(&a, TCPCHAT_WIRE_REFUSED, "not an operator of #dev");
 	ck_assert_int_eq(ops_get(o, &o->kicks), 1);
@@ -327,16 +332,9 @@ static void answer_from_thread(tcpchat_server *srv, uint64_t id, int accept)
 START_TEST(deferred_kick_answered_from_another_thread)
 {
 	struct ops *o = ops_new(MODE_DEFER);
-	int port;
-	tcpchat_server *srv = ru_server_new(&port);
-	tcpchat_server_set_handler(srv, on_event, o);
-	ru_server_go(srv);
 	struct tu_peer a, b;
 	struct tu_msg m;
-	ru_login_bin(&a, port, "alice");
-	ru_login_bin(&b, port, "bob");
-	ru_join(&a, "alice", "#dev");
-	ru_join(&b, "bob", "#dev");
+	tcpchat_server *srv = two_in_dev(o, &a, "alice", &b);
 	/* deferred: what alice sends next waits for the answer */
 	send_kick(&a, "#dev", "bob", "wait for it", TCPCHAT_MSGF_BAN);
 	ru_send_room(&a, "#dev", "after the kick");
@@ -439,9 +437,9 @@ END_TEST
 START_TEST(ban_and_unban_from_the_api)
 {
 	struct ops *o = ops_new(MODE_OPS);
-	int port;
-	tcpchat_server *srv = ru_server_new(&port);
-	tcpchat_server_set_handler(srv, on_event, o);
+	struct tu_peer a, b;
+	struct tu_msg m;
+	tcpchat_server *srv = two_in_dev(o, &a, "alice", &b);
 	ck_assert_int_eq(tcpchat_server_room_ban(srv, "#dev", "b o b", NULL),
 	                 TCPCHAT_EINVAL);
 	ck_assert_int_eq(tcpchat_server_room_ban(srv, "dev", "bob", NULL),
@@ -454,13 +452,6 @@ START_TEST(ban_and_unban_from_the_api)
 	                 TCPCHAT_EINVAL);
 	ck_assert_int_eq(tcpchat_server_room_bans(NULL, "#dev", on_ban, o),
 	                 TCPCHAT_EINVAL);
-	ru_server_go(srv);
-	struct tu_peer a, b;
-	struct tu_msg m;
-	ru_login_bin(&a, port, "alice");
-	ru_login_bin(&b, port, "bob");
-	ru_join(&a, "alice", "#dev");
-	ru_join(&b, "bob", "#dev");
 	ck_assert_int_eq(tcpchat_server_room_ban(srv, "#dev", "bob", "spam"),
 	                 0);
 	ru_want(&b, TCPCHAT_MSG_LEAVE, "bob", "#dev", &m);

@@ -175,15 +175,24 @@ TCPCHAT_API int tcpchat_server_room_join(tcpchat_server *srv, const char *name,
 	return post_room(srv, CMD_ROOM_JOIN, name, 0, room, NULL, 0);
 }
 
-TCPCHAT_API int tcpchat_server_room_part(tcpchat_server *srv, const char *name,
-                                         const char *room, const char *reason)
+/* A command on the user name in room with an optional reason: a forced
+ * part, a ban or an unban (named: name must pass tcpchat_name_check). */
+static int post_member(tcpchat_server *srv, int type, const char *name,
+                       const char *room, const char *reason, int named)
 {
-	if (!srv || !name || !room)
+	if (!srv || !name || !room ||
+	    (named && tcpchat_name_check(name, strlen(name)) != 0))
 		return TCPCHAT_EINVAL;
 	size_t len = 0;
 	if (reason && *reason && check_reason(reason, &len))
 		return TCPCHAT_EINVAL;
-	return post_room(srv, CMD_ROOM_PART, name, 0, room, reason, len);
+	return post_room(srv, type, name, 0, room, reason, len);
+}
+
+TCPCHAT_API int tcpchat_server_room_part(tcpchat_server *srv, const char *name,
+                                         const char *room, const char *reason)
+{
+	return post_member(srv, CMD_ROOM_PART, name, room, reason, 0);
 }
 
 TCPCHAT_API int tcpchat_server_set_topic(tcpchat_server *srv, const char *room,
@@ -202,22 +211,13 @@ TCPCHAT_API int tcpchat_server_set_topic(tcpchat_server *srv, const char *room,
 TCPCHAT_API int tcpchat_server_room_ban(tcpchat_server *srv, const char *room,
                                         const char *name, const char *reason)
 {
-	if (!srv || !room || !name ||
-	    tcpchat_name_check(name, strlen(name)) != 0)
-		return TCPCHAT_EINVAL;
-	size_t len = 0;
-	if (reason && *reason && check_reason(reason, &len))
-		return TCPCHAT_EINVAL;
-	return post_room(srv, CMD_ROOM_BAN, name, 0, room, reason, len);
+	return post_member(srv, CMD_ROOM_BAN, name, room, reason, 1);
 }
 
 TCPCHAT_API int tcpchat_server_room_unban(tcpchat_server *srv, const char *room,
                                           const char *name)
 {
-	if (!srv || !room || !name ||
-	    tcpchat_name_check(name, strlen(name)) != 0)
-		return TCPCHAT_EINVAL;
-	return post_room(srv, CMD_ROOM_UNBAN, name, 0, room, NULL, 0);
+	return post_member(srv, CMD_ROOM_UNBAN, name, room, NULL, 1);
 }
 
 static struct sconn *target(tcpchat_server *srv, const struct cmd *c)
