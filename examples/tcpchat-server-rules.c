@@ -405,3 +405,42 @@ void rules_live_free(struct rules_live *lv)
 	free(lv->file);
 	free(lv);
 }
+
+int rules_live_verdict(struct rules_live *lv, tcpchat_server_event *ev,
+                       int registered)
+{
+	static char why[160]; /* read by the library once the handler returns */
+	tcpchat_str room = ev->room;
+	int act = RULES_KICK;
+	if (ev->type == TCPCHAT_SEV_MESSAGE) {
+		if (!ev->msg->room.len || ev->msg->target.len)
+			return TCPCHAT_ACCEPT; /* private: not moderated */
+		room = ev->msg->room;
+		act = RULES_SPEAK;
+	} else if (ev->type == TCPCHAT_SEV_ROOM_JOIN) {
+		act = RULES_JOIN;
+	} else if (ev->type == TCPCHAT_SEV_TOPIC) {
+		act = RULES_TOPIC;
+	}
+	if (lv ? rules_live_allow(lv, room.ptr, room.len, ev->name.ptr,
+	                          ev->name.len, registered, act)
+	       : act != RULES_KICK) {
+		ev->allow = 1;
+		return TCPCHAT_ACCEPT;
+	}
+	int n = (int)room.len;
+	if (act == RULES_JOIN)
+		snprintf(why, sizeof why, "you may not join %.*s", n, room.ptr);
+	else if (act == RULES_SPEAK)
+		snprintf(why, sizeof why,
+		         "%.*s is moderated: you may not speak there", n,
+		         room.ptr);
+	else if (act == RULES_TOPIC)
+		snprintf(why, sizeof why,
+		         "only operators set the topic of %.*s", n, room.ptr);
+	else
+		snprintf(why, sizeof why, "not an operator of %.*s", n,
+		         room.ptr);
+	ev->refuse_reason = why;
+	return TCPCHAT_REFUSE;
+}

@@ -20,6 +20,8 @@
 
 #include <stddef.h>
 
+#include <tcpchat/tcpchat.h>
+
 /* What a user asks to do in a room. */
 enum rules_act { RULES_JOIN, RULES_SPEAK, RULES_TOPIC, RULES_KICK };
 
@@ -59,6 +61,16 @@ int rules_live_reload(struct rules_live *lv, char *err, size_t n);
 /* rules_allow() with the table in force.  Any thread. */
 int rules_live_allow(struct rules_live *lv, const char *room, size_t rlen,
                      const char *name, size_t nlen, int registered, int act);
+
+/* The handler's answer to a ROOM_JOIN, MESSAGE (room texts only: private
+ * messages are not moderated), TOPIC or ROOM_KICK event ev from the user
+ * ev->name (registered: logged in with a password), by the rules in
+ * force, or with lv NULL (no --rules) everything but kicks: sets
+ * ev->allow and returns TCPCHAT_ACCEPT, or sets ev->refuse_reason (a
+ * static buffer) and returns TCPCHAT_REFUSE.  The server's loop thread
+ * only. */
+int rules_live_verdict(struct rules_live *lv, tcpchat_server_event *ev,
+                       int registered);
 
 /* Frees everything.  Accepts NULL. */
 void rules_live_free(struct rules_live *lv);

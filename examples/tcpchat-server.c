@@ -195,49 +195,12 @@ static void free_rules(void)
 	rules_live_free(rules);
 }
 
-/* What the rules say to a ROOM_JOIN, MESSAGE (room texts only), TOPIC
- * or ROOM_KICK.  Loop thread (the reason is in a static buffer, read by
- * the library as soon as the handler returns). */
+/* What the rules (none: all but kicks) say to a ROOM_JOIN, MESSAGE,
+ * TOPIC or ROOM_KICK. */
 static int rules_verdict(tcpchat_server_event *ev)
 {
-	static char why[160];
-	tcpchat_str room = ev->room;
-	int act = RULES_KICK;
-	if (ev->type == TCPCHAT_SEV_MESSAGE) {
-		if (!ev->msg->room.len || ev->msg->target.len)
-			return TCPCHAT_ACCEPT; /* private: not moderated */
-		room = ev->msg->room;
-		act = RULES_SPEAK;
-	} else if (ev->type == TCPCHAT_SEV_ROOM_JOIN) {
-		act = RULES_JOIN;
-	} else if (ev->type == TCPCHAT_SEV_TOPIC) {
-		act = RULES_TOPIC;
-	}
-	int reg = auth && auth_registered(auth, ev->conn_id);
-	if (rules ? rules_live_allow(rules, room.ptr, room.len, ev->name.ptr,
-	                             ev->name.len, reg, act)
-	          : act != RULES_KICK) {
-		ev->allow = 1;
-		return TCPCHAT_ACCEPT;
-	}
-	int n = (int)room.len;
-	if (act == RULES_JOIN)
-		snprintf(why, sizeof why, "you may not join %.*s", n, room.ptr);
-	else if (act == RULES_SPEAK)
-		snprintf(why, sizeof why,
-		         "%.*s is moderated: you may not speak there", n,
-		         room.ptr);
-	else if (act == RULES_TOPIC)
-		snprintf(why, sizeof why,
-		         "only operators set the topic of %.*s", n, room.ptr);
-	else
-		snprintf(why, sizeof why, "not an operator of %.*s", n,
-		         room.ptr);
-	ev->refuse_reason = why;
-	log_at(TCPCHAT_LOG_DEBUG, "conn %llu: %.*s: %s",
-	       (unsigned long long)ev->conn_id, (int)ev->name.len, ev->name.ptr,
-	       why);
-	return TCPCHAT_REFUSE;
+	return rules_live_verdict(rules, ev,
+	                          auth && auth_registered(auth, ev->conn_id));
 }
 
 /* Accepted connections, room joins and parts are not printed here: the
