@@ -15,7 +15,6 @@ Every wait has a deadline; every process is killed at the end.
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,27 +51,7 @@ def Server(*args):
     return e2eutil.Server(SERVER, procs, *args)
 
 
-class LinePeer:
-    """An nc-like socket on the line listener."""
-
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port),
-                                          timeout=DEADLINE)
-        self.f = self.s.makefile("rb")
-        self.f.readline()  # the greeting
-
-    def send(self, line):
-        self.s.sendall(line.encode() + b"\r\n")
-
-    def line(self):
-        try:
-            return self.f.readline().decode("utf-8", "replace").rstrip(
-                "\r\n")
-        except OSError:
-            return ""
-
-    def close(self):
-        self.s.close()
+LinePeer = e2eutil.LinePeer
 
 
 def login(port, line):

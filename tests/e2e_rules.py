@@ -17,7 +17,6 @@ import os
 import queue
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -61,26 +60,13 @@ def Server(*args):
     return e2eutil.Server(SERVER, procs, *args, log_level="info")
 
 
-class Peer:
+class Peer(e2eutil.LinePeer):
     """An nc-like user on the line listener, logged in."""
 
     def __init__(self, port, login):
-        self.s = socket.create_connection(("127.0.0.1", port),
-                                          timeout=DEADLINE)
-        self.f = self.s.makefile("rb")
-        self.f.readline()  # the greeting
+        super().__init__(port)
         self.send(login)
         self.welcome = self.line()
-
-    def send(self, line):
-        self.s.sendall(line.encode() + b"\r\n")
-
-    def line(self):
-        try:
-            return self.f.readline().decode("utf-8", "replace").rstrip(
-                "\r\n")
-        except OSError:
-            return ""
 
     def until(self, want):
         """Reads lines until one equals want (or starts with it, when
@@ -100,9 +86,6 @@ class Peer:
     def ask(self, line, want):
         self.send(line)
         return self.until(want)
-
-    def close(self):
-        self.s.close()
 
 
 def write(path, text):

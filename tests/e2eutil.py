@@ -1,8 +1,10 @@
 """Shared helpers of the end-to-end tests of tcpchat-server's logins and
 rules (e2e_auth.py, e2e_rules.py): the server on ports chosen by the
-system, with its log lines kept to wait on."""
+system, with its log lines kept to wait on, and an nc-like user of its
+line listener."""
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -64,3 +66,26 @@ class Server:
     def output(self):
         with self.cv:
             return "\n".join(self.lines)
+
+
+class LinePeer:
+    """An nc-like socket on the line listener."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port),
+                                          timeout=DEADLINE)
+        self.f = self.s.makefile("rb")
+        self.f.readline()  # the greeting
+
+    def send(self, line):
+        self.s.sendall(line.encode() + b"\r\n")
+
+    def line(self):
+        try:
+            return self.f.readline().decode("utf-8", "replace").rstrip(
+                "\r\n")
+        except OSError:
+            return ""
+
+    def close(self):
+        self.s.close()
