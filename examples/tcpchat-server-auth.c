@@ -77,6 +77,8 @@ struct auth {
 	pthread_t thread;
 	struct fail fails[FAIL_ADDRS];
 	size_t nfails;
+	uint64_t *reg; /* connections logged in with a password */
+	size_t nreg, capreg;
 };
 
 int auth_available(void)
@@ -287,6 +289,46 @@ static void job_free(struct job *j)
 	free(j);
 }
 
+/* Remembers a login with a password (nothing without memory: the user
+ * is then simply not registered for the rules). */
+static void note_registered(struct auth *a, uint64_t conn_id)
+{
+	pthread_mutex_lock(&a->mu);
+	if (a->nreg == a->capreg) {
+		size_t cap = a->capreg ? a->capreg * 2 : 16;
+		uint64_t *p = realloc(a->reg, cap * sizeof *p);
+		if (p) {
+			a->reg = p;
+			a->capreg = cap;
+		}
+	}
+	if (a->nreg < a->capreg)
+		a->reg[a->nreg++] = conn_id;
+	pthread_mutex_unlock(&a->mu);
+}
+
+int auth_registered(struct auth *a, uint64_t conn_id)
+{
+	int found = 0;
+	pthread_mutex_lock(&a->mu);
+	for (size_t i = 0; i < a->nreg && !found; i++)
+		found = a->reg[i] == conn_id;
+	pthread_mutex_unlock(&a->mu);
+	return found;
+}
+
+void auth_forget(struct auth *a, uint64_t conn_id)
+{
+	pthread_mutex_lock(&a->mu);
+	for (size_t i = 0; i < a->nreg; i++) {
+		if (a->reg[i] == conn_id) {
+			a->reg[i] = a->reg[--a->nreg];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
 static void check(struct auth *a, struct job *j, struct crypt_data *cd)
 {
 	char hash[HASH_MAX + 1];
@@ -320,6 +362,7 @@ static void check(struct auth *a, struct job *j, struct crypt_data *cd)
 	if (ok) {
 		log_at(TCPCHAT_LOG_INFO, "conn %llu: '%s' logged in from %s",
 		       (unsigned long long)j->conn_id, j->name, j->peer);
+		note_registered(a, j->conn_id);
 		tcpchat_server_accept(a->srv, j->conn_id);
 		return;
 	}
@@ -508,6 +551,7 @@ void auth_free(struct auth *a)
 		job_free(j);
 	}
 	table_free(&a->table);
+	free(a->reg);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
 	free(a->file);
@@ -594,6 +638,19 @@ int auth_reload(struct auth *a)
 {
 	(void)a;
 	return -1;
+}
+
+int auth_registered(struct auth *a, uint64_t conn_id)
+{
+	(void)a;
+	(void)conn_id;
+	return 0;
+}
+
+void auth_forget(struct auth *a, uint64_t conn_id)
+{
+	(void)a;
+	(void)conn_id;
 }
 
 void auth_free(struct auth *a)

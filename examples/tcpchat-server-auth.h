@@ -6,6 +6,7 @@
 #define TCPCHAT_SERVER_AUTH_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include <tcpchat/tcpchat.h>
@@ -54,6 +55,15 @@ int auth_start(struct auth *a, tcpchat_server *srv);
  * logins waiting).  The credential is copied, never logged.  Loop
  * thread. */
 int auth_on_join(struct auth *a, tcpchat_server_event *ev);
+
+/* 1 when the connection conn_id logged in with a password (its name is
+ * listed in the users file and the password was right), else 0.  Any
+ * thread. */
+int auth_registered(struct auth *a, uint64_t conn_id);
+
+/* The connection conn_id is gone (LEAVE or DISCONNECT): forgets it.  Any
+ * thread. */
+void auth_forget(struct auth *a, uint64_t conn_id);
 
 /* SIGHUP: reads the users file again.  On an error the old table stays
  * and the error is logged.  Returns 0 or -1.  Main thread. */

@@ -19,6 +19,7 @@
 
 #include "tcpchat-server-auth.h"
 #include "tcpchat-server-tls.h"
+#include "tcpchat-server-rules.h"
 
 #define PROG "tcpchat-server"
 #define MAX_LISTEN 16
@@ -49,11 +50,15 @@ enum {
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_TLS_CA,
-	OPT_TLS_REQUIRE_CERT
+	OPT_TLS_REQUIRE_CERT,
+	OPT_RULES
 };
 
 /* With --users: the checker of logins (NULL without). */
 static struct auth *auth;
+/* With --rules: who may join, speak, set topics and kick (NULL without:
+ * everything but kicks is allowed). */
+static struct rules_live *rules;
 
 static int log_level = TCPCHAT_LOG_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -190,6 +195,19 @@ static int close_level(const tcpchat_server_event *ev)
 	return TCPCHAT_LOG_INFO;
 }
 
+static void free_rules(void)
+{
+	rules_live_free(rules);
+}
+
+/* What the rules (none: all but kicks) say to a ROOM_JOIN, MESSAGE,
+ * TOPIC or ROOM_KICK. */
+static int rules_verdict(tcpchat_server_event *ev)
+{
+	return rules_live_verdict(rules, ev,
+	                          auth && auth_registered(auth, ev->conn_id));
+}
+
 /* Accepted connections, room joins and parts are not printed here: the
  * library logs them at debug with more detail (LOG events). */
 static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
@@ -209,7 +227,13 @@ static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
 		       ev->name.ptr, peer_str(ev->peer, peer, sizeof peer),
 		       ev->codec);
 		break;
+	case TCPCHAT_SEV_ROOM_JOIN:
+	case TCPCHAT_SEV_MESSAGE:
+	case TCPCHAT_SEV_ROOM_KICK:
+		return rules_verdict(ev);
 	case TCPCHAT_SEV_LEAVE:
+		if (auth)
+			auth_forget(auth, ev->conn_id);
 		drop_forget(ev->conn_id);
 		log_at(close_level(ev), "conn %llu: %.*s left (%s%s%s)",
 		       (unsigned long long)ev->conn_id, (int)ev->name.len,
@@ -218,6 +242,8 @@ static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
 		       ev->error ? (ev->text ? ev->text : "") : "");
 		break;
 	case TCPCHAT_SEV_DISCONNECT:
+		if (auth)
+			auth_forget(auth, ev->conn_id);
 		drop_forget(ev->conn_id);
 		log_at(close_level(ev),
 		       "conn %llu: %s closed before joining (%s: %s)",
@@ -237,6 +263,8 @@ static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
 			       (unsigned long long)ev->dropped);
 		break;
 	case TCPCHAT_SEV_TOPIC:
+		if (rules_verdict(ev))
+			return TCPCHAT_REFUSE;
 		log_at(TCPCHAT_LOG_INFO,
 		       "conn %llu: %.*s sets the topic of %.*s",
 		       (unsigned long long)ev->conn_id, (int)ev->name.len,
@@ -419,6 +447,11 @@ static void usage(FILE *out)
 	        "                        not list join? (default yes)\n"
 	        "      --hash-password   read a password on stdin, print its\n"
 	        "                        hash for --users, and exit\n"
+	        "      --rules FILE      who may join, speak, set topics and\n"
+	        "                        kick, room by room (see "
+	        "tcpchat-server(1));\n"
+	        "                        SIGHUP reads FILE again; without it\n"
+	        "                        nobody may kick\n"
 	        "      --rate N          messages per second one user may\n"
 	        "                        send (default 20; 0: no limit)\n"
 	        "      --rate-burst N    messages sent at once before --rate\n"
@@ -562,6 +595,7 @@ int main(int argc, char **argv)
 	        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
 	        {"tls-ca", required_argument, NULL, OPT_TLS_CA},
 	        {"tls-require-cert", no_argument, NULL, OPT_TLS_REQUIRE_CERT},
+	        {"rules", required_argument, NULL, OPT_RULES},
 	        {"log-level", required_argument, NULL, 'L'},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, 'V'},
@@ -578,6 +612,7 @@ int main(int argc, char **argv)
 	long long ack_window = -1, rate_msgs = -1, rate_burst = -1;
 	long long rate_bytes = -1, rate_kick = -1;
 	const char *default_room = "#lobby", *store = NULL, *users = NULL;
+	const char *rules_file = NULL;
 	int anonymous = 1;
 	int fsync_each = 0;
 	struct tls_files tls = {0};
@@ -795,6 +830,9 @@ int main(int argc, char **argv)
 		case OPT_TLS_REQUIRE_CERT:
 			tls.require_cert = 1;
 			break;
+		case OPT_RULES:
+			rules_file = optarg;
+			break;
 		case 'V':
 			printf(PROG " %s (protocol %d)\n",
 			       tcpchat_version(NULL), TCPCHAT_PROTOCOL_VERSION);
@@ -824,6 +862,16 @@ int main(int argc, char **argv)
 			fprintf(stderr, PROG ": %s\n", err);
 			return 1;
 		}
+	}
+	if (rules_file) {
+		char err[512];
+		rules = rules_live_new(rules_file, err, sizeof err);
+		if (!rules) {
+			fprintf(stderr, PROG ": %s\n", err);
+			auth_free(auth);
+			return 1;
+		}
+		atexit(free_rules);
 	}
 	if (nlisten == 0) {
 		listens[0].codec = tcpchat_codec_binary();
@@ -1006,9 +1054,16 @@ int main(int argc, char **argv)
 			        (long)((left - (double)wait.tv_sec) * 1e9);
 		}
 		int sig = sigtimedwait(&sigs, NULL, &wait);
-		if (sig == SIGHUP && (auth || any_tls)) {
+		if (sig == SIGHUP && (auth || rules || any_tls)) {
+			char err[512];
 			if (auth)
 				auth_reload(auth);
+			if (rules && rules_live_reload(rules, err, sizeof err))
+				log_at(TCPCHAT_LOG_WARN,
+				       "%s; the rules in force stay", err);
+			else if (rules)
+				log_at(TCPCHAT_LOG_INFO,
+				       "rules read again from %s", rules_file);
 			if (any_tls)
 				tls_load(srv, &tls, 1);
 			continue;

@@ -31,6 +31,9 @@
  *	                sign or leading zero
  *	/history ROOM   HISTORY room, code 0
  *	/history ROOM N HISTORY room, code = N
+ *	/kick ROOM NAME[ REASON]  KICK room, target NAME, body REASON
+ *	/ban ROOM NAME[ REASON]   the same with flag BAN; /unban ROOM NAME
+ *	                KICK with flag UNBAN (codec_line_kick.c)
  *	ROOM TEXT       TEXT to room (TEXT not empty)
  *	//TEXT          TEXT "/TEXT" (a leading '/' is doubled by the encoder)
  *	TEXT            TEXT (the current room); an empty line, or one of
@@ -41,7 +44,8 @@
  *	/WORD[ ARGS]    TCPCHAT_MSG_UNKNOWN, body = the whole line, when
  *	                WORD (ASCII letters, digits, '_', '-') is none of
  *	                the commands above, and when WORD is join, part,
- *	                msg, rooms, who, topic or history with arguments that
+ *	                msg, rooms, who, topic, history, kick, ban or unban
+ *	                with arguments that
  *	                are not one of the forms above ("/join", "/join x",
  *	                "/msg bob", "/topic", "/who x", "/history 0",
  *	                "/history 1001", "/history 5 #dev").  "/help" is one
@@ -92,6 +96,9 @@
  *	=== topic ROOM cleared[ by NAME]  TOPIC with an empty body
  *	=== ROOM N[: TOPIC]            ROOMS entry (code N = members)
  *	=== N rooms                    ROOMS end (code N = rooms)
+ *	=== kicked NAME from ROOM[: REASON]  KICK (the asker's
+ *	                               acknowledgement; banned: flag BAN,
+ *	                               unbanned: flag UNBAN, no reason)
  *	~ LINE                         a TEXT from the history (flag
  *	                               HISTORY): LINE is its live line, one
  *	                               of the TEXT lines above ("~ alice:
@@ -316,6 +323,8 @@ static int line_encode_client(const tcpchat_msg *msg, tcpchat_buf *out)
 		return line_puts(out, "/rooms");
 	case TCPCHAT_MSG_HISTORY:
 		return line__encode_history_c(msg, out);
+	case TCPCHAT_MSG_KICK:
+		return line__encode_kick(msg, 0, out);
 	default: /* ACK among them: never sent on a line */
 		return TCPCHAT_EINVAL;
 	}
@@ -462,6 +471,8 @@ static int line_encode_server(const tcpchat_msg *msg, unsigned flags,
 		return line_encode_topic_s(msg, out);
 	case TCPCHAT_MSG_HISTORY:
 		return line__encode_history_s(msg, out);
+	case TCPCHAT_MSG_KICK:
+		return line__encode_kick(msg, 1, out);
 	default: /* ACK among them: never sent to a line peer */
 		return TCPCHAT_EINVAL;
 	}
@@ -629,7 +640,7 @@ static int line_command(const char *s, size_t n, size_t w, tcpchat_msg *out)
 {
 	static const struct {
 		const char *word;
-		uint32_t type;
+		uint32_t type; /* kick, ban, unban: the KICK's flags */
 		int (*args)(const char *s, size_t n, size_t a, uint32_t type,
 		            tcpchat_msg *out);
 	} cmds[] = {
@@ -640,6 +651,9 @@ static int line_command(const char *s, size_t n, size_t w, tcpchat_msg *out)
 	        {"msg", TCPCHAT_MSG_TEXT, line_args_text},
 	        {"topic", TCPCHAT_MSG_TOPIC, line_args_text},
 	        {"history", TCPCHAT_MSG_HISTORY, line__args_history},
+	        {"kick", 0, line__args_kick},
+	        {"ban", TCPCHAT_MSGF_BAN, line__args_kick},
+	        {"unban", TCPCHAT_MSGF_UNBAN, line__args_kick},
 	};
 	static const struct {
 		const char *word;

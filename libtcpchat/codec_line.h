@@ -122,6 +122,28 @@ int line__args_history(const char *s, size_t n, size_t a, uint32_t type,
  * HISTORY end) or TCPCHAT_EPROTO. */
 int line__parse_history(const char *s, size_t n, tcpchat_msg *out);
 
+/* ---- the operator lines (codec_line_kick.c) ---- */
+
+/* Appends the line of the KICK msg: "/kick ROOM NAME[ REASON]" (or /ban,
+ * /unban) from a client, "=== kicked NAME from ROOM[: REASON]" (or
+ * banned, unbanned) from a server.  Returns 0, TCPCHAT_EINVAL (no valid
+ * room or target, both flags BAN and UNBAN, a reason with UNBAN) or
+ * TCPCHAT_ENOMEM. */
+int line__encode_kick(const tcpchat_msg *msg, int from_server,
+                      tcpchat_buf *out);
+
+/* The arguments of "/kick", "/ban" (flags TCPCHAT_MSGF_BAN) or "/unban"
+ * (TCPCHAT_MSGF_UNBAN), s[a..n) after the blanks that follow the word:
+ * 0 when they are "ROOM NAME[ REASON]" (no reason for /unban: *out is
+ * the KICK), -1 when not. */
+int line__args_kick(const char *s, size_t n, size_t a, uint32_t flags,
+                    tcpchat_msg *out);
+
+/* What follows "=== " in a server line: 0 when it is a KICK line (*out
+ * filled), TCPCHAT_EPROTO when it starts like one but is malformed, 1
+ * when it is none. */
+int line__parse_kick(const char *s, size_t n, tcpchat_msg *out);
+
 /* ---- help for people (codec_line_help.c) ---- */
 
 /* What a server answers to the line s[0..n), the body of a

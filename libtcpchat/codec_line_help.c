@@ -22,6 +22,9 @@ static const struct {
         {"rooms", "usage: /rooms"},
         {"topic", "usage: /topic #room [TEXT]"},
         {"history", "usage: /history [ROOM] [N]"},
+        {"kick", "usage: /kick #room NAME [reason]"},
+        {"ban", "usage: /ban #room NAME [reason]"},
+        {"unban", "usage: /unban #room NAME"},
 };
 
 /* The answer to "/help", one notice per line. */
@@ -36,6 +39,9 @@ static const char *const line_help[] = {
         "  /topic #room [TEXT]     set the topic of #room (no TEXT: clear it)",
         ("  /history [#room] [N]    the last N texts of #room, or your "
          "current room"),
+        "  /kick #room NAME [why]  take NAME out of #room (operators)",
+        "  /ban #room NAME [why]   kick NAME and keep them out of #room",
+        "  /unban #room NAME       let NAME join #room again",
         "  //TEXT                  say a line that starts with '/'",
         "  /quit                   leave the chat",
         "  /help                   this list",

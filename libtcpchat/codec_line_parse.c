@@ -328,6 +328,10 @@ static int line_topic(const char *s, size_t n, tcpchat_msg *out)
 /* What follows "=== ". */
 static int line_status(const char *s, size_t n, tcpchat_msg *out)
 {
+	int rc = line__parse_kick(s, n, out);
+
+	if (rc != 1)
+		return rc;
 	if (line_has_prefix(s, n, "welcome ")) {
 		out->type = TCPCHAT_MSG_WELCOME;
 		out->code = TCPCHAT_PROTOCOL_VERSION;

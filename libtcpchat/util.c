@@ -69,7 +69,7 @@ TCPCHAT_API const char *tcpchat_msg_type_name(uint32_t type)
 	static const char *const names[] = {
 	        NULL,    "hello", "welcome", "text", "join",
 	        "leave", "error", "ping",    "pong", "who",
-	        "topic", "rooms", "history", "ack",
+	        "topic", "rooms", "history", "ack",  "kick",
 	};
 	if (type >= TC_ARRAY_LEN(names))
 		return NULL;

@@ -1778,7 +1778,7 @@ static const struct exact exact[] = {
          "\"flags\":4294967295,\"caps\":18446744073709551615,"
          "\"max_frame\":2,\"queue_frames\":3,\"queue_bytes\":4,"
          "\"ref\":\"r\\\"\\n\",\"cursor\":\"c\",\"seq\":5,\"epoch\":6}\n"},
-        {C_JSON, 0, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1), "{\"type\":14}\n"},
+        {C_JSON, 0, MSG(.type = TCPCHAT_MSG_TYPE_MAX + 1), "{\"type\":15}\n"},
         {C_JSON, 0, MSG(.type = 200, .code = 1, .sender = S("a"), .seq = 9),
          "{\"type\":200,\"code\":1,\"sender\":\"a\",\"seq\":9}\n"},
         {C_JSON, 0, MSG(.type = 255), "{\"type\":255}\n"},

@@ -382,6 +382,9 @@ static const char *const help[] = {
         "  /topic #room [TEXT]     set the topic of #room (no TEXT: clear it)",
         ("  /history [#room] [N]    the last N texts of #room, or your "
          "current room"),
+        "  /kick #room NAME [why]  take NAME out of #room (operators)",
+        "  /ban #room NAME [why]   kick NAME and keep them out of #room",
+        "  /unban #room NAME       let NAME join #room again",
         "  //TEXT                  say a line that starts with '/'",
         "  /quit                   leave the chat",
         "  /help                   this list",

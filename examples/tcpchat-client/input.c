@@ -16,6 +16,8 @@ static void help(void)
 	view_status("/who [#room]  /rooms  /topic #room [text]");
 	view_status("/history [#room] [N] the latest N texts of a room "
 	            "(20)");
+	view_status("/kick #room NAME [why]  /ban #room NAME [why]  "
+	            "/unban #room NAME  (operators)");
 	view_status("/quit or Ctrl-D      leave; //text sends \"/text\"");
 	view_status("Tab completes commands, names and rooms; Up and Down "
 	            "recall lines");
@@ -177,6 +179,20 @@ static int slash(char *line)
 			say(NULL, arg, rest, strlen(rest));
 	} else if (!strcmp(cmd, "/history")) {
 		history(rest);
+	} else if (!strcmp(cmd, "/kick") || !strcmp(cmd, "/ban") ||
+	           !strcmp(cmd, "/unban")) {
+		unsigned f = cmd[1] == 'k'   ? 0
+		             : cmd[1] == 'b' ? TCPCHAT_MSGF_BAN
+		                             : TCPCHAT_MSGF_UNBAN;
+		room = word(&rest);
+		arg = word(&rest);
+		if (!*room || !*arg || (f == TCPCHAT_MSGF_UNBAN && *rest))
+			view_error("usage: %s #room NAME%s", cmd,
+			           f == TCPCHAT_MSGF_UNBAN ? "" : " [reason]");
+		else
+			report(cmd,
+			       tcpchat_client_kick(G.cli, room, arg,
+			                           *rest ? rest : NULL, f));
 	} else if (!strcmp(cmd, "/topic")) {
 		room = word(&rest);
 		if (!*room)

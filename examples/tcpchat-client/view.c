@@ -370,6 +370,14 @@ static void show_msg(tcpchat_client *cli, const tcpchat_msg *m)
 	case TCPCHAT_MSG_HISTORY:
 		history_end(m);
 		break;
+	case TCPCHAT_MSG_KICK: /* what we asked was done */
+		line("=== %s %.*s from %.*s%s%.*s",
+		     m->flags & TCPCHAT_MSGF_UNBAN ? "unbanned"
+		     : m->flags & TCPCHAT_MSGF_BAN ? "banned"
+		                                   : "kicked",
+		     S(m->target), S(m->room), m->body.len ? ": " : "",
+		     S(m->body));
+		break;
 	case TCPCHAT_MSG_ERROR:
 		if (!(m->flags & TCPCHAT_MSGF_CLOSING))
 			line("-!- %.*s", S(m->body));

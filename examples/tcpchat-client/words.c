@@ -10,7 +10,8 @@
 #define WORDS_MAX 4096 /* names, and rooms, remembered */
 
 static const char *const commands[] = {
-        "/help", "/join", "/msg", "/part", "/quit", "/rooms", "/topic", "/who",
+        "/ban",  "/help",  "/join",  "/kick",  "/msg", "/part",
+        "/quit", "/rooms", "/topic", "/unban", "/who",
 };
 
 static struct wordset {

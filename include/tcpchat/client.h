@@ -353,6 +353,23 @@ TCPCHAT_API int tcpchat_client_who_room(tcpchat_client *cli, const char *room);
 TCPCHAT_API int tcpchat_client_set_topic(tcpchat_client *cli, const char *room,
                                          const char *topic);
 
+/* Asks the server to take the user called name out of room (we must be
+ * in it), with reason (NULL or "" for none; chat text, cut by the server
+ * at 256 bytes) that the target and the members see.  flags:
+ * 0 (kick), TCPCHAT_MSGF_BAN (kick if there, and ban the name from the
+ * room: its JOINs are refused) or TCPCHAT_MSGF_UNBAN (lift the ban; the
+ * reason is not sent).  The server's application decides who may: a
+ * refusal is an ERROR MESSAGE TCPCHAT_WIRE_REFUSED ("not an operator of
+ * #room"); a name not in the room TCPCHAT_WIRE_NOTFOUND.  A kick shows
+ * as the target's LEAVE MESSAGE (code TCPCHAT_REASON_KICKED, body the
+ * reason); an unban, a ban of a name not in the room, or a kick in a
+ * room too big for announced parts as a KICK MESSAGE back (our name as
+ * sender, room, target and flags as asked).  Returns as the calls above,
+ * or TCPCHAT_EINVAL for other flags.  Thread-safe. */
+TCPCHAT_API int tcpchat_client_kick(tcpchat_client *cli, const char *room,
+                                    const char *name, const char *reason,
+                                    unsigned flags);
+
 /* The client's own view of the rooms it is in, kept by the library from
  * the WELCOME (the default room), its own JOIN and LEAVE confirmations
  * (messages with a room whose sender is our name: joins we asked for,

@@ -184,7 +184,19 @@ enum tcpchat_msg_type {
 	                            sent with ref was accepted: room, seq,
 	                            epoch (or target), id and timestamp are
 	                            what it was given */
-	TCPCHAT_MSG_TYPE_MAX = 13, /* the highest type this version knows */
+	TCPCHAT_MSG_KICK = 14,     /* protocol 2.  c->s: take target out of
+	                            room, reason in body (cut at 256
+	                            bytes); flag BAN also bans the name
+	                            from the room, flag UNBAN lifts a ban
+	                            (no kick).  The target and the members
+	                            get a LEAVE with reason KICKED.  s->c:
+	                            the acknowledgement of a KICK whose
+	                            LEAVE the asker did not see (UNBAN, a
+	                            BAN of a name not in the room, a room
+	                            too big to announce parts): sender the
+	                            asker, room, target, flags and body as
+	                            asked */
+	TCPCHAT_MSG_TYPE_MAX = 14, /* the highest type this version knows */
 	/* A type a codec could not even number (e.g. an unknown JSON type
 	 * name): never on the wire as a number. */
 	TCPCHAT_MSG_UNKNOWN = 0x10000
@@ -210,6 +222,12 @@ enum tcpchat_msg_type {
 #define TCPCHAT_MSGF_GAP                                                       \
 	0x40u /* s->c HISTORY: part of what was asked
                                      is no longer kept (see oldest) */
+#define TCPCHAT_MSGF_BAN                                                       \
+	0x80u /* KICK: kick and ban the name from
+                                     the room */
+#define TCPCHAT_MSGF_UNBAN                                                     \
+	0x100u /* KICK: lift the name's ban (no
+                                     kick) */
 
 /* Capabilities, announced in HELLO (client) and WELCOME (server) in
  * tcpchat_msg.caps.  A peer uses a feature only when both announced it. */
@@ -271,7 +289,7 @@ typedef struct tcpchat_msg {
 	tcpchat_str body;   /* TEXT: the text; ERROR/LEAVE: human reason */
 	tcpchat_str room;   /* protocol 2: the room ("#name"), if any */
 	tcpchat_str target; /* protocol 2: TEXT: the user a private message
-	                       is addressed to */
+	                       is addressed to; KICK: the user taken out */
 	/* ---- since codec abi 2 ---- */
 	uint32_t flags; /* TCPCHAT_MSGF_* */
 	uint32_t reserved0;

@@ -284,12 +284,13 @@ TCPCHAT_API int tcpchat_server_get_option(const tcpchat_server *srv, int option,
 
 /* ---- Events ----------------------------------------------------------- */
 
-/* What a handler returns for CONNECT, JOIN, MESSAGE, ROOM_JOIN and
- * TOPIC.  Any other non-zero value refuses too. */
+/* What a handler returns for CONNECT, JOIN, MESSAGE, ROOM_JOIN, TOPIC
+ * and ROOM_KICK.  Any other non-zero value refuses too. */
 enum tcpchat_verdict {
 	TCPCHAT_ACCEPT = 0,
 	TCPCHAT_REFUSE = 1,
-	/* JOIN, MESSAGE and ROOM_JOIN only (it refuses a TOPIC): decide
+	/* JOIN, MESSAGE, ROOM_JOIN and ROOM_KICK only (it refuses a
+	 * TOPIC): decide
 	 * later with tcpchat_server_accept()
 	 * or tcpchat_server_refuse(), from any thread, giving ev->conn_id.
 	 * Meanwhile the connection's input waits (in order, with TCP
@@ -354,7 +355,19 @@ enum tcpchat_server_event_type {
 	/* ev->name sets the topic of ev->room to ev->msg->body (empty:
 	 * clear).  Return TCPCHAT_ACCEPT, or non-zero to refuse (non-fatal
 	 * ERROR TCPCHAT_EREFUSED with ev->refuse_reason).  No DEFER. */
-	TCPCHAT_SEV_TOPIC = 11
+	TCPCHAT_SEV_TOPIC = 11,
+	/* ev->name, a member of ev->room, asks to take ev->msg->target out
+	 * of it (a KICK: ev->msg->body the reason, ev->msg->flags 0,
+	 * TCPCHAT_MSGF_BAN or TCPCHAT_MSGF_UNBAN).  Secure by default: the
+	 * kick is carried out only when the handler returns TCPCHAT_ACCEPT
+	 * with ev->allow set to 1, or TCPCHAT_DEFER and then
+	 * tcpchat_server_accept() (ev->conn_id; the request is copied and
+	 * the user's input waits).  Without a handler, or when it returns
+	 * 0 and leaves ev->allow 0 (what a handler that does not know this
+	 * event does), or returns non-zero, the asker gets a non-fatal
+	 * ERROR TCPCHAT_EREFUSED (ev->refuse_reason, same lifetime rule as
+	 * JOIN; default "not an operator of #room"). */
+	TCPCHAT_SEV_ROOM_KICK = 12
 };
 
 /* Passed by pointer to the handler.  New fields are only ever added at
@@ -373,11 +386,12 @@ typedef struct tcpchat_server_event {
 	const char *text;          /* LOG: the line; LEAVE: reason in words */
 	uint64_t dropped;          /* DROP: messages dropped so far */
 	const char *refuse_reason; /* out (JOIN, MESSAGE, ROOM_JOIN,
-	                               TOPIC): why (a refused CONNECT is
+	                               TOPIC, ROOM_KICK): why (a refused
+	                               CONNECT is
 	                               closed without a word) */
 	const char *codec;         /* codec name of the connection */
 	/* ---- since protocol 2 ---- */
-	tcpchat_str room; /* ROOM_*, TOPIC: the room */
+	tcpchat_str room; /* ROOM_* (ROOM_KICK too), TOPIC: the room */
 	int protocol;     /* JOIN and later: the protocol version
 	                               the user speaks (1 or 2) */
 	/* ---- since authentication ---- */
@@ -392,14 +406,18 @@ typedef struct tcpchat_server_event {
 	 * listener or when the client sent no certificate.  Valid only
 	 * until the handler returns. */
 	const char *tls_subject;
+	/* ---- since room operators ---- */
+	/* ROOM_KICK, out: 1 with TCPCHAT_ACCEPT lets the kick happen (0, as
+	 * every event starts, refuses it). */
+	int allow;
 } tcpchat_server_event;
 
 /* The event handler.  Runs on the loop thread.  It may call the server's
  * thread-safe functions and tcpchat_server_stats_get(); it must not call
  * tcpchat_server_run/start/step/join (they return TCPCHAT_ERECURSIVE)
  * nor tcpchat_server_destroy().  Its
- * return value matters only for CONNECT, JOIN, MESSAGE, ROOM_JOIN and
- * TOPIC (non-zero: refuse); return 0 otherwise. */
+ * return value matters only for CONNECT, JOIN, MESSAGE, ROOM_JOIN, TOPIC
+ * and ROOM_KICK (non-zero: refuse); return 0 otherwise. */
 typedef int (*tcpchat_server_handler)(tcpchat_server *srv,
                                       tcpchat_server_event *ev, void *userdata);
 
@@ -542,7 +560,8 @@ TCPCHAT_API int tcpchat_server_kick_id(tcpchat_server *srv, uint64_t conn_id,
                                        const char *reason);
 
 /* Answers a decision the handler deferred (TCPCHAT_DEFER) for connection
- * conn_id: accept() lets the user join, or the held message go out;
+ * conn_id: accept() lets the user join, or the held message go out (a
+ * held KICK is checked again: the room or the target may have gone);
  * refuse() closes the joining connection with an ERROR TCPCHAT_EREFUSED
  * (reason, or a default text; cut at 256 bytes), or refuses the held
  * message with a non-fatal ERROR.  Input waiting behind it is handled
@@ -579,6 +598,36 @@ TCPCHAT_API int tcpchat_server_room_join(tcpchat_server *srv, const char *name,
  * for a reason that is not chat text.  Thread-safe. */
 TCPCHAT_API int tcpchat_server_room_part(tcpchat_server *srv, const char *name,
                                          const char *room, const char *reason);
+
+/* Bans the name (a user name, NUL-terminated, copied) from room: a JOIN
+ * of the room by that name is refused with a non-fatal ERROR
+ * TCPCHAT_EREFUSED ("banned from #room") before the handler is asked.
+ * When the user is in the room they are taken out as by
+ * tcpchat_server_room_part() (reason KICKED, reason: NULL none, cut at
+ * 256 bytes).  The room is made if it does not exist, and it is kept
+ * while it has bans, like a room with texts.  Bans live in memory (a
+ * restart forgets them), at most 1024 per room (more is logged and
+ * skipped); forced joins (tcpchat_server_room_join) and the default
+ * room at login ignore them.  Returns 0 when queued, TCPCHAT_EINVAL
+ * (NULL room, a name that is not a user name, or a reason that is not
+ * chat text), TCPCHAT_EBADROOM or TCPCHAT_ENOMEM.  Thread-safe. */
+TCPCHAT_API int tcpchat_server_room_ban(tcpchat_server *srv, const char *room,
+                                        const char *name, const char *reason);
+
+/* Lifts the ban of name from room (a name that is not banned is logged
+ * at INFO when the command runs).  Returns 0 when queued, TCPCHAT_EINVAL,
+ * TCPCHAT_EBADROOM or TCPCHAT_ENOMEM.  Thread-safe. */
+TCPCHAT_API int tcpchat_server_room_unban(tcpchat_server *srv, const char *room,
+                                          const char *name);
+
+/* Calls fn once per name banned from room, oldest ban first, with the
+ * name (a view that lives until fn returns), until fn returns non-zero;
+ * fn must not change the server.  Returns the number of bans,
+ * TCPCHAT_ENOTFOUND for a room that does not exist, or TCPCHAT_EINVAL.
+ * Loop thread only. */
+TCPCHAT_API long tcpchat_server_room_bans(tcpchat_server *srv, const char *room,
+                                          int (*fn)(tcpchat_str name, void *ud),
+                                          void *ud);
 
 /* Sets the topic of room to topic (NUL-terminated; NULL or "" clears it),
  * as set by the server (an empty sender): the members get a TOPIC.

@@ -391,3 +391,28 @@ TCPCHAT_API int tcpchat_client_set_topic(tcpchat_client *cli, const char *room,
 	m.body = t;
 	return cli__post(cli, &m, CC_V2, NULL);
 }
+
+TCPCHAT_API int tcpchat_client_kick(tcpchat_client *cli, const char *room,
+                                    const char *name, const char *reason,
+                                    unsigned flags)
+{
+	if (!cli || !name ||
+	    (flags != 0 && flags != TCPCHAT_MSGF_BAN &&
+	     flags != TCPCHAT_MSGF_UNBAN))
+		return TCPCHAT_EINVAL;
+	int rc = cli__room_arg(room);
+	if (rc)
+		return rc;
+	if (tcpchat_name_check(name, strlen(name)) != 0)
+		return TCPCHAT_EBADNAME;
+	tcpchat_str why =
+	        flags == TCPCHAT_MSGF_UNBAN ? cli__str(NULL) : cli__str(reason);
+	if (why.len && !util__text_ok(why.ptr, why.len))
+		return TCPCHAT_EINVAL;
+	tcpchat_msg m = {.type = TCPCHAT_MSG_KICK};
+	m.room = cli__str(room);
+	m.target = cli__str(name);
+	m.body = why;
+	m.flags = flags;
+	return cli__post(cli, &m, CC_V2, NULL);
+}

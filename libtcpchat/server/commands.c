@@ -16,7 +16,9 @@ enum cmd_type {
 	CMD_ROOM_BROADCAST,
 	CMD_ROOM_JOIN,
 	CMD_ROOM_PART,
-	CMD_TOPIC
+	CMD_TOPIC,
+	CMD_ROOM_BAN,
+	CMD_ROOM_UNBAN
 };
 
 struct cmd {
@@ -173,15 +175,24 @@ TCPCHAT_API int tcpchat_server_room_join(tcpchat_server *srv, const char *name,
 	return post_room(srv, CMD_ROOM_JOIN, name, 0, room, NULL, 0);
 }
 
-TCPCHAT_API int tcpchat_server_room_part(tcpchat_server *srv, const char *name,
-                                         const char *room, const char *reason)
+/* A command on the user name in room with an optional reason: a forced
+ * part, a ban or an unban (named: name must pass tcpchat_name_check). */
+static int post_member(tcpchat_server *srv, int type, const char *name,
+                       const char *room, const char *reason, int named)
 {
-	if (!srv || !name || !room)
+	if (!srv || !name || !room ||
+	    (named && tcpchat_name_check(name, strlen(name)) != 0))
 		return TCPCHAT_EINVAL;
 	size_t len = 0;
 	if (reason && *reason && check_reason(reason, &len))
 		return TCPCHAT_EINVAL;
-	return post_room(srv, CMD_ROOM_PART, name, 0, room, reason, len);
+	return post_room(srv, type, name, 0, room, reason, len);
+}
+
+TCPCHAT_API int tcpchat_server_room_part(tcpchat_server *srv, const char *name,
+                                         const char *room, const char *reason)
+{
+	return post_member(srv, CMD_ROOM_PART, name, room, reason, 0);
 }
 
 TCPCHAT_API int tcpchat_server_set_topic(tcpchat_server *srv, const char *room,
@@ -195,6 +206,18 @@ TCPCHAT_API int tcpchat_server_set_topic(tcpchat_server *srv, const char *room,
 	if (len && !util__text_ok(topic, len))
 		return TCPCHAT_EINVAL;
 	return post_room(srv, CMD_TOPIC, NULL, 0, room, topic, len);
+}
+
+TCPCHAT_API int tcpchat_server_room_ban(tcpchat_server *srv, const char *room,
+                                        const char *name, const char *reason)
+{
+	return post_member(srv, CMD_ROOM_BAN, name, room, reason, 1);
+}
+
+TCPCHAT_API int tcpchat_server_room_unban(tcpchat_server *srv, const char *room,
+                                          const char *name)
+{
+	return post_member(srv, CMD_ROOM_UNBAN, name, room, NULL, 1);
 }
 
 static struct sconn *target(tcpchat_server *srv, const struct cmd *c)
@@ -290,6 +313,11 @@ static void run_command(tcpchat_server *srv, const struct cmd *c)
 			m.body.ptr = r->topic;
 		}
 		srv__fanout_room(srv, r, &m, NULL);
+		return;
+	}
+	if (c->type == CMD_ROOM_BAN || c->type == CMD_ROOM_UNBAN) {
+		srv__ban_command(srv, c->type == CMD_ROOM_UNBAN, c->room,
+		                 c->name, c->text, c->len);
 		return;
 	}
 	struct sconn *to = target(srv, c);

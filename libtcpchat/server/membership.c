@@ -192,7 +192,8 @@ static int requested_room(tcpchat_server *srv, struct sconn *sc,
 	return 0;
 }
 
-/* JOIN from a user: the application may refuse it, or decide later. */
+/* JOIN from a user: refused when the name is banned from the room;
+ * otherwise the application may refuse it, or decide later. */
 int srv__on_join(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 {
 	struct room *r;
@@ -200,6 +201,8 @@ int srv__on_join(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 		return 0;
 	if (!r || !srv__member_of(sc, r)) {
 		const char *why;
+		if (srv__join_banned(srv, sc, r, m))
+			return sc->state == S_DEAD;
 		int rc = srv__room_limit(srv, sc, m->room.ptr, m->room.len,
 		                         &why);
 		if (rc) {

@@ -2,7 +2,7 @@
  * handshake (protocol 1 or 2), chat text to a room or a user, ping,
  * leave, types it does not know, the dispatch of the room requests, and
  * the decisions an application may take later (deferred JOIN, MESSAGE
- * and room JOIN). */
+ * room JOIN and KICK). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -480,6 +480,8 @@ int srv__on_msg(void *ctx, tcpchat_msg *m)
 		case TCPCHAT_MSG_HISTORY:
 			srv__on_history(srv, sc, m);
 			return sc->state == S_DEAD;
+		case TCPCHAT_MSG_KICK:
+			return srv__on_kick(srv, sc, m);
 		default:
 			break;
 		}
@@ -561,16 +563,23 @@ void srv__decide(tcpchat_server *srv, struct sconn *sc, int accept,
 	}
 	struct held_msg *h = sc->held;
 	sc->held = NULL;
-	if (!accept) {
+	if (h->m.type == TCPCHAT_MSG_KICK) {
+		srv__kick_decided(srv, sc, &h->m, accept, reason);
+	} else if (!accept) {
 		srv__req_error(srv, sc, &h->m, TCPCHAT_EREFUSED,
 		               reason ? reason
 		               : h->m.type == TCPCHAT_MSG_JOIN
 		                       ? "refused by the server"
 		                       : "message refused");
 	} else if (h->m.type == TCPCHAT_MSG_JOIN) {
-		srv__join_room(srv, sc, h->m.room.ptr, h->m.room.len,
-		               JOIN_ASKED,
-		               h->m.flags & TCPCHAT_MSGF_AFTER ? &h->m : NULL);
+		if (!srv__join_banned(
+		            srv, sc,
+		            srv__room_find(srv, h->m.room.ptr, h->m.room.len),
+		            &h->m))
+			srv__join_room(srv, sc, h->m.room.ptr, h->m.room.len,
+			               JOIN_ASKED,
+			               h->m.flags & TCPCHAT_MSGF_AFTER ? &h->m
+			                                               : NULL);
 	} else {
 		/* Where it goes is looked up again: the room or the target
 		 * may have gone meanwhile. */

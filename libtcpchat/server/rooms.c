@@ -25,6 +25,7 @@ static void room_free(tcpchat_server *srv, struct room *r)
 	srv->nrooms--;
 	srv->st.rooms = srv->nrooms;
 	srv__hist_clear(srv, r);
+	srv__bans_free(r);
 	free(r->topic);
 	free(r);
 }
@@ -162,11 +163,12 @@ void srv__member_remove(tcpchat_server *srv, struct member *mb)
 
 /* An empty room goes, unless it is the default room or has had texts:
  * its numbers must go on where they stopped (never given twice in an
- * epoch), and its history stays for those who come back. */
+ * epoch), and its history stays for those who come back.  A room with
+ * bans stays too, for its bans to hold. */
 void srv__room_gc(tcpchat_server *srv, struct room *r)
 {
 	if (r->nmembers == 0 && !r->permanent && r->last_seq == 0 &&
-	    r->pending == 0)
+	    r->pending == 0 && r->nbans == 0)
 		room_free(srv, r);
 }
 

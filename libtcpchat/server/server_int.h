@@ -20,6 +20,8 @@
  *   private.c    private messages
  *   people.c     for people on a codec like line: the greeting, the
  *                answers to /help and to commands it does not know
+ *   bans.c       rooms' ban lists, KICK requests from operators, and
+ *                the ban API
  *   commands.c   the thread-safe actions, carried out on the loop
  *   ratelimit.c  each user's message and byte rate limits
  *   stats.c      counters: plain on the loop, published once per
@@ -124,6 +126,8 @@ struct room {
 	struct hist_msg **hist;
 	uint32_t hcap, hhead, hcount;
 	uint32_t pending; /* texts waiting for their commit (durable.c) */
+	struct ban *bans; /* names banned from it, oldest first (bans.c) */
+	uint32_t nbans;
 	size_t hbytes;
 	uint8_t name_len;
 	uint8_t permanent; /* the default room stays when empty */
@@ -488,6 +492,32 @@ void srv__part_room(tcpchat_server *srv, struct member *mb, int reason,
                     const char *why, size_t why_len);
 void srv__send_topic(tcpchat_server *srv, struct sconn *sc,
                      const struct room *r);
+
+/* bans.c */
+/* 1 when name[0..len) is banned from r. */
+int srv__banned(const struct room *r, const char *name, size_t len);
+/* Bans name[0..len) (a checked name) from r.  Returns 0 (also when it
+ * is banned already), TCPCHAT_ELIMIT or TCPCHAT_ENOMEM. */
+int srv__ban_add(struct room *r, const char *name, size_t len);
+/* Lifts the ban of name[0..len) from r: 1 when there was one, else 0.
+ * The room may go (srv__room_gc). */
+int srv__ban_remove(tcpchat_server *srv, struct room *r, const char *name,
+                    size_t len);
+/* Frees r's ban list (the room goes). */
+void srv__bans_free(struct room *r);
+/* KICK from a member. */
+int srv__on_kick(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m);
+/* The application's answer to a deferred KICK h (its copy). */
+void srv__kick_decided(tcpchat_server *srv, struct sconn *sc,
+                       const tcpchat_msg *h, int accept, const char *reason);
+/* The thread-safe ban commands, on the loop: bans name from room (made
+ * if needed) and takes them out of it with reason[0..len), or (unban)
+ * lifts the ban. */
+void srv__ban_command(tcpchat_server *srv, int unban, const char *room,
+                      const char *name, const char *reason, size_t len);
+/* A JOIN of r by sc that a ban refuses: 1 after the ERROR, else 0. */
+int srv__join_banned(tcpchat_server *srv, struct sconn *sc,
+                     const struct room *r, const tcpchat_msg *req);
 
 /* presence.c */
 void srv__on_who(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m);

@@ -210,7 +210,18 @@ static int line_room_type(uint32_t type, unsigned dir)
 	return type == TCPCHAT_MSG_TEXT || type == TCPCHAT_MSG_JOIN ||
 	       type == TCPCHAT_MSG_LEAVE || type == TCPCHAT_MSG_WHO ||
 	       type == TCPCHAT_MSG_TOPIC || type == TCPCHAT_MSG_HISTORY ||
-	       (dir && type == TCPCHAT_MSG_ROOMS);
+	       type == TCPCHAT_MSG_KICK || (dir && type == TCPCHAT_MSG_ROOMS);
+}
+
+#define KICK_FLAGS (TCPCHAT_MSGF_BAN | TCPCHAT_MSGF_UNBAN)
+
+/* A KICK line, either way: a room, a target, BAN or UNBAN (not both),
+ * no reason with UNBAN. */
+static int line_kick_ok(const tcpchat_msg *m)
+{
+	return m->room.len && name_ok(m->target) &&
+	       (m->flags & KICK_FLAGS) != KICK_FLAGS &&
+	       !((m->flags & TCPCHAT_MSGF_UNBAN) && m->body.len);
 }
 
 /* The most texts a client's "/history N" asks for. */
@@ -233,6 +244,8 @@ static int line_can_encode(const tcpchat_msg *m, unsigned dir)
 		case TCPCHAT_MSG_TOPIC:
 		case TCPCHAT_MSG_HISTORY:
 			return m->room.len > 0;
+		case TCPCHAT_MSG_KICK:
+			return line_kick_ok(m);
 		case TCPCHAT_MSG_WELCOME:
 		case TCPCHAT_MSG_JOIN:
 		case TCPCHAT_MSG_LEAVE:
@@ -273,6 +286,8 @@ static int line_can_encode(const tcpchat_msg *m, unsigned dir)
 		    !m->body.len)
 			return 1;
 		return m->body.ptr[0] != '#' && !blank(m->body.ptr[0]);
+	case TCPCHAT_MSG_KICK:
+		return line_kick_ok(m);
 	default:
 		return 0;
 	}
@@ -288,6 +303,8 @@ static uint32_t line_flags_carried(const tcpchat_msg *m, unsigned dir)
 		                                        : 0);
 	if (dir && m->type == TCPCHAT_MSG_HISTORY)
 		return TCPCHAT_MSGF_GAP;
+	if (m->type == TCPCHAT_MSG_KICK)
+		return KICK_FLAGS;
 	return 0;
 }
 
@@ -306,7 +323,8 @@ static int line_fields_ok(const tcpchat_msg *m, unsigned flags)
 		return 0;
 	if (m->room.len && (!line_room_type(m->type, dir) || !room_ok(m->room)))
 		return 0;
-	if (m->target.len && (m->type != TCPCHAT_MSG_TEXT || m->room.len))
+	if (m->target.len && m->type != TCPCHAT_MSG_KICK &&
+	    (m->type != TCPCHAT_MSG_TEXT || m->room.len))
 		return 0;
 	if (m->flags & ~line_flags_carried(m, dir))
 		return 0;
@@ -346,6 +364,8 @@ static int line_fields_ok(const tcpchat_msg *m, unsigned flags)
 		return m->code <= LINE_HISTORY_MAX;
 	case TCPCHAT_MSG_ACK:
 		return 0; /* never on a line */
+	case TCPCHAT_MSG_KICK:
+		return m->code == 0 && !m->sender.len && line_kick_ok(m);
 	default:
 		return m->code == 0;
 	}
@@ -372,6 +392,8 @@ static int line_unambiguous(const tcpchat_msg *m, unsigned dir)
 		return m->sender.len > 0 && !has_blank(m->sender);
 	if (m->type == TCPCHAT_MSG_TEXT && !m->target.len && !m->room.len)
 		return !all_blank(m->body); /* a blank line is skipped */
+	if (m->type == TCPCHAT_MSG_KICK)    /* a blank reason reads as none */
+		return !m->body.len || !all_blank(m->body);
 	return 1;
 }
 
@@ -384,6 +406,13 @@ static void line_expect(const tcpchat_msg *m, unsigned dir, tcpchat_msg *w)
 
 	memset(w, 0, sizeof(*w));
 	w->type = m->type;
+	if (m->type == TCPCHAT_MSG_KICK) {
+		w->room = m->room;
+		w->target = m->target;
+		w->body = m->body;
+		w->flags = m->flags & KICK_FLAGS;
+		return;
+	}
 	if (!dir) {
 		switch (m->type) {
 		case TCPCHAT_MSG_HELLO:
