@@ -324,7 +324,7 @@ static void print_stats(tcpchat_server *srv, struct stats_clock *sc)
 	    "bytes_out=%llu bytes_out_rate=%.1f/s dropped=%llu "
 	    "dropped_new=%llu proto_errors=%llu refused=%llu rooms=%llu "
 	    "private=%llu saved=%llu unsaved=%llu refused_addr=%llu "
-	    "limited=%llu",
+	    "limited=%llu tls_failed=%llu",
 	    uptime_str(seconds_between(&sc->start, &now), up, sizeof up), dt,
 	    (unsigned long long)s.clients, (unsigned long long)s.users,
 	    (unsigned long long)s.accepted, (unsigned long long)s.msgs_in,
@@ -336,7 +336,7 @@ static void print_stats(tcpchat_server *srv, struct stats_clock *sc)
 	    (unsigned long long)s.refused, (unsigned long long)s.rooms,
 	    (unsigned long long)s.private_msgs, (unsigned long long)s.saved,
 	    (unsigned long long)s.unsaved, (unsigned long long)s.refused_addr,
-	    (unsigned long long)s.limited);
+	    (unsigned long long)s.limited, (unsigned long long)s.tls_failed);
 	sc->prev = s;
 	sc->last = now;
 }
