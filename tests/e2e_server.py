@@ -35,7 +35,8 @@ STATS_KEYS = ["uptime", "interval", "clients", "users", "accepted",
               "msgs_in", "msgs_in_rate", "msgs_out", "msgs_out_rate",
               "bytes_in", "bytes_in_rate", "bytes_out", "bytes_out_rate",
               "dropped", "dropped_new", "proto_errors", "refused", "rooms",
-              "private", "saved", "unsaved", "refused_addr", "limited"]
+              "private", "saved", "unsaved", "refused_addr", "limited",
+              "tls_failed"]
 UPTIME = re.compile(r"^(\d+d\d\dh\d\dm\d\ds|\d+h\d\dm\d\ds|\d+m\d\ds|\d+s)$")
 
 procs = []
