@@ -21,6 +21,13 @@ const char *peer_str(const struct sockaddr *sa, char *buf, size_t n);
  * --hash-password (and exits with status 2). */
 #define AUTH_NO_CRYPT "built without libcrypt"
 
+/* The greeting of the line listeners with --users (the first line a
+ * person at nc sees): how to log in, with --anonymous no or yes. */
+#define AUTH_GREETING "tcpchat: log in with NAME PASSWORD"
+#define AUTH_GREETING_ANONYMOUS                                                \
+	"tcpchat: log in with NAME PASSWORD, or type a name (1-32 bytes, no "  \
+	"spaces) to join without one"
+
 struct auth;
 
 /* 1 when this program was built with libcrypt, else 0. */

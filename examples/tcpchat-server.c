@@ -919,6 +919,10 @@ int main(int argc, char **argv)
 		                                  ? INT32_MAX
 		                                  : rate_bytes * 4);
 	rc = tcpchat_server_set_default_room(srv, default_room);
+	if (!rc && auth)
+		rc = tcpchat_server_set_greeting(
+		        srv,
+		        anonymous ? AUTH_GREETING_ANONYMOUS : AUTH_GREETING);
 	if (rc) {
 		fprintf(stderr, PROG ": %s\n", tcpchat_strerror(rc));
 		auth_free(auth);

@@ -69,7 +69,8 @@ void util__cb_leave(struct util_cb *f);
 int util__in_callback(const void *obj);
 
 /* 1 when p[0..n) is acceptable text: non-empty, valid UTF-8, no control
- * character but TAB, no DEL.  The check of reasons and topics. */
+ * character but TAB (C0, DEL and C1 are refused).  The check of reasons
+ * and topics. */
 int util__text_ok(const char *p, size_t n);
 
 /* 1 when p[0..n) holds nothing but spaces and tabs (or nothing). */

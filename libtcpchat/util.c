@@ -199,6 +199,9 @@ int util__text_ok(const char *p, size_t n)
 		unsigned char ch = (unsigned char)p[i];
 		if ((ch < 0x20 && ch != '\t') || ch == 0x7F)
 			return 0;
+		/* C1 controls, U+0080..U+009F (U+009B is a terminal's CSI) */
+		if (ch == 0xC2 && (unsigned char)p[i + 1] < 0xA0)
+			return 0;
 	}
 	return 1;
 }

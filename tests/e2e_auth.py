@@ -5,7 +5,11 @@ with TCPCHAT_PASSWORD or --password-file) and the line codec ("NAME
 PASSWORD"), the same answer for a wrong password and an unknown name,
 anonymous users, a listed name without a password, hostile passwords,
 SIGHUP reloading the file, failed logins backed off per address, a bad
-users file, and no password ever in the server's output.
+users file, and no password ever in the server's output; the line
+greeting that says how to log in; SIGHUP reloads under traffic (two
+users exchange numbered texts while the file gains a user and changes
+a password: nobody is dropped, every text arrives once and in order, the
+new user logs in, the new password applies to new logins only).
 
 usage: e2e_auth.py SERVER CLIENT [--no-crypt]
 --no-crypt: the server was built without libcrypt; check that --users
@@ -25,7 +29,11 @@ import time
 SERVER, CLIENT = sys.argv[1:3]
 DEADLINE = 10.0
 LOGIN_FAILED = "-!- error 11: login failed: wrong name or password"
-SECRETS = ["secret", "hunter2", "wrong-pass", "s3cr\x01et", "carolpw"]
+SECRETS = ["secret", "hunter2", "wrong-pass", "s3cr\x01et", "carolpw",
+           "bobs-new-pw", "davepw"]
+GREETING = "=== tcpchat: log in with NAME PASSWORD"
+GREETING_ANONYMOUS = ("=== tcpchat: log in with NAME PASSWORD, or type a "
+                      "name (1-32 bytes, no spaces) to join without one")
 
 procs = []
 results = {"passed": 0, "failed": 0}
@@ -103,7 +111,7 @@ class LinePeer:
         self.s = socket.create_connection(("127.0.0.1", port),
                                           timeout=DEADLINE)
         self.f = self.s.makefile("rb")
-        self.f.readline()  # the greeting
+        self.greeting = self.line()
 
     def send(self, line):
         self.s.sendall(line.encode() + b"\r\n")
@@ -141,6 +149,147 @@ def client(port, name, env=None, args=(), text="hello\n"):
         timeout=DEADLINE)
 
 
+def write_users(path, users):
+    """Replaces the users file at once (as an editor that renames)."""
+    tmp = path + ".new"
+    with open(tmp, "w") as f:
+        for name, h in users.items():
+            f.write(f"{name}:{h}\n")
+    os.replace(tmp, path)
+
+
+class Talker:
+    """A line user who sends numbered texts and records those of the
+    other, and anything else the server says."""
+
+    def __init__(self, port, name, password, other):
+        self.name, self.other = name, other
+        self.p = LinePeer(port)
+        self.p.send(f"{name} {password}")
+        self.welcome = self.p.line()
+        self.got = []       # numbers of the other's texts, as they came
+        self.odd = []       # errors, leaves of the other, the close
+        self.p.s.settimeout(None)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        pat = re.compile(rf"^{self.other}: n=(\d+)$")
+        while True:
+            try:
+                raw = self.p.f.readline()
+            except OSError:
+                raw = b""
+            if not raw:
+                self.odd.append("closed")
+                return
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            m = pat.match(line)
+            if m:
+                self.got.append(int(m.group(1)))
+            elif line.startswith("-!-") or line.startswith(
+                    f"<-- {self.other} left"):
+                self.odd.append(line)
+
+    def close(self):
+        """Hangs up (the reader thread holds the socket: shut it down)."""
+        self.p.s.shutdown(socket.SHUT_RDWR)
+        self.reader.join(timeout=DEADLINE)
+        self.p.close()
+
+    def send_texts(self, count, pause):
+        for n in range(count):
+            self.p.send(f"n={n}")
+            time.sleep(pause)
+
+
+def reload_under_traffic(tmp, h_alice, h_bob):
+    """SIGHUP several times while alice and bob exchange texts."""
+    users = os.path.join(tmp, "users-traffic")
+    table = {"alice": h_alice, "bob": h_bob}
+    write_users(users, table)
+    _, h_dave, _ = hash_password("davepw")
+    _, h_bob2, _ = hash_password("bobs-new-pw")
+    srv = Server("--users", users, "--anonymous", "no", "--rate", "0",
+                 "--rate-bytes", "0")
+    alice = Talker(srv.line_port, "alice", "secret", "bob")
+    bob = Talker(srv.line_port, "bob", "hunter2", "alice")
+    check("traffic: both log in",
+          alice.welcome == "=== welcome alice"
+          and bob.welcome == "=== welcome bob",
+          f"{alice.welcome!r} {bob.welcome!r}")
+    count, pause = 1000, 0.004
+    senders = [threading.Thread(target=t.send_texts, args=(count, pause))
+               for t in (alice, bob)]
+    for t in senders:
+        t.start()
+
+    def reload(what, users_now, signals=1):
+        mark = len(srv.lines)
+        for _ in range(signals):  # pending ones may merge into one
+            srv.p.send_signal(signal.SIGHUP)
+        ok = srv.wait(rf"users file .* reloaded: {users_now} user",
+                      mark) is not None
+        check(f"traffic: SIGHUP {what} reloads", ok)
+
+    time.sleep(0.2)
+    reload("with nothing changed", 2)
+    table["dave"] = h_dave
+    write_users(users, table)
+    reload("after adding dave", 3)
+    answer, _ = login(srv.line_port, "dave davepw")
+    check("traffic: the added user logs in", answer == "=== welcome dave",
+          answer)
+    table["bob"] = h_bob2
+    write_users(users, table)
+    reload("after changing bob's password", 3)
+    # bob stays (checked below); the new password is for new logins,
+    # tried once he has left
+    reload("once more", 3)
+    reload("three times at once", 3, signals=3)
+    check("traffic: the reloads came while texts flowed",
+          all(t.is_alive() for t in senders))
+    for t in senders:
+        t.join(timeout=DEADLINE * 3)
+    end = time.monotonic() + DEADLINE
+    while (len(alice.got) < count or len(bob.got) < count) and \
+            time.monotonic() < end and not alice.odd and not bob.odd:
+        time.sleep(0.01)
+    want = list(range(count))
+    for t in (alice, bob):
+        check(f"traffic: {t.name} was not dropped nor told of an error",
+              not t.odd, str(t.odd[:3]))
+        check(f"traffic: {t.name} got each of {t.other}'s {count} texts "
+              "once, in order", t.got == want,
+              f"{len(t.got)} texts, first differences "
+              f"{[(i, g) for i, g in enumerate(t.got) if g != i][:3]}")
+    alice.close()
+    bob.close()
+
+    def login_when_gone(line):
+        """The answer to a login of a name that may still be leaving."""
+        end = time.monotonic() + DEADLINE
+        while True:
+            answer, _ = login(srv.line_port, line)
+            if "name already in use" not in answer or \
+                    time.monotonic() > end:
+                return answer
+            time.sleep(0.05)
+
+    old = login_when_gone("bob hunter2")
+    check("traffic: bob's old password no longer logs in",
+          old == LOGIN_FAILED, old)
+    new = login_when_gone("bob bobs-new-pw")
+    check("traffic: bob's new password logs him in",
+          new == "=== welcome bob", new)
+    code = srv.stop()
+    check("traffic: server exits cleanly", code == 0, str(code))
+    out = srv.output()
+    leaked = [s for s in SECRETS if s in out]
+    check("traffic: no password in the server's output", not leaked,
+          str(leaked))
+
+
 def no_crypt():
     for args in (["--users", "/nonexistent"], ["--hash-password"]):
         r = subprocess.run([SERVER, *args], capture_output=True, text=True,
@@ -167,6 +316,10 @@ def main():
 
     # ---- --anonymous no ----
     srv = Server("--users", users, "--anonymous", "no")
+    greeter = LinePeer(srv.line_port)
+    check("--users: the line greeting says how to log in",
+          greeter.greeting == GREETING, greeter.greeting)
+    greeter.close()
     answer, _ = login(srv.line_port, "alice secret")
     check("line: right password joins", answer == "=== welcome alice",
           answer)
@@ -260,6 +413,10 @@ def main():
 
     # ---- --anonymous yes (the default) ----
     srv = Server("--users", users)
+    greeter = LinePeer(srv.line_port)
+    check("--anonymous yes: the greeting says a name alone will do",
+          greeter.greeting == GREETING_ANONYMOUS, greeter.greeting)
+    greeter.close()
     answer, _ = login(srv.line_port, "dave")
     check("anonymous yes: an unlisted name joins", answer == "=== welcome dave",
           answer)
@@ -283,6 +440,8 @@ def main():
     r = subprocess.run([SERVER, "--anonymous", "perhaps"],
                        capture_output=True, text=True, timeout=DEADLINE)
     check("--anonymous perhaps: exit 2", r.returncode == 2, r.stderr)
+
+    reload_under_traffic(tmp, h_alice, h_bob)
 
 
 try:

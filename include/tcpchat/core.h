@@ -337,7 +337,8 @@ enum tcpchat_log_level {
 TCPCHAT_API int tcpchat_name_check(const char *name, size_t len);
 
 /* Bytes of a credential (a password) in a HELLO's body: a server
- * refuses a longer one, or one with a control character but TAB. */
+ * refuses a longer one, or one with a control character (C0, DEL, C1)
+ * but TAB. */
 #define TCPCHAT_CREDENTIAL_MAX 1024
 
 /* ---- Rooms ------------------------------------------------------------ */

@@ -219,6 +219,24 @@ TCPCHAT_API int tcpchat_server_set_option(tcpchat_server *srv, int option,
 TCPCHAT_API int tcpchat_server_set_default_room(tcpchat_server *srv,
                                                 const char *room);
 
+/* The longest greeting tcpchat_server_set_greeting() takes, in bytes. */
+#define TCPCHAT_GREETING_MAX 256
+
+/* Sets the greeting that listeners whose codec greets its peers
+ * (TCPCHAT_CODEC_GREET: the line codec) send every new connection before
+ * anything else, so that a person at a terminal knows what to type: for
+ * the line codec the line "=== " and text.  text is copied; it must be
+ * at most TCPCHAT_GREETING_MAX bytes of UTF-8 without control characters
+ * (TAB aside) and start with a word that ends in ':' (e.g. "tcpchat: log
+ * in with NAME PASSWORD"), which is how clients tell it from the chat.
+ * NULL restores the default, "tcpchat: type your name (1-32 bytes, no
+ * spaces)".  It applies to connections accepted from then on.  Returns
+ * 0, TCPCHAT_EINVAL (srv NULL, or text not such a greeting) or
+ * TCPCHAT_ENOMEM; on an error the greeting does not change.  Loop thread
+ * only (before the loop runs, or from a callback or between steps). */
+TCPCHAT_API int tcpchat_server_set_greeting(tcpchat_server *srv,
+                                            const char *text);
+
 /* tcpchat_server_open_store() flags. */
 #define TCPCHAT_STORE_CREATE 0x1 /* create the file when it is missing */
 #define TCPCHAT_STORE_FSYNC                                                    \

@@ -394,6 +394,7 @@ TCPCHAT_API void tcpchat_server_destroy(tcpchat_server *srv)
 		srv__free(srv, sc);
 	}
 	srv__free_listeners(srv);
+	free(srv->greeting);
 	srv__free_commands(srv);
 	if (srv->reserve_fd >= 0)
 		close(srv->reserve_fd);

@@ -223,6 +223,7 @@ struct tcpchat_server {
 	atomic_llong max_frame_pub; /* for the thread-safe calls */
 	tcpchat_server_handler handler;
 	void *userdata;
+	char *greeting; /* tcpchat_server_set_greeting(); NULL: the default */
 	/* listeners and codecs */
 	struct listener *listeners[MAX_LISTENERS];
 	int nlisteners;
