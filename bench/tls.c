@@ -61,6 +61,9 @@ void tls_setup(const char *ca_file, const char *host)
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_clear_mode(ctx, SSL_MODE_AUTO_RETRY);
+	/* Read what the socket has, not each record header and body in two
+	 * reads; then tls_pending must count the records buffered too. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
 	/* A server that closes without close_notify has closed. */
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
@@ -184,7 +187,7 @@ ssize_t tls_send(struct conn *c, const char *buf, size_t n)
 
 int tls_pending(const struct conn *c)
 {
-	return SSL_pending(c->ssl) > 0;
+	return SSL_has_pending(c->ssl);
 }
 
 const char *tls_error(void)
