@@ -14,7 +14,8 @@
 #   bench/compare.sh --durable [--publishers N] [--durable-window W]
 #                    [--data-dir DIR] [other options as above]
 #   bench/compare.sh --tls [--rate-limits] [--cells "100x64 ..."]
-#                    [--port-base P] [other options as above]
+#                    [other options as above]
+#   Every mode: [--port-base P] (tcpchat P, Redis P+1, NATS P+2)
 #
 # Every run gets a fresh server process (so that its peak RSS belongs to
 # that run), started on a loopback port and stopped by its pid.  Raw
@@ -71,6 +72,7 @@ data_root=${TMPDIR:-/tmp}
 tls=0
 rate_limits=0
 port_base=""
+cells_opt="" # --cells as given (not FIXED_CELLS)
 
 usage() {
 	sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
@@ -105,7 +107,7 @@ while [ $# -gt 0 ]; do
 	--out) need_arg "$@"; out=$2; shift ;;
 	--fixed) fixed=1 ;;
 	--fraction) need_arg "$@"; fraction=$2; shift ;;
-	--cells) need_arg "$@"; fixed_cells=$2; shift ;;
+	--cells) need_arg "$@"; fixed_cells=$2; cells_opt=$2; shift ;;
 	--cal-duration) need_arg "$@"; cal_duration=$2; shift ;;
 	--rate) need_arg "$@"; fixed_rate=$2; shift ;;
 	--capacity-from) need_arg "$@"; capacity_from=$2; shift ;;
@@ -256,8 +258,8 @@ elif [ "$variants" = 1 ]; then
 	else
 		: "${repeat:=3}" "${duration:=5}"
 	fi
-	if [ -n "$fixed_cells" ]; then
-		for c in $fixed_cells; do
+	if [ -n "$cells_opt" ]; then
+		for c in $cells_opt; do
 			check_rxb "$c"
 			cells+=("thr_${r}_1_$b")
 		done
@@ -1269,11 +1271,15 @@ END {
 	print "*: the bench itself used >= 90% of a core (it may be the bottleneck)."
 	print "!: at least one run failed; see the run logs."
 	if (variants) {
-		print "+tls: the server with TLS (1.3, EC P-256 certificate) on its port; the bench"
-		print "verifies it and decrypts every delivery, so it saturates sooner: compare ns/msg."
-		print "tcpchat+limits: tcpchat-server with its per-address and per-user rate limits"
-		print "on, all above what the bench sends (--rate 1000000 --rate-burst 1000000"
-		print "--rate-bytes 1000000000, --addr-conns 100000 ...): the cost of the checks."
+		if (index(servers, "+tls")) {
+			print "+tls: the server with TLS (1.3, EC P-256 certificate) on its port; the bench"
+			print "verifies it and decrypts every delivery, so it saturates sooner: compare ns/msg."
+		}
+		if (index(servers, "+limits")) {
+			print "tcpchat+limits: tcpchat-server with its per-address and per-user rate limits"
+			print "on, all above what the bench sends (--rate 1000000 --rate-burst 1000000"
+			print "--rate-bytes 1000000000, --addr-conns 100000 ...): the cost of the checks."
+		}
 		print "Ratios: variant / plaintext tcpchat, medians; for ns/msg and p99, above 1 is dearer."
 		printf "load average (1/5/15 min) on %s CPUs: %s before the runs, %s after.\n", ncpu, load0, load1
 	}

@@ -5,7 +5,9 @@ rooms), then every message must have arrived; and a small login storm.
 Then short durable runs (acknowledged posting) against tcpchat-server
 with --store, and against Redis (append-only file, everysec) and NATS
 JetStream when they are installed: every run must get acknowledgments
-and print a well-formed RESULT line.
+and print a well-formed RESULT line.  When both programs have TLS, a
+short run over TLS against a tls+binary listener (a throwaway
+certificate made with the openssl command) must deliver everything.
 usage: bench_smoke.py SERVER BENCH"""
 import os
 import re
@@ -230,8 +232,68 @@ def durable_nats(tmp):
         stop(srv)
 
 
+def make_cert(tmp):
+    """A self-signed EC P-256 certificate for 127.0.0.1 in tmp; the
+    paths of the certificate and key, or None without openssl."""
+    exe = shutil.which("openssl")
+    if exe is None:
+        return None
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    out = subprocess.run([exe, "req", "-x509", "-newkey", "ec",
+                          "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                          "-keyout", key, "-out", cert, "-days", "1",
+                          "-subj", "/CN=localhost",
+                          "-addext", "subjectAltName=IP:127.0.0.1"],
+                         capture_output=True, text=True, timeout=60)
+    return (cert, key) if out.returncode == 0 else None
+
+
+def tls_run(tmp):
+    """A few hundred messages over TLS, the certificate verified."""
+    bench_help = subprocess.run([bench, "--help"], capture_output=True,
+                                text=True).stdout
+    server_help = subprocess.run([server, "--help"], capture_output=True,
+                                 text=True).stdout
+    if "--tls-ca" not in bench_help or "has no TLS" in bench_help:
+        print("skip - tls: tcpchat-bench built without TLS")
+        return
+    if "--tls-cert" not in server_help:
+        print("skip - tls: tcpchat-server built without TLS")
+        return
+    files = make_cert(tmp)
+    if files is None:
+        print("skip - tls: cannot make a certificate (openssl)")
+        return
+    srv = subprocess.Popen([server, "--listen", "tls+binary@127.0.0.1:0",
+                            "--tls-cert", files[0], "--tls-key", files[1],
+                            "--queue", "65536", "--idle-timeout", "0",
+                            "-L", "warn", *NO_ADDR_LIMITS],
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        m = wait_for_line(srv, r"listening on \S+:(\d+) \(")
+        if m is None:
+            fail("tls: server did not report its port")
+            return
+        out = subprocess.run([bench, "--proto", "tcpchat", "--port",
+                              m.group(1), "--server-pid", str(srv.pid),
+                              "--tls", "--tls-ca", files[0], "--mode",
+                              "rate", "--rate", "400", "--receivers", "3",
+                              "--senders", "2", "--duration", "0.5",
+                              "--warmup", "0.2", "--timeout", "10"],
+                             capture_output=True, text=True, timeout=60)
+        res = dict(result_of(out.stdout)[1])
+        ok = (out.returncode == 0 and "over TLS" in out.stdout
+              and float(res.get("delivered_per_s", "0")) > 0
+              and res.get("lost") == "0" and res.get("closed") == "0"
+              and res.get("bad_payloads") == "0")
+        report(ok, f"tls: delivered/s={res.get('delivered_per_s')} "
+                   f"lost={res.get('lost')} exit={out.returncode}", out)
+    finally:
+        stop(srv)
+
+
 fanout_runs()
-for run in (durable_tcpchat, durable_redis, durable_nats):
+for run in (tls_run, durable_tcpchat, durable_redis, durable_nats):
     with tempfile.TemporaryDirectory(prefix="bench-smoke-") as tmp:
         run(tmp)
 print(f"{passed} passed, {failed} failed")
