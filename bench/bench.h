@@ -263,7 +263,6 @@ ssize_t tls_send(struct conn *c, const char *buf, size_t n);
 int tls_pending(const struct conn *c);
 const char *tls_error(void);
 void tls_free(struct conn *c);
-void tls_cleanup(void);
 
 /* ---- durable.c ------------------------------------------------------------ */
 

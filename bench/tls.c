@@ -201,12 +201,6 @@ void tls_free(struct conn *c)
 	c->ssl = NULL;
 }
 
-void tls_cleanup(void)
-{
-	SSL_CTX_free(ctx);
-	ctx = NULL;
-}
-
 #else /* !BENCH_TLS */
 
 const int tls_built = 0;
@@ -270,10 +264,6 @@ const char *tls_error(void)
 void tls_free(struct conn *c)
 {
 	c->ssl = NULL;
-}
-
-void tls_cleanup(void)
-{
 }
 
 #endif

@@ -117,17 +117,22 @@ NO_ADDR_LIMITS = ["--addr-conns", "0", "--addr-rate", "0",
                   "--addr-handshakes", "0", "--rate", "0", "--rate-bytes", "0"]
 
 
-def fanout_runs():
-    srv = subprocess.Popen([server, "--listen", "binary@127.0.0.1:0",
-                            "--queue", "65536", "--idle-timeout", "0",
-                            "-L", "warn", *NO_ADDR_LIMITS],
+def start_tcpchat(listen, *extra):
+    """tcpchat-server on listen (port 0) with the options extra, without
+    limits; the process and the port it reports (None if it does not)."""
+    srv = subprocess.Popen([server, "--listen", listen, "--idle-timeout",
+                            "0", "-L", "warn", *extra, *NO_ADDR_LIMITS],
                            stderr=subprocess.PIPE, text=True)
+    m = wait_for_line(srv, r"listening on \S+:(\d+) \(")
+    return srv, (m.group(1) if m else None)
+
+
+def fanout_runs():
+    srv, port = start_tcpchat("binary@127.0.0.1:0", "--queue", "65536")
     try:
-        m = wait_for_line(srv, r"listening on \S+:(\d+) \(")
-        if m is None:
+        if port is None:
             print("FAIL - server did not report its port")
             sys.exit(1)
-        port = m.group(1)
         runs = [
             ["--mode", "throughput", "--receivers", "5", "--senders", "2",
              "--window", "32", "--duration", "1", "--warmup", "0.2"],
@@ -176,16 +181,12 @@ def durable_tcpchat(tmp):
         print("note - tcpchat-server has no --store: durable run with the "
               "memory history")
         store = []
-    srv = subprocess.Popen([server, "--listen", "binary@127.0.0.1:0",
-                            "--idle-timeout", "0", "-L", "warn", *store,
-                            *NO_ADDR_LIMITS],
-                           stderr=subprocess.PIPE, text=True)
+    srv, port = start_tcpchat("binary@127.0.0.1:0", *store)
     try:
-        m = wait_for_line(srv, r"listening on \S+:(\d+) \(")
-        if m is None:
+        if port is None:
             print("FAIL - server did not report its port")
             sys.exit(1)
-        durable_run("tcpchat", m.group(1), srv.pid)
+        durable_run("tcpchat", port, srv.pid)
     finally:
         stop(srv)
 
@@ -264,18 +265,14 @@ def tls_run(tmp):
     if files is None:
         print("skip - tls: cannot make a certificate (openssl)")
         return
-    srv = subprocess.Popen([server, "--listen", "tls+binary@127.0.0.1:0",
-                            "--tls-cert", files[0], "--tls-key", files[1],
-                            "--queue", "65536", "--idle-timeout", "0",
-                            "-L", "warn", *NO_ADDR_LIMITS],
-                           stderr=subprocess.PIPE, text=True)
+    srv, port = start_tcpchat("tls+binary@127.0.0.1:0", "--tls-cert",
+                              files[0], "--tls-key", files[1])
     try:
-        m = wait_for_line(srv, r"listening on \S+:(\d+) \(")
-        if m is None:
+        if port is None:
             fail("tls: server did not report its port")
             return
         out = subprocess.run([bench, "--proto", "tcpchat", "--port",
-                              m.group(1), "--server-pid", str(srv.pid),
+                              port, "--server-pid", str(srv.pid),
                               "--tls", "--tls-ca", files[0], "--mode",
                               "rate", "--rate", "400", "--receivers", "3",
                               "--senders", "2", "--duration", "0.5",
