@@ -54,7 +54,7 @@
 enum proto { P_TCPCHAT, P_REDIS, P_NATS };
 enum mode { M_THROUGHPUT, M_RATE, M_IDLE, M_STORM, M_ROOMS, M_DURABLE };
 enum role { R_RECV, R_SEND, R_IDLE };
-enum cstate { C_NEW, C_CONNECTING, C_LOGIN, C_READY, C_DEAD };
+enum cstate { C_NEW, C_CONNECTING, C_HANDSHAKE, C_LOGIN, C_READY, C_DEAD };
 enum phase { PH_SETUP, PH_WARMUP, PH_MEASURE, PH_DRAIN, PH_DONE };
 
 /* tcpchat binary codec */
@@ -90,6 +90,10 @@ struct conn {
 	uint32_t room;         /* room index (with rooms), else 0 */
 	uint8_t joining;       /* tcpchat: JOIN sent, confirmation not yet in */
 	uint8_t hello_version; /* tcpchat: the version of our HELLO */
+	uint8_t tls_rwant;     /* TLS: a read waits for the socket to be
+	                        * writable */
+	uint8_t tls_later;     /* TLS: in G.later (decrypted input left) */
+	void *ssl;             /* TLS: the OpenSSL SSL, else NULL */
 	char *in;              /* partial frame carried between reads */
 	size_t inlen, incap;
 	char *out; /* bytes not yet written */
@@ -129,6 +133,8 @@ struct bench {
 	               * rooms other than room 0 */
 	long parallel; /* connections in connect/login at once */
 	int tc_version, tc_version_fixed; /* tcpchat HELLO version */
+	int tls;                          /* --tls: every connection over TLS */
+	const char *tls_ca; /* --tls-ca: verify the server against it */
 
 	/* layout */
 	int mesh;        /* rooms mode: every member sends to its room */
@@ -149,6 +155,9 @@ struct bench {
 	              * payload header overwritten */
 	size_t frame_len, payload_off;
 	int64_t setup_ns;
+	long *later; /* TLS: connections with decrypted input not yet read,
+	              * which no epoll_wait reports */
+	long nlater;
 
 	/* traffic */
 	int phase;
@@ -225,6 +234,35 @@ int sending(void);
 void fill_payload(char *p);
 void stamp_payload(char *p, int64_t now, long s, uint64_t seq);
 uint64_t batch_cap(uint64_t count);
+/* "" without --tls, else " over TLS (version, cipher)". */
+const char *tls_note(void);
+
+/* ---- tls.c --------------------------------------------------------------- */
+
+/* 1 when built with OpenSSL (BENCH_TLS), else 0. */
+extern const int tls_built;
+/* Makes the client context: with ca_file the server's certificate must
+ * chain to it and name host (an IP address or a DNS name); without, it
+ * is not checked.  Exits with status 2 when built without TLS, 1 on
+ * error. */
+void tls_setup(const char *ca_file, const char *host);
+/* Starts TLS on the connected socket of c (c->ssl). */
+void tls_start(struct conn *c);
+/* One more step of the handshake: 1 done, 0 not yet (wait for input, and
+ * for the socket to be writable when *want_write), -1 failed (*why). */
+int tls_handshake(struct conn *c, int *want_write, const char **why);
+/* The version and cipher of c, in buf. */
+const char *tls_describe(const struct conn *c, char *buf, size_t n);
+/* As recv and send: bytes, 0 at the end of the stream (recv), or -1 with
+ * errno EAGAIN (wait for the socket; c->tls_rwant: a read that waits
+ * for it to be writable) or another errno (tls_error() says why). */
+ssize_t tls_recv(struct conn *c, char *buf, size_t n);
+ssize_t tls_send(struct conn *c, const char *buf, size_t n);
+/* Whether decrypted bytes wait in c's SSL (epoll_wait does not see
+ * them). */
+int tls_pending(const struct conn *c);
+const char *tls_error(void);
+void tls_free(struct conn *c);
 
 /* ---- durable.c ------------------------------------------------------------ */
 

@@ -13,6 +13,9 @@
 #                    [--tick US] [other options as above]
 #   bench/compare.sh --durable [--publishers N] [--durable-window W]
 #                    [--data-dir DIR] [other options as above]
+#   bench/compare.sh --tls [--rate-limits] [--cells "100x64 ..."]
+#                    [other options as above]
+#   Every mode: [--port-base P] (tcpchat P, Redis P+1, NATS P+2)
 #
 # Every run gets a fresh server process (so that its peak RSS belongs to
 # that run), started on a loopback port and stopped by its pid.  Raw
@@ -20,7 +23,10 @@
 # measures server CPU per delivery at a fixed fraction of the slowest
 # server's saturated rate (see bench/README.md).  --durable measures
 # acknowledged posting with durable storage: tcpchat-server --store,
-# Redis streams with an append-only file, NATS JetStream.
+# Redis streams with an append-only file, NATS JetStream.  --tls runs the
+# fan-out cells over TLS (tcpchat, Redis, NATS) beside plaintext tcpchat;
+# --rate-limits runs them against tcpchat-server with and without its
+# rate limits.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -62,9 +68,14 @@ durable=0
 publishers=4
 durable_window=64
 data_root=${TMPDIR:-/tmp}
+# --tls, --rate-limits: server variants side by side
+tls=0
+rate_limits=0
+port_base=""
+cells_opt="" # --cells as given (not FIXED_CELLS)
 
 usage() {
-	sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 die() {
@@ -96,7 +107,7 @@ while [ $# -gt 0 ]; do
 	--out) need_arg "$@"; out=$2; shift ;;
 	--fixed) fixed=1 ;;
 	--fraction) need_arg "$@"; fraction=$2; shift ;;
-	--cells) need_arg "$@"; fixed_cells=$2; shift ;;
+	--cells) need_arg "$@"; fixed_cells=$2; cells_opt=$2; shift ;;
 	--cal-duration) need_arg "$@"; cal_duration=$2; shift ;;
 	--rate) need_arg "$@"; fixed_rate=$2; shift ;;
 	--capacity-from) need_arg "$@"; capacity_from=$2; shift ;;
@@ -106,6 +117,9 @@ while [ $# -gt 0 ]; do
 	--publishers) need_arg "$@"; publishers=$2; shift ;;
 	--durable-window) need_arg "$@"; durable_window=$2; shift ;;
 	--data-dir) need_arg "$@"; data_root=$2; shift ;;
+	--tls) tls=1 ;;
+	--rate-limits) rate_limits=1 ;;
+	--port-base) need_arg "$@"; port_base=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "compare.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 	esac
@@ -132,6 +146,21 @@ if [ "$durable" = 1 ] && { [ "$quick" = 1 ] || [ "$fixed" = 1 ] || [ -n "$only" 
 	echo "compare.sh: --durable goes with neither --quick, --fixed nor --only (use --repeat and --duration)" >&2
 	exit 2
 fi
+variants=0
+if [ "$tls" = 1 ] || [ "$rate_limits" = 1 ]; then
+	variants=1
+	if [ "$fixed" = 1 ] || [ "$durable" = 1 ]; then
+		echo "compare.sh: --tls and --rate-limits go with neither --fixed nor --durable" >&2
+		exit 2
+	fi
+fi
+if [ -n "$port_base" ]; then
+	[[ "$port_base" =~ ^[1-9][0-9]*$ ]] && [ "$port_base" -ge 1024 ] && [ "$port_base" -le 65533 ] ||
+		{ echo "compare.sh: --port-base '$port_base' is not a port in 1024..65533" >&2; exit 2; }
+	port_tcpchat=$port_base
+	port_redis=$((port_base + 1))
+	port_nats=$((port_base + 2))
+fi
 if [ "$durable" = 1 ]; then
 	[ -d "$data_root" ] && [ -w "$data_root" ] || { echo "compare.sh: --data-dir '$data_root' is not a writable directory" >&2; exit 2; }
 fi
@@ -145,6 +174,36 @@ done
 # rooms_K_M_R (K rooms of M members, R msg/s in total, 64 B), big_R_S_B
 # (as thr_R_S_B, in room 0 of 100 rooms; the 99 others have 3 members).
 cells=()
+# check_rxb CELL: sets r and b of a cell RxB (receivers x payload
+# bytes), or exits.
+check_rxb() {
+	[[ "$1" =~ ^([1-9][0-9]*)x([1-9][0-9]*)$ ]] ||
+		{ echo "compare.sh: cell '$1' is not RECEIVERSxBYTES (e.g. 100x64)" >&2; exit 2; }
+	r=${BASH_REMATCH[1]} b=${BASH_REMATCH[2]}
+	[ "$b" -ge 40 ] && [ "$b" -le 1048576 ] ||
+		{ echo "compare.sh: cell '$1': payload must be 40..1048576 bytes" >&2; exit 2; }
+	[ "$r" -le 100000 ] || { echo "compare.sh: cell '$1': too many receivers" >&2; exit 2; }
+	if [ "$r" -gt "${idle_conns:-0}" ]; then
+		idle_conns=$r # for the file descriptor check below
+	fi
+}
+# The fan-out cells of the full matrix: throughput, then rate.
+add_thr_cells() {
+	local r s b
+	for r in 10 100 1000; do
+		for s in 1 4; do
+			for b in 64 512; do
+				cells+=("thr_${r}_${s}_${b}")
+			done
+		done
+	done
+}
+add_rate_cells() {
+	local r
+	for r in 10 100 1000; do
+		cells+=("rate_${r}_1000")
+	done
+}
 if [ "$fixed" = 1 ]; then
 	# Fixed-load cells: RxB (receivers x payload bytes), 1 sender.  For
 	# each cell, cap_R_B is the saturated (calibration) run and fix_R_B
@@ -177,16 +236,8 @@ if [ "$fixed" = 1 ]; then
 	fi
 	idle_conns=0
 	for c in $fixed_cells; do
-		[[ "$c" =~ ^([1-9][0-9]*)x([1-9][0-9]*)$ ]] ||
-			{ echo "compare.sh: cell '$c' is not RECEIVERSxBYTES (e.g. 100x64)" >&2; exit 2; }
-		r=${BASH_REMATCH[1]} b=${BASH_REMATCH[2]}
-		[ "$b" -ge 40 ] && [ "$b" -le 1048576 ] ||
-			{ echo "compare.sh: cell '$c': payload must be 40..1048576 bytes" >&2; exit 2; }
-		[ "$r" -le 100000 ] || { echo "compare.sh: cell '$c': too many receivers" >&2; exit 2; }
+		check_rxb "$c"
 		cells+=("fix_${r}_$b")
-		if [ "$r" -gt "$idle_conns" ]; then
-			idle_conns=$r # for the file descriptor check below
-		fi
 	done
 	[ ${#cells[@]} -gt 0 ] || { echo "compare.sh: no cells" >&2; exit 2; }
 elif [ "$durable" = 1 ]; then
@@ -198,25 +249,37 @@ elif [ "$durable" = 1 ]; then
 	cells=(dur_tcpchat_store dur_tcpchat_fsync dur_tcpchat_memory dur_redis_everysec
 		dur_redis_always dur_nats_jetstream fan_thr_store fan_thr_memory
 		fan_rate_store fan_rate_memory)
+elif [ "$variants" = 1 ]; then
+	# --tls, --rate-limits: the fan-out cells of the matrix (of --quick:
+	# thr_100_1_64, thr_1000_1_64, rate_100_1000), or thr_R_1_B for
+	# each --cells RxB.
+	if [ "$quick" = 1 ]; then
+		: "${repeat:=1}" "${duration:=3}"
+	else
+		: "${repeat:=3}" "${duration:=5}"
+	fi
+	if [ -n "$cells_opt" ]; then
+		for c in $cells_opt; do
+			check_rxb "$c"
+			cells+=("thr_${r}_1_$b")
+		done
+	elif [ "$quick" = 1 ]; then
+		cells=(thr_100_1_64 thr_1000_1_64 rate_100_1000)
+	else
+		add_thr_cells
+		add_rate_cells
+	fi
 elif [ "$quick" = 1 ]; then
 	: "${repeat:=1}" "${duration:=3}" "${idle_conns:=2000}" "${storm_conns:=10000}"
 	cells=(thr_100_1_64 thr_1000_1_64 big_1000_1_64 rate_100_1000
 		"rooms_100_10_$rooms_rate" "idle_$idle_conns" "storm_$storm_conns")
 else
 	: "${repeat:=3}" "${duration:=5}" "${idle_conns:=10000}"
-	for r in 10 100 1000; do
-		for s in 1 4; do
-			for b in 64 512; do
-				cells+=("thr_${r}_${s}_${b}")
-			done
-		done
-	done
+	add_thr_cells
 	for s in 1 4; do
 		cells+=("big_1000_${s}_64")
 	done
-	for r in 10 100 1000; do
-		cells+=("rate_${r}_1000")
-	done
+	add_rate_cells
 	cells+=("rooms_100_10_$rooms_rate")
 	: "${storm_conns:=10000}"
 	cells+=("idle_$idle_conns" "storm_$storm_conns")
@@ -230,6 +293,29 @@ if [ -n "$only" ]; then
 	done
 	[ ${#kept[@]} -gt 0 ] || { echo "compare.sh: --only '$only' matches none of: ${cells[*]}" >&2; exit 2; }
 	cells=("${kept[@]}")
+fi
+# The columns of the table: the servers, or with --tls and --rate-limits
+# their variants, plaintext tcpchat first (the baseline): tcpchat+tls,
+# redis+tls, nats+tls (TLS on the server's port), tcpchat+limits
+# (tcpchat-server with its rate limits on).
+columns=$servers
+if [ "$variants" = 1 ]; then
+	columns=""
+	for s in $servers; do
+		if [ "$s" = tcpchat ]; then
+			columns="$columns tcpchat"
+			if [ "$tls" = 1 ]; then
+				columns="$columns tcpchat+tls"
+			fi
+			if [ "$rate_limits" = 1 ]; then
+				columns="$columns tcpchat+limits"
+			fi
+		elif [ "$tls" = 1 ]; then
+			columns="$columns $s+tls"
+		fi
+	done
+	columns=${columns# }
+	[ -n "$columns" ] || { echo "compare.sh: --rate-limits needs tcpchat in --servers" >&2; exit 2; }
 fi
 # The file descriptors the largest cell needs.
 most_conns=${idle_conns:-0}
@@ -257,8 +343,8 @@ fi
 
 # ---- servers installed? ------------------------------------------------------
 missing=()
-for s in $servers; do
-	case "$s" in
+for s in $columns; do
+	case "${s%%+*}" in
 	redis) command -v redis-server >/dev/null || missing+=(redis-server) ;;
 	nats) command -v nats-server >/dev/null || missing+=(nats-server) ;;
 	esac
@@ -309,6 +395,9 @@ if [ -z "$bench_bin" ]; then
 fi
 [ -x "$server_bin" ] && [ -x "$bench_bin" ] || die "missing $server_bin or $bench_bin"
 bench_help=$("$bench_bin" --help 2>&1 || true)
+# (Not "--help | grep -q": under pipefail, the SIGPIPE of a server that
+# still writes after grep has quit would read as "no such option".)
+server_help=$("$server_bin" --help 2>&1 || true)
 if [ "$fixed" = 1 ] && [[ "$bench_help" != *--tick* ]]; then
 	die "$bench_bin has no --tick option; --fixed needs the tcpchat-bench of this script's tree"
 fi
@@ -329,17 +418,58 @@ max_connections: 20000
 max_payload: 1MB
 EOF
 tcpchat_extra=()
-if "$server_bin" --help 2>/dev/null | grep -q -- '--log-level'; then
+if [[ "$server_help" == *--log-level* ]]; then
 	tcpchat_extra=(--log-level warn)
 fi
 # Every bench client comes from 127.0.0.1: no per-address limits.
-if "$server_bin" --help 2>/dev/null | grep -q -- '--addr-conns'; then
-	tcpchat_extra+=(--addr-conns 0 --addr-rate 0 --addr-handshakes 0)
+tcpchat_unlimited=()
+if [[ "$server_help" == *--addr-conns* ]]; then
+	tcpchat_unlimited+=(--addr-conns 0 --addr-rate 0 --addr-handshakes 0)
 fi
 # A benchmark sends as fast as it can: no per-user rate limits (the other
 # servers have none either).
-if "$server_bin" --help 2>/dev/null | grep -q -- '--rate-bytes'; then
-	tcpchat_extra+=(--rate 0 --rate-bytes 0)
+if [[ "$server_help" == *--rate-bytes* ]]; then
+	tcpchat_unlimited+=(--rate 0 --rate-bytes 0)
+elif [ "$rate_limits" = 1 ]; then
+	die "$server_bin has no rate limits (--rate-bytes); --rate-limits needs a newer tcpchat-server"
+fi
+# --rate-limits: the limits on (tcpchat+limits), every one above what the
+# bench does, so that their checks cost what they cost and refuse
+# nothing: per address (connections from 127.0.0.1 at once, new ones per
+# second and their burst, unfinished logins) and per user (messages and
+# frame bytes per second, and the message burst; the byte burst is 4 s
+# of --rate-bytes).
+tcpchat_limited=(--addr-conns 100000 --addr-rate 1000000 --addr-burst 1000000
+	--addr-handshakes 100000 --rate 1000000 --rate-burst 1000000
+	--rate-bytes 1000000000)
+# --tls: a throwaway CA and server certificate (EC P-256, for IP:127.0.0.1
+# and DNS:localhost) in OUT/tls; the bench verifies the servers with it.
+tls_dir="$out/tls"
+if [ "$tls" = 1 ]; then
+	[[ "$server_help" == *--tls-cert* ]] ||
+		die "$server_bin has no TLS (--tls-cert); build it with OpenSSL"
+	[[ "$bench_help" == *--tls-ca* && "$bench_help" != *"has no TLS"* ]] ||
+		die "$bench_bin has no TLS; build it with OpenSSL"
+	command -v openssl >/dev/null || die "--tls needs the openssl command"
+	mkdir -p "$tls_dir"
+	(
+		set -e
+		cd "$tls_dir"
+		ec=(-algorithm EC -pkeyopt ec_paramgen_curve:P-256)
+		openssl genpkey "${ec[@]}" -out ca.key
+		openssl req -x509 -new -key ca.key -subj "/CN=tcpchat-bench CA" \
+			-days 7 -addext basicConstraints=critical,CA:TRUE \
+			-addext keyUsage=critical,keyCertSign,cRLSign -out ca.pem
+		openssl genpkey "${ec[@]}" -out server.key
+		openssl req -new -key server.key -subj /CN=localhost -out server.csr
+		printf '%s\n' subjectAltName=IP:127.0.0.1,DNS:localhost \
+			basicConstraints=CA:FALSE keyUsage=critical,digitalSignature \
+			extendedKeyUsage=serverAuth >server.ext
+		openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key \
+			-CAcreateserial -days 7 -extfile server.ext -out server.pem
+		openssl verify -CAfile ca.pem server.pem
+	) >"$tls_dir/openssl.log" 2>&1 ||
+		die "making the test certificates failed (see $tls_dir/openssl.log)"
 fi
 
 # awk functions of the tables: median(key) of the values in vals[key]
@@ -421,8 +551,10 @@ port_open() {
 # runs with its defaults (only --log-level, and --max-clients when N is
 # over the default 10000).
 start_server() {
-	local name=$1 cell=${2:-} port log i
+	local srv=$1 name=${1%%+*} cell=${2:-} port log i
 	local tc_opts=(--queue 65536 --max-clients 20000 --idle-timeout 0)
+	local tc_listen=binary tc_limits=("${tcpchat_unlimited[@]}")
+	local redis_port=() nats_tls=()
 	if [[ "$cell" == storm_* ]]; then
 		tc_opts=()
 		if [ "${cell#storm_}" -gt 10000 ]; then
@@ -431,7 +563,7 @@ start_server() {
 	fi
 	local redis_aof=(--appendonly no) nats_js=()
 	port=$(server_port "$name")
-	log="$out/$name-server.log"
+	log="$out/$srv-server.log"
 	if port_open "$port"; then
 		die "port $port is already in use (another server running?)"
 	fi
@@ -450,20 +582,38 @@ start_server() {
 		;;
 	dur_nats_jetstream) nats_js=(-js -sd "$data_dir") ;;
 	esac
+	redis_port=(--port "$port")
+	case "$srv" in
+	tcpchat+tls)
+		tc_listen=tls+binary
+		tc_opts+=(--tls-cert "$tls_dir/server.pem" --tls-key "$tls_dir/server.key")
+		;;
+	tcpchat+limits) tc_limits=("${tcpchat_limited[@]}") ;;
+	redis+tls)
+		redis_port=(--port 0 --tls-port "$port"
+			--tls-cert-file "$tls_dir/server.pem"
+			--tls-key-file "$tls_dir/server.key"
+			--tls-ca-cert-file "$tls_dir/ca.pem" --tls-auth-clients no)
+		;;
+	nats+tls)
+		nats_tls=(--tls --tlscert "$tls_dir/server.pem"
+			--tlskey "$tls_dir/server.key")
+		;;
+	esac
 	case "$name" in
 	tcpchat)
-		"$server_bin" --listen "binary@127.0.0.1:$port" "${tc_opts[@]}" \
-			"${tcpchat_extra[@]}" >>"$log" 2>&1 &
+		"$server_bin" --listen "$tc_listen@127.0.0.1:$port" "${tc_opts[@]}" \
+			"${tcpchat_extra[@]}" "${tc_limits[@]}" >>"$log" 2>&1 &
 		;;
 	redis)
-		redis-server --port "$port" --bind 127.0.0.1 --save '' \
+		redis-server "${redis_port[@]}" --bind 127.0.0.1 --save '' \
 			"${redis_aof[@]}" --client-output-buffer-limit 'pubsub 0 0 0' \
 			--maxclients 20000 --daemonize no --logfile '' \
 			>>"$log" 2>&1 &
 		;;
 	nats)
 		nats-server -a 127.0.0.1 -p "$port" -c "$out/nats.conf" \
-			"${nats_js[@]}" >>"$log" 2>&1 &
+			"${nats_js[@]}" "${nats_tls[@]}" >>"$log" 2>&1 &
 		;;
 	esac
 	server_pid=$!
@@ -514,15 +664,19 @@ bench_args() {
 # line in results.txt.  Uses and updates run, nruns and failures.
 one_run() {
 	local cell=$1 srv=$2 k=$3 dur=$4 args=$5 logf limit rc line summary
+	local tls_opts=()
+	if [[ "$srv" == *+tls ]]; then
+		tls_opts=(--tls --tls-ca "$tls_dir/ca.pem")
+	fi
 	run=$((run + 1))
 	start_server "$srv" "$cell"
 	logf="$out/run-$cell-$srv-$k.txt"
 	limit=$(awk -v d="$dur" -v w="$warmup" 'BEGIN { printf "%d", d + w + 150 }')
 	rc=0
 	# shellcheck disable=SC2086
-	timeout --kill-after=5 "$limit" "$bench_bin" --proto "$srv" \
-		--port "$(server_port "$srv")" --server-pid "$server_pid" \
-		$args >"$logf" 2>&1 || rc=$?
+	timeout --kill-after=5 "$limit" "$bench_bin" --proto "${srv%%+*}" \
+		"${tls_opts[@]}" --port "$(server_port "${srv%%+*}")" \
+		--server-pid "$server_pid" $args >"$logf" 2>&1 || rc=$?
 	stop_server
 	line=$(grep '^RESULT ' "$logf" | tail -n 1 || true)
 	if [ "$rc" != 0 ]; then
@@ -833,7 +987,7 @@ fi
 # a fresh server and temp dir per run.  Two tables.
 if [ "$durable" = 1 ]; then
 	has_store=0
-	if "$server_bin" --help 2>/dev/null | grep -q -- '--store'; then
+	if [[ "$server_help" == *--store* ]]; then
 		has_store=1
 	fi
 	runs_todo=()
@@ -937,23 +1091,37 @@ if [ "$durable" = 1 ]; then
 fi
 
 # ---- the runs ---------------------------------------------------------------------------------
-nruns=$((${#cells[@]} * $(echo $servers | wc -w) * repeat))
-echo "compare.sh: ${#cells[@]} cells x servers ($servers) x $repeat repeat(s) = $nruns runs; output in $out"
+nruns=$((${#cells[@]} * $(echo $columns | wc -w) * repeat))
+echo "compare.sh: ${#cells[@]} cells x servers ($columns) x $repeat repeat(s) = $nruns runs; output in $out"
 summary_keys='delivered_per_s|lost|p99_us|server_ns_per_msg|rss_per_conn_bytes|bench_cpu_pct'
 failures=0
 run=0
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 for cell in "${cells[@]}"; do
-	for srv in $servers; do
+	for srv in $columns; do
 		for k in $(seq 1 "$repeat"); do
 			one_run "$cell" "$srv" "$k" "$duration" "$(bench_args "$cell")"
 		done
 	done
 done
 
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # ---- the table -------------------------------------------------------------------------
+# --tls, --rate-limits: ratios of each variant to plaintext tcpchat.
+pairs=""
+if [[ " $columns " == *" tcpchat "* ]]; then
+	for v in tcpchat+tls tcpchat+limits; do
+		if [[ " $columns " == *" $v "* ]]; then
+			pairs="$pairs tcpchat:$v"
+		fi
+	done
+fi
 echo
-awk -v servers="$servers" -v cells="${cells[*]}" -v repeat="$repeat" \
-	-v duration="$duration" -v warmup="$warmup" -v window="$window" "$awk_lib"'
+awk -v servers="$columns" -v cells="${cells[*]}" -v repeat="$repeat" \
+	-v duration="$duration" -v warmup="$warmup" -v window="$window" \
+	-v pairs="$pairs" -v variants="$variants" -v load0="$load0" \
+	-v load1="$load1" -v ncpu="$(nproc)" "$awk_lib"'
 function label(c,    p) {
 	split(c, p, "_")
 	if (p[1] == "thr")
@@ -1067,18 +1235,54 @@ END {
 		}
 		printf "\n"
 	}
+	# Each variant against plaintext tcpchat, cell by cell.
+	np = split(pairs, P, " ")
+	for (q = 1; q <= np; q++) {
+		split(P[q], pv, ":")
+		printf "\n== %s / %s: ratios of the medians (deliv/s, server ns/msg, p99 latency) ==\n", pv[2], pv[1]
+		printf "%-24s | %8s %8s %8s | %s\n", "cell", "deliv/s", "ns/msg", "p99", "ns/msg (" pv[2] " / " pv[1] ")"
+		for (c = 1; c <= nc; c++) {
+			if (memcell(C[c]))
+				continue
+			split("delivered_per_s server_ns_per_msg p99_us", K, " ")
+			line = ""
+			for (k = 1; k <= 3; k++) {
+				a = median(C[c] SUBSEP pv[2] SUBSEP K[k])
+				b = median(C[c] SUBSEP pv[1] SUBSEP K[k])
+				line = line sprintf(" %8s", (a == "-" || b == "-" || b <= 0) ? "-" : sprintf("%.2f", a / b))
+				if (k == 2)
+					both = (a == "-" || b == "-") ? "-" : sprintf("%.0f / %.0f", a, b)
+			}
+			printf "%-24s |%s | %s\n", label(C[c]), line, both
+		}
+	}
 	print ""
 	print "deliv/s: messages delivered per second, summed over receivers (median)."
 	print "ns/msg: server CPU time per delivered message.  p99 us: 99th percentile"
 	print "send-to-receipt latency.  lost: messages lost, summed over all runs."
-	print "big: as thr, with receivers and senders in one room of 100 (99 rooms of"
-	print "3 idle members).  rooms KxM R/s: K rooms of M members, each member sends"
-	print "to its room, R msg/s in all (Redis also delivers to the publisher)."
-	print "idle: server RSS growth per logged-in idle connection, and login time."
-	print "storm: the same for connections that never read after the login reply,"
-	print "logged in as fast as possible; tcpchat-server runs with its defaults but no per-address limits."
+	if (!variants) {
+		print "big: as thr, with receivers and senders in one room of 100 (99 rooms of"
+		print "3 idle members).  rooms KxM R/s: K rooms of M members, each member sends"
+		print "to its room, R msg/s in all (Redis also delivers to the publisher)."
+		print "idle: server RSS growth per logged-in idle connection, and login time."
+		print "storm: the same for connections that never read after the login reply,"
+		print "logged in as fast as possible; tcpchat-server runs with its defaults but no per-address limits."
+	}
 	print "*: the bench itself used >= 90% of a core (it may be the bottleneck)."
 	print "!: at least one run failed; see the run logs."
+	if (variants) {
+		if (index(servers, "+tls")) {
+			print "+tls: the server with TLS (1.3, EC P-256 certificate) on its port; the bench"
+			print "verifies it and decrypts every delivery, so it saturates sooner: compare ns/msg."
+		}
+		if (index(servers, "+limits")) {
+			print "tcpchat+limits: tcpchat-server with its per-address and per-user rate limits"
+			print "on, all above what the bench sends (--rate 1000000 --rate-burst 1000000"
+			print "--rate-bytes 1000000000, --addr-conns 100000 ...): the cost of the checks."
+		}
+		print "Ratios: variant / plaintext tcpchat, medians; for ns/msg and p99, above 1 is dearer."
+		printf "load average (1/5/15 min) on %s CPUs: %s before the runs, %s after.\n", ncpu, load0, load1
+	}
 }' "$results" | tee "$out/table.txt"
 
 echo

@@ -359,8 +359,8 @@ int durable_report(void)
 		proc_mem(G.server_pid, &rss, &hwm);
 	}
 
-	printf("== " PROG ": %s durable, %s:%d ==\n", proto_names[G.proto],
-	       G.host, G.port);
+	printf("== " PROG ": %s durable, %s:%d%s ==\n", proto_names[G.proto],
+	       G.host, G.port, tls_note());
 	printf("publishers      %ld, each with at most %ld messages in flight; "
 	       "logged in in %.2f s\n",
 	       G.senders, G.window, (double)G.setup_ns / NS);

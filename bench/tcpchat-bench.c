@@ -102,6 +102,12 @@ void take_sample(struct sample *s)
 
 static void conn_lost(struct conn *c, const char *why);
 
+/* Why the last recv or send on c failed. */
+static const char *io_error(const struct conn *c)
+{
+	return c->ssl && errno == EPROTO ? tls_error() : strerror(errno);
+}
+
 const char *conn_name(const struct conn *c, char *buf, size_t n)
 {
 	static const char tag[] = {'r', 's', 'i'};
@@ -165,8 +171,10 @@ size_t out_pending(const struct conn *c)
 void conn_flush(struct conn *c)
 {
 	while (c->state != C_DEAD && c->outoff < c->outlen) {
-		ssize_t n = send(c->fd, c->out + c->outoff,
-		                 c->outlen - c->outoff, MSG_NOSIGNAL);
+		ssize_t n = c->ssl ? tls_send(c, c->out + c->outoff,
+		                              c->outlen - c->outoff)
+		                   : send(c->fd, c->out + c->outoff,
+		                          c->outlen - c->outoff, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -174,7 +182,7 @@ void conn_flush(struct conn *c)
 				set_out(c, 1);
 				return;
 			}
-			conn_lost(c, strerror(errno));
+			conn_lost(c, io_error(c));
 			return;
 		}
 		c->outoff += (size_t)n;
@@ -297,6 +305,7 @@ static void send_login(struct conn *c)
 static void open_more(void);
 static void start_connect(struct conn *c);
 static void conn_close(struct conn *c);
+static void conn_handshake(struct conn *c);
 
 void conn_ready(struct conn *c)
 {
@@ -854,6 +863,13 @@ static long nats_parse(struct conn *c, const char *buf, size_t len, int64_t now)
 		} else if (word_is(s, ll, "INFO")) {
 			if (!c->got_info) {
 				c->got_info = 1;
+				if (G.tls) {
+					/* NATS: INFO in clear, then TLS */
+					c->state = C_HANDSHAKE;
+					tls_start(c);
+					conn_handshake(c);
+					return (long)(pos + line);
+				}
 				send_login(c);
 			}
 		} else if (word_is(s, ll, "+OK")) {
@@ -876,6 +892,8 @@ static void conn_close(struct conn *c)
 {
 	if (c->state == C_DEAD)
 		return;
+	if (c->ssl)
+		tls_free(c);
 	if (c->fd >= 0) {
 		epoll_ctl(G.ep, EPOLL_CTL_DEL, c->fd, NULL);
 		close(c->fd);
@@ -1008,12 +1026,15 @@ static void conn_read(struct conn *c)
 		if (have)
 			memcpy(G.rbuf, c->in, have);
 		size_t space = G.rbuf_cap - have;
-		ssize_t n = recv(c->fd, G.rbuf + have, space, 0);
+		ssize_t n = c->ssl ? tls_recv(c, G.rbuf + have, space)
+		                   : recv(c->fd, G.rbuf + have, space, 0);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				conn_lost(c, strerror(errno));
+				conn_lost(c, io_error(c));
+			else if (c->tls_rwant)
+				set_out(c, 1);
 			return;
 		}
 		if (n == 0) {
@@ -1049,8 +1070,45 @@ static void conn_read(struct conn *c)
 		if (out_pending(c))
 			conn_flush(c);
 		if ((size_t)n < space)
-			break; /* drained */
+			return; /* drained */
 	}
+	/* Records decrypted but not read yet wake no epoll_wait. */
+	if (c->ssl && c->state != C_DEAD && !c->tls_later && tls_pending(c)) {
+		c->tls_later = 1;
+		G.later[G.nlater++] = c - G.conns;
+	}
+}
+
+const char *tls_note(void)
+{
+	static char note[128];
+	char desc[96];
+	if (!G.tls)
+		return "";
+	for (long i = 0; i < G.nconns; i++)
+		if (G.conns[i].ssl) {
+			snprintf(note, sizeof note, " over TLS (%s)",
+			         tls_describe(&G.conns[i], desc, sizeof desc));
+			return note;
+		}
+	return " over TLS";
+}
+
+/* TLS: a step of the handshake; then the login, as in conn_connected. */
+static void conn_handshake(struct conn *c)
+{
+	int want_write = 0;
+	const char *why = NULL;
+	int rc = tls_handshake(c, &want_write, &why);
+	if (rc < 0)
+		die("TLS handshake with %s:%d failed: %s", G.host, G.port, why);
+	if (rc == 0) {
+		set_out(c, want_write);
+		return;
+	}
+	set_out(c, 0);
+	c->state = C_LOGIN;
+	send_login(c); /* NATS: INFO came before the handshake */
 }
 
 static void conn_connected(struct conn *c)
@@ -1069,8 +1127,15 @@ static void conn_connected(struct conn *c)
 		die("epoll_ctl: %s", strerror(errno));
 	c->epout = 0;
 	c->state = C_LOGIN;
-	if (G.proto != P_NATS) /* NATS: log in once INFO is in */
-		send_login(c);
+	if (G.proto == P_NATS) /* log in (NATS: TLS) once INFO is in */
+		return;
+	if (G.tls) {
+		c->state = C_HANDSHAKE;
+		tls_start(c);
+		conn_handshake(c);
+		return;
+	}
+	send_login(c);
 }
 
 static void start_connect(struct conn *c)
@@ -1320,12 +1385,26 @@ static void rate_tick(int64_t now)
 
 /* ---- the loop ------------------------------------------------------------- */
 
+/* TLS: reads the connections that have decrypted input left. */
+static void read_later(void)
+{
+	long n = G.nlater;
+	for (long i = 0; i < n; i++) {
+		struct conn *c = &G.conns[G.later[i]];
+		c->tls_later = 0;
+		if (c->state == C_LOGIN || c->state == C_READY)
+			conn_read(c);
+	}
+	G.nlater -= n;
+	memmove(G.later, G.later + n, (size_t)G.nlater * sizeof *G.later);
+}
+
 static void loop_once(int64_t deadline)
 {
 	static struct epoll_event evs[MAX_EVENTS];
 	int64_t now = mono_ns();
 	int timeout = 0;
-	if (deadline > now) {
+	if (deadline > now && !G.nlater) {
 		int64_t ms = (deadline - now + MS - 1) / MS;
 		timeout = ms > 100 ? 100 : (int)ms;
 	}
@@ -1353,6 +1432,10 @@ static void loop_once(int64_t deadline)
 				conn_connected(c);
 			continue;
 		}
+		if (c->state == C_HANDSHAKE) {
+			conn_handshake(c);
+			continue;
+		}
 		if (G.mode == M_STORM && c->state == C_READY) {
 			/* only EPOLLRDHUP, EPOLLHUP or EPOLLERR are asked */
 			conn_lost(c, "closed by the server");
@@ -1360,9 +1443,12 @@ static void loop_once(int64_t deadline)
 		}
 		if (e & EPOLLOUT)
 			conn_flush(c);
-		if (c->state != C_DEAD && (e & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+		if (c->state != C_DEAD &&
+		    ((e & (EPOLLIN | EPOLLERR | EPOLLHUP)) || c->tls_rwant))
 			conn_read(c);
 	}
+	if (G.nlater)
+		read_later();
 }
 
 /* Opens every connection and waits until all are logged in. */
@@ -1516,8 +1602,8 @@ static void report_idle(long rss0, long rss1, long hwm)
 	if (G.s0.srv_ok && G.s1.srv_ok)
 		login_cpu = (double)(G.s1.srv_ticks - G.s0.srv_ticks) /
 		            (double)sysconf(_SC_CLK_TCK);
-	printf("== " PROG ": %s %s, %s:%d ==\n", proto_names[G.proto],
-	       mode_names[G.mode], G.host, G.port);
+	printf("== " PROG ": %s %s, %s:%d%s ==\n", proto_names[G.proto],
+	       mode_names[G.mode], G.host, G.port, tls_note());
 	printf("connections     %ld logged in in %.2f s (%s), at most %ld "
 	       "at once\n",
 	       G.nconns, (double)G.setup_ns / NS,
@@ -1637,8 +1723,8 @@ static int report_traffic(void)
 		proc_mem(G.server_pid, &rss, &hwm);
 	}
 
-	printf("== " PROG ": %s %s, %s:%d ==\n", proto_names[G.proto],
-	       mode_names[G.mode], G.host, G.port);
+	printf("== " PROG ": %s %s, %s:%d%s ==\n", proto_names[G.proto],
+	       mode_names[G.mode], G.host, G.port, tls_note());
 	if (G.mesh)
 		printf("connections     %ld rooms x %ld members, every member "
 		       "sends to its room and receives it, logged in and "
@@ -1854,13 +1940,20 @@ static void usage(void)
 	       "                     (default 1)\n"
 	       "  --server-pid PID   read the server's CPU and memory from "
 	       "/proc\n"
+	       "  --tls              every connection over TLS (NATS: after "
+	       "INFO); not\n"
+	       "                     with storm mode%s\n"
+	       "  --tls-ca FILE      with --tls: verify the server's "
+	       "certificate against\n"
+	       "                     the CAs in FILE and --host (default: no "
+	       "check)\n"
 	       "  -h, --help         show this help\n"
 	       "\n"
 	       "Prints a readable block, then one 'RESULT key=value...' "
 	       "line.\n"
 	       "Exit status: 0 ok, 1 run failed (server unreachable, "
 	       "stalled, closed\nconnections), 2 bad arguments.\n",
-	       MIN_SIZE, MAX_SIZE);
+	       MIN_SIZE, MAX_SIZE, tls_built ? "" : " (this build has no TLS)");
 }
 
 static long opt_long(const char *name, const char *arg, long min, long max)
@@ -1910,6 +2003,8 @@ static void parse_options(int argc, char **argv)
 	        {"members", required_argument, NULL, 'M'},
 	        {"parallel", required_argument, NULL, 'n'},
 	        {"tcpchat-version", required_argument, NULL, 'v'},
+	        {"tls", no_argument, NULL, 'L'},
+	        {"tls-ca", required_argument, NULL, 'A'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -2013,6 +2108,14 @@ static void parse_options(int argc, char **argv)
 			        (int)opt_long("tcpchat-version", optarg, 1, 2);
 			G.tc_version_fixed = 1;
 			break;
+		case 'L':
+			G.tls = 1;
+			break;
+		case 'A':
+			if (!*optarg)
+				usage_error("empty --tls-ca");
+			G.tls_ca = optarg;
+			break;
 		case 'c':
 			G.connections =
 			        opt_long("connections", optarg, 1, 1000000);
@@ -2052,6 +2155,14 @@ static void parse_options(int argc, char **argv)
 	         : G.proto == P_TCPCHAT ? 7070
 	         : G.proto == P_REDIS   ? 6379
 	                                : 4222;
+	if (G.tls_ca && !G.tls)
+		usage_error("--tls-ca goes with --tls");
+	if (G.tls && !tls_built)
+		usage_error("--tls: this " PROG " was built without TLS "
+		            "(OpenSSL)");
+	if (G.tls && G.mode == M_STORM)
+		usage_error("--tls does not go with --mode storm (it reads "
+		            "the login reply from the kernel's buffer)");
 	int idle = G.mode == M_IDLE || G.mode == M_STORM;
 	if (G.connections < 0)
 		G.connections = G.mode == M_STORM ? 10000 : 1000;
@@ -2207,6 +2318,10 @@ int main(int argc, char **argv)
 	G.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (G.ep < 0)
 		die("epoll_create1: %s", strerror(errno));
+	if (G.tls) {
+		tls_setup(G.tls_ca, G.host);
+		G.later = xcalloc(2 * (size_t)G.nconns, sizeof *G.later);
+	}
 
 	if (idle) {
 		long rss0 = -1, rss1 = -1, hwm = -1;

@@ -5,7 +5,9 @@ rooms), then every message must have arrived; and a small login storm.
 Then short durable runs (acknowledged posting) against tcpchat-server
 with --store, and against Redis (append-only file, everysec) and NATS
 JetStream when they are installed: every run must get acknowledgments
-and print a well-formed RESULT line.
+and print a well-formed RESULT line.  When both programs have TLS, a
+short run over TLS against a tls+binary listener (a throwaway
+certificate made with the openssl command) must deliver everything.
 usage: bench_smoke.py SERVER BENCH"""
 import os
 import re
@@ -115,17 +117,22 @@ NO_ADDR_LIMITS = ["--addr-conns", "0", "--addr-rate", "0",
                   "--addr-handshakes", "0", "--rate", "0", "--rate-bytes", "0"]
 
 
-def fanout_runs():
-    srv = subprocess.Popen([server, "--listen", "binary@127.0.0.1:0",
-                            "--queue", "65536", "--idle-timeout", "0",
-                            "-L", "warn", *NO_ADDR_LIMITS],
+def start_tcpchat(listen, *extra):
+    """tcpchat-server on listen (port 0) with the options extra, without
+    limits; the process and the port it reports (None if it does not)."""
+    srv = subprocess.Popen([server, "--listen", listen, "--idle-timeout",
+                            "0", "-L", "warn", *extra, *NO_ADDR_LIMITS],
                            stderr=subprocess.PIPE, text=True)
+    m = wait_for_line(srv, r"listening on \S+:(\d+) \(")
+    return srv, (m.group(1) if m else None)
+
+
+def fanout_runs():
+    srv, port = start_tcpchat("binary@127.0.0.1:0", "--queue", "65536")
     try:
-        m = wait_for_line(srv, r"listening on \S+:(\d+) \(")
-        if m is None:
+        if port is None:
             print("FAIL - server did not report its port")
             sys.exit(1)
-        port = m.group(1)
         runs = [
             ["--mode", "throughput", "--receivers", "5", "--senders", "2",
              "--window", "32", "--duration", "1", "--warmup", "0.2"],
@@ -174,16 +181,12 @@ def durable_tcpchat(tmp):
         print("note - tcpchat-server has no --store: durable run with the "
               "memory history")
         store = []
-    srv = subprocess.Popen([server, "--listen", "binary@127.0.0.1:0",
-                            "--idle-timeout", "0", "-L", "warn", *store,
-                            *NO_ADDR_LIMITS],
-                           stderr=subprocess.PIPE, text=True)
+    srv, port = start_tcpchat("binary@127.0.0.1:0", *store)
     try:
-        m = wait_for_line(srv, r"listening on \S+:(\d+) \(")
-        if m is None:
+        if port is None:
             print("FAIL - server did not report its port")
             sys.exit(1)
-        durable_run("tcpchat", m.group(1), srv.pid)
+        durable_run("tcpchat", port, srv.pid)
     finally:
         stop(srv)
 
@@ -230,8 +233,64 @@ def durable_nats(tmp):
         stop(srv)
 
 
+def make_cert(tmp):
+    """A self-signed EC P-256 certificate for 127.0.0.1 in tmp; the
+    paths of the certificate and key, or None without openssl."""
+    exe = shutil.which("openssl")
+    if exe is None:
+        return None
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    out = subprocess.run([exe, "req", "-x509", "-newkey", "ec",
+                          "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                          "-keyout", key, "-out", cert, "-days", "1",
+                          "-subj", "/CN=localhost",
+                          "-addext", "subjectAltName=IP:127.0.0.1"],
+                         capture_output=True, text=True, timeout=60)
+    return (cert, key) if out.returncode == 0 else None
+
+
+def tls_run(tmp):
+    """A few hundred messages over TLS, the certificate verified."""
+    bench_help = subprocess.run([bench, "--help"], capture_output=True,
+                                text=True).stdout
+    server_help = subprocess.run([server, "--help"], capture_output=True,
+                                 text=True).stdout
+    if "--tls-ca" not in bench_help or "has no TLS" in bench_help:
+        print("skip - tls: tcpchat-bench built without TLS")
+        return
+    if "--tls-cert" not in server_help:
+        print("skip - tls: tcpchat-server built without TLS")
+        return
+    files = make_cert(tmp)
+    if files is None:
+        print("skip - tls: cannot make a certificate (openssl)")
+        return
+    srv, port = start_tcpchat("tls+binary@127.0.0.1:0", "--tls-cert",
+                              files[0], "--tls-key", files[1])
+    try:
+        if port is None:
+            fail("tls: server did not report its port")
+            return
+        out = subprocess.run([bench, "--proto", "tcpchat", "--port",
+                              port, "--server-pid", str(srv.pid),
+                              "--tls", "--tls-ca", files[0], "--mode",
+                              "rate", "--rate", "400", "--receivers", "3",
+                              "--senders", "2", "--duration", "0.5",
+                              "--warmup", "0.2", "--timeout", "10"],
+                             capture_output=True, text=True, timeout=60)
+        res = dict(result_of(out.stdout)[1])
+        ok = (out.returncode == 0 and "over TLS" in out.stdout
+              and float(res.get("delivered_per_s", "0")) > 0
+              and res.get("lost") == "0" and res.get("closed") == "0"
+              and res.get("bad_payloads") == "0")
+        report(ok, f"tls: delivered/s={res.get('delivered_per_s')} "
+                   f"lost={res.get('lost')} exit={out.returncode}", out)
+    finally:
+        stop(srv)
+
+
 fanout_runs()
-for run in (durable_tcpchat, durable_redis, durable_nats):
+for run in (tls_run, durable_tcpchat, durable_redis, durable_nats):
     with tempfile.TemporaryDirectory(prefix="bench-smoke-") as tmp:
         run(tmp)
 print(f"{passed} passed, {failed} failed")
