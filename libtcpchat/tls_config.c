@@ -157,6 +157,7 @@ int tls__ctx_new(const tcpchat_tls_config *cfg, int side, struct tls_ctx **out,
 	SSL_CTX_set_options(ssl, opts);
 	if (side == TLS_SERVER)
 		SSL_CTX_set_num_tickets(ssl, 0);
+	SSL_CTX_set_read_ahead(ssl, 1); /* one read(2) for many records */
 	int rc = load_files(ssl, cfg, side, err, errlen);
 	if (rc) {
 		tls__ctx_free(ctx);

@@ -1,15 +1,16 @@
 /* libtcpchat - the TLS transport (OpenSSL over the socket).
  *
- * Writes: one SSL_write per run of bytes the connection hands over (its
- * flush gathers small frames into one run), so a flush of many frames
- * costs one record, not one per frame.  When OpenSSL cannot send a record
+ * Writes: the frames of one flush go in one SSL_write (up to GATHER_MAX
+ * bytes: records of up to 16 KiB written back to back), never a record
+ * and a system call per frame.  When OpenSSL cannot send a record
  * now, it must later be given the same bytes again, but the connection's
  * queue may change meanwhile (a slow consumer's frames are dropped): so
  * the rest of that run is copied into `held` and counted as written, and
  * is pushed before anything else.  A server holds its output the same
  * way until the client's handshake is done.
  *
- * Reads: SSL_read until the buffer is full or OpenSSL needs more from the
+ * Reads: OpenSSL reads ahead (one read(2) for many records), and
+ * SSL_read runs until the buffer is full or OpenSSL needs more from the
  * socket, so that a short read still means "drained"; `pending` tells
  * the connection what OpenSSL buffered beyond a full buffer. */
 #include <errno.h>
@@ -27,6 +28,9 @@
 #include "tls_int.h"
 
 #define DRAIN_ROUNDS 16
+/* Bytes of several frames gathered into one SSL_write (records of up to
+ * 16 KiB each, written back to back). */
+#define GATHER_MAX (64 * 1024)
 #define TLS_HANDSHAKE_RECORD 0x16
 
 enum wait { W_NONE, W_READ, W_WRITE };
@@ -308,6 +312,18 @@ static ssize_t tls_writev(struct transport *t, const struct iovec *iov, int cnt)
 		if (rc)
 			return rc;
 	}
+	if (cnt > 1) { /* one run of records for the whole flush */
+		for (int i = 0; i < cnt; i++) {
+			if (taken && taken + iov[i].iov_len > GATHER_MAX)
+				break;
+			int rc = hold(t, tc, iov[i].iov_base, iov[i].iov_len);
+			if (rc)
+				return taken ? (ssize_t)taken : rc;
+			taken += iov[i].iov_len;
+		}
+		int rc = tls_flush(t);
+		return rc && rc != TRANSPORT_AGAIN ? rc : (ssize_t)taken;
+	}
 	for (int i = 0; i < cnt; i++) {
 		const char *p = iov[i].iov_base;
 		size_t len = iov[i].iov_len;
@@ -428,7 +444,8 @@ static size_t tls_pending(const struct transport *t)
 	const struct tls_conn *tc = t->impl;
 	if (!tc || !tc->hs_done || tc->failed)
 		return 0;
-	return (size_t)SSL_pending(tc->ssl) + (size_t)tc->read_again;
+	/* records read ahead, decrypted or not */
+	return (size_t)SSL_has_pending(tc->ssl) + (size_t)tc->read_again;
 }
 
 static const char *tls_subject(const struct transport *t)
