@@ -179,7 +179,10 @@ def nats_test(tmp):
                         "_INBOX.e2e.1", 2)
         check("error" not in ans and ans.get("config", {}).get("name") == "T",
               "jetstream stream created", ans)
-        c.pub("t.one", "kept")
+        # A publish with a reply inbox gets JetStream's acknowledgment.
+        ans = c.request("t.one", "kept", "_INBOX.e2e.ack", 4)
+        check(ans == {"stream": "T", "seq": 1}, "jetstream publish acked",
+              ans)
         ans = c.request("$JS.API.STREAM.INFO.T", "", "_INBOX.e2e.2", 3)
         check(ans.get("state", {}).get("messages") == 1,
               "jetstream stream holds the message", ans)
