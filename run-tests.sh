@@ -28,6 +28,12 @@ pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)
 pkg-config --exists libcrypt 2>/dev/null || need+=(libcrypt-dev)
 pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+pkg-config --exists hiredis 2>/dev/null || need+=(libhiredis-dev)
+pkg-config --exists libnats 2>/dev/null || need+=(libnats-dev)
+# The engine tests start real servers (nats-server is in /usr/sbin).
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] ||
+	need+=(nats-server)
 # clang's sanitizer runtimes are only recommended by clang, not required.
 dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || need+=(libclang-rt-14-dev)
 if [ ${#need[@]} -gt 0 ]; then
@@ -59,21 +65,24 @@ echo "run-tests: format check"
 bash scripts/check-format.sh
 
 echo "run-tests: default build"
-setup build -Dlibedit=enabled -Dsqlite=enabled -Dcrypt=enabled -Dtls=enabled
+setup build -Dlibedit=enabled -Dsqlite=enabled -Dcrypt=enabled -Dtls=enabled \
+	-Dredis=enabled -Dnats=enabled
 meson test -C build --print-errorlogs
 [ $quick -eq 1 ] && exit 0
 
 echo "run-tests: AddressSanitizer + UBSan (clang)"
 CC=clang setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
-	-Dsqlite=enabled -Dcrypt=enabled -Dtls=enabled
+	-Dsqlite=enabled -Dcrypt=enabled -Dtls=enabled -Dredis=enabled \
+	-Dnats=enabled
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C build-asan --print-errorlogs
 
 echo "run-tests: poll(2) backend"
 # and tcpchat-client's own line editor instead of libedit's, and
-# tcpchat-server without libcrypt, the library without TLS
-setup build-poll -Dpoller=poll -Dlibedit=disabled -Dcrypt=disabled -Dtls=disabled
+# tcpchat-server without libcrypt, the library without TLS, Redis or NATS
+setup build-poll -Dpoller=poll -Dlibedit=disabled -Dcrypt=disabled -Dtls=disabled \
+	-Dredis=disabled -Dnats=disabled
 meson test -C build-poll --print-errorlogs
 
 echo "run-tests: ThreadSanitizer (unit suites)"
