@@ -48,14 +48,39 @@ def refused(engine):
         return True
 
 
-# ---- Redis: RESP ---------------------------------------------------------
-
-class Resp:
-    """A raw RESP connection: commands out, one reply in."""
+class Conn:
+    """A socket to an engine, read through a buffered file."""
 
     def __init__(self, engine):
         self.s = connect(engine)
         self.f = self.s.makefile("rb")
+
+    def close(self):
+        self.f.close()
+        self.s.close()
+
+
+def kill_restart(engine, name):
+    """SIGKILL, then a restart on the same port as a new process."""
+    port, pid = engine.port, engine.pid
+    engine.kill()
+    check(engine.pid is None and refused(engine),
+          f"{name} killed: port closed")
+    engine.restart()
+    check(engine.port == port and engine.pid not in (None, pid),
+          f"{name} restarted on port {engine.port}, pid {engine.pid}")
+
+
+def stop(engine, name):
+    status = engine.stop()
+    check(status == engine.CLEAN_EXIT and refused(engine),
+          f"{name} stopped by SIGTERM (status {status})")
+
+
+# ---- Redis: RESP ---------------------------------------------------------
+
+class Resp(Conn):
+    """A raw RESP connection: commands out, one reply in."""
 
     def call(self, *args):
         out = b"*%d\r\n" % len(args)
@@ -82,10 +107,6 @@ class Resp:
             return data[:-2]
         raise OSError(f"unexpected reply {line!r}")
 
-    def close(self):
-        self.f.close()
-        self.s.close()
-
 
 def redis_test(tmp):
     with engines.Redis(tmp) as r:
@@ -94,30 +115,22 @@ def redis_test(tmp):
         check(c.call("SET", "k", "v\r\n1") == b"+OK", "redis SET")
         check(c.call("GET", "k") == b"v\r\n1", "redis GET")
         c.close()
-        port, pid = r.port, r.pid
-        r.kill()
-        check(r.pid is None and refused(r), "redis killed: port closed")
-        r.restart()
-        check(r.port == port and r.pid not in (None, pid),
-              f"redis restarted on port {r.port}, pid {r.pid}")
+        kill_restart(r, "redis")
         c = Resp(r)
         # No snapshot, no AOF: a new, empty dataset.
         check(c.call("GET", "k") is None, "redis restarted empty")
         check(c.call("PING") == b"+PONG", "redis PING after restart")
         c.close()
-        status = r.stop()
-        check(status == r.CLEAN_EXIT and refused(r),
-              f"redis stopped by SIGTERM (status {status})")
+        stop(r, "redis")
 
 
 # ---- NATS: the raw client protocol --------------------------------------
 
-class NatsConn:
+class NatsConn(Conn):
     """A raw NATS connection: INFO read, CONNECT sent, MSGs parsed."""
 
     def __init__(self, engine):
-        self.s = connect(engine)
-        self.f = self.s.makefile("rb")
+        super().__init__(engine)
         info = self.f.readline()
         if not info.startswith(b"INFO {"):
             raise OSError(f"no INFO: {info!r}")
@@ -160,10 +173,6 @@ class NatsConn:
             raise OSError(f"answer on {subj} sid {got_sid}")
         return json.loads(data)
 
-    def close(self):
-        self.f.close()
-        self.s.close()
-
 
 def nats_test(tmp):
     with engines.Nats(tmp) as n:
@@ -187,21 +196,14 @@ def nats_test(tmp):
         check(ans.get("state", {}).get("messages") == 1,
               "jetstream stream holds the message", ans)
         c.close()
-        port, pid = n.port, n.pid
-        n.kill()
-        check(n.pid is None and refused(n), "nats killed: port closed")
-        n.restart()
-        check(n.port == port and n.pid not in (None, pid),
-              f"nats restarted on port {n.port}, pid {n.pid}")
+        kill_restart(n, "nats")
         c = NatsConn(n)
         # File storage in the same directory: the stream is still there.
         ans = c.request("$JS.API.STREAM.INFO.T", "", "_INBOX.e2e.3", 1)
         check(ans.get("config", {}).get("name") == "T",
               "jetstream stream survives kill and restart", ans)
         c.close()
-        status = n.stop()
-        check(status == n.CLEAN_EXIT and refused(n),
-              f"nats stopped by SIGTERM (status {status})")
+        stop(n, "nats")
 
 
 def refused_program(tmp):

@@ -46,6 +46,23 @@ static void exchange(int fd, const char *req, const char *want)
 	              "no \"%s\" after \"%s\"; got \"%s\"", want, req, buf);
 }
 
+/* SIGKILL, then a restart on the same port as a new process. */
+static void kill_restart(struct eu_engine *e)
+{
+	pid_t pid = e->pid;
+	int port = e->port;
+
+	ck_assert_int_eq(eu_engine_kill(e), 0);
+	ck_assert_int_eq(e->exit_status, 128 + 9);
+	ck_assert_int_eq(e->pid, 0);
+	ck_assert(refused(e));
+	ck_assert_int_eq(eu_engine_kill(e), -1);
+	RESTART(e);
+	ck_assert_int_eq(e->port, port);
+	ck_assert_int_gt(e->pid, 0);
+	ck_assert_int_ne(e->pid, pid);
+}
+
 /* ---- Redis -------------------------------------------------------------- */
 
 START_TEST(test_redis_set_get)
@@ -81,23 +98,14 @@ START_TEST(test_redis_kill_restart)
 {
 	struct eu_engine e = {0};
 	pid_t pid;
-	int fd, port;
+	int fd;
 
 	START(eu_redis_start, &e);
 	fd = connect_ok(&e);
 	exchange(fd, "SET k v\r\n", "\r\n");
 	ck_assert_str_eq(buf, "+OK\r\n");
 	close(fd);
-	pid = e.pid;
-	port = e.port;
-	ck_assert_int_eq(eu_engine_kill(&e), 0);
-	ck_assert_int_eq(e.exit_status, 128 + 9);
-	ck_assert(refused(&e));
-	ck_assert_int_eq(eu_engine_kill(&e), -1);
-	RESTART(&e);
-	ck_assert_int_eq(e.port, port);
-	ck_assert_int_gt(e.pid, 0);
-	ck_assert_int_ne(e.pid, pid);
+	kill_restart(&e);
 	fd = connect_ok(&e);
 	/* Neither snapshots nor an AOF: a new, empty dataset. */
 	exchange(fd, "GET k\r\n", "\r\n");
@@ -173,8 +181,7 @@ END_TEST
 START_TEST(test_nats_jetstream_restart)
 {
 	struct eu_engine e = {0};
-	pid_t pid;
-	int fd, port;
+	int fd;
 
 	START(eu_nats_start, &e);
 	fd = nats_open(&e);
@@ -190,14 +197,7 @@ START_TEST(test_nats_jetstream_restart)
 	                      strstr(buf, "\"seq\":1}") != NULL,
 	              "%s", buf);
 	close(fd);
-
-	pid = e.pid;
-	port = e.port;
-	ck_assert_int_eq(eu_engine_kill(&e), 0);
-	ck_assert(refused(&e));
-	RESTART(&e);
-	ck_assert_int_eq(e.port, port);
-	ck_assert_int_ne(e.pid, pid);
+	kill_restart(&e);
 	fd = nats_open(&e);
 	/* File storage in the same directory: the stream is still there. */
 	nats_request(fd, "$JS.API.STREAM.INFO.T", "", 4);
