@@ -37,6 +37,7 @@ static const char *const error_names[] = {
         [27] = "too many rooms",
         [28] = "sending too fast",
         [29] = "TLS failed",
+        [30] = "the cluster bus cannot be reached",
 };
 
 TCPCHAT_API const char *tcpchat_strerror(int err)
@@ -57,7 +58,7 @@ TCPCHAT_API const char *tcpchat_reason_name(uint32_t reason)
 {
 	static const char *const names[] = {
 	        "unknown", "quit",     "closed", "timeout", "error",
-	        "kicked",  "shutdown", "slow",   "part",
+	        "kicked",  "shutdown", "slow",   "part",    "lost",
 	};
 	if (reason >= TC_ARRAY_LEN(names))
 		return "unknown";

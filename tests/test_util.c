@@ -84,7 +84,7 @@ START_TEST(test_names)
 	ck_assert_str_eq(tcpchat_reason_name(TCPCHAT_REASON_SLOW), "slow");
 	ck_assert_str_eq(tcpchat_reason_name(TCPCHAT_REASON_PART), "part");
 	ck_assert_str_eq(tcpchat_reason_name(0), "unknown");
-	ck_assert_str_eq(tcpchat_reason_name(TCPCHAT_REASON_PART + 1),
+	ck_assert_str_eq(tcpchat_reason_name(TCPCHAT_REASON_LOST + 1),
 	                 "unknown");
 	ck_assert_str_eq(tcpchat_reason_name(UINT32_MAX), "unknown");
 	/* an int field (an event's reason) converts; negative is unknown */

@@ -69,14 +69,16 @@ enum tcpchat_error {
 	                            user or per server) */
 	TCPCHAT_ERATE = -28,      /* sending too fast: the server's rate
 	                            limits refused the message */
-	TCPCHAT_ETLS = -29        /* TLS failed: a certificate or key that
+	TCPCHAT_ETLS = -29,       /* TLS failed: a certificate or key that
 	                            cannot be loaded, a handshake or a
 	                            certificate check that failed */
+	TCPCHAT_EBUS = -30        /* the bus that joins the servers of a
+	                            cluster (Redis, NATS) cannot be reached */
 };
 
 /* Lowest (most negative) error code; every code in
  * [TCPCHAT_ERROR_MIN, 0] has a name. */
-#define TCPCHAT_ERROR_MIN TCPCHAT_ETLS
+#define TCPCHAT_ERROR_MIN TCPCHAT_EBUS
 
 /* Returns a fixed, human-readable English string for an error code; never
  * NULL ("unknown error" for codes it does not know).  Thread-safe. */
@@ -250,8 +252,10 @@ enum tcpchat_reason {
 	TCPCHAT_REASON_KICKED = 5,   /* removed by tcpchat_server_kick() */
 	TCPCHAT_REASON_SHUTDOWN = 6, /* the server is shutting down */
 	TCPCHAT_REASON_SLOW = 7, /* disconnected by the slow-consumer policy */
-	TCPCHAT_REASON_PART = 8  /* protocol 2: left one room, by choice
+	TCPCHAT_REASON_PART = 8, /* protocol 2: left one room, by choice
 	                                (LEAVE with a room) */
+	TCPCHAT_REASON_LOST = 9  /* in a cluster: the user's server died or
+	                            was cut off from the bus */
 };
 
 /* The two functions below name a value that travels on the wire, so they
