@@ -1,5 +1,6 @@
 /* tcpchat-server - a chat server built on libtcpchat.
  * SPDX-License-Identifier: MIT */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -36,6 +38,8 @@ enum {
 	OPT_BATCH_US,
 	OPT_STORE,
 	OPT_FSYNC,
+	OPT_BUS,
+	OPT_NODE,
 	OPT_HISTORY,
 	OPT_RETAIN,
 	OPT_RETAIN_DAYS,
@@ -365,8 +369,42 @@ static void print_stats(tcpchat_server *srv, struct stats_clock *sc)
 	    (unsigned long long)s.private_msgs, (unsigned long long)s.saved,
 	    (unsigned long long)s.unsaved, (unsigned long long)s.refused_addr,
 	    (unsigned long long)s.limited, (unsigned long long)s.tls_failed);
+	if (s.cluster_up || s.bus_losses || s.bus_sent)
+		say("stats",
+		    "cluster_up=%llu servers=%llu remote_users=%llu "
+		    "bus_sent=%llu bus_sent_bytes=%llu bus_recv=%llu "
+		    "bus_recv_bytes=%llu bus_losses=%llu bus_held=%llu "
+		    "bus_refused=%llu bus_gaps=%llu bus_bad=%llu",
+		    (unsigned long long)s.cluster_up,
+		    (unsigned long long)s.cluster_servers,
+		    (unsigned long long)s.cluster_users,
+		    (unsigned long long)s.bus_sent,
+		    (unsigned long long)s.bus_sent_bytes,
+		    (unsigned long long)s.bus_recv,
+		    (unsigned long long)s.bus_recv_bytes,
+		    (unsigned long long)s.bus_losses,
+		    (unsigned long long)s.bus_held,
+		    (unsigned long long)s.bus_refused,
+		    (unsigned long long)s.bus_gaps,
+		    (unsigned long long)s.bus_bad);
 	sc->prev = s;
 	sc->last = now;
+}
+
+/* The host's name as a node name: what a node name cannot hold becomes
+ * '-'. */
+static const char *default_node(char *buf, size_t cap)
+{
+	if (gethostname(buf, cap) != 0 || !buf[0])
+		snprintf(buf, cap, "node");
+	buf[cap - 1] = '\0';
+	if (strlen(buf) > 32)
+		buf[32] = '\0';
+	for (char *p = buf; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' &&
+		    *p != '.')
+			*p = '-';
+	return buf;
 }
 
 static const char *const addr_opt_names[] = {"addr-conns", "addr-rate",
@@ -424,6 +462,11 @@ static void usage(FILE *out)
 	        "      --batch-us N      under load, how long output may wait\n"
 	        "                        for more input to share a write\n"
 	        "                        (default 2000; 0: never)\n"
+	        "      --bus URL         be one of the servers of a cluster,\n"
+	        "                        through redis://HOST:PORT or\n"
+	        "                        nats://HOST:PORT (nats-server -js)\n"
+	        "      --node NAME       with --bus: this server's name\n"
+	        "                        (default: the host name)\n"
 	        "      --store FILE      keep rooms, texts and numbers in the\n"
 	        "                        SQLite file FILE (created if "
 	        "missing)\n"
@@ -579,6 +622,8 @@ int main(int argc, char **argv)
 	         OPT_ADDR_HANDSHAKES},
 	        {"batch-us", required_argument, NULL, OPT_BATCH_US},
 	        {"store", required_argument, NULL, OPT_STORE},
+	        {"bus", required_argument, NULL, OPT_BUS},
+	        {"node", required_argument, NULL, OPT_NODE},
 	        {"fsync", no_argument, NULL, OPT_FSYNC},
 	        {"history", required_argument, NULL, OPT_HISTORY},
 	        {"retain", required_argument, NULL, OPT_RETAIN},
@@ -612,6 +657,7 @@ int main(int argc, char **argv)
 	long long ack_window = -1, rate_msgs = -1, rate_burst = -1;
 	long long rate_bytes = -1, rate_kick = -1;
 	const char *default_room = "#lobby", *store = NULL, *users = NULL;
+	const char *bus = NULL, *node = NULL;
 	const char *rules_file = NULL;
 	int anonymous = 1;
 	int fsync_each = 0;
@@ -731,6 +777,12 @@ int main(int argc, char **argv)
 				           "(0..1000000)",
 				           optarg);
 			break;
+		case OPT_BUS:
+			bus = optarg;
+			break;
+		case OPT_NODE:
+			node = optarg;
+			break;
 		case OPT_STORE:
 			if (!*optarg)
 				return bad("invalid --store '' (a file name)");
@@ -846,6 +898,11 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return bad("unexpected argument '%s'", argv[optind]);
+	if (node && !bus)
+		return bad("--node needs --bus");
+	if (bus && store)
+		return bad("--bus and --store do not go together: in a "
+		           "cluster the bus keeps the history");
 	if (!store && (fsync_each || retain > 0 || retain_days > 0))
 		return bad("--fsync, --retain and --retain-days need --store");
 	const char *tls_bad = tls_check(&tls, any_tls);
@@ -995,6 +1052,22 @@ int main(int argc, char **argv)
 		tcpchat_server_stats_get(srv, &st);
 		say("info", "store %s: %llu rooms", store,
 		    (unsigned long long)st.rooms);
+	}
+
+	if (bus) {
+		char err[512], host[64];
+		if (!node)
+			node = default_node(host, sizeof host);
+		rc = tcpchat_server_join_cluster(srv, bus, node, err,
+		                                 sizeof err);
+		if (rc) {
+			fprintf(stderr, PROG ": %s\n",
+			        err[0] ? err : tcpchat_strerror(rc));
+			auth_free(auth);
+			tcpchat_server_destroy(srv);
+			return 1;
+		}
+		say("info", "cluster: node %s through %s", node, bus);
 	}
 
 	if (any_tls && tls_load(srv, &tls, 0) != 0) {

@@ -93,7 +93,8 @@ struct bus_events {
 
 /* Counters, read on the loop thread. */
 struct bus_stats {
-	uint64_t sent, sent_bytes; /* messages and payload bytes to the engine */
+	uint64_t sent,
+	        sent_bytes; /* messages and payload bytes to the engine */
 	uint64_t recv, recv_bytes; /* and from it */
 	uint64_t losses;           /* times the connection was lost */
 };
@@ -136,10 +137,10 @@ struct bus {
 	const struct bus_ops *ops;
 	struct loop *loop;
 	struct bus_events ev;
-	uint64_t epoch;             /* the cluster's, never 0 (see new) */
+	uint64_t epoch;              /* the cluster's, never 0 (see new) */
 	char node[BUS_NODE_MAX + 1]; /* this node's id */
 	size_t node_len;
-	int up;                     /* 1 while the engine is reachable */
+	int up; /* 1 while the engine is reachable */
 	struct bus_stats st;
 };
 

@@ -279,6 +279,57 @@ TCPCHAT_API int tcpchat_server_open_store(tcpchat_server *srv, const char *path,
 
 /* Reads an integer option into *value.  Returns 0 or TCPCHAT_EINVAL.
  * Loop thread only. */
+/* Room texts a server in a cluster holds while its bus is down, at most:
+ * the next one is refused with an ERROR (TCPCHAT_EBUS). */
+#define TCPCHAT_CLUSTER_HELD_MAX 10000
+
+/* Makes this server one of a cluster: several servers, on any machines,
+ * that are one chat through an engine they all reach, Redis (url
+ * "redis://HOST:PORT", a build with the `redis` feature) or NATS with
+ * JetStream ("nats://HOST:PORT", `nats` feature; nats-server -js).  node
+ * names this server in logs and to the others (1-32 letters, digits,
+ * '-', '_', '.'); a random suffix makes each start a new node.
+ *
+ * Connects at once (waiting up to 5 s) and takes the cluster's epoch
+ * from the engine (or gives it this server's, the first time).  Then:
+ *   - a user name is unique across the cluster (claimed in the engine
+ *     when the user is accepted, before the WELCOME);
+ *   - a room spans the servers: the engine numbers its texts, so every
+ *     member everywhere sees one order and one seq; each text crosses
+ *     the bus once per server that has members in the room, and is kept
+ *     in the engine's history (HISTORY and resumes work on any server);
+ *     the sender's ACK means the engine has it;
+ *   - WHO, the room list, room members and private messages are
+ *     cluster-wide; joins, parts and topics are told across servers;
+ *   - a server that dies or is cut off from the bus: its users leave the
+ *     others' presence within 4 s, with reason TCPCHAT_REASON_LOST;
+ *   - the bus lost: users on the same server keep chatting; room texts
+ *     are shown here at once, unnumbered, and posted when the bus is back
+ *     (at most TCPCHAT_CLUSTER_HELD_MAX; beyond, refused with an ERROR);
+ *     texts of other servers are caught up from the history, late but
+ *     in order; new logins are refused (TCPCHAT_EBUS) until it is back;
+ *     the bus reconnects by itself with backoff and jitter; all of it is
+ *     logged and counted in the stats' cluster_* and bus_* fields.
+ * Not guaranteed: a text in flight when the bus is lost may be posted
+ * twice (same id and sender, two seqs); ACKs are remembered per server
+ * (a resend to another server posts again); bans, kicks and
+ * tcpchat_server_broadcast() stay on this server; history is the
+ * engine's (10000 texts per room at most), never a store's (a server
+ * with tcpchat_server_open_store() cannot join).
+ *
+ * Call once, before the loop first runs.  Returns 0, or (err, when not
+ * NULL, then holds errlen bytes at most of a NUL-terminated sentence):
+ *   TCPCHAT_EBUS     the engine cannot be reached, or refused;
+ *   TCPCHAT_EADDR    url is not one of the forms above;
+ *   TCPCHAT_ENOTSUP  the library was built without that engine;
+ *   TCPCHAT_ESTATE   in a cluster already, a store is open, or the loop
+ *                    ran;
+ *   TCPCHAT_EINVAL   a bad node name; TCPCHAT_ENOMEM.
+ * Loop thread only (before the loop runs, the thread that made it). */
+TCPCHAT_API int tcpchat_server_join_cluster(tcpchat_server *srv,
+                                            const char *url, const char *node,
+                                            char *err, size_t errlen);
+
 TCPCHAT_API int tcpchat_server_get_option(const tcpchat_server *srv, int option,
                                           long long *value);
 
@@ -697,6 +748,23 @@ typedef struct tcpchat_server_stats {
 	uint64_t tls_failed; /* TLS connections closed because their
 	                        handshake or a record failed (a plaintext
 	                        client, a certificate refused, ...) */
+	/* ---- since clusters (all 0 for a server alone) ---- */
+	uint64_t cluster_up;      /* 1 while the bus is reachable */
+	uint64_t cluster_servers; /* other servers heard of lately */
+	uint64_t cluster_users;   /* users on the other servers */
+	uint64_t bus_sent;        /* messages to the bus, and their */
+	uint64_t bus_sent_bytes;  /* payload bytes */
+	uint64_t bus_recv;        /* messages from the bus, and their */
+	uint64_t bus_recv_bytes;  /* payload bytes */
+	uint64_t bus_losses;      /* times the bus was lost */
+	uint64_t bus_held;        /* room texts waiting for the bus (now) */
+	uint64_t bus_refused;     /* room texts refused: the bus was down and
+	                         TCPCHAT_CLUSTER_HELD_MAX were waiting */
+	uint64_t bus_gaps;        /* times a room's numbers jumped: texts
+	                         caught up from the bus's history, or gone
+	                         from it */
+	uint64_t bus_bad;         /* records from the bus that made no sense:
+	                         ignored */
 } tcpchat_server_stats;
 
 /* Fills *out (up to out->size bytes; set out->size first: a caller built

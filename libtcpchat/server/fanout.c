@@ -301,6 +301,33 @@ void srv__fanout_rooms_of(tcpchat_server *srv, struct sconn *sc,
 	fan_done(srv, &fan);
 }
 
+void srv__fanout_room_list(tcpchat_server *srv, struct room *const *rooms,
+                           size_t n, const tcpchat_msg *m)
+{
+	struct fan fan;
+	fan_init(srv, &fan, m);
+	uint32_t gen = ++srv->mark;
+	if (gen == 0) {
+		struct dlist *it;
+		for (it = srv->members.next; it != &srv->members; it = it->next)
+			CONTAINER(it, struct sconn, member)->mark = 0;
+		gen = srv->mark = 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct dlist *it;
+		for (it = rooms[i]->members.next; it != &rooms[i]->members;
+		     it = it->next) {
+			struct sconn *u =
+			        CONTAINER(it, struct member, link)->sc;
+			if (u->mark != gen) {
+				u->mark = gen;
+				fan_to(srv, &fan, u);
+			}
+		}
+	}
+	fan_done(srv, &fan);
+}
+
 /* To one user, within its queue limits (a chat message, not a control
  * message: see srv__send_one). */
 void srv__send_to(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m)

@@ -174,6 +174,8 @@ static int iterate(void *obj, int timeout_ms)
 			break;
 	}
 	coalesce(srv);
+	if (srv->cl)
+		srv__cluster_reap(srv);
 	loop__run_timers(&srv->loop);
 	/* Published before the flush too, so that whatever a peer sees of
 	 * this iteration's output is already counted. */
@@ -398,6 +400,7 @@ TCPCHAT_API void tcpchat_server_destroy(tcpchat_server *srv)
 	srv__free_commands(srv);
 	if (srv->reserve_fd >= 0)
 		close(srv->reserve_fd);
+	srv__cluster_fini(srv);
 	srv__durable_close(srv);
 	srv__acks_fini(srv);
 	srv__dir_fini(srv);

@@ -38,7 +38,7 @@ static tcpchat_msg join_msg(tcpchat_server *srv, struct sconn *sc,
 	j.timestamp = srv->wall_ms;
 	j.sender.ptr = sc->name;
 	j.sender.len = sc->name_len;
-	j.code = (uint32_t)TC_MIN(r->nmembers, UINT32_MAX);
+	j.code = (uint32_t)TC_MIN(r->nmembers + r->nrmembers, UINT32_MAX);
 	srv__room_stamp(srv, r, &j);
 	srv__room_mark(srv, r, &j);
 	return j;
@@ -55,7 +55,7 @@ static void confirm_join(tcpchat_server *srv, struct sconn *sc,
 static void announce_join(tcpchat_server *srv, struct sconn *sc, struct room *r,
                           const struct sconn *except)
 {
-	if (r->nmembers > (uint64_t)srv->announce_max) {
+	if (r->nmembers + r->nrmembers > (uint64_t)srv->announce_max) {
 		if (sc != except)
 			confirm_join(srv, sc, r);
 		return;
@@ -86,6 +86,9 @@ int srv__join_room(tcpchat_server *srv, struct sconn *sc, const char *room,
 	}
 	const char *why = "server out of memory";
 	int rc = srv__room_limit(srv, sc, room, len, &why);
+	if (rc == 0 && srv->cl &&
+	    srv__cluster_join_wait(srv, sc, room, len, how, resume))
+		return 0; /* goes on when the room is in step with the bus */
 	if (rc == 0)
 		rc = srv__room_get(srv, room, len, &r);
 	if (rc == 0) {
@@ -103,6 +106,8 @@ int srv__join_room(tcpchat_server *srv, struct sconn *sc, const char *room,
 	}
 	if (how != JOIN_FORCED)
 		sc->cur = r;
+	if (srv->cl)
+		srv__cluster_joined(srv, sc, r);
 	announce_join(srv, sc, r, how == JOIN_LOGIN ? sc : NULL);
 	if (sc->state == S_DEAD)
 		return 0; /* closed meanwhile */
@@ -161,7 +166,9 @@ void srv__part_room(tcpchat_server *srv, struct member *mb, int reason,
 	if (why_len)
 		memcpy(text, why, why_len);
 	text[why_len] = '\0';
-	if (r->nmembers <= (uint64_t)srv->announce_max)
+	if (srv->cl)
+		srv__cluster_parted(srv, sc, r, reason, why, why_len);
+	if (r->nmembers + r->nrmembers <= (uint64_t)srv->announce_max)
 		srv__fanout_room(srv, r, &l, NULL);
 	else
 		srv__send_to(srv, sc, &l);
@@ -303,6 +310,8 @@ int srv__on_topic(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 	t.id = ++srv->next_msg_id;
 	t.body.ptr = r->topic;
 	srv__durable_topic(srv, r);
+	if (srv->cl)
+		srv__cluster_topic(srv, r);
 	srv__fanout_room(srv, r, &t, NULL);
 	return sc->state == S_DEAD;
 }

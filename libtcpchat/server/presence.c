@@ -11,19 +11,25 @@
 
 /* Appends a name to a space-separated list, unless it would pass
  * WHO_MAX_BYTES.  Returns 0, or -1 when the list is full. */
-static int add_name(tcpchat_buf *names, const struct sconn *u)
+static int add_str(tcpchat_buf *names, const char *p, size_t n)
 {
-	if (names->len + u->name_len + 1 > WHO_MAX_BYTES)
+	if (names->len + n + 1 > WHO_MAX_BYTES)
 		return -1;
 	if ((names->len && tcpchat_buf_append(names, " ", 1)) ||
-	    tcpchat_buf_append(names, u->name, u->name_len))
+	    tcpchat_buf_append(names, p, n))
 		return -1;
 	return 0;
 }
 
+static int add_name(tcpchat_buf *names, const struct sconn *u)
+{
+	return add_str(names, u->name, u->name_len);
+}
+
 /* Answers WHO: the number of users (of the server, or of the room asked
  * for) and their names in join order (the list is cut at WHO_MAX_BYTES;
- * the number stays exact). */
+ * the number stays exact).  In a cluster, the users of the other servers
+ * follow those of this one. */
 void srv__on_who(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m)
 {
 	struct room *r = NULL;
@@ -43,20 +49,25 @@ void srv__on_who(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m)
 	tcpchat_buf names = {0};
 	tcpchat_msg w = {.type = TCPCHAT_MSG_WHO};
 	struct dlist *it;
+	int full = 0;
 	if (r) {
-		for (it = r->members.next; it != &r->members; it = it->next)
-			if (add_name(&names,
-			             CONTAINER(it, struct member, link)->sc))
-				break;
-		w.code = (uint32_t)TC_MIN(r->nmembers, UINT32_MAX);
+		for (it = r->members.next; it != &r->members && !full;
+		     it = it->next)
+			full = add_name(&names,
+			                CONTAINER(it, struct member, link)->sc);
+		w.code = (uint32_t)TC_MIN(r->nmembers + r->nrmembers,
+		                          UINT32_MAX);
 		srv__room_stamp(srv, r, &w);
 	} else {
-		for (it = srv->members.next; it != &srv->members; it = it->next)
-			if (add_name(&names,
-			             CONTAINER(it, struct sconn, member)))
-				break;
-		w.code = (uint32_t)TC_MIN(srv->nusers, UINT32_MAX);
+		for (it = srv->members.next; it != &srv->members && !full;
+		     it = it->next)
+			full = add_name(&names,
+			                CONTAINER(it, struct sconn, member));
+		w.code = (uint32_t)TC_MIN(srv->nusers + srv__cluster_users(srv),
+		                          UINT32_MAX);
 	}
+	if (!full && srv->cl)
+		srv__cluster_names(srv, r, add_str, &names);
 	w.timestamp = srv->wall_ms;
 	w.body.ptr = names.data;
 	w.body.len = names.len;
@@ -76,7 +87,8 @@ void srv__on_rooms(tcpchat_server *srv, struct sconn *sc)
 		const struct room *r = CONTAINER(it, struct room, link);
 		tcpchat_msg e = {.type = TCPCHAT_MSG_ROOMS};
 		e.timestamp = srv->wall_ms;
-		e.code = (uint32_t)TC_MIN(r->nmembers, UINT32_MAX);
+		e.code = (uint32_t)TC_MIN(r->nmembers + r->nrmembers,
+		                          UINT32_MAX);
 		e.body.ptr = r->topic;
 		e.body.len = r->topic_len;
 		srv__room_stamp(srv, r, &e);

@@ -4,7 +4,8 @@
 
 #include "server_int.h"
 
-/* Finds the addressee of a private message.  Returns 0 with *out, or 1
+/* Finds the addressee of a private message.  Returns 0 with *out (NULL
+ * for a user of another server of the cluster), or 1
  * after a non-fatal ERROR to sc (bad name, nobody of that name, or a
  * protocol-1 client, which cannot tell a private message from another). */
 int srv__private_target(tcpchat_server *srv, struct sconn *sc,
@@ -18,6 +19,11 @@ int srv__private_target(tcpchat_server *srv, struct sconn *sc,
 		return 1;
 	}
 	struct sconn *to = srv__name_find(srv, name->ptr, name->len);
+	if (!to && srv->cl &&
+	    srv__cluster_name_taken(srv, name->ptr, name->len)) {
+		*out = NULL; /* on another server: srv__cluster_private() */
+		return 0;
+	}
 	if (!to || to->state != S_JOINED) {
 		snprintf(why, sizeof why, "no user called %.*s", (int)name->len,
 		         name->ptr);

@@ -84,8 +84,8 @@ static void handshake_fail(tcpchat_server *srv, struct sconn *sc, int err,
 	srv__fail(sc, TCPCHAT_REASON_ERROR, err, why);
 }
 
-static void refuse_join(tcpchat_server *srv, struct sconn *sc, int err,
-                        const tcpchat_str *name, const char *why)
+void srv__refuse_join(tcpchat_server *srv, struct sconn *sc, int err,
+                      const tcpchat_str *name, const char *why)
 {
 	srv->st.refused++;
 	handshake_fail(srv, sc, err, name, why);
@@ -93,8 +93,22 @@ static void refuse_join(tcpchat_server *srv, struct sconn *sc, int err,
 
 /* The user is in: WELCOME to them; the default room, whose members are
  * told. */
-static void complete_join(tcpchat_server *srv, struct sconn *sc)
+void srv__complete_join(tcpchat_server *srv, struct sconn *sc)
 {
+	if (srv->cl && !sc->claimed) {
+		/* The name is claimed cluster-wide first: this comes again
+		 * with the answer. */
+		int rc = srv__cluster_claim(srv, sc);
+		if (rc) {
+			tcpchat_str name = {sc->name, sc->name_len};
+			srv__refuse_join(srv, sc, rc, &name,
+			                 rc == TCPCHAT_EBUS
+			                         ? "the cluster cannot be "
+			                           "reached: try again"
+			                         : "server out of memory");
+		}
+		return;
+	}
 	sc->state = S_JOINED;
 	sc->c.dflags = 0;
 	dl_del(&sc->member);
@@ -127,15 +141,16 @@ static void complete_join(tcpchat_server *srv, struct sconn *sc)
 		}
 	}
 	srv__send_one(srv, sc, &w);
-	if (srv->lobby &&
-	    srv__join_room(srv, sc, srv->lobby->name, srv->lobby->name_len,
-	                   JOIN_LOGIN, NULL) != 0)
-		srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_ENOMEM,
-		          "server out of memory");
+	if (srv->cl)
+		srv__cluster_online(srv, sc);
+	/* A HELLO with AFTER resumes the default room once in it. */
 	struct held_msg *h = sc->held;
 	sc->held = NULL;
-	if (h && srv->lobby && sc->state == S_JOINED)
-		srv__hist_resume(srv, sc, srv->lobby, &h->m); /* HELLO AFTER */
+	if (srv->lobby &&
+	    srv__join_room(srv, sc, srv->lobby->name, srv->lobby->name_len,
+	                   JOIN_LOGIN, h ? &h->m : NULL) != 0)
+		srv__fail(sc, TCPCHAT_REASON_ERROR, TCPCHAT_ENOMEM,
+		          "server out of memory");
 	free(h);
 }
 
@@ -184,22 +199,26 @@ static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 	/* A newer client is answered in the highest version both know. */
 	sc->proto = (uint8_t)TC_MIN(m->code, TCPCHAT_PROTOCOL_VERSION);
 	if (tcpchat_name_check(m->sender.ptr, m->sender.len) != 0) {
-		refuse_join(srv, sc, TCPCHAT_EBADNAME, &m->sender,
-		            "invalid name: use 1-32 bytes of printable UTF-8 "
-		            "without spaces");
+		srv__refuse_join(
+		        srv, sc, TCPCHAT_EBADNAME, &m->sender,
+		        "invalid name: use 1-32 bytes of printable UTF-8 "
+		        "without spaces");
 		return 1;
 	}
 	if (m->body.len > TCPCHAT_CREDENTIAL_MAX ||
 	    (m->body.len && !util__text_ok(m->body.ptr, m->body.len))) {
 		/* The name is logged, never the credential. */
-		refuse_join(srv, sc, TCPCHAT_EREFUSED, &m->sender,
-		            "invalid credential: use at most 1024 bytes of "
-		            "UTF-8 without control characters");
+		srv__refuse_join(
+		        srv, sc, TCPCHAT_EREFUSED, &m->sender,
+		        "invalid credential: use at most 1024 bytes of "
+		        "UTF-8 without control characters");
 		return 1;
 	}
-	if (srv__name_find(srv, m->sender.ptr, m->sender.len)) {
-		refuse_join(srv, sc, TCPCHAT_ENAMEINUSE, &m->sender,
-		            "name already in use");
+	if (srv__name_find(srv, m->sender.ptr, m->sender.len) ||
+	    (srv->cl &&
+	     srv__cluster_name_taken(srv, m->sender.ptr, m->sender.len))) {
+		srv__refuse_join(srv, sc, TCPCHAT_ENAMEINUSE, &m->sender,
+		                 "name already in use");
 		return 1;
 	}
 	memcpy(sc->name, m->sender.ptr, m->sender.len);
@@ -229,11 +248,11 @@ static int on_hello(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 	if (verdict) {
 		const char *why = ev.refuse_reason ? ev.refuse_reason
 		                                   : "refused by the server";
-		refuse_join(srv, sc, TCPCHAT_EREFUSED, &m->sender, why);
+		srv__refuse_join(srv, sc, TCPCHAT_EREFUSED, &m->sender, why);
 		return 1;
 	}
-	complete_join(srv, sc);
-	return 0;
+	srv__complete_join(srv, sc);
+	return sc->cl_wait;
 }
 
 /* Keeps a copy of a message (a stamped TEXT, or a JOIN request) while
@@ -320,9 +339,23 @@ static void post_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *out,
 		srv__room_post(srv, r, out, sc, ref);
 		return;
 	}
-	out->target.ptr = to->name;
-	out->target.len = to->name_len;
-	srv__private_deliver(srv, sc, to, out);
+	if (to) {
+		out->target.ptr = to->name;
+		out->target.len = to->name_len;
+		srv__private_deliver(srv, sc, to, out);
+	} else {
+		int rc = srv__cluster_private(srv, sc, out);
+		if (rc) {
+			out->ref = ref;
+			srv__req_error(
+			        srv, sc, out, rc,
+			        rc == TCPCHAT_EBUS
+			                ? "that user is on another server "
+			                  "and the cluster bus is down"
+			                : tcpchat_strerror(rc));
+			return;
+		}
+	}
 	if (ref.len && sc->state == S_JOINED) {
 		out->ref = ref;
 		srv__ack_send(srv, sc, srv__ack_new(srv, sc, out, 0), out);
@@ -375,9 +408,11 @@ static int on_text(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 	out.ref = m->ref;
 	if (r) {
 		srv__room_stamp(srv, r, &out);
-	} else {
+	} else if (to) {
 		out.target.ptr = to->name;
 		out.target.len = to->name_len;
+	} else {
+		out.target = m->target; /* a user of another server */
 	}
 	if (srv->handler) {
 		tcpchat_server_event ev;
@@ -544,14 +579,22 @@ void srv__on_readable(tcpchat_server *srv, struct sconn *sc)
 void srv__decide(tcpchat_server *srv, struct sconn *sc, int accept,
                  const char *reason)
 {
+	if (sc->state == S_JOINING && sc->cl_wait) {
+		srv__log(
+		        srv, TCPCHAT_LOG_DEBUG,
+		        "conn %llu: decided already, its name is being claimed",
+		        (unsigned long long)sc->id);
+		return;
+	}
 	if (sc->state == S_JOINING) {
 		if (!accept) {
 			tcpchat_str name = {sc->name, sc->name_len};
-			refuse_join(srv, sc, TCPCHAT_EREFUSED, &name,
-			            reason ? reason : "refused by the server");
+			srv__refuse_join(srv, sc, TCPCHAT_EREFUSED, &name,
+			                 reason ? reason
+			                        : "refused by the server");
 			return;
 		}
-		complete_join(srv, sc);
+		srv__complete_join(srv, sc);
 		srv__resume(srv, sc);
 		return;
 	}

@@ -40,6 +40,10 @@ void srv__room_post(tcpchat_server *srv, struct room *r, tcpchat_msg *m,
                     struct sconn *from, tcpchat_str ref)
 {
 	srv__room_stamp(srv, r, m);
+	if (srv->cl) {
+		srv__cluster_post(srv, r, m, from, ref);
+		return;
+	}
 	if (srv->durable) {
 		srv__durable_post(srv, r, m, from, ref);
 		return;

@@ -99,6 +99,7 @@ int srv__room_get(tcpchat_server *srv, const char *p, size_t n,
 	memcpy(r->name, p, n);
 	r->name_len = (uint8_t)n;
 	dl_init(&r->members);
+	dl_init(&r->rmembers);
 	size_t k = room_slot(srv, p, n, srv->nrbuckets);
 	r->hnext = srv->rbuckets[k];
 	srv->rbuckets[k] = r;
@@ -150,6 +151,8 @@ void srv__member_remove(tcpchat_server *srv, struct member *mb)
 	sc->nrooms--;
 	dl_del(&mb->link);
 	r->nmembers--;
+	if (!r->nmembers && srv->cl)
+		srv__cluster_room_empty(srv, r);
 	if (mb == &sc->home)
 		memset(&sc->home, 0, sizeof sc->home);
 	else
@@ -164,11 +167,13 @@ void srv__member_remove(tcpchat_server *srv, struct member *mb)
 /* An empty room goes, unless it is the default room or has had texts:
  * its numbers must go on where they stopped (never given twice in an
  * epoch), and its history stays for those who come back.  A room with
- * bans stays too, for its bans to hold. */
+ * bans stays too, for its bans to hold, and in a cluster a room with
+ * members on other servers. */
 void srv__room_gc(tcpchat_server *srv, struct room *r)
 {
 	if (r->nmembers == 0 && !r->permanent && r->last_seq == 0 &&
-	    r->pending == 0 && r->nbans == 0)
+	    r->pending == 0 && r->nbans == 0 && r->nrmembers == 0 &&
+	    r->cl_state == 0 && !r->cl_waiting)
 		room_free(srv, r);
 }
 

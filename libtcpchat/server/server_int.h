@@ -131,6 +131,13 @@ struct room {
 	size_t hbytes;
 	uint8_t name_len;
 	uint8_t permanent; /* the default room stays when empty */
+	/* in a cluster (cluster*.c): the users of other servers in it, and
+	 * how it follows the bus */
+	uint8_t cl_state;
+	uint32_t nrmembers;
+	struct dlist rmembers;      /* struct rmember */
+	struct cl_stash *cl_stash;  /* records that came while catching up */
+	struct cl_wait *cl_waiting; /* joins waiting for it to catch up */
 	char name[TCPCHAT_ROOM_MAX + 1];
 };
 
@@ -169,6 +176,9 @@ struct sconn {
 	unsigned named : 1;  /* in the name directory */
 	unsigned addr_counted : 1; /* counted against its address (peers.c) */
 	unsigned addr_hs : 1;      /* ... and in its handshake there */
+	unsigned
+	        cl_wait : 1; /* input waits for the cluster (a claim, a room) */
+	unsigned claimed : 1; /* its name is claimed cluster-wide */
 	char name[TCPCHAT_NAME_MAX + 1];
 	union net_addr peer; /* IPv4 or IPv6: its length follows */
 };
@@ -184,12 +194,19 @@ struct stat_set {
 	uint64_t clients, users, accepted, in, out, bytes_in, bytes_out,
 	        dropped, proto, refused, rooms, privates, saved, unsaved,
 	        refused_addr, limited, tls_failed;
+	/* a cluster's (srv__cluster_count) */
+	uint64_t cl_up, cl_servers, cl_users, bus_sent, bus_sent_bytes,
+	        bus_recv, bus_recv_bytes, bus_losses, bus_held, bus_refused,
+	        bus_gaps, bus_bad;
 };
 typedef _Atomic uint64_t counter;
 struct stat_pub {
 	counter clients, users, accepted, in, out, bytes_in, bytes_out, dropped,
 	        proto, refused, rooms, privates, saved, unsaved, refused_addr,
 	        limited, tls_failed;
+	counter cl_up, cl_servers, cl_users, bus_sent, bus_sent_bytes, bus_recv,
+	        bus_recv_bytes, bus_losses, bus_held, bus_refused, bus_gaps,
+	        bus_bad;
 };
 
 struct tcpchat_server {
@@ -224,6 +241,7 @@ struct tcpchat_server {
 	uint64_t nacks;
 	struct dlist acks_age;
 	struct durable *durable;    /* the store and its writer, or NULL */
+	struct cluster *cl;         /* the other servers and the bus, or NULL */
 	atomic_llong max_frame_pub; /* for the thread-safe calls */
 	tcpchat_server_handler handler;
 	void *userdata;
@@ -360,9 +378,19 @@ void srv__fanout_room(tcpchat_server *srv, struct room *r, const tcpchat_msg *m,
                       const struct sconn *except);
 void srv__fanout_rooms_of(tcpchat_server *srv, struct sconn *sc,
                           const tcpchat_msg *m);
+/* Once to every member of the rooms rooms[0..n), as srv__fanout_rooms_of
+ * (no announce check: the caller chose the rooms). */
+void srv__fanout_room_list(tcpchat_server *srv, struct room *const *rooms,
+                           size_t n, const tcpchat_msg *m);
 void srv__send_to(tcpchat_server *srv, struct sconn *sc, const tcpchat_msg *m);
 void srv__do_flush(tcpchat_server *srv, struct sconn *sc);
 void srv__flush_all(tcpchat_server *srv);
+
+/* protocol.c: the end of a login (the name is taken, the application
+ * accepted), and its refusal. */
+void srv__complete_join(tcpchat_server *srv, struct sconn *sc);
+void srv__refuse_join(tcpchat_server *srv, struct sconn *sc, int err,
+                      const tcpchat_str *name, const char *why);
 
 /* directory.c */
 void srv__dir_init(tcpchat_server *srv);
@@ -540,6 +568,52 @@ int srv__private_target(tcpchat_server *srv, struct sconn *sc,
                         const tcpchat_msg *m, struct sconn **out);
 void srv__private_deliver(tcpchat_server *srv, struct sconn *from,
                           struct sconn *to, const tcpchat_msg *m);
+
+/* cluster*.c: a server in a cluster (srv->cl), all on the loop thread.
+ * None of these is called without a cluster. */
+void srv__cluster_fini(tcpchat_server *srv);
+/* Copies the cluster's counters into srv->st. */
+void srv__cluster_count(tcpchat_server *srv);
+/* After each poll, outside callbacks. */
+void srv__cluster_reap(tcpchat_server *srv);
+/* 1 when a user of another server has the name p[0..n). */
+int srv__cluster_name_taken(tcpchat_server *srv, const char *p, size_t n);
+/* Claims sc's name cluster-wide: 0 when sc waits for the answer (input
+ * paused; the login then completes or is refused), or an error (the
+ * caller refuses the login). */
+int srv__cluster_claim(tcpchat_server *srv, struct sconn *sc);
+/* Presence, told to the other servers. */
+void srv__cluster_online(tcpchat_server *srv, struct sconn *sc);
+void srv__cluster_offline(tcpchat_server *srv, struct sconn *sc, int joined,
+                          int reason, const char *why);
+void srv__cluster_joined(tcpchat_server *srv, struct sconn *sc,
+                         const struct room *r);
+void srv__cluster_parted(tcpchat_server *srv, struct sconn *sc,
+                         const struct room *r, int reason, const char *why,
+                         size_t len);
+void srv__cluster_topic(tcpchat_server *srv, const struct room *r);
+/* A join of room[0..len) that must wait for the room to catch up with
+ * the bus: 1 when sc waits (input paused; srv__join_room is called again
+ * with how and resume when it may go on), 0 when the join goes on now. */
+int srv__cluster_join_wait(tcpchat_server *srv, struct sconn *sc,
+                           const char *room, size_t len, int how,
+                           const tcpchat_msg *resume);
+/* r has no members here any more: it is no longer followed. */
+void srv__cluster_room_empty(tcpchat_server *srv, struct room *r);
+/* A stamped room text, on its way through the bus (srv__room_post). */
+void srv__cluster_post(tcpchat_server *srv, struct room *r, tcpchat_msg *m,
+                       struct sconn *from, tcpchat_str ref);
+/* A stamped private message to a user of another server (m->target):
+ * sent, with its echo to from; or an error (TCPCHAT_ENOTFOUND,
+ * TCPCHAT_EBUS, TCPCHAT_ENOMEM) for the caller to report. */
+int srv__cluster_private(tcpchat_server *srv, struct sconn *from,
+                         const tcpchat_msg *m);
+/* The users of the other servers; their names (of room r, or all)
+ * added with add() until it fails (-1 then). */
+uint64_t srv__cluster_users(const tcpchat_server *srv);
+int srv__cluster_names(tcpchat_server *srv, const struct room *r,
+                       int (*add)(tcpchat_buf *names, const char *p, size_t n),
+                       tcpchat_buf *names);
 
 /* tls.c */
 void srv__tls_init(tcpchat_server *srv);

@@ -180,7 +180,7 @@ void srv__pause(tcpchat_server *srv, struct sconn *sc)
 
 void srv__resume(tcpchat_server *srv, struct sconn *sc)
 {
-	if (!sc->paused || sc->state == S_DEAD)
+	if (!sc->paused || sc->state == S_DEAD || sc->cl_wait)
 		return;
 	sc->paused = 0;
 	/* What arrived behind the message that waited is handled first. */
@@ -259,6 +259,8 @@ void srv__close(struct sconn *sc, int reason, int error, const char *why)
 	}
 	loop__timer_stop(&srv->loop, &sc->timer);
 	dl_del(&sc->member);
+	if (srv->cl)
+		srv__cluster_offline(srv, sc, joined, reason, why);
 	srv__name_remove(srv, sc);
 	srv__id_remove(srv, sc);
 	if (joined) {

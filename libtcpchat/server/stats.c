@@ -28,6 +28,21 @@ void srv__stats_publish(tcpchat_server *srv)
 	PUB(refused_addr);
 	PUB(limited);
 	PUB(tls_failed);
+	if (srv->cl) {
+		srv__cluster_count(srv);
+		PUB(cl_up);
+		PUB(cl_servers);
+		PUB(cl_users);
+		PUB(bus_sent);
+		PUB(bus_sent_bytes);
+		PUB(bus_recv);
+		PUB(bus_recv_bytes);
+		PUB(bus_losses);
+		PUB(bus_held);
+		PUB(bus_refused);
+		PUB(bus_gaps);
+		PUB(bus_bad);
+	}
 }
 
 TCPCHAT_API int tcpchat_server_stats_get(tcpchat_server *srv,
@@ -55,6 +70,18 @@ TCPCHAT_API int tcpchat_server_stats_get(tcpchat_server *srv,
 	s.refused_addr = LD(refused_addr);
 	s.limited = LD(limited);
 	s.tls_failed = LD(tls_failed);
+	s.cluster_up = LD(cl_up);
+	s.cluster_servers = LD(cl_servers);
+	s.cluster_users = LD(cl_users);
+	s.bus_sent = LD(bus_sent);
+	s.bus_sent_bytes = LD(bus_sent_bytes);
+	s.bus_recv = LD(bus_recv);
+	s.bus_recv_bytes = LD(bus_recv_bytes);
+	s.bus_losses = LD(bus_losses);
+	s.bus_held = LD(bus_held);
+	s.bus_refused = LD(bus_refused);
+	s.bus_gaps = LD(bus_gaps);
+	s.bus_bad = LD(bus_bad);
 	memcpy(out, &s, s.size);
 	return 0;
 }

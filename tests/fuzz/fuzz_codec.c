@@ -338,7 +338,7 @@ static int line_fields_ok(const tcpchat_msg *m, unsigned flags)
 		return m->code == TCPCHAT_PROTOCOL_VERSION;
 	case TCPCHAT_MSG_LEAVE:
 		if (dir)
-			return m->code <= TCPCHAT_REASON_PART;
+			return m->code <= TCPCHAT_REASON_LOST;
 		return m->code == TCPCHAT_REASON_PART ||
 		       (m->code == TCPCHAT_REASON_QUIT && !m->body.len);
 	case TCPCHAT_MSG_TEXT:
@@ -465,7 +465,7 @@ static void line_expect(const tcpchat_msg *m, unsigned dir, tcpchat_msg *w)
 		w->flags |= m->flags & TCPCHAT_MSGF_HISTORY;
 		break;
 	case TCPCHAT_MSG_LEAVE:
-		w->code = m->code <= TCPCHAT_REASON_PART ? m->code : 0;
+		w->code = m->code <= TCPCHAT_REASON_LOST ? m->code : 0;
 		w->body = m->body;
 		/* fall through */
 	case TCPCHAT_MSG_JOIN:
