@@ -30,6 +30,7 @@ static const struct {
         {TCPCHAT_ERATE, TCPCHAT_WIRE_RATE},
         {TCPCHAT_ESLOW, TCPCHAT_WIRE_SLOW},
         {TCPCHAT_ENOTYPE, TCPCHAT_WIRE_NOTYPE},
+        {TCPCHAT_EBUS, TCPCHAT_WIRE_UNAVAILABLE},
 };
 
 TCPCHAT_API uint32_t tcpchat_error_to_wire(int err)
@@ -63,6 +64,7 @@ int proto__legacy_fatal(uint32_t wire_code)
 	case TCPCHAT_WIRE_NOTYPE:
 	case TCPCHAT_WIRE_SYS:
 	case TCPCHAT_WIRE_RATE:
+	case TCPCHAT_WIRE_UNAVAILABLE:
 		return 0;
 	default:
 		return 1;

@@ -114,9 +114,11 @@ enum tcpchat_wire_error {
 	TCPCHAT_WIRE_BADROOM = 25,   /* invalid room name */
 	TCPCHAT_WIRE_NOTMEMBER = 26, /* not a member of that room */
 	TCPCHAT_WIRE_LIMIT = 27,     /* too many rooms */
-	TCPCHAT_WIRE_RATE = 28       /* sending too fast: the message was not
+	TCPCHAT_WIRE_RATE = 28,      /* sending too fast: the message was not
 	                                delivered; the body says when to
 	                                retry */
+	TCPCHAT_WIRE_UNAVAILABLE = 30 /* the server cannot do it now (its
+	                                 cluster's bus is down): try again */
 };
 
 /* Maps a library error code to the wire code that reports it (a code
