@@ -153,6 +153,10 @@ struct bus {
  *   TCPCHAT_EBUS      the engine cannot be reached or refused;
  *   TCPCHAT_ENOTSUP   this build has no such bus;
  *   TCPCHAT_ENOMEM. */
+typedef int (*bus_new_fn)(struct bus **out, struct loop *loop, const char *url,
+                          const char *node, uint64_t epoch, int timeout_ms,
+                          const struct bus_events *ev, char *err,
+                          size_t errlen);
 int bus_redis__new(struct bus **out, struct loop *loop, const char *url,
                    const char *node, uint64_t epoch, int timeout_ms,
                    const struct bus_events *ev, char *err, size_t errlen);

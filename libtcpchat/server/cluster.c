@@ -287,9 +287,8 @@ static void cluster_free(struct cluster *cl)
 	free(cl);
 }
 
-TCPCHAT_API int tcpchat_server_join_cluster(tcpchat_server *srv,
-                                            const char *url, const char *node,
-                                            char *err, size_t errlen)
+int srv__cluster_join(tcpchat_server *srv, bus_new_fn make, const char *url,
+                      const char *node, char *err, size_t errlen)
 {
 	char dummy[1];
 	if (!err || !errlen) {
@@ -318,6 +317,13 @@ TCPCHAT_API int tcpchat_server_join_cluster(tcpchat_server *srv,
 		         "cluster: the bus keeps the history");
 		return TCPCHAT_ESTATE;
 	}
+	if (!make) {
+		snprintf(err, errlen,
+		         "unknown bus '%s': use redis://HOST:PORT or "
+		         "nats://HOST:PORT",
+		         url);
+		return TCPCHAT_EADDR;
+	}
 	struct cluster *cl = calloc(1, sizeof *cl);
 	if (cl)
 		cl->scratch = malloc(BUS_REC_MAX);
@@ -343,22 +349,8 @@ TCPCHAT_API int tcpchat_server_join_cluster(tcpchat_server *srv,
 	        .claimed = ev_claimed,
 	        .log = ev_log,
 	};
-	int rc;
-	if (strncmp(url, "redis://", 8) == 0)
-		rc = bus_redis__new(&cl->bus, &srv->loop, url, id,
-		                    (uint64_t)srv->epoch, 5000, &ev, err,
-		                    errlen);
-	else if (strncmp(url, "nats://", 7) == 0)
-		rc = bus_nats__new(&cl->bus, &srv->loop, url, id,
-		                   (uint64_t)srv->epoch, 5000, &ev, err,
-		                   errlen);
-	else {
-		snprintf(err, errlen,
-		         "unknown bus '%s': use redis://HOST:PORT or "
-		         "nats://HOST:PORT",
-		         url);
-		rc = TCPCHAT_EADDR;
-	}
+	int rc = make(&cl->bus, &srv->loop, url, id, (uint64_t)srv->epoch, 5000,
+	              &ev, err, errlen);
 	if (rc) {
 		cluster_free(cl);
 		return rc;
@@ -366,7 +358,6 @@ TCPCHAT_API int tcpchat_server_join_cluster(tcpchat_server *srv,
 	srv->cl = cl;
 	srv->epoch = (long long)cl->bus->epoch;
 	cl->up_since = srv->loop.now;
-	cl__users_init(srv);
 	loop__timer_init(&cl->hb_timer, on_heartbeat, srv);
 	if (loop__timer_start(&srv->loop, &cl->hb_timer, CL_HEARTBEAT_MS,
 	                      CL_HEARTBEAT_MS) != 0) {
@@ -381,6 +372,18 @@ TCPCHAT_API int tcpchat_server_join_cluster(tcpchat_server *srv,
 	tcpchat_msg who = {.type = TCPCHAT_MSG_WHO};
 	broadcast(srv, &who);
 	return 0;
+}
+
+TCPCHAT_API int tcpchat_server_join_cluster(tcpchat_server *srv,
+                                            const char *url, const char *node,
+                                            char *err, size_t errlen)
+{
+	bus_new_fn make = NULL;
+	if (url && strncmp(url, "redis://", 8) == 0)
+		make = bus_redis__new;
+	else if (url && strncmp(url, "nats://", 7) == 0)
+		make = bus_nats__new;
+	return srv__cluster_join(srv, make, url, node, err, errlen);
 }
 
 void srv__cluster_fini(tcpchat_server *srv)

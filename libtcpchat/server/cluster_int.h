@@ -131,7 +131,6 @@ struct cl_token *cl__token(tcpchat_server *srv, int kind);
 void cl__token_free(struct cl_token *t);
 
 /* cluster_users.c */
-void cl__users_init(tcpchat_server *srv);
 void cl__users_fini(tcpchat_server *srv);
 /* A presence record (JOIN, LEAVE, TOPIC, WHO, ROOMS) or a private one
  * (TEXT, ERROR) from node n. */

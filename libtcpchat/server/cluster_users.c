@@ -34,11 +34,6 @@ static size_t user_slot(const tcpchat_server *srv, const char *p, size_t n,
 	return (size_t)util__siphash(srv->hash_key, p, n) & (nb - 1);
 }
 
-void cl__users_init(tcpchat_server *srv)
-{
-	TC_UNUSED(srv);
-}
-
 static struct ruser *user_find(tcpchat_server *srv, const char *p, size_t n)
 {
 	struct cluster *cl = srv->cl;

@@ -571,6 +571,16 @@ void srv__private_deliver(tcpchat_server *srv, struct sconn *from,
 
 /* cluster*.c: a server in a cluster (srv->cl), all on the loop thread.
  * None of these is called without a cluster. */
+struct bus;
+struct bus_events;
+/* tcpchat_server_join_cluster() with the bus that make() makes (NULL:
+ * url names no bus this library knows). */
+int srv__cluster_join(
+        tcpchat_server *srv,
+        int (*make)(struct bus **out, struct loop *loop, const char *url,
+                    const char *node, uint64_t epoch, int timeout_ms,
+                    const struct bus_events *ev, char *err, size_t errlen),
+        const char *url, const char *node, char *err, size_t errlen);
 void srv__cluster_fini(tcpchat_server *srv);
 /* Copies the cluster's counters into srv->st. */
 void srv__cluster_count(tcpchat_server *srv);
