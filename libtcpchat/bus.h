@@ -93,9 +93,11 @@ struct bus_events {
 
 /* Counters, read on the loop thread. */
 struct bus_stats {
-	uint64_t sent, sent_bytes; /* messages and payload bytes to the engine */
+	uint64_t sent,
+	        sent_bytes; /* messages and payload bytes to the engine */
 	uint64_t recv, recv_bytes; /* and from it */
 	uint64_t losses;           /* times the connection was lost */
+	uint64_t bad;              /* malformed messages dropped */
 };
 
 struct bus_ops {
@@ -110,7 +112,9 @@ struct bus_ops {
 	int (*follow)(struct bus *b, const char *room, size_t rlen);
 	void (*unfollow)(struct bus *b, const char *room, size_t rlen);
 	/* Reads the records of a room with seq > after: the newest max of
-	 * them when there are more. */
+	 * them when there are more.  A fetch of a room made after its
+	 * follow() does not miss a record that the room() events miss: it
+	 * waits, when it must, until the engine has confirmed the follow. */
 	int (*fetch)(struct bus *b, const char *room, size_t rlen,
 	             uint64_t after, uint32_t max, void *token);
 	/* To every node (this one too) and to one node. */
@@ -136,10 +140,10 @@ struct bus {
 	const struct bus_ops *ops;
 	struct loop *loop;
 	struct bus_events ev;
-	uint64_t epoch;             /* the cluster's, never 0 (see new) */
+	uint64_t epoch;              /* the cluster's, never 0 (see new) */
 	char node[BUS_NODE_MAX + 1]; /* this node's id */
 	size_t node_len;
-	int up;                     /* 1 while the engine is reachable */
+	int up; /* 1 while the engine is reachable */
 	struct bus_stats st;
 };
 
