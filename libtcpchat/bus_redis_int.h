@@ -1,7 +1,7 @@
-/* libtcpchat - the Redis bus, shared between its two sources:
- * bus_redis.c (the requests, the replies and the pub/sub messages) and
- * bus_redis_link.c (new(), the two connections, liveness, losses and
- * reconnects).  Loop thread only.  Not installed. */
+/* libtcpchat - the Redis bus, shared between its sources: bus_redis.c
+ * (the requests and their replies), bus_redis_sub.c (followed rooms and
+ * the pub/sub messages) and bus_redis_link.c (new(), the two
+ * connections, liveness, losses and reconnects).  Loop thread only.  Not installed. */
 #ifndef TCPCHAT_BUS_REDIS_INT_H
 #define TCPCHAT_BUS_REDIS_INT_H
 
@@ -107,11 +107,25 @@ struct bus_redis {
 	char node_chan[BUS_NODE_MAX + 16];
 };
 
+/* 1 for a room name as bus.h takes it: '#' and 1..63 bytes. */
+static inline int room_name_ok(const char *room, size_t rlen)
+{
+	return room && rlen >= 2 && rlen <= 64 && room[0] == '#';
+}
+
 /* bus_redis.c: */
+/* Counts a malformed message in st.bad; warns at most once a second. */
+void bus_redis__bad(struct bus_redis *b, const char *what);
+/* p[0..n) as a decimal number of 1..20 digits that fits: 0 with *out,
+ * else -1. */
+int bus_redis__parse_u64(const char *p, size_t n, uint64_t *out);
+/* Sends the fetches that waited for r's confirmation (in order); one
+ * that cannot be sent is answered with TCPCHAT_EBUS. */
+void bus_redis__room_flush(struct bus_redis *b, struct broom *r);
 /* Formats and gives a log line to ev.log. */
 void bus_redis__log(struct bus_redis *b, int level, const char *fmt, ...)
         TC_PRINTF(3, 4);
-/* Sends on sub the SUBSCRIBE of every channel this bus listens to (all,
+/* (bus_redis_sub.c) Sends on sub the SUBSCRIBE of every channel this bus listens to (all,
  * own node, ping, every followed room), each room SUB_PENDING; returns
  * how many confirmations to wait for, or -1 when sub refused. */
 int bus_redis__subscribe_all(struct bus_redis *b);
@@ -123,12 +137,21 @@ void bus_redis__fail_pending(struct bus_redis *b);
 int bus_redis__send_internal(struct bus_redis *b, enum req_kind kind,
                              uint64_t ping, int argc, const char **argv,
                              const size_t *argvlen);
-/* Frees every room. */
+/* (bus_redis_sub.c) Frees every room. */
 void bus_redis__free_rooms(struct bus_redis *b);
-/* The message callback of sub (privdata: the bus). */
+/* (bus_redis_sub.c) The message callback of sub (privdata: the
+ * bus). */
 void bus_redis__on_sub(redisAsyncContext *ac, void *r, void *priv);
 /* The reply callback of cmd (privdata: a struct req). */
 void bus_redis__on_reply(redisAsyncContext *ac, void *r, void *priv);
+
+/* bus_redis_sub.c: */
+/* The room named room[0..rlen) when followed, else NULL. */
+struct broom *bus_redis__room_find(struct bus_redis *b, const char *room,
+                                   size_t rlen);
+/* The follow and unfollow of bus_ops (see bus.h). */
+int bus_redis__follow(struct bus *bb, const char *room, size_t rlen);
+void bus_redis__unfollow(struct bus *bb, const char *room, size_t rlen);
 
 /* bus_redis_link.c: */
 /* The connection is lost (why in words): down() once, pending requests
