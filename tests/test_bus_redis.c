@@ -5,6 +5,7 @@
  * names; the server killed and restarted; garbage published on the
  * channels; bad URLs and nobody listening. */
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -684,6 +685,111 @@ START_TEST(test_bad_url)
 }
 END_TEST
 
+/* A server that stops answering (SIGSTOP) is lost after the liveness
+ * deadline, and found again when it answers; a bus destroyed while down
+ * frees everything. */
+START_TEST(test_silent)
+{
+	setup();
+	follow_both("#r");
+	ck_assert_int_eq(kill(eng.pid, SIGSTOP), 0);
+	ck_assert_int_eq(ca.bus->ops->post(ca.bus, "#r", 2, 0, "p", 1,
+	                                   (void *)(uintptr_t)0),
+	                 0);
+	int64_t t0 = tu_now_ms();
+	WAIT_FOR(ca.downs == 1 && cb.downs == 1);
+	ck_assert_int_eq(ca.downs, 1);
+	ck_assert_int_eq(cb.downs, 1);
+	/* not before the deadline of 3 s (the last ping may be 1 s old) */
+	ck_assert_int_ge(tu_now_ms() - t0, 1900);
+	ck_assert_int_eq(ca.posted_err, 1);
+	ck_assert_int_eq(kill(eng.pid, SIGCONT), 0);
+	WAIT_FOR(ca.ups == 1 && cb.ups == 1);
+	ck_assert_int_eq(ca.ups, 1);
+	ck_assert_int_eq(cb.ups, 1);
+	int before = cb.room_events;
+	ck_assert_int_eq(ca.bus->ops->post(ca.bus, "#r", 2, 0, "back", 4,
+	                                   (void *)(uintptr_t)1),
+	                 0);
+	WAIT_FOR(cb.room_events > before);
+	ck_assert_int_eq(cb.room_events, before + 1);
+	/* down again, and destroyed so, with requests pending and a
+	 * reconnect timer armed */
+	ck_assert_int_eq(eu_engine_kill(&eng), 0);
+	ck_assert_int_eq(ca.bus->ops->follow(ca.bus, "#more", 5), 0);
+	WAIT_FOR(ca.downs == 2 && cb.downs == 2);
+	ck_assert_int_eq(ca.downs, 2);
+	run_for(300);
+	teardown();
+}
+END_TEST
+
+/* Redis loses its scripts (SCRIPT FLUSH) or a room's counter (DEL) but
+ * keeps the history: posts still work and numbers go on above the
+ * history. */
+START_TEST(test_scripts_counter_lost)
+{
+	setup();
+	follow_both("#r");
+	for (unsigned i = 0; i < 10; i++)
+		ck_assert_int_eq(ca.bus->ops->post(ca.bus, "#r", 2, 0, "p", 1,
+		                                   (void *)(uintptr_t)i),
+		                 0);
+	WAIT_FOR(ca.posted == 10);
+	ck_assert_int_eq(ca.posted_err, 0);
+	redisContext *c = redisConnect(eng.host, eng.port);
+	ck_assert(c && !c->err);
+	redisReply *r = redisCommand(c, "SCRIPT FLUSH");
+	ck_assert(r && r->type == REDIS_REPLY_STATUS);
+	freeReplyObject(r);
+	r = redisCommand(c, "DEL tcpchat:seq:#r");
+	ck_assert(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+	freeReplyObject(r);
+	redisFree(c);
+	ck_assert_int_eq(ca.bus->ops->post(ca.bus, "#r", 2, 0, "q", 1,
+	                                   (void *)(uintptr_t)10),
+	                 0);
+	ck_assert_int_eq(cb.bus->ops->claim(cb.bus, "bob", 3, NULL, 0, NULL),
+	                 0);
+	int f = cb.fetched;
+	ck_assert_int_eq(cb.bus->ops->fetch(cb.bus, "#r", 2, 8, 10, NULL), 0);
+	WAIT_FOR(ca.posted == 11 && cb.claimed == 1 && cb.fetched > f);
+	ck_assert_int_eq(ca.posted_err, 0);
+	ck_assert_uint_eq(ca.posted_seq[10], 11);
+	ck_assert_int_eq(cb.claimed_err, 0);
+	ck_assert_int_eq(cb.fetched_err, 0);
+	ck_assert_uint_ge(cb.fetched_n, 2);
+	ck_assert_uint_eq(cb.fetched_seq[0], 9);
+	WAIT_FOR(cb.room_last == 11);
+	ck_assert_uint_eq(cb.room_last, 11);
+	ck_assert_int_eq(cb.room_disorder, 0);
+	teardown();
+}
+END_TEST
+
+/* Something else than a number in tcpchat:epoch. */
+START_TEST(test_bad_epoch)
+{
+	ck_assert_msg(eu_redis_start(&eng, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(loop__init(&loop, on_wake, NULL), 0);
+	redisContext *c = redisConnect(eng.host, eng.port);
+	ck_assert(c && !c->err);
+	redisReply *r = redisCommand(c, "SET tcpchat:epoch banana");
+	ck_assert_ptr_nonnull(r);
+	freeReplyObject(r);
+	redisFree(c);
+	struct bus_events ev = {.data = &ca};
+	struct bus *b = NULL;
+	int rc = bus_redis__new(&b, &loop, eng.url, NODE_A, 5, 2000, &ev, err,
+	                        sizeof err);
+	ck_assert_int_eq(rc, TCPCHAT_EBUS);
+	ck_assert_ptr_null(b);
+	ck_assert_str_eq(err, "tcpchat:epoch holds no epoch");
+	loop__fini(&loop);
+	eu_engine_stop(&eng);
+}
+END_TEST
+
 static Suite *bus_redis_suite(void)
 {
 	Suite *s = suite_create("bus_redis");
@@ -695,6 +801,9 @@ static Suite *bus_redis_suite(void)
 	tcase_add_test(tc, test_claim_release);
 	tcase_add_test(tc, test_loss);
 	tcase_add_test(tc, test_hostile);
+	tcase_add_test(tc, test_silent);
+	tcase_add_test(tc, test_scripts_counter_lost);
+	tcase_add_test(tc, test_bad_epoch);
 	tcase_add_test(tc, test_bad_url);
 	suite_add_tcase(s, tc);
 	return s;
