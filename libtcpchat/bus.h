@@ -97,6 +97,7 @@ struct bus_stats {
 	        sent_bytes; /* messages and payload bytes to the engine */
 	uint64_t recv, recv_bytes; /* and from it */
 	uint64_t losses;           /* times the connection was lost */
+	uint64_t bad;              /* malformed messages dropped */
 };
 
 struct bus_ops {
@@ -111,7 +112,9 @@ struct bus_ops {
 	int (*follow)(struct bus *b, const char *room, size_t rlen);
 	void (*unfollow)(struct bus *b, const char *room, size_t rlen);
 	/* Reads the records of a room with seq > after: the newest max of
-	 * them when there are more. */
+	 * them when there are more.  A fetch of a room made after its
+	 * follow() does not miss a record that the room() events miss: it
+	 * waits, when it must, until the engine has confirmed the follow. */
 	int (*fetch)(struct bus *b, const char *room, size_t rlen,
 	             uint64_t after, uint32_t max, void *token);
 	/* To every node (this one too) and to one node. */
