@@ -437,5 +437,5 @@ void srv__cluster_count(tcpchat_server *srv)
 	st->bus_held = cl->nout;
 	st->bus_refused = cl->refused_down;
 	st->bus_gaps = cl->gaps;
-	st->bus_bad = cl->bad_records;
+	st->bus_bad = cl->bad_records + b->bad;
 }
