@@ -21,8 +21,10 @@
  *
  * Threads: every function here is called on the loop thread, and every
  * event is called on the loop thread (an engine client with threads of
- * its own hands its events over with loop__post()).  No function blocks
- * the loop, except bus_*__new(), which connects before the loop runs.
+ * its own hands its events over through a wakeup of the bus's own,
+ * watched on the loop: loop__post() is the server's).  No function
+ * blocks the loop, except bus_*__new(), which connects before the loop
+ * runs.
  *
  * Losses: when the engine connection is lost the bus says down(), fails
  * what is pending with TCPCHAT_EBUS, refuses new requests with
@@ -93,9 +95,10 @@ struct bus_events {
 
 /* Counters, read on the loop thread. */
 struct bus_stats {
-	uint64_t sent, sent_bytes; /* messages and payload bytes to the engine */
-	uint64_t recv, recv_bytes; /* and from it */
-	uint64_t losses;           /* times the connection was lost */
+	/* messages and payload bytes to the engine, and from it */
+	uint64_t sent, sent_bytes;
+	uint64_t recv, recv_bytes;
+	uint64_t losses; /* times the connection was lost */
 };
 
 struct bus_ops {
@@ -110,7 +113,10 @@ struct bus_ops {
 	int (*follow)(struct bus *b, const char *room, size_t rlen);
 	void (*unfollow)(struct bus *b, const char *room, size_t rlen);
 	/* Reads the records of a room with seq > after: the newest max of
-	 * them when there are more. */
+	 * them when there are more.  A fetch made after follow() of the
+	 * same room misses no record that the room() events miss: what is
+	 * posted after the follow took effect comes as room(), what was
+	 * there before is in the fetch. */
 	int (*fetch)(struct bus *b, const char *room, size_t rlen,
 	             uint64_t after, uint32_t max, void *token);
 	/* To every node (this one too) and to one node. */
@@ -136,10 +142,10 @@ struct bus {
 	const struct bus_ops *ops;
 	struct loop *loop;
 	struct bus_events ev;
-	uint64_t epoch;             /* the cluster's, never 0 (see new) */
+	uint64_t epoch;              /* the cluster's, never 0 (see new) */
 	char node[BUS_NODE_MAX + 1]; /* this node's id */
 	size_t node_len;
-	int up;                     /* 1 while the engine is reachable */
+	int up; /* 1 while the engine is reachable */
 	struct bus_stats st;
 };
 
