@@ -249,6 +249,78 @@ void bus_nats__on_note(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 
 /* ---- the loop side ----------------------------------------------------- */
 
+/* The followed room room[0..rlen), made when create and not there;
+ * NULL when not there or out of memory. */
+static struct bn_followed *fol_get(struct bus_nats *b, const char *room,
+                                   size_t rlen, int create)
+{
+	uint64_t h = util__siphash(b->hkey, room, rlen);
+	if (b->fcap)
+		for (struct bn_followed *f = b->fol[h & (b->fcap - 1)]; f;
+		     f = f->next)
+			if (f->hash == h && f->rlen == rlen &&
+			    !memcmp(f->room, room, rlen))
+				return f;
+	if (!create)
+		return NULL;
+	if (b->nfol >= b->fcap / 2) {
+		size_t ncap = b->fcap ? 2 * b->fcap : 16;
+		struct bn_followed **nt = calloc(ncap, sizeof *nt);
+		if (!nt)
+			return NULL;
+		for (size_t i = 0; i < b->fcap; i++)
+			for (struct bn_followed *f = b->fol[i], *next; f;
+			     f = next) {
+				next = f->next;
+				f->next = nt[f->hash & (ncap - 1)];
+				nt[f->hash & (ncap - 1)] = f;
+			}
+		free(b->fol);
+		b->fol = nt;
+		b->fcap = ncap;
+	}
+	struct bn_followed *f = calloc(1, sizeof *f + rlen);
+	if (!f)
+		return NULL;
+	f->hash = h;
+	f->rlen = rlen;
+	memcpy(f->room, room, rlen);
+	f->next = b->fol[h & (b->fcap - 1)];
+	b->fol[h & (b->fcap - 1)] = f;
+	b->nfol++;
+	return f;
+}
+
+static void fol_del(struct bus_nats *b, const char *room, size_t rlen)
+{
+	if (!b->fcap)
+		return;
+	uint64_t h = util__siphash(b->hkey, room, rlen);
+	struct bn_followed **p = &b->fol[h & (b->fcap - 1)];
+	for (; *p; p = &(*p)->next) {
+		struct bn_followed *f = *p;
+		if (f->hash == h && f->rlen == rlen &&
+		    !memcmp(f->room, room, rlen)) {
+			*p = f->next;
+			free(f);
+			b->nfol--;
+			return;
+		}
+	}
+}
+
+static void fol_free(struct bus_nats *b)
+{
+	for (size_t i = 0; i < b->fcap; i++)
+		for (struct bn_followed *f = b->fol[i], *next; f; f = next) {
+			next = f->next;
+			free(f);
+		}
+	free(b->fol);
+	b->fol = NULL;
+	b->fcap = b->nfol = 0;
+}
+
 static void log_line(struct bus_nats *b, int level, const char *fmt, ...)
         TC_PRINTF(3, 4);
 
@@ -368,13 +440,19 @@ static void dispatch(struct bus_nats *b, struct bn_ev *ev)
 	case BE_DOWN:
 		went_down(b, (const char *)ev->data);
 		break;
-	case BE_ROOM:
+	case BE_ROOM: {
 		b->pub.st.recv++;
 		b->pub.st.recv_bytes += ev->len;
+		/* Only followed rooms, each seq once and in increasing order. */
+		struct bn_followed *f = fol_get(b, ev->room, ev->rlen, 0);
+		if (!f || ev->seq <= f->last)
+			break;
+		f->last = ev->seq;
 		if (e->room)
 			e->room(e->data, ev->room, ev->rlen, ev->seq, ev->data,
 			        ev->len);
 		break;
+	}
 	case BE_NOTE:
 		b->pub.st.recv++;
 		b->pub.st.recv_bytes += ev->len;
@@ -504,11 +582,23 @@ static int follow_req(struct bus *pb, int kind, const char *room, size_t rlen)
 
 static int nats_follow(struct bus *pb, const char *room, size_t rlen)
 {
-	return follow_req(pb, BN_FOLLOW, room, rlen);
+	if (!room_ok(room, rlen))
+		return TCPCHAT_EINVAL;
+	if (fol_get(BN(pb), room, rlen, 0))
+		return 0; /* following twice is following once */
+	if (!fol_get(BN(pb), room, rlen, 1))
+		return TCPCHAT_ENOMEM;
+	int rc = follow_req(pb, BN_FOLLOW, room, rlen);
+	if (rc)
+		fol_del(BN(pb), room, rlen);
+	return rc;
 }
 
 static void nats_unfollow(struct bus *pb, const char *room, size_t rlen)
 {
+	if (!room_ok(room, rlen) || !fol_get(BN(pb), room, rlen, 0))
+		return;
+	fol_del(BN(pb), room, rlen);
 	follow_req(pb, BN_UNFOLLOW, room, rlen);
 }
 
@@ -654,6 +744,7 @@ void bus_nats__teardown(struct bus_nats *b)
 		b->nc = NULL;
 	}
 	bus_nats__rooms_free(b);
+	fol_free(b);
 	if (b->wake_w.fd >= 0)
 		loop__unwatch(b->pub.loop, &b->wake_w);
 	if (b->wake_rfd >= 0)

@@ -107,6 +107,16 @@ struct bn_room {
 	char room[]; /* not NUL-terminated */
 };
 
+/* A room the loop follows, and the last seq its room() events gave: an
+ * event at or below it (a consumer reset by nats.c after a reconnect
+ * that starts again before it) is not given twice. */
+struct bn_followed {
+	struct bn_followed *next; /* hash chain */
+	uint64_t hash, last;
+	size_t rlen;
+	char room[];
+};
+
 struct bus_nats {
 	struct bus pub; /* first: the shared part */
 
@@ -150,6 +160,8 @@ struct bus_nats {
 	/* loop only */
 	struct loop_watcher wake_w;
 	struct bn_req *ohead; /* requests not answered */
+	struct bn_followed **fol;
+	size_t nfol, fcap;
 	int in_dispatch, dead;
 	int64_t garbage_logged_ms;
 	uint64_t garbage; /* hostile messages seen (loop) */

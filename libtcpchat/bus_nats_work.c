@@ -595,17 +595,18 @@ static int nap(struct bus_nats *b, int ms)
 	return stop;
 }
 
-/* After a reconnect: every followed room gets a new ordered consumer
- * (the old ones may have died with the server), then up().  JetStream
- * may need a moment after a restart: tries again every 200 ms while no
- * other loss came meanwhile. */
+/* After a reconnect: nats.c resets every ordered consumer by itself (a
+ * new one from the stream sequence after the last delivered, retried at
+ * the next heartbeat if JetStream is not ready yet), so the rooms
+ * followed before go on without a gap.  Rooms followed while the server
+ * was away get their consumer here; JetStream may need a moment after a
+ * restart: tries again every 200 ms while no other loss came meanwhile.
+ * Then up(). */
 static void do_resub(struct bus_nats *b, struct bn_req *r, unsigned losses)
 {
 	for (size_t i = 0; i < b->rcap; i++)
-		for (struct bn_room *e = b->rooms[i]; e; e = e->next) {
-			unsubscribe(e);
+		for (struct bn_room *e = b->rooms[i]; e; e = e->next)
 			e->known = 0; /* what was learned may be stale */
-		}
 	for (;;) {
 		natsStatus s = NATS_OK;
 		for (size_t i = 0; i < b->rcap && s == NATS_OK; i++)

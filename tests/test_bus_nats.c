@@ -438,6 +438,8 @@ START_TEST(test_loss)
 	                 TCPCHAT_EBUS);
 	ck_assert_int_eq(na->b->ops->broadcast(na->b, "x", 1), TCPCHAT_EBUS);
 	ck_assert_uint_eq(na->b->st.losses, 1);
+	/* Recorded while down, followed when back. */
+	ck_assert_int_eq(nb->b->ops->follow(nb->b, "#during", 7), 0);
 	ck_assert_msg(eu_engine_restart(&eng, err, sizeof err) == 0, "%s", err);
 	ck_assert(until(&na->ups, 1, 30000));
 	ck_assert(until(&nb->ups, 1, 30000));
@@ -448,6 +450,16 @@ START_TEST(test_loss)
 	ck_assert(until(&nb->nroom, 2, 20000));
 	ck_assert_str_eq(nb->rec[1], "after");
 	ck_assert_uint_gt(nb->seq[1], 1);
+	ck_assert_int_eq(post(na, "#during", 0, "new room"), 0);
+	ck_assert(until(&nb->nroom, 3, 20000));
+	ck_assert_str_eq(nb->room[2], "#during");
+	ck_assert_str_eq(nb->rec[2], "new room");
+	/* Unfollowed: no more of #r. */
+	nb->b->ops->unfollow(nb->b, "#r", 2);
+	ck_assert_int_eq(post(na, "#r", 0, "unseen"), 0);
+	ck_assert_int_eq(post(na, "#during", 0, "seen"), 0);
+	ck_assert(until(&nb->nroom, 4, 20000));
+	ck_assert_str_eq(nb->rec[3], "seen");
 	ck_assert_int_eq(na->downs, 1);
 	ck_assert_int_eq(nb->downs, 1);
 	finish();
