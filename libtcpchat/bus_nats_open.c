@@ -105,9 +105,12 @@ static int connect_to(struct bus_nats *b, const char *url, int timeout_ms,
 	if (s == NATS_OK)
 		s = natsOptions_SetCustomReconnectDelay(o, reconnect_delay, b);
 	/* Nothing waits in a buffer while the server is away: a publish
-	 * then fails at once (the bus refuses requests while down). */
+	 * then fails at once (the bus refuses requests while down), and so
+	 * does a request waiting for its answer (a PubAck). */
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectBufSize(o, 1);
+	if (s == NATS_OK)
+		s = natsOptions_SetFailRequestsOnDisconnect(o, true);
 	if (s == NATS_OK)
 		s = natsOptions_SetRetryOnFailedConnect(o, false, NULL, NULL);
 	if (s == NATS_OK)

@@ -321,6 +321,11 @@ static void do_post(struct bus_nats *b, struct bn_req *r)
 		if (s == NATS_OK)
 			s = natsMsgHeader_Set(
 			        m, "Nats-Expected-Last-Subject-Sequence", num);
+		/* Not into nats.c's buffer while it reconnects. */
+		if (s == NATS_OK && (atomic_load(&b->down) ||
+		                     natsConnection_Status(b->nc) !=
+		                             NATS_CONN_STATUS_CONNECTED))
+			s = NATS_CONNECTION_DISCONNECTED;
 		if (s == NATS_OK)
 			s = js_PublishMsg(&pa, b->js, m, NULL, &jerr);
 		natsMsg_Destroy(m);

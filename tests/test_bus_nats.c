@@ -141,18 +141,23 @@ static void on_wake(struct loop *l, void *data)
 
 static struct node *na, *nb;
 
+/* One round of the loop: waits up to 20 ms, runs what is due. */
+static void pump(void)
+{
+	loop__poll(&loop, 20);
+	loop__run_timers(&loop);
+	if (na && na->b)
+		na->b->ops->reap(na->b);
+	if (nb && nb->b)
+		nb->b->ops->reap(nb->b);
+}
+
 /* Polls the loop until *v >= want or the deadline; 1 if it got there. */
 static int until(const int *v, int want, int ms)
 {
 	int64_t end = tu_now_ms() + tu_ms(ms);
-	while (*v < want && tu_now_ms() < end) {
-		loop__poll(&loop, 20);
-		loop__run_timers(&loop);
-		if (na && na->b)
-			na->b->ops->reap(na->b);
-		if (nb && nb->b)
-			nb->b->ops->reap(nb->b);
-	}
+	while (*v < want && tu_now_ms() < end)
+		pump();
 	return *v >= want;
 }
 
@@ -447,19 +452,29 @@ START_TEST(test_loss)
 	ck_assert_int_eq(post(na, "#r", 0, "after"), 0);
 	ck_assert(until(&na->nposted, 3, 20000));
 	ck_assert_int_eq(na->posted_err[2], 0);
+	/* The post that was under way when the server died was answered
+	 * EBUS, but its outcome is unknown (as for any timeout): nats.c may
+	 * have handed it over before the loss.  If it is in the stream, b
+	 * sees it before "after". */
+	int at = 1;
 	ck_assert(until(&nb->nroom, 2, 20000));
-	ck_assert_str_eq(nb->rec[1], "after");
-	ck_assert_uint_gt(nb->seq[1], 1);
+	if (!strcmp(nb->rec[1], "pending")) {
+		ck_assert_uint_eq(nb->seq[1], 2);
+		at = 2;
+		ck_assert(until(&nb->nroom, 3, 20000));
+	}
+	ck_assert_str_eq(nb->rec[at], "after");
+	ck_assert_uint_eq(nb->seq[at], (uint64_t)at + 1);
 	ck_assert_int_eq(post(na, "#during", 0, "new room"), 0);
-	ck_assert(until(&nb->nroom, 3, 20000));
-	ck_assert_str_eq(nb->room[2], "#during");
-	ck_assert_str_eq(nb->rec[2], "new room");
+	ck_assert(until(&nb->nroom, at + 2, 20000));
+	ck_assert_str_eq(nb->room[at + 1], "#during");
+	ck_assert_str_eq(nb->rec[at + 1], "new room");
 	/* Unfollowed: no more of #r. */
 	nb->b->ops->unfollow(nb->b, "#r", 2);
 	ck_assert_int_eq(post(na, "#r", 0, "unseen"), 0);
 	ck_assert_int_eq(post(na, "#during", 0, "seen"), 0);
-	ck_assert(until(&nb->nroom, 4, 20000));
-	ck_assert_str_eq(nb->rec[3], "seen");
+	ck_assert(until(&nb->nroom, at + 3, 20000));
+	ck_assert_str_eq(nb->rec[at + 2], "seen");
 	ck_assert_int_eq(na->downs, 1);
 	ck_assert_int_eq(nb->downs, 1);
 	finish();
@@ -519,10 +534,9 @@ START_TEST(test_garbage)
 	for (int i = 0; i < 3; i++)
 		ck_assert_uint_eq(na->seq[i], (uint64_t)i + 1);
 	/* The four on the room and the one on tcpchat.all, counted. */
-	static const int five = 5;
 	int64_t end = tu_now_ms() + tu_ms(10000);
-	while (bus_nats__garbage(na->b) < (uint64_t)five && tu_now_ms() < end)
-		until(&five, 6, 20);
+	while (bus_nats__garbage(na->b) < 5 && tu_now_ms() < end)
+		pump();
 	ck_assert_uint_eq(bus_nats__garbage(na->b), 5);
 	ck_assert_int_ge(na->warns, 1);
 	/* Valid ones still arrive. */
