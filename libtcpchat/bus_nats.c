@@ -453,6 +453,12 @@ static void dispatch(struct bus_nats *b, struct bn_ev *ev)
 			        ev->len);
 		break;
 	}
+	case BE_BASE: {
+		struct bn_followed *f = fol_get(b, ev->room, ev->rlen, 0);
+		if (f && ev->seq > f->last)
+			f->last = ev->seq;
+		break;
+	}
 	case BE_NOTE:
 		b->pub.st.recv++;
 		b->pub.st.recv_bytes += ev->len;

@@ -45,7 +45,14 @@ enum bn_kind {
 	BN_RESUB /* after a reconnect: follow every room again, then up() */
 };
 
-enum bn_ev_kind { BE_UP, BE_DOWN, BE_ROOM, BE_NOTE, BE_DONE, BE_GARBAGE };
+enum bn_ev_kind {
+	BE_DOWN,
+	BE_ROOM,
+	BE_NOTE,
+	BE_DONE,
+	BE_GARBAGE,
+	BE_BASE /* a followed room's last seq when its consumer began */
+};
 
 /* An event for the loop thread: copied data behind it (or, for BE_DONE,
  * the request it is part of). */
@@ -54,7 +61,7 @@ struct bn_ev {
 	int kind;
 	uint64_t seq;
 	struct bn_req *req; /* BE_DONE */
-	char *room;         /* BE_ROOM */
+	char *room;         /* BE_ROOM, BE_BASE */
 	size_t rlen;
 	uint8_t *data; /* BE_ROOM, BE_NOTE; the text of BE_DOWN/BE_GARBAGE */
 	size_t len;

@@ -147,8 +147,9 @@ static int parse_u64(const char *s, uint64_t *out)
 int bus_nats__rec_info(natsMsg *msg, uint64_t *seq, uint64_t *prev)
 {
 	const char *v = NULL;
+	/* Numbers from 1 to 2^62: room for +1 without overflow anywhere. */
 	if (natsMsgHeader_Get(msg, "Tcpchat-Seq", &v) != NATS_OK ||
-	    parse_u64(v, seq) || *seq == 0)
+	    parse_u64(v, seq) || *seq == 0 || *seq > (UINT64_C(1) << 62))
 		return 0;
 	if (natsMsgHeader_Get(msg, "Tcpchat-Prev", &v) != NATS_OK ||
 	    parse_u64(v, prev))
@@ -303,6 +304,10 @@ static void do_post(struct bus_nats *b, struct bn_req *r)
 		fail(r, "reading the room's last record", s);
 		return;
 	}
+	if (r->floor > (UINT64_C(1) << 62)) {
+		r->err = TCPCHAT_EINVAL;
+		return;
+	}
 	for (int tries = 0; tries < BUS_NATS_TRIES; tries++) {
 		uint64_t seq =
 		        (e->last_seq > r->floor ? e->last_seq : r->floor) + 1;
@@ -395,6 +400,8 @@ static void do_fetch(struct bus_nats *b, struct bn_req *r)
 	uint64_t want = seq > r->after ? seq - r->after : 0;
 	if (want > r->max)
 		want = r->max;
+	if (want > BUS_NATS_HIST)
+		want = BUS_NATS_HIST; /* the stream keeps no more of a room */
 	if (want && !(r->recs = calloc((size_t)want, sizeof *r->recs))) {
 		natsMsg_Destroy(m);
 		r->err = TCPCHAT_ENOMEM;
@@ -563,6 +570,20 @@ static natsStatus subscribe(struct bus_nats *b, struct bn_room *e)
 	    NATS_OK)
 		atomic_fetch_sub(&b->live_cbs, 1);
 	e->sub = sub;
+	/* The room's last seq when the consumer began: the loop gives no
+	 * room() at or below it.  Else a consumer that nats.c resets after a
+	 * reconnect before it delivered anything would start at the room's
+	 * first record and replay its whole history.  What is posted
+	 * between the consumer's start and this read is in any fetch made
+	 * after the follow. */
+	if (refresh(b, e, subj) == NATS_OK) {
+		struct bn_ev *ev = bus_nats__ev(BE_BASE, 0, e->rlen);
+		if (ev) {
+			memcpy(ev->room, e->room, e->rlen);
+			ev->seq = e->last_seq;
+			bus_nats__push(b, ev);
+		}
+	}
 	return NATS_OK;
 }
 

@@ -242,6 +242,15 @@ START_TEST(test_epoch)
 	start();
 	ck_assert_uint_eq(na->b->epoch, 111);
 	ck_assert_uint_eq(nb->b->epoch, 111);
+	/* Destroyed with requests queued and under way: no answer, no
+	 * leak. */
+	na->b->ops->follow(na->b, "#e", 2);
+	for (int i = 0; i < 50; i++)
+		ck_assert_int_eq(post(na, "#e", 0, "x"), 0);
+	ck_assert_int_eq(na->b->ops->fetch(na->b, "#e", 2, 0, 10, NULL), 0);
+	ck_assert_int_eq(na->b->ops->claim(na->b, "n", 1, NULL, 0, NULL), 0);
+	close_bus(&na);
+	pump();
 	finish();
 }
 END_TEST
@@ -428,13 +437,18 @@ START_TEST(test_loss)
 	ck_assert_int_eq(post(na, "#r", 0, "before"), 0);
 	ck_assert(until(&nb->nroom, 1, 10000));
 	ck_assert_uint_eq(nb->seq[0], 1);
+	/* A room with history that b follows but got nothing of yet. */
+	ck_assert_int_eq(post(na, "#quiet", 0, "q1"), 0);
+	ck_assert_int_eq(post(na, "#quiet", 0, "q2"), 0);
+	ck_assert(until(&na->nposted, 3, 10000));
+	follow(nb, "#quiet");
 	ck_assert_int_eq(eu_engine_kill(&eng), 0);
 	/* Not noticed yet: taken, and failed by the loss. */
 	ck_assert_int_eq(post(na, "#r", 0, "pending"), 0);
 	ck_assert(until(&na->downs, 1, 20000));
 	ck_assert(until(&nb->downs, 1, 20000));
-	ck_assert(until(&na->nposted, 2, 20000));
-	ck_assert_int_eq(na->posted_err[1], TCPCHAT_EBUS);
+	ck_assert(until(&na->nposted, 4, 20000));
+	ck_assert_int_eq(na->posted_err[3], TCPCHAT_EBUS);
 	ck_assert_int_eq(na->b->up, 0);
 	ck_assert_int_eq(post(na, "#r", 0, "refused"), TCPCHAT_EBUS);
 	ck_assert_int_eq(na->b->ops->fetch(na->b, "#r", 2, 0, 1, NULL),
@@ -450,8 +464,8 @@ START_TEST(test_loss)
 	ck_assert(until(&nb->ups, 1, 30000));
 	ck_assert_int_eq(na->b->up, 1);
 	ck_assert_int_eq(post(na, "#r", 0, "after"), 0);
-	ck_assert(until(&na->nposted, 3, 20000));
-	ck_assert_int_eq(na->posted_err[2], 0);
+	ck_assert(until(&na->nposted, 5, 20000));
+	ck_assert_int_eq(na->posted_err[4], 0);
 	/* The post that was under way when the server died was answered
 	 * EBUS, but its outcome is unknown (as for any timeout): nats.c may
 	 * have handed it over before the loss.  If it is in the stream, b
@@ -475,6 +489,12 @@ START_TEST(test_loss)
 	ck_assert_int_eq(post(na, "#during", 0, "seen"), 0);
 	ck_assert(until(&nb->nroom, at + 3, 20000));
 	ck_assert_str_eq(nb->rec[at + 2], "seen");
+	/* #quiet's history was not replayed to b after the reconnect. */
+	ck_assert_int_eq(post(na, "#quiet", 0, "q-after"), 0);
+	ck_assert(until(&nb->nroom, at + 4, 20000));
+	ck_assert_str_eq(nb->room[at + 3], "#quiet");
+	ck_assert_str_eq(nb->rec[at + 3], "q-after");
+	ck_assert_uint_eq(nb->seq[at + 3], 3);
 	ck_assert_int_eq(na->downs, 1);
 	ck_assert_int_eq(nb->downs, 1);
 	finish();
