@@ -764,6 +764,10 @@ void bus_nats__teardown(struct bus_nats *b)
 	pthread_cond_destroy(&b->ccv);
 }
 
+/* From outside loop callbacks, or from one of this bus's own events (it
+ * is then freed when the dispatch of the events returns).  Not from
+ * another watcher's callback: the loop may still hold the bus's watcher
+ * in the batch it is dispatching. */
 static void nats_destroy(struct bus *pb)
 {
 	struct bus_nats *b = BN(pb);

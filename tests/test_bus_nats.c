@@ -47,6 +47,7 @@ struct node {
 	int nnotes;
 	char notes[64][24];
 	int warns;
+	int destroy_on_post; /* destroy the bus from its posted() event */
 };
 
 static struct loop loop;
@@ -96,6 +97,10 @@ static void ev_posted(void *data, void *token, int e, uint64_t seq)
 	ck_assert_int_lt(n->nposted, MAXEV);
 	n->posted_err[n->nposted] = e;
 	n->posted_seq[n->nposted++] = seq;
+	if (n->destroy_on_post) {
+		n->b->ops->destroy(n->b);
+		n->b = NULL;
+	}
 }
 
 static void ev_fetched(void *data, void *token, int e,
@@ -251,6 +256,16 @@ START_TEST(test_epoch)
 	ck_assert_int_eq(na->b->ops->claim(na->b, "n", 1, NULL, 0, NULL), 0);
 	close_bus(&na);
 	pump();
+	/* Destroyed from inside its own event: no event after it. */
+	nb->destroy_on_post = 1;
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(post(nb, "#e", 0, "y"), 0);
+	nb->b->ops->broadcast(nb->b, "z", 1);
+	ck_assert(until(&nb->nposted, 1, 10000));
+	ck_assert_ptr_null(nb->b);
+	for (int i = 0; i < 10; i++)
+		pump();
+	ck_assert_int_eq(nb->nposted, 1);
 	finish();
 }
 END_TEST
