@@ -95,10 +95,10 @@ struct bus_events {
 
 /* Counters, read on the loop thread. */
 struct bus_stats {
-	/* messages and payload bytes to the engine, and from it */
-	uint64_t sent, sent_bytes;
-	uint64_t recv, recv_bytes;
-	uint64_t losses; /* times the connection was lost */
+	uint64_t sent,
+	        sent_bytes; /* messages and payload bytes to the engine */
+	uint64_t recv, recv_bytes; /* and from it */
+	uint64_t losses;           /* times the connection was lost */
 };
 
 struct bus_ops {
