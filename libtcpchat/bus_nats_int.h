@@ -178,17 +178,22 @@ struct bus_nats {
 /* bus_nats.c: pushes ev on the event FIFO and wakes the loop.  Any
  * thread.  Takes ev; after destroy() started it frees it instead. */
 void bus_nats__push(struct bus_nats *b, struct bn_ev *ev);
-/* bus_nats.c: a new event with len bytes of room for data (and rlen for
- * room after it), or NULL. */
+/* bus_nats.c: a new event (one malloc) with len bytes for data and rlen
+ * for room behind it, NUL-terminated; NULL when out of memory.  Any
+ * thread; the caller owns it until it hands it to bus_nats__push(). */
 struct bn_ev *bus_nats__ev(int kind, size_t len, size_t rlen);
 /* bus_nats.c: the message callback of room subscriptions (nats.c's
  * threads; closure is the bus). */
 void bus_nats__on_room_msg(natsConnection *nc, natsSubscription *sub,
                            natsMsg *msg, void *closure);
-/* bus_nats.c: counts a subscription's completion (any thread). */
+/* bus_nats.c: counts a subscription's completion: nats.c calls it once
+ * no callback of the subscription runs any more (its threads; closure
+ * is the bus). */
 void bus_nats__on_sub_done(void *closure);
 
-/* bus_nats_work.c: the worker thread's body (arg is the bus). */
+/* bus_nats_work.c: the worker thread's body (arg is the bus), started by
+ * new(): runs the requests of the FIFO in order, each answered with its
+ * own BE_DONE event, until wstop.  Returns NULL. */
 void *bus_nats__worker(void *arg);
 /* bus_nats_work.c: frees the worker's rooms, unsubscribing the followed
  * ones.  After the worker has stopped. */
@@ -204,7 +209,9 @@ void bus_nats__hex(char *out, const void *p, size_t n);
  * and the stream seq of the room's previous record, else 0.  Any
  * thread. */
 int bus_nats__rec_info(natsMsg *msg, uint64_t *seq, uint64_t *prev);
-/* bus_nats_work.c: frees a request and what its answer holds. */
+/* bus_nats_work.c: frees a request and what its answer holds (NULL is
+ * fine).  The thread that owns it: the loop once its BE_DONE event
+ * came, teardown for those never run. */
 void bus_nats__req_free(struct bn_req *r);
 /* bus_nats.c: the operations, for new(). */
 extern const struct bus_ops bus_nats__ops;
