@@ -41,10 +41,15 @@ static int url_ok(const char *url)
 static int nats_err(char *err, size_t errlen, int code, const char *what,
                     natsStatus s)
 {
-	const char *last = nats_GetLastError(NULL);
+	/* nats.c's last error of this thread says more than the status;
+	 * without the "(file.c:line): " it starts with. */
+	const char *words = nats_GetLastError(NULL);
+	if (words && words[0] == '(' && strstr(words, "): "))
+		words = strstr(words, "): ") + 3;
+	if (!words || !*words)
+		words = natsStatus_GetText(s);
 	if (err && errlen)
-		snprintf(err, errlen, "%s: %s%s%s", what, natsStatus_GetText(s),
-		         last && *last ? ": " : "", last ? last : "");
+		snprintf(err, errlen, "%s: %s", what, words);
 	return code;
 }
 

@@ -598,9 +598,18 @@ START_TEST(test_bad_url)
 		ck_assert_ptr_null(b);
 		ck_assert_int_gt(strlen(err), 0);
 	}
-	/* A port nobody listens on any more. */
+	/* A server without JetStream. */
 	memset(&eng, 0, sizeof eng);
 	ck_assert_msg(eu_nats_start(&eng, err, sizeof err) == 0, "%s", err);
+	eng.jetstream = 0;
+	ck_assert_msg(eu_engine_restart(&eng, err, sizeof err) == 0, "%s", err);
+	err[0] = '\0';
+	ck_assert_int_eq(bus_nats__new(&b, &loop, eng.url, NODE_A, 1, 2000, &ev,
+	                               err, sizeof err),
+	                 TCPCHAT_EBUS);
+	ck_assert_ptr_null(b);
+	ck_assert_msg(strstr(err, "no JetStream") != NULL, "%s", err);
+	/* A port nobody listens on any more. */
 	char url[64];
 	snprintf(url, sizeof url, "%s", eng.url);
 	eu_engine_stop(&eng);
@@ -610,6 +619,8 @@ START_TEST(test_bad_url)
 	                 TCPCHAT_EBUS);
 	ck_assert_ptr_null(b);
 	ck_assert_msg(strstr(err, "NATS") != NULL, "%s", err);
+	if (getenv("BUS_NATS_VERBOSE"))
+		fprintf(stderr, "%s\n", err);
 	loop__fini(&loop);
 }
 END_TEST
