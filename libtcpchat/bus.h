@@ -21,15 +21,19 @@
  *
  * Threads: every function here is called on the loop thread, and every
  * event is called on the loop thread (an engine client with threads of
- * its own hands its events over with loop__post()).  No function blocks
- * the loop, except bus_*__new(), which connects before the loop runs.
+ * its own hands its events over through a wakeup of the bus's own,
+ * watched on the loop: loop__post() is the server's).  No function
+ * blocks the loop, except bus_*__new(), which connects before the loop
+ * runs.
  *
  * Losses: when the engine connection is lost the bus says down(), fails
  * what is pending with TCPCHAT_EBUS, refuses new requests with
  * TCPCHAT_EBUS, and reconnects by itself with backoff (from 100 ms,
  * doubling to 5 s, with jitter); when it is back it follows again every
  * room it followed and says up().  Records published meanwhile by others
- * are not replayed by the bus: the server fetches them. */
+ * may come as room() events after up() (NATS's ordered consumers resume
+ * where they were) or not (Redis): the server fetches them, and drops
+ * what it has seen by seq. */
 #ifndef TCPCHAT_BUS_H
 #define TCPCHAT_BUS_H
 
@@ -112,9 +116,11 @@ struct bus_ops {
 	int (*follow)(struct bus *b, const char *room, size_t rlen);
 	void (*unfollow)(struct bus *b, const char *room, size_t rlen);
 	/* Reads the records of a room with seq > after: the newest max of
-	 * them when there are more.  A fetch of a room made after its
-	 * follow() does not miss a record that the room() events miss: it
-	 * waits, when it must, until the engine has confirmed the follow. */
+	 * them when there are more.  A fetch made after follow() of the
+	 * same room misses no record that the room() events miss: what is
+	 * posted after the follow took effect comes as room(), what was
+	 * there before is in the fetch (the bus waits, when it must, until
+	 * the engine has confirmed the follow). */
 	int (*fetch)(struct bus *b, const char *room, size_t rlen,
 	             uint64_t after, uint32_t max, void *token);
 	/* To every node (this one too) and to one node. */

@@ -1,0 +1,235 @@
+/* libtcpchat - the NATS bus, inside: what bus_nats.c (the loop side, the
+ * connection and its callbacks) and bus_nats_work.c (the worker thread
+ * that makes the blocking JetStream calls) share.  Not installed.
+ *
+ * Threads: three kinds touch a struct bus_nats.
+ *   the loop thread   the bus_ops, the wakeup callback that drains the
+ *                     event FIFO and calls the events;
+ *   the worker        one thread of the bus; takes requests from the
+ *                     request FIFO in order and carries them out;
+ *   nats.c's threads  message and connection callbacks; they only copy
+ *                     data into events and push them on the event FIFO.
+ * Each field says who may touch it. */
+#ifndef TCPCHAT_BUS_NATS_INT_H
+#define TCPCHAT_BUS_NATS_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nats/nats.h>
+
+#include "bus.h"
+
+/* The stream of every room's records and its history per room. */
+#define BUS_NATS_STREAM "TCPCHAT"
+#define BUS_NATS_HIST 10000
+#define BUS_NATS_LOG_PREFIX "tcpchat.log."
+#define BUS_NATS_ALL "tcpchat.all"
+#define BUS_NATS_NODE_PREFIX "tcpchat.node."
+/* The longest subject: prefix + 2 hex digits per byte of a room name
+ * ('#' + 63 bytes at most; a longer one is refused). */
+#define BUS_NATS_ROOM_MAX 64
+#define BUS_NATS_SUBJ_MAX (sizeof BUS_NATS_NODE_PREFIX + 2 * BUS_NODE_MAX + 1)
+/* Tries of a post that loses the race for the room's next number. */
+#define BUS_NATS_TRIES 100
+
+enum bn_kind {
+	BN_POST,
+	BN_FETCH,
+	BN_CLAIM,
+	BN_RELEASE,
+	BN_FOLLOW,
+	BN_UNFOLLOW,
+	BN_RESUB /* after a reconnect: follow every room again, then up() */
+};
+
+enum bn_ev_kind {
+	BE_DOWN,
+	BE_ROOM,
+	BE_NOTE,
+	BE_DONE,
+	BE_GARBAGE,
+	BE_BASE /* a followed room's last seq when its consumer began */
+};
+
+/* An event for the loop thread: copied data behind it (or, for BE_DONE,
+ * the request it is part of). */
+struct bn_ev {
+	struct bn_ev *next;
+	int kind;
+	uint64_t seq;
+	struct bn_req *req; /* BE_DONE */
+	char *room;         /* BE_ROOM, BE_BASE */
+	size_t rlen;
+	uint8_t *data; /* BE_ROOM, BE_NOTE; the text of BE_DOWN/BE_GARBAGE */
+	size_t len;
+};
+
+/* A request for the worker.  The loop fills the input part and never
+ * touches it again until the request comes back in a BE_DONE event; the
+ * worker fills the answer part.  One allocation with room, data and
+ * stale behind it. */
+struct bn_req {
+	struct bn_ev done;            /* how it goes back: BE_DONE */
+	struct bn_req *next;          /* in the request FIFO (under wmu) */
+	struct bn_req *oprev, *onext; /* loop: the requests not answered */
+	int kind;
+	int answered; /* loop: answered already (failed by a loss) */
+	unsigned gen; /* the loss count when it was made */
+	void *token;
+	/* input */
+	char *room;
+	size_t rlen;
+	const uint8_t *data; /* record (post) */
+	size_t len;
+	char *stale; /* claim: NULL or the stale holder */
+	size_t slen;
+	uint64_t floor, after;
+	uint32_t max;
+	/* answer */
+	int err;
+	uint64_t seq, last;
+	struct bus_rec *recs; /* fetch: malloc'd, each data malloc'd */
+	size_t n;
+	char holder[BUS_NODE_MAX + 1];
+	size_t hlen;
+	char why[160]; /* a line for the log when err is EBUS */
+};
+
+/* What the worker knows of a room: the last message on its subject (any
+ * message, for Nats-Expected-Last-Subject-Sequence), the last valid
+ * record (stream seq and room seq) and the subscription when followed. */
+struct bn_room {
+	struct bn_room *next; /* hash chain */
+	uint64_t hash;
+	int known;         /* last_* were learned */
+	uint64_t last_any; /* stream seq of the last message of the room */
+	uint64_t last_rec; /* stream seq of the last valid record */
+	uint64_t last_seq; /* its room seq */
+	int followed;
+	natsSubscription *sub;
+	size_t rlen;
+	char room[]; /* not NUL-terminated */
+};
+
+/* A room the loop follows, and the last seq its room() events gave: an
+ * event at or below it (a consumer reset by nats.c after a reconnect
+ * that starts again before it) is not given twice. */
+struct bn_followed {
+	struct bn_followed *next; /* hash chain */
+	uint64_t hash, last;
+	size_t rlen;
+	char room[];
+};
+
+struct bus_nats {
+	struct bus pub; /* first: the shared part */
+
+	/* set up by new(), read-only afterwards (any thread) */
+	natsConnection *nc;
+	jsCtx *js;
+	kvStore *names;
+	int wake_rfd, wake_wfd;
+	uint64_t hkey[2];
+	char node_subj[BUS_NATS_SUBJ_MAX];
+
+	/* any thread */
+	atomic_int down;     /* 1 between a loss and the resubscription */
+	atomic_uint gen;     /* losses the loop has seen (down events) */
+	atomic_uint losses;  /* losses nats.c has reported */
+	atomic_int live_cbs; /* subscriptions whose completion is not seen */
+	atomic_int closing;  /* destroy() started: no more events */
+
+	/* the event FIFO */
+	pthread_mutex_t emu;
+	struct bn_ev *ehead, *etail;
+	atomic_int wake_pending;
+
+	/* the request FIFO and the worker */
+	pthread_mutex_t wmu;
+	pthread_cond_t wcv;
+	struct bn_req *whead, *wtail;
+	int wstop;
+	pthread_t worker;
+	int worker_started;
+
+	/* destroy() waits for the closed callback and the subscriptions */
+	pthread_mutex_t cmu;
+	pthread_cond_t ccv;
+	int closed;
+
+	/* worker only: the rooms */
+	struct bn_room **rooms;
+	size_t nrooms, rcap;
+
+	/* loop only */
+	struct loop_watcher wake_w;
+	struct bn_req *ohead; /* requests not answered */
+	struct bn_followed **fol;
+	size_t nfol, fcap;
+	int in_dispatch, dead;
+	int64_t garbage_logged_ms;
+	uint64_t garbage; /* hostile messages seen (loop) */
+	natsSubscription *all_sub, *node_sub;
+};
+
+/* bus_nats.c: pushes ev on the event FIFO and wakes the loop.  Any
+ * thread.  Takes ev; after destroy() started it frees it instead. */
+void bus_nats__push(struct bus_nats *b, struct bn_ev *ev);
+/* bus_nats.c: a new event (one malloc) with len bytes for data and rlen
+ * for room behind it, NUL-terminated; NULL when out of memory.  Any
+ * thread; the caller owns it until it hands it to bus_nats__push(). */
+struct bn_ev *bus_nats__ev(int kind, size_t len, size_t rlen);
+/* bus_nats.c: the message callback of room subscriptions (nats.c's
+ * threads; closure is the bus). */
+void bus_nats__on_room_msg(natsConnection *nc, natsSubscription *sub,
+                           natsMsg *msg, void *closure);
+/* bus_nats.c: counts a subscription's completion: nats.c calls it once
+ * no callback of the subscription runs any more (its threads; closure
+ * is the bus). */
+void bus_nats__on_sub_done(void *closure);
+
+/* bus_nats_work.c: the worker thread's body (arg is the bus), started by
+ * new(): runs the requests of the FIFO in order, each answered with its
+ * own BE_DONE event, until wstop.  Returns NULL. */
+void *bus_nats__worker(void *arg);
+/* bus_nats_work.c: frees the worker's rooms, unsubscribing the followed
+ * ones.  After the worker has stopped. */
+void bus_nats__rooms_free(struct bus_nats *b);
+/* bus_nats_work.c: the subject of room[0..rlen) into out (cap bytes):
+ * tcpchat.log. and the lowercase hex of the bytes.  0, or -1 when it
+ * does not fit. */
+int bus_nats__room_subject(char *out, size_t cap, const char *room,
+                           size_t rlen);
+/* bus_nats_work.c: lowercase hex of p[0..n) into out (2n+1 bytes). */
+void bus_nats__hex(char *out, const void *p, size_t n);
+/* bus_nats_work.c: whether msg is a record: 1 with its room seq (> 0)
+ * and the stream seq of the room's previous record, else 0.  Any
+ * thread. */
+int bus_nats__rec_info(natsMsg *msg, uint64_t *seq, uint64_t *prev);
+/* bus_nats_work.c: frees a request and what its answer holds (NULL is
+ * fine).  The thread that owns it: the loop once its BE_DONE event
+ * came, teardown for those never run. */
+void bus_nats__req_free(struct bn_req *r);
+/* bus_nats.c: the operations, for new(). */
+extern const struct bus_ops bus_nats__ops;
+/* bus_nats.c: nats.c's connection callbacks (its threads; closure is
+ * the bus) and the core subscriptions' message callback. */
+void bus_nats__on_disconnected(natsConnection *nc, void *closure);
+void bus_nats__on_reconnected(natsConnection *nc, void *closure);
+void bus_nats__on_closed(natsConnection *nc, void *closure);
+void bus_nats__on_note(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+                       void *closure);
+/* bus_nats.c: the wakeup's watcher callback (loop thread): drains the
+ * event FIFO and calls the events in order. */
+void bus_nats__on_wake(struct loop_watcher *w, unsigned events);
+/* bus_nats.c: stops the worker and the connection and frees everything
+ * but the struct (loop thread, or new() failing). */
+void bus_nats__teardown(struct bus_nats *b);
+/* bus_nats.c: the number of hostile messages counted so far (loop
+ * thread): for tests. */
+uint64_t bus_nats__garbage(struct bus *b);
+
+#endif
