@@ -319,6 +319,27 @@ def test_private_and_topic(kind, ann, bob, cat):
               t is not None and t.get("sender") == "bob", str(t))
 
 
+def test_pipelined_join(kind, s, ann):
+    """A join and a text in one write to a room the server does not
+    follow yet: the text waits for the join, which waits for the room."""
+    ann.join("#fresh")
+    fay = Peer(s[1].port, "fay")
+    fay.f.write((json.dumps({"type": "join", "room": "#fresh"}) + "\n" +
+                 json.dumps({"type": "text", "room": "#fresh",
+                             "body": "first words", "ref": "f1"}) +
+                 "\n").encode())
+    ack = fay.want(lambda m: m["type"] in ("ack", "error") and
+                   m.get("ref") == "f1")
+    check(f"{kind}: a text sent right behind its join is acknowledged",
+          ack is not None and ack["type"] == "ack", str(ack))
+    m = ann.want(lambda m: m["type"] == "text" and
+                 m.get("body") == "first words")
+    check(f"{kind}: ... and reaches the room on the other server",
+          m is not None and m.get("sender") == "fay", str(m))
+    fay.close()
+    ann.send(type="leave", room="#fresh")
+
+
 def test_resume(kind, s, ann):
     dan = Peer(s[0].port, "dan")
     dan.join("#dev")
@@ -444,6 +465,7 @@ def run(kind, exe, tmp):
         ann, bob, cat = test_names_and_presence(kind, servers)
         test_room_order(kind, ann, bob, cat)
         test_private_and_topic(kind, ann, bob, cat)
+        test_pipelined_join(kind, servers, ann)
         test_resume(kind, servers, ann)
         test_kill_server(kind, servers, ann, bob, cat)
         test_bus_outage(kind, eng, servers, ann, bob)

@@ -234,7 +234,8 @@ int srv__on_join(tcpchat_server *srv, struct sconn *sc, tcpchat_msg *m)
 	}
 	srv__join_room(srv, sc, m->room.ptr, m->room.len, JOIN_ASKED,
 	               m->flags & TCPCHAT_MSGF_AFTER ? m : NULL);
-	return sc->state == S_DEAD;
+	/* In a cluster the join may wait for the room: input waits too. */
+	return sc->state == S_DEAD || sc->cl_wait;
 }
 
 /* LEAVE with a room, or with code PART: the user parts one room. */
