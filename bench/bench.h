@@ -46,6 +46,8 @@
 #define NS 1000000000LL
 #define MS 1000000LL
 #define TIMER_TAG UINT64_MAX
+#define MAX_PORTS 64 /* --ports */
+#define MAX_PIDS 64  /* --server-pid */
 
 #define HIST_SUBBITS 4
 #define HIST_SUB (1u << HIST_SUBBITS)
@@ -103,8 +105,10 @@ struct conn {
 struct sample {
 	int64_t t;
 	double bench_cpu;
-	uint64_t srv_ticks;
-	int srv_ok;
+	uint64_t srv_ticks;           /* sum over the --server-pid pids */
+	uint64_t pid_ticks[MAX_PIDS]; /* each of them */
+	uint64_t bus_ticks;           /* --bus-pid */
+	int srv_ok, bus_ok;
 };
 
 struct hist {
@@ -122,10 +126,15 @@ struct bench {
 	/* options */
 	int proto, mode;
 	const char *host;
-	int port;
+	int port;             /* the first of ports */
+	int ports[MAX_PORTS]; /* --ports: receiver i on ports[i % nports] */
+	int nports;
 	long receivers, senders, size, window, connections;
 	double rate, duration, warmup, drain, timeout, settle;
-	long server_pid;
+	long server_pid;            /* the first of server_pids, or 0 */
+	long server_pids[MAX_PIDS]; /* --server-pid PID1,PID2,... */
+	int npids;
+	long bus_pid;    /* --bus-pid: the engine of a cluster, or 0 */
 	int64_t tick_ns; /* rate mode: shortest time between wake-ups */
 	int tick_set;
 	long rooms;    /* 0: no rooms (one channel, the default room) */
@@ -144,8 +153,8 @@ struct bench {
 	int room_width;
 
 	/* setup */
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
+	struct sockaddr_storage addr[MAX_PORTS]; /* one per port */
+	socklen_t addrlen[MAX_PORTS];
 	int ep, tfd;
 	struct conn *conns;
 	long nconns, next_open, connecting, nready;
@@ -220,6 +229,11 @@ void kv_num(struct kv *kv, const char *key, double v, int decimals);
 /* ---- tcpchat-bench.c ---------------------------------------------------- */
 
 void take_sample(struct sample *s);
+/* The summed rss and peak rss (kB) of the --server-pid pids; -1 when one
+ * is unreadable. */
+void servers_mem(long *rss_kb, long *hwm_kb);
+/* "pid N" or "pids N1,N2,..." of --server-pid, in buf. */
+const char *pids_note(char *buf, size_t n);
 const char *conn_name(const struct conn *c, char *buf, size_t n);
 char *out_reserve(struct conn *c, size_t n);
 void out_append(struct conn *c, const void *data, size_t n);

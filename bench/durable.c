@@ -356,7 +356,7 @@ int durable_report(void)
 			          (double)sysconf(_SC_CLK_TCK);
 		if (srv_cpu >= 0 && D.acked_win)
 			per_1k = srv_cpu * 1000.0 / (double)D.acked_win;
-		proc_mem(G.server_pid, &rss, &hwm);
+		servers_mem(&rss, &hwm);
 	}
 
 	printf("== " PROG ": %s durable, %s:%d%s ==\n", proto_names[G.proto],

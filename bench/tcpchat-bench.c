@@ -90,12 +90,66 @@ static size_t pair_index(long r, long s)
 	return (size_t)r * (size_t)G.senders + (size_t)s;
 }
 
+/* The summed CPU ticks of the --server-pid pids in *sum (and each in
+ * each, when not NULL); -1 when there are none or one is unreadable. */
+static int servers_ticks(uint64_t *sum, uint64_t *each)
+{
+	uint64_t t;
+	*sum = 0;
+	if (G.npids == 0)
+		return -1;
+	for (int i = 0; i < G.npids; i++) {
+		if (proc_cpu_ticks(G.server_pids[i], &t) != 0)
+			return -1;
+		if (each)
+			each[i] = t;
+		*sum += t;
+	}
+	return 0;
+}
+
 void take_sample(struct sample *s)
 {
 	s->t = mono_ns();
 	s->bench_cpu = self_cpu_s();
-	s->srv_ok = G.server_pid > 0 &&
-	            proc_cpu_ticks(G.server_pid, &s->srv_ticks) == 0;
+	s->srv_ok = servers_ticks(&s->srv_ticks, s->pid_ticks) == 0;
+	s->bus_ok =
+	        G.bus_pid > 0 && proc_cpu_ticks(G.bus_pid, &s->bus_ticks) == 0;
+}
+
+void servers_mem(long *rss_kb, long *hwm_kb)
+{
+	long rss, hwm;
+	*rss_kb = *hwm_kb = 0;
+	if (G.npids == 0)
+		*rss_kb = *hwm_kb = -1;
+	for (int i = 0; i < G.npids; i++) {
+		proc_mem(G.server_pids[i], &rss, &hwm);
+		if (rss < 0 || hwm < 0) {
+			*rss_kb = *hwm_kb = -1;
+			return;
+		}
+		*rss_kb += rss;
+		*hwm_kb += hwm;
+	}
+}
+
+const char *pids_note(char *buf, size_t n)
+{
+	size_t len = (size_t)snprintf(buf, n, "pid%s ", G.npids > 1 ? "s" : "");
+	for (int i = 0; i < G.npids && len < n; i++)
+		len += (size_t)snprintf(buf + len, n - len, "%s%ld",
+		                        i ? "," : "", G.server_pids[i]);
+	return buf;
+}
+
+/* The port index of c: receivers are spread over --ports, the others
+ * connect to the first port. */
+static int conn_port(const struct conn *c)
+{
+	if (c->role == R_RECV && G.nports > 1)
+		return (int)(c->idx % (uint32_t)G.nports);
+	return 0;
 }
 
 /* ---- connections: output ------------------------------------------------- */
@@ -1118,8 +1172,8 @@ static void conn_connected(struct conn *c)
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		err = errno;
 	if (err)
-		die("cannot connect to %s:%d: %s", G.host, G.port,
-		    strerror(err));
+		die("cannot connect to %s:%d: %s", G.host,
+		    G.ports[conn_port(c)], strerror(err));
 	struct epoll_event ev = {0};
 	ev.events = EPOLLIN;
 	ev.data.u64 = (uint64_t)(c - G.conns);
@@ -1141,7 +1195,8 @@ static void conn_connected(struct conn *c)
 static void start_connect(struct conn *c)
 {
 	int one = 1;
-	int fd = socket(G.addr.ss_family,
+	int port = conn_port(c);
+	int fd = socket(G.addr[port].ss_family,
 	                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		die("socket: %s%s", strerror(errno),
@@ -1156,10 +1211,10 @@ static void start_connect(struct conn *c)
 	if (epoll_ctl(G.ep, EPOLL_CTL_ADD, fd, &ev) != 0)
 		die("epoll_ctl: %s", strerror(errno));
 	c->epout = 1;
-	if (connect(fd, (struct sockaddr *)&G.addr, G.addrlen) == 0)
+	if (connect(fd, (struct sockaddr *)&G.addr[port], G.addrlen[port]) == 0)
 		conn_connected(c);
 	else if (errno != EINPROGRESS)
-		die("cannot connect to %s:%d: %s", G.host, G.port,
+		die("cannot connect to %s:%d: %s", G.host, G.ports[port],
 		    strerror(errno));
 }
 
@@ -1547,13 +1602,12 @@ static void settle_cpu(void)
 	int64_t quiet = (int64_t)(G.settle * NS), since = start;
 	double hz = (double)sysconf(_SC_CLK_TCK);
 	uint64_t t0 = 0, t;
-	if (G.server_pid > 0 && proc_cpu_ticks(G.server_pid, &t0) != 0)
+	if (G.server_pid > 0 && servers_ticks(&t0, NULL) != 0)
 		G.server_pid = 0;
 	for (;;) {
 		int64_t now = mono_ns();
 		if (now - since >= quiet) {
-			if (G.server_pid <= 0 ||
-			    proc_cpu_ticks(G.server_pid, &t) != 0)
+			if (G.server_pid <= 0 || servers_ticks(&t, NULL) != 0)
 				break;
 			if ((double)(t - t0) / hz <= 0.05 * G.settle)
 				break;
@@ -1624,9 +1678,10 @@ static void report_idle(long rss0, long rss1, long hwm)
 		       "(%.1f MB)\n",
 		       G.notices, (double)G.bytes_in / 1e6);
 	if (G.server_pid > 0) {
-		printf("server memory   pid %ld: rss %ld kB before, %ld kB "
+		char pids[512];
+		printf("server memory   %s: rss %ld kB before, %ld kB "
 		       "after, peak (VmHWM) %ld kB\n",
-		       G.server_pid, rss0, rss1, hwm);
+		       pids_note(pids, sizeof pids), rss0, rss1, hwm);
 		printf("per connection  %.0f bytes of server rss\n", per_conn);
 		if (login_cpu >= 0)
 			printf("server cpu      %.2f s while logging in = %.1f "
@@ -1668,6 +1723,7 @@ static void report_idle(long rss0, long rss1, long hwm)
 	kv_add(&kv, "closed", "%" PRIu64, G.closed);
 	kv_num(&kv, "tc_version",
 	       G.proto == P_TCPCHAT ? (double)G.tc_version : -1, 0);
+	kv_add(&kv, "pids", "%d", G.npids);
 	printf("RESULT%s\n", kv.buf);
 }
 
@@ -1712,15 +1768,22 @@ static int report_traffic(void)
 	       p99 = hist_quantile(&G.lat, 0.99);
 	double p999 = hist_quantile(&G.lat, 0.999);
 	double mx = G.lat.hist_n ? (double)G.lat.hist_max : -1;
-	double srv_cpu = -1, ns_msg = -1;
+	double srv_cpu = -1, ns_msg = -1, bus_cpu = -1, bus_ns = -1;
+	double hz = (double)sysconf(_SC_CLK_TCK);
 	long rss = -1, hwm = -1;
+	char pids[512];
 	if (G.server_pid > 0) {
 		if (G.s0.srv_ok && G.s1.srv_ok)
-			srv_cpu = (double)(G.s1.srv_ticks - G.s0.srv_ticks) /
-			          (double)sysconf(_SC_CLK_TCK);
+			srv_cpu =
+			        (double)(G.s1.srv_ticks - G.s0.srv_ticks) / hz;
 		if (srv_cpu >= 0 && G.rx_win)
 			ns_msg = srv_cpu * 1e9 / (double)G.rx_win;
-		proc_mem(G.server_pid, &rss, &hwm);
+		servers_mem(&rss, &hwm);
+	}
+	if (G.bus_pid > 0 && G.s0.bus_ok && G.s1.bus_ok) {
+		bus_cpu = (double)(G.s1.bus_ticks - G.s0.bus_ticks) / hz;
+		if (G.sent_win_total)
+			bus_ns = bus_cpu * 1e9 / (double)G.sent_win_total;
 	}
 
 	printf("== " PROG ": %s %s, %s:%d%s ==\n", proto_names[G.proto],
@@ -1788,16 +1851,37 @@ static int report_traffic(void)
 		printf("latency         no samples\n");
 	if (G.server_pid > 0) {
 		if (srv_cpu >= 0)
-			printf("server cpu      pid %ld: %.2f s in window "
+			printf("server cpu      %s: %.2f s in window "
 			       "(%.0f%% of one core), %.0f ns per delivered "
 			       "message\n",
-			       G.server_pid, srv_cpu,
+			       pids_note(pids, sizeof pids), srv_cpu,
 			       win > 0 ? srv_cpu / win * 100 : 0.0, ns_msg);
 		else
-			printf("server cpu      pid %ld: unreadable\n",
-			       G.server_pid);
+			printf("server cpu      %s: unreadable\n",
+			       pids_note(pids, sizeof pids));
+		for (int i = 0; G.npids > 1 && srv_cpu >= 0 && i < G.npids;
+		     i++) {
+			double c = (double)(G.s1.pid_ticks[i] -
+			                    G.s0.pid_ticks[i]) /
+			           hz;
+			printf("                pid %ld: %.2f s (%.0f%% of one "
+			       "core)\n",
+			       G.server_pids[i], c,
+			       win > 0 ? c / win * 100 : 0.0);
+		}
 		printf("server memory   rss %ld kB, peak (VmHWM) %ld kB\n", rss,
 		       hwm);
+	}
+	if (G.bus_pid > 0) {
+		if (bus_cpu >= 0)
+			printf("bus cpu         pid %ld: %.2f s in window "
+			       "(%.0f%% of one core), %.0f ns per message "
+			       "sent\n",
+			       G.bus_pid, bus_cpu,
+			       win > 0 ? bus_cpu / win * 100 : 0.0, bus_ns);
+		else
+			printf("bus cpu         pid %ld: unreadable\n",
+			       G.bus_pid);
 	}
 	printf("bench cpu       %.0f%% of one core%s\n", bench_cpu,
 	       bench_cpu >= 90 ? "  <-- the bench may be the bottleneck" : "");
@@ -1860,6 +1944,10 @@ static int report_traffic(void)
 	kv_num(&kv, "tc_version",
 	       G.proto == P_TCPCHAT ? (double)G.tc_version : -1, 0);
 	kv_add(&kv, "bad_payloads", "%" PRIu64, G.bad_payload);
+	kv_add(&kv, "pids", "%d", G.npids);
+	kv_num(&kv, "bus_cpu_s", bus_cpu, 2);
+	kv_num(&kv, "bus_cpu_ns_per_msg", bus_ns, 0);
+	kv_add(&kv, "sent_total", "%" PRIu64, G.sent_total);
 	printf("RESULT%s\n", kv.buf);
 
 	if (G.rx_win == 0) {
@@ -1897,6 +1985,9 @@ static void usage(void)
 	       "(default tcpchat)\n"
 	       "  --host H           server address (default 127.0.0.1)\n"
 	       "  --port N           default 7070 / 6379 / 4222 by protocol\n"
+	       "  --ports P1,P2,...  tcpchat: several servers of a cluster; "
+	       "receiver i\n"
+	       "                     connects to P[i %% n], senders to P1\n"
 	       "  --mode M           throughput, rate, idle, storm, rooms or "
 	       "durable\n"
 	       "                     (default throughput)\n"
@@ -1939,7 +2030,12 @@ static void usage(void)
 	       "measuring memory\n"
 	       "                     (default 1)\n"
 	       "  --server-pid PID   read the server's CPU and memory from "
-	       "/proc\n"
+	       "/proc; with\n"
+	       "                     PID1,PID2,... their sum (and the CPU of "
+	       "each)\n"
+	       "  --bus-pid PID      read the CPU of a cluster's engine "
+	       "(Redis, "
+	       "NATS)\n"
 	       "  --tls              every connection over TLS (NATS: after "
 	       "INFO); not\n"
 	       "                     with storm mode%s\n"
@@ -1979,6 +2075,29 @@ static double opt_double(const char *name, const char *arg, double min,
 	return v;
 }
 
+/* A comma-separated list of 1..max numbers in 1..vmax into out; returns
+ * how many. */
+static int opt_list(const char *name, const char *arg, long *out, int max,
+                    long vmax)
+{
+	int n = 0;
+	const char *p = arg;
+	for (;;) {
+		char *end;
+		errno = 0;
+		long v = strtol(p, &end, 10);
+		if (errno || end == p || (*end && *end != ',') || v < 1 ||
+		    v > vmax || n == max)
+			usage_error("invalid --%s '%s' (want 1 to %d numbers "
+			            "in 1..%ld, separated by commas)",
+			            name, arg, max, vmax);
+		out[n++] = v;
+		if (!*end)
+			return n;
+		p = end + 1;
+	}
+}
+
 static void parse_options(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1999,6 +2118,8 @@ static void parse_options(int argc, char **argv)
 	        {"timeout", required_argument, NULL, 't'},
 	        {"settle", required_argument, NULL, 'S'},
 	        {"server-pid", required_argument, NULL, 'i'},
+	        {"ports", required_argument, NULL, 'O'},
+	        {"bus-pid", required_argument, NULL, 'B'},
 	        {"rooms", required_argument, NULL, 'K'},
 	        {"members", required_argument, NULL, 'M'},
 	        {"parallel", required_argument, NULL, 'n'},
@@ -2009,6 +2130,7 @@ static void parse_options(int argc, char **argv)
 	        {NULL, 0, NULL, 0},
 	};
 	int c, port = -1, receivers_set = 0, senders_set = 0, window_set = 0;
+	long ports[MAX_PORTS];
 	G.proto = P_TCPCHAT;
 	G.mode = M_THROUGHPUT;
 	G.host = "127.0.0.1";
@@ -2136,8 +2258,16 @@ static void parse_options(int argc, char **argv)
 			G.settle = opt_double("settle", optarg, 0, 3600);
 			break;
 		case 'i':
-			G.server_pid =
-			        opt_long("server-pid", optarg, 1, INT_MAX);
+			G.npids = opt_list("server-pid", optarg, G.server_pids,
+			                   MAX_PIDS, INT_MAX);
+			G.server_pid = G.server_pids[0];
+			break;
+		case 'O':
+			G.nports = opt_list("ports", optarg, ports, MAX_PORTS,
+			                    65535);
+			break;
+		case 'B':
+			G.bus_pid = opt_long("bus-pid", optarg, 1, INT_MAX);
 			break;
 		case 'h':
 			usage();
@@ -2151,10 +2281,20 @@ static void parse_options(int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
-	G.port = port > 0               ? port
+	if (G.nports && port > 0)
+		usage_error("--port and --ports do not go together");
+	if (G.nports && G.proto != P_TCPCHAT)
+		usage_error("--ports is for --proto tcpchat");
+	G.port = G.nports               ? (int)ports[0]
+	         : port > 0             ? port
 	         : G.proto == P_TCPCHAT ? 7070
 	         : G.proto == P_REDIS   ? 6379
 	                                : 4222;
+	if (!G.nports)
+		G.nports = 1;
+	G.ports[0] = G.port;
+	for (int i = 1; i < G.nports; i++)
+		G.ports[i] = (int)ports[i];
 	if (G.tls_ca && !G.tls)
 		usage_error("--tls-ca goes with --tls");
 	if (G.tls && !tls_built)
@@ -2224,28 +2364,37 @@ static void parse_options(int argc, char **argv)
 		            MAX_PAIRS);
 	G.self_echo = G.mesh && G.proto == P_REDIS;
 	G.pub_expect = G.mesh ? G.members : G.receivers;
-	if (G.server_pid > 0) {
+	for (int i = 0; i < G.npids; i++) {
 		uint64_t t;
-		if (proc_cpu_ticks(G.server_pid, &t) != 0)
+		if (proc_cpu_ticks(G.server_pids[i], &t) != 0)
 			usage_error("--server-pid %ld: no such process",
-			            G.server_pid);
+			            G.server_pids[i]);
+	}
+	if (G.bus_pid > 0) {
+		uint64_t t;
+		if (proc_cpu_ticks(G.bus_pid, &t) != 0)
+			usage_error("--bus-pid %ld: no such process",
+			            G.bus_pid);
 	}
 }
 
+/* The address of every port of --host. */
 static void resolve(void)
 {
-	char port[16];
-	struct addrinfo hints, *res;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof port, "%d", G.port);
-	int rc = getaddrinfo(G.host, port, &hints, &res);
-	if (rc)
-		die("cannot resolve %s: %s", G.host, gai_strerror(rc));
-	memcpy(&G.addr, res->ai_addr, res->ai_addrlen);
-	G.addrlen = res->ai_addrlen;
-	freeaddrinfo(res);
+	for (int i = 0; i < G.nports; i++) {
+		char port[16];
+		struct addrinfo hints, *res;
+		memset(&hints, 0, sizeof hints);
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		snprintf(port, sizeof port, "%d", G.ports[i]);
+		int rc = getaddrinfo(G.host, port, &hints, &res);
+		if (rc)
+			die("cannot resolve %s: %s", G.host, gai_strerror(rc));
+		memcpy(&G.addr[i], res->ai_addr, res->ai_addrlen);
+		G.addrlen[i] = res->ai_addrlen;
+		freeaddrinfo(res);
+	}
 }
 
 static void raise_nofile(long need)
@@ -2326,7 +2475,7 @@ int main(int argc, char **argv)
 	if (idle) {
 		long rss0 = -1, rss1 = -1, hwm = -1;
 		if (G.server_pid > 0)
-			proc_mem(G.server_pid, &rss0, &hwm);
+			servers_mem(&rss0, &hwm);
 		take_sample(&G.s0);
 		setup_connections();
 		take_sample(&G.s1);
@@ -2335,7 +2484,7 @@ int main(int argc, char **argv)
 		else
 			settle();
 		if (G.server_pid > 0)
-			proc_mem(G.server_pid, &rss1, &hwm);
+			servers_mem(&rss1, &hwm);
 		report_idle(rss0, rss1, hwm);
 		return G.closed ? 1 : 0;
 	}
