@@ -15,6 +15,8 @@
 #                    [--data-dir DIR] [other options as above]
 #   bench/compare.sh --tls [--rate-limits] [--cells "100x64 ..."]
 #                    [other options as above]
+#   bench/compare.sh --cluster [--buses "redis nats"] [--quick]
+#                    [--duration S] [other options as above]
 #   Every mode: [--port-base P] (tcpchat P, Redis P+1, NATS P+2)
 #
 # Every run gets a fresh server process (so that its peak RSS belongs to
@@ -26,7 +28,8 @@
 # Redis streams with an append-only file, NATS JetStream.  --tls runs the
 # fan-out cells over TLS (tcpchat, Redis, NATS) beside plaintext tcpchat;
 # --rate-limits runs them against tcpchat-server with and without its
-# rate limits.
+# rate limits.  --cluster runs three tcpchat-servers joined by each bus
+# beside one server alone (see bench/compare-cluster.sh).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -73,9 +76,12 @@ tls=0
 rate_limits=0
 port_base=""
 cells_opt="" # --cells as given (not FIXED_CELLS)
+# --cluster
+cluster=0
+buses="redis nats"
 
 usage() {
-	sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 die() {
@@ -120,6 +126,8 @@ while [ $# -gt 0 ]; do
 	--tls) tls=1 ;;
 	--rate-limits) rate_limits=1 ;;
 	--port-base) need_arg "$@"; port_base=$2; shift ;;
+	--cluster) cluster=1 ;;
+	--buses) need_arg "$@"; buses=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "compare.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 	esac
@@ -144,6 +152,16 @@ if [ "$quick" = 1 ] && [ "$fixed" = 1 ]; then
 fi
 if [ "$durable" = 1 ] && { [ "$quick" = 1 ] || [ "$fixed" = 1 ] || [ -n "$only" ]; }; then
 	echo "compare.sh: --durable goes with neither --quick, --fixed nor --only (use --repeat and --duration)" >&2
+	exit 2
+fi
+for s in $buses; do
+	case "$s" in
+	redis | nats) ;;
+	*) echo "compare.sh: unknown bus '$s' (redis, nats)" >&2; exit 2 ;;
+	esac
+done
+if [ "$cluster" = 1 ] && { [ "$fixed" = 1 ] || [ "$durable" = 1 ] || [ "$tls" = 1 ] || [ "$rate_limits" = 1 ] || [ -n "$only" ]; }; then
+	echo "compare.sh: --cluster goes with neither --fixed, --durable, --tls, --rate-limits nor --only" >&2
 	exit 2
 fi
 variants=0
@@ -240,6 +258,9 @@ if [ "$fixed" = 1 ]; then
 		cells+=("fix_${r}_$b")
 	done
 	[ ${#cells[@]} -gt 0 ] || { echo "compare.sh: no cells" >&2; exit 2; }
+elif [ "$cluster" = 1 ]; then
+	# --cluster: its own cells, see bench/compare-cluster.sh
+	cells=(cluster)
 elif [ "$durable" = 1 ]; then
 	# dur_SERVER_CONFIG: acknowledged posting (tcpchat store, store with
 	# fsync and memory, redis everysec and always, nats jetstream); fan_MODE_STORE: the
@@ -317,6 +338,9 @@ if [ "$variants" = 1 ]; then
 	columns=${columns# }
 	[ -n "$columns" ] || { echo "compare.sh: --rate-limits needs tcpchat in --servers" >&2; exit 2; }
 fi
+if [ "$cluster" = 1 ]; then
+	columns=$buses
+fi
 # The file descriptors the largest cell needs.
 most_conns=${idle_conns:-0}
 for c in "${cells[@]}"; do
@@ -374,8 +398,13 @@ if [ -z "$server_bin" ] || [ -z "$bench_bin" ]; then
 		src=${source_dir:-$repo}
 		[ -f "$src/meson.build" ] || die "$src has no meson.build (use --source)"
 		echo "compare.sh: configuring $build from $src"
+		engines=()
+		if [ "$cluster" = 1 ]; then
+			# the buses of tcpchat-server --bus
+			engines=(-Dredis=enabled -Dnats=enabled)
+		fi
 		meson setup "$build" "$src" -Dbuildtype=release -Dwerror=false \
-			-Dtests=disabled >/dev/null
+			-Dtests=disabled "${engines[@]}" >/dev/null
 	elif [ -n "$source_dir" ]; then
 		echo "compare.sh: $build is configured already; --source ignored" >&2
 	fi
@@ -979,6 +1008,13 @@ if [ "$fixed" = 1 ]; then
 		exit 1
 	fi
 	exit 0
+fi
+
+# ---- cluster mode ------------------------------------------------------------
+if [ "$cluster" = 1 ]; then
+	# shellcheck source=bench/compare-cluster.sh
+	. "$here/compare-cluster.sh"
+	exit 1 # (compare-cluster.sh exits)
 fi
 
 # ---- durable mode ----------------------------------------------------------------------------
