@@ -241,7 +241,7 @@ cluster_run() {
 # cluster_config CONFIG: one (no bus) or a bus name; runs both cells.
 cluster_config() {
 	local cfg=$1 n b0 b1 thr rate nodes=$cl_nodes
-	local common="--receivers $cl_receivers --senders 1 --size 64 --duration $cl_duration --warmup $warmup"
+	local common="--receivers $cl_receivers --senders 1 --size 64 --duration $cl_duration --warmup $warmup --drain 5"
 	if [ "$cfg" = one ]; then
 		nodes=1
 		start_node one 1
@@ -358,7 +358,8 @@ awk -v configs="one $buses" -v nodes="$cl_nodes" -v recv="$cl_receivers" \
 		print ""
 		print "server ns/delivery: CPU of all the servers / deliveries.  bus ns/chat msg: CPU of the engine / messages posted."
 		print "bus msgs and bytes per chat msg: sums of the servers'\'' bus counters over the throughput run (its logins and"
-		print "presence included) / messages posted.  !: a run failed (see cluster-run-CELL-CONFIG.txt)."
+		print "presence included) / messages posted.  lost: sequence gaps + messages not arrived 5 s after the run."
+		print "!: a run failed (see cluster-run-CELL-CONFIG.txt)."
 		printf "load average (1/5/15 min) on %s CPUs: %s before the runs, %s after.\n", ncpu, load0, load1
 
 		printf "{\n  \"source\": \"bench/compare.sh --cluster\",\n  \"date\": \"%s\",\n  \"host\": \"%s\",\n", date, host > json

@@ -2462,7 +2462,9 @@ int main(int argc, char **argv)
 	G.rbuf_cap = G.max_partial + READ_CHUNK;
 	G.rbuf = xmalloc(G.rbuf_cap);
 	G.t_start = G.t_end = INT64_MAX;
-	G.probe = 0;
+	/* With --ports, the probe is a receiver of the last server: the
+	 * window then spans the way between the servers (the bus). */
+	G.probe = G.nports > 1 && G.receivers >= G.nports ? G.nports - 1 : 0;
 
 	G.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (G.ep < 0)
