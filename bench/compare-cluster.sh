@@ -32,9 +32,9 @@ cl_results="$out/cluster-results.txt"
 
 # stop_pid PID: SIGTERM, then SIGKILL after 10 s.
 stop_pid() {
-	local pid=$1 i
+	local pid=$1
 	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -77,8 +77,8 @@ trap cluster_cleanup EXIT
 # free_port: a loopback port nobody listens on (the engine gets it; the
 # servers listen on port 0 and say which port they got).
 free_port() {
-	local p i
-	for i in $(seq 1 200); do
+	local p
+	for _ in $(seq 1 200); do
 		p=$((20000 + RANDOM % 40000))
 		if ! port_open "$p"; then
 			echo "$p"
@@ -91,7 +91,7 @@ free_port() {
 # start_engine BUS: starts redis-server or nats-server -js, sets
 # cl_bus_pid and cl_url, waits until its port accepts connections.
 start_engine() {
-	local bus=$1 port log i
+	local bus=$1 port log
 	port=$(free_port)
 	log="$out/cluster-$bus-engine.log"
 	case "$bus" in
@@ -110,7 +110,7 @@ start_engine() {
 	esac
 	cl_bus_pid=$!
 	cl_pids+=("$cl_bus_pid")
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		if ! kill -0 "$cl_bus_pid" 2>/dev/null; then
 			tail -n 20 "$log" >&2
 			die "$bus engine exited at start (log: $log)"
@@ -124,7 +124,7 @@ start_engine() {
 # start_node CONFIG N [URL]: tcpchat-server sN (with --bus URL when
 # given) on a port of its choice; appends to cl_srv, cl_ports, cl_logs.
 start_node() {
-	local cfg=$1 n=$2 url=${3:-} log pid port i
+	local cfg=$1 n=$2 url=${3:-} log pid port
 	local bus_opts=()
 	if [ -n "$url" ]; then
 		bus_opts=(--bus "$url" --node "s$n")
@@ -135,7 +135,7 @@ start_node() {
 		"${tcpchat_extra[@]}" "${tcpchat_unlimited[@]}" >"$log" 2>&1 &
 	pid=$!
 	cl_pids+=("$pid")
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		if ! kill -0 "$pid" 2>/dev/null; then
 			tail -n 20 "$log" >&2
 			die "tcpchat-server s$n ($cfg) exited at start (log: $log)"
@@ -163,8 +163,8 @@ cluster_lines() {
 # wait_cluster: until every server's last stats line says the cluster is
 # up and it hears of the other servers (30 s at most).
 wait_cluster() {
-	local i log ok line
-	for i in $(seq 1 300); do
+	local log ok line
+	for _ in $(seq 1 300); do
 		ok=1
 		for log in "${cl_logs[@]}"; do
 			line=$(grep ' cluster_up=' "$log" | tail -n 1 || true)
@@ -181,9 +181,9 @@ wait_cluster() {
 # "bus_sent=N bus_sent_bytes=N bus_recv=N bus_recv_bytes=N bus_losses=N
 # bus_gaps=N bus_bad=N".
 bus_totals() {
-	local before i j ok n
+	local before j ok n log
 	read -r -a before <<<"$(cluster_lines | tr '\n' ' ')"
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		ok=1
 		j=0
 		for n in $(cluster_lines); do
@@ -204,7 +204,7 @@ bus_totals() {
 		}
 	}
 	END {
-		printf "bus_sent=%d bus_sent_bytes=%d bus_recv=%d bus_recv_bytes=%d bus_losses=%d bus_gaps=%d bus_bad=%d\n",
+		printf "bus_sent=%.0f bus_sent_bytes=%.0f bus_recv=%.0f bus_recv_bytes=%.0f bus_losses=%.0f bus_gaps=%.0f bus_bad=%.0f\n",
 			sum["bus_sent"], sum["bus_sent_bytes"], sum["bus_recv"],
 			sum["bus_recv_bytes"], sum["bus_losses"], sum["bus_gaps"],
 			sum["bus_bad"]
@@ -265,7 +265,7 @@ cluster_config() {
 			n = split(a, x, " "); split(b, y, " ")
 			for (i = 1; i <= n; i++) {
 				split(x[i], p, "="); split(y[i], q, "=")
-				printf "%s%s=%d", (i > 1 ? " " : ""), p[1], q[2] - p[2]
+				printf "%s%s=%.0f", (i > 1 ? " " : ""), p[1], q[2] - p[2]
 			}
 		}')
 		sed -i "\$s/\$/ $b0/" "$cl_results"

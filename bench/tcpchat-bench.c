@@ -143,11 +143,11 @@ const char *pids_note(char *buf, size_t n)
 	return buf;
 }
 
-/* The port index of c: receivers are spread over --ports, the others
- * connect to the first port. */
+/* The port index of c: receivers and idle connections are spread over
+ * --ports (by their index), senders connect to the first port. */
 static int conn_port(const struct conn *c)
 {
-	if (c->role == R_RECV && G.nports > 1)
+	if (c->role != R_SEND && G.nports > 1)
 		return (int)(c->idx % (uint32_t)G.nports);
 	return 0;
 }
@@ -1986,8 +1986,9 @@ static void usage(void)
 	       "  --host H           server address (default 127.0.0.1)\n"
 	       "  --port N           default 7070 / 6379 / 4222 by protocol\n"
 	       "  --ports P1,P2,...  tcpchat: several servers of a cluster; "
-	       "receiver i\n"
-	       "                     connects to P[i %% n], senders to P1\n"
+	       "receiver (and\n"
+	       "                     idle connection) i connects to P[i %% n], "
+	       "senders to P1\n"
 	       "  --mode M           throughput, rate, idle, storm, rooms or "
 	       "durable\n"
 	       "                     (default throughput)\n"
