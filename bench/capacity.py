@@ -17,24 +17,24 @@ import sys
 
 # Measured with `bench/compare.sh --cluster` (300 receivers spread over 3
 # servers, 1 sender, 64 B payload, 5 s runs) on a shared 2-core VM with a
-# load average of 5 to 7: CPU times are inflated by the contention, and
-# throughputs vary by 2x from run to run.  See CAPACITY.md.
+# load average of 5 to 7: the median of three runs, which varied by up to
+# 2x (CPU times are inflated by the contention).  See CAPACITY.md.
 BUILTIN = {
-    "source": "built-in: bench/compare.sh --cluster, 2026-12-02T18:10Z, "
-              "300 receivers, shared 2-core VM",
+    "source": "built-in: bench/compare.sh --cluster, 2026-12-02, median "
+              "of 3 runs, 300 receivers, shared 2-core VM",
     "receivers": 300,
     "nodes": 3,
     "configs": {
         "one": {"server_ns_per_delivery": 64},
-        "redis": {"server_ns_per_delivery": 225, "bus_cpu_ns_per_msg": 15709,
+        "redis": {"server_ns_per_delivery": 159, "bus_cpu_ns_per_msg": 11807,
                   "bus_sent_per_msg": 1.03, "bus_recv_per_msg": 3.05,
                   "bus_sent_bytes_per_msg": 140,
                   "bus_recv_bytes_per_msg": 420},
-        "nats": {"server_ns_per_delivery": 4490,
-                 "bus_cpu_ns_per_msg": 339910,
-                 "bus_sent_per_msg": 1.18, "bus_recv_per_msg": 3.53,
-                 "bus_sent_bytes_per_msg": 150,
-                 "bus_recv_bytes_per_msg": 451},
+        "nats": {"server_ns_per_delivery": 3143,
+                 "bus_cpu_ns_per_msg": 248152,
+                 "bus_sent_per_msg": 1.12, "bus_recv_per_msg": 3.37,
+                 "bus_sent_bytes_per_msg": 147,
+                 "bus_recv_bytes_per_msg": 440},
     },
 }
 # tcpchat-server's own memory per idle connection: bench/compare.sh idle
@@ -177,6 +177,8 @@ def plan(a, data, bus):
     budget = a.headroom * 1e9                   # ns of CPU per core-second
 
     def cpu_per_server(s):
+        if s == 1:                              # no cluster, no bus
+            return deliveries * d_ns, 0.0
         e = servers_per_room(s, members, a.placement, a.users / s)
         bus_in = msgs * e / s                   # bus messages to a server
         bus_out = msgs / s                      # its posts to the engine
@@ -188,10 +190,12 @@ def plan(a, data, bus):
     while cpu_per_server(s_cpu)[0] > budget and s_cpu < 10 ** 6:
         s_cpu += 1
     s_mem = max(1, math.ceil(a.users / min(users_mem, a.max_per_server)))
+    # From s_mem up: with more servers the bus work of each may grow.
     s = max(s_cpu, s_mem)
+    while cpu_per_server(s)[0] > budget and s < 10 ** 6:
+        s += 1
     cpu, e = cpu_per_server(s)
-    users_cpu = a.users / s_cpu
-    bus_in = msgs                                    # one post per message
+    bus_in = msgs if s > 1 else 0.0                  # one post per message
     bus_out = msgs * e                               # one copy per follower
     eng_load = (bus_in + bus_out) * eng_ns           # ns per second
     eng_cores = 1 if bus == "redis" else a.nats_cores
@@ -200,9 +204,9 @@ def plan(a, data, bus):
         "bus": bus, "d_ns": d_ns, "c_ns": c_ns, "srv_bus_ns": srv_bus_ns,
         "eng_ns": eng_ns, "b_chat": b_chat, "members": members,
         "msgs": msgs, "deliveries": deliveries, "mem_conn": mem_conn,
-        "users_mem": users_mem, "users_cpu": users_cpu, "servers": s,
+        "users_mem": users_mem, "servers": s,
         "machines": math.ceil(s / a.cores), "cpu": cpu / 1e9, "e": e,
-        "s_cpu": s_cpu, "s_mem": s_mem,
+        "s_cpu": s_cpu, "s_mem": s_mem, "users_per_server": a.users / s,
         "bus_in": bus_in, "bus_out": bus_out,
         "bytes_in": bus_in * sent_bpm / sent_pm * scale,
         "bytes_out": bus_out * recv_bpm / recv_pm * scale,
@@ -234,17 +238,15 @@ def main(argv):
           % ("users spread at random" if a.placement == "random"
              else "by room", human(a.max_per_server)))
     print("users/server    %s by memory (%.0f GB x %.0f%% / %d processes "
-          "per machine); by CPU at %.0f%% of a core: %s"
+          "per machine); CPU: at most %.0f%% of a core per process"
           % (human(p0["users_mem"]), a.mem_gb, a.mem_use * 100, a.cores,
-             a.headroom * 100,
-             ", ".join("%s via %s" % (human(p["users_cpu"]), p["bus"])
-                       for p in plans)))
+             a.headroom * 100))
     print()
     w = 20
     rows = [
         ("server ns/delivery", lambda p: "%.0f" % p["d_ns"]),
         ("server ns/bus msg", lambda p: "%.0f" % p["srv_bus_ns"]),
-        ("servers by CPU", lambda p: "%d" % p["s_cpu"]),
+        ("servers by CPU only", lambda p: "%d" % p["s_cpu"]),
         ("servers by mem/cap", lambda p: "%d" % p["s_mem"]),
         ("servers needed", lambda p: "%d" % p["servers"]),
         ("machines", lambda p: "%d" % p["machines"]),
@@ -280,6 +282,10 @@ def main(argv):
               % (p["bus"], what, human(p["bus_in"] + p["bus_out"]),
                  human(p["eng_max"]), verdict))
     print()
+    print("servers by CPU only: the fewest that carry the load (1: one "
+          "server alone, no bus); servers needed:")
+    print("the fewest that also hold the users (memory, --max-per-server) "
+          "and still carry the load.")
     print("server ns/bus msg = (cluster ns/delivery - one-server "
           "ns/delivery) x receivers / bus msgs per chat msg;")
     print("engine ns/bus msg = engine CPU per chat msg / (1 post + "
