@@ -118,10 +118,14 @@ def load(path):
     return data
 
 
+class Missing(Exception):
+    pass
+
+
 def fig(cfg, key, name):
     v = cfg.get(key)
-    if not isinstance(v, (int, float)) or v < 0:
-        sys.exit("capacity.py: no %s for %s in the figures" % (key, name))
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+        raise Missing("no %s for %s in the figures" % (key, name))
     return float(v)
 
 
@@ -220,7 +224,15 @@ def main(argv):
     a = parse_args(argv)
     data = load(a.src)
     buses = ["redis", "nats"] if a.bus == "both" else [a.bus]
-    plans = [p for p in (plan(a, data, b) for b in buses) if p]
+    plans = []
+    for b in buses:
+        try:
+            p = plan(a, data, b)
+        except Missing as e:
+            print("capacity.py: %s: %s skipped" % (e, b), file=sys.stderr)
+            continue
+        if p:
+            plans.append(p)
     if not plans:
         sys.exit("capacity.py: no figures for %s" % " or ".join(buses))
     p0 = plans[0]
