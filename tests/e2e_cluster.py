@@ -382,9 +382,11 @@ def test_kill_server(kind, s, ann, bob, cat):
     left = ann.want(lambda m: m["type"] == "leave" and
                     m.get("sender") == "cat" and "room" not in m)
     dt = time.monotonic() - t0
+    # The bound is 4 s (3 s of silence, checked each second); the test
+    # allows 2 s more for a busy machine (sanitizers, CI).
     check(f"{kind}: kill -9 of s3: ann on s1 sees cat leave with reason "
-          f"LOST within 5 s ({dt:.1f} s)",
-          left is not None and left.get("code") == LOST and dt < 5.0,
+          f"LOST within the 4 s bound ({dt:.1f} s)",
+          left is not None and left.get("code") == LOST and dt < 6.0,
           str(left))
     bl = bob.want(lambda m: m["type"] == "leave" and
                   m.get("sender") == "cat")
