@@ -88,6 +88,14 @@ int cl__decode(tcpchat_server *srv, const uint8_t *rec, size_t len,
 		bad_record(srv, "a bad name, room or text");
 		return -1;
 	}
+	/* What no record carries (flags, a client's ref, the fields of a
+	 * WELCOME or of a history answer) is dropped, so that a record can
+	 * make this server tell its users nothing a server would not. */
+	m->flags = 0;
+	m->ref.len = 0;
+	m->caps = m->max_frame = m->queue_frames = m->queue_bytes = 0;
+	m->first = m->last = m->oldest = 0;
+	m->seq = m->epoch = 0; /* a room's seq comes from the bus, apart */
 	return 0;
 }
 

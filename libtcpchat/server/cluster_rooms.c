@@ -161,6 +161,7 @@ static void apply(tcpchat_server *srv, struct room *r, uint64_t seq,
 	int mine = cl__is_me(srv, &m.cursor);
 	int shown = mine && (m.code & REC_SHOWN);
 	m.cursor.len = 0;
+	m.target.len = 0; /* a room text, not a private one */
 	m.code = 0;
 	m.seq = seq;
 	m.flags &= ~(uint32_t)TCPCHAT_MSGF_DEFAULT_ROOM;

@@ -295,6 +295,7 @@ static void on_topic(tcpchat_server *srv, const tcpchat_msg *m)
 		return;
 	tcpchat_msg t = *m;
 	t.cursor.len = 0;
+	t.target.len = 0;
 	t.id = ++srv->next_msg_id;
 	t.body.ptr = r->topic;
 	srv__room_stamp(srv, r, &t);
