@@ -15,7 +15,7 @@
  * bytes become: a note() (raw, or a valid record built from them), a
  * room() text of "#fz" or "#lobby" (raw or built), an answer to the
  * oldest pending post, fetch or claim, the bus going down or coming
- * back, a few steps of the server, one of the server's own records
+ * back, a few steps of the server (waiting for its timers or not), one of the server's own records
  * handed back to it, or every pending request answered.
  *
  * Checks: every record the server gives the bus decodes with the binary
@@ -577,8 +577,14 @@ static int on_event(tcpchat_server *srv, tcpchat_server_event *ev, void *ud)
 {
 	(void)srv;
 	(void)ud;
-	if (ev->type == TCPCHAT_SEV_LOG)
+	static int show = -1;
+	if (show < 0)
+		show = getenv("FUZZ_CLUSTER_LOG") != NULL;
+	if (ev->type == TCPCHAT_SEV_LOG) {
 		CHECK(ev->text != NULL);
+		if (show)
+			fprintf(stderr, "log: %s\n", ev->text);
+	}
 	return ev->type == TCPCHAT_SEV_JOIN ? TCPCHAT_ACCEPT : 0;
 }
 
@@ -860,8 +866,11 @@ static void one(uint8_t sel, const uint8_t *d, size_t n, tcpchat_buf *enc)
 		bus_up();
 		break;
 	case 9:
+		/* 0xF0 and up: each step waits for the server's timers (at
+		 * most 50 ms), so that time passes: heartbeats, servers
+		 * lost */
 		for (int i = at(d, n, 0) % 8; i >= 0; i--)
-			pump(0);
+			pump(at(d, n, 0) >= 0xF0 ? 50 : 0);
 		break;
 	case 10:
 		/* the server's own record back, as a note or a room text */

@@ -1,7 +1,7 @@
 /* Drives fuzz_cluster.c without libFuzzer: a few handmade inputs (empty,
  * garbage, a remote user who comes, joins "#fz", parts and goes, a
  * snapshot, room texts with a gap, a private message to the probe and
- * an ERROR back to it, the bus lost and back) then pseudo-random inputs
+ * an ERROR back to it, the bus lost and back, servers gone silent) then pseudo-random inputs
  * from a fixed seed.  See README in this folder.
  *
  * With a folder as its argument it writes the inputs there as files
@@ -63,7 +63,8 @@ static void put_built(uint8_t sel, const uint8_t *pre, size_t npre,
 {
 	uint8_t b[256];
 	size_t n = 0;
-	memcpy(b, pre, npre);
+	if (npre)
+		memcpy(b, pre, npre);
 	n = npre;
 	b[n++] = type;
 	b[n++] = node;
@@ -193,6 +194,19 @@ int main(int argc, char **argv)
 	op(S_DRAIN, 0);
 	run();
 
+	/* silence: n1, n2 and n3 are heard of no more and are dropped
+	 * (CL_NODE_TIMEOUT_MS): their users leave, the probe is told */
+	note(T_JOIN, N1, U_ALICE, R_NONE, TG_NONE, 0, "");
+	note(T_JOIN, N1, U_ALICE, R_FZ, TG_NONE, 0, "");
+	note(T_JOIN, N1, U_BOB, R_LOBBY, TG_NONE, 0, "");
+	run();
+	for (int i = 0; i < 12; i++) {
+		op(S_STEP, 0xF7); /* 8 steps of at most 50 ms */
+		run();
+	}
+	note(T_PING, N1, U_ALICE, R_NONE, TG_NONE, 0, ""); /* back */
+	run();
+
 	/* pseudo-random: records of random selectors and bytes */
 	for (int i = 0; i < RANDOM_INPUTS; i++) {
 		int records = 1 + (int)(next() % 16);
@@ -203,7 +217,10 @@ int main(int argc, char **argv)
 			for (size_t j = 0; j < n; j++)
 				b[j] = (uint8_t)(small && j < 9 ? next() % 8
 				                                : next());
-			put((uint8_t)next(), b, n);
+			uint8_t sel = (uint8_t)next();
+			if (sel % 12 == S_STEP && n)
+				b[0] &= 0x7F; /* steps that do not wait */
+			put(sel, b, n);
 		}
 		if (next() % 8 == 0) /* a cut record */
 			in_len -= next() % (in_len + 1);
