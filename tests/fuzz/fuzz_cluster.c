@@ -59,10 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define HROOMS 32            /* rooms the bus keeps a counter for */
 #define DRAIN_MAX 10000      /* answers given by one drain at most */
 /* 1: what the probe gets must carry no field a server would not send
- * (probe_check_msg()).  The cluster layer passes a record's flags, ref
- * and a room text's target on to its users as they are, so this is 0
- * until it drops them; with 0 such messages are only counted. */
-#define STRICT_FIELDS 0
+ * (probe_check_msg()); 0: such messages are only counted. */
+#define STRICT_FIELDS 1
 
 /* ---- the bus --------------------------------------------------------- */
 
