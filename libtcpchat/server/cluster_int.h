@@ -13,9 +13,10 @@
 #include "bus.h"
 #include "server_int.h"
 
-#define CL_HEARTBEAT_MS 1000    /* each server says it is alive */
-#define CL_NODE_TIMEOUT_MS 3000 /* silent that long: gone, users leave */
-#define CL_USER_ROOMS_MAX 1024  /* rooms of a user of another server */
+#define CL_HEARTBEAT_MS 1000        /* each server says it is alive */
+#define CL_NODE_TIMEOUT_MS 3000     /* silent that long: gone, users leave */
+#define CL_USER_ROOMS_MAX 1024      /* rooms of a user of another server */
+#define CL_NODE_USERS_MAX (1 << 22) /* users one other server may have */
 
 /* Another server of the cluster. */
 struct rnode {

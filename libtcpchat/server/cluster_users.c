@@ -93,6 +93,13 @@ static struct ruser *user_get(tcpchat_server *srv, struct rnode *x,
 		         (int)n, p, x->id);
 		return NULL;
 	}
+	if (x->nusers >= CL_NODE_USERS_MAX) {
+		srv__log(srv, TCPCHAT_LOG_WARN,
+		         "cluster: %s says it has more than %d users: %.*s "
+		         "ignored",
+		         x->id, CL_NODE_USERS_MAX, (int)n, p);
+		return NULL;
+	}
 	if (cl->nusers + 1 > cl->nubuckets && user_rehash(srv))
 		return NULL;
 	u = calloc(1, sizeof *u);
@@ -247,8 +254,10 @@ static void on_room_join(tcpchat_server *srv, struct rnode *x,
                          const tcpchat_msg *m)
 {
 	struct ruser *u = user_get(srv, x, m->sender.ptr, m->sender.len);
-	struct room *r;
-	if (!u || srv__room_get(srv, m->room.ptr, m->room.len, &r) != 0)
+	struct room *r = srv__room_find(srv, m->room.ptr, m->room.len);
+	/* Rooms of the other servers count against MAX_ROOMS too. */
+	if (!u || (!r && srv->nrooms >= (uint64_t)srv->max_rooms) ||
+	    (!r && srv__room_get(srv, m->room.ptr, m->room.len, &r) != 0))
 		return;
 	struct rmember *rm = rmember_of(u, r);
 	if (rm) {
