@@ -242,12 +242,22 @@ static void rounds(struct bus_nats *b, struct bn_group *g, size_t ng,
 		if (!waiting)
 			return;
 		int64_t end = util__now_ms() + BUS_NATS_ACK_MS;
+		unsigned losses = atomic_load(&b->losses);
 		while (waiting) {
 			natsMsg *m = NULL;
 			int64_t left = end - util__now_ms();
-			natsStatus s = left > 0 ? natsSubscription_NextMsg(
-			                                  &m, b->ack_sub, left)
-			                        : NATS_TIMEOUT;
+			natsStatus s = NATS_TIMEOUT;
+			/* In slices: a loss ends the wait at once (no PubAck
+			 * comes then), so the worker is free for what follows. */
+			if (left > 0)
+				s = natsSubscription_NextMsg(&m, b->ack_sub,
+				                             left > 100 ? 100
+				                                        : left);
+			if (s == NATS_TIMEOUT && left > 100 &&
+			    atomic_load(&b->losses) == losses)
+				continue;
+			if (s == NATS_TIMEOUT && left > 100)
+				s = NATS_CONNECTION_DISCONNECTED;
 			if (s != NATS_OK) {
 				for (size_t k = 0; k < ng; k++)
 					if (g[k].state == G_WAIT) {
