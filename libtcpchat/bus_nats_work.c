@@ -335,6 +335,8 @@ static void do_fetch(struct bus_nats *b, struct bn_req *r)
 	size_t idx = (size_t)want;
 	while (m && idx) {
 		uint64_t hi = bt.first + bt.n - 1;
+		if (hi <= r->after)
+			break; /* after a gap of numbers (a floor): all older */
 		uint64_t lo = r->after + 1 > bt.first ? r->after + 1 : bt.first;
 		if (hi - lo + 1 > idx)
 			lo = hi - idx + 1;

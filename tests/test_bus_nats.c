@@ -856,6 +856,45 @@ START_TEST(test_garbage_batches)
 }
 END_TEST
 
+/* Records of the first format (one record, no Tcpchat-Count) are read
+ * as batches of one; a floor leaves a gap that fetch steps over. */
+START_TEST(test_old_format)
+{
+	char subj[BUS_NATS_SUBJ_MAX];
+	start();
+	ck_assert_int_eq(bus_nats__room_subject(subj, sizeof subj, "#old", 4),
+	                 0);
+	follow(na, "#old");
+	raw_hpub(subj, "Tcpchat-Seq: 1\r\nTcpchat-Prev: 0\r\n", "old-1", 5);
+	ck_assert(until(&na->nroom, 1, 10000));
+	ck_assert_uint_eq(na->seq[0], 1);
+	ck_assert_str_eq(na->rec[0], "old-1");
+	ck_assert_int_eq(post(nb, "#old", 0, "new-2"), 0);
+	ck_assert(until(&nb->nposted, 1, 10000));
+	ck_assert_int_eq(nb->posted_err[0], 0);
+	ck_assert_uint_eq(nb->posted_seq[0], 2);
+	ck_assert_int_eq(post(nb, "#old", 10, "new-11"), 0);
+	ck_assert(until(&nb->nposted, 2, 10000));
+	ck_assert_uint_eq(nb->posted_seq[1], 11);
+	ck_assert(until(&na->nroom, 3, 10000));
+	ck_assert_uint_eq(na->seq[2], 11);
+	fetch(na, "#old", 0, 16);
+	ck_assert_uint_eq(na->fetch_n, 3);
+	ck_assert_uint_eq(na->fetch_last, 11);
+	ck_assert_uint_eq(na->fetch_seq[0], 1);
+	ck_assert_str_eq(na->fetch_rec[0], "old-1");
+	ck_assert_uint_eq(na->fetch_seq[1], 2);
+	ck_assert_uint_eq(na->fetch_seq[2], 11);
+	fetch(na, "#old", 5, 16);
+	ck_assert_uint_eq(na->fetch_n, 1);
+	ck_assert_uint_eq(na->fetch_seq[0], 11);
+	fetch(na, "#old", 1, 16);
+	ck_assert_uint_eq(na->fetch_n, 2);
+	ck_assert_str_eq(na->fetch_rec[0], "new-2");
+	finish();
+}
+END_TEST
+
 START_TEST(test_bad_url)
 {
 	struct bus *b = NULL;
@@ -916,6 +955,7 @@ static Suite *bus_nats_suite(void)
 	tcase_add_test(tc, test_burst_two);
 	tcase_add_test(tc, test_fetch_batches);
 	tcase_add_test(tc, test_garbage_batches);
+	tcase_add_test(tc, test_old_format);
 	tcase_add_test(tc, test_bad_url);
 	suite_add_tcase(s, tc);
 	return s;
