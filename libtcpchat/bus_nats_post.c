@@ -14,7 +14,9 @@
  *
  * The PubAcks come back on a subscription of the bus's own inbox, to
  * PREFIX.R.G (round R, group G): a late one of an earlier round is
- * known and dropped.  All of it runs on the worker thread. */
+ * known and dropped.  All of it runs on the worker thread: unlike
+ * js_PublishMsgAsync's ack handlers (nats.c's threads), nothing to lock,
+ * and a PubAck that comes after its round gave up touches nothing. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

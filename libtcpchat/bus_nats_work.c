@@ -3,17 +3,20 @@
  * runs here, one request at a time in the order they were made.  The
  * answers go back to the loop as BE_DONE events.
  *
- * A room's records are the messages of its subject in the stream
- * TCPCHAT.  Each carries the headers Tcpchat-Seq (its number in the
- * room) and Tcpchat-Prev (the stream sequence of the room's previous
- * record, 0 for the first), so the history can be walked back by direct
- * gets without a consumer.  The publish says
- * Nats-Expected-Last-Subject-Sequence: the stream refuses it when another
- * server posted to the room meanwhile, and the post learns the new last
- * record and tries again: the numbers of a room have no gap and one
- * order.  Anything else on a room's subject (a message without valid
- * headers) is skipped by the walk, but as the subject's last message it
- * still is what the next post must expect. */
+ * A room's records are in the messages of its subject in the stream
+ * TCPCHAT, one or more a message (a batch: bus_nats_post.c posts in
+ * rounds).  Each carries the headers Tcpchat-Seq (the number in the room
+ * of its first record; the others follow one by one), Tcpchat-Count
+ * (absent: one record, the first format) and Tcpchat-Prev (the stream
+ * sequence of the room's previous record message, 0 for the first), so
+ * the history can be walked back by direct gets without a consumer.
+ * The publish says Nats-Expected-Last-Subject-Sequence: the stream
+ * refuses it when another server posted to the room meanwhile, and the
+ * post learns the new last record and tries again: the numbers of a
+ * room have no gap and one order.  Anything else on a room's subject (a
+ * message without valid headers, a batch that does not add up) is
+ * skipped whole by the walk, but as the subject's last message it still
+ * is what the next post must expect. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
