@@ -175,56 +175,6 @@ static void garbage(struct bus_nats *b, const char *what, const char *subj)
 	push_text(b, BE_GARBAGE, text);
 }
 
-static int unhex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-void bus_nats__on_room_msg(natsConnection *nc, natsSubscription *sub,
-                           natsMsg *msg, void *closure)
-{
-	struct bus_nats *b = closure;
-	TC_UNUSED(nc);
-	TC_UNUSED(sub);
-	const char *subj = natsMsg_GetSubject(msg);
-	size_t pl = sizeof BUS_NATS_LOG_PREFIX - 1,
-	       sl = subj ? strlen(subj) : 0;
-	uint64_t seq, prev;
-	if (sl <= pl || (sl - pl) % 2 || (sl - pl) / 2 > BUS_NATS_ROOM_MAX ||
-	    memcmp(subj, BUS_NATS_LOG_PREFIX, pl)) {
-		garbage(b, "a message on an unexpected subject", subj);
-		goto out;
-	}
-	if (!bus_nats__rec_info(msg, &seq, &prev)) {
-		garbage(b, "a message without valid Tcpchat headers", subj);
-		goto out;
-	}
-	size_t rlen = (sl - pl) / 2;
-	size_t len = (size_t)natsMsg_GetDataLength(msg);
-	struct bn_ev *ev = bus_nats__ev(BE_ROOM, len, rlen);
-	if (!ev)
-		goto out;
-	for (size_t i = 0; i < rlen; i++) {
-		int hi = unhex(subj[pl + 2 * i]),
-		    lo = unhex(subj[pl + 2 * i + 1]);
-		if (hi < 0 || lo < 0) {
-			free(ev);
-			garbage(b, "a message on an unexpected subject", subj);
-			goto out;
-		}
-		ev->room[i] = (char)(hi << 4 | lo);
-	}
-	memcpy(ev->data, natsMsg_GetData(msg), len);
-	ev->seq = seq;
-	bus_nats__push(b, ev);
-out:
-	natsMsg_Destroy(msg);
-}
-
 void bus_nats__on_note(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
                        void *closure)
 {
@@ -409,6 +359,9 @@ static void on_done(struct bus_nats *b, struct bn_req *r)
 			log_line(b, TCPCHAT_LOG_WARN, "%s", r->why);
 		return;
 	}
+	/* The JetStream messages of a round: on one post of each. */
+	b->pub.st.sent += r->bmsgs;
+	b->pub.st.sent_bytes += r->bbytes;
 	if (r->kind != BN_POST && r->kind != BN_FETCH && r->kind != BN_CLAIM) {
 		if (r->why[0])
 			log_line(b, TCPCHAT_LOG_WARN, "%s", r->why);
@@ -441,8 +394,9 @@ static void dispatch(struct bus_nats *b, struct bn_ev *ev)
 		went_down(b, (const char *)ev->data);
 		break;
 	case BE_ROOM: {
-		b->pub.st.recv++;
-		b->pub.st.recv_bytes += ev->len;
+		/* Messages, not records: a message may carry many. */
+		b->pub.st.recv += ev->nmsg;
+		b->pub.st.recv_bytes += ev->mbytes;
 		/* Only followed rooms, each seq once and in increasing order. */
 		struct bn_followed *f = fol_get(b, ev->room, ev->rlen, 0);
 		if (!f || ev->seq <= f->last)
@@ -569,9 +523,7 @@ static int nats_post(struct bus *pb, const char *room, size_t rlen,
 		return TCPCHAT_ENOMEM;
 	r->token = token;
 	r->floor = floor;
-	pb->st.sent++;
-	pb->st.sent_bytes += len;
-	enqueue(b, r, 1);
+	enqueue(b, r, 1); /* counted in st.sent by its round: on_done() */
 	return 0;
 }
 

@@ -34,6 +34,15 @@
 #define BUS_NATS_SUBJ_MAX (sizeof BUS_NATS_NODE_PREFIX + 2 * BUS_NODE_MAX + 1)
 /* Tries of a post that loses the race for the room's next number. */
 #define BUS_NATS_TRIES 100
+/* A round of posts: at most this many, and no more payload bytes once
+ * past this (a record is up to BUS_REC_MAX), so that one room's message
+ * stays below the engine's 1 MiB limit. */
+#define BUS_NATS_ROUND_POSTS 1024
+#define BUS_NATS_ROUND_BYTES (512 * 1024)
+/* The most records one message may carry (more is hostile). */
+#define BUS_NATS_BATCH_MAX 4096
+/* How long a round waits for the PubAcks of its messages. */
+#define BUS_NATS_ACK_MS 5000
 
 enum bn_kind {
 	BN_POST,
@@ -65,6 +74,10 @@ struct bn_ev {
 	size_t rlen;
 	uint8_t *data; /* BE_ROOM, BE_NOTE; the text of BE_DOWN/BE_GARBAGE */
 	size_t len;
+	/* BE_ROOM: the first record of a message counts the message (1)
+	 * and its payload bytes (mbytes) for the stats; the others 0. */
+	unsigned nmsg;
+	size_t mbytes;
 };
 
 /* A request for the worker.  The loop fills the input part and never
@@ -93,10 +106,14 @@ struct bn_req {
 	uint64_t seq, last;
 	struct bus_rec *recs; /* fetch: malloc'd, each data malloc'd */
 	size_t n;
+	unsigned bmsgs; /* post: JetStream messages sent for its batch */
+	size_t bbytes;  /* and their payload bytes (on one post of it) */
 	char holder[BUS_NODE_MAX + 1];
 	size_t hlen;
 	char why[160]; /* a line for the log when err is EBUS */
 };
+
+struct bn_group; /* bus_nats_work.c: a room's posts in a round */
 
 /* What the worker knows of a room: the last message on its subject (any
  * message, for Nats-Expected-Last-Subject-Sequence), the last valid
@@ -110,6 +127,7 @@ struct bn_room {
 	uint64_t last_seq; /* its room seq */
 	int followed;
 	natsSubscription *sub;
+	struct bn_group *grp; /* its group in the round being posted */
 	size_t rlen;
 	char room[]; /* not NUL-terminated */
 };
@@ -163,6 +181,11 @@ struct bus_nats {
 	/* worker only: the rooms */
 	struct bn_room **rooms;
 	size_t nrooms, rcap;
+	/* worker only: the PubAcks of the posts come to ack_prefix.R.G
+	 * (round R, its group G) through ack_sub, made at the first post */
+	natsSubscription *ack_sub;
+	char ack_prefix[80];
+	uint64_t round;
 
 	/* loop only */
 	struct loop_watcher wake_w;
@@ -182,7 +205,7 @@ void bus_nats__push(struct bus_nats *b, struct bn_ev *ev);
  * for room behind it, NUL-terminated; NULL when out of memory.  Any
  * thread; the caller owns it until it hands it to bus_nats__push(). */
 struct bn_ev *bus_nats__ev(int kind, size_t len, size_t rlen);
-/* bus_nats.c: the message callback of room subscriptions (nats.c's
+/* bus_nats_open.c: the message callback of room subscriptions (nats.c's
  * threads; closure is the bus). */
 void bus_nats__on_room_msg(natsConnection *nc, natsSubscription *sub,
                            natsMsg *msg, void *closure);
@@ -195,8 +218,24 @@ void bus_nats__on_sub_done(void *closure);
  * new(): runs the requests of the FIFO in order, each answered with its
  * own BE_DONE event, until wstop.  Returns NULL. */
 void *bus_nats__worker(void *arg);
+/* bus_nats_work.c: the worker's room room[0..rlen), made when create
+ * and not known yet; NULL when not there or out of memory.  Worker
+ * thread; the bus owns it. */
+struct bn_room *bus_nats__room_get(struct bus_nats *b, const char *room,
+                                   size_t rlen, int create);
+/* bus_nats_work.c: learns the room's last message and last record
+ * (subject subj) from the stream into e.  NATS_OK or nats.c's error.
+ * Worker thread. */
+natsStatus bus_nats__refresh(struct bus_nats *b, struct bn_room *e,
+                             const char *subj);
+/* bus_nats_post.c: posts rq[0..n), in the order they were made, as one
+ * round: one message per room, all sent before the PubAcks are awaited.
+ * Answers each in its err and seq (and counts the messages sent in
+ * bmsgs/bbytes of a post of each); the requests stay the caller's.
+ * Worker thread. */
+void bus_nats__post_round(struct bus_nats *b, struct bn_req **rq, size_t n);
 /* bus_nats_work.c: frees the worker's rooms, unsubscribing the followed
- * ones.  After the worker has stopped. */
+ * ones, and the PubAcks' subscription.  After the worker has stopped. */
 void bus_nats__rooms_free(struct bus_nats *b);
 /* bus_nats_work.c: the subject of room[0..rlen) into out (cap bytes):
  * tcpchat.log. and the lowercase hex of the bytes.  0, or -1 when it
@@ -205,10 +244,36 @@ int bus_nats__room_subject(char *out, size_t cap, const char *room,
                            size_t rlen);
 /* bus_nats_work.c: lowercase hex of p[0..n) into out (2n+1 bytes). */
 void bus_nats__hex(char *out, const void *p, size_t n);
-/* bus_nats_work.c: whether msg is a record: 1 with its room seq (> 0)
- * and the stream seq of the room's previous record, else 0.  Any
- * thread. */
-int bus_nats__rec_info(natsMsg *msg, uint64_t *seq, uint64_t *prev);
+/* A room's record message, checked: the room seq of its first record,
+ * its count n of records (seqs first..first+n-1), the stream seq of the
+ * room's previous record message, and its payload (owned by the
+ * message).  A message with a Tcpchat-Count header holds n records, each
+ * after its length (u32 big-endian); one without (the first format) is
+ * one record, the whole payload. */
+struct bn_batch {
+	uint64_t first, prev;
+	uint32_t n;
+	int framed; /* 1 with Tcpchat-Count: records after their lengths */
+	const uint8_t *p;
+	size_t len;
+	size_t off; /* bus_nats__batch_next(): where the next record is */
+};
+/* bus_nats_open.c: whether msg is a valid record message: 1 with bt
+ * filled (ready for bus_nats__batch_next()), else 0: missing or bad
+ * headers, n of 0 or over BUS_NATS_BATCH_MAX, seqs past 2^62, a record
+ * empty, over BUS_REC_MAX or past the end, lengths that do not add up to
+ * the payload.  Any thread; bt points into msg. */
+int bus_nats__batch(natsMsg *msg, struct bn_batch *bt);
+/* bus_nats_open.c: the next record of a checked batch into *rec and
+ * *len (pointers into the message): 1, or 0 after the last.  The
+ * caller's thread. */
+int bus_nats__batch_next(struct bn_batch *bt, const uint8_t **rec, size_t *len);
+/* bus_nats_open.c: a decimal number of 1-20 digits that fits 64 bits,
+ * nothing else, into *out: 0, or -1.  Any thread. */
+int bus_nats__parse_u64(const char *s, uint64_t *out);
+/* bus_nats_open.c: r->err := TCPCHAT_EBUS and r->why := what and
+ * nats.c's words for s.  The thread that owns r. */
+void bus_nats__fail(struct bn_req *r, const char *what, natsStatus s);
 /* bus_nats_work.c: frees a request and what its answer holds (NULL is
  * fine).  The thread that owns it: the loop once its BE_DONE event
  * came, teardown for those never run. */

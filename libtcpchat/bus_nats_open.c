@@ -118,6 +118,11 @@ static int connect_to(struct bus_nats *b, const char *url, int timeout_ms,
 		s = natsOptions_SetFailRequestsOnDisconnect(o, true);
 	if (s == NATS_OK)
 		s = natsOptions_SetRetryOnFailedConnect(o, false, NULL, NULL);
+	/* Publishes go out at once, not after nats.c's flusher (which
+	 * naps a millisecond): a post at light load goes alone without
+	 * waiting, and a round's messages follow each other closely. */
+	if (s == NATS_OK)
+		s = natsOptions_SetSendAsap(o, true);
 	if (s == NATS_OK)
 		s = natsOptions_SetDisconnectedCB(o, bus_nats__on_disconnected,
 		                                  b);
@@ -387,4 +392,175 @@ int bus_nats__new(struct bus **out, struct loop *loop, const char *url,
 	b->pub.up = 1;
 	*out = &b->pub;
 	return 0;
+}
+
+/* ---- records, for the worker and nats.c's threads -------------------- */
+
+void bus_nats__fail(struct bn_req *r, const char *what, natsStatus s)
+{
+	r->err = TCPCHAT_EBUS;
+	snprintf(r->why, sizeof r->why, "%s: %s", what, natsStatus_GetText(s));
+}
+
+/* A decimal number of 1-20 digits that fits 64 bits, nothing else. */
+int bus_nats__parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+	if (!s || !*s)
+		return -1;
+	for (; s[i]; i++) {
+		if (s[i] < '0' || s[i] > '9' || i >= 20)
+			return -1;
+		unsigned d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+int bus_nats__batch(natsMsg *msg, struct bn_batch *bt)
+{
+	const char *v = NULL;
+	uint64_t n = 1;
+	memset(bt, 0, sizeof *bt);
+	/* Numbers from 1 to 2^62: room for +n without overflow anywhere. */
+	if (natsMsgHeader_Get(msg, "Tcpchat-Seq", &v) != NATS_OK ||
+	    bus_nats__parse_u64(v, &bt->first) || bt->first == 0 ||
+	    bt->first > (UINT64_C(1) << 62))
+		return 0;
+	if (natsMsgHeader_Get(msg, "Tcpchat-Prev", &v) != NATS_OK ||
+	    bus_nats__parse_u64(v, &bt->prev))
+		return 0;
+	int dl = natsMsg_GetDataLength(msg);
+	if (dl <= 0)
+		return 0;
+	bt->p = (const uint8_t *)natsMsg_GetData(msg);
+	bt->len = (size_t)dl;
+	v = NULL;
+	natsStatus s = natsMsgHeader_Get(msg, "Tcpchat-Count", &v);
+	if (s == NATS_NOT_FOUND) {
+		/* The first format: one record, the whole payload. */
+		bt->n = 1;
+		return bt->len <= BUS_REC_MAX;
+	}
+	if (s != NATS_OK || bus_nats__parse_u64(v, &n) || n == 0 ||
+	    n > BUS_NATS_BATCH_MAX || bt->first + n - 1 > (UINT64_C(1) << 62))
+		return 0;
+	/* Every length must be in the payload and they must fill it. */
+	size_t off = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		if (bt->len - off < 4)
+			return 0;
+		uint32_t l = be32(bt->p + off);
+		off += 4;
+		if (l == 0 || l > BUS_REC_MAX || l > bt->len - off)
+			return 0;
+		off += l;
+	}
+	if (off != bt->len)
+		return 0;
+	bt->n = (uint32_t)n;
+	bt->framed = 1;
+	return 1;
+}
+
+int bus_nats__batch_next(struct bn_batch *bt, const uint8_t **rec, size_t *len)
+{
+	if (bt->off >= bt->len)
+		return 0;
+	if (!bt->framed) {
+		*rec = bt->p;
+		*len = bt->len;
+		bt->off = bt->len;
+		return 1;
+	}
+	/* Checked by bus_nats__batch(): each length fits. */
+	*len = be32(bt->p + bt->off);
+	*rec = bt->p + bt->off + 4;
+	bt->off += 4 + *len;
+	return 1;
+}
+
+/* Counts a hostile message (a BE_GARBAGE event for the loop). */
+static void room_garbage(struct bus_nats *b, const char *what, const char *subj)
+{
+	char text[200];
+	int n = snprintf(text, sizeof text, "%s on %.120s", what,
+	                 subj ? subj : "?");
+	struct bn_ev *ev = bus_nats__ev(BE_GARBAGE, (size_t)n, 0);
+	if (!ev)
+		return;
+	memcpy(ev->data, text, (size_t)n);
+	bus_nats__push(b, ev);
+}
+
+static int unhex(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+void bus_nats__on_room_msg(natsConnection *nc, natsSubscription *sub,
+                           natsMsg *msg, void *closure)
+{
+	struct bus_nats *b = closure;
+	TC_UNUSED(nc);
+	TC_UNUSED(sub);
+	const char *subj = natsMsg_GetSubject(msg);
+	size_t pl = sizeof BUS_NATS_LOG_PREFIX - 1,
+	       sl = subj ? strlen(subj) : 0, rlen = 0;
+	char room[BUS_NATS_ROOM_MAX];
+	struct bn_batch bt;
+	if (sl <= pl || (sl - pl) % 2 || (sl - pl) / 2 > BUS_NATS_ROOM_MAX ||
+	    memcmp(subj, BUS_NATS_LOG_PREFIX, pl)) {
+		room_garbage(b, "a message on an unexpected subject", subj);
+		goto out;
+	}
+	for (rlen = 0; rlen < (sl - pl) / 2; rlen++) {
+		int hi = unhex(subj[pl + 2 * rlen]),
+		    lo = unhex(subj[pl + 2 * rlen + 1]);
+		if (hi < 0 || lo < 0) {
+			room_garbage(b, "a message on an unexpected subject",
+			             subj);
+			goto out;
+		}
+		room[rlen] = (char)(hi << 4 | lo);
+	}
+	if (!bus_nats__batch(msg, &bt)) {
+		room_garbage(b, "a message without valid Tcpchat headers",
+		             subj);
+		goto out;
+	}
+	/* One room() event per record, seqs first..first+n-1; the first
+	 * counts the message. */
+	const uint8_t *rec;
+	size_t len;
+	for (uint64_t seq = bt.first; bus_nats__batch_next(&bt, &rec, &len);
+	     seq++) {
+		struct bn_ev *ev = bus_nats__ev(BE_ROOM, len, rlen);
+		if (!ev)
+			break;
+		memcpy(ev->room, room, rlen);
+		memcpy(ev->data, rec, len);
+		ev->seq = seq;
+		if (seq == bt.first) {
+			ev->nmsg = 1;
+			ev->mbytes = bt.len;
+		}
+		bus_nats__push(b, ev);
+	}
+out:
+	natsMsg_Destroy(msg);
 }

@@ -3,17 +3,20 @@
  * runs here, one request at a time in the order they were made.  The
  * answers go back to the loop as BE_DONE events.
  *
- * A room's records are the messages of its subject in the stream
- * TCPCHAT.  Each carries the headers Tcpchat-Seq (its number in the
- * room) and Tcpchat-Prev (the stream sequence of the room's previous
- * record, 0 for the first), so the history can be walked back by direct
- * gets without a consumer.  The publish says
- * Nats-Expected-Last-Subject-Sequence: the stream refuses it when another
- * server posted to the room meanwhile, and the post learns the new last
- * record and tries again: the numbers of a room have no gap and one
- * order.  Anything else on a room's subject (a message without valid
- * headers) is skipped by the walk, but as the subject's last message it
- * still is what the next post must expect. */
+ * A room's records are in the messages of its subject in the stream
+ * TCPCHAT, one or more a message (a batch: bus_nats_post.c posts in
+ * rounds).  Each carries the headers Tcpchat-Seq (the number in the room
+ * of its first record; the others follow one by one), Tcpchat-Count
+ * (absent: one record, the first format) and Tcpchat-Prev (the stream
+ * sequence of the room's previous record message, 0 for the first), so
+ * the history can be walked back by direct gets without a consumer.
+ * The publish says Nats-Expected-Last-Subject-Sequence: the stream
+ * refuses it when another server posted to the room meanwhile, and the
+ * post learns the new last record and tries again: the numbers of a
+ * room have no gap and one order.  Anything else on a room's subject (a
+ * message without valid headers, a batch that does not add up) is
+ * skipped whole by the walk, but as the subject's last message it still
+ * is what the next post must expect. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +59,8 @@ void bus_nats__req_free(struct bn_req *r)
 
 /* ---- the rooms the worker knows ---------------------------------------- */
 
-static struct bn_room *room_get(struct bus_nats *b, const char *room,
-                                size_t rlen, int create)
+struct bn_room *bus_nats__room_get(struct bus_nats *b, const char *room,
+                                   size_t rlen, int create)
 {
 	uint64_t h = util__siphash(b->hkey, room, rlen);
 	if (b->rcap) {
@@ -126,42 +129,14 @@ void bus_nats__rooms_free(struct bus_nats *b)
 	free(b->rooms);
 	b->rooms = NULL;
 	b->rcap = b->nrooms = 0;
+	if (b->ack_sub) {
+		natsSubscription_Unsubscribe(b->ack_sub);
+		natsSubscription_Destroy(b->ack_sub);
+		b->ack_sub = NULL;
+	}
 }
 
 /* ---- records ----------------------------------------------------------- */
-
-/* A decimal number of 1-20 digits that fits 64 bits, nothing else. */
-static int parse_u64(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i = 0;
-	if (!s || !*s)
-		return -1;
-	for (; s[i]; i++) {
-		if (s[i] < '0' || s[i] > '9' || i >= 20)
-			return -1;
-		unsigned d = (unsigned)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
-
-int bus_nats__rec_info(natsMsg *msg, uint64_t *seq, uint64_t *prev)
-{
-	const char *v = NULL;
-	/* Numbers from 1 to 2^62: room for +1 without overflow anywhere. */
-	if (natsMsgHeader_Get(msg, "Tcpchat-Seq", &v) != NATS_OK ||
-	    parse_u64(v, seq) || *seq == 0 || *seq > (UINT64_C(1) << 62))
-		return 0;
-	if (natsMsgHeader_Get(msg, "Tcpchat-Prev", &v) != NATS_OK ||
-	    parse_u64(v, prev))
-		return 0;
-	return natsMsg_GetDataLength(msg) > 0 &&
-	       natsMsg_GetDataLength(msg) <= BUS_REC_MAX;
-}
 
 /* A direct get: the message at stream seq (subject NULL), the last of a
  * subject (seq 0) or the first of a subject at or after seq.  The
@@ -230,11 +205,11 @@ static natsStatus valid_before(struct bus_nats *b, const char *subj, uint64_t g,
 		/* Read forward from at to g, keeping the last valid one. */
 		uint64_t first = at;
 		while (m) {
-			uint64_t rs, rp;
+			struct bn_batch bt;
 			at = natsMsg_GetSequence(m);
-			if (bus_nats__rec_info(m, &rs, &rp)) {
+			if (bus_nats__batch(m, &bt)) {
 				*rec = at;
-				*seq = rs;
+				*seq = bt.first + bt.n - 1;
 			}
 			natsMsg_Destroy(m);
 			m = NULL;
@@ -255,9 +230,8 @@ static natsStatus valid_before(struct bus_nats *b, const char *subj, uint64_t g,
 	return NATS_OK;
 }
 
-/* Learns the room's last message and last record from the stream. */
-static natsStatus refresh(struct bus_nats *b, struct bn_room *e,
-                          const char *subj)
+natsStatus bus_nats__refresh(struct bus_nats *b, struct bn_room *e,
+                             const char *subj)
 {
 	natsMsg *m = NULL;
 	natsStatus s = dget(b, &m, subj, 0, 1);
@@ -268,13 +242,14 @@ static natsStatus refresh(struct bus_nats *b, struct bn_room *e,
 	}
 	if (s != NATS_OK)
 		return s;
-	uint64_t rs, rp, at = natsMsg_GetSequence(m);
-	int ok = bus_nats__rec_info(m, &rs, &rp);
+	struct bn_batch bt;
+	uint64_t at = natsMsg_GetSequence(m);
+	int ok = bus_nats__batch(m, &bt);
 	natsMsg_Destroy(m);
 	e->last_any = at;
 	if (ok) {
 		e->last_rec = at;
-		e->last_seq = rs;
+		e->last_seq = bt.first + bt.n - 1;
 	} else {
 		s = valid_before(b, subj, at, &e->last_rec, &e->last_seq);
 		if (s != NATS_OK)
@@ -284,85 +259,29 @@ static natsStatus refresh(struct bus_nats *b, struct bn_room *e,
 	return NATS_OK;
 }
 
-static void fail(struct bn_req *r, const char *what, natsStatus s)
-{
-	r->err = TCPCHAT_EBUS;
-	snprintf(r->why, sizeof r->why, "%s: %s", what, natsStatus_GetText(s));
-}
-
 /* ---- the requests ------------------------------------------------------ */
 
-static void do_post(struct bus_nats *b, struct bn_req *r)
+/* The records of the batch bt with seqs in [lo, first + n - 1] into
+ * recs[0..): copies.  0, or -1 when out of memory (those copied stay in
+ * recs for the caller to free; recs was zeroed). */
+static int take_recs(struct bn_batch *bt, uint64_t lo, struct bus_rec *recs)
 {
-	char subj[BUS_NATS_SUBJ_MAX], num[24];
-	struct bn_room *e;
-	if (bus_nats__room_subject(subj, sizeof subj, r->room, r->rlen)) {
-		r->err = TCPCHAT_EINVAL;
-		return;
+	const uint8_t *p;
+	size_t len, k = 0;
+	for (uint64_t seq = bt->first; bus_nats__batch_next(bt, &p, &len);
+	     seq++) {
+		if (seq < lo)
+			continue;
+		uint8_t *d = malloc(len);
+		if (!d)
+			return -1;
+		memcpy(d, p, len);
+		recs[k].seq = seq;
+		recs[k].data = d;
+		recs[k].len = len;
+		k++;
 	}
-	if (!(e = room_get(b, r->room, r->rlen, 1))) {
-		r->err = TCPCHAT_ENOMEM;
-		return;
-	}
-	natsStatus s = NATS_OK;
-	if (!e->known && (s = refresh(b, e, subj)) != NATS_OK) {
-		fail(r, "reading the room's last record", s);
-		return;
-	}
-	if (r->floor > (UINT64_C(1) << 62)) {
-		r->err = TCPCHAT_EINVAL;
-		return;
-	}
-	for (int tries = 0; tries < BUS_NATS_TRIES; tries++) {
-		uint64_t seq =
-		        (e->last_seq > r->floor ? e->last_seq : r->floor) + 1;
-		natsMsg *m = NULL;
-		jsPubAck *pa = NULL;
-		jsErrCode jerr = 0;
-		s = natsMsg_Create(&m, subj, NULL, (const char *)r->data,
-		                   (int)r->len);
-		snprintf(num, sizeof num, "%" PRIu64, seq);
-		if (s == NATS_OK)
-			s = natsMsgHeader_Set(m, "Tcpchat-Seq", num);
-		snprintf(num, sizeof num, "%" PRIu64, e->last_rec);
-		if (s == NATS_OK)
-			s = natsMsgHeader_Set(m, "Tcpchat-Prev", num);
-		snprintf(num, sizeof num, "%" PRIu64, e->last_any);
-		if (s == NATS_OK)
-			s = natsMsgHeader_Set(
-			        m, "Nats-Expected-Last-Subject-Sequence", num);
-		/* Not into nats.c's buffer while it reconnects. */
-		if (s == NATS_OK && (atomic_load(&b->down) ||
-		                     natsConnection_Status(b->nc) !=
-		                             NATS_CONN_STATUS_CONNECTED))
-			s = NATS_CONNECTION_DISCONNECTED;
-		if (s == NATS_OK)
-			s = js_PublishMsg(&pa, b->js, m, NULL, &jerr);
-		natsMsg_Destroy(m);
-		if (s == NATS_OK) {
-			e->last_any = e->last_rec = pa->Sequence;
-			e->last_seq = seq;
-			jsPubAck_Destroy(pa);
-			r->seq = seq;
-			r->err = 0;
-			return;
-		}
-		jsPubAck_Destroy(pa);
-		if (jerr != JSStreamWrongLastSequenceErr) {
-			e->known = 0; /* unknown after a failure */
-			fail(r, "publishing a record", s);
-			return;
-		}
-		/* Another server posted to the room meanwhile. */
-		if ((s = refresh(b, e, subj)) != NATS_OK) {
-			e->known = 0;
-			fail(r, "reading the room's last record", s);
-			return;
-		}
-	}
-	r->err = TCPCHAT_EBUS;
-	snprintf(r->why, sizeof r->why, "too much contention on %.*s",
-	         (int)r->rlen, r->room);
+	return 0;
 }
 
 static void do_fetch(struct bus_nats *b, struct bn_req *r)
@@ -378,90 +297,86 @@ static void do_fetch(struct bus_nats *b, struct bn_req *r)
 	if (s == NATS_NOT_FOUND)
 		return; /* never posted to: none, last 0 */
 	if (s != NATS_OK) {
-		fail(r, "reading the room's last record", s);
+		bus_nats__fail(r, "reading the room's last record", s);
 		return;
 	}
-	uint64_t seq, prev, at = natsMsg_GetSequence(m);
-	if (!bus_nats__rec_info(m, &seq, &prev)) {
+	struct bn_batch bt;
+	uint64_t at = natsMsg_GetSequence(m);
+	if (!bus_nats__batch(m, &bt)) {
 		/* Its last message is not a record: start at the last one. */
 		natsMsg_Destroy(m);
 		m = NULL;
-		uint64_t rec;
+		uint64_t rec, seq;
 		s = valid_before(b, subj, at, &rec, &seq);
 		if (s == NATS_OK && rec)
 			s = dget(b, &m, subj, rec, 0);
 		if (s == NATS_OK && !rec)
 			return;
-		if (s != NATS_OK || !bus_nats__rec_info(m, &seq, &prev)) {
+		if (s != NATS_OK || !bus_nats__batch(m, &bt)) {
 			natsMsg_Destroy(m);
 			if (s == NATS_OK)
 				s = NATS_ERR;
-			fail(r, "reading the room's last record", s);
+			bus_nats__fail(r, "reading the room's last record", s);
 			return;
 		}
 		at = rec;
 	}
-	r->last = seq;
-	uint64_t want = seq > r->after ? seq - r->after : 0;
+	r->last = bt.first + bt.n - 1;
+	uint64_t want = r->last > r->after ? r->last - r->after : 0;
 	if (want > r->max)
 		want = r->max;
 	if (want > BUS_NATS_HIST)
-		want = BUS_NATS_HIST; /* the stream keeps no more of a room */
+		want = BUS_NATS_HIST; /* no more than before batches */
 	if (want && !(r->recs = calloc((size_t)want, sizeof *r->recs))) {
 		natsMsg_Destroy(m);
 		r->err = TCPCHAT_ENOMEM;
 		return;
 	}
-	/* Walk back from the newest through Tcpchat-Prev: each step must go
-	 * to an earlier message of this room with a lower number. */
-	while (m && seq > r->after && r->n < want) {
-		size_t len = (size_t)natsMsg_GetDataLength(m);
-		uint8_t *d = malloc(len);
-		if (!d) {
+	/* Walk back from the newest batch through Tcpchat-Prev, filling
+	 * recs from its end: each step must go to an earlier message of
+	 * this room whose records all have lower numbers. */
+	size_t idx = (size_t)want;
+	while (m && idx) {
+		uint64_t hi = bt.first + bt.n - 1;
+		if (hi <= r->after)
+			break; /* after a gap of numbers (a floor): all older */
+		uint64_t lo = r->after + 1 > bt.first ? r->after + 1 : bt.first;
+		if (hi - lo + 1 > idx)
+			lo = hi - idx + 1;
+		size_t k = (size_t)(hi - lo + 1);
+		if (take_recs(&bt, lo, r->recs + idx - k)) {
 			r->err = TCPCHAT_ENOMEM;
 			break;
 		}
-		memcpy(d, natsMsg_GetData(m), len);
-		r->recs[r->n].seq = seq;
-		r->recs[r->n].data = d;
-		r->recs[r->n].len = len;
-		r->n++;
+		idx -= k;
 		natsMsg_Destroy(m);
 		m = NULL;
-		if (seq <= r->after + 1 || prev == 0 || prev >= at ||
-		    r->n == want)
+		uint64_t first = bt.first, prev = bt.prev;
+		if (!idx || first <= r->after + 1 || prev == 0 || prev >= at)
 			break;
-		uint64_t pseq, pprev;
 		s = dget(b, &m, subj, prev, 0);
-		if (s != NATS_OK || !bus_nats__rec_info(m, &pseq, &pprev) ||
-		    pseq >= seq) {
+		if (s != NATS_OK || !bus_nats__batch(m, &bt) ||
+		    bt.first + bt.n - 1 >= first) {
 			/* Trimmed by the history limit, or not a record. */
 			natsMsg_Destroy(m);
 			m = NULL;
-			if (s != NATS_OK && s != NATS_NOT_FOUND) {
-				fail(r, "reading a record", s);
-				break;
-			}
+			if (s != NATS_OK && s != NATS_NOT_FOUND)
+				bus_nats__fail(r, "reading a record", s);
 			break;
 		}
 		at = prev;
-		seq = pseq;
-		prev = pprev;
 	}
 	natsMsg_Destroy(m);
 	if (r->err) {
-		for (size_t i = 0; i < r->n; i++)
+		for (size_t i = 0; i < want; i++) /* calloc'd: NULL or ours */
 			free((void *)r->recs[i].data);
 		free(r->recs);
 		r->recs = NULL;
-		r->n = 0;
 		return;
 	}
-	for (size_t i = 0, j = r->n ? r->n - 1 : 0; i < j; i++, j--) {
-		struct bus_rec t = r->recs[i];
-		r->recs[i] = r->recs[j];
-		r->recs[j] = t;
-	}
+	r->n = (size_t)want - idx;
+	if (idx)
+		memmove(r->recs, r->recs + idx, r->n * sizeof *r->recs);
 }
 
 /* The holder of a name entry into r->holder (cut to fit). */
@@ -503,7 +418,7 @@ static void do_claim(struct bus_nats *b, struct bn_req *r)
 		if (s == NATS_NOT_FOUND)
 			continue; /* released meanwhile: create again */
 		if (s != NATS_OK) {
-			fail(r, "reading a name", s);
+			bus_nats__fail(r, "reading a name", s);
 			return;
 		}
 		if (value_is(e, me, (size_t)mlen) ||
@@ -521,7 +436,7 @@ static void do_claim(struct bus_nats *b, struct bn_req *r)
 			if (s == NATS_NOT_FOUND)
 				continue;
 			if (s != NATS_OK) {
-				fail(r, "reading a name", s);
+				bus_nats__fail(r, "reading a name", s);
 				return;
 			}
 			if (value_is(e, me, (size_t)mlen)) {
@@ -581,7 +496,7 @@ static natsStatus subscribe(struct bus_nats *b, struct bn_room *e)
 	 * first record and replay its whole history.  What is posted
 	 * between the consumer's start and this read is in any fetch made
 	 * after the follow. */
-	if (refresh(b, e, subj) == NATS_OK) {
+	if (bus_nats__refresh(b, e, subj) == NATS_OK) {
 		struct bn_ev *ev = bus_nats__ev(BE_BASE, 0, e->rlen);
 		if (ev) {
 			memcpy(ev->room, e->room, e->rlen);
@@ -594,7 +509,7 @@ static natsStatus subscribe(struct bus_nats *b, struct bn_room *e)
 
 static void do_follow(struct bus_nats *b, struct bn_req *r, int on)
 {
-	struct bn_room *e = room_get(b, r->room, r->rlen, on);
+	struct bn_room *e = bus_nats__room_get(b, r->room, r->rlen, on);
 	if (!e)
 		return;
 	e->followed = on;
@@ -606,7 +521,8 @@ static void do_follow(struct bus_nats *b, struct bn_req *r, int on)
 		return; /* subscribed when the engine is back */
 	natsStatus s = subscribe(b, e);
 	if (s != NATS_OK)
-		fail(r, "following a room", s); /* logged; again when back */
+		bus_nats__fail(r, "following a room",
+		               s); /* logged; again when back */
 }
 
 /* Waits ms on the request FIFO's condition: 1 when the worker is to
@@ -663,7 +579,7 @@ static void run(struct bus_nats *b, struct bn_req *r)
 	int stale = r->gen != gen || atomic_load(&b->down);
 	r->err = TCPCHAT_EBUS;
 	switch (r->kind) {
-	case BN_POST:
+	case BN_POST: /* in rounds: post_round() */
 	case BN_FETCH:
 	case BN_CLAIM:
 		if (stale) {
@@ -671,10 +587,10 @@ static void run(struct bus_nats *b, struct bn_req *r)
 			         "the NATS server is lost");
 			return;
 		}
-		if (r->kind == BN_POST)
-			do_post(b, r);
-		else if (r->kind == BN_FETCH)
+		if (r->kind == BN_FETCH)
 			do_fetch(b, r);
+		else if (r->kind == BN_POST)
+			bus_nats__post_round(b, &r, 1);
 		else
 			do_claim(b, r);
 		if (atomic_load(&b->gen) != gen && r->err == 0)
@@ -699,6 +615,7 @@ static void run(struct bus_nats *b, struct bn_req *r)
 void *bus_nats__worker(void *arg)
 {
 	struct bus_nats *b = arg;
+	struct bn_req *rq[BUS_NATS_ROUND_POSTS];
 	for (;;) {
 		pthread_mutex_lock(&b->wmu);
 		while (!b->whead && !b->wstop)
@@ -707,15 +624,30 @@ void *bus_nats__worker(void *arg)
 			pthread_mutex_unlock(&b->wmu);
 			break;
 		}
-		struct bn_req *r = b->whead;
-		b->whead = r->next;
+		/* A post takes the posts queued right behind it along: the
+		 * requests of other kinds keep their place. */
+		size_t n = 0, bytes = 0;
+		do {
+			struct bn_req *r = b->whead;
+			b->whead = r->next;
+			rq[n++] = r;
+			bytes += r->len;
+		} while (rq[0]->kind == BN_POST && b->whead &&
+		         b->whead->kind == BN_POST &&
+		         n < BUS_NATS_ROUND_POSTS &&
+		         bytes + b->whead->len <= BUS_NATS_ROUND_BYTES);
 		if (!b->whead)
 			b->wtail = NULL;
 		pthread_mutex_unlock(&b->wmu);
-		run(b, r);
-		r->done.kind = BE_DONE;
-		r->done.req = r;
-		bus_nats__push(b, &r->done);
+		if (rq[0]->kind == BN_POST)
+			bus_nats__post_round(b, rq, n);
+		else
+			run(b, rq[0]);
+		for (size_t i = 0; i < n; i++) {
+			rq[i]->done.kind = BE_DONE;
+			rq[i]->done.req = rq[i];
+			bus_nats__push(b, &rq[i]->done);
+		}
 	}
 	return NULL;
 }

@@ -2,7 +2,9 @@
  * shared by the cluster, room records numbered without gaps in one order
  * by two buses posting at once, history read back, odd room names,
  * broadcasts and direct records, name claims, the server killed and
- * restarted, hostile messages, bad URLs.  The test drives the loop
+ * restarted, hostile messages, bad URLs; bursts of posts that go in
+ * batches (one room, 50 rooms, two buses at once), history read across
+ * batches and hostile batches.  The test drives the loop
  * itself: loop__poll + loop__run_timers + reap, waiting on conditions
  * with deadlines. */
 #include <check.h>
@@ -346,8 +348,11 @@ START_TEST(test_posts)
 	ck_assert(until(&nb->nroom, 2 * PER + 1, 10000));
 	ck_assert_uint_eq(nb->seq[2 * PER], 5001);
 	ck_assert_str_eq(nb->rec[2 * PER], "a-floor");
-	ck_assert_uint_gt(na->b->st.sent, PER);
-	ck_assert_uint_ge(nb->b->st.recv, 2 * PER + 1);
+	/* Messages (batches), not records: a message may carry many. */
+	ck_assert_uint_ge(na->b->st.sent, 2);
+	ck_assert_uint_le(na->b->st.sent, PER + 1);
+	ck_assert_uint_gt(na->b->st.sent_bytes, PER * 4);
+	ck_assert_uint_ge(nb->b->st.recv, 2);
 	finish();
 }
 END_TEST
@@ -582,6 +587,314 @@ START_TEST(test_garbage)
 }
 END_TEST
 
+/* ---- posts in rounds (one message per room carries many records) ---- */
+
+/* Posts total records "p-I" from n, to "#rK" (K = I % rooms) when rooms
+ * > 1, else to "#r", all queued at once; waits for every answer. */
+static void burst(struct node *n, int total, int rooms)
+{
+	int before = n->nposted;
+	for (int i = 0; i < total; i++) {
+		char rec[24], room[16];
+		snprintf(rec, sizeof rec, "p-%d", i);
+		if (rooms > 1)
+			snprintf(room, sizeof room, "#r%d", i % rooms);
+		else
+			snprintf(room, sizeof room, "#r");
+		ck_assert_int_eq(post(n, room, 0, rec), 0);
+	}
+	ck_assert(until(&n->nposted, before + total, 120000));
+}
+
+START_TEST(test_burst)
+{
+	enum { N = 2000 };
+	start();
+	follow(na, "#r");
+	follow(nb, "#r");
+	burst(na, N, 1);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(na->posted_err[i], 0);
+		ck_assert_uint_eq(na->posted_seq[i], (uint64_t)i + 1);
+	}
+	ck_assert(until(&na->nroom, N, 60000));
+	ck_assert(until(&nb->nroom, N, 60000));
+	for (int i = 0; i < N; i++) {
+		char want[24];
+		snprintf(want, sizeof want, "p-%d", i);
+		ck_assert_uint_eq(na->seq[i], (uint64_t)i + 1);
+		ck_assert_uint_eq(nb->seq[i], (uint64_t)i + 1);
+		ck_assert_str_eq(na->rec[i], want);
+		ck_assert_str_eq(nb->rec[i], want);
+	}
+	/* Batches: far fewer messages than records, each way. */
+	ck_assert_uint_ge(na->b->st.sent, 1);
+	ck_assert_uint_lt(na->b->st.sent, 1000);
+	ck_assert_uint_lt(nb->b->st.recv, 1000);
+	fetch(nb, "#r", N - 3, 16);
+	ck_assert_uint_eq(nb->fetch_n, 3);
+	ck_assert_uint_eq(nb->fetch_last, N);
+	ck_assert_uint_eq(nb->fetch_seq[0], N - 2);
+	ck_assert_str_eq(nb->fetch_rec[2], "p-1999");
+	finish();
+}
+END_TEST
+
+START_TEST(test_burst_rooms)
+{
+	enum { N = 2000, ROOMS = 50 };
+	start();
+	for (int k = 0; k < ROOMS; k++) {
+		char room[16];
+		snprintf(room, sizeof room, "#r%d", k);
+		follow(na, room);
+		follow(nb, room);
+	}
+	burst(na, N, ROOMS);
+	/* Per room: seqs 1, 2, ... in the order of the posts. */
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(na->posted_err[i], 0);
+		ck_assert_uint_eq(na->posted_seq[i], (uint64_t)(i / ROOMS) + 1);
+	}
+	ck_assert(until(&na->nroom, N, 60000));
+	ck_assert(until(&nb->nroom, N, 60000));
+	struct node *ns[2] = {na, nb};
+	for (int x = 0; x < 2; x++) {
+		int next[ROOMS] = {0};
+		for (int i = 0; i < N; i++) {
+			int k = atoi(ns[x]->room[i] + 2);
+			char want[24];
+			ck_assert_int_lt(k, ROOMS);
+			ck_assert_uint_eq(ns[x]->seq[i], (uint64_t)next[k] + 1);
+			snprintf(want, sizeof want, "p-%d",
+			         k + ROOMS * next[k]);
+			ck_assert_str_eq(ns[x]->rec[i], want);
+			next[k]++;
+		}
+		for (int k = 0; k < ROOMS; k++)
+			ck_assert_int_eq(next[k], N / ROOMS);
+	}
+	ck_assert_uint_lt(na->b->st.sent, N);
+	finish();
+}
+END_TEST
+
+START_TEST(test_burst_two)
+{
+	enum { PER = 900 };
+	start();
+	follow(na, "#r");
+	follow(nb, "#r");
+	for (int i = 0; i < PER; i++) {
+		char rec[24];
+		snprintf(rec, sizeof rec, "a-%d", i);
+		ck_assert_int_eq(post(na, "#r", 0, rec), 0);
+		snprintf(rec, sizeof rec, "b-%d", i);
+		ck_assert_int_eq(post(nb, "#r", 0, rec), 0);
+	}
+	ck_assert(until(&na->nposted, PER, 120000));
+	ck_assert(until(&nb->nposted, PER, 120000));
+	static char seen[2 * PER + 1];
+	memset(seen, 0, sizeof seen);
+	for (int i = 0; i < PER; i++) {
+		struct node *ns[2] = {na, nb};
+		for (int x = 0; x < 2; x++) {
+			uint64_t s = ns[x]->posted_seq[i];
+			ck_assert_int_eq(ns[x]->posted_err[i], 0);
+			ck_assert_uint_ge(s, 1);
+			ck_assert_uint_le(s, 2 * PER);
+			ck_assert(!seen[s]);
+			seen[s] = 1;
+		}
+	}
+	ck_assert(until(&na->nroom, 2 * PER, 60000));
+	ck_assert(until(&nb->nroom, 2 * PER, 60000));
+	check_order(na, 2 * PER, PER);
+	check_order(nb, 2 * PER, PER);
+	for (int i = 0; i < 2 * PER; i++)
+		ck_assert_str_eq(na->rec[i], nb->rec[i]);
+	finish();
+}
+END_TEST
+
+/* Fetches of every start against the records as delivered: the bursts
+ * make batches of various sizes, so starts and ends fall in the middle
+ * of batches and on their edges. */
+START_TEST(test_fetch_batches)
+{
+	static const int sizes[] = {1, 7, 3, 12, 1, 5, 9};
+	static const uint32_t maxes[] = {1, 2, 5, 16};
+	int total = 0;
+	start();
+	follow(nb, "#r");
+	for (size_t k = 0; k < TC_ARRAY_LEN(sizes); k++) {
+		burst(na, sizes[k], 1);
+		total += sizes[k];
+	}
+	ck_assert(until(&nb->nroom, total, 20000));
+	/* At least one message carried more than one record. */
+	ck_assert_uint_lt(na->b->st.sent, (uint64_t)total);
+	for (int after = 0; after <= total; after++)
+		for (size_t m = 0; m < TC_ARRAY_LEN(maxes); m++) {
+			uint32_t max = maxes[m];
+			int want = total - after < (int)max ? total - after
+			                                    : (int)max;
+			fetch(nb, "#r", (uint64_t)after, max);
+			ck_assert_uint_eq(nb->fetch_last, (uint64_t)total);
+			ck_assert_uint_eq(nb->fetch_n, (size_t)want);
+			for (int i = 0; i < want; i++) {
+				int s = total - want + i + 1;
+				ck_assert_uint_eq(nb->fetch_seq[i],
+				                  (uint64_t)s);
+				ck_assert_str_eq(nb->fetch_rec[i],
+				                 nb->rec[s - 1]);
+			}
+		}
+	finish();
+}
+END_TEST
+
+/* Publishes a core NATS message with headers hdrs ("K: V\r\n" lines)
+ * and a binary payload, as a hostile client. */
+static void raw_hpub(const char *subj, const char *hdrs, const void *pl,
+                     size_t plen)
+{
+	char buf[1024], in[512];
+	char head[512];
+	int hl = snprintf(head, sizeof head, "NATS/1.0\r\n%s\r\n", hdrs);
+	int fd = eu_connect(&eng, tu_ms(5000));
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(eu_recv_until(fd, in, sizeof in, "\r\n", tu_ms(5000)),
+	                 0);
+	int n = snprintf(buf, sizeof buf,
+	                 "CONNECT {\"verbose\":false,\"headers\":true}\r\n"
+	                 "HPUB %s %d %zu\r\n%s",
+	                 subj, hl, (size_t)hl + plen, head);
+	ck_assert_uint_lt((size_t)n + plen + 8, sizeof buf);
+	memcpy(buf + n, pl, plen);
+	n += (int)plen;
+	n += snprintf(buf + n, sizeof buf - (size_t)n, "\r\nPING\r\n");
+	ck_assert_int_eq(eu_send(fd, buf, (size_t)n, tu_ms(5000)), 0);
+	ck_assert_int_ge(eu_recv_until(fd, in, sizeof in, "PONG", tu_ms(5000)),
+	                 0);
+	close(fd);
+}
+
+START_TEST(test_garbage_batches)
+{
+	char subj[BUS_NATS_SUBJ_MAX];
+	/* 2 records where 3 are announced; a length past the end; count 0;
+	 * a record of length 0; n over the limit. */
+	static const uint8_t two[] = {0, 0, 0, 2, 'x', 'y', 0, 0, 0, 1, 'z'};
+	static const uint8_t past[] = {0, 0, 0, 9, 'x', 'y'};
+	static const uint8_t one[] = {0, 0, 0, 1, 'z'};
+	static const uint8_t empty[] = {0, 0, 0, 0, 0, 0, 0, 1, 'z'};
+	start();
+	ck_assert_int_eq(bus_nats__room_subject(subj, sizeof subj, "#r", 2), 0);
+	follow(na, "#r");
+	ck_assert_int_eq(post(na, "#r", 0, "v1"), 0);
+	ck_assert(until(&na->nposted, 1, 10000));
+	raw_hpub(subj,
+	         "Tcpchat-Seq: 2\r\nTcpchat-Prev: 0\r\nTcpchat-Count: 3\r\n",
+	         two, sizeof two);
+	ck_assert_int_eq(post(na, "#r", 0, "v2"), 0);
+	ck_assert(until(&na->nposted, 2, 10000));
+	raw_hpub(subj,
+	         "Tcpchat-Seq: 3\r\nTcpchat-Prev: 0\r\nTcpchat-Count: 1\r\n",
+	         past, sizeof past);
+	raw_hpub(subj,
+	         "Tcpchat-Seq: 3\r\nTcpchat-Prev: 0\r\nTcpchat-Count: 0\r\n",
+	         one, sizeof one);
+	ck_assert_int_eq(post(nb, "#r", 0, "v3"), 0);
+	ck_assert(until(&nb->nposted, 1, 10000));
+	raw_hpub(subj,
+	         "Tcpchat-Seq: 4\r\nTcpchat-Prev: 0\r\nTcpchat-Count: 2\r\n",
+	         empty, sizeof empty);
+	raw_hpub(subj,
+	         "Tcpchat-Seq: 4\r\nTcpchat-Prev: 0\r\nTcpchat-Count: 5000\r\n",
+	         one, sizeof one);
+	raw_hpub(subj,
+	         "Tcpchat-Seq: 4611686018427387904\r\nTcpchat-Prev: 0\r\n"
+	         "Tcpchat-Count: 2\r\n",
+	         two, sizeof two);
+	/* The garbage is skipped: the numbers go on from the records. */
+	ck_assert_int_eq(na->posted_err[0], 0);
+	ck_assert_int_eq(na->posted_err[1], 0);
+	ck_assert_int_eq(nb->posted_err[0], 0);
+	ck_assert_uint_eq(na->posted_seq[0], 1);
+	ck_assert_uint_eq(na->posted_seq[1], 2);
+	ck_assert_uint_eq(nb->posted_seq[0], 3);
+	/* Valid records still go and come, in batches too. */
+	burst(na, 20, 1);
+	ck_assert(until(&na->nroom, 23, 10000));
+	for (int i = 0; i < 23; i++)
+		ck_assert_uint_eq(na->seq[i], (uint64_t)i + 1);
+	ck_assert_str_eq(na->rec[2], "v3");
+	ck_assert_str_eq(na->rec[22], "p-19");
+	int64_t end = tu_now_ms() + tu_ms(10000);
+	while (bus_nats__garbage(na->b) < 6 && tu_now_ms() < end)
+		pump();
+	ck_assert_uint_eq(bus_nats__garbage(na->b), 6);
+	fetch(nb, "#r", 0, 16);
+	ck_assert_uint_eq(nb->fetch_last, 23);
+	ck_assert_uint_eq(nb->fetch_n, 16);
+	ck_assert_uint_eq(nb->fetch_seq[0], 8);
+	ck_assert_str_eq(nb->fetch_rec[15], "p-19");
+	fetch(nb, "#r", 0, 3);
+	ck_assert_uint_eq(nb->fetch_seq[0], 21);
+	fetch(nb, "#r", 1, 2);
+	ck_assert_uint_eq(nb->fetch_n, 2);
+	ck_assert_uint_eq(nb->fetch_seq[0], 22);
+	fetch(nb, "#r", 0, 23);
+	ck_assert_uint_eq(nb->fetch_n, 23);
+	ck_assert_str_eq(nb->fetch_rec[0], "v1");
+	ck_assert_str_eq(nb->fetch_rec[1], "v2");
+	ck_assert_str_eq(nb->fetch_rec[2], "v3");
+	fetch(nb, "#r", 20, 16);
+	ck_assert_uint_eq(nb->fetch_n, 3);
+	finish();
+}
+END_TEST
+
+/* Records of the first format (one record, no Tcpchat-Count) are read
+ * as batches of one; a floor leaves a gap that fetch steps over. */
+START_TEST(test_old_format)
+{
+	char subj[BUS_NATS_SUBJ_MAX];
+	start();
+	ck_assert_int_eq(bus_nats__room_subject(subj, sizeof subj, "#old", 4),
+	                 0);
+	follow(na, "#old");
+	raw_hpub(subj, "Tcpchat-Seq: 1\r\nTcpchat-Prev: 0\r\n", "old-1", 5);
+	ck_assert(until(&na->nroom, 1, 10000));
+	ck_assert_uint_eq(na->seq[0], 1);
+	ck_assert_str_eq(na->rec[0], "old-1");
+	ck_assert_int_eq(post(nb, "#old", 0, "new-2"), 0);
+	ck_assert(until(&nb->nposted, 1, 10000));
+	ck_assert_int_eq(nb->posted_err[0], 0);
+	ck_assert_uint_eq(nb->posted_seq[0], 2);
+	ck_assert_int_eq(post(nb, "#old", 10, "new-11"), 0);
+	ck_assert(until(&nb->nposted, 2, 10000));
+	ck_assert_uint_eq(nb->posted_seq[1], 11);
+	ck_assert(until(&na->nroom, 3, 10000));
+	ck_assert_uint_eq(na->seq[2], 11);
+	fetch(na, "#old", 0, 16);
+	ck_assert_uint_eq(na->fetch_n, 3);
+	ck_assert_uint_eq(na->fetch_last, 11);
+	ck_assert_uint_eq(na->fetch_seq[0], 1);
+	ck_assert_str_eq(na->fetch_rec[0], "old-1");
+	ck_assert_uint_eq(na->fetch_seq[1], 2);
+	ck_assert_uint_eq(na->fetch_seq[2], 11);
+	fetch(na, "#old", 5, 16);
+	ck_assert_uint_eq(na->fetch_n, 1);
+	ck_assert_uint_eq(na->fetch_seq[0], 11);
+	fetch(na, "#old", 1, 16);
+	ck_assert_uint_eq(na->fetch_n, 2);
+	ck_assert_str_eq(na->fetch_rec[0], "new-2");
+	finish();
+}
+END_TEST
+
 START_TEST(test_bad_url)
 {
 	struct bus *b = NULL;
@@ -637,6 +950,12 @@ static Suite *bus_nats_suite(void)
 	tcase_add_test(tc, test_claim);
 	tcase_add_test(tc, test_loss);
 	tcase_add_test(tc, test_garbage);
+	tcase_add_test(tc, test_burst);
+	tcase_add_test(tc, test_burst_rooms);
+	tcase_add_test(tc, test_burst_two);
+	tcase_add_test(tc, test_fetch_batches);
+	tcase_add_test(tc, test_garbage_batches);
+	tcase_add_test(tc, test_old_format);
 	tcase_add_test(tc, test_bad_url);
 	suite_add_tcase(s, tc);
 	return s;
