@@ -15,26 +15,39 @@ import json
 import math
 import sys
 
-# Measured with `bench/compare.sh --cluster` (300 receivers spread over 3
-# servers, 1 sender, 64 B payload, 5 s runs) on a shared 2-core VM with a
-# load average of 5 to 7: the median of three runs, which varied by up to
-# 2x (CPU times are inflated by the contention).  See CAPACITY.md.
+# Measured with `bench/compare.sh --cluster` on a 2-core VM (3 servers,
+# the engine and the bench on its two cores), the median of three runs:
+# the throughput cell (1 sender, 300 receivers spread over 3 servers, 64
+# B, 5 s) and the rooms cell (100 rooms of 10 members spread over the 3
+# servers, every member sending, 5000 msg/s in all, 5 s).  See
+# CAPACITY.md for the ranges.
 BUILTIN = {
     "source": "built-in: bench/compare.sh --cluster, 2026-12-02, median "
-              "of 3 runs, 300 receivers, shared 2-core VM",
+              "of 3 runs, shared 2-core VM",
     "receivers": 300,
     "nodes": 3,
     "configs": {
-        "one": {"server_ns_per_delivery": 64},
-        "redis": {"server_ns_per_delivery": 159, "bus_cpu_ns_per_msg": 11807,
-                  "bus_sent_per_msg": 1.03, "bus_recv_per_msg": 3.05,
-                  "bus_sent_bytes_per_msg": 140,
-                  "bus_recv_bytes_per_msg": 420},
-        "nats": {"server_ns_per_delivery": 3143,
-                 "bus_cpu_ns_per_msg": 248152,
-                 "bus_sent_per_msg": 1.12, "bus_recv_per_msg": 3.37,
-                 "bus_sent_bytes_per_msg": 147,
-                 "bus_recv_bytes_per_msg": 440},
+        "one": {"server_ns_per_delivery": 44,
+                "rooms": {"delivered_per_s": 45011, "sent_per_s": 4999,
+                          "server_ns_per_delivery": 2489}},
+        "redis": {"server_ns_per_delivery": 130, "bus_cpu_ns_per_msg": 8219,
+                  "bus_sent_per_msg": 1.01, "bus_recv_per_msg": 3.02,
+                  "bus_sent_bytes_per_msg": 139,
+                  "bus_recv_bytes_per_msg": 418,
+                  "rooms": {"delivered_per_s": 45001, "sent_per_s": 5000,
+                            "server_ns_per_delivery": 10178,
+                            "bus_cpu_ns_per_msg": 44000,
+                            "bus_sent_per_msg": 1.21,
+                            "bus_recv_per_msg": 3.40}},
+        "nats": {"server_ns_per_delivery": 113, "bus_cpu_ns_per_msg": 9762,
+                 "bus_sent_per_msg": 0.02, "bus_recv_per_msg": 0.05,
+                 "bus_sent_bytes_per_msg": 143,
+                 "bus_recv_bytes_per_msg": 430,
+                 "rooms": {"delivered_per_s": 45287, "sent_per_s": 5000,
+                           "server_ns_per_delivery": 22231,
+                           "bus_cpu_ns_per_msg": 123975,
+                           "bus_sent_per_msg": 0.78,
+                           "bus_recv_per_msg": 1.52}},
     },
 }
 # tcpchat-server's own memory per idle connection: bench/compare.sh idle
@@ -88,6 +101,11 @@ def parse_args(argv):
                         "(default); room: the members of a room on as few "
                         "servers as they fit on")
     p.add_argument("--bus", choices=["redis", "nats", "both"], default="both")
+    p.add_argument("--cell", choices=["rooms", "thr"], default="rooms",
+                   help="which measured costs to use: rooms (many rooms, "
+                        "each slow: every message wakes its connections, "
+                        "the shape of a big chat; default) or thr (one "
+                        "busy room: messages batched, the cheapest case)")
     a = p.parse_args(argv)
     for name in ("users", "rooms", "size", "cores", "kernel_bytes",
                  "rss_per_conn", "nats_cores", "max_per_server"):
@@ -156,22 +174,41 @@ def plan(a, data, bus):
     cl = cfgs.get(bus)
     if cl is None:
         return None
-    recv = float(data.get("receivers", 300))
     nodes = float(data.get("nodes", 3))
+    # The bytes come from the throughput cell (the rooms cell's counters
+    # include the logins of its 1000 members).
+    sent_bpm = fig(cl, "bus_sent_bytes_per_msg", bus)
+    recv_bpm = fig(cl, "bus_recv_bytes_per_msg", bus)
+    if a.cell == "rooms":
+        one, cl = one.get("rooms"), cl.get("rooms")
+        if not isinstance(one, dict) or not isinstance(cl, dict):
+            raise Missing("no rooms cell")
+        # deliveries per chat message: the members but the sender
+        recv = (fig(cl, "delivered_per_s", bus + " rooms")
+                / max(1.0, fig(cl, "sent_per_s", bus + " rooms")))
+    else:
+        recv = float(data.get("receivers", 300))
     d_ns = fig(one, "server_ns_per_delivery", "one")
     c_ns = fig(cl, "server_ns_per_delivery", bus)
     b_chat = fig(cl, "bus_cpu_ns_per_msg", bus)
     sent_pm = fig(cl, "bus_sent_per_msg", bus)
     recv_pm = fig(cl, "bus_recv_per_msg", bus)
-    sent_bpm = fig(cl, "bus_sent_bytes_per_msg", bus)
-    recv_bpm = fig(cl, "bus_recv_bytes_per_msg", bus)
     scale = (a.size + 75.0) / (64 + 75.0)  # 75 B: the measured overhead
+    # The unit of bus work is a copy of a chat message: the one its
+    # server posts to the engine, and the one the engine sends to each
+    # server that follows the room (in the benchmark, all of them).  The
+    # Redis bus sends one bus message per copy; the NATS bus packs the
+    # copies of a room into batches (one JetStream message per room per
+    # round), so it sends far fewer bus messages, but the bytes and the
+    # per-copy work remain.
+    copies = 1.0 + nodes
     # Server CPU per chat message in the benchmark = R deliveries at d_ns
-    # + the bus messages the servers sent and received; what is above
-    # the one-server cost is the cost of a bus message to a server.
-    srv_bus_ns = max(0.0, (c_ns - d_ns) * recv / (sent_pm + recv_pm))
-    # Engine CPU per bus message (in or out).
-    eng_ns = b_chat / (sent_pm + recv_pm)
+    # + the copies the servers sent and received; what is above the
+    # one-server cost is the cost of a copy to a server.
+    srv_copy_ns = max(0.0, (c_ns - d_ns) * recv / copies)
+    # Engine CPU per copy (in or out).
+    eng_ns = b_chat / copies
+    per_copy = (sent_pm + recv_pm) / copies     # bus msgs per copy
 
     members = a.users / a.rooms
     msgs = a.users * a.msg_rate / 60.0          # chat messages/s
@@ -184,9 +221,9 @@ def plan(a, data, bus):
         if s == 1:                              # no cluster, no bus
             return deliveries * d_ns, 0.0
         e = servers_per_room(s, members, a.placement, a.users / s)
-        bus_in = msgs * e / s                   # bus messages to a server
+        bus_in = msgs * e / s                   # copies to a server
         bus_out = msgs / s                      # its posts to the engine
-        return (deliveries / s * d_ns + (bus_in + bus_out) * srv_bus_ns), e
+        return (deliveries / s * d_ns + (bus_in + bus_out) * srv_copy_ns), e
 
     # The fewest server processes that carry the load at the headroom,
     # and that hold the users in memory; the plan needs the larger.
@@ -203,17 +240,18 @@ def plan(a, data, bus):
     bus_out = msgs * e                               # one copy per follower
     eng_load = (bus_in + bus_out) * eng_ns           # ns per second
     eng_cores = 1 if bus == "redis" else a.nats_cores
-    eng_max = eng_cores * 1e9 / eng_ns               # bus msgs/s at 100%
+    eng_max = eng_cores * 1e9 / eng_ns               # copies/s at 100%
     return {
-        "bus": bus, "d_ns": d_ns, "c_ns": c_ns, "srv_bus_ns": srv_bus_ns,
+        "bus": bus, "d_ns": d_ns, "c_ns": c_ns, "srv_copy_ns": srv_copy_ns,
+        "per_copy": per_copy,
         "eng_ns": eng_ns, "b_chat": b_chat, "members": members,
         "msgs": msgs, "deliveries": deliveries, "mem_conn": mem_conn,
         "users_mem": users_mem, "servers": s,
         "machines": math.ceil(s / a.cores), "cpu": cpu / 1e9, "e": e,
         "s_cpu": s_cpu, "s_mem": s_mem, "users_per_server": a.users / s,
         "bus_in": bus_in, "bus_out": bus_out,
-        "bytes_in": bus_in * sent_bpm / sent_pm * scale,
-        "bytes_out": bus_out * recv_bpm / recv_pm * scale,
+        "bytes_in": bus_in * sent_bpm * scale,
+        "bytes_out": bus_out * recv_bpm / nodes * scale,
         "eng_util": eng_load / (eng_cores * 1e9), "eng_cores": eng_cores,
         "eng_max": eng_max, "recv": recv, "nodes": nodes,
         "shards": math.ceil(eng_load / (eng_cores * 1e9 * a.headroom)),
@@ -239,7 +277,7 @@ def main(argv):
     print("Capacity plan: %s users in %s rooms (%.0f per room), each posting "
           "%g msg/min, %d B" % (human(a.users), human(a.rooms), p0["members"],
                                 a.msg_rate, a.size))
-    print("figures from: %s" % data["source"])
+    print("figures from: %s, %s cell" % (data["source"], a.cell))
     print()
     print("load            %s chat msgs/s -> %s deliveries/s"
           % (human(p0["msgs"]), human(p0["deliveries"])))
@@ -257,19 +295,20 @@ def main(argv):
     w = 20
     rows = [
         ("server ns/delivery", lambda p: "%.0f" % p["d_ns"]),
-        ("server ns/bus msg", lambda p: "%.0f" % p["srv_bus_ns"]),
+        ("server ns/copy", lambda p: "%.0f" % p["srv_copy_ns"]),
         ("servers by CPU only", lambda p: "%d" % p["s_cpu"]),
         ("servers by mem/cap", lambda p: "%d" % p["s_mem"]),
         ("servers needed", lambda p: "%d" % p["servers"]),
         ("machines", lambda p: "%d" % p["machines"]),
         ("cpu per server", lambda p: "%.0f%%" % (p["cpu"] * 100)),
         ("servers per room", lambda p: "%.1f" % p["e"]),
-        ("bus msgs/s in", lambda p: human(p["bus_in"])),
-        ("bus msgs/s out", lambda p: human(p["bus_out"])),
+        ("copies/s in", lambda p: human(p["bus_in"])),
+        ("copies/s out", lambda p: human(p["bus_out"])),
+        ("bus msgs/copy", lambda p: "%.2f" % p["per_copy"]),
         ("bus MB/s in", lambda p: "%.1f" % (p["bytes_in"] / 1e6)),
         ("bus MB/s out", lambda p: "%.1f" % (p["bytes_out"] / 1e6)),
-        ("engine ns/bus msg", lambda p: "%.0f" % p["eng_ns"]),
-        ("engine max msgs/s", lambda p: human(p["eng_max"])),
+        ("engine ns/copy", lambda p: "%.0f" % p["eng_ns"]),
+        ("engine max copies/s", lambda p: human(p["eng_max"])),
         ("engine load", lambda p: "%.0f%% of %d core%s" % (
             p["eng_util"] * 100, p["eng_cores"],
             "" if p["eng_cores"] == 1 else "s")),
@@ -290,7 +329,7 @@ def main(argv):
             verdict = "SATURATED: %d shards at least" % p["shards"]
         what = ("one thread" if p["bus"] == "redis"
                 else "multi-threaded, %d cores assumed" % p["eng_cores"])
-        print("%s (%s): %s bus msgs/s needed, %s at 100%% -> %s"
+        print("%s (%s): %s copies/s needed, %s at 100%% -> %s"
               % (p["bus"], what, human(p["bus_in"] + p["bus_out"]),
                  human(p["eng_max"]), verdict))
     print()
@@ -298,10 +337,13 @@ def main(argv):
           "server alone, no bus); servers needed:")
     print("the fewest that also hold the users (memory, --max-per-server) "
           "and still carry the load.")
-    print("server ns/bus msg = (cluster ns/delivery - one-server "
-          "ns/delivery) x receivers / bus msgs per chat msg;")
-    print("engine ns/bus msg = engine CPU per chat msg / (1 post + "
-          "the copies it sent out).")
+    print("a copy: a chat message posted to the engine, or sent by it to "
+          "one server that follows the room;")
+    print("redis sends one bus message per copy, nats batches the copies "
+          "of a room (bus msgs/copy, as measured).")
+    print("server ns/copy = (cluster ns/delivery - one-server "
+          "ns/delivery) x deliveries per chat msg / (1 + servers);")
+    print("engine ns/copy = engine CPU per chat msg / (1 + servers).")
     print("beyond one engine: Redis Cluster sharded pub/sub (SPUBLISH, "
           "Redis 7) by room; NATS servers in a")
     print("cluster or supercluster; rooms partitioned over independent "

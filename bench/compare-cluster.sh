@@ -5,13 +5,15 @@
 #
 # For every bus of --buses (redis, nats) it starts the engine on a free
 # loopback port and three tcpchat-server processes joined by it (--bus
-# URL --node sN, stats every second, rate limits off), and runs two
-# cells with 1 sender (on s1) and the receivers spread over the three
-# servers: throughput (64 B, window --window) and rate (1000 msg/s, 64
-# B).  The same two cells run against one tcpchat-server alone (no bus)
-# with every receiver on it: the baseline.  The bus traffic per chat
-# message comes from the servers' cluster stats lines, before and after
-# the throughput run.  Output: OUT/cluster.txt (the table),
+# URL --node sN, stats every second, rate limits off), and runs three
+# cells with the connections spread over the three servers: throughput
+# (1 sender on s1, 64 B, window --window), rate (the same at 1000
+# msg/s) and rooms (100 rooms of 10 members, every member sending,
+# --rooms-rate msg/s in all: many rooms, each slow).  The same cells run
+# against one tcpchat-server alone (no bus) with every connection on
+# it: the baseline.  The bus traffic per chat message comes from the
+# servers' cluster stats lines, before and after the throughput and the
+# rooms runs.  Output: OUT/cluster.txt (the table),
 # OUT/cluster.json (the raw numbers, for bench/capacity.py),
 # OUT/cluster-results.txt (one line per run) and the logs.
 
@@ -211,6 +213,17 @@ bus_totals() {
 	}'
 }
 
+# bus_delta BEFORE AFTER: the difference of two bus_totals lines.
+bus_delta() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		n = split(a, x, " "); split(b, y, " ")
+		for (i = 1; i <= n; i++) {
+			split(x[i], p, "="); split(y[i], q, "=")
+			printf "%s%s=%.0f", (i > 1 ? " " : ""), p[1], q[2] - p[2]
+		}
+	}'
+}
+
 # cluster_run CONFIG CELL ARGS [EXTRA]: one bench run against the current
 # servers; appends a line to cluster-results.txt; echoes the RESULT line.
 cluster_run() {
@@ -238,9 +251,27 @@ cluster_run() {
 	echo "$line"
 }
 
-# cluster_config CONFIG: one (no bus) or a bus name; runs both cells.
+# cluster_cell CONFIG CELL ARGS FIELDS [nobus]: runs one cell; unless
+# CONFIG is one or nobus is given, adds the bus counters of the run to
+# its line of cluster-results.txt.  Prints the FIELDS (an ERE of RESULT
+# keys) of the result.
+cluster_cell() {
+	local cfg=$1 cell=$2 args=$3 fields=$4 bus=${5:-bus} b0="" line
+	[ "$cfg" = one ] && bus=nobus
+	if [ "$bus" = bus ]; then
+		b0=$(bus_totals)
+	fi
+	line=$(cluster_run "$cfg" "$cell" "$args")
+	if [ "$bus" = bus ]; then
+		b0=$(bus_delta "$b0" "$(bus_totals)")
+		sed -i "\$s/\$/ $b0/" "$cl_results"
+	fi
+	echo "  $cfg $cell: $(echo "$line" | tr ' ' '\n' | grep -E "^($fields)=" | tr '\n' ' ')${b0:+ $b0}"
+}
+
+# cluster_config CONFIG: one (no bus) or a bus name; runs the three cells.
 cluster_config() {
-	local cfg=$1 n b0 b1 thr rate nodes=$cl_nodes
+	local cfg=$1 n nodes=$cl_nodes
 	local common="--receivers $cl_receivers --senders 1 --size 64 --duration $cl_duration --warmup $warmup --drain 5"
 	if [ "$cfg" = one ]; then
 		nodes=1
@@ -253,26 +284,12 @@ cluster_config() {
 		wait_cluster
 	fi
 	echo "compare.sh: $cfg: $nodes server(s) on ports ${cl_ports[*]} (pids ${cl_srv[*]})${cl_bus_pid:+, engine pid $cl_bus_pid at $cl_url}"
-	b0=""
-	if [ "$cfg" != one ]; then
-		b0=$(bus_totals)
-	fi
-	thr=$(cluster_run "$cfg" thr "--mode throughput --window $window $common")
-	if [ "$cfg" != one ]; then
-		b1=$(bus_totals)
-		# the difference of the two snapshots
-		b0=$(awk -v a="$b0" -v b="$b1" 'BEGIN {
-			n = split(a, x, " "); split(b, y, " ")
-			for (i = 1; i <= n; i++) {
-				split(x[i], p, "="); split(y[i], q, "=")
-				printf "%s%s=%.0f", (i > 1 ? " " : ""), p[1], q[2] - p[2]
-			}
-		}')
-		sed -i "\$s/\$/ $b0/" "$cl_results"
-	fi
-	echo "  $cfg thr: $(echo "$thr" | tr ' ' '\n' | grep -E '^(delivered_per_s|lost|server_ns_per_msg|bus_cpu_ns_per_msg|bench_cpu_pct)=' | tr '\n' ' ')${b0:+ $b0}"
-	rate=$(cluster_run "$cfg" rate "--mode rate --rate 1000 $common")
-	echo "  $cfg rate: $(echo "$rate" | tr ' ' '\n' | grep -E '^(p50_us|p99_us|lost|bench_cpu_pct)=' | tr '\n' ' ')"
+	cluster_cell "$cfg" thr "--mode throughput --window $window $common" \
+		'delivered_per_s|lost|server_ns_per_msg|bus_cpu_ns_per_msg|bench_cpu_pct'
+	cluster_cell "$cfg" rate "--mode rate --rate 1000 $common" \
+		'p50_us|p99_us|lost|bench_cpu_pct' nobus
+	cluster_cell "$cfg" rooms "--mode rooms --rooms 100 --members 10 --rate $rooms_rate --size 64 --duration $cl_duration --warmup $warmup --drain 5" \
+		'delivered_per_s|lost|server_ns_per_msg|bus_cpu_ns_per_msg|p99_us'
 	stop_cluster
 }
 
@@ -290,7 +307,7 @@ load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- the table and the JSON ----------------------------------------------
 awk -v configs="one $buses" -v nodes="$cl_nodes" -v recv="$cl_receivers" \
-	-v dur="$cl_duration" -v load0="$load0" -v load1="$load1" \
+	-v dur="$cl_duration" -v load0="$load0" -v load1="$load1" -v rrate="$rooms_rate" \
 	-v ncpu="$(nproc)" -v json="$out/cluster.json" -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 	-v host="$(uname -n)" "$awk_lib"'
 	{
@@ -304,14 +321,14 @@ awk -v configs="one $buses" -v nodes="$cl_nodes" -v recv="$cl_receivers" \
 			v[c, k] = f[k]
 	}
 	function g(c, k) { return ((c, k) in v) && v[c, k] != "" ? v[c, k] : "-" }
-	function per(c, k,    s) {                # bus counter k per chat message
-		s = g(c "/thr", "sent_total")
-		if (g(c "/thr", k) == "-" || s == "-" || s == 0)
+	function per(c, k,    s) {     # bus counter k per chat message (c: config/cell)
+		s = g(c, "sent_total")
+		if (g(c, k) == "-" || s == "-" || s == 0)
 			return "-"
-		return g(c "/thr", k) / s
+		return g(c, k) / s
 	}
 	function failed(c) {
-		return g(c "/thr", "rc") != "0" || g(c "/rate", "rc") != "0"
+		return g(c "/thr", "rc") != "0" || g(c "/rate", "rc") != "0" || g(c "/rooms", "rc") != "0"
 	}
 	function jnum(x) { return x == "-" ? "null" : x + 0 }
 	END {
@@ -324,27 +341,34 @@ awk -v configs="one $buses" -v nodes="$cl_nodes" -v recv="$cl_receivers" \
 		row[3] = "bus ns/chat msg";      key[3] = "thr bus_cpu_ns_per_msg"
 		row[4] = "p50 us (1000 msg/s)";  key[4] = "rate p50_us"
 		row[5] = "p99 us (1000 msg/s)";  key[5] = "rate p99_us"
-		row[6] = "bus msgs/chat msg sent"; key[6] = "per bus_sent"
-		row[7] = "bus msgs/chat msg recv"; key[7] = "per bus_recv"
-		row[8] = "bus bytes/chat msg sent"; key[8] = "per bus_sent_bytes"
-		row[9] = "bus bytes/chat msg recv"; key[9] = "per bus_recv_bytes"
-		row[10] = "lost (thr, rate)";    key[10] = "lost"
-		row[11] = "bench cpu % (thr)";   key[11] = "thr bench_cpu_pct"
+		row[6] = "bus msgs/chat msg sent"; key[6] = "per thr bus_sent"
+		row[7] = "bus msgs/chat msg recv"; key[7] = "per thr bus_recv"
+		row[8] = "bus bytes/chat msg sent"; key[8] = "per thr bus_sent_bytes"
+		row[9] = "bus bytes/chat msg recv"; key[9] = "per thr bus_recv_bytes"
+		row[10] = "rooms: deliveries/s"; key[10] = "rooms delivered_per_s"
+		row[11] = "rooms: server ns/delivery"; key[11] = "rooms server_ns_per_msg"
+		row[12] = "rooms: bus ns/chat msg"; key[12] = "rooms bus_cpu_ns_per_msg"
+		row[13] = "rooms: p99 us";       key[13] = "rooms p99_us"
+		row[14] = "rooms: bus msgs sent"; key[14] = "per rooms bus_sent"
+		row[15] = "rooms: bus msgs recv"; key[15] = "per rooms bus_recv"
+		row[16] = "lost (thr, rate, rooms)"; key[16] = "lost"
+		row[17] = "bench cpu % (thr)";   key[17] = "thr bench_cpu_pct"
+		nrows = 17
 		printf "Cluster: %d receivers (spread over the servers), 1 sender on s1, 64 B, %s s per run\n\n", recv, dur
 		printf "%-26s", ""
 		for (i = 1; i <= n; i++)
 			printf " %14s", head[i]
 		printf "\n"
-		for (r = 1; r <= 11; r++) {
+		for (r = 1; r <= nrows; r++) {
 			printf "%-26s", row[r]
 			for (i = 1; i <= n; i++) {
 				c = cfg[i]
 				split(key[r], kk, " ")
 				if (kk[1] == "per") {
-					x = per(c, kk[2])
-					s = x == "-" ? "-" : sprintf(kk[2] ~ /bytes/ ? "%.0f" : "%.2f", x)
+					x = per(c "/" kk[2], kk[3])
+					s = x == "-" ? "-" : sprintf(kk[3] ~ /bytes/ ? "%.0f" : "%.2f", x)
 				} else if (kk[1] == "lost") {
-					s = g(c "/thr", "lost") ", " g(c "/rate", "lost")
+					s = g(c "/thr", "lost") ", " g(c "/rate", "lost") ", " g(c "/rooms", "lost")
 				} else {
 					x = g(c "/" kk[1], kk[2])
 					s = kk[2] == "delivered_per_s" ? human(x) : num(x, "%.0f")
@@ -357,8 +381,9 @@ awk -v configs="one $buses" -v nodes="$cl_nodes" -v recv="$cl_receivers" \
 		}
 		print ""
 		print "server ns/delivery: CPU of all the servers / deliveries.  bus ns/chat msg: CPU of the engine / messages posted."
-		print "bus msgs and bytes per chat msg: sums of the servers'\'' bus counters over the throughput run (its logins and"
-		print "presence included) / messages posted.  lost: sequence gaps + messages not arrived 5 s after the run."
+		print "bus msgs and bytes per chat msg: sums of the servers'\'' bus counters over the run (its logins and presence"
+		print "included) / messages posted.  rooms: 100 rooms of 10 members spread over the servers, every member sending,"
+		printf "%s msg/s in all.  lost: sequence gaps + messages not arrived 5 s after the run.\n", rrate
 		print "!: a run failed (see cluster-run-CELL-CONFIG.txt)."
 		printf "load average (1/5/15 min) on %s CPUs: %s before the runs, %s after.\n", ncpu, load0, load1
 
@@ -371,10 +396,16 @@ awk -v configs="one $buses" -v nodes="$cl_nodes" -v recv="$cl_receivers" \
 			printf "\"server_ns_per_delivery\": %s, \"server_cpu_s\": %s, ", jnum(g(c "/thr", "server_ns_per_msg")), jnum(g(c "/thr", "server_cpu_s")) > json
 			printf "\"bus_cpu_ns_per_msg\": %s, \"bus_cpu_s\": %s, ", jnum(g(c "/thr", "bus_cpu_ns_per_msg")), jnum(g(c "/thr", "bus_cpu_s")) > json
 			printf "\"p50_us\": %s, \"p99_us\": %s, ", jnum(g(c "/rate", "p50_us")), jnum(g(c "/rate", "p99_us")) > json
-			printf "\"bus_sent_per_msg\": %s, \"bus_recv_per_msg\": %s, ", jnum(per(c, "bus_sent")), jnum(per(c, "bus_recv")) > json
-			printf "\"bus_sent_bytes_per_msg\": %s, \"bus_recv_bytes_per_msg\": %s, ", jnum(per(c, "bus_sent_bytes")), jnum(per(c, "bus_recv_bytes")) > json
+			printf "\"bus_sent_per_msg\": %s, \"bus_recv_per_msg\": %s, ", jnum(per(c "/thr", "bus_sent")), jnum(per(c "/thr", "bus_recv")) > json
+			printf "\"bus_sent_bytes_per_msg\": %s, \"bus_recv_bytes_per_msg\": %s, ", jnum(per(c "/thr", "bus_sent_bytes")), jnum(per(c "/thr", "bus_recv_bytes")) > json
 			printf "\"chat_msgs\": %s, \"lost_thr\": %s, \"lost_rate\": %s, ", jnum(g(c "/thr", "sent_total")), jnum(g(c "/thr", "lost")), jnum(g(c "/rate", "lost")) > json
-			printf "\"bus_losses\": %s, \"server_rss_kb\": %s}%s\n", jnum(g(c "/thr", "bus_losses")), jnum(g(c "/thr", "server_rss_kb")), (i < n ? "," : "") > json
+			printf "\"bus_losses\": %s, \"server_rss_kb\": %s, ", jnum(g(c "/thr", "bus_losses")), jnum(g(c "/thr", "server_rss_kb")) > json
+			printf "\"rooms\": {\"rooms\": 100, \"members\": 10, \"rate\": %s, ", rrate > json
+			printf "\"delivered_per_s\": %s, \"sent_per_s\": %s, ", jnum(g(c "/rooms", "delivered_per_s")), jnum(g(c "/rooms", "sent_per_s")) > json
+			printf "\"server_ns_per_delivery\": %s, \"bus_cpu_ns_per_msg\": %s, ", jnum(g(c "/rooms", "server_ns_per_msg")), jnum(g(c "/rooms", "bus_cpu_ns_per_msg")) > json
+			printf "\"p99_us\": %s, \"bus_sent_per_msg\": %s, \"bus_recv_per_msg\": %s, ", jnum(g(c "/rooms", "p99_us")), jnum(per(c "/rooms", "bus_sent")), jnum(per(c "/rooms", "bus_recv")) > json
+			printf "\"bus_sent_bytes_per_msg\": %s, \"bus_recv_bytes_per_msg\": %s, ", jnum(per(c "/rooms", "bus_sent_bytes")), jnum(per(c "/rooms", "bus_recv_bytes")) > json
+			printf "\"chat_msgs\": %s, \"lost\": %s}}%s\n", jnum(g(c "/rooms", "sent_total")), jnum(g(c "/rooms", "lost")), (i < n ? "," : "") > json
 		}
 		printf "  }\n}\n" > json
 	}' "$cl_results" | tee "$out/cluster.txt"
