@@ -149,6 +149,25 @@ void bus_nats__on_reconnected(natsConnection *nc, void *closure)
 	pthread_mutex_unlock(&b->wmu);
 }
 
+void bus_nats__on_error(natsConnection *nc, natsSubscription *sub,
+                        natsStatus err, void *closure)
+{
+	struct bus_nats *b = closure;
+	TC_UNUSED(sub);
+	if (err != NATS_SLOW_CONSUMER || atomic_load(&b->closing))
+		return;
+	/* nats.c dropped messages of a subscription: as a loss of the
+	 * server (unless one is under way), so that the loop catches every
+	 * followed room up when the resubscription says up(). */
+	if (atomic_exchange(&b->down, 1))
+		return;
+	atomic_fetch_add(&b->losses, 1);
+	push_text(b, BE_DOWN,
+	          "messages from the NATS server dropped: the bus fell "
+	          "behind (slow consumer)");
+	bus_nats__on_reconnected(nc, b);
+}
+
 void bus_nats__on_closed(natsConnection *nc, void *closure)
 {
 	struct bus_nats *b = closure;

@@ -26,12 +26,20 @@
 #define BUS_NATS_STREAM "TCPCHAT"
 #define BUS_NATS_HIST 10000
 #define BUS_NATS_LOG_PREFIX "tcpchat.log."
+/* The stream republishes each message it stored on the same subject
+ * under this prefix: the live copies, which servers follow with a plain
+ * subscription per room (the stream is read only to catch up). */
+#define BUS_NATS_LIVE_PREFIX "tcpchat.live."
 #define BUS_NATS_ALL "tcpchat.all"
 #define BUS_NATS_NODE_PREFIX "tcpchat.node."
-/* The longest subject: prefix + 2 hex digits per byte of a room name
- * ('#' + 63 bytes at most; a longer one is refused). */
+/* The longest subject (and its NUL): the longest prefix + 2 hex digits
+ * per byte of a room name ('#' + 63 bytes at most; a longer one is
+ * refused), longer than a node's subject. */
 #define BUS_NATS_ROOM_MAX 64
-#define BUS_NATS_SUBJ_MAX (sizeof BUS_NATS_NODE_PREFIX + 2 * BUS_NODE_MAX + 1)
+#define BUS_NATS_SUBJ_MAX (sizeof BUS_NATS_LIVE_PREFIX + 2 * BUS_NATS_ROOM_MAX)
+_Static_assert(BUS_NATS_SUBJ_MAX >=
+                       sizeof BUS_NATS_NODE_PREFIX + 2 * BUS_NODE_MAX,
+               "a node's subject fits");
 /* Tries of a post that loses the race for the room's next number. */
 #define BUS_NATS_TRIES 100
 /* A round of posts: at most this many, and no more payload bytes once
@@ -238,10 +246,11 @@ void bus_nats__post_round(struct bus_nats *b, struct bn_req **rq, size_t n);
  * ones, and the PubAcks' subscription.  After the worker has stopped. */
 void bus_nats__rooms_free(struct bus_nats *b);
 /* bus_nats_work.c: the subject of room[0..rlen) into out (cap bytes):
- * tcpchat.log. and the lowercase hex of the bytes.  0, or -1 when it
+ * prefix (BUS_NATS_LOG_PREFIX: the stream's, BUS_NATS_LIVE_PREFIX: the
+ * live copies') and the lowercase hex of the bytes.  0, or -1 when it
  * does not fit. */
-int bus_nats__room_subject(char *out, size_t cap, const char *room,
-                           size_t rlen);
+int bus_nats__room_subject(char *out, size_t cap, const char *prefix,
+                           const char *room, size_t rlen);
 /* bus_nats_work.c: lowercase hex of p[0..n) into out (2n+1 bytes). */
 void bus_nats__hex(char *out, const void *p, size_t n);
 /* A room's record message, checked: the room seq of its first record,
@@ -285,6 +294,9 @@ extern const struct bus_ops bus_nats__ops;
 void bus_nats__on_disconnected(natsConnection *nc, void *closure);
 void bus_nats__on_reconnected(natsConnection *nc, void *closure);
 void bus_nats__on_closed(natsConnection *nc, void *closure);
+/* Messages dropped for a slow consumer: a loss, then a resubscription. */
+void bus_nats__on_error(natsConnection *nc, natsSubscription *sub,
+                        natsStatus err, void *closure);
 void bus_nats__on_note(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
                        void *closure);
 /* bus_nats.c: the wakeup's watcher callback (loop thread): drains the

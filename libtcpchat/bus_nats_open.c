@@ -123,6 +123,11 @@ static int connect_to(struct bus_nats *b, const char *url, int timeout_ms,
 	 * waiting, and a round's messages follow each other closely. */
 	if (s == NATS_OK)
 		s = natsOptions_SetSendAsap(o, true);
+	/* The messages of every subscription (one per followed room) come
+	 * through nats.c's shared delivery pool, not a thread per room:
+	 * ten thousand rooms must not make ten thousand threads. */
+	if (s == NATS_OK)
+		s = natsOptions_UseGlobalMessageDelivery(o, true);
 	if (s == NATS_OK)
 		s = natsOptions_SetDisconnectedCB(o, bus_nats__on_disconnected,
 		                                  b);
@@ -131,6 +136,8 @@ static int connect_to(struct bus_nats *b, const char *url, int timeout_ms,
 		                                 b);
 	if (s == NATS_OK)
 		s = natsOptions_SetClosedCB(o, bus_nats__on_closed, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetErrorHandler(o, bus_nats__on_error, b);
 	if (s != NATS_OK) {
 		natsOptions_Destroy(o);
 		return nats_err(err, errlen,
@@ -159,7 +166,17 @@ static int connect_to(struct bus_nats *b, const char *url, int timeout_ms,
 static const char no_js[] =
         "the NATS server has no JetStream (run it with -js)";
 
-/* The stream TCPCHAT: made, or there already with our subjects. */
+/* Whether the stream of si republishes what it stores as we need. */
+static int republishes(const jsStreamInfo *si)
+{
+	const jsRePublish *rp = si->Config ? si->Config->RePublish : NULL;
+	return rp && rp->Source && rp->Destination && !rp->HeadersOnly &&
+	       !strcmp(rp->Source, BUS_NATS_LOG_PREFIX ">") &&
+	       !strcmp(rp->Destination, BUS_NATS_LIVE_PREFIX ">");
+}
+
+/* The stream TCPCHAT: made, or there already with our subjects (and
+ * then made to republish, if it did not). */
 static int stream_setup(struct bus_nats *b, char *err, size_t errlen)
 {
 	static const char *subjects[] = {BUS_NATS_LOG_PREFIX ">"};
@@ -172,6 +189,11 @@ static int stream_setup(struct bus_nats *b, char *err, size_t errlen)
 	cfg.AllowDirect = true;
 	cfg.MaxMsgsPerSubject = BUS_NATS_HIST;
 	cfg.Discard = js_DiscardOld;
+	jsRePublish rp;
+	jsRePublish_Init(&rp);
+	rp.Source = BUS_NATS_LOG_PREFIX ">";
+	rp.Destination = BUS_NATS_LIVE_PREFIX ">";
+	cfg.RePublish = &rp;
 	jsStreamInfo *si = NULL;
 	jsErrCode jerr = 0;
 	natsStatus s = js_AddStream(&si, b->js, &cfg, NULL, &jerr);
@@ -196,6 +218,7 @@ static int stream_setup(struct bus_nats *b, char *err, size_t errlen)
 	for (int i = 0; si->Config && i < si->Config->SubjectsLen; i++)
 		if (!strcmp(si->Config->Subjects[i], subjects[0]))
 			ok = 1;
+	int rep = ok && republishes(si);
 	jsStreamInfo_Destroy(si);
 	if (!ok) {
 		snprintf(err, errlen,
@@ -204,6 +227,16 @@ static int stream_setup(struct bus_nats *b, char *err, size_t errlen)
 		         ">");
 		return TCPCHAT_EBUS;
 	}
+	if (rep)
+		return 0;
+	si = NULL;
+	s = js_UpdateStream(&si, b->js, &cfg, NULL, &jerr);
+	if (s != NATS_OK)
+		return nats_err(err, errlen, TCPCHAT_EBUS,
+		                "cannot make the stream " BUS_NATS_STREAM
+		                " republish to " BUS_NATS_LIVE_PREFIX ">",
+		                s);
+	jsStreamInfo_Destroy(si);
 	return 0;
 }
 
@@ -519,12 +552,12 @@ void bus_nats__on_room_msg(natsConnection *nc, natsSubscription *sub,
 	TC_UNUSED(nc);
 	TC_UNUSED(sub);
 	const char *subj = natsMsg_GetSubject(msg);
-	size_t pl = sizeof BUS_NATS_LOG_PREFIX - 1,
+	size_t pl = sizeof BUS_NATS_LIVE_PREFIX - 1,
 	       sl = subj ? strlen(subj) : 0, rlen = 0;
 	char room[BUS_NATS_ROOM_MAX];
 	struct bn_batch bt;
 	if (sl <= pl || (sl - pl) % 2 || (sl - pl) / 2 > BUS_NATS_ROOM_MAX ||
-	    memcmp(subj, BUS_NATS_LOG_PREFIX, pl)) {
+	    memcmp(subj, BUS_NATS_LIVE_PREFIX, pl)) {
 		room_garbage(b, "a message on an unexpected subject", subj);
 		goto out;
 	}

@@ -327,9 +327,9 @@ static size_t group(struct bus_nats *b, struct bn_req **rq, size_t n,
 			e->grp = &g[ng];
 			memset(e->grp, 0, sizeof *e->grp);
 			e->grp->e = e;
-			bus_nats__room_subject(e->grp->subj,
-			                       sizeof e->grp->subj, r->room,
-			                       r->rlen);
+			bus_nats__room_subject(
+			        e->grp->subj, sizeof e->grp->subj,
+			        BUS_NATS_LOG_PREFIX, r->room, r->rlen);
 			ng++;
 		}
 		gi[i] = (size_t)(e->grp - g);

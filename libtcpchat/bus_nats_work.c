@@ -37,12 +37,13 @@ void bus_nats__hex(char *out, const void *p, size_t n)
 	out[2 * n] = '\0';
 }
 
-int bus_nats__room_subject(char *out, size_t cap, const char *room, size_t rlen)
+int bus_nats__room_subject(char *out, size_t cap, const char *prefix,
+                           const char *room, size_t rlen)
 {
-	size_t pl = sizeof BUS_NATS_LOG_PREFIX - 1;
+	size_t pl = strlen(prefix);
 	if (rlen == 0 || rlen > BUS_NATS_ROOM_MAX || pl + 2 * rlen + 1 > cap)
 		return -1;
-	memcpy(out, BUS_NATS_LOG_PREFIX, pl);
+	memcpy(out, prefix, pl);
 	bus_nats__hex(out + pl, room, rlen);
 	return 0;
 }
@@ -102,11 +103,7 @@ struct bn_room *bus_nats__room_get(struct bus_nats *b, const char *room,
 	return e;
 }
 
-/* Ends a room's consumer.  nats.c 3.4.1 may be resetting an ordered
- * consumer on a thread of its own right after a reconnect; an
- * unsubscribe at that very moment races with it inside nats.c (seen once
- * under ASan when every consumer was recreated after a reconnect: the
- * reason the bus leaves that recreation to nats.c). */
+/* Ends a room's subscription. */
 static void unsubscribe(struct bn_room *e)
 {
 	if (!e->sub)
@@ -287,7 +284,8 @@ static int take_recs(struct bn_batch *bt, uint64_t lo, struct bus_rec *recs)
 static void do_fetch(struct bus_nats *b, struct bn_req *r)
 {
 	char subj[BUS_NATS_SUBJ_MAX];
-	if (bus_nats__room_subject(subj, sizeof subj, r->room, r->rlen)) {
+	if (bus_nats__room_subject(subj, sizeof subj, BUS_NATS_LOG_PREFIX,
+	                           r->room, r->rlen)) {
 		r->err = TCPCHAT_EINVAL;
 		return;
 	}
@@ -468,21 +466,24 @@ static void do_release(struct bus_nats *b, struct bn_req *r)
 	kvEntry_Destroy(e);
 }
 
-/* Subscribes to a followed room: an ordered consumer from now on. */
+/* Subscribes to a followed room: to the live copies that the stream
+ * republishes once it has stored them, a plain subscription (a
+ * JetStream consumer per room and server would cost the engine far
+ * more).  Copies that never come (the server lost, or nats.c dropping
+ * them for a slow consumer) are a loss of the bus: the loop catches
+ * every room up from the stream when the bus is back, and a gap seen in
+ * the seqs makes it fetch the missing ones. */
 static natsStatus subscribe(struct bus_nats *b, struct bn_room *e)
 {
-	char subj[BUS_NATS_SUBJ_MAX];
-	if (bus_nats__room_subject(subj, sizeof subj, e->room, e->rlen))
+	char subj[BUS_NATS_SUBJ_MAX], live[BUS_NATS_SUBJ_MAX];
+	if (bus_nats__room_subject(subj, sizeof subj, BUS_NATS_LOG_PREFIX,
+	                           e->room, e->rlen) ||
+	    bus_nats__room_subject(live, sizeof live, BUS_NATS_LIVE_PREFIX,
+	                           e->room, e->rlen))
 		return NATS_INVALID_ARG;
-	jsSubOptions so;
-	jsSubOptions_Init(&so);
-	so.Stream = BUS_NATS_STREAM;
-	so.Ordered = true;
-	so.Config.DeliverPolicy = js_DeliverNew;
-	jsErrCode jerr = 0;
 	natsSubscription *sub = NULL;
-	natsStatus s = js_Subscribe(&sub, b->js, subj, bus_nats__on_room_msg, b,
-	                            NULL, &so, &jerr);
+	natsStatus s = natsConnection_Subscribe(&sub, b->nc, live,
+	                                        bus_nats__on_room_msg, b);
 	if (s != NATS_OK)
 		return s;
 	atomic_fetch_add(&b->live_cbs, 1);
@@ -490,12 +491,10 @@ static natsStatus subscribe(struct bus_nats *b, struct bn_room *e)
 	    NATS_OK)
 		atomic_fetch_sub(&b->live_cbs, 1);
 	e->sub = sub;
-	/* The room's last seq when the consumer began: the loop gives no
-	 * room() at or below it.  Else a consumer that nats.c resets after a
-	 * reconnect before it delivered anything would start at the room's
-	 * first record and replay its whole history.  What is posted
-	 * between the consumer's start and this read is in any fetch made
-	 * after the follow. */
+	/* The room's last seq once subscribed (the request follows the
+	 * SUB on the connection): the loop gives no room() at or below it.
+	 * What is posted between the subscription and this read is in any
+	 * fetch made after the follow. */
 	if (bus_nats__refresh(b, e, subj) == NATS_OK) {
 		struct bn_ev *ev = bus_nats__ev(BE_BASE, 0, e->rlen);
 		if (ev) {
@@ -542,13 +541,13 @@ static int nap(struct bus_nats *b, int ms)
 	return stop;
 }
 
-/* After a reconnect: nats.c resets every ordered consumer by itself (a
- * new one from the stream sequence after the last delivered, retried at
- * the next heartbeat if JetStream is not ready yet), so the rooms
- * followed before go on without a gap.  Rooms followed while the server
- * was away get their consumer here; JetStream may need a moment after a
- * restart: tries again every 200 ms while no other loss came meanwhile.
- * Then up(). */
+/* After a reconnect (or a slow consumer): nats.c renews the
+ * subscriptions by itself, and the loop catches the rooms followed
+ * before up from the stream once up() came (what was republished while
+ * the server was away is lost to the subscriptions).  Rooms followed
+ * while the server was away are subscribed here; JetStream may need a
+ * moment after a restart (their last seq is read from it): tries again
+ * every 200 ms while no other loss came meanwhile.  Then up(). */
 static void do_resub(struct bus_nats *b, struct bn_req *r, unsigned losses)
 {
 	for (size_t i = 0; i < b->rcap; i++)

@@ -359,25 +359,31 @@ END_TEST
 
 START_TEST(test_room_names)
 {
-	static const char *rooms[] = {"#a.b", "#x*>", "#\xc3\xbcn\xc3\xaf"};
+	/* Dots and wildcards, UTF-8, and the longest name (64 bytes: the
+	 * longest subject). */
+	static char longest[BUS_NATS_ROOM_MAX + 1];
+	const char *rooms[] = {"#a.b", "#x*>", "#\xc3\xbcn\xc3\xaf", longest};
+	memset(longest, 'l', BUS_NATS_ROOM_MAX);
+	longest[0] = '#';
 	start();
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		follow(nb, rooms[i]);
-	for (int i = 0; i < 3; i++) {
-		ck_assert_int_eq(post(na, rooms[i], 0, rooms[i]), 0);
+	for (int i = 0; i < 4; i++) {
+		const char *rec = i == 3 ? "longest" : rooms[i];
+		ck_assert_int_eq(post(na, rooms[i], 0, rec), 0);
 		ck_assert(until(&na->nposted, i + 1, 10000));
 		ck_assert_int_eq(na->posted_err[i], 0);
 		ck_assert_uint_eq(na->posted_seq[i], 1);
 		ck_assert(until(&nb->nroom, i + 1, 10000));
 		ck_assert_str_eq(nb->room[i], rooms[i]);
-		ck_assert_str_eq(nb->rec[i], rooms[i]);
+		ck_assert_str_eq(nb->rec[i], rec);
 		ck_assert_uint_eq(nb->seq[i], 1);
 		fetch(na, rooms[i], 0, 10);
 		ck_assert_uint_eq(na->fetch_n, 1);
-		ck_assert_str_eq(na->fetch_rec[0], rooms[i]);
+		ck_assert_str_eq(na->fetch_rec[0], rec);
 	}
 	/* A wildcard room is not every room: #x*> got only its own. */
-	ck_assert_int_eq(nb->nroom, 3);
+	ck_assert_int_eq(nb->nroom, 4);
 	finish();
 }
 END_TEST
@@ -539,11 +545,41 @@ static void raw_pub(const char *subj, const char *payload)
 	close(fd);
 }
 
+/* nats.c dropping messages for a slow consumer (its error callback,
+ * called here as nats.c calls it): a loss, so that the loop catches
+ * the rooms up, then up again by itself; other errors are not. */
+START_TEST(test_slow_consumer)
+{
+	start();
+	follow(na, "#r");
+	follow(nb, "#r");
+	int ups = nb->ups;
+	struct bus_nats *bn = (struct bus_nats *)nb->b;
+	bus_nats__on_error(bn->nc, NULL, NATS_ERR, bn);
+	ck_assert_int_eq(post(na, "#r", 0, "one"), 0);
+	ck_assert(until(&nb->nroom, 1, 10000));
+	ck_assert_int_eq(nb->downs, 0);
+	bus_nats__on_error(bn->nc, NULL, NATS_SLOW_CONSUMER, bn);
+	ck_assert(until(&nb->downs, 1, 10000));
+	ck_assert(until(&nb->ups, ups + 1, 10000));
+	ck_assert_int_eq(na->downs, 0);
+	/* The subscription goes on. */
+	ck_assert_int_eq(post(na, "#r", 0, "two"), 0);
+	ck_assert(until(&nb->nroom, 2, 10000));
+	ck_assert_str_eq(nb->rec[1], "two");
+	ck_assert_uint_eq(nb->seq[1], 2);
+	ck_assert_int_eq(nb->downs, 1);
+	finish();
+}
+END_TEST
+
 START_TEST(test_garbage)
 {
 	char subj[BUS_NATS_SUBJ_MAX];
 	start();
-	ck_assert_int_eq(bus_nats__room_subject(subj, sizeof subj, "#r", 2), 0);
+	ck_assert_int_eq(bus_nats__room_subject(subj, sizeof subj,
+	                                        BUS_NATS_LOG_PREFIX, "#r", 2),
+	                 0);
 	ck_assert_str_eq(subj, "tcpchat.log.2372");
 	follow(na, "#r");
 	raw_pub(subj, "garbage-first");
@@ -790,7 +826,9 @@ START_TEST(test_garbage_batches)
 	static const uint8_t one[] = {0, 0, 0, 1, 'z'};
 	static const uint8_t empty[] = {0, 0, 0, 0, 0, 0, 0, 1, 'z'};
 	start();
-	ck_assert_int_eq(bus_nats__room_subject(subj, sizeof subj, "#r", 2), 0);
+	ck_assert_int_eq(bus_nats__room_subject(subj, sizeof subj,
+	                                        BUS_NATS_LOG_PREFIX, "#r", 2),
+	                 0);
 	follow(na, "#r");
 	ck_assert_int_eq(post(na, "#r", 0, "v1"), 0);
 	ck_assert(until(&na->nposted, 1, 10000));
@@ -862,7 +900,8 @@ START_TEST(test_old_format)
 {
 	char subj[BUS_NATS_SUBJ_MAX];
 	start();
-	ck_assert_int_eq(bus_nats__room_subject(subj, sizeof subj, "#old", 4),
+	ck_assert_int_eq(bus_nats__room_subject(subj, sizeof subj,
+	                                        BUS_NATS_LOG_PREFIX, "#old", 4),
 	                 0);
 	follow(na, "#old");
 	raw_hpub(subj, "Tcpchat-Seq: 1\r\nTcpchat-Prev: 0\r\n", "old-1", 5);
@@ -949,6 +988,7 @@ static Suite *bus_nats_suite(void)
 	tcase_add_test(tc, test_broadcast_send);
 	tcase_add_test(tc, test_claim);
 	tcase_add_test(tc, test_loss);
+	tcase_add_test(tc, test_slow_consumer);
 	tcase_add_test(tc, test_garbage);
 	tcase_add_test(tc, test_burst);
 	tcase_add_test(tc, test_burst_rooms);
