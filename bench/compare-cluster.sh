@@ -77,11 +77,18 @@ cluster_cleanup() {
 trap cluster_cleanup EXIT
 
 # free_port: a loopback port nobody listens on (the engine gets it; the
-# servers listen on port 0 and say which port they got).
+# servers listen on port 0 and say which port they got), below the
+# kernel's ephemeral range, where the bench's own connections would take
+# it from under the engine.
 free_port() {
-	local p
+	local p lo base=20000 span=40000
+	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 0)
+	if [ "$lo" -gt 12000 ]; then
+		base=10000
+		span=$((lo - 10000))
+	fi
 	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((base + RANDOM % span))
 		if ! port_open "$p"; then
 			echo "$p"
 			return 0
